@@ -1,0 +1,279 @@
+/* Built-in synthetic base distributions: uniform, normal, lognormal, Pareto,
+ * discrete uniform, "fail" (a generation that fails: NaN), and mixtures of these in
+ * which each component may carry a cost. Pure functions of (seed, index). */
+#include "generator.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rng.h"
+
+#define QZ_MIXTURE_MAX 64
+#define QZ_DISCRETE_MAX 2147483647.0 /* |low|, |high| bound: exact in double arithmetic */
+
+enum dist_kind { D_UNIFORM, D_NORMAL, D_LOGNORMAL, D_PARETO, D_DISCRETE, D_FAIL, D_MIXTURE };
+
+static const char *const kinds[] = {
+    "uniform", "normal", "lognormal", "pareto", "discrete_uniform", "fail", "mixture", NULL,
+};
+
+/* One distribution; the meaning of a and b depends on the kind:
+ * uniform low/high, normal mean/stddev, lognormal mu/sigma (of log x),
+ * pareto scale/shape, discrete_uniform low/high. */
+struct dist {
+    enum dist_kind kind;
+    double a, b;
+};
+
+struct component {
+    struct dist d;
+    double upper; /* cumulative weight up to and including this component */
+    double cost;
+};
+
+struct qz_generator {
+    uint64_t seed;
+    size_t n;               /* components; 1 when not a mixture */
+    struct component *comp; /* owned */
+    int has_cost;           /* some component has a nonzero cost */
+};
+
+static double dist_value(const struct dist *d, uint64_t seed, uint64_t i)
+{
+    uint64_t b[2];
+
+    switch (d->kind) {
+    case D_NORMAL:
+        return d->a + d->b * qz_normal(seed, i);
+    case D_LOGNORMAL:
+        return exp(d->a + d->b * qz_normal(seed, i));
+    case D_UNIFORM:
+        qz_rng_block(seed, i, QZ_STREAM_VALUE, 0, b);
+        return d->a + (d->b - d->a) * qz_u01(b[0]);
+    case D_PARETO:
+        qz_rng_block(seed, i, QZ_STREAM_VALUE, 0, b);
+        return d->a * pow(qz_u01_pos(b[0]), -1.0 / d->b);
+    case D_DISCRETE:
+        qz_rng_block(seed, i, QZ_STREAM_VALUE, 0, b);
+        return d->a + floor(qz_u01(b[0]) * (d->b - d->a + 1.0));
+    case D_FAIL:
+        return NAN;
+    case D_MIXTURE:
+        break;
+    }
+    return NAN; /* unreachable: mixtures are resolved to components first */
+}
+
+/* Which component sample i comes from. */
+static const struct component *pick(const struct qz_generator *g, uint64_t i)
+{
+    uint64_t b[2];
+    double u;
+
+    if (g->n == 1)
+        return &g->comp[0];
+    qz_rng_block(g->seed, i, QZ_STREAM_COMPONENT, 0, b);
+    u = qz_u01(b[0]) * g->comp[g->n - 1].upper;
+    for (size_t j = 0; j + 1 < g->n; j++)
+        if (u < g->comp[j].upper)
+            return &g->comp[j];
+    return &g->comp[g->n - 1];
+}
+
+static enum qz_status builtin_draw(struct qz_generator *g, uint64_t first, size_t n,
+                                   struct qz_batch *out, struct qz_error *err)
+{
+    (void)err;
+    out->first = first;
+    out->n = n;
+    if (g->n == 1) {
+        const struct dist *d = &g->comp[0].d;
+        for (size_t j = 0; j < n; j++) {
+            out->value[j] = dist_value(d, g->seed, first + j);
+            out->component_cost[j] = 0.0;
+        }
+        return QZ_OK;
+    }
+    for (size_t j = 0; j < n; j++) {
+        const struct component *c = pick(g, first + j);
+        out->value[j] = dist_value(&c->d, g->seed, first + j);
+        out->component_cost[j] = c->cost;
+    }
+    return QZ_OK;
+}
+
+static const char *const uniform_fields[] = {"kind", "low", "high", NULL};
+static const char *const normal_fields[] = {"kind", "mean", "stddev", NULL};
+static const char *const lognormal_fields[] = {"kind", "mu", "sigma", NULL};
+static const char *const pareto_fields[] = {"kind", "scale", "shape", NULL};
+static const char *const fail_fields[] = {"kind", NULL};
+
+/* Validate a non-mixture distribution spec into d. */
+static enum qz_status parse_dist(const cJSON *spec, const struct qz_jv *at, struct dist *d,
+                                 struct qz_error *err)
+{
+    int kind;
+    enum qz_status rc = qz_jv_choice(at, spec, "kind", 1, 0, kinds, &kind, err);
+    if (rc)
+        return rc;
+    d->kind = (enum dist_kind)kind;
+    switch (d->kind) {
+    case D_UNIFORM:
+    case D_DISCRETE:
+        if ((rc = qz_jv_fields(at, spec, uniform_fields, err)) ||
+            (rc = qz_jv_number(at, spec, "low", 1, 0, &d->a, err)) ||
+            (rc = qz_jv_number(at, spec, "high", 1, 0, &d->b, err)))
+            return rc;
+        if (d->kind == D_UNIFORM && !(d->a < d->b))
+            return qz_jv_fail(at, "high", cJSON_GetObjectItemCaseSensitive(spec, "high"), err,
+                              "must be greater than low (%.17g)", d->a);
+        if (d->kind == D_DISCRETE) {
+            const char *bad = d->a != floor(d->a) || fabs(d->a) > QZ_DISCRETE_MAX ? "low"
+                              : d->b != floor(d->b) || fabs(d->b) > QZ_DISCRETE_MAX ? "high"
+                                                                                  : NULL;
+            if (bad)
+                return qz_jv_fail(at, bad, cJSON_GetObjectItemCaseSensitive(spec, bad), err,
+                                  "must be an integer with absolute value below 2^31");
+            if (d->b < d->a)
+                return qz_jv_fail(at, "high", cJSON_GetObjectItemCaseSensitive(spec, "high"),
+                                  err, "must be at least low (%.17g)", d->a);
+        }
+        return QZ_OK;
+    case D_NORMAL:
+    case D_LOGNORMAL: {
+        const char *loc = d->kind == D_NORMAL ? "mean" : "mu";
+        const char *scale = d->kind == D_NORMAL ? "stddev" : "sigma";
+        if ((rc = qz_jv_fields(at, spec, d->kind == D_NORMAL ? normal_fields : lognormal_fields,
+                               err)) ||
+            (rc = qz_jv_number(at, spec, loc, 0, 0.0, &d->a, err)) ||
+            (rc = qz_jv_number(at, spec, scale, 0, 1.0, &d->b, err)))
+            return rc;
+        if (!(d->b > 0))
+            return qz_jv_fail(at, scale, cJSON_GetObjectItemCaseSensitive(spec, scale), err,
+                              "must be a positive number");
+        return QZ_OK;
+    }
+    case D_PARETO:
+        if ((rc = qz_jv_fields(at, spec, pareto_fields, err)) ||
+            (rc = qz_jv_number(at, spec, "scale", 0, 1.0, &d->a, err)) ||
+            (rc = qz_jv_number(at, spec, "shape", 1, 0, &d->b, err)))
+            return rc;
+        if (!(d->a > 0))
+            return qz_jv_fail(at, "scale", cJSON_GetObjectItemCaseSensitive(spec, "scale"), err,
+                              "must be a positive number");
+        if (!(d->b > 0))
+            return qz_jv_fail(at, "shape", cJSON_GetObjectItemCaseSensitive(spec, "shape"), err,
+                              "must be a positive number");
+        return QZ_OK;
+    case D_FAIL:
+        return qz_jv_fields(at, spec, fail_fields, err);
+    case D_MIXTURE:
+        break;
+    }
+    return qz_jv_fail(at, "kind", cJSON_GetObjectItemCaseSensitive(spec, "kind"), err,
+                      "a mixture cannot be a component of a mixture");
+}
+
+static const char *const mixture_fields[] = {"kind", "components", NULL};
+static const char *const component_fields[] = {"weight", "cost", "generator", NULL};
+
+static enum qz_status parse_mixture(const cJSON *spec, const struct qz_jv *at,
+                                    struct qz_generator *g, struct qz_error *err)
+{
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(spec, "components");
+    const cJSON *item;
+    struct qz_jv lat;
+    double upper = 0;
+    enum qz_status rc = qz_jv_fields(at, spec, mixture_fields, err);
+    int n, i = 0;
+
+    if (rc)
+        return rc;
+    if (!list)
+        return qz_jv_fail(at, "components", NULL, err, "is required");
+    n = cJSON_GetArraySize(list);
+    if (!cJSON_IsArray(list) || n < 1 || n > QZ_MIXTURE_MAX)
+        return qz_jv_fail(at, "components", list, err,
+                          "must be an array of 1 to %d components", QZ_MIXTURE_MAX);
+    g->comp = calloc((size_t)n, sizeof *g->comp);
+    if (!g->comp)
+        return qz_error_set(err, QZ_ENOMEM, "out of memory");
+    g->n = (size_t)n;
+    qz_jv_child(at, "components", &lat);
+    cJSON_ArrayForEach(item, list)
+    {
+        struct qz_jv cat, gat;
+        struct component *c = &g->comp[i];
+        const cJSON *gspec;
+        double w;
+
+        qz_jv_item(&lat, i, &cat);
+        if ((rc = qz_jv_fields(&cat, item, component_fields, err)) ||
+            (rc = qz_jv_number(&cat, item, "weight", 1, 0, &w, err)) ||
+            (rc = qz_jv_number(&cat, item, "cost", 0, 0.0, &c->cost, err)) ||
+            (rc = qz_jv_object(&cat, item, "generator", 1, &gspec, err)))
+            return rc;
+        if (!(w > 0))
+            return qz_jv_fail(&cat, "weight", cJSON_GetObjectItemCaseSensitive(item, "weight"),
+                              err, "must be a positive number");
+        qz_jv_child(&cat, "generator", &gat);
+        if ((rc = parse_dist(gspec, &gat, &c->d, err)))
+            return rc;
+        upper += w;
+        c->upper = upper;
+        if (c->cost != 0)
+            g->has_cost = 1;
+        i++;
+    }
+    return QZ_OK;
+}
+
+static void builtin_close(struct qz_generator *g)
+{
+    if (g) {
+        free(g->comp);
+        free(g);
+    }
+}
+
+static enum qz_status builtin_open(struct qz_generator **out, const cJSON *spec,
+                                   const struct qz_jv *at, uint64_t seed, struct qz_error *err)
+{
+    struct qz_generator *g = calloc(1, sizeof *g);
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(spec, "kind");
+    enum qz_status rc;
+
+    *out = NULL;
+    if (!g)
+        return qz_error_set(err, QZ_ENOMEM, "out of memory");
+    g->seed = seed;
+    qz_rng_init();
+    if (cJSON_IsString(kind) && strcmp(kind->valuestring, "mixture") == 0) {
+        rc = parse_mixture(spec, at, g, err);
+    } else {
+        g->comp = calloc(1, sizeof *g->comp);
+        g->n = 1;
+        rc = g->comp ? parse_dist(spec, at, &g->comp[0].d, err)
+                     : qz_error_set(err, QZ_ENOMEM, "out of memory");
+    }
+    if (rc) {
+        builtin_close(g);
+        return rc;
+    }
+    *out = g;
+    return QZ_OK;
+}
+
+static int builtin_has_component_cost(const struct qz_generator *g)
+{
+    return g->has_cost;
+}
+
+const struct qz_generator_ops qz_gen_builtin_ops = {
+    .name = "builtin",
+    .open = builtin_open,
+    .draw = builtin_draw,
+    .has_component_cost = builtin_has_component_cost,
+    .close = builtin_close,
+};

@@ -1,0 +1,221 @@
+#include "job.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "select.h"
+
+#define QZ_JOB_FILE_MAX (16u << 20)
+
+static const char *const top_fields[] = {
+    "name",   "description", "seed",    "q",    "samples", "samples_per_quantile",
+    "chunk_size", "invalid", "generator", "utility", "cost", "output", NULL,
+};
+static const char *const output_fields[] = {"path", NULL};
+static const char *const invalid_choices[] = {"error", "exclude", NULL};
+
+/* A run name becomes an HDF5 group name: keep it to printable, path-free text. */
+static enum qz_status check_name(const struct qz_jv *at, const cJSON *json, const char *name,
+                                 struct qz_error *err)
+{
+    size_t len = strlen(name);
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(json, "name");
+
+    if (len == 0 || len > QZ_NAME_MAX)
+        return qz_jv_fail(at, "name", item, err, "must be 1 to %d characters", QZ_NAME_MAX);
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return qz_jv_fail(at, "name", item, err, "must not be \".\" or \"..\"");
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c == '/' || c < 0x20 || c == 0x7f)
+            return qz_jv_fail(at, "name", item, err,
+                              "must not contain '/' or control characters");
+    }
+    return QZ_OK;
+}
+
+static enum qz_status resolve_samples(const struct qz_jv *at, struct qz_job *job,
+                                      struct qz_error *err)
+{
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(job->json, "samples");
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(job->json, "samples_per_quantile");
+    double per, total;
+    enum qz_status rc;
+
+    if (n && m)
+        return qz_jv_fail(at, "samples_per_quantile", m, err,
+                          "give either samples or samples_per_quantile, not both");
+    if (!n && !m)
+        return qz_jv_fail(at, "samples", NULL, err,
+                          "is required (or give samples_per_quantile)");
+    if (n)
+        return qz_jv_uint(at, job->json, "samples", 1, 0, 1, (uint64_t)QZ_SAMPLES_MAX,
+                          &job->samples, err);
+    if ((rc = qz_jv_number(at, job->json, "samples_per_quantile", 1, 0, &per, err)))
+        return rc;
+    if (!(per > 0))
+        return qz_jv_fail(at, "samples_per_quantile", m, err, "must be a positive number");
+    total = ceil(qz_snap_integer(per / job->q));
+    if (!(total <= QZ_SAMPLES_MAX))
+        return qz_jv_fail(at, "samples_per_quantile", m, err,
+                          "gives N = %.17g / q = %.6g samples, more than 2^53", per, total);
+    job->samples = (uint64_t)total;
+    return QZ_OK;
+}
+
+static enum qz_status open_backends(const struct qz_jv *at, struct qz_job *job,
+                                    struct qz_error *err)
+{
+    const cJSON *gspec, *uspec, *cspec;
+    struct qz_jv sub;
+    enum qz_status rc;
+
+    if ((rc = qz_jv_object(at, job->json, "generator", 1, &gspec, err)) ||
+        (rc = qz_jv_object(at, job->json, "utility", 0, &uspec, err)) ||
+        (rc = qz_jv_object(at, job->json, "cost", 0, &cspec, err)))
+        return rc;
+    qz_jv_child(at, "generator", &sub);
+    if ((rc = qz_gen_open(&job->gen, gspec, &sub, job->seed, err)))
+        return rc;
+    qz_jv_child(at, "utility", &sub);
+    if (uspec) {
+        rc = qz_score_open(&job->utility, uspec, &sub, err);
+    } else {
+        cJSON *def = cJSON_Parse("{\"kind\":\"value\"}");
+        rc = def ? qz_score_open(&job->utility, def, &sub, err)
+                 : qz_error_set(err, QZ_ENOMEM, "out of memory");
+        cJSON_Delete(def);
+    }
+    if (rc)
+        return rc;
+    qz_jv_child(at, "cost", &sub);
+    if (cspec)
+        return qz_score_open(&job->cost, cspec, &sub, err);
+    return QZ_OK;
+}
+
+enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *job,
+                            struct qz_error *err)
+{
+    struct qz_jv at = {.file = file, .path = ""};
+    const cJSON *output;
+    const char *name, *description;
+    uint64_t seed;
+    int invalid;
+    enum qz_status rc;
+
+    memset(job, 0, sizeof *job);
+    job->file = strdup(file);
+    if (!job->file)
+        return qz_error_set(err, QZ_ENOMEM, "out of memory");
+    job->json = cJSON_Parse(text);
+    if (!job->json) {
+        const char *where = cJSON_GetErrorPtr();
+        size_t line = 1;
+        for (const char *p = text; where && p < where; p++)
+            line += *p == '\n';
+        rc = qz_error_set(err, QZ_EJOB, "%s: line %zu: not valid JSON near \"%.20s\"", file,
+                          line, where ? where : "");
+        goto fail;
+    }
+    if ((rc = qz_jv_fields(&at, job->json, top_fields, err)) ||
+        (rc = qz_jv_string(&at, job->json, "name", 1, NULL, &name, err)) ||
+        (rc = check_name(&at, job->json, name, err)) ||
+        (rc = qz_jv_uint(&at, job->json, "seed", 1, 0, 0, (uint64_t)QZ_SAMPLES_MAX, &seed, err)) ||
+        (rc = qz_jv_number(&at, job->json, "q", 1, 0, &job->q, err)))
+        goto fail;
+    job->name = name;
+    job->seed = seed;
+    if (!(job->q > 0 && job->q <= 1)) {
+        rc = qz_jv_fail(&at, "q", cJSON_GetObjectItemCaseSensitive(job->json, "q"), err,
+                        "must be in (0, 1]");
+        goto fail;
+    }
+    if ((rc = resolve_samples(&at, job, err)) ||
+        (rc = qz_jv_uint(&at, job->json, "chunk_size", 0, QZ_CHUNK_DEFAULT, 1, QZ_CHUNK_MAX,
+                         &job->chunk_size, err)) ||
+        (rc = qz_jv_choice(&at, job->json, "invalid", 0, QZ_INVALID_ERROR, invalid_choices,
+                           &invalid, err)) ||
+        (rc = qz_jv_object(&at, job->json, "output", 0, &output, err)))
+        goto fail;
+    job->invalid = (enum qz_invalid_policy)invalid;
+    if (output) {
+        struct qz_jv oat;
+        qz_jv_child(&at, "output", &oat);
+        if ((rc = qz_jv_fields(&oat, output, output_fields, err)) ||
+            (rc = qz_jv_string(&oat, output, "path", 0, NULL, &job->output_path, err)))
+            goto fail;
+        if (job->output_path && !job->output_path[0]) {
+            rc = qz_jv_fail(&oat, "path", cJSON_GetObjectItemCaseSensitive(output, "path"), err,
+                            "must not be empty");
+            goto fail;
+        }
+    }
+    if ((rc = qz_jv_string(&at, job->json, "description", 0, NULL, &description, err)) ||
+        (rc = open_backends(&at, job, err)))
+        goto fail;
+    return QZ_OK;
+
+fail:
+    qz_job_free(job);
+    return rc;
+}
+
+enum qz_status qz_job_load(const char *path, struct qz_job *job, struct qz_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    char *text;
+    size_t len;
+    long size;
+    enum qz_status rc;
+
+    memset(job, 0, sizeof *job);
+    if (!f)
+        return qz_error_set(err, QZ_EJOB, "%s: cannot open job file: %s", path, strerror(errno));
+    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return qz_error_set(err, QZ_EJOB, "%s: cannot read job file", path);
+    }
+    if ((unsigned long)size > QZ_JOB_FILE_MAX) {
+        fclose(f);
+        return qz_error_set(err, QZ_EJOB, "%s: job file is larger than %u bytes", path,
+                            QZ_JOB_FILE_MAX);
+    }
+    text = malloc((size_t)size + 1);
+    if (!text) {
+        fclose(f);
+        return qz_error_set(err, QZ_ENOMEM, "out of memory reading %s", path);
+    }
+    len = fread(text, 1, (size_t)size, f);
+    fclose(f);
+    if (len != (size_t)size) {
+        free(text);
+        return qz_error_set(err, QZ_EJOB, "%s: cannot read job file", path);
+    }
+    text[len] = '\0';
+    if (strlen(text) != len) {
+        free(text);
+        return qz_error_set(err, QZ_EJOB, "%s: job file contains a NUL byte", path);
+    }
+    rc = qz_job_parse(text, path, job, err);
+    free(text);
+    return rc;
+}
+
+void qz_job_free(struct qz_job *job)
+{
+    qz_score_close(&job->cost);
+    qz_score_close(&job->utility);
+    qz_gen_close(&job->gen);
+    cJSON_Delete(job->json);
+    free(job->file);
+    memset(job, 0, sizeof *job);
+}
+
+char *qz_job_text(const struct qz_job *job)
+{
+    return cJSON_PrintUnformatted(job->json);
+}

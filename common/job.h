@@ -1,0 +1,54 @@
+/* Job files: parse and validate everything before any sample is drawn.
+ *
+ * A job is a JSON object (see README "Job files"). qz_job_load reads the file,
+ * rejects unknown fields, checks every value, opens the generator and scorers (which
+ * validate their own fields) and resolves N. Local: each rank loads the job itself,
+ * so all ranks hold identical jobs without a broadcast. */
+#ifndef QZ_JOB_H
+#define QZ_JOB_H
+
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "error.h"
+#include "generator.h"
+#include "scorer.h"
+
+#define QZ_CHUNK_DEFAULT 65536
+#define QZ_CHUNK_MAX (1u << 24)
+#define QZ_SAMPLES_MAX 9007199254740992.0 /* 2^53: JSON numbers are exact up to here */
+#define QZ_NAME_MAX 200
+
+enum qz_invalid_policy { QZ_INVALID_ERROR = 0, QZ_INVALID_EXCLUDE = 1 };
+
+struct qz_job {
+    char *file;       /* the path it was loaded from (owned) */
+    cJSON *json;      /* the parsed job (owned) */
+    const char *name; /* the run name, in json */
+    uint64_t seed;
+    double q;
+    uint64_t samples;            /* N, resolved from samples or samples_per_quantile */
+    uint64_t chunk_size;
+    enum qz_invalid_policy invalid;
+    const char *output_path;     /* output.path, or NULL (then "<name>.h5") */
+    struct qz_gen gen;           /* open generator */
+    struct qz_score utility;     /* open utility scorer */
+    struct qz_score cost;        /* open cost scorer; cost.ops == NULL when none */
+};
+
+/* Load and validate `path` into job. On failure job holds nothing to free and err
+ * says what and where (QZ_EJOB, or QZ_EIO for an unreadable file). */
+enum qz_status qz_job_load(const char *path, struct qz_job *job, struct qz_error *err);
+
+/* Parse and validate JSON text; `file` names it in messages. */
+enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *job,
+                            struct qz_error *err);
+
+void qz_job_free(struct qz_job *job);
+
+/* The job as compact JSON text for the record (secrets removed). Caller frees with
+ * cJSON_free. NULL when out of memory. */
+char *qz_job_text(const struct qz_job *job);
+
+#endif

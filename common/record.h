@@ -1,0 +1,51 @@
+/* The record of one run: every figure SPEC §6 names, as the root holds it before it
+ * is written to HDF5 (mpi/output.c) and after it is read back (mpi/inspect.c).
+ * Plain data; the strings and arrays are owned by whoever filled the struct. */
+#ifndef QZ_RECORD_H
+#define QZ_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "topset.h"
+
+#define QZ_FORMAT_NAME "quantilize"
+#define QZ_FORMAT_VERSION 1
+#define QZ_TIME_MAX 32 /* "2026-11-26T03:46:15Z" fits with room */
+
+struct qz_record {
+    const char *run;      /* group name under /runs, the job's name */
+    const char *job_json; /* the job as JSON text, secrets removed */
+    const char *version;  /* quantilize version string */
+    const char *status;   /* "complete" or "partial" */
+
+    uint64_t seed;
+    double q;
+    uint64_t samples;         /* N: samples drawn */
+    uint64_t valid_samples;   /* N minus invalid samples */
+    uint64_t invalid_samples; /* excluded under the "exclude" policy */
+    double mass;              /* m = q * valid_samples */
+    uint64_t top_count;       /* K */
+    uint64_t chunk_size;      /* consecutive indices per work unit */
+    double threshold;         /* utility at position K-1 */
+    uint64_t boundary_ties;   /* other samples whose utility equals the threshold */
+
+    uint64_t selected_position; /* in the best-first top set */
+    uint64_t selected_index;    /* global sample index */
+    double selected_utility;
+    double selected_cost;    /* NaN when no cost is scored */
+    uint64_t selected_chunk; /* selected_index / chunk_size */
+    const double *selected_payload; /* numeric payload (the action itself) */
+    size_t selected_payload_len;
+
+    int has_cost;                 /* a cost scorer was configured: write top/cost */
+    const struct qz_entry *top;   /* top_count entries, best first */
+
+    int ranks;
+    char started[QZ_TIME_MAX];  /* ISO 8601 UTC */
+    char finished[QZ_TIME_MAX]; /* ISO 8601 UTC */
+    double wall_seconds;
+    double samples_per_second;
+};
+
+#endif

@@ -1,0 +1,41 @@
+/* Scorer backends: the utility U that ranks samples, and the optional cost c.
+ *
+ * Same shape as generators: a const ops table per backend, a registry by kind, each
+ * backend validating its own job fields in `open`. All calls are local. */
+#ifndef QZ_SCORER_H
+#define QZ_SCORER_H
+
+#include <cjson/cJSON.h>
+
+#include "error.h"
+#include "generator.h"
+#include "jsonv.h"
+
+struct qz_scorer;
+
+struct qz_scorer_ops {
+    const char *name;
+    enum qz_status (*open)(struct qz_scorer **s, const cJSON *spec, const struct qz_jv *at,
+                           struct qz_error *err);
+    /* Score the batch's b->n samples into out[0 .. n-1]; NaN marks an invalid score. */
+    enum qz_status (*score)(struct qz_scorer *s, const struct qz_batch *b, double *out,
+                            struct qz_error *err);
+    void (*close)(struct qz_scorer *s);
+};
+
+struct qz_score {
+    const struct qz_scorer_ops *ops;
+    struct qz_scorer *state;
+};
+
+/* Look up spec.kind in the registry and open it. */
+enum qz_status qz_score_open(struct qz_score *sc, const cJSON *spec, const struct qz_jv *at,
+                             struct qz_error *err);
+void qz_score_close(struct qz_score *sc);
+
+/* Built-ins for numeric samples (common/score_builtin.c):
+ * "value" (the sample itself) and "component" (the cost its mixture component carries). */
+extern const struct qz_scorer_ops qz_score_value_ops;
+extern const struct qz_scorer_ops qz_score_component_ops;
+
+#endif

@@ -1,0 +1,270 @@
+#include "cli.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <mpi.h>
+
+#include "agree.h"
+#include "driver.h"
+#include "inspect.h"
+#include "job.h"
+#include "output.h"
+#include "progress.h"
+#include "record.h"
+
+#define QZ_PROGRESS_EVERY 10.0 /* seconds between progress lines in batch logs */
+
+static const char usage[] =
+    "usage: quantilize run JOB.json [-o OUT.h5] [--overwrite] [--no-progress]\n"
+    "                              [--progress-every SECONDS]\n"
+    "       quantilize inspect OUT.h5\n"
+    "       quantilize --help | --version\n"
+    "\n"
+    "  run      draw the job's N samples on all MPI ranks (under mpirun or srun, or\n"
+    "           alone as one rank), select per the q-quantilizer and add the record\n"
+    "           to OUT.h5 (default: the job's output.path, else NAME.h5)\n"
+    "           -o OUT.h5          write here instead\n"
+    "           --overwrite        replace a run of the same name in OUT.h5\n"
+    "           --no-progress      show no progress on stderr\n"
+    "           --progress-every S seconds between progress lines when stderr is\n"
+    "                              not a terminal (default 10)\n"
+    "  inspect  print a summary of every run in OUT.h5\n"
+    "\n"
+    "exit status: 0 success, 1 run-time failure, 2 bad job or bad arguments\n";
+
+struct run_args {
+    const char *job;
+    const char *out;
+    int overwrite;
+    int progress;
+    double progress_every;
+};
+
+static int is_root(void)
+{
+    int rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    return rank == 0;
+}
+
+/* Print err on rank 0 and return the exit status for code. */
+static int fail(enum qz_status code, const struct qz_error *err)
+{
+    if (is_root())
+        fprintf(stderr, "quantilize: %s\n", err->msg[0] ? err->msg : qz_strerror(code));
+    return qz_exit_status(code);
+}
+
+static enum qz_status parse_run_args(int argc, char **argv, struct run_args *a,
+                                     struct qz_error *err)
+{
+    memset(a, 0, sizeof *a);
+    a->progress = 1;
+    a->progress_every = QZ_PROGRESS_EVERY;
+    for (int i = 2; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "-o") == 0 || strcmp(arg, "--output") == 0) {
+            if (++i == argc)
+                return qz_error_set(err, QZ_EARGS, "%s needs a file name", arg);
+            a->out = argv[i];
+        } else if (strcmp(arg, "--overwrite") == 0) {
+            a->overwrite = 1;
+        } else if (strcmp(arg, "--no-progress") == 0) {
+            a->progress = 0;
+        } else if (strcmp(arg, "--progress-every") == 0) {
+            char *end;
+            if (++i == argc)
+                return qz_error_set(err, QZ_EARGS, "%s needs a number of seconds", arg);
+            a->progress_every = strtod(argv[i], &end);
+            if (*end || !(a->progress_every > 0) || !isfinite(a->progress_every))
+                return qz_error_set(err, QZ_EARGS,
+                                    "--progress-every: must be a positive number, got \"%s\"",
+                                    argv[i]);
+        } else if (arg[0] == '-') {
+            return qz_error_set(err, QZ_EARGS, "run: unknown option \"%s\" (see --help)", arg);
+        } else if (!a->job) {
+            a->job = arg;
+        } else {
+            return qz_error_set(err, QZ_EARGS, "run: more than one job file (\"%s\", \"%s\")",
+                                a->job, arg);
+        }
+    }
+    if (!a->job)
+        return qz_error_set(err, QZ_EARGS, "run: missing JOB.json (see --help)");
+    return QZ_OK;
+}
+
+static void iso_time(time_t t, char *buf, size_t len)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The selected sample's payload, drawn again from (seed, index): it is never kept
+ * while streaming. Root only. */
+static enum qz_status selected_payload(const struct qz_job *job, uint64_t index, double *value,
+                                       struct qz_error *err)
+{
+    struct qz_batch b;
+    enum qz_status rc = qz_batch_init(&b, 1, err);
+    if (rc)
+        return rc;
+    rc = job->gen.ops->draw(job->gen.state, index, 1, &b, err);
+    *value = b.value[0];
+    qz_batch_free(&b);
+    return rc;
+}
+
+static void print_summary(const struct qz_record *rec, const char *path)
+{
+    char rate[16];
+    qz_format_count(rec->samples_per_second, rate, sizeof rate);
+    printf("run \"%s\": selected sample %llu (utility %.17g", rec->run,
+           (unsigned long long)rec->selected_index, rec->selected_utility);
+    if (rec->has_cost)
+        printf(", cost %.17g", rec->selected_cost);
+    printf(") at position %llu of K = %llu (mass m = %.17g)\n",
+           (unsigned long long)rec->selected_position, (unsigned long long)rec->top_count,
+           rec->mass);
+    printf("  q = %.17g, N = %llu samples (%llu invalid), threshold %.17g, boundary ties %llu\n",
+           rec->q, (unsigned long long)rec->samples, (unsigned long long)rec->invalid_samples,
+           rec->threshold, (unsigned long long)rec->boundary_ties);
+    printf("  wrote %s /runs/%s in %.3f s (%s samples/s on %d rank%s)\n", path, rec->run,
+           rec->wall_seconds, rate, rec->ranks, rec->ranks == 1 ? "" : "s");
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    struct qz_error err = {QZ_OK, ""};
+    struct run_args a;
+    struct qz_job job;
+    struct qz_run_options opt;
+    struct qz_run_result res;
+    struct qz_record rec;
+    char *job_text = NULL, *default_out = NULL;
+    const char *out;
+    double payload = NAN, t0 = MPI_Wtime();
+    time_t started = time(NULL);
+    int ranks, root = is_root();
+    enum qz_status rc;
+
+    memset(&job, 0, sizeof job);
+    MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+    if ((rc = parse_run_args(argc, argv, &a, &err)))
+        return fail(rc, &err);
+    rc = qz_job_load(a.job, &job, &err);
+    if ((rc = qz_agree(MPI_COMM_WORLD, rc, &err)))
+        return fail(rc, &err);
+
+    out = a.out ? a.out : job.output_path;
+    if (!out) {
+        size_t len = strlen(job.name) + 4;
+        default_out = malloc(len);
+        if (default_out)
+            snprintf(default_out, len, "%s.h5", job.name);
+        out = default_out;
+    }
+    rc = out ? QZ_OK : qz_error_set(&err, QZ_ENOMEM, "out of memory");
+    if (rc == QZ_OK && root)
+        rc = qz_output_check(out, job.name, a.overwrite, &err);
+    if ((rc = qz_agree(MPI_COMM_WORLD, rc, &err)))
+        goto done;
+
+    opt.progress = a.progress ? stderr : NULL;
+    opt.progress_every = a.progress_every;
+    if ((rc = qz_run_draw(MPI_COMM_WORLD, &job, &opt, &res, &err)))
+        goto done;
+
+    if (root) {
+        const struct qz_entry *sel = &res.top.e[res.selected_position];
+        memset(&rec, 0, sizeof rec);
+        job_text = qz_job_text(&job);
+        rc = job_text ? selected_payload(&job, sel->index, &payload, &err)
+                      : qz_error_set(&err, QZ_ENOMEM, "out of memory");
+        rec.run = job.name;
+        rec.job_json = job_text;
+        rec.version = QZ_VERSION;
+        rec.status = "complete";
+        rec.seed = job.seed;
+        rec.q = job.q;
+        rec.samples = res.samples;
+        rec.valid_samples = res.valid;
+        rec.invalid_samples = res.invalid;
+        rec.mass = res.mass;
+        rec.top_count = res.top_count;
+        rec.chunk_size = job.chunk_size;
+        rec.threshold = res.top.e[res.top_count - 1].utility;
+        rec.boundary_ties = res.boundary_ties;
+        rec.selected_position = res.selected_position;
+        rec.selected_index = sel->index;
+        rec.selected_utility = sel->utility;
+        rec.selected_cost = sel->cost;
+        rec.selected_chunk = sel->index / job.chunk_size;
+        rec.selected_payload = &payload;
+        rec.selected_payload_len = 1;
+        rec.has_cost = job.cost.ops != NULL;
+        rec.top = res.top.e;
+        rec.ranks = ranks;
+        iso_time(started, rec.started, sizeof rec.started);
+        iso_time(time(NULL), rec.finished, sizeof rec.finished);
+        rec.wall_seconds = MPI_Wtime() - t0;
+        rec.samples_per_second =
+            rec.wall_seconds > 0 ? (double)rec.samples / rec.wall_seconds : 0;
+        if (rc == QZ_OK)
+            rc = qz_output_write(out, &rec, a.overwrite, &err);
+        if (rc == QZ_OK)
+            print_summary(&rec, out);
+    }
+    rc = qz_agree(MPI_COMM_WORLD, rc, &err);
+    qz_run_result_free(&res);
+
+done:
+    cJSON_free(job_text);
+    free(default_out);
+    qz_job_free(&job);
+    return rc ? fail(rc, &err) : 0;
+}
+
+static int cmd_inspect(int argc, char **argv)
+{
+    struct qz_error err = {QZ_OK, ""};
+    enum qz_status rc = QZ_OK;
+    if (argc != 3)
+        rc = qz_error_set(&err, QZ_EARGS, "inspect: expected one file (see --help)");
+    else if (is_root())
+        rc = qz_inspect(argv[2], stdout, &err);
+    rc = qz_agree(MPI_COMM_WORLD, rc, &err);
+    return rc ? fail(rc, &err) : 0;
+}
+
+int qz_cli_main(int argc, char **argv)
+{
+    struct qz_error err = {QZ_OK, ""};
+    const char *cmd = argc > 1 ? argv[1] : NULL;
+
+    if (cmd && (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+                strcmp(cmd, "help") == 0)) {
+        if (is_root())
+            fputs(usage, stdout);
+        return 0;
+    }
+    if (cmd && strcmp(cmd, "--version") == 0) {
+        if (is_root())
+            printf("quantilize %s\n", QZ_VERSION);
+        return 0;
+    }
+    if (cmd && strcmp(cmd, "run") == 0)
+        return cmd_run(argc, argv);
+    if (cmd && strcmp(cmd, "inspect") == 0)
+        return cmd_inspect(argc, argv);
+    if (is_root())
+        fputs(usage, stderr);
+    qz_error_set(&err, QZ_EARGS, cmd ? "unknown command \"%s\"" : "missing command%s",
+                 cmd ? cmd : "");
+    return fail(QZ_EARGS, &err);
+}

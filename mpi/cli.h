@@ -1,0 +1,10 @@
+/* The command line: `quantilize run|inspect|--help|--version`.
+ * Collective over MPI_COMM_WORLD (every rank parses the same arguments); only rank 0
+ * prints. Returns the process exit status (0 ok, 1 run-time failure, 2 bad job or
+ * arguments). */
+#ifndef QZ_CLI_H
+#define QZ_CLI_H
+
+int qz_cli_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,209 @@
+#include "driver.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agree.h"
+#include "progress.h"
+#include "reduce.h"
+#include "select.h"
+
+#define QZ_BATCH_MAX 16384       /* samples per generator call */
+#define QZ_SYNC_SECONDS 0.25     /* target time between the ranks' meetings */
+#define QZ_SYNC_MAX_ROUNDS 65536 /* cap on rounds between meetings */
+
+/* What a rank accumulates between meetings. */
+struct tally {
+    uint64_t done;    /* samples drawn by this rank */
+    uint64_t invalid; /* invalid samples excluded by this rank */
+};
+
+/* Draw, score and rank the samples of one batch. */
+static enum qz_status run_batch(const struct qz_job *job, struct qz_batch *b, uint64_t first,
+                                size_t n, struct qz_topset *ts, struct tally *t,
+                                struct qz_error *err)
+{
+    const double *u = b->utility;
+    const double *c = job->cost.ops ? b->cost : b->value; /* never read without a cost */
+    double thr;
+    enum qz_status rc;
+
+    if ((rc = job->gen.ops->draw(job->gen.state, first, n, b, err)) ||
+        (rc = job->utility.ops->score(job->utility.state, b, b->utility, err)))
+        return rc;
+    if (job->cost.ops) {
+        if ((rc = job->cost.ops->score(job->cost.state, b, b->cost, err)))
+            return rc;
+        /* A sample whose cost failed is invalid as a whole: mark it through utility. */
+        for (size_t j = 0; j < n; j++)
+            if (isnan(b->cost[j]))
+                b->utility[j] = NAN;
+    }
+    thr = ts->thr;
+    for (size_t j = 0; j < n; j++) {
+        if (u[j] < thr)
+            continue;
+        if (isnan(u[j])) {
+            if (job->invalid == QZ_INVALID_ERROR)
+                return qz_error_set(err, QZ_EINVALID,
+                                    "sample %llu (chunk %llu) is invalid: its %s is not a number "
+                                    "(set \"invalid\": \"exclude\" in the job to exclude and "
+                                    "count such samples)",
+                                    (unsigned long long)(first + j),
+                                    (unsigned long long)((first + j) / job->chunk_size),
+                                    job->cost.ops && isnan(b->cost[j]) ? "cost" : "utility");
+            t->invalid++;
+            continue;
+        }
+        qz_topset_offer_slow(ts, u[j], job->cost.ops ? c[j] : NAN, first + j);
+        thr = ts->thr;
+    }
+    t->done += n;
+    return QZ_OK;
+}
+
+static enum qz_status run_chunk(const struct qz_job *job, struct qz_batch *b, uint64_t chunk,
+                                struct qz_topset *ts, struct tally *t, struct qz_error *err)
+{
+    uint64_t first = chunk * job->chunk_size;
+    uint64_t end = first + job->chunk_size < job->samples ? first + job->chunk_size : job->samples;
+
+    for (uint64_t i = first; i < end; i += b->cap) {
+        size_t n = end - i < b->cap ? (size_t)(end - i) : b->cap;
+        enum qz_status rc = run_batch(job, b, i, n, ts, t, err);
+        if (rc)
+            return rc;
+    }
+    return QZ_OK;
+}
+
+/* Samples in the chunks rank draws: chunks rank, rank + P, ... */
+static uint64_t rank_samples(const struct qz_job *job, int rank, int size)
+{
+    uint64_t nchunks = (job->samples + job->chunk_size - 1) / job->chunk_size;
+    uint64_t mine = nchunks > (uint64_t)rank ? (nchunks - (uint64_t)rank + (uint64_t)size - 1) /
+                                                   (uint64_t)size
+                                             : 0;
+    uint64_t total = mine * job->chunk_size;
+    /* the last chunk may be short */
+    if (mine && (nchunks - 1) % (uint64_t)size == (uint64_t)rank)
+        total -= nchunks * job->chunk_size - job->samples;
+    return total;
+}
+
+/* The draw loop over rounds with periodic meetings. */
+static enum qz_status draw_all(MPI_Comm comm, const struct qz_job *job,
+                               const struct qz_run_options *opt, struct qz_topset *ts,
+                               uint64_t *invalid, struct qz_error *err)
+{
+    int rank, size;
+    uint64_t nchunks = (job->samples + job->chunk_size - 1) / job->chunk_size;
+    uint64_t rounds, next_meet = 1, last_meet = 0;
+    struct tally t = {0, 0};
+    struct qz_batch b;
+    struct qz_progress prog;
+    double last_time = MPI_Wtime();
+    enum qz_status rc;
+
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    rounds = (nchunks + (uint64_t)size - 1) / (uint64_t)size;
+    rc = qz_batch_init(&b, job->chunk_size < QZ_BATCH_MAX ? job->chunk_size : QZ_BATCH_MAX, err);
+    qz_progress_start(&prog, rank == 0 ? opt->progress : NULL, job->samples, opt->progress_every,
+                      last_time);
+    for (uint64_t r = 0; r < rounds; r++) {
+        uint64_t chunk = r * (uint64_t)size + (uint64_t)rank;
+        if (rc == QZ_OK && chunk < nchunks)
+            rc = run_chunk(job, &b, chunk, ts, &t, err);
+        if (r + 1 == next_meet || r + 1 == rounds) {
+            /* {failed ranks, samples done, invalid, rounds to the next meeting} */
+            int64_t in[4] = {rc != QZ_OK, (int64_t)t.done, (int64_t)t.invalid, 0}, out[4];
+            double now = MPI_Wtime();
+            if (rank == 0) {
+                double per_round = (now - last_time) / (double)(r + 1 - last_meet);
+                double want = per_round > 0 ? QZ_SYNC_SECONDS / per_round : QZ_SYNC_MAX_ROUNDS;
+                in[3] = want < 1 ? 1 : want > QZ_SYNC_MAX_ROUNDS ? QZ_SYNC_MAX_ROUNDS
+                                                                 : (int64_t)want;
+            }
+            if (MPI_Allreduce(in, out, 4, MPI_INT64_T, MPI_SUM, comm) != MPI_SUCCESS)
+                QZ_ABORT(comm, "MPI_Allreduce failed in the draw loop");
+            qz_progress_update(&prog, (uint64_t)out[1], now);
+            last_time = now;
+            last_meet = r + 1;
+            next_meet = r + 1 + (uint64_t)out[3];
+            *invalid = (uint64_t)out[2];
+            if (out[0])
+                break; /* some rank failed; qz_agree below hands its message to all */
+            if (r + 1 == rounds)
+                qz_progress_finish(&prog, (uint64_t)out[1], now);
+        }
+    }
+    qz_batch_free(&b);
+    return qz_agree(comm, rc, err);
+}
+
+enum qz_status qz_run_draw(MPI_Comm comm, const struct qz_job *job,
+                           const struct qz_run_options *opt, struct qz_run_result *res,
+                           struct qz_error *err)
+{
+    int rank, size;
+    uint64_t kmax, local;
+    double t0, t1;
+    enum qz_status rc;
+
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    memset(res, 0, sizeof *res);
+    res->samples = job->samples;
+    /* Room for the largest K any outcome can need (no invalid samples), but never
+     * more than this rank draws. */
+    kmax = qz_top_count(qz_mass(job->q, job->samples));
+    local = rank_samples(job, rank, size);
+    rc = qz_topset_init(&res->top, local < kmax ? (local ? local : 1) : kmax, job->seed, err);
+    if ((rc = qz_agree(comm, rc, err)))
+        goto fail;
+
+    t0 = MPI_Wtime();
+    if ((rc = draw_all(comm, job, opt, &res->top, &res->invalid, err)))
+        goto fail;
+    t1 = MPI_Wtime();
+    res->valid = res->samples - res->invalid;
+    if (res->valid == 0) {
+        rc = qz_error_set(err, QZ_EINVALID, "all %llu samples were invalid: nothing to select",
+                          (unsigned long long)res->samples);
+        goto fail;
+    }
+    res->mass = qz_mass(job->q, res->valid);
+    res->top_count = qz_top_count(res->mass);
+
+    qz_topset_sort(&res->top);
+    qz_topset_truncate(res->top.e, &res->top.n, &res->top.ties_out, res->top_count);
+    if ((rc = qz_reduce_topset(comm, &res->top, res->top_count, err)))
+        goto fail;
+    res->draw_seconds = t1 - t0;
+    res->reduce_seconds = MPI_Wtime() - t1;
+    MPI_Allreduce(MPI_IN_PLACE, &res->draw_seconds, 1, MPI_DOUBLE, MPI_MAX, comm);
+    if (rank == 0) {
+        if (res->top.n != res->top_count) {
+            rc = qz_error_set(err, QZ_EINTERNAL, "top set holds %zu entries, expected %llu",
+                              res->top.n, (unsigned long long)res->top_count);
+        } else {
+            res->boundary_ties =
+                qz_topset_boundary_ties(res->top.e, res->top.n, res->top.ties_out);
+            res->selected_position = qz_select_position(job->seed, 0, res->mass);
+        }
+    }
+    if ((rc = qz_agree(comm, rc, err)))
+        goto fail;
+    return QZ_OK;
+
+fail:
+    qz_run_result_free(res);
+    return rc;
+}
+
+void qz_run_result_free(struct qz_run_result *res)
+{
+    qz_topset_free(&res->top);
+}

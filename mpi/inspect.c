@@ -1,0 +1,350 @@
+#include "inspect.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hdf5.h>
+
+#include "output.h"
+
+#define KEY_WIDTH 19    /* "selected position:" and a space */
+#define TOP_SHOWN 5     /* entries of the top set shown */
+#define PAYLOAD_SHOWN 8 /* payload values shown */
+#define JOB_SHOWN 60    /* characters of the job's JSON shown */
+#define VALUE_MAX 64
+
+enum { FOUND = 1, MISSING = 0, UNREADABLE = -1 };
+
+/* The shortest %g form that reads back as exactly x (at most 17 digits). */
+static void fmt_exact(char *buf, size_t n, double x)
+{
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(buf, n, "%.*g", digits, x);
+        if (!isfinite(x) || strtod(buf, NULL) == x)
+            return;
+    }
+}
+
+/* A figure for people (times, rates): 3 significant digits, no exponent below 1e15. */
+static void fmt_human(char *buf, size_t n, double x)
+{
+    if (isfinite(x) && fabs(x) >= 100 && fabs(x) < 1e15)
+        snprintf(buf, n, "%.0f", x);
+    else
+        snprintf(buf, n, "%.3g", x);
+}
+
+/* Read a scalar numeric attribute converted to mtype; FOUND, MISSING or UNREADABLE. */
+static int read_num_attr(hid_t loc, const char *name, hid_t mtype, void *value)
+{
+    hid_t attr = H5I_INVALID_HID, type = H5I_INVALID_HID, space = H5I_INVALID_HID;
+    htri_t exists = H5Aexists(loc, name);
+    H5T_class_t cls;
+    int rc = UNREADABLE;
+
+    if (exists <= 0)
+        return exists == 0 ? MISSING : UNREADABLE;
+    if ((attr = H5Aopen(loc, name, H5P_DEFAULT)) >= 0 && (type = H5Aget_type(attr)) >= 0 &&
+        (space = H5Aget_space(attr)) >= 0 && H5Sget_simple_extent_npoints(space) == 1 &&
+        ((cls = H5Tget_class(type)) == H5T_INTEGER || cls == H5T_FLOAT) &&
+        H5Aread(attr, mtype, value) >= 0)
+        rc = FOUND;
+    if (space >= 0)
+        H5Sclose(space);
+    if (type >= 0)
+        H5Tclose(type);
+    if (attr >= 0)
+        H5Aclose(attr);
+    return rc;
+}
+
+/* Read the first n values (as mtype) of the 1-D dataset loc/name; *len gets its
+ * length. FOUND, MISSING or UNREADABLE. */
+static int read_head(hid_t loc, const char *name, hid_t mtype, size_t n, void *buf, hsize_t *len)
+{
+    hid_t dset = H5I_INVALID_HID, fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID;
+    htri_t exists = H5Lexists(loc, name, H5P_DEFAULT);
+    hsize_t start = 0, count;
+    int rc = UNREADABLE;
+
+    *len = 0;
+    if (exists <= 0)
+        return exists == 0 ? MISSING : UNREADABLE;
+    if ((dset = H5Dopen2(loc, name, H5P_DEFAULT)) < 0 || (fspace = H5Dget_space(dset)) < 0 ||
+        H5Sget_simple_extent_ndims(fspace) != 1 || H5Sget_simple_extent_dims(fspace, len, NULL) < 0)
+        goto done;
+    count = *len < n ? *len : n;
+    if (count == 0) {
+        rc = FOUND;
+        goto done;
+    }
+    if (H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, NULL, &count, NULL) >= 0 &&
+        (mspace = H5Screate_simple(1, &count, NULL)) >= 0 &&
+        H5Dread(dset, mtype, mspace, fspace, H5P_DEFAULT, buf) >= 0)
+        rc = FOUND;
+done:
+    if (mspace >= 0)
+        H5Sclose(mspace);
+    if (fspace >= 0)
+        H5Sclose(fspace);
+    if (dset >= 0)
+        H5Dclose(dset);
+    return rc;
+}
+
+static void put_line(FILE *out, const char *label, const char *value)
+{
+    char key[64];
+
+    snprintf(key, sizeof key, "%s:", label);
+    fprintf(out, "  %-*s%s\n", KEY_WIDTH, key, value);
+}
+
+/* How an attribute is shown. */
+enum show { SHOW_U64, SHOW_I64, SHOW_EXACT, SHOW_HUMAN, SHOW_STR, SHOW_JOB };
+
+struct line {
+    const char *label;
+    const char *attr;
+    enum show show;
+    const char *suffix; /* units after the value, or NULL */
+    int optional;       /* skip the line when the attribute is missing */
+};
+
+/* The job's JSON on one line, cut to JOB_SHOWN characters. */
+static void show_job(FILE *out, const char *label, const char *json)
+{
+    size_t len = strlen(json), n = len < JOB_SHOWN ? len : JOB_SHOWN;
+    char text[JOB_SHOWN + 48];
+
+    for (size_t i = 0; i < n; i++)
+        text[i] = (json[i] == '\n' || json[i] == '\r' || json[i] == '\t') ? ' ' : json[i];
+    if (n < len)
+        snprintf(text + n, sizeof text - n, "... (%zu bytes)", len);
+    else
+        text[n] = '\0';
+    put_line(out, label, text);
+}
+
+static void show_string(FILE *out, hid_t loc, const struct line *l)
+{
+    char *s = NULL;
+    int r = qz_output_read_string_attr(loc, l->attr, &s);
+
+    if (r == MISSING && l->optional)
+        return;
+    if (r == FOUND && l->show == SHOW_JOB)
+        show_job(out, l->label, s);
+    else
+        put_line(out, l->label, r == FOUND ? s : r == MISSING ? "-" : "(unreadable)");
+    free(s);
+}
+
+static void show_attr(FILE *out, hid_t loc, const struct line *l)
+{
+    char value[VALUE_MAX], text[VALUE_MAX + 32];
+    union {
+        uint64_t u;
+        long long i;
+        double d;
+    } v;
+    int r = UNREADABLE;
+
+    switch (l->show) {
+    case SHOW_STR:
+    case SHOW_JOB:
+        show_string(out, loc, l);
+        return;
+    case SHOW_U64:
+        if ((r = read_num_attr(loc, l->attr, H5T_NATIVE_UINT64, &v.u)) == FOUND)
+            snprintf(value, sizeof value, "%llu", (unsigned long long)v.u);
+        break;
+    case SHOW_I64:
+        if ((r = read_num_attr(loc, l->attr, H5T_NATIVE_LLONG, &v.i)) == FOUND)
+            snprintf(value, sizeof value, "%lld", v.i);
+        break;
+    case SHOW_EXACT:
+    case SHOW_HUMAN:
+        if ((r = read_num_attr(loc, l->attr, H5T_NATIVE_DOUBLE, &v.d)) == FOUND)
+            (l->show == SHOW_EXACT ? fmt_exact : fmt_human)(value, sizeof value, v.d);
+        break;
+    }
+    if (r == MISSING && l->optional)
+        return;
+    if (r == FOUND)
+        snprintf(text, sizeof text, "%s%s%s", value, l->suffix ? " " : "",
+                 l->suffix ? l->suffix : "");
+    put_line(out, l->label, r == FOUND ? text : r == MISSING ? "-" : "(unreadable)");
+}
+
+static void show_lines(FILE *out, hid_t loc, const struct line *lines, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        show_attr(out, loc, &lines[i]);
+}
+
+static void show_payload(FILE *out, hid_t selected)
+{
+    double v[PAYLOAD_SHOWN];
+    hsize_t len;
+    char text[PAYLOAD_SHOWN * 26 + 48], num[32];
+    size_t used = 0;
+    int r = read_head(selected, "payload", H5T_NATIVE_DOUBLE, PAYLOAD_SHOWN, v, &len);
+
+    if (r != FOUND) {
+        put_line(out, "selected payload", r == MISSING ? "-" : "(unreadable)");
+        return;
+    }
+    used += (size_t)snprintf(text, sizeof text, "[");
+    for (hsize_t i = 0; i < len && i < PAYLOAD_SHOWN; i++) {
+        fmt_exact(num, sizeof num, v[i]);
+        used += (size_t)snprintf(text + used, sizeof text - used, "%s%s", i ? ", " : "", num);
+    }
+    if (len > PAYLOAD_SHOWN)
+        snprintf(text + used, sizeof text - used, ", ...] (%llu values)", (unsigned long long)len);
+    else
+        snprintf(text + used, sizeof text - used, "]");
+    put_line(out, "selected payload", text);
+}
+
+static void show_selected(FILE *out, hid_t run)
+{
+    static const struct line lines[] = {
+        {"selected position", "position", SHOW_U64, NULL, 0},
+        {"selected index", "index", SHOW_U64, NULL, 0},
+        {"selected utility", "utility", SHOW_EXACT, NULL, 0},
+        {"selected cost", "cost", SHOW_EXACT, NULL, 1},
+        {"selected chunk", "chunk", SHOW_U64, NULL, 0},
+    };
+    htri_t exists = H5Lexists(run, "selected", H5P_DEFAULT);
+    hid_t selected = exists > 0 ? H5Gopen2(run, "selected", H5P_DEFAULT) : H5I_INVALID_HID;
+
+    if (selected < 0) {
+        put_line(out, "selected", exists == 0 ? "(none)" : "(unreadable)");
+        return;
+    }
+    show_lines(out, selected, lines, sizeof lines / sizeof lines[0]);
+    show_payload(out, selected);
+    H5Gclose(selected);
+}
+
+static void show_top(FILE *out, hid_t run)
+{
+    uint64_t index[TOP_SHOWN];
+    double utility[TOP_SHOWN], cost[TOP_SHOWN];
+    hsize_t k = 0, nu = 0, nc = 0;
+    htri_t exists = H5Lexists(run, "top", H5P_DEFAULT);
+    hid_t top = exists > 0 ? H5Gopen2(run, "top", H5P_DEFAULT) : H5I_INVALID_HID;
+    char u[32], c[32];
+    int has_cost;
+
+    if (top < 0 || read_head(top, "index", H5T_NATIVE_UINT64, TOP_SHOWN, index, &k) != FOUND ||
+        read_head(top, "utility", H5T_NATIVE_DOUBLE, TOP_SHOWN, utility, &nu) != FOUND || nu != k) {
+        put_line(out, "top set", exists == 0 ? "(none)" : "(unreadable)");
+        if (top >= 0)
+            H5Gclose(top);
+        return;
+    }
+    has_cost = read_head(top, "cost", H5T_NATIVE_DOUBLE, TOP_SHOWN, cost, &nc) == FOUND && nc == k;
+    fprintf(out, "  top set (first %llu of %llu):\n",
+            (unsigned long long)(k < TOP_SHOWN ? k : TOP_SHOWN), (unsigned long long)k);
+    fprintf(out, "    %8s  %-20s  %-24s%s\n", "position", "index", "utility",
+            has_cost ? "  cost" : "");
+    for (hsize_t i = 0; i < k && i < TOP_SHOWN; i++) {
+        fmt_exact(u, sizeof u, utility[i]);
+        if (has_cost)
+            fmt_exact(c, sizeof c, cost[i]);
+        fprintf(out, "    %8llu  %-20llu  %-24s%s%s\n", (unsigned long long)i,
+                (unsigned long long)index[i], u, has_cost ? "  " : "", has_cost ? c : "");
+    }
+    H5Gclose(top);
+}
+
+static void show_run(FILE *out, hid_t run)
+{
+    static const struct line head[] = {
+        {"status", "status", SHOW_STR, NULL, 0},
+        {"version", "version", SHOW_STR, NULL, 0},
+        {"q", "q", SHOW_EXACT, NULL, 0},
+        {"samples (N)", "samples", SHOW_U64, NULL, 0},
+        {"valid samples", "valid_samples", SHOW_U64, NULL, 1},
+        {"invalid samples", "invalid_samples", SHOW_U64, NULL, 0},
+        {"mass (m)", "mass", SHOW_EXACT, NULL, 0},
+        {"top count (K)", "top_count", SHOW_U64, NULL, 0},
+        {"threshold", "threshold", SHOW_EXACT, NULL, 0},
+        {"boundary ties", "boundary_ties", SHOW_U64, NULL, 0},
+        {"seed", "seed", SHOW_U64, NULL, 0},
+        {"chunk size", "chunk_size", SHOW_U64, NULL, 1},
+    };
+    static const struct line tail[] = {
+        {"ranks", "ranks", SHOW_I64, NULL, 0},
+        {"started", "started", SHOW_STR, NULL, 0},
+        {"finished", "finished", SHOW_STR, NULL, 0},
+        {"wall time", "wall_seconds", SHOW_HUMAN, "s", 0},
+        {"rate", "samples_per_second", SHOW_HUMAN, "samples/s", 0},
+        {"job", "job", SHOW_JOB, NULL, 0},
+    };
+
+    show_lines(out, run, head, sizeof head / sizeof head[0]);
+    show_selected(out, run);
+    show_lines(out, run, tail, sizeof tail / sizeof tail[0]);
+    show_top(out, run);
+}
+
+static herr_t show_run_cb(hid_t runs, const char *name, const H5L_info_t *info, void *data)
+{
+    FILE *out = data;
+    hid_t run = H5I_INVALID_HID;
+
+    fprintf(out, "\nrun %s\n", name);
+    if (info->type == H5L_TYPE_HARD)
+        run = H5Gopen2(runs, name, H5P_DEFAULT);
+    if (run < 0) {
+        put_line(out, "status", "(not a run group)");
+        return 0;
+    }
+    show_run(out, run);
+    return H5Gclose(run);
+}
+
+enum qz_status qz_inspect(const char *path, FILE *out, struct qz_error *err)
+{
+    struct qz_h5_quiet quiet;
+    hid_t file, runs = H5I_INVALID_HID;
+    H5G_info_t info = {0};
+    long long version = 0;
+    htri_t has_runs;
+    enum qz_status rc = QZ_OK;
+
+    qz_h5_silence(&quiet);
+    if ((rc = qz_output_open(path, &file, err))) {
+        qz_h5_restore(&quiet);
+        return rc;
+    }
+    read_num_attr(file, "format_version", H5T_NATIVE_LLONG, &version);
+    has_runs = H5Lexists(file, "runs", H5P_DEFAULT);
+    if (has_runs < 0 || (has_runs > 0 && ((runs = H5Gopen2(file, "runs", H5P_DEFAULT)) < 0 ||
+                                          H5Gget_info(runs, &info) < 0))) {
+        rc = qz_error_set(err, QZ_EHDF5, "%s: cannot read /runs", path);
+        goto done;
+    }
+    if (info.nlinks == 0)
+        fprintf(out, "%s: quantilize record, format version %lld, no runs\n", path, version);
+    else
+        fprintf(out, "%s: quantilize record, format version %lld, %llu run%s\n", path, version,
+                (unsigned long long)info.nlinks, info.nlinks == 1 ? "" : "s");
+    if (runs >= 0 && H5Literate(runs, H5_INDEX_NAME, H5_ITER_INC, NULL, show_run_cb, out) < 0) {
+        rc = qz_error_set(err, QZ_EHDF5, "%s: cannot list the runs under /runs", path);
+        goto done;
+    }
+    if (fflush(out) != 0 || ferror(out))
+        rc = qz_error_set(err, QZ_EIO, "%s: cannot write the summary", path);
+done:
+    if (runs >= 0)
+        H5Gclose(runs);
+    H5Fclose(file);
+    qz_h5_restore(&quiet);
+    return rc;
+}

@@ -1,0 +1,100 @@
+#include "reduce.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "agree.h"
+
+#define QZ_TAG_HEADER 101
+#define QZ_TAG_ENTRIES 102
+#define QZ_MSG_ENTRIES ((size_t)1 << 25) /* entries per message: 768 MiB, under INT_MAX bytes */
+
+static int send_set(MPI_Comm comm, int to, const struct qz_entry *e, size_t n, uint64_t ties)
+{
+    uint64_t header[2] = {n, ties};
+    if (MPI_Send(header, 2, MPI_UINT64_T, to, QZ_TAG_HEADER, comm) != MPI_SUCCESS)
+        return -1;
+    for (size_t off = 0; off < n; off += QZ_MSG_ENTRIES) {
+        size_t part = n - off < QZ_MSG_ENTRIES ? n - off : QZ_MSG_ENTRIES;
+        if (MPI_Send(e + off, (int)(part * sizeof *e), MPI_BYTE, to, QZ_TAG_ENTRIES, comm) !=
+            MPI_SUCCESS)
+            return -1;
+    }
+    return 0;
+}
+
+static int recv_set(MPI_Comm comm, int from, struct qz_entry *e, size_t cap, size_t *n,
+                    uint64_t *ties)
+{
+    uint64_t header[2];
+    if (MPI_Recv(header, 2, MPI_UINT64_T, from, QZ_TAG_HEADER, comm, MPI_STATUS_IGNORE) !=
+        MPI_SUCCESS)
+        return -1;
+    if (header[0] > cap)
+        return -1;
+    *n = (size_t)header[0];
+    *ties = header[1];
+    for (size_t off = 0; off < *n; off += QZ_MSG_ENTRIES) {
+        size_t part = *n - off < QZ_MSG_ENTRIES ? *n - off : QZ_MSG_ENTRIES;
+        if (MPI_Recv(e + off, (int)(part * sizeof *e), MPI_BYTE, from, QZ_TAG_ENTRIES, comm,
+                     MPI_STATUS_IGNORE) != MPI_SUCCESS)
+            return -1;
+    }
+    return 0;
+}
+
+enum qz_status qz_reduce_topset(MPI_Comm comm, struct qz_topset *ts, size_t k,
+                                struct qz_error *err)
+{
+    int rank, size;
+    struct qz_entry *in = NULL, *merged = NULL;
+    enum qz_status rc = QZ_OK;
+
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    /* A rank that will receive needs room for k entries in both buffers it swaps. */
+    if (rank % 2 == 0 && rank + 1 < size && ts->k < k) {
+        struct qz_entry *grown = realloc(ts->e, k * sizeof *grown);
+        if (!grown)
+            rc = qz_error_set(err, QZ_ENOMEM, "rank %d: out of memory for a top set of %zu", rank,
+                              k);
+        else
+            ts->e = grown;
+        ts->k = k;
+    }
+    if ((rc = qz_agree(comm, rc, err)))
+        return rc;
+    for (int step = 1; step < size; step *= 2) {
+        if (rank % (2 * step) == step) {
+            if (send_set(comm, rank - step, ts->e, ts->n, ts->ties_out))
+                QZ_ABORT(comm, "sending a top set failed");
+            ts->n = 0;
+            ts->ties_out = 0;
+            break;
+        }
+        if (rank % (2 * step) == 0 && rank + step < size) {
+            size_t nin, nout;
+            uint64_t tin, tout;
+            struct qz_entry *old;
+            if (!in) {
+                in = malloc(k * sizeof *in);
+                merged = malloc(k * sizeof *merged);
+                if (!in || !merged)
+                    QZ_ABORT(comm, "out of memory receiving a top set");
+            }
+            if (recv_set(comm, rank + step, in, k, &nin, &tin))
+                QZ_ABORT(comm, "receiving a top set failed");
+            qz_topset_merge(ts->seed, k, ts->e, ts->n, ts->ties_out, in, nin, tin, merged, &nout,
+                            &tout);
+            /* merged becomes the set; the old array (also room for k) takes the next merge */
+            old = ts->e;
+            ts->e = merged;
+            merged = old;
+            ts->n = nout;
+            ts->ties_out = tout;
+        }
+    }
+    free(in);
+    free(merged);
+    return QZ_OK;
+}

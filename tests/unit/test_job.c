@@ -1,0 +1,152 @@
+/* Job validation: a table of bad jobs, each with the message it must give, and
+ * good jobs with their resolved values. */
+#include <string.h>
+
+#include "check.h"
+#include "job.h"
+
+#define GOOD_GEN "\"generator\": {\"kind\": \"normal\"}"
+
+static const struct {
+    const char *text;
+    const char *message; /* the whole message qz_job_parse must give */
+} bad[] = {
+    {"{", "job.json: line 1: not valid JSON near \"\""},
+    {"[1]", "job.json: (top level): must be a JSON object, got [1]"},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"sampels\": 3, " GOOD_GEN "}",
+     "job.json: sampels: unknown field (expected one of: name, description, seed, q, samples, "
+     "samples_per_quantile, chunk_size, invalid, generator, utility, cost, output)"},
+    {"{\"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN "}", "job.json: name: is required"},
+    {"{\"name\": \"a/b\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN "}",
+     "job.json: name: must not contain '/' or control characters, got \"a/b\""},
+    {"{\"name\": \"\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN "}",
+     "job.json: name: must be 1 to 200 characters, got \"\""},
+    {"{\"name\": \"a\", \"seed\": -1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN "}",
+     "job.json: seed: must be an integer from 0 to 9007199254740992, got -1"},
+    {"{\"name\": \"a\", \"seed\": \"7\", \"q\": 0.1, \"samples\": 10, " GOOD_GEN "}",
+     "job.json: seed: must be an integer from 0 to 9007199254740992, got \"7\""},
+    {"{\"name\": \"a\", \"seed\": 1, \"samples\": 10, " GOOD_GEN "}", "job.json: q: is required"},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0, \"samples\": 10, " GOOD_GEN "}",
+     "job.json: q: must be in (0, 1], got 0"},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 1.5, \"samples\": 10, " GOOD_GEN "}",
+     "job.json: q: must be in (0, 1], got 1.5"},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": \"small\", \"samples\": 10, " GOOD_GEN "}",
+     "job.json: q: must be a finite number, got \"small\""},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, " GOOD_GEN "}",
+     "job.json: samples: is required (or give samples_per_quantile)"},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"samples_per_quantile\": 5, "
+     GOOD_GEN "}",
+     "job.json: samples_per_quantile: give either samples or samples_per_quantile, not both, "
+     "got 5"},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 2.5, " GOOD_GEN "}",
+     "job.json: samples: must be an integer from 1 to 9007199254740992, got 2.5"},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 0, " GOOD_GEN "}",
+     "job.json: samples: must be an integer from 1 to 9007199254740992, got 0"},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 1e-20, \"samples_per_quantile\": 1000, " GOOD_GEN "}",
+     "job.json: samples_per_quantile: gives N = 1000 / q = 1e+23 samples, more than 2^53, got "
+     "1000"},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"invalid\": \"drop\", " GOOD_GEN
+     "}",
+     "job.json: invalid: must be one of \"error\", \"exclude\", got \"drop\""},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"chunk_size\": 0, " GOOD_GEN
+     "}",
+     "job.json: chunk_size: must be an integer from 1 to 16777216, got 0"},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10}",
+     "job.json: generator: is required"},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"generator\": \"normal\"}",
+     "job.json: generator: must be a JSON object, got \"normal\""},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"generator\": {}}",
+     "job.json: generator.kind: is required"},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"generator\": {\"kind\": "
+     "\"gauss\"}}",
+     "job.json: generator.kind: must be one of \"uniform\", \"normal\", \"lognormal\", "
+     "\"pareto\", \"discrete_uniform\", \"fail\", \"mixture\", got \"gauss\""},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"generator\": {\"kind\": "
+     "\"normal\", \"stdev\": 2}}",
+     "job.json: generator.stdev: unknown field (expected one of: kind, mean, stddev)"},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"generator\": {\"kind\": "
+     "\"normal\", \"stddev\": -1}}",
+     "job.json: generator.stddev: must be a positive number, got -1"},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"generator\": {\"kind\": "
+     "\"uniform\", \"low\": 2, \"high\": 1}}",
+     "job.json: generator.high: must be greater than low (2), got 1"},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"generator\": {\"kind\": "
+     "\"pareto\"}}",
+     "job.json: generator.shape: is required"},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"generator\": {\"kind\": "
+     "\"discrete_uniform\", \"low\": 0.5, \"high\": 3}}",
+     "job.json: generator.low: must be an integer with absolute value below 2^31, got 0.5"},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"generator\": {\"kind\": "
+     "\"mixture\", \"components\": []}}",
+     "job.json: generator.components: must be an array of 1 to 64 components, got []"},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"generator\": {\"kind\": "
+     "\"mixture\", \"components\": [{\"weight\": 1, \"generator\": {\"kind\": \"normal\"}}, "
+     "{\"weight\": 0, \"generator\": {\"kind\": \"normal\"}}]}}",
+     "job.json: generator.components[1].weight: must be a positive number, got 0"},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"generator\": {\"kind\": "
+     "\"mixture\", \"components\": [{\"weight\": 1, \"generator\": {\"kind\": \"normal\", "
+     "\"stddev\": \"ten\"}}]}}",
+     "job.json: generator.components[0].generator.stddev: must be a finite number, got \"ten\""},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"generator\": {\"kind\": "
+     "\"mixture\", \"components\": [{\"weight\": 1, \"generator\": {\"kind\": \"mixture\"}}]}}",
+     "job.json: generator.components[0].generator.kind: a mixture cannot be a component of a "
+     "mixture, got \"mixture\""},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN
+     ", \"utility\": {\"kind\": \"length\"}}",
+     "job.json: utility.kind: must be one of \"value\", \"component\", got \"length\""},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN
+     ", \"cost\": {\"kind\": \"component\", \"scale\": 2}}",
+     "job.json: cost.scale: unknown field (expected one of: kind)"},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN
+     ", \"output\": {\"path\": \"\"}}",
+     "job.json: output.path: must not be empty, got \"\""},
+    {"{\"name\": \"a\", \"name\": \"b\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN "}",
+     "job.json: name: field given more than once"},
+};
+
+int main(void)
+{
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        struct qz_job job;
+        struct qz_error err = {QZ_OK, ""};
+        enum qz_status rc = qz_job_parse(bad[i].text, "job.json", &job, &err);
+        CHECK(rc == QZ_EJOB, "bad job %zu: status %d", i, (int)rc);
+        CHECK(strcmp(err.msg, bad[i].message) == 0, "bad job %zu:\n  got  %s\n  want %s", i,
+              err.msg, bad[i].message);
+        if (rc == QZ_OK)
+            qz_job_free(&job);
+    }
+
+    /* Good jobs: defaults and the resolution of samples_per_quantile. */
+    {
+        struct qz_job job;
+        struct qz_error err = {QZ_OK, ""};
+        enum qz_status rc = qz_job_parse(
+            "{\"name\": \"demo\", \"seed\": 42, \"q\": 1e-6, \"samples_per_quantile\": 100, "
+            "\"generator\": {\"kind\": \"mixture\", \"components\": ["
+            "{\"weight\": 0.9999, \"generator\": {\"kind\": \"normal\"}},"
+            "{\"weight\": 0.0001, \"cost\": 1, \"generator\": {\"kind\": \"normal\", \"mean\": "
+            "3}}]}, \"cost\": {\"kind\": \"component\"}, \"output\": {\"path\": \"x.h5\"}}",
+            "good.json", &job, &err);
+        CHECK(rc == QZ_OK, "good job: %s", err.msg);
+        if (rc == QZ_OK) {
+            CHECK(job.samples == 100000000, "N = 100 / 1e-6 = %llu",
+                  (unsigned long long)job.samples);
+            CHECK(job.seed == 42 && job.chunk_size == QZ_CHUNK_DEFAULT &&
+                      job.invalid == QZ_INVALID_ERROR && strcmp(job.name, "demo") == 0,
+                  "defaults");
+            CHECK(job.cost.ops != NULL && job.utility.ops != NULL, "scorers open");
+            CHECK(job.output_path && strcmp(job.output_path, "x.h5") == 0, "output.path");
+            CHECK(job.gen.ops->has_component_cost(job.gen.state), "mixture with a cost");
+            qz_job_free(&job);
+        }
+    }
+    {
+        struct qz_job job;
+        struct qz_error err = {QZ_OK, ""};
+        CHECK(qz_job_load("/nonexistent/job.json", &job, &err) == QZ_EJOB &&
+                  strstr(err.msg, "/nonexistent/job.json: cannot open job file") == err.msg,
+              "missing file: %s", err.msg);
+    }
+    return check_done("test_job");
+}

@@ -1,0 +1,127 @@
+/* The streaming top set and its merge against a full sort, on random inputs with
+ * many ties (utilities from a small set of values) and NaNs filtered as the driver
+ * does. Also checks ties_out / boundary_ties against a brute-force count. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "rng.h"
+#include "topset.h"
+
+static uint64_t sort_seed;
+
+static int cmp_best_first(const void *pa, const void *pb)
+{
+    const struct qz_entry *a = pa, *b = pb;
+    if (qz_entry_better(sort_seed, a, b))
+        return -1;
+    if (qz_entry_better(sort_seed, b, a))
+        return 1;
+    return 0;
+}
+
+/* Utility of sample i in trial `trial`: few distinct values (ties), some NaN. */
+static double utility(uint64_t trial, uint64_t i, int levels)
+{
+    uint64_t b[2];
+    qz_rng_block(trial, i, 7, 0, b);
+    if ((b[1] & 31) == 0)
+        return NAN;
+    return (double)(b[0] % (uint64_t)levels) - levels / 2;
+}
+
+static void one_trial(uint64_t trial, size_t n, size_t k, int parts, int levels)
+{
+    struct qz_entry *all = malloc(n * sizeof *all);
+    struct qz_topset *sets = calloc((size_t)parts, sizeof *sets);
+    struct qz_entry *acc = malloc(k * sizeof *acc), *tmp = malloc(k * sizeof *tmp);
+    size_t nall = 0, nacc = 0;
+    uint64_t cacc = 0, want_ties = 0;
+
+    for (int p = 0; p < parts; p++)
+        qz_topset_init(&sets[p], k, trial, NULL);
+    /* Indices are dealt to parts in chunks of 7, as ranks deal chunks. */
+    for (uint64_t i = 0; i < n; i++) {
+        double u = utility(trial, i, levels);
+        struct qz_topset *ts = &sets[(i / 7) % (uint64_t)parts];
+        if (isnan(u))
+            continue;
+        all[nall++] = (struct qz_entry){u, (double)i, i};
+        qz_topset_offer(ts, u, (double)i, i);
+    }
+    sort_seed = trial;
+    qsort(all, nall, sizeof *all, cmp_best_first);
+    for (int p = 0; p < parts; p++) {
+        size_t nout;
+        uint64_t cout;
+        qz_topset_sort(&sets[p]);
+        qz_topset_merge(trial, k, acc, nacc, cacc, sets[p].e, sets[p].n, sets[p].ties_out, tmp,
+                        &nout, &cout);
+        memcpy(acc, tmp, nout * sizeof *acc);
+        nacc = nout;
+        cacc = cout;
+    }
+    size_t want_n = nall < k ? nall : k;
+    CHECK(nacc == want_n, "trial %llu: %zu entries, want %zu", (unsigned long long)trial, nacc,
+          want_n);
+    for (size_t i = 0; i < nacc && i < want_n; i++) {
+        CHECK(acc[i].index == all[i].index && acc[i].utility == all[i].utility &&
+                  acc[i].cost == all[i].cost,
+              "trial %llu position %zu: index %llu, want %llu", (unsigned long long)trial, i,
+              (unsigned long long)acc[i].index, (unsigned long long)all[i].index);
+    }
+    if (want_n > 0) {
+        for (size_t i = 0; i < nall; i++)
+            if (i != want_n - 1 && all[i].utility == all[want_n - 1].utility)
+                want_ties++;
+        CHECK(qz_topset_boundary_ties(acc, nacc, cacc) == want_ties,
+              "trial %llu: boundary ties %llu, want %llu", (unsigned long long)trial,
+              (unsigned long long)qz_topset_boundary_ties(acc, nacc, cacc),
+              (unsigned long long)want_ties);
+    }
+    /* Truncating to fewer entries keeps the same prefix and the right tie count. */
+    if (nacc > 2) {
+        size_t kk = nacc / 2, nn = nacc;
+        uint64_t cc = cacc, ties = 0;
+        qz_topset_truncate(acc, &nn, &cc, kk);
+        for (size_t i = 0; i < nall; i++)
+            if (i != kk - 1 && all[i].utility == all[kk - 1].utility)
+                ties++;
+        CHECK(nn == kk && qz_topset_boundary_ties(acc, nn, cc) == ties,
+              "trial %llu: truncated ties %llu, want %llu", (unsigned long long)trial,
+              (unsigned long long)qz_topset_boundary_ties(acc, nn, cc), (unsigned long long)ties);
+    }
+    for (int p = 0; p < parts; p++)
+        qz_topset_free(&sets[p]);
+    free(sets);
+    free(all);
+    free(acc);
+    free(tmp);
+}
+
+int main(void)
+{
+    static const size_t ns[] = {1, 2, 10, 100, 1000, 20000};
+    static const size_t ks[] = {1, 2, 3, 7, 50, 999, 5000};
+    static const int levels[] = {1, 3, 50, 1000000};
+    uint64_t trial = 1;
+
+    for (size_t a = 0; a < sizeof ns / sizeof *ns; a++)
+        for (size_t b = 0; b < sizeof ks / sizeof *ks; b++)
+            for (size_t c = 0; c < sizeof levels / sizeof *levels; c++)
+                for (int parts = 1; parts <= 4; parts++)
+                    one_trial(trial++, ns[a], ks[b], parts, levels[c]);
+
+    /* The fast-path bound: once full, thr is the lowest held utility. */
+    struct qz_topset ts;
+    qz_topset_init(&ts, 2, 5, NULL);
+    CHECK(ts.thr == -INFINITY, "empty set bound %g", ts.thr);
+    qz_topset_offer(&ts, 1.0, NAN, 0);
+    qz_topset_offer(&ts, 3.0, NAN, 1);
+    CHECK(ts.thr == 1.0, "bound %g, want 1", ts.thr);
+    qz_topset_offer(&ts, 2.0, NAN, 2);
+    CHECK(ts.thr == 2.0, "bound %g, want 2", ts.thr);
+    qz_topset_free(&ts);
+    return check_done("test_topset");
+}
