@@ -129,15 +129,15 @@ static enum qz_status parse_dist(const cJSON *spec, const struct qz_jv *at, stru
             return qz_jv_fail(at, "high", cJSON_GetObjectItemCaseSensitive(spec, "high"), err,
                               "must be greater than low (%.17g)", d->a);
         if (d->kind == D_DISCRETE) {
-            const char *bad = d->a != floor(d->a) || fabs(d->a) > QZ_DISCRETE_MAX ? "low"
+            const char *bad = d->a != floor(d->a) || fabs(d->a) > QZ_DISCRETE_MAX   ? "low"
                               : d->b != floor(d->b) || fabs(d->b) > QZ_DISCRETE_MAX ? "high"
-                                                                                  : NULL;
+                                                                                    : NULL;
             if (bad)
                 return qz_jv_fail(at, bad, cJSON_GetObjectItemCaseSensitive(spec, bad), err,
                                   "must be an integer with absolute value below 2^31");
             if (d->b < d->a)
-                return qz_jv_fail(at, "high", cJSON_GetObjectItemCaseSensitive(spec, "high"),
-                                  err, "must be at least low (%.17g)", d->a);
+                return qz_jv_fail(at, "high", cJSON_GetObjectItemCaseSensitive(spec, "high"), err,
+                                  "must be at least low (%.17g)", d->a);
         }
         return QZ_OK;
     case D_NORMAL:
@@ -194,8 +194,8 @@ static enum qz_status parse_mixture(const cJSON *spec, const struct qz_jv *at,
         return qz_jv_fail(at, "components", NULL, err, "is required");
     n = cJSON_GetArraySize(list);
     if (!cJSON_IsArray(list) || n < 1 || n > QZ_MIXTURE_MAX)
-        return qz_jv_fail(at, "components", list, err,
-                          "must be an array of 1 to %d components", QZ_MIXTURE_MAX);
+        return qz_jv_fail(at, "components", list, err, "must be an array of 1 to %d components",
+                          QZ_MIXTURE_MAX);
     g->comp = calloc((size_t)n, sizeof *g->comp);
     if (!g->comp)
         return qz_error_set(err, QZ_ENOMEM, "out of memory");
@@ -215,8 +215,8 @@ static enum qz_status parse_mixture(const cJSON *spec, const struct qz_jv *at,
             (rc = qz_jv_object(&cat, item, "generator", 1, &gspec, err)))
             return rc;
         if (!(w > 0))
-            return qz_jv_fail(&cat, "weight", cJSON_GetObjectItemCaseSensitive(item, "weight"),
-                              err, "must be a positive number");
+            return qz_jv_fail(&cat, "weight", cJSON_GetObjectItemCaseSensitive(item, "weight"), err,
+                              "must be a positive number");
         qz_jv_child(&cat, "generator", &gat);
         if ((rc = parse_dist(gspec, &gat, &c->d, err)))
             return rc;

@@ -11,8 +11,9 @@
 #define QZ_JOB_FILE_MAX (16u << 20)
 
 static const char *const top_fields[] = {
-    "name",   "description", "seed",    "q",    "samples", "samples_per_quantile",
-    "chunk_size", "invalid", "generator", "utility", "cost", "output", NULL,
+    "name",       "description", "seed",      "q",       "samples", "samples_per_quantile",
+    "chunk_size", "invalid",     "generator", "utility", "cost",    "output",
+    NULL,
 };
 static const char *const output_fields[] = {"path", NULL};
 static const char *const invalid_choices[] = {"error", "exclude", NULL};
@@ -31,8 +32,7 @@ static enum qz_status check_name(const struct qz_jv *at, const cJSON *json, cons
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)name[i];
         if (c == '/' || c < 0x20 || c == 0x7f)
-            return qz_jv_fail(at, "name", item, err,
-                              "must not contain '/' or control characters");
+            return qz_jv_fail(at, "name", item, err, "must not contain '/' or control characters");
     }
     return QZ_OK;
 }
@@ -49,8 +49,7 @@ static enum qz_status resolve_samples(const struct qz_jv *at, struct qz_job *job
         return qz_jv_fail(at, "samples_per_quantile", m, err,
                           "give either samples or samples_per_quantile, not both");
     if (!n && !m)
-        return qz_jv_fail(at, "samples", NULL, err,
-                          "is required (or give samples_per_quantile)");
+        return qz_jv_fail(at, "samples", NULL, err, "is required (or give samples_per_quantile)");
     if (n)
         return qz_jv_uint(at, job->json, "samples", 1, 0, 1, (uint64_t)QZ_SAMPLES_MAX,
                           &job->samples, err);
@@ -117,8 +116,8 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
         size_t line = 1;
         for (const char *p = text; where && p < where; p++)
             line += *p == '\n';
-        rc = qz_error_set(err, QZ_EJOB, "%s: line %zu: not valid JSON near \"%.20s\"", file,
-                          line, where ? where : "");
+        rc = qz_error_set(err, QZ_EJOB, "%s: line %zu: not valid JSON near \"%.20s\"", file, line,
+                          where ? where : "");
         goto fail;
     }
     if ((rc = qz_jv_fields(&at, job->json, top_fields, err)) ||

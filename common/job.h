@@ -28,13 +28,13 @@ struct qz_job {
     const char *name; /* the run name, in json */
     uint64_t seed;
     double q;
-    uint64_t samples;            /* N, resolved from samples or samples_per_quantile */
+    uint64_t samples; /* N, resolved from samples or samples_per_quantile */
     uint64_t chunk_size;
     enum qz_invalid_policy invalid;
-    const char *output_path;     /* output.path, or NULL (then "<name>.h5") */
-    struct qz_gen gen;           /* open generator */
-    struct qz_score utility;     /* open utility scorer */
-    struct qz_score cost;        /* open cost scorer; cost.ops == NULL when none */
+    const char *output_path; /* output.path, or NULL (then "<name>.h5") */
+    struct qz_gen gen;       /* open generator */
+    struct qz_score utility; /* open utility scorer */
+    struct qz_score cost;    /* open cost scorer; cost.ops == NULL when none */
 };
 
 /* Load and validate `path` into job. On failure job holds nothing to free and err

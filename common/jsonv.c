@@ -76,8 +76,8 @@ static void join_list(const char *const *items, int quote, char *buf, size_t len
     size_t used = 0;
     buf[0] = '\0';
     for (int i = 0; items[i]; i++) {
-        int w = snprintf(buf + used, len - used, quote ? "%s\"%s\"" : "%s%s", i ? ", " : "",
-                         items[i]);
+        int w =
+            snprintf(buf + used, len - used, quote ? "%s\"%s\"" : "%s%s", i ? ", " : "", items[i]);
         if (w < 0 || (size_t)w >= len - used)
             return;
         used += (size_t)w;
@@ -154,8 +154,7 @@ enum qz_status qz_jv_uint(const struct qz_jv *at, const cJSON *obj, const char *
         return QZ_OK;
     }
     v = item->valuedouble;
-    if (!cJSON_IsNumber(item) || !isfinite(v) || v != floor(v) || v < (double)lo ||
-        v > (double)hi)
+    if (!cJSON_IsNumber(item) || !isfinite(v) || v != floor(v) || v < (double)lo || v > (double)hi)
         return qz_jv_fail(at, name, item, err, "must be an integer from %llu to %llu",
                           (unsigned long long)lo, (unsigned long long)hi);
     *out = (uint64_t)v;
@@ -163,8 +162,7 @@ enum qz_status qz_jv_uint(const struct qz_jv *at, const cJSON *obj, const char *
 }
 
 enum qz_status qz_jv_string(const struct qz_jv *at, const cJSON *obj, const char *name,
-                            int required, const char *def, const char **out,
-                            struct qz_error *err)
+                            int required, const char *def, const char **out, struct qz_error *err)
 {
     const cJSON *item;
     enum qz_status rc = field(at, obj, name, required, &item, err);

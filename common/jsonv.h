@@ -16,8 +16,8 @@
 #define QZ_JV_PATH_MAX 256
 
 struct qz_jv {
-    const char *file;           /* the job file name, for messages */
-    char path[QZ_JV_PATH_MAX];  /* path of this object; "" for the top level */
+    const char *file;          /* the job file name, for messages */
+    char path[QZ_JV_PATH_MAX]; /* path of this object; "" for the top level */
 };
 
 /* child = at + "." + name (or name at the top level). */
@@ -46,8 +46,7 @@ enum qz_status qz_jv_uint(const struct qz_jv *at, const cJSON *obj, const char *
                           struct qz_error *err);
 /* A string; *out points into obj (owned by the cJSON tree). */
 enum qz_status qz_jv_string(const struct qz_jv *at, const cJSON *obj, const char *name,
-                            int required, const char *def, const char **out,
-                            struct qz_error *err);
+                            int required, const char *def, const char **out, struct qz_error *err);
 /* One of the NULL-terminated `choices`; *out receives its position. */
 enum qz_status qz_jv_choice(const struct qz_jv *at, const cJSON *obj, const char *name,
                             int required, int def, const char *const *choices, int *out,

@@ -55,8 +55,10 @@ static void show(struct qz_progress *p, uint64_t done, double now, int final)
     qz_format_count((double)done, sdone, sizeof sdone);
     qz_format_count((double)p->total, stotal, sizeof stotal);
     qz_format_count(rate, srate, sizeof srate);
-    format_duration(final ? elapsed : rate > 0 ? (double)(p->total - done) / rate : NAN, seta,
-                    sizeof seta);
+    format_duration(final      ? elapsed
+                    : rate > 0 ? (double)(p->total - done) / rate
+                               : NAN,
+                    seta, sizeof seta);
     if (p->tty) {
         char bar[QZ_BAR_WIDTH + 1];
         int fill = (int)(frac * QZ_BAR_WIDTH);

@@ -10,13 +10,13 @@
 #include <stdio.h>
 
 struct qz_progress {
-    FILE *out;       /* NULL: progress off */
-    int tty;         /* redraw in place */
-    double every;    /* seconds between plain lines */
-    uint64_t total;  /* N */
-    double start;    /* time of qz_progress_start, seconds */
-    double last;     /* time of the last line shown */
-    int shown;       /* something was drawn on a tty line */
+    FILE *out;      /* NULL: progress off */
+    int tty;        /* redraw in place */
+    double every;   /* seconds between plain lines */
+    uint64_t total; /* N */
+    double start;   /* time of qz_progress_start, seconds */
+    double last;    /* time of the last line shown */
+    int shown;      /* something was drawn on a tty line */
 };
 
 /* Begin; `out` NULL turns progress off. `now` is a monotonic time in seconds. */

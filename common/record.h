@@ -33,13 +33,13 @@ struct qz_record {
     uint64_t selected_position; /* in the best-first top set */
     uint64_t selected_index;    /* global sample index */
     double selected_utility;
-    double selected_cost;    /* NaN when no cost is scored */
-    uint64_t selected_chunk; /* selected_index / chunk_size */
+    double selected_cost;           /* NaN when no cost is scored */
+    uint64_t selected_chunk;        /* selected_index / chunk_size */
     const double *selected_payload; /* numeric payload (the action itself) */
     size_t selected_payload_len;
 
-    int has_cost;                 /* a cost scorer was configured: write top/cost */
-    const struct qz_entry *top;   /* top_count entries, best first */
+    int has_cost;               /* a cost scorer was configured: write top/cost */
+    const struct qz_entry *top; /* top_count entries, best first */
 
     int ranks;
     char started[QZ_TIME_MAX];  /* ISO 8601 UTC */

@@ -4,8 +4,9 @@
  * Reproducibility: every quantity is plain IEEE double arithmetic. The only
  * expression of the form a * b + c is 2 * u - 1, whose product is exact, so
  * contraction into fused multiply-adds (which differs between machines) cannot
- * change a result even where the compiler is allowed to contract. The tables and the wedge and tail
- * tests use exp, log and sqrt from libm, so bit-identical values also need the same libm. */
+ * change a result even where the compiler is allowed to contract. The tables and
+ * the wedge and tail tests use exp, log and sqrt from libm, so bit-identical values
+ * also need the same libm. */
 #include "rng.h"
 
 #include <float.h>
@@ -13,6 +14,12 @@
 
 #if !defined(FLT_EVAL_METHOD) || FLT_EVAL_METHOD != 0
 #error "qz_normal needs FLT_EVAL_METHOD == 0 (no excess precision) to be reproducible"
+#endif
+
+#if defined(__GNUC__)
+#define QZ_NOINLINE __attribute__((noinline))
+#else
+#define QZ_NOINLINE
 #endif
 
 #define QZ_ZIG_LAYERS 128
@@ -72,21 +79,16 @@ static double qz_normal_tail(uint64_t seed, uint64_t index, uint32_t attempt, in
     }
 }
 
-/* Attempt numbering: the attempt number counts the 128-bit blocks consumed for this
- * (seed, index), from 0, one block per try. Ziggurat try k uses block k: b[0] gives
- * u = 2 * qz_u01(b[0]) - 1 (top 53 bits) and the layer i = b[0] & 0x7F (low 7 bits,
- * unused by qz_u01); b[1] is the wedge's extra uniform. If try k lands in the
- * bottom layer outside its rectangle, the tail takes blocks k + 1, k + 2, ... (one
- * per tail iteration, U1 from b[0], U2 from b[1]) and the draw ends there. About
- * 97.2% of draws end at try 0 on the rectangle test, with no libm call; a try is
- * rejected with probability 1 - sqrt(pi/2) / (128 V) = 1.2%. */
-double qz_normal(uint64_t seed, uint64_t index)
+/* Tries ziggurat attempts from 0 on; attempt 0's block is passed in as `first`
+ * (already drawn by qz_normal, whose rectangle test it failed). Kept out of line
+ * so that qz_normal's fast path stays small: the Philox latency dominates a call,
+ * and a short path lets the CPU overlap consecutive calls. */
+static QZ_NOINLINE double qz_normal_slow(uint64_t seed, uint64_t index, const uint64_t first[2])
 {
-    if (!qz_zig_ready)
-        qz_rng_init();
     for (uint32_t attempt = 0;; attempt++) {
-        uint64_t b[2];
-        qz_rng_block(seed, index, QZ_STREAM_VALUE, attempt, b);
+        uint64_t b[2] = {first[0], first[1]};
+        if (attempt > 0)
+            qz_rng_block(seed, index, QZ_STREAM_VALUE, attempt, b);
         double u = 2.0 * qz_u01(b[0]) - 1.0;
         unsigned i = (unsigned)(b[0] & QZ_ZIG_MASK);
         if (fabs(u) < qz_zig_r[i])
@@ -101,4 +103,25 @@ double qz_normal(uint64_t seed, uint64_t index)
         if (qz_u01(b[1]) * (qz_zig_fx[i] - qz_zig_fx[i + 1]) < above)
             return x;
     }
+}
+
+/* Attempt numbering: the attempt number counts the 128-bit blocks consumed for this
+ * (seed, index), from 0, one block per try. Ziggurat try k uses block k: b[0] gives
+ * u = 2 * qz_u01(b[0]) - 1 (top 53 bits) and the layer i = b[0] & 0x7F (low 7 bits,
+ * unused by qz_u01); b[1] is the wedge's extra uniform. If try k lands in the
+ * bottom layer outside its rectangle, the tail takes blocks k + 1, k + 2, ... (one
+ * per tail iteration, U1 from b[0], U2 from b[1]) and the draw ends there. About
+ * 97.2% of draws end at try 0 on the rectangle test below, with no libm call; a try
+ * is rejected with probability 1 - sqrt(pi/2) / (128 V) = 1.2%. */
+double qz_normal(uint64_t seed, uint64_t index)
+{
+    if (!qz_zig_ready)
+        qz_rng_init();
+    uint64_t b[2];
+    qz_rng_block(seed, index, QZ_STREAM_VALUE, 0, b);
+    double u = 2.0 * qz_u01(b[0]) - 1.0;
+    unsigned i = (unsigned)(b[0] & QZ_ZIG_MASK);
+    if (fabs(u) < qz_zig_r[i])
+        return u * qz_zig_x[i];
+    return qz_normal_slow(seed, index, b);
 }

@@ -213,8 +213,7 @@ static int cmd_run(int argc, char **argv)
         iso_time(started, rec.started, sizeof rec.started);
         iso_time(time(NULL), rec.finished, sizeof rec.finished);
         rec.wall_seconds = MPI_Wtime() - t0;
-        rec.samples_per_second =
-            rec.wall_seconds > 0 ? (double)rec.samples / rec.wall_seconds : 0;
+        rec.samples_per_second = rec.wall_seconds > 0 ? (double)rec.samples / rec.wall_seconds : 0;
         if (rc == QZ_OK)
             rc = qz_output_write(out, &rec, a.overwrite, &err);
         if (rc == QZ_OK)
@@ -247,8 +246,7 @@ int qz_cli_main(int argc, char **argv)
     struct qz_error err = {QZ_OK, ""};
     const char *cmd = argc > 1 ? argv[1] : NULL;
 
-    if (cmd && (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
-                strcmp(cmd, "help") == 0)) {
+    if (cmd && (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0)) {
         if (is_root())
             fputs(usage, stdout);
         return 0;
@@ -262,9 +260,11 @@ int qz_cli_main(int argc, char **argv)
         return cmd_run(argc, argv);
     if (cmd && strcmp(cmd, "inspect") == 0)
         return cmd_inspect(argc, argv);
-    if (is_root())
+    if (!cmd && is_root())
         fputs(usage, stderr);
-    qz_error_set(&err, QZ_EARGS, cmd ? "unknown command \"%s\"" : "missing command%s",
-                 cmd ? cmd : "");
+    if (cmd)
+        qz_error_set(&err, QZ_EARGS, "unknown command \"%s\" (see --help)", cmd);
+    else
+        qz_error_set(&err, QZ_EARGS, "missing command");
     return fail(QZ_EARGS, &err);
 }

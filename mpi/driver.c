@@ -82,9 +82,9 @@ static enum qz_status run_chunk(const struct qz_job *job, struct qz_batch *b, ui
 static uint64_t rank_samples(const struct qz_job *job, int rank, int size)
 {
     uint64_t nchunks = (job->samples + job->chunk_size - 1) / job->chunk_size;
-    uint64_t mine = nchunks > (uint64_t)rank ? (nchunks - (uint64_t)rank + (uint64_t)size - 1) /
-                                                   (uint64_t)size
-                                             : 0;
+    uint64_t mine = nchunks > (uint64_t)rank
+                        ? (nchunks - (uint64_t)rank + (uint64_t)size - 1) / (uint64_t)size
+                        : 0;
     uint64_t total = mine * job->chunk_size;
     /* the last chunk may be short */
     if (mine && (nchunks - 1) % (uint64_t)size == (uint64_t)rank)
@@ -123,8 +123,9 @@ static enum qz_status draw_all(MPI_Comm comm, const struct qz_job *job,
             if (rank == 0) {
                 double per_round = (now - last_time) / (double)(r + 1 - last_meet);
                 double want = per_round > 0 ? QZ_SYNC_SECONDS / per_round : QZ_SYNC_MAX_ROUNDS;
-                in[3] = want < 1 ? 1 : want > QZ_SYNC_MAX_ROUNDS ? QZ_SYNC_MAX_ROUNDS
-                                                                 : (int64_t)want;
+                in[3] = want < 1                    ? 1
+                        : want > QZ_SYNC_MAX_ROUNDS ? QZ_SYNC_MAX_ROUNDS
+                                                    : (int64_t)want;
             }
             if (MPI_Allreduce(in, out, 4, MPI_INT64_T, MPI_SUM, comm) != MPI_SUCCESS)
                 QZ_ABORT(comm, "MPI_Allreduce failed in the draw loop");
@@ -189,8 +190,7 @@ enum qz_status qz_run_draw(MPI_Comm comm, const struct qz_job *job,
             rc = qz_error_set(err, QZ_EINTERNAL, "top set holds %zu entries, expected %llu",
                               res->top.n, (unsigned long long)res->top_count);
         } else {
-            res->boundary_ties =
-                qz_topset_boundary_ties(res->top.e, res->top.n, res->top.ties_out);
+            res->boundary_ties = qz_topset_boundary_ties(res->top.e, res->top.n, res->top.ties_out);
             res->selected_position = qz_select_position(job->seed, 0, res->mass);
         }
     }

@@ -22,15 +22,15 @@ struct qz_run_options {
 
 struct qz_run_result {
     /* the same on every rank */
-    uint64_t samples;  /* N */
-    uint64_t valid;    /* N minus invalid */
-    uint64_t invalid;  /* excluded under the "exclude" policy */
-    double mass;       /* m = q * valid */
+    uint64_t samples; /* N */
+    uint64_t valid;   /* N minus invalid */
+    uint64_t invalid; /* excluded under the "exclude" policy */
+    double mass;      /* m = q * valid */
     uint64_t top_count;
     double draw_seconds;   /* drawing, scoring, ranking (max over ranks) */
     double reduce_seconds; /* reduction to the global top set */
     /* the root only */
-    struct qz_topset top;      /* the global top set, best first, top_count entries */
+    struct qz_topset top; /* the global top set, best first, top_count entries */
     uint64_t boundary_ties;
     uint64_t selected_position;
 };

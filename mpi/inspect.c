@@ -250,14 +250,17 @@ static void show_top(FILE *out, hid_t run)
     has_cost = read_head(top, "cost", H5T_NATIVE_DOUBLE, TOP_SHOWN, cost, &nc) == FOUND && nc == k;
     fprintf(out, "  top set (first %llu of %llu):\n",
             (unsigned long long)(k < TOP_SHOWN ? k : TOP_SHOWN), (unsigned long long)k);
-    fprintf(out, "    %8s  %-20s  %-24s%s\n", "position", "index", "utility",
-            has_cost ? "  cost" : "");
+    fprintf(out, "    %8s  %-20s  ", "position", "index");
+    fprintf(out, has_cost ? "%-24s  cost\n" : "%s\n", "utility");
     for (hsize_t i = 0; i < k && i < TOP_SHOWN; i++) {
         fmt_exact(u, sizeof u, utility[i]);
-        if (has_cost)
+        fprintf(out, "    %8llu  %-20llu  ", (unsigned long long)i, (unsigned long long)index[i]);
+        if (has_cost) {
             fmt_exact(c, sizeof c, cost[i]);
-        fprintf(out, "    %8llu  %-20llu  %-24s%s%s\n", (unsigned long long)i,
-                (unsigned long long)index[i], u, has_cost ? "  " : "", has_cost ? c : "");
+            fprintf(out, "%-24s  %s\n", u, c);
+        } else {
+            fprintf(out, "%s\n", u);
+        }
     }
     H5Gclose(top);
 }

@@ -13,13 +13,52 @@
 #define COPY_BUFFER_SIZE (1u << 20)
 #define H5_DETAIL_MAX 256
 
+/* The innermost message of the last failed HDF5 call, kept by the handler that
+ * qz_h5_silence installs: by the time a message is built, cleanup calls (H5Xclose)
+ * have already cleared the failed call's stack. Process-wide, like HDF5's own error
+ * state (the library is not thread-safe). */
+static char h5_last_error[H5_DETAIL_MAX];
+
+/* Keep the innermost (most specific) entry, shortened where HDF5 packs a system
+ * error into it ("file write failed: time = ..., error message = 'No space left on
+ * device', ...") to "file write failed: No space left on device". */
+static herr_t innermost_error(unsigned n, const H5E_error2_t *e, void *data)
+{
+    static const char key[] = "error message = '";
+    const char *sys;
+
+    if (n != 0 || !e->desc)
+        return 0;
+    sys = strstr(e->desc, key);
+    if (sys) {
+        sys += sizeof key - 1;
+        snprintf(data, H5_DETAIL_MAX, "%.*s: %.*s", (int)strcspn(e->desc, ":"), e->desc,
+                 (int)strcspn(sys, "'"), sys);
+    } else {
+        snprintf(data, H5_DETAIL_MAX, "%s", e->desc);
+    }
+    for (char *c = data; *c; c++)
+        if (*c == '\n')
+            *c = ' ';
+    return 0;
+}
+
+static herr_t record_error(hid_t stack, void *data)
+{
+    (void)data;
+    h5_last_error[0] = '\0';
+    H5Ewalk2(stack, H5E_WALK_UPWARD, innermost_error, h5_last_error);
+    return 0;
+}
+
 void qz_h5_silence(struct qz_h5_quiet *saved)
 {
     if (H5Eget_auto2(H5E_DEFAULT, &saved->func, &saved->data) < 0) {
         saved->func = NULL;
         saved->data = NULL;
     }
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    h5_last_error[0] = '\0';
+    H5Eset_auto2(H5E_DEFAULT, record_error, NULL);
 }
 
 void qz_h5_restore(const struct qz_h5_quiet *saved)
@@ -27,27 +66,23 @@ void qz_h5_restore(const struct qz_h5_quiet *saved)
     H5Eset_auto2(H5E_DEFAULT, saved->func, saved->data);
 }
 
-static herr_t innermost_error(unsigned n, const H5E_error2_t *e, void *data)
-{
-    if (n == 0 && e->desc)
-        snprintf(data, H5_DETAIL_MAX, " (HDF5: %s)", e->desc);
-    return 0;
-}
-
-/* err = code and the message, followed by the innermost entry of HDF5's error stack
- * (the most specific reason) when there is one. */
+/* err = code and the message, followed by why HDF5 failed when it said so. */
 __attribute__((format(printf, 3, 4))) static enum qz_status
 h5_fail(struct qz_error *err, enum qz_status code, const char *fmt, ...)
 {
     char msg[QZ_ERROR_MSG_MAX];
-    char detail[H5_DETAIL_MAX] = "";
     va_list ap;
+    enum qz_status rc;
 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost_error, detail);
-    return qz_error_set(err, code, "%s%s", msg, detail);
+    if (h5_last_error[0])
+        rc = qz_error_set(err, code, "%s (HDF5: %s)", msg, h5_last_error);
+    else
+        rc = qz_error_set(err, code, "%s", msg);
+    h5_last_error[0] = '\0';
+    return rc;
 }
 
 static enum qz_status check_path_name(const char *path, struct qz_error *err)
@@ -70,12 +105,13 @@ static enum qz_status check_run_name(const char *path, const char *run, struct q
     return QZ_OK;
 }
 
-/* *exists = whether path exists; it must then be a regular file (st filled). */
+/* *exists = whether path exists; it must then be a regular file (st filled). A
+ * missing directory on the way counts as "does not exist": check_dir names it. */
 static enum qz_status stat_target(const char *path, int *exists, struct stat *st,
                                   struct qz_error *err)
 {
     if (stat(path, st) != 0) {
-        if (errno == ENOENT) {
+        if (errno == ENOENT || errno == ENOTDIR) {
             *exists = 0;
             return QZ_OK;
         }
@@ -744,21 +780,63 @@ static enum qz_status create_record(const char *tmp, const char *path, hid_t *fi
     return put_attrs(*file, attrs, 2, &w, err);
 }
 
-/* Close the file, insisting that nothing is left open: with the default (weak) close
- * degree HDF5 would otherwise keep the file open and unflushed behind our back. */
-static enum qz_status close_file(hid_t *file, const char *path, struct qz_error *err)
+/* With the default (weak) close degree, H5Fclose leaves a file open while any of its
+ * objects is; insist that nothing is, so the close really writes the file out. */
+static enum qz_status check_all_closed(hid_t file, const char *path, struct qz_error *err)
 {
-    ssize_t open_ids = H5Fget_obj_count(*file, H5F_OBJ_ALL);
+    ssize_t open_ids = H5Fget_obj_count(file, H5F_OBJ_ALL);
 
     if (open_ids != 1)
         return qz_error_set(err, QZ_EINTERNAL, "%s: %zd HDF5 objects still open at close", path,
                             open_ids - 1);
-    if (H5Fclose(*file) < 0) {
-        *file = H5I_INVALID_HID; /* not retried: a second close would fail the same way */
-        return h5_fail(err, QZ_EHDF5, "%s: cannot finish writing (closing the file failed)", path);
-    }
-    *file = H5I_INVALID_HID;
     return QZ_OK;
+}
+
+/* Disk space held in `<tmp>.reserve` while HDF5 writes and given back just before
+ * H5Fclose. Why: when the flush inside H5Fclose fails, HDF5 1.10 frees the file's
+ * state but leaves its id registered, and library shutdown (in MPI_Finalize) then
+ * crashes on it. Giving the reserve back first leaves room for that flush even when
+ * the disk or the quota filled up during the writes (the raw data is written by
+ * H5Dwrite; what the close flushes is metadata and the small-data buffers, well under
+ * QZ_RESERVE_BYTES). It cannot help against EIO or RLIMIT_FSIZE. */
+#define QZ_RESERVE_BYTES ((off_t)4 << 20)
+
+struct reserve {
+    char *name;
+    int fd;
+};
+
+static enum qz_status reserve_space(struct reserve *r, const char *tmp, const struct qz_record *rec,
+                                    const char *path, struct qz_error *err)
+{
+    size_t n = strlen(tmp) + sizeof ".reserve";
+    off_t len = QZ_RESERVE_BYTES + 2 * (off_t)strlen(rec->job_json);
+    int e;
+
+    if (!(r->name = malloc(n)))
+        return qz_error_set(err, QZ_ENOMEM, "%s: out of memory", path);
+    snprintf(r->name, n, "%s.reserve", tmp);
+    r->fd = open(r->name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (r->fd < 0)
+        return qz_error_set(err, QZ_EIO, "%s: cannot create %s: %s", path, r->name,
+                            strerror(errno));
+    e = posix_fallocate(r->fd, 0, len);
+    if (e == EINVAL || e == EOPNOTSUPP || e == ENOSYS)
+        e = 0; /* this file system cannot reserve: go on without */
+    if (e)
+        return qz_error_set(err, QZ_EIO, "%s: no room to write the run: %s", path, strerror(e));
+    return QZ_OK;
+}
+
+static void release_space(struct reserve *r)
+{
+    if (r->fd >= 0)
+        close(r->fd);
+    if (r->name)
+        unlink(r->name);
+    free(r->name);
+    r->name = NULL;
+    r->fd = -1;
 }
 
 /* Flush tmp to disk, giving it `mode` when set_mode (the replaced file's mode). */
@@ -801,13 +879,13 @@ enum qz_status qz_output_write(const char *path, const struct qz_record *rec, in
 {
     struct qz_h5_quiet quiet;
     struct stat st;
+    struct reserve reserve = {NULL, -1};
     int exists = 0, fd = -1;
     char *tmp = NULL;
     hid_t file = H5I_INVALID_HID;
     enum qz_status rc;
 
     memset(&st, 0, sizeof st);
-
     if ((rc = check_path_name(path, err)) || (rc = check_record(path, rec, err)) ||
         (rc = stat_target(path, &exists, &st, err)))
         return rc;
@@ -818,15 +896,19 @@ enum qz_status qz_output_write(const char *path, const struct qz_record *rec, in
         rc = copy_file(path, fd, tmp, err);
     if (close(fd) != 0 && rc == QZ_OK)
         rc = qz_error_set(err, QZ_EIO, "%s: cannot close %s: %s", path, tmp, strerror(errno));
-    if (rc)
+    if (rc || (rc = reserve_space(&reserve, tmp, rec, path, err)))
         goto done;
     if (exists)
         rc = open_record(tmp, path, H5F_ACC_RDWR, &file, err);
     else
         rc = create_record(tmp, path, &file, err);
-    if (rc || (rc = write_run(file, path, rec, overwrite, err)) ||
-        (rc = close_file(&file, path, err)) ||
-        (rc = sync_file(tmp, exists, st.st_mode & 07777, path, err)))
+    if (!rc && !(rc = write_run(file, path, rec, overwrite, err)))
+        rc = check_all_closed(file, path, err);
+    release_space(&reserve); /* before H5Fclose: see struct reserve */
+    if (file >= 0 && H5Fclose(file) < 0 && !rc)
+        rc = h5_fail(err, QZ_EHDF5, "%s: cannot finish writing %s (closing it failed)", path, tmp);
+    file = H5I_INVALID_HID;
+    if (rc || (rc = sync_file(tmp, exists, st.st_mode & 07777, path, err)))
         goto done;
     if (rename(tmp, path) != 0) {
         rc = qz_error_set(err, QZ_EIO, "%s: cannot rename %s over it: %s", path, tmp,
@@ -837,8 +919,7 @@ enum qz_status qz_output_write(const char *path, const struct qz_record *rec, in
     tmp = NULL;
     rc = sync_dir(path, err);
 done:
-    if (file >= 0)
-        H5Fclose(file);
+    release_space(&reserve);
     if (tmp)
         unlink(tmp);
     free(tmp);

@@ -43,8 +43,7 @@ static int recv_set(MPI_Comm comm, int from, struct qz_entry *e, size_t cap, siz
     return 0;
 }
 
-enum qz_status qz_reduce_topset(MPI_Comm comm, struct qz_topset *ts, size_t k,
-                                struct qz_error *err)
+enum qz_status qz_reduce_topset(MPI_Comm comm, struct qz_topset *ts, size_t k, struct qz_error *err)
 {
     int rank, size;
     struct qz_entry *in = NULL, *merged = NULL;

@@ -34,8 +34,8 @@ static const struct {
      "job.json: q: must be a finite number, got \"small\""},
     {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, " GOOD_GEN "}",
      "job.json: samples: is required (or give samples_per_quantile)"},
-    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"samples_per_quantile\": 5, "
-     GOOD_GEN "}",
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"samples_per_quantile\": "
+     "5, " GOOD_GEN "}",
      "job.json: samples_per_quantile: give either samples or samples_per_quantile, not both, "
      "got 5"},
     {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 2.5, " GOOD_GEN "}",
@@ -48,8 +48,7 @@ static const struct {
     {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"invalid\": \"drop\", " GOOD_GEN
      "}",
      "job.json: invalid: must be one of \"error\", \"exclude\", got \"drop\""},
-    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"chunk_size\": 0, " GOOD_GEN
-     "}",
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"chunk_size\": 0, " GOOD_GEN "}",
      "job.json: chunk_size: must be an integer from 1 to 16777216, got 0"},
     {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10}",
      "job.json: generator: is required"},

@@ -221,6 +221,60 @@ static void test_normal_moments(void)
     free(ks);
 }
 
+/* The tail method on its own: over n_tail indices, the values beyond R must be as
+ * many as expected, split evenly by sign, and distributed like the normal beyond R.
+ * About 11500 tail values make the KS test sensitive to a wrong tail shape (e.g. an
+ * always-accepting tail, plain R + Exp(R), is off by D = 0.041 against a critical
+ * 0.018). */
+static void test_normal_tail(void)
+{
+    const long n_tail = 20000000;
+    const uint64_t seed = 0xfeedfacecafebeefu;
+    const double r_tail = 3.442619855899;
+    const double p_tail = erfc(r_tail / sqrt(2.0)); /* P(|X| > R) */
+    const long cap = 20000; /* 78 standard errors above the expected count */
+    double *tail = malloc((size_t)cap * sizeof *tail);
+    if (!tail) {
+        CHECK(tail != NULL, "out of memory");
+        return;
+    }
+
+    long count = 0, positive = 0;
+    for (long i = 0; i < n_tail; i++) {
+        double x = qz_normal(seed, (uint64_t)i);
+        if (fabs(x) <= r_tail)
+            continue;
+        positive += x > 0.0;
+        if (count < cap)
+            tail[count] = fabs(x);
+        count++;
+    }
+    check_fraction("tail |x| > R", count, n_tail, p_tail);
+    CHECK(count <= cap, "%ld tail values overflow the buffer of %ld", count, cap);
+    if (count > cap)
+        count = cap;
+    /* Given |X| > R, the sign is +1 or -1 with probability 1/2. */
+    check_fraction("tail x > 0", positive, count, 0.5);
+
+    /* KS against the tail's CDF F(t) = 1 - erfc(t / sqrt 2) / erfc(R / sqrt 2). */
+    qsort(tail, (size_t)count, sizeof *tail, cmp_double);
+    double d = 0.0;
+    for (long i = 0; i < count; i++) {
+        double f = 1.0 - erfc(tail[i] / sqrt(2.0)) / p_tail;
+        double lo = f - (double)i / (double)count;
+        double hi = (double)(i + 1) / (double)count - f;
+        if (lo > d)
+            d = lo;
+        if (hi > d)
+            d = hi;
+    }
+    double d_crit = 1.95 / sqrt((double)count);
+    CHECK(d < d_crit, "tail KS D = %.6f over %ld values, want < %.6f", d, count, d_crit);
+    printf("  tail KS D      %.6f (sqrt(n) D = %.3f), critical %.6f\n", d, sqrt((double)count) * d,
+           d_crit);
+    free(tail);
+}
+
 static int cmp_u64(const void *pa, const void *pb)
 {
     uint64_t a = *(const uint64_t *)pa, b = *(const uint64_t *)pb;
@@ -263,6 +317,7 @@ int main(void)
     test_uniforms();
     test_normal_determinism();
     test_normal_moments();
+    test_normal_tail();
     test_tie_key();
     if (failures) {
         fprintf(stderr, "test_rng: %d check(s) failed\n", failures);

@@ -43,8 +43,8 @@ int main(void)
     CHECK(qz_top_count(1.0) == 1 && qz_top_count(1.0000001) == 2, "K = ceil(m)");
     CHECK(qz_mass(1.0, 12345) == 12345.0, "q = 1 takes all");
     /* Decimal q that are not exact in binary still give the intended integer mass. */
-    CHECK(qz_mass(0.07, 100) == 7.0 && qz_top_count(qz_mass(0.07, 100)) == 7,
-          "0.07 * 100 = %.17g", qz_mass(0.07, 100));
+    CHECK(qz_mass(0.07, 100) == 7.0 && qz_top_count(qz_mass(0.07, 100)) == 7, "0.07 * 100 = %.17g",
+          qz_mass(0.07, 100));
     CHECK(qz_mass(1e-6, 100000000) == 100.0, "1e-6 * 1e8 = %.17g", qz_mass(1e-6, 100000000));
     CHECK(qz_snap_integer(2.5) == 2.5 && qz_snap_integer(7.0000001) == 7.0000001,
           "snapping leaves real fractions alone");

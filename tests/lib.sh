@@ -1,0 +1,40 @@
+# Shared by the shell tests. Sourced; expects QZ_BIN (the quantilize binary),
+# QZ_MPIEXEC (mpirun), QZ_PYTHON (a python3 with h5py and numpy) and QZ_SOURCE (the
+# source tree) in the environment, as tests/CMakeLists.txt sets them.
+set -u
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_rmaps_base_oversubscribe=1
+# OMPIO's "vulcan" collective-write component is unreliable (PLATFORM.md).
+export OMPI_MCA_fcoll=dynamic_gen2
+
+QZ_TMP=$(mktemp -d "${TMPDIR:-/tmp}/qztest.XXXXXX")
+trap 'rm -rf "$QZ_TMP"' EXIT
+qz_failures=0
+qz_passes=0
+
+ok() { qz_passes=$((qz_passes + 1)); echo "ok: $*"; }
+bad() { qz_failures=$((qz_failures + 1)); echo "FAILED: $*"; }
+
+# check DESCRIPTION COMMAND...: passes when COMMAND exits 0.
+check() {
+    local what=$1
+    shift
+    if "$@"; then ok "$what"; else bad "$what"; fi
+}
+
+# qz_mpi N ARGS...: quantilize on N ranks (timeout guards against a hang).
+qz_mpi() {
+    local n=$1
+    shift
+    timeout 300 "$QZ_MPIEXEC" -n "$n" "$QZ_BIN" "$@"
+}
+
+# h5same A RUN_A B RUN_B: the two runs' records are identical (times, ranks aside).
+h5same() {
+    "$QZ_PYTHON" "$QZ_SOURCE/tests/tools/h5compare.py" "$@"
+}
+
+finish() {
+    echo "$qz_passes passed, $qz_failures failed"
+    [ "$qz_failures" -eq 0 ]
+}
