@@ -20,6 +20,10 @@ enum { FOUND = 1, MISSING = 0, UNREADABLE = -1 };
 /* The shortest %g form that reads back as exactly x (at most 17 digits). */
 static void fmt_exact(char *buf, size_t n, double x)
 {
+    if (isfinite(x) && x == floor(x) && fabs(x) < 1e15) {
+        snprintf(buf, n, "%.0f", x); /* 1000, not 1e+03 */
+        return;
+    }
     for (int digits = 1; digits <= 17; digits++) {
         snprintf(buf, n, "%.*g", digits, x);
         if (!isfinite(x) || strtod(buf, NULL) == x)
