@@ -4,10 +4,13 @@
 
 #include "rng.h"
 
-int qz_entry_better(uint64_t seed, const struct qz_entry *a, const struct qz_entry *b)
+#define QZ_TOPSET_MIN_SLACK 4096
+#define QZ_INSERTION_MAX 16
+
+/* a before b in the §2 order; utilities first, tie keys only for equal utilities. */
+static inline int better(uint64_t seed, const struct qz_entry *a, const struct qz_entry *b)
 {
     uint64_t ta, tb;
-
     if (a->utility != b->utility)
         return a->utility > b->utility;
     ta = qz_tie_key(seed, a->index);
@@ -17,16 +20,26 @@ int qz_entry_better(uint64_t seed, const struct qz_entry *a, const struct qz_ent
     return a->index > b->index; /* keys collide with probability 2^-64; stay total */
 }
 
-enum qz_status qz_topset_init(struct qz_topset *ts, size_t k, uint64_t seed, struct qz_error *err)
+int qz_entry_better(uint64_t seed, const struct qz_entry *a, const struct qz_entry *b)
 {
+    return better(seed, a, b);
+}
+
+enum qz_status qz_topset_init(struct qz_topset *ts, size_t k, uint64_t room, uint64_t seed,
+                              struct qz_error *err)
+{
+    size_t slack = k / 4 > QZ_TOPSET_MIN_SLACK ? k / 4 : QZ_TOPSET_MIN_SLACK;
     ts->seed = seed;
     ts->k = k;
+    ts->cap = room < (uint64_t)(k + slack) ? (size_t)room : k + slack;
+    if (ts->cap == 0)
+        ts->cap = 1;
     ts->n = 0;
     ts->thr = -INFINITY;
     ts->ties_out = 0;
-    ts->e = k ? malloc(k * sizeof *ts->e) : NULL;
+    ts->e = malloc(ts->cap * sizeof *ts->e);
     if (!ts->e)
-        return qz_error_set(err, QZ_ENOMEM, "out of memory for a top set of %zu entries", k);
+        return qz_error_set(err, QZ_ENOMEM, "out of memory for a top set of %zu entries", ts->cap);
     return QZ_OK;
 }
 
@@ -34,77 +47,106 @@ void qz_topset_free(struct qz_topset *ts)
 {
     free(ts->e);
     ts->e = NULL;
-    ts->n = ts->k = 0;
+    ts->n = ts->k = ts->cap = 0;
 }
 
-/* Restore the min-heap property below position i (worst entry at the root). */
-static void sift_down(struct qz_entry *e, size_t n, size_t i, uint64_t seed)
+static inline void swap(struct qz_entry *a, struct qz_entry *b)
 {
-    struct qz_entry x = e[i];
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n)
-            break;
-        if (c + 1 < n && qz_entry_better(seed, &e[c], &e[c + 1]))
-            c++;
-        if (!qz_entry_better(seed, &x, &e[c]))
-            break;
-        e[i] = e[c];
-        i = c;
+    struct qz_entry t = *a;
+    *a = *b;
+    *b = t;
+}
+
+static void insertion_sort(struct qz_entry *e, size_t n, uint64_t seed)
+{
+    for (size_t i = 1; i < n; i++) {
+        struct qz_entry x = e[i];
+        size_t j = i;
+        for (; j > 0 && better(seed, &x, &e[j - 1]); j--)
+            e[j] = e[j - 1];
+        e[j] = x;
     }
-    e[i] = x;
 }
 
-static void sift_up(struct qz_entry *e, size_t i, uint64_t seed)
+/* Partition e[0..n) (n >= 3) around a median-of-three pivot: afterwards e[p] is the
+ * pivot, everything before it is better and everything after it worse. */
+static size_t partition(struct qz_entry *e, size_t n, uint64_t seed)
 {
-    struct qz_entry x = e[i];
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!qz_entry_better(seed, &e[p], &x))
-            break;
-        e[i] = e[p];
-        i = p;
+    size_t m = n / 2, last = n - 1, store = 0;
+    /* Order e[0], e[m], e[last] so the median lands at e[last]. */
+    if (better(seed, &e[m], &e[0]))
+        swap(&e[m], &e[0]);
+    if (better(seed, &e[last], &e[0]))
+        swap(&e[last], &e[0]);
+    if (better(seed, &e[m], &e[last]))
+        swap(&e[m], &e[last]);
+    for (size_t i = 0; i < last; i++)
+        if (better(seed, &e[i], &e[last]))
+            swap(&e[i], &e[store++]);
+    swap(&e[store], &e[last]);
+    return store;
+}
+
+/* Rearrange e[0..n) so that e[0..k) are its k best entries (in no order). */
+static void select_best(struct qz_entry *e, size_t n, size_t k, uint64_t seed)
+{
+    while (n > QZ_INSERTION_MAX && k > 0 && k < n) {
+        size_t p = partition(e, n, seed);
+        if (p == k || p + 1 == k)
+            return;
+        if (k < p) {
+            n = p;
+        } else {
+            e += p + 1;
+            n -= p + 1;
+            k -= p + 1;
+        }
     }
-    e[i] = x;
+    if (k > 0 && k < n)
+        insertion_sort(e, n, seed);
 }
 
-void qz_topset_offer_slow(struct qz_topset *ts, double u, double c, uint64_t index)
+void qz_entries_sort(struct qz_entry *e, size_t n, uint64_t seed)
 {
-    struct qz_entry x = {u, c, index};
-    double old;
+    /* Quicksort, recursing into the smaller side so the stack stays O(log n). */
+    while (n > QZ_INSERTION_MAX) {
+        size_t p = partition(e, n, seed);
+        if (p < n - p - 1) {
+            qz_entries_sort(e, p, seed);
+            e += p + 1;
+            n -= p + 1;
+        } else {
+            qz_entries_sort(e + p + 1, n - p - 1, seed);
+            n = p;
+        }
+    }
+    insertion_sort(e, n, seed);
+}
 
-    if (ts->n < ts->k) {
-        ts->e[ts->n] = x;
-        sift_up(ts->e, ts->n, ts->seed);
-        ts->n++;
-        if (ts->n == ts->k)
-            ts->thr = ts->e[0].utility;
+void qz_topset_compact(struct qz_topset *ts)
+{
+    double low;
+    uint64_t dropped_ties = 0;
+
+    if (ts->n <= ts->k)
         return;
-    }
-    if (!qz_entry_better(ts->seed, &x, &ts->e[0])) {
-        if (u == ts->thr)
-            ts->ties_out++;
-        return;
-    }
-    /* x replaces the worst entry, which leaves the set. */
-    old = ts->e[0].utility;
-    ts->e[0] = x;
-    sift_down(ts->e, ts->n, 0, ts->seed);
-    ts->thr = ts->e[0].utility;
-    /* Samples outside all have utility <= old <= thr: they tie with the new lowest
-     * utility only when it did not change, and then the evicted entry ties too. */
-    ts->ties_out = ts->thr == old ? ts->ties_out + 1 : 0;
+    select_best(ts->e, ts->n, ts->k, ts->seed);
+    low = ts->e[0].utility;
+    for (size_t i = 1; i < ts->k; i++)
+        low = ts->e[i].utility < low ? ts->e[i].utility : low;
+    for (size_t i = ts->k; i < ts->n; i++)
+        dropped_ties += ts->e[i].utility == low;
+    /* Samples dropped earlier all have utility <= the previous bound <= low: they tie
+     * with low only when the bound did not move. */
+    ts->ties_out = (ts->thr == low ? ts->ties_out : 0) + dropped_ties;
+    ts->thr = low;
+    ts->n = ts->k;
 }
 
-void qz_topset_sort(struct qz_topset *ts)
+void qz_topset_finish(struct qz_topset *ts)
 {
-    /* Heapsort on the min-heap: popping the worst to the back leaves best first. */
-    for (size_t n = ts->n; n > 1; n--) {
-        struct qz_entry worst = ts->e[0];
-        ts->e[0] = ts->e[n - 1];
-        ts->e[n - 1] = worst;
-        sift_down(ts->e, n - 1, 0, ts->seed);
-    }
+    qz_topset_compact(ts);
+    qz_entries_sort(ts->e, ts->n, ts->seed);
 }
 
 /* How many samples a best-first set s[0..n) with ties_out c loses, from position

@@ -1,10 +1,14 @@
 /* The top set: the best K samples in the SPEC §2 order, kept while streaming.
  *
  * Order: utility descending, then tie-break key t_i = qz_tie_key(seed, index)
- * descending (then index, should two keys ever collide), so the order is total. While
- * streaming, entries form a binary min-heap (worst entry at e[0]); qz_topset_sort
- * turns them into a best-first array. Memory is K entries of 24 bytes, allocated once.
- * Tie keys are computed on demand: only comparisons between equal utilities need them.
+ * descending (then index, should two keys ever collide), so the order is total. Tie
+ * keys are computed on demand: only comparisons between equal utilities need them.
+ *
+ * While streaming, a set is a buffer of K entries plus some slack: every sample at or
+ * above the bound `thr` is appended, and when the buffer is full a quickselect keeps
+ * the best K and raises `thr` to the lowest kept utility. Appending is one store per
+ * candidate, and rejecting a sample one comparison, for any K. Memory is
+ * min(K + slack, samples offered) entries of 24 bytes, slack = max(K/4, 4096).
  *
  * Besides the entries, a set tracks `ties_out`: how many samples it saw but does not
  * hold whose utility equals its lowest held utility. That is enough to count, exactly
@@ -26,36 +30,50 @@ struct qz_entry {
 
 struct qz_topset {
     uint64_t seed;      /* for tie keys */
-    size_t k;           /* capacity K >= 1 */
-    size_t n;           /* entries held, <= k */
-    struct qz_entry *e; /* owned; heap while streaming, best-first after qz_topset_sort */
-    double thr;         /* lowest held utility once full, else -INFINITY: the reject bound */
+    size_t k;           /* K >= 1: entries kept by a compaction */
+    size_t cap;         /* room in e */
+    size_t n;           /* entries held, <= cap */
+    struct qz_entry *e; /* owned; unordered while streaming, best first after finish */
+    double thr;         /* lowest kept utility after a compaction, else -INFINITY */
     uint64_t ties_out;  /* samples seen, not held, with utility == lowest held utility */
 };
 
-/* Allocate room for k entries. Local. */
-enum qz_status qz_topset_init(struct qz_topset *ts, size_t k, uint64_t seed, struct qz_error *err);
+/* Allocate a set keeping k entries for a stream of at most `room` samples. Local. */
+enum qz_status qz_topset_init(struct qz_topset *ts, size_t k, uint64_t room, uint64_t seed,
+                              struct qz_error *err);
 void qz_topset_free(struct qz_topset *ts);
 
-/* Offer sample `index` with utility u (not NaN) and cost c. */
-void qz_topset_offer_slow(struct qz_topset *ts, double u, double c, uint64_t index);
+/* Keep the best k of the held entries and raise thr (called when the buffer fills). */
+void qz_topset_compact(struct qz_topset *ts);
 
-/* The streaming fast path: one comparison for a sample below the current bound.
- * NaN is not allowed here; callers filter it (NaN < thr is false, so a loop that
- * tests `u < thr` first sees NaNs only on its slow path). */
+/* Append sample `index` with utility u (not NaN, u >= thr) and cost c. */
+static inline void qz_topset_push(struct qz_topset *ts, double u, double c, uint64_t index)
+{
+    if (ts->n == ts->cap)
+        qz_topset_compact(ts);
+    ts->e[ts->n].utility = u;
+    ts->e[ts->n].cost = c;
+    ts->e[ts->n].index = index;
+    ts->n++;
+}
+
+/* Offer a sample: one comparison when it is below the bound. NaN is not allowed
+ * (callers test `u < thr` first and see NaN only on their slow path). */
 static inline void qz_topset_offer(struct qz_topset *ts, double u, double c, uint64_t index)
 {
     if (u < ts->thr)
         return;
-    qz_topset_offer_slow(ts, u, c, index);
+    qz_topset_push(ts, u, c, index);
 }
+
+/* End of stream: keep the best k and sort them best first. */
+void qz_topset_finish(struct qz_topset *ts);
+
+/* Sort n entries best first. Local. */
+void qz_entries_sort(struct qz_entry *e, size_t n, uint64_t seed);
 
 /* 1 if a comes before b in the §2 order (a is better), else 0. */
 int qz_entry_better(uint64_t seed, const struct qz_entry *a, const struct qz_entry *b);
-
-/* Turn the heap into a best-first array (in place). After this, only
- * qz_topset_merge may combine sets. */
-void qz_topset_sort(struct qz_topset *ts);
 
 /* Merge two best-first sets a (na entries, ties_out ca) and b into out (room for k),
  * keeping the best k; *nout and *cout receive the count and the merged ties_out.

@@ -56,7 +56,7 @@ static enum qz_status run_batch(const struct qz_job *job, struct qz_batch *b, ui
             t->invalid++;
             continue;
         }
-        qz_topset_offer_slow(ts, u[j], job->cost.ops ? c[j] : NAN, first + j);
+        qz_topset_push(ts, u[j], job->cost.ops ? c[j] : NAN, first + j);
         thr = ts->thr;
     }
     t->done += n;
@@ -161,7 +161,7 @@ enum qz_status qz_run_draw(MPI_Comm comm, const struct qz_job *job,
      * more than this rank draws. */
     kmax = qz_top_count(qz_mass(job->q, job->samples));
     local = rank_samples(job, rank, size);
-    rc = qz_topset_init(&res->top, local < kmax ? (local ? local : 1) : kmax, job->seed, err);
+    rc = qz_topset_init(&res->top, kmax, local, job->seed, err);
     if ((rc = qz_agree(comm, rc, err)))
         goto fail;
 
@@ -178,7 +178,7 @@ enum qz_status qz_run_draw(MPI_Comm comm, const struct qz_job *job,
     res->mass = qz_mass(job->q, res->valid);
     res->top_count = qz_top_count(res->mass);
 
-    qz_topset_sort(&res->top);
+    qz_topset_finish(&res->top);
     qz_topset_truncate(res->top.e, &res->top.n, &res->top.ties_out, res->top_count);
     if ((rc = qz_reduce_topset(comm, &res->top, res->top_count, err)))
         goto fail;

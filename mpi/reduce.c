@@ -52,14 +52,15 @@ enum qz_status qz_reduce_topset(MPI_Comm comm, struct qz_topset *ts, size_t k, s
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
     /* A rank that will receive needs room for k entries in both buffers it swaps. */
-    if (rank % 2 == 0 && rank + 1 < size && ts->k < k) {
+    if (rank % 2 == 0 && rank + 1 < size && ts->cap < k) {
         struct qz_entry *grown = realloc(ts->e, k * sizeof *grown);
         if (!grown)
             rc = qz_error_set(err, QZ_ENOMEM, "rank %d: out of memory for a top set of %zu", rank,
                               k);
-        else
+        else {
             ts->e = grown;
-        ts->k = k;
+            ts->cap = k;
+        }
     }
     if ((rc = qz_agree(comm, rc, err)))
         return rc;

@@ -11,7 +11,7 @@
 
 #include "topset.h"
 
-/* Collective. ts must be sorted (qz_topset_sort) and have capacity >= k. On return
+/* Collective. ts must be finished (qz_topset_finish) with at most k entries. On return
  * the root (rank 0) holds the best min(k, total) entries of all ranks in ts (sorted,
  * ties_out merged); other ranks' sets are emptied. All ranks return the same status. */
 enum qz_status qz_reduce_topset(MPI_Comm comm, struct qz_topset *ts, size_t k,

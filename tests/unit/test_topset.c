@@ -40,7 +40,7 @@ static void one_trial(uint64_t trial, size_t n, size_t k, int parts, int levels)
     uint64_t cacc = 0, want_ties = 0;
 
     for (int p = 0; p < parts; p++)
-        qz_topset_init(&sets[p], k, trial, NULL);
+        qz_topset_init(&sets[p], k, n, trial, NULL);
     /* Indices are dealt to parts in chunks of 7, as ranks deal chunks. */
     for (uint64_t i = 0; i < n; i++) {
         double u = utility(trial, i, levels);
@@ -55,7 +55,7 @@ static void one_trial(uint64_t trial, size_t n, size_t k, int parts, int levels)
     for (int p = 0; p < parts; p++) {
         size_t nout;
         uint64_t cout;
-        qz_topset_sort(&sets[p]);
+        qz_topset_finish(&sets[p]);
         qz_topset_merge(trial, k, acc, nacc, cacc, sets[p].e, sets[p].n, sets[p].ties_out, tmp,
                         &nout, &cout);
         memcpy(acc, tmp, nout * sizeof *acc);
@@ -102,7 +102,7 @@ static void one_trial(uint64_t trial, size_t n, size_t k, int parts, int levels)
 
 int main(void)
 {
-    static const size_t ns[] = {1, 2, 10, 100, 1000, 20000};
+    static const size_t ns[] = {1, 2, 10, 100, 1000, 20000, 60000};
     static const size_t ks[] = {1, 2, 3, 7, 50, 999, 5000};
     static const int levels[] = {1, 3, 50, 1000000};
     uint64_t trial = 1;
@@ -113,15 +113,24 @@ int main(void)
                 for (int parts = 1; parts <= 4; parts++)
                     one_trial(trial++, ns[a], ks[b], parts, levels[c]);
 
-    /* The fast-path bound: once full, thr is the lowest held utility. */
+    /* The fast-path bound: after a compaction, thr is the lowest kept utility; memory
+     * is K + slack entries, or the number of samples when that is smaller. */
     struct qz_topset ts;
-    qz_topset_init(&ts, 2, 5, NULL);
+    qz_topset_init(&ts, 2, 1000000, 5, NULL);
+    CHECK(ts.cap == 2 + 4096, "capacity %zu, want K + 4096", ts.cap);
     CHECK(ts.thr == -INFINITY, "empty set bound %g", ts.thr);
-    qz_topset_offer(&ts, 1.0, NAN, 0);
-    qz_topset_offer(&ts, 3.0, NAN, 1);
-    CHECK(ts.thr == 1.0, "bound %g, want 1", ts.thr);
-    qz_topset_offer(&ts, 2.0, NAN, 2);
-    CHECK(ts.thr == 2.0, "bound %g, want 2", ts.thr);
+    for (uint64_t i = 0; i < ts.cap + 1; i++)
+        qz_topset_offer(&ts, (double)(i % 1000), NAN, i);
+    /* 4098 values 0..999 (999 four times): the compaction keeps two 999s. */
+    CHECK(ts.thr == 999.0 && ts.n == 3 && ts.ties_out == 2,
+          "bound %g (want 999), %zu held (want 3), ties_out %llu (want 2)", ts.thr, ts.n,
+          (unsigned long long)ts.ties_out);
+    qz_topset_free(&ts);
+    qz_topset_init(&ts, 10000000, 1234, 5, NULL);
+    CHECK(ts.cap == 1234, "capacity %zu, want the 1234 samples offered", ts.cap);
+    qz_topset_free(&ts);
+    qz_topset_init(&ts, 100000, 1u << 30, 5, NULL);
+    CHECK(ts.cap == 125000, "capacity %zu, want K + K/4", ts.cap);
     qz_topset_free(&ts);
     return check_done("test_topset");
 }
