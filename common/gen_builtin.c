@@ -39,24 +39,23 @@ struct qz_generator {
     int has_cost;           /* some component has a nonzero cost */
 };
 
+/* Samples per pass of a draw: the stack buffers below stay in L1. */
+#define QZ_PASS 512
+
+/* Sample i's value under d, on its own. Same value as dist_values gives. */
 static double dist_value(const struct dist *d, uint64_t seed, uint64_t i)
 {
-    uint64_t b[2];
-
     switch (d->kind) {
     case D_NORMAL:
         return d->a + d->b * qz_normal(seed, i);
     case D_LOGNORMAL:
         return exp(d->a + d->b * qz_normal(seed, i));
     case D_UNIFORM:
-        qz_rng_block(seed, i, QZ_STREAM_VALUE, 0, b);
-        return d->a + (d->b - d->a) * qz_u01(b[0]);
+        return d->a + (d->b - d->a) * qz_u01(qz_rng_word(seed, QZ_STREAM_VALUE, i));
     case D_PARETO:
-        qz_rng_block(seed, i, QZ_STREAM_VALUE, 0, b);
-        return d->a * pow(qz_u01_pos(b[0]), -1.0 / d->b);
+        return d->a * pow(qz_u01_pos(qz_rng_word(seed, QZ_STREAM_VALUE, i)), -1.0 / d->b);
     case D_DISCRETE:
-        qz_rng_block(seed, i, QZ_STREAM_VALUE, 0, b);
-        return d->a + floor(qz_u01(b[0]) * (d->b - d->a + 1.0));
+        return d->a + floor(qz_u01(qz_rng_word(seed, QZ_STREAM_VALUE, i)) * (d->b - d->a + 1.0));
     case D_FAIL:
         return NAN;
     case D_MIXTURE:
@@ -65,20 +64,104 @@ static double dist_value(const struct dist *d, uint64_t seed, uint64_t i)
     return NAN; /* unreachable: mixtures are resolved to components first */
 }
 
-/* Which component sample i comes from. */
-static const struct component *pick(const struct qz_generator *g, uint64_t i)
+/* The values of samples first .. first+n-1 under d into out (n <= QZ_PASS); each is
+ * the value dist_value gives for that sample alone. */
+static void dist_values(const struct dist *d, uint64_t seed, uint64_t first, size_t n, double *out)
 {
-    uint64_t b[2];
-    double u;
+    uint64_t w[QZ_PASS];
+    const double a = d->a, b = d->b;
 
-    if (g->n == 1)
-        return &g->comp[0];
-    qz_rng_block(g->seed, i, QZ_STREAM_COMPONENT, 0, b);
-    u = qz_u01(b[0]) * g->comp[g->n - 1].upper;
-    for (size_t j = 0; j + 1 < g->n; j++)
-        if (u < g->comp[j].upper)
-            return &g->comp[j];
-    return &g->comp[g->n - 1];
+    switch (d->kind) {
+    case D_NORMAL:
+        qz_normal_batch_scaled(seed, first, n, a, b, out);
+        return;
+    case D_LOGNORMAL:
+        qz_normal_batch_scaled(seed, first, n, a, b, out);
+        for (size_t j = 0; j < n; j++)
+            out[j] = exp(out[j]);
+        return;
+    case D_UNIFORM:
+        qz_rng_words(seed, QZ_STREAM_VALUE, first, n, w);
+        for (size_t j = 0; j < n; j++)
+            out[j] = a + (b - a) * qz_u01(w[j]);
+        return;
+    case D_PARETO: {
+        const double e = -1.0 / b;
+        qz_rng_words(seed, QZ_STREAM_VALUE, first, n, w);
+        for (size_t j = 0; j < n; j++)
+            out[j] = a * pow(qz_u01_pos(w[j]), e);
+        return;
+    }
+    case D_DISCRETE: {
+        const double span = b - a + 1.0;
+        qz_rng_words(seed, QZ_STREAM_VALUE, first, n, w);
+        for (size_t j = 0; j < n; j++)
+            out[j] = a + floor(qz_u01(w[j]) * span);
+        return;
+    }
+    case D_FAIL:
+    case D_MIXTURE: /* unreachable: mixtures are resolved to components first */
+        break;
+    }
+    for (size_t j = 0; j < n; j++)
+        out[j] = NAN;
+}
+
+/* Which component each of samples first .. first+n-1 comes from (n <= QZ_PASS), from
+ * its word of QZ_STREAM_COMPONENT; returns the set of components seen (bit c). */
+static uint64_t pick(const struct qz_generator *g, uint64_t first, size_t n, uint8_t *which,
+                     size_t *count)
+{
+    uint64_t w[QZ_PASS], seen = 0;
+    const double total = g->comp[g->n - 1].upper;
+
+    qz_rng_words(g->seed, QZ_STREAM_COMPONENT, first, n, w);
+    for (size_t c = 0; c < g->n; c++)
+        count[c] = 0;
+    for (size_t j = 0; j < n; j++) {
+        double u = qz_u01(w[j]) * total;
+        size_t c = 0;
+        while (c + 1 < g->n && !(u < g->comp[c].upper))
+            c++;
+        which[j] = (uint8_t)c;
+        count[c]++;
+        seen |= (uint64_t)1 << c;
+    }
+    return seen;
+}
+
+/* A mixture pass: each component present draws its values for the whole pass (the
+ * value of sample i under component c depends only on (seed, i), so the values of
+ * samples from other components are simply not used), or, when it covers few
+ * samples of the pass, draws them one by one. */
+static void mixture_pass(const struct qz_generator *g, uint64_t first, size_t n, double *value,
+                         double *component_cost)
+{
+    uint8_t which[QZ_PASS];
+    size_t count[QZ_MIXTURE_MAX];
+    double tmp[QZ_PASS];
+    uint64_t seen = pick(g, first, n, which, count);
+
+    for (size_t j = 0; j < n; j++)
+        component_cost[j] = g->comp[which[j]].cost;
+    for (; seen; seen &= seen - 1) {
+        size_t c = 0;
+        while (!(seen >> c & 1))
+            c++;
+        const struct dist *d = &g->comp[c].d;
+        if (count[c] * 16 < n) {
+            for (size_t j = 0; j < n; j++)
+                if (which[j] == c)
+                    value[j] = dist_value(d, g->seed, first + j);
+        } else if (count[c] == n) {
+            dist_values(d, g->seed, first, n, value);
+        } else {
+            dist_values(d, g->seed, first, n, tmp);
+            for (size_t j = 0; j < n; j++)
+                if (which[j] == c)
+                    value[j] = tmp[j];
+        }
+    }
 }
 
 static enum qz_status builtin_draw(struct qz_generator *g, uint64_t first, size_t n,
@@ -88,18 +171,15 @@ static enum qz_status builtin_draw(struct qz_generator *g, uint64_t first, size_
     out->first = first;
     out->n = n;
     if (g->n == 1) {
-        const struct dist *d = &g->comp[0].d;
-        for (size_t j = 0; j < n; j++) {
-            out->value[j] = dist_value(d, g->seed, first + j);
-            out->component_cost[j] = 0.0;
-        }
+        memset(out->component_cost, 0, n * sizeof *out->component_cost); /* all 0.0 */
+        for (size_t k = 0; k < n; k += QZ_PASS)
+            dist_values(&g->comp[0].d, g->seed, first + k, n - k < QZ_PASS ? n - k : QZ_PASS,
+                        out->value + k);
         return QZ_OK;
     }
-    for (size_t j = 0; j < n; j++) {
-        const struct component *c = pick(g, first + j);
-        out->value[j] = dist_value(&c->d, g->seed, first + j);
-        out->component_cost[j] = c->cost;
-    }
+    for (size_t k = 0; k < n; k += QZ_PASS)
+        mixture_pass(g, first + k, n - k < QZ_PASS ? n - k : QZ_PASS, out->value + k,
+                     out->component_cost + k);
     return QZ_OK;
 }
 

@@ -15,7 +15,7 @@ static const char *const top_fields[] = {
     "chunk_size", "invalid",     "generator", "utility", "cost",    "output",
     NULL,
 };
-static const char *const output_fields[] = {"path", NULL};
+static const char *const output_fields[] = {"path", "top", "top_gather_limit", NULL};
 static const char *const invalid_choices[] = {"error", "exclude", NULL};
 
 /* A run name becomes an HDF5 group name: keep it to printable, path-free text. */
@@ -141,11 +141,16 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
         (rc = qz_jv_object(&at, job->json, "output", 0, &output, err)))
         goto fail;
     job->invalid = (enum qz_invalid_policy)invalid;
+    job->output_top = 1;
+    job->top_gather_limit = QZ_TOP_GATHER_DEFAULT;
     if (output) {
         struct qz_jv oat;
         qz_jv_child(&at, "output", &oat);
         if ((rc = qz_jv_fields(&oat, output, output_fields, err)) ||
-            (rc = qz_jv_string(&oat, output, "path", 0, NULL, &job->output_path, err)))
+            (rc = qz_jv_string(&oat, output, "path", 0, NULL, &job->output_path, err)) ||
+            (rc = qz_jv_bool(&oat, output, "top", 0, 1, &job->output_top, err)) ||
+            (rc = qz_jv_uint(&oat, output, "top_gather_limit", 0, QZ_TOP_GATHER_DEFAULT, 1,
+                             (uint64_t)QZ_SAMPLES_MAX, &job->top_gather_limit, err)))
             goto fail;
         if (job->output_path && !job->output_path[0]) {
             rc = qz_jv_fail(&oat, "path", cJSON_GetObjectItemCaseSensitive(output, "path"), err,

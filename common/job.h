@@ -19,6 +19,7 @@
 #define QZ_CHUNK_MAX (1u << 24)
 #define QZ_SAMPLES_MAX 9007199254740992.0 /* 2^53: JSON numbers are exact up to here */
 #define QZ_NAME_MAX 200
+#define QZ_TOP_GATHER_DEFAULT 1000000
 
 enum qz_invalid_policy { QZ_INVALID_ERROR = 0, QZ_INVALID_EXCLUDE = 1 };
 
@@ -32,6 +33,8 @@ struct qz_job {
     uint64_t chunk_size;
     enum qz_invalid_policy invalid;
     const char *output_path; /* output.path, or NULL (then "<name>.h5") */
+    int output_top;            /* output.top: write the top/ datasets */
+    uint64_t top_gather_limit; /* output.top_gather_limit: largest K gathered to rank 0 */
     struct qz_gen gen;       /* open generator */
     struct qz_score utility; /* open utility scorer */
     struct qz_score cost;    /* open cost scorer; cost.ops == NULL when none */

@@ -178,6 +178,23 @@ enum qz_status qz_jv_string(const struct qz_jv *at, const cJSON *obj, const char
     return QZ_OK;
 }
 
+enum qz_status qz_jv_bool(const struct qz_jv *at, const cJSON *obj, const char *name, int required,
+                          int def, int *out, struct qz_error *err)
+{
+    const cJSON *item;
+    enum qz_status rc = field(at, obj, name, required, &item, err);
+    if (rc)
+        return rc;
+    if (!item) {
+        *out = def;
+        return QZ_OK;
+    }
+    if (!cJSON_IsBool(item))
+        return qz_jv_fail(at, name, item, err, "must be true or false");
+    *out = cJSON_IsTrue(item);
+    return QZ_OK;
+}
+
 enum qz_status qz_jv_choice(const struct qz_jv *at, const cJSON *obj, const char *name,
                             int required, int def, const char *const *choices, int *out,
                             struct qz_error *err)

@@ -47,6 +47,9 @@ enum qz_status qz_jv_uint(const struct qz_jv *at, const cJSON *obj, const char *
 /* A string; *out points into obj (owned by the cJSON tree). */
 enum qz_status qz_jv_string(const struct qz_jv *at, const cJSON *obj, const char *name,
                             int required, const char *def, const char **out, struct qz_error *err);
+/* true or false. */
+enum qz_status qz_jv_bool(const struct qz_jv *at, const cJSON *obj, const char *name, int required,
+                          int def, int *out, struct qz_error *err);
 /* One of the NULL-terminated `choices`; *out receives its position. */
 enum qz_status qz_jv_choice(const struct qz_jv *at, const cJSON *obj, const char *name,
                             int required, int def, const char *const *choices, int *out,

@@ -39,13 +39,22 @@ struct qz_record {
     size_t selected_payload_len;
 
     int has_cost;               /* a cost scorer was configured: write top/cost */
-    const struct qz_entry *top; /* top_count entries, best first */
+    int top_stored;             /* top/ datasets are written (1) or skipped by the job (0) */
+    const struct qz_entry *top; /* top_count entries, best first; NULL when the top set is
+                                   written collectively (qz_output_write_top) or skipped */
 
     int ranks;
     char started[QZ_TIME_MAX];  /* ISO 8601 UTC */
     char finished[QZ_TIME_MAX]; /* ISO 8601 UTC */
     double wall_seconds;
     double samples_per_second;
+
+    /* Time per phase (seconds, max over ranks) and peak resident memory (bytes). */
+    double draw_seconds;   /* drawing, scoring and ranking the samples */
+    double select_seconds; /* reduction to the global top set and selection */
+    double write_seconds;  /* writing the record; set by qz_output_commit */
+    uint64_t peak_rss_max; /* the largest peak resident set of any rank */
+    uint64_t peak_rss_root;
 };
 
 #endif

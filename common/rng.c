@@ -1,12 +1,23 @@
-/* Standard normal deviates by a 128-layer ziggurat (Marsaglia & Tsang 2000, in the
- * ZIGNOR layout of Doornik 2005), fed by the counter-based Philox blocks of rng.h.
+/* Batch words and standard normal deviates by a 128-layer ziggurat (Marsaglia & Tsang
+ * 2000, in the ZIGNOR layout of Doornik 2005), fed by the counter-based Philox words of
+ * rng.h.
  *
  * Reproducibility: every quantity is plain IEEE double arithmetic. The only
  * expression of the form a * b + c is 2 * u - 1, whose product is exact, so
  * contraction into fused multiply-adds (which differs between machines) cannot
  * change a result even where the compiler is allowed to contract. The tables and
  * the wedge and tail tests use exp, log and sqrt from libm, so bit-identical values
- * also need the same libm. */
+ * also need the same libm.
+ *
+ * Speed: the batch functions have two kernels each, portable C and AVX2 (intrinsics
+ * in functions compiled for AVX2, picked at run time by CPU detection). The AVX2
+ * kernels run Philox on four blocks per vector with vpmuludq, and the normal's
+ * rectangle test on four samples per vector; every other step (wedge, tail, retries)
+ * is the scalar code shared with qz_normal. GCC 12 does not vectorize Philox's
+ * 32 x 32 -> 64-bit products from plain C well (it emulates 64 x 64-bit products or
+ * shuffles 32-bit lanes: 3-4 times slower), hence the intrinsics. Integer ops and
+ * single IEEE operations give the same bits in either kernel, which the unit test
+ * checks. */
 #include "rng.h"
 
 #include <float.h>
@@ -16,10 +27,29 @@
 #error "qz_normal needs FLT_EVAL_METHOD == 0 (no excess precision) to be reproducible"
 #endif
 
+#if defined(__GNUC__) && defined(__x86_64__)
+#define QZ_HAVE_AVX2 1
+#include <immintrin.h>
+#define QZ_AVX2 __attribute__((target("avx2")))
+#define QZ_AVX2_INLINE static inline __attribute__((target("avx2"), always_inline))
+#else
+#define QZ_HAVE_AVX2 0
+#endif
+
 #if defined(__GNUC__)
 #define QZ_NOINLINE __attribute__((noinline))
+#define QZ_CTZ64(x) __builtin_ctzll(x)
 #else
 #define QZ_NOINLINE
+static int QZ_CTZ64(uint64_t x)
+{
+    int n = 0;
+    while (!(x & 1)) {
+        x >>= 1;
+        n++;
+    }
+    return n;
+}
 #endif
 
 #define QZ_ZIG_LAYERS 128
@@ -29,6 +59,14 @@
 #define QZ_ZIG_R 3.442619855899
 #define QZ_ZIG_V 9.91256303526217e-3
 
+/* Samples per pass of qz_normal_batch: its buffers (words, rejected list, extra
+ * blocks) stay in L1. A multiple of 64 (one rejection mask word per 64 samples). */
+#define QZ_SUB 512
+/* Groups of 4 Philox blocks interleaved by the AVX2 kernels, and the words (samples)
+ * they make per step. QZ_SUB is a multiple of QZ_STEP. */
+#define QZ_PG 4
+#define QZ_STEP (8 * QZ_PG)
+
 /* x[i] is the right edge of layer i (decreasing in i: x[0] = V / f(R) is the
  * bottom layer's virtual width, x[1] = R, x[128] = 0). Layer i spans heights
  * f(x[i]) .. f(x[i+1]). r[i] = x[i+1] / x[i]: a point with |u| < r[i] lies under the
@@ -37,15 +75,44 @@
 static double qz_zig_x[QZ_ZIG_LAYERS + 1];
 static double qz_zig_r[QZ_ZIG_LAYERS];
 static double qz_zig_fx[QZ_ZIG_LAYERS + 1];
+/* (x[i], r[i]) pairs for the vectorized rectangle test, 16-byte aligned. */
+static _Alignas(16) double qz_zig_xr[2 * QZ_ZIG_LAYERS];
 static int qz_zig_ready;
+
+/* -1 until decided; then 1 when the AVX2 kernels run, 0 for the portable ones. */
+static int qz_simd = -1;
 
 static double qz_gauss_f(double t)
 {
     return exp(-0.5 * (t * t));
 }
 
+static int cpu_has_avx2(void)
+{
+#if QZ_HAVE_AVX2
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") != 0;
+#else
+    return 0;
+#endif
+}
+
+int qz_rng_set_simd(int enable)
+{
+    qz_simd = enable && cpu_has_avx2();
+    return qz_simd;
+}
+
+static int simd_on(void)
+{
+    if (qz_simd < 0)
+        qz_simd = cpu_has_avx2();
+    return qz_simd;
+}
+
 void qz_rng_init(void)
 {
+    simd_on();
     if (qz_zig_ready)
         return;
     const double v = QZ_ZIG_V;
@@ -61,67 +128,537 @@ void qz_rng_init(void)
         qz_zig_fx[i] = qz_gauss_f(qz_zig_x[i]);
     for (int i = 0; i < QZ_ZIG_LAYERS; i++)
         qz_zig_r[i] = qz_zig_x[i + 1] / qz_zig_x[i];
+    for (int i = 0; i < QZ_ZIG_LAYERS; i++) {
+        qz_zig_xr[2 * i] = qz_zig_x[i];
+        qz_zig_xr[2 * i + 1] = qz_zig_r[i];
+    }
     qz_zig_ready = 1;
 }
 
-/* The tail beyond R (Marsaglia 1964): with x = log(U1) / R <= 0 and y = log(U2),
- * accept when -2y >= x*x; R - x then has the density of the normal tail beyond R.
- * Consumes blocks `attempt`, `attempt` + 1, ... until one is accepted. */
-static double qz_normal_tail(uint64_t seed, uint64_t index, uint32_t attempt, int negative)
+/* Sample `index`'s extra words in order (rng.h): word m is out[m & 1] of the block
+ * at counter (index, QZ_STREAM_EXTRA, m >> 1). Block 0 comes in precomputed. */
+struct extra {
+    uint64_t seed, index;
+    uint64_t m;      /* the next extra word's number */
+    uint64_t blk[2]; /* block m >> 1 once m > 0 */
+};
+
+static uint64_t extra_next(struct extra *e)
 {
-    for (;; attempt++) {
-        uint64_t b[2];
-        qz_rng_block(seed, index, QZ_STREAM_VALUE, attempt, b);
-        double x = log(qz_u01_pos(b[0])) / QZ_ZIG_R;
-        double y = log(qz_u01_pos(b[1]));
-        if (-2.0 * y >= x * x)
-            return negative ? x - QZ_ZIG_R : QZ_ZIG_R - x;
-    }
+    if (e->m >= 2 && (e->m & 1) == 0)
+        qz_rng_block(e->seed, e->index, QZ_STREAM_EXTRA, (uint32_t)(e->m >> 1), e->blk);
+    return e->blk[e->m++ & 1];
 }
 
-/* Tries ziggurat attempts from 0 on; attempt 0's block is passed in as `first`
- * (already drawn by qz_normal, whose rectangle test it failed). Kept out of line
- * so that qz_normal's fast path stays small: the Philox latency dominates a call,
- * and a short path lets the CPU overlap consecutive calls. */
-static QZ_NOINLINE double qz_normal_slow(uint64_t seed, uint64_t index, const uint64_t first[2])
+/* The wedge test of layer i > 0 at x = u * x[i] with the extra word v: a point uniform
+ * in the part of layer i right of x[i+1] is under the curve when
+ * f(x[i+1]) + U * (f(x[i]) - f(x[i+1])) < f(x), tested here as
+ * U * (f(x[i]) - f(x[i+1])) < f(x) - f(x[i+1]) (no a * b + c). */
+static int wedge_accepts(unsigned i, double x, uint64_t v)
 {
-    for (uint32_t attempt = 0;; attempt++) {
-        uint64_t b[2] = {first[0], first[1]};
-        if (attempt > 0)
-            qz_rng_block(seed, index, QZ_STREAM_VALUE, attempt, b);
-        double u = 2.0 * qz_u01(b[0]) - 1.0;
-        unsigned i = (unsigned)(b[0] & QZ_ZIG_MASK);
+    double above = qz_gauss_f(x) - qz_zig_fx[i + 1];
+    return qz_u01(v) * (qz_zig_fx[i] - qz_zig_fx[i + 1]) < above;
+}
+
+/* The ziggurat from a try whose word is `word` on (rng.h, qz_normal), taking further
+ * words from e. Starts with the rectangle test, so from try 0 (e at extra word 0)
+ * this is the whole algorithm on its own. */
+static double normal_from(struct extra *e, uint64_t word)
+{
+    for (;;) {
+        double u = 2.0 * qz_u01(word) - 1.0;
+        unsigned i = (unsigned)(word & QZ_ZIG_MASK);
         if (fabs(u) < qz_zig_r[i])
             return u * qz_zig_x[i];
-        if (i == 0)
-            return qz_normal_tail(seed, index, attempt + 1, u < 0.0);
-        /* Wedge: a point uniform in the part of layer i right of x[i+1] is under
-         * the curve when f(x[i+1]) + U * (f(x[i]) - f(x[i+1])) < f(x), tested here
-         * as U * (f(x[i]) - f(x[i+1])) < f(x) - f(x[i+1]) (no a * b + c). */
+        if (i == 0) {
+            /* The tail beyond R (Marsaglia 1964): with x = log(U1) / R <= 0 and
+             * y = log(U2), accept when -2y >= x*x; R - x then has the density of the
+             * normal tail beyond R. */
+            for (;;) {
+                double x = log(qz_u01_pos(extra_next(e))) / QZ_ZIG_R;
+                double y = log(qz_u01_pos(extra_next(e)));
+                if (-2.0 * y >= x * x)
+                    return u < 0.0 ? x - QZ_ZIG_R : QZ_ZIG_R - x;
+            }
+        }
         double x = u * qz_zig_x[i];
-        double above = qz_gauss_f(x) - qz_zig_fx[i + 1];
-        if (qz_u01(b[1]) * (qz_zig_fx[i] - qz_zig_fx[i + 1]) < above)
+        if (wedge_accepts(i, x, extra_next(e)))
             return x;
+        word = extra_next(e);
     }
 }
 
-/* Attempt numbering: the attempt number counts the 128-bit blocks consumed for this
- * (seed, index), from 0, one block per try. Ziggurat try k uses block k: b[0] gives
- * u = 2 * qz_u01(b[0]) - 1 (top 53 bits) and the layer i = b[0] & 0x7F (low 7 bits,
- * unused by qz_u01); b[1] is the wedge's extra uniform. If try k lands in the
- * bottom layer outside its rectangle, the tail takes blocks k + 1, k + 2, ... (one
- * per tail iteration, U1 from b[0], U2 from b[1]) and the draw ends there. About
- * 97.2% of draws end at try 0 on the rectangle test below, with no libm call; a try
- * is rejected with probability 1 - sqrt(pi/2) / (128 V) = 1.2%. */
 double qz_normal(uint64_t seed, uint64_t index)
 {
     if (!qz_zig_ready)
         qz_rng_init();
-    uint64_t b[2];
-    qz_rng_block(seed, index, QZ_STREAM_VALUE, 0, b);
-    double u = 2.0 * qz_u01(b[0]) - 1.0;
-    unsigned i = (unsigned)(b[0] & QZ_ZIG_MASK);
+    uint64_t w = qz_rng_word(seed, QZ_STREAM_VALUE, index);
+    double u = 2.0 * qz_u01(w) - 1.0;
+    unsigned i = (unsigned)(w & QZ_ZIG_MASK);
     if (fabs(u) < qz_zig_r[i])
         return u * qz_zig_x[i];
-    return qz_normal_slow(seed, index, b);
+    struct extra e = {seed, index, 0, {0, 0}};
+    qz_rng_block(seed, index, QZ_STREAM_EXTRA, 0, e.blk);
+    return normal_from(&e, w);
+}
+
+/* Portable kernels. */
+
+static void words_portable(uint64_t seed, uint32_t stream, uint64_t first, size_t n, uint64_t *out)
+{
+    uint64_t b[2];
+    size_t k = 0;
+
+    if (n > 0 && (first & 1)) {
+        qz_rng_block(seed, first >> 1, stream, 0, b);
+        out[k++] = b[1];
+    }
+    for (; k + 2 <= n; k += 2) {
+        qz_rng_block(seed, (first + k) >> 1, stream, 0, b);
+        out[k] = b[0];
+        out[k + 1] = b[1];
+    }
+    if (k < n) {
+        qz_rng_block(seed, (first + k) >> 1, stream, 0, b);
+        out[k] = b[0];
+    }
+}
+
+/* Extra block 0 of samples base + idx[r], r < n, into out[2r], out[2r + 1]. */
+static void extra0_portable(uint64_t seed, uint64_t base, const uint32_t *idx, size_t n,
+                            uint64_t *out)
+{
+    for (size_t r = 0; r < n; r++)
+        qz_rng_block(seed, base + idx[r], QZ_STREAM_EXTRA, 0, out + 2 * r);
+}
+
+/* What qz_normal_batch_scaled stores for a deviate z: a + b * z, or z itself when
+ * !on (qz_normal_batch). */
+struct scale {
+    int on;
+    double a, b;
+};
+
+static double scaled(const struct scale *sc, double z)
+{
+    return sc->on ? sc->a + sc->b * z : z;
+}
+
+/* Samples first .. first+n-1 (n <= QZ_SUB) from their primary words: values to out,
+ * and bit k % 64 of rej[k / 64] set for each sample k that failed the rectangle test
+ * (its out[k] then still has to be computed). */
+static void normal_fast_portable(const uint64_t *words, size_t n, const struct scale *sc,
+                                 double *out, uint64_t *rej)
+{
+    for (size_t q = 0; q < (n + 63) / 64; q++)
+        rej[q] = 0;
+    for (size_t k = 0; k < n; k++) {
+        uint64_t w = words[k];
+        double u = 2.0 * qz_u01(w) - 1.0;
+        unsigned i = (unsigned)(w & QZ_ZIG_MASK);
+        out[k] = scaled(sc, u * qz_zig_x[i]);
+        if (!(fabs(u) < qz_zig_r[i]))
+            rej[k / 64] |= (uint64_t)1 << (k % 64);
+    }
+}
+
+#if QZ_HAVE_AVX2
+
+/* Philox4x32-10 on 4 + 4 blocks in the 64-bit lanes of two vector sets, A and B,
+ * interleaved for instruction-level parallelism. Lanes hold a 32-bit Philox word in
+ * their low half; vpmuludq reads only low halves, so the high halves may carry
+ * garbage between rounds and are cleared at the end. rk holds the round keys
+ * (broadcast): rk[2r] = k0 + r * W0, rk[2r + 1] = k1 + r * W1. Counter (j, c2, c3)
+ * per lane with j the 64-bit block index; out0/out1 get out[0]/out[1] per lane. */
+QZ_AVX2_INLINE void philox_x8(const __m256i rk[20], __m256i ja, __m256i jb, __m256i c2, __m256i c3,
+                              __m256i out0[2], __m256i out1[2])
+{
+    const __m256i m0 = _mm256_set1_epi64x(QZ_PHILOX_M0), m1 = _mm256_set1_epi64x(QZ_PHILOX_M1);
+    __m256i a0 = ja, a1 = _mm256_srli_epi64(ja, 32), a2 = c2, a3 = c3;
+    __m256i b0 = jb, b1 = _mm256_srli_epi64(jb, 32), b2 = c2, b3 = c3;
+#pragma GCC unroll 10
+    for (int r = 0; r < 10; r++) {
+        __m256i pa0 = _mm256_mul_epu32(a0, m0), pa1 = _mm256_mul_epu32(a2, m1);
+        __m256i pb0 = _mm256_mul_epu32(b0, m0), pb1 = _mm256_mul_epu32(b2, m1);
+        /* c1 ^ k0 and c3 ^ k1 do not wait for the products. */
+        __m256i ta1 = _mm256_xor_si256(a1, rk[2 * r]), ta3 = _mm256_xor_si256(a3, rk[2 * r + 1]);
+        __m256i tb1 = _mm256_xor_si256(b1, rk[2 * r]), tb3 = _mm256_xor_si256(b3, rk[2 * r + 1]);
+        a0 = _mm256_xor_si256(_mm256_srli_epi64(pa1, 32), ta1);
+        a1 = pa1;
+        a2 = _mm256_xor_si256(_mm256_srli_epi64(pa0, 32), ta3);
+        a3 = pa0;
+        b0 = _mm256_xor_si256(_mm256_srli_epi64(pb1, 32), tb1);
+        b1 = pb1;
+        b2 = _mm256_xor_si256(_mm256_srli_epi64(pb0, 32), tb3);
+        b3 = pb0;
+    }
+    /* out[0] = w0 | w1 << 32: the low half of c0 under the low half of c1. */
+    out0[0] = _mm256_blend_epi32(a0, _mm256_slli_epi64(a1, 32), 0xAA);
+    out1[0] = _mm256_blend_epi32(a2, _mm256_slli_epi64(a3, 32), 0xAA);
+    out0[1] = _mm256_blend_epi32(b0, _mm256_slli_epi64(b1, 32), 0xAA);
+    out1[1] = _mm256_blend_epi32(b2, _mm256_slli_epi64(b3, 32), 0xAA);
+}
+
+QZ_AVX2_INLINE void round_keys(uint64_t seed, __m256i rk[20])
+{
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int r = 0; r < 10; r++) {
+        rk[2 * r] = _mm256_set1_epi64x(k0);
+        rk[2 * r + 1] = _mm256_set1_epi64x(k1);
+        k0 += QZ_PHILOX_W0;
+        k1 += QZ_PHILOX_W1;
+    }
+}
+
+/* The words of 4 blocks (out0, out1 per lane) in order: block 0's two words, then
+ * block 1's, ... into out[0 .. 7]. */
+QZ_AVX2_INLINE void store_pairs(uint64_t *out, __m256i out0, __m256i out1)
+{
+    __m256i lo = _mm256_unpacklo_epi64(out0, out1), hi = _mm256_unpackhi_epi64(out0, out1);
+    _mm256_storeu_si256((__m256i *)out, _mm256_permute2x128_si256(lo, hi, 0x20));
+    _mm256_storeu_si256((__m256i *)(out + 4), _mm256_permute2x128_si256(lo, hi, 0x31));
+}
+
+/* Blocks of a main stream: counter (lo32(j), hi32(j), stream, 0). While hi32(j) = hi
+ * stays the same, the first two rounds have constant parts: round 1's product
+ * M1 * stream, so c0 and c1 after round 1, so round 2's product M0 * c0 and c3 after
+ * round 2. hc holds them, combined with the round keys they meet:
+ * hc[0] = c1 ^ k0 of round 2, hc[1] = hi(M0 * c0) ^ k1 of round 2, hc[2] = c3 ^ k1 of
+ * round 3. Philox then costs 70 vector operations per 4 blocks instead of 80. */
+struct main_key {
+    __m256i rk[20];
+    __m256i hc[3];
+    uint64_t seed;
+    uint32_t stream;
+    uint32_t hi; /* hc is for this hi32(j) */
+};
+
+static QZ_AVX2 void main_key_hi(struct main_key *mk, uint32_t hi)
+{
+    uint32_t k0 = (uint32_t)mk->seed, k1 = (uint32_t)(mk->seed >> 32);
+    uint64_t p1 = (uint64_t)QZ_PHILOX_M1 * mk->stream;
+    uint32_t c0 = (uint32_t)(p1 >> 32) ^ hi ^ k0, c1 = (uint32_t)p1;
+    uint64_t p0 = (uint64_t)QZ_PHILOX_M0 * c0;
+    mk->hc[0] = _mm256_set1_epi64x(c1 ^ (uint32_t)(k0 + QZ_PHILOX_W0));
+    mk->hc[1] = _mm256_set1_epi64x((uint32_t)(p0 >> 32) ^ (uint32_t)(k1 + QZ_PHILOX_W1));
+    mk->hc[2] = _mm256_set1_epi64x((uint32_t)p0 ^ (uint32_t)(k1 + 2 * QZ_PHILOX_W1));
+    mk->hi = hi;
+}
+
+static QZ_AVX2 void main_key_init(struct main_key *mk, uint64_t seed, uint32_t stream)
+{
+    round_keys(seed, mk->rk);
+    mk->seed = seed;
+    mk->stream = stream;
+    main_key_hi(mk, 0);
+}
+
+/* Philox for 4 * QZ_PG main-stream blocks j[g] + lane, g < QZ_PG, whose hi32 is
+ * mk->hi in every lane; out0[g], out1[g] as in philox_x8. QZ_PG groups of 4 blocks
+ * are interleaved so that the rounds' latency (a product, a shift and an exclusive
+ * or per round) overlaps. */
+QZ_AVX2_INLINE void philox_main(const struct main_key *mk, const __m256i j[QZ_PG],
+                                __m256i out0[QZ_PG], __m256i out1[QZ_PG])
+{
+    const __m256i m0 = _mm256_set1_epi64x(QZ_PHILOX_M0), m1 = _mm256_set1_epi64x(QZ_PHILOX_M1);
+    const __m256i *rk = mk->rk;
+    __m256i c0[QZ_PG], c1[QZ_PG], c2[QZ_PG], c3[QZ_PG];
+#pragma GCC unroll 4
+    for (int g = 0; g < QZ_PG; g++) {
+        /* Round 1: c2 = hi(M0 * lo32(j)) ^ k1, c3 = lo(M0 * lo32(j)). */
+        c3[g] = _mm256_mul_epu32(j[g], m0);
+        c2[g] = _mm256_xor_si256(_mm256_srli_epi64(c3[g], 32), rk[1]);
+        /* Round 2: c0 = hi(M1 * c2) ^ hc[0], c1 = lo(M1 * c2), c2 = c3 ^ hc[1]. */
+        c1[g] = _mm256_mul_epu32(c2[g], m1);
+        c2[g] = _mm256_xor_si256(c3[g], mk->hc[1]);
+        c0[g] = _mm256_xor_si256(_mm256_srli_epi64(c1[g], 32), mk->hc[0]);
+        /* Round 3: c3 (constant) ^ k1 is hc[2]. */
+        __m256i p0 = _mm256_mul_epu32(c0[g], m0), p1 = _mm256_mul_epu32(c2[g], m1);
+        c0[g] = _mm256_xor_si256(_mm256_srli_epi64(p1, 32), _mm256_xor_si256(c1[g], rk[4]));
+        c1[g] = p1;
+        c2[g] = _mm256_xor_si256(_mm256_srli_epi64(p0, 32), mk->hc[2]);
+        c3[g] = p0;
+    }
+#pragma GCC unroll 7
+    for (int r = 3; r < 10; r++) {
+#pragma GCC unroll 4
+        for (int g = 0; g < QZ_PG; g++) {
+            __m256i p0 = _mm256_mul_epu32(c0[g], m0), p1 = _mm256_mul_epu32(c2[g], m1);
+            __m256i t1 = _mm256_xor_si256(c1[g], rk[2 * r]);
+            __m256i t3 = _mm256_xor_si256(c3[g], rk[2 * r + 1]);
+            c0[g] = _mm256_xor_si256(_mm256_srli_epi64(p1, 32), t1);
+            c1[g] = p1;
+            c2[g] = _mm256_xor_si256(_mm256_srli_epi64(p0, 32), t3);
+            c3[g] = p0;
+        }
+    }
+#pragma GCC unroll 4
+    for (int g = 0; g < QZ_PG; g++) {
+        out0[g] = _mm256_blend_epi32(c0[g], _mm256_slli_epi64(c1[g], 32), 0xAA);
+        out1[g] = _mm256_blend_epi32(c2[g], _mm256_slli_epi64(c3[g], 32), 0xAA);
+    }
+}
+
+/* The 8 * QZ_PG words of main-stream blocks j .. j + 4 * QZ_PG - 1, in order, to out. */
+QZ_AVX2_INLINE void words_step(struct main_key *mk, uint64_t j, uint64_t *out)
+{
+    __m256i jv[QZ_PG], o0[QZ_PG], o1[QZ_PG];
+    jv[0] = _mm256_add_epi64(_mm256_set1_epi64x((long long)j), _mm256_set_epi64x(3, 2, 1, 0));
+#pragma GCC unroll 4
+    for (int g = 1; g < QZ_PG; g++)
+        jv[g] = _mm256_add_epi64(jv[g - 1], _mm256_set1_epi64x(4));
+    if ((uint32_t)(j >> 32) == (uint32_t)((j + 4 * QZ_PG - 1) >> 32)) {
+        if ((uint32_t)(j >> 32) != mk->hi)
+            main_key_hi(mk, (uint32_t)(j >> 32));
+        philox_main(mk, jv, o0, o1);
+    } else {
+        const __m256i c2 = _mm256_set1_epi64x(mk->stream), z = _mm256_setzero_si256();
+        for (int g = 0; g < QZ_PG; g += 2) {
+            __m256i a0[2], a1[2];
+            philox_x8(mk->rk, jv[g], g + 1 < QZ_PG ? jv[g + 1] : jv[g], c2, z, a0, a1);
+            o0[g] = a0[0];
+            o1[g] = a1[0];
+            if (g + 1 < QZ_PG) {
+                o0[g + 1] = a0[1];
+                o1[g + 1] = a1[1];
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int g = 0; g < QZ_PG; g++)
+        store_pairs(out + 8 * g, o0[g], o1[g]);
+}
+
+/* Whole steps go straight to out; a part step at either end (first odd, or n not a
+ * multiple of QZ_STEP) is drawn whole into a buffer and the part copied. */
+static QZ_AVX2 void words_avx2(uint64_t seed, uint32_t stream, uint64_t first, size_t n,
+                               uint64_t *out)
+{
+    uint64_t tmp[QZ_STEP];
+    struct main_key mk;
+    size_t k = 0;
+
+    main_key_init(&mk, seed, stream);
+    while (k < n) {
+        uint64_t pos = first + k, start = pos & ~(uint64_t)1;
+        size_t off = (size_t)(pos - start);
+        if (off == 0 && n - k >= QZ_STEP) {
+            words_step(&mk, start >> 1, out + k);
+            k += QZ_STEP;
+        } else {
+            size_t m = n - k < QZ_STEP - off ? n - k : QZ_STEP - off;
+            words_step(&mk, start >> 1, tmp);
+            for (size_t q = 0; q < m; q++)
+                out[k + q] = tmp[off + q];
+            k += m;
+        }
+    }
+}
+
+/* Extra block 0 of samples base + idx[r], r < n, into out[2r], out[2r + 1], with the
+ * round keys of mk (a struct main_key). Reads idx up to n rounded up to 8 (the
+ * entries past n may hold anything) and writes out up to twice that. */
+static QZ_AVX2 void extra0_avx2(const void *mk, uint64_t base, const uint32_t *idx, size_t n,
+                                uint64_t *out)
+{
+    const __m256i *rk = ((const struct main_key *)mk)->rk;
+    const __m256i c2 = _mm256_set1_epi64x(QZ_STREAM_EXTRA),
+                  vbase = _mm256_set1_epi64x((long long)base);
+
+    for (size_t r = 0; r < n; r += 8) {
+        __m256i o0[2], o1[2];
+        __m256i ja = _mm256_add_epi64(
+            vbase, _mm256_cvtepu32_epi64(_mm_loadu_si128((const __m128i *)(idx + r))));
+        __m256i jb = _mm256_add_epi64(
+            vbase, _mm256_cvtepu32_epi64(_mm_loadu_si128((const __m128i *)(idx + r + 4))));
+        philox_x8(rk, ja, jb, c2, _mm256_setzero_si256(), o0, o1);
+        store_pairs(out + 2 * r, o0[0], o1[0]);
+        store_pairs(out + 2 * r + 8, o0[1], o1[1]);
+    }
+}
+
+/* Try 0 of the ziggurat on the 4 samples whose primary words are w[0 .. 3]: returns
+ * u * x[i] per lane and sets *rejected to a 4-bit mask of the lanes that failed the
+ * rectangle test |u| < r[i]. u = 2 * qz_u01(w) - 1 is built exactly from the bits:
+ * with m = w >> 11 (53 bits) and y = 1 + (m mod 2^52) 2^-52 in [1, 2) (the low 52
+ * bits of m under the exponent of 1.0), u = m 2^-52 - 1 is y - 1 when bit 52 of m
+ * (the top bit of w) is set and y - 2 otherwise; both subtractions are exact. The
+ * (x[i], r[i]) pairs come by scalar-indexed 16-byte loads (cheaper than two gathers). */
+QZ_AVX2_INLINE __m256d zig4(const uint64_t *w, int *rejected)
+{
+    const __m256i mant = _mm256_set1_epi64x(0x000FFFFFFFFFFFFF);
+    const __m256i one = _mm256_set1_epi64x(0x3FF0000000000000);
+    const double *xr = qz_zig_xr;
+    __m256i v = _mm256_loadu_si256((const __m256i *)w);
+    __m256i m = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi64(v, 11), mant), one);
+    __m256d sub =
+        _mm256_blendv_pd(_mm256_set1_pd(2.0), _mm256_set1_pd(1.0), _mm256_castsi256_pd(v));
+    __m256d u = _mm256_sub_pd(_mm256_castsi256_pd(m), sub);
+    __m256d p02 =
+        _mm256_insertf128_pd(_mm256_castpd128_pd256(_mm_load_pd(xr + 2 * (w[0] & QZ_ZIG_MASK))),
+                             _mm_load_pd(xr + 2 * (w[2] & QZ_ZIG_MASK)), 1);
+    __m256d p13 =
+        _mm256_insertf128_pd(_mm256_castpd128_pd256(_mm_load_pd(xr + 2 * (w[1] & QZ_ZIG_MASK))),
+                             _mm_load_pd(xr + 2 * (w[3] & QZ_ZIG_MASK)), 1);
+    __m256d x = _mm256_unpacklo_pd(p02, p13), r = _mm256_unpackhi_pd(p02, p13);
+    __m256d au = _mm256_andnot_pd(_mm256_set1_pd(-0.0), u);
+    *rejected = _mm256_movemask_pd(_mm256_cmp_pd(au, r, _CMP_NLT_UQ));
+    return _mm256_mul_pd(u, x);
+}
+
+/* As normal_fast_portable, drawing the primary words too: samples first .. first+n-1
+ * with first even and n <= QZ_SUB a multiple of QZ_STEP; their words go to words. */
+static QZ_AVX2 void normal_fast_avx2(struct main_key *mk, uint64_t first, size_t n,
+                                     const struct scale *sc, double *out, uint64_t *words,
+                                     uint64_t *rej)
+{
+    const int on = sc->on;
+    const __m256d a = _mm256_set1_pd(sc->a), b = _mm256_set1_pd(sc->b);
+    for (size_t q = 0; q < (n + 63) / 64; q++)
+        rej[q] = 0;
+    for (size_t k = 0; k < n; k += QZ_STEP) {
+        words_step(mk, (first + k) >> 1, words + k);
+#pragma GCC unroll 8
+        for (size_t v = k; v < k + QZ_STEP; v += 4) {
+            int rj;
+            __m256d z = zig4(words + v, &rj);
+            if (on)
+                z = _mm256_add_pd(a, _mm256_mul_pd(b, z));
+            _mm256_storeu_pd(out + v, z);
+            rej[v / 64] |= (uint64_t)rj << (v % 64);
+        }
+    }
+}
+
+#endif /* QZ_HAVE_AVX2 */
+
+void qz_rng_words(uint64_t seed, uint32_t stream, uint64_t first, size_t n, uint64_t *out)
+{
+#if QZ_HAVE_AVX2
+    if (simd_on()) {
+        words_avx2(seed, stream, first, n, out);
+        return;
+    }
+#endif
+    words_portable(seed, stream, first, n, out);
+}
+
+/* The samples of a pass that the fast pass did not accept (bits of rej): their extra
+ * blocks 0 drawn in one batch, then the wedge tests of try 0, with no unpredictable
+ * branch between them, then normal_from for the samples still undecided (the wedge
+ * rejected them, or they went to the tail). Same steps, in the same order per
+ * sample, as qz_normal. */
+static QZ_NOINLINE void normal_fixup(uint64_t seed, uint64_t first, size_t n,
+                                     const struct scale *sc, double *out, const uint64_t *words,
+                                     const uint64_t *rej, const void *avx2_key)
+{
+    uint64_t extra[2 * QZ_SUB];
+    uint32_t idx[QZ_SUB], rest[QZ_SUB];
+    size_t nr = 0, nrest = 0;
+
+    for (size_t q = 0; q < (n + 63) / 64; q++)
+        for (uint64_t bits = rej[q]; bits; bits &= bits - 1)
+            idx[nr++] = (uint32_t)(q * 64 + (size_t)QZ_CTZ64(bits));
+    for (size_t r = nr; r % 8 != 0; r++)
+        idx[r] = 0; /* extra0_avx2 draws whole groups of 8 */
+#if QZ_HAVE_AVX2
+    if (avx2_key)
+        extra0_avx2(avx2_key, first, idx, nr, extra);
+    else
+#endif
+        extra0_portable(seed, first, idx, nr, extra);
+    (void)avx2_key;
+    for (size_t r = 0; r < nr; r++) {
+        uint64_t w = words[idx[r]];
+        double u = 2.0 * qz_u01(w) - 1.0;
+        unsigned i = (unsigned)(w & QZ_ZIG_MASK);
+        double x = u * qz_zig_x[i];
+        int done = i != 0 && wedge_accepts(i, x, extra[2 * r]);
+        out[idx[r]] = scaled(sc, x);
+        rest[nrest] = (uint32_t)r;
+        nrest += !done;
+    }
+    for (size_t q = 0; q < nrest; q++) {
+        size_t r = rest[q], k = idx[r];
+        uint64_t w = words[k];
+        struct extra e = {seed, first + k, 0, {extra[2 * r], extra[2 * r + 1]}};
+        if ((w & QZ_ZIG_MASK) != 0) {
+            /* try 0's wedge rejected: try 1 takes extra word 1 */
+            e.m = 2;
+            w = e.blk[1];
+        }
+        out[k] = scaled(sc, normal_from(&e, w));
+    }
+}
+
+static void normal_batch_portable(uint64_t seed, uint64_t first, size_t n, const struct scale *sc,
+                                  double *out)
+{
+    uint64_t words[QZ_SUB], rej[QZ_SUB / 64];
+
+    for (size_t k = 0; k < n; k += QZ_SUB) {
+        size_t m = n - k < QZ_SUB ? n - k : QZ_SUB;
+        words_portable(seed, QZ_STREAM_VALUE, first + k, m, words);
+        normal_fast_portable(words, m, sc, out + k, rej);
+        normal_fixup(seed, first + k, m, sc, out + k, words, rej, NULL);
+    }
+}
+
+#if QZ_HAVE_AVX2
+/* As words_avx2: passes of up to QZ_SUB samples straight to out, a part step at either
+ * end drawn whole into a buffer. */
+static QZ_AVX2 void normal_batch_avx2(uint64_t seed, uint64_t first, size_t n,
+                                      const struct scale *sc, double *out)
+{
+    uint64_t words[QZ_SUB], rej[QZ_SUB / 64];
+    double tmp[QZ_STEP];
+    struct main_key mk;
+    size_t k = 0;
+
+    main_key_init(&mk, seed, QZ_STREAM_VALUE);
+    while (k < n) {
+        uint64_t pos = first + k, start = pos & ~(uint64_t)1;
+        size_t off = (size_t)(pos - start);
+        if (off == 0 && n - k >= QZ_STEP) {
+            size_t m = n - k < QZ_SUB ? (n - k) / QZ_STEP * QZ_STEP : QZ_SUB;
+            normal_fast_avx2(&mk, start, m, sc, out + k, words, rej);
+            normal_fixup(seed, start, m, sc, out + k, words, rej, &mk);
+            k += m;
+        } else {
+            size_t m = n - k < QZ_STEP - off ? n - k : QZ_STEP - off;
+            normal_fast_avx2(&mk, start, QZ_STEP, sc, tmp, words, rej);
+            normal_fixup(seed, start, QZ_STEP, sc, tmp, words, rej, &mk);
+            for (size_t q = 0; q < m; q++)
+                out[k + q] = tmp[off + q];
+            k += m;
+        }
+    }
+}
+#endif
+
+static void normal_batch(uint64_t seed, uint64_t first, size_t n, const struct scale *sc,
+                         double *out)
+{
+    if (!qz_zig_ready)
+        qz_rng_init();
+#if QZ_HAVE_AVX2
+    if (simd_on()) {
+        normal_batch_avx2(seed, first, n, sc, out);
+        return;
+    }
+#endif
+    normal_batch_portable(seed, first, n, sc, out);
+}
+
+void qz_normal_batch(uint64_t seed, uint64_t first, size_t n, double *out)
+{
+    const struct scale sc = {0, 0.0, 1.0};
+    normal_batch(seed, first, n, &sc, out);
+}
+
+void qz_normal_batch_scaled(uint64_t seed, uint64_t first, size_t n, double mean, double stddev,
+                            double *out)
+{
+    const struct scale sc = {1, mean, stddev};
+    normal_batch(seed, first, n, &sc, out);
 }

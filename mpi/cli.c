@@ -138,6 +138,86 @@ static void print_summary(const struct qz_record *rec, const char *path)
            rec->wall_seconds, rate, rec->ranks, rec->ranks == 1 ? "" : "s");
 }
 
+/* The record of a finished run, on the root. Strings and arrays stay owned by job,
+ * res and the caller's buffers (job_text, payload). */
+static void fill_record(struct qz_record *rec, const struct qz_job *job,
+                        const struct qz_run_result *res, const char *job_text,
+                        const double *payload, int ranks)
+{
+    memset(rec, 0, sizeof *rec);
+    rec->run = job->name;
+    rec->job_json = job_text;
+    rec->version = QZ_VERSION;
+    rec->status = "complete";
+    rec->seed = job->seed;
+    rec->q = job->q;
+    rec->samples = res->samples;
+    rec->valid_samples = res->valid;
+    rec->invalid_samples = res->invalid;
+    rec->mass = res->mass;
+    rec->top_count = res->top_count;
+    rec->chunk_size = job->chunk_size;
+    rec->threshold = res->threshold.utility;
+    rec->boundary_ties = res->boundary_ties;
+    rec->selected_position = res->selected_position;
+    rec->selected_index = res->selected.index;
+    rec->selected_utility = res->selected.utility;
+    rec->selected_cost = res->selected.cost;
+    rec->selected_chunk = res->selected.index / job->chunk_size;
+    rec->selected_payload = payload;
+    rec->selected_payload_len = 1;
+    rec->has_cost = job->cost.ops != NULL;
+    rec->top_stored = job->output_top;
+    rec->top = job->output_top && res->gathered ? res->part : NULL;
+    rec->ranks = ranks;
+    rec->draw_seconds = res->draw_seconds;
+    rec->select_seconds = res->select_seconds;
+    rec->peak_rss_max = res->peak_rss_max;
+    rec->peak_rss_root = res->peak_rss_root;
+}
+
+/* Collective: write the record (filled on the root only) to `out`. The root writes
+ * all but a top set too large to gather, which every rank then writes collectively
+ * before the root commits. */
+static enum qz_status write_record(const struct qz_job *job, const struct qz_record *rec,
+                                   const struct qz_run_result *res, const char *out,
+                                   int overwrite, struct qz_error *err)
+{
+    struct qz_output_txn txn;
+    int root = is_root(), collective = job->output_top && !res->gathered;
+    int len = 0;
+    char *tmp = NULL;
+    enum qz_status rc = QZ_OK;
+
+    if (!collective)
+        return qz_agree(MPI_COMM_WORLD, root ? qz_output_write(out, rec, overwrite, err) : QZ_OK,
+                        err);
+    memset(&txn, 0, sizeof txn);
+    if (root) {
+        rc = qz_output_begin(out, rec, overwrite, &txn, err);
+        len = rc == QZ_OK ? (int)strlen(txn.file.tmp) + 1 : 0;
+    }
+    if ((rc = qz_agree(MPI_COMM_WORLD, rc, err)))
+        return rc;
+    MPI_Bcast(&len, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    tmp = malloc((size_t)len);
+    if (!tmp)
+        QZ_ABORT(MPI_COMM_WORLD, "out of memory for a file name");
+    if (root)
+        memcpy(tmp, txn.file.tmp, (size_t)len);
+    MPI_Bcast(tmp, len, MPI_CHAR, 0, MPI_COMM_WORLD);
+    rc = qz_output_write_top(MPI_COMM_WORLD, tmp, job->name, res->part, res->part_n,
+                             res->part_offset, res->top_count, job->cost.ops != NULL, err);
+    free(tmp);
+    if (root) {
+        if (rc == QZ_OK)
+            rc = qz_output_commit(&txn, qz_output_elapsed(&txn), err);
+        else
+            qz_output_abort(&txn);
+    }
+    return qz_agree(MPI_COMM_WORLD, rc, err);
+}
+
 static int cmd_run(int argc, char **argv)
 {
     struct qz_error err = {QZ_OK, ""};
@@ -154,6 +234,7 @@ static int cmd_run(int argc, char **argv)
     enum qz_status rc;
 
     memset(&job, 0, sizeof job);
+    memset(&rec, 0, sizeof rec);
     MPI_Comm_size(MPI_COMM_WORLD, &ranks);
     if ((rc = parse_run_args(argc, argv, &a, &err)))
         return fail(rc, &err);
@@ -181,45 +262,19 @@ static int cmd_run(int argc, char **argv)
         goto done;
 
     if (root) {
-        const struct qz_entry *sel = &res.top.e[res.selected_position];
-        memset(&rec, 0, sizeof rec);
         job_text = qz_job_text(&job);
-        rc = job_text ? selected_payload(&job, sel->index, &payload, &err)
+        rc = job_text ? selected_payload(&job, res.selected.index, &payload, &err)
                       : qz_error_set(&err, QZ_ENOMEM, "out of memory");
-        rec.run = job.name;
-        rec.job_json = job_text;
-        rec.version = QZ_VERSION;
-        rec.status = "complete";
-        rec.seed = job.seed;
-        rec.q = job.q;
-        rec.samples = res.samples;
-        rec.valid_samples = res.valid;
-        rec.invalid_samples = res.invalid;
-        rec.mass = res.mass;
-        rec.top_count = res.top_count;
-        rec.chunk_size = job.chunk_size;
-        rec.threshold = res.top.e[res.top_count - 1].utility;
-        rec.boundary_ties = res.boundary_ties;
-        rec.selected_position = res.selected_position;
-        rec.selected_index = sel->index;
-        rec.selected_utility = sel->utility;
-        rec.selected_cost = sel->cost;
-        rec.selected_chunk = sel->index / job.chunk_size;
-        rec.selected_payload = &payload;
-        rec.selected_payload_len = 1;
-        rec.has_cost = job.cost.ops != NULL;
-        rec.top = res.top.e;
-        rec.ranks = ranks;
+        fill_record(&rec, &job, &res, job_text, &payload, ranks);
         iso_time(started, rec.started, sizeof rec.started);
         iso_time(time(NULL), rec.finished, sizeof rec.finished);
         rec.wall_seconds = MPI_Wtime() - t0;
         rec.samples_per_second = rec.wall_seconds > 0 ? (double)rec.samples / rec.wall_seconds : 0;
-        if (rc == QZ_OK)
-            rc = qz_output_write(out, &rec, a.overwrite, &err);
-        if (rc == QZ_OK)
-            print_summary(&rec, out);
     }
-    rc = qz_agree(MPI_COMM_WORLD, rc, &err);
+    if ((rc = qz_agree(MPI_COMM_WORLD, rc, &err)) == QZ_OK)
+        rc = write_record(&job, &rec, &res, out, a.overwrite, &err);
+    if (rc == QZ_OK && root)
+        print_summary(&rec, out);
     qz_run_result_free(&res);
 
 done:

@@ -4,7 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/resource.h>
+
 #include "agree.h"
+#include "dselect.h"
 #include "progress.h"
 #include "reduce.h"
 #include "select.h"
@@ -144,29 +147,111 @@ static enum qz_status draw_all(MPI_Comm comm, const struct qz_job *job,
     return qz_agree(comm, rc, err);
 }
 
+/* Peak resident memory of this process, bytes. */
+static uint64_t peak_rss(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (uint64_t)ru.ru_maxrss * 1024; /* Linux reports KiB */
+}
+
+/* K <= the gather limit: a tree reduction to the root, which selects. */
+static enum qz_status select_gathered(MPI_Comm comm, struct qz_run_result *res,
+                                      struct qz_error *err)
+{
+    int rank;
+    enum qz_status rc;
+    uint64_t ties = 0;
+
+    MPI_Comm_rank(comm, &rank);
+    if ((rc = qz_reduce_topset(comm, &res->set, res->top_count, err)))
+        return rc;
+    if (rank == 0) {
+        if (res->set.n != res->top_count)
+            rc = qz_error_set(err, QZ_EINTERNAL, "top set holds %zu entries, expected %llu",
+                              res->set.n, (unsigned long long)res->top_count);
+        else {
+            res->part = res->set.e;
+            res->part_n = res->set.n;
+            ties = qz_topset_boundary_ties(res->set.e, res->set.n, res->set.ties_out);
+            res->threshold = res->set.e[res->set.n - 1];
+            res->selected = res->set.e[res->selected_position];
+        }
+    }
+    if ((rc = qz_agree(comm, rc, err)))
+        return rc;
+    /* Every rank learns the figures the record needs. */
+    MPI_Bcast(&ties, 1, MPI_UINT64_T, 0, comm);
+    MPI_Bcast(&res->threshold, (int)sizeof res->threshold, MPI_BYTE, 0, comm);
+    MPI_Bcast(&res->selected, (int)sizeof res->selected, MPI_BYTE, 0, comm);
+    res->boundary_ties = ties;
+    return QZ_OK;
+}
+
+/* K above the gather limit: distributed selection, and a redistribution into even
+ * slices when the job writes top/. */
+static enum qz_status select_distributed(MPI_Comm comm, const struct qz_job *job,
+                                         struct qz_run_result *res, struct qz_error *err)
+{
+    struct qz_topset *ts = &res->set;
+    uint64_t pos[2] = {res->top_count - 1, res->selected_position}, ties = 0;
+    struct qz_entry found[2], *smaller;
+    size_t kept;
+    enum qz_status rc;
+
+    if ((rc = qz_dselect(comm, ts->e, ts->n, job->seed, pos, 2, found, err)))
+        return rc;
+    res->threshold = found[0];
+    res->selected = found[1];
+    /* Samples tied with the threshold: held ones, and those a rank dropped when its
+     * lowest held utility is the threshold's. */
+    for (size_t i = 0; i < ts->n; i++)
+        ties += ts->e[i].utility == res->threshold.utility;
+    if (ts->n && ts->e[ts->n - 1].utility == res->threshold.utility)
+        ties += ts->ties_out;
+    MPI_Allreduce(MPI_IN_PLACE, &ties, 1, MPI_UINT64_T, MPI_SUM, comm);
+    res->boundary_ties = ties - 1;
+    if (!job->output_top)
+        return QZ_OK;
+    /* Only entries down to the threshold are part of the top set: drop the rest
+     * (and their memory) before the slices arrive. */
+    kept = qz_dselect_count_better(ts->e, ts->n, job->seed, &res->threshold);
+    if (kept < ts->n && ts->e[kept].index == res->threshold.index)
+        kept++; /* the threshold entry itself */
+    ts->n = kept;
+    if ((smaller = realloc(ts->e, (kept ? kept : 1) * sizeof *smaller))) {
+        ts->e = smaller;
+        ts->cap = kept ? kept : 1;
+    }
+    rc = qz_dselect_redistribute(comm, ts->e, ts->n, job->seed, res->top_count, &res->slice,
+                                 &res->part_n, &res->part_offset, err);
+    res->part = res->slice;
+    return rc;
+}
+
 enum qz_status qz_run_draw(MPI_Comm comm, const struct qz_job *job,
                            const struct qz_run_options *opt, struct qz_run_result *res,
                            struct qz_error *err)
 {
     int rank, size;
-    uint64_t kmax, local;
-    double t0, t1;
+    uint64_t kmax, rss[2];
+    double t0, t1, times[2];
     enum qz_status rc;
 
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
     memset(res, 0, sizeof *res);
     res->samples = job->samples;
-    /* Room for the largest K any outcome can need (no invalid samples), but never
-     * more than this rank draws. */
+    /* Room for the largest K any outcome can need (no invalid samples); memory is
+     * bounded by the samples this rank draws. */
     kmax = qz_top_count(qz_mass(job->q, job->samples));
-    local = rank_samples(job, rank, size);
-    rc = qz_topset_init(&res->top, kmax, local, job->seed, err);
+    rc = qz_topset_init(&res->set, kmax, rank_samples(job, rank, size), job->seed, err);
     if ((rc = qz_agree(comm, rc, err)))
         goto fail;
 
     t0 = MPI_Wtime();
-    if ((rc = draw_all(comm, job, opt, &res->top, &res->invalid, err)))
+    if ((rc = draw_all(comm, job, opt, &res->set, &res->invalid, err)))
         goto fail;
     t1 = MPI_Wtime();
     res->valid = res->samples - res->invalid;
@@ -177,25 +262,25 @@ enum qz_status qz_run_draw(MPI_Comm comm, const struct qz_job *job,
     }
     res->mass = qz_mass(job->q, res->valid);
     res->top_count = qz_top_count(res->mass);
+    res->selected_position = qz_select_position(job->seed, 0, res->mass);
+    res->gathered = res->top_count <= job->top_gather_limit;
 
-    qz_topset_finish(&res->top);
-    qz_topset_truncate(res->top.e, &res->top.n, &res->top.ties_out, res->top_count);
-    if ((rc = qz_reduce_topset(comm, &res->top, res->top_count, err)))
-        goto fail;
-    res->draw_seconds = t1 - t0;
-    res->reduce_seconds = MPI_Wtime() - t1;
-    MPI_Allreduce(MPI_IN_PLACE, &res->draw_seconds, 1, MPI_DOUBLE, MPI_MAX, comm);
-    if (rank == 0) {
-        if (res->top.n != res->top_count) {
-            rc = qz_error_set(err, QZ_EINTERNAL, "top set holds %zu entries, expected %llu",
-                              res->top.n, (unsigned long long)res->top_count);
-        } else {
-            res->boundary_ties = qz_topset_boundary_ties(res->top.e, res->top.n, res->top.ties_out);
-            res->selected_position = qz_select_position(job->seed, 0, res->mass);
-        }
-    }
+    qz_topset_finish(&res->set);
+    qz_topset_truncate(res->set.e, &res->set.n, &res->set.ties_out, res->top_count);
+    rc = res->gathered ? select_gathered(comm, res, err) : select_distributed(comm, job, res, err);
     if ((rc = qz_agree(comm, rc, err)))
         goto fail;
+    times[0] = t1 - t0;
+    times[1] = MPI_Wtime() - t1;
+    MPI_Allreduce(MPI_IN_PLACE, times, 2, MPI_DOUBLE, MPI_MAX, comm);
+    res->draw_seconds = times[0];
+    res->select_seconds = times[1];
+    rss[0] = peak_rss();
+    rss[1] = rss[0];
+    MPI_Allreduce(MPI_IN_PLACE, &rss[0], 1, MPI_UINT64_T, MPI_MAX, comm);
+    MPI_Bcast(&rss[1], 1, MPI_UINT64_T, 0, comm);
+    res->peak_rss_max = rss[0];
+    res->peak_rss_root = rss[1];
     return QZ_OK;
 
 fail:
@@ -205,5 +290,8 @@ fail:
 
 void qz_run_result_free(struct qz_run_result *res)
 {
-    qz_topset_free(&res->top);
+    qz_topset_free(&res->set);
+    free(res->slice);
+    res->slice = res->part = NULL;
+    res->part_n = 0;
 }

@@ -5,7 +5,13 @@
  * c mod P in round c / P. Every few hundred milliseconds (an interval the root
  * picks and every rank learns in the same reduction) the ranks meet in one small
  * allreduce: it carries progress, invalid counts and failures, so a failing rank
- * stops the others at the next meeting instead of leaving them in a collective. */
+ * stops the others at the next meeting instead of leaving them in a collective.
+ *
+ * Then, for K up to the job's output.top_gather_limit, a tree reduction gathers the
+ * top set on the root (mpi/reduce.h). For larger K nothing is gathered: the
+ * threshold and the selected entry are found by distributed selection
+ * (mpi/dselect.h) and, when the job writes top/, the top set is redistributed into
+ * even slices that the ranks write collectively. */
 #ifndef QZ_DRIVER_H
 #define QZ_DRIVER_H
 
@@ -28,15 +34,27 @@ struct qz_run_result {
     double mass;      /* m = q * valid */
     uint64_t top_count;
     double draw_seconds;   /* drawing, scoring, ranking (max over ranks) */
-    double reduce_seconds; /* reduction to the global top set */
-    /* the root only */
-    struct qz_topset top; /* the global top set, best first, top_count entries */
+    double select_seconds; /* reduction, selection, redistribution (max over ranks) */
     uint64_t boundary_ties;
     uint64_t selected_position;
+    struct qz_entry selected;  /* the entry at selected_position */
+    struct qz_entry threshold; /* the entry at position K - 1 */
+    int gathered;              /* K <= output.top_gather_limit: the root holds the top set */
+    uint64_t peak_rss_max;     /* bytes, the largest of all ranks */
+    uint64_t peak_rss_root;
+    /* This rank's part of the top set, best first: global positions part_offset ..
+     * part_offset + part_n - 1. Gathered: all K on the root, none elsewhere.
+     * Otherwise, when the job writes top/, an even slice on every rank; else none. */
+    struct qz_entry *part;
+    size_t part_n;
+    uint64_t part_offset;
+    /* owned memory */
+    struct qz_topset set;
+    struct qz_entry *slice;
 };
 
-/* Collective over comm. On success the root's res->top holds the global top set
- * (free with qz_run_result_free). Every rank returns the same status and message. */
+/* Collective over comm. On success res describes the outcome (free with
+ * qz_run_result_free). Every rank returns the same status and message. */
 enum qz_status qz_run_draw(MPI_Comm comm, const struct qz_job *job,
                            const struct qz_run_options *opt, struct qz_run_result *res,
                            struct qz_error *err);

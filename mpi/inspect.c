@@ -7,6 +7,7 @@
 
 #include <hdf5.h>
 
+#include "h5util.h"
 #include "output.h"
 
 #define KEY_WIDTH 19    /* "selected position:" and a space */
@@ -31,7 +32,7 @@ static void fmt_exact(char *buf, size_t n, double x)
     }
 }
 
-/* A figure for people (times, rates): 3 significant digits, no exponent below 1e15. */
+/* A figure for people (rates): 3 significant digits, no exponent below 1e15. */
 static void fmt_human(char *buf, size_t n, double x)
 {
     if (isfinite(x) && fabs(x) >= 100 && fabs(x) < 1e15)
@@ -40,28 +41,26 @@ static void fmt_human(char *buf, size_t n, double x)
         snprintf(buf, n, "%.3g", x);
 }
 
-/* Read a scalar numeric attribute converted to mtype; FOUND, MISSING or UNREADABLE. */
-static int read_num_attr(hid_t loc, const char *name, hid_t mtype, void *value)
+/* A duration for people: "0.0123 s", "42.5 s", "3 min 7.2 s", "2 h 05 min 09 s". */
+static void fmt_duration(char *buf, size_t n, double s)
 {
-    hid_t attr = H5I_INVALID_HID, type = H5I_INVALID_HID, space = H5I_INVALID_HID;
-    htri_t exists = H5Aexists(loc, name);
-    H5T_class_t cls;
-    int rc = UNREADABLE;
+    if (!isfinite(s) || s < 60) {
+        char num[VALUE_MAX];
+        fmt_human(num, sizeof num, s);
+        snprintf(buf, n, "%s s", num);
+    } else if (s < 3600) {
+        double t = round(s * 10) / 10, min = floor(t / 60);
+        snprintf(buf, n, "%.0f min %.1f s", min, t - 60 * min);
+    } else {
+        double t = round(s), h = floor(t / 3600), min = floor((t - 3600 * h) / 60);
+        snprintf(buf, n, "%.0f h %02.0f min %02.0f s", h, min, t - 3600 * h - 60 * min);
+    }
+}
 
-    if (exists <= 0)
-        return exists == 0 ? MISSING : UNREADABLE;
-    if ((attr = H5Aopen(loc, name, H5P_DEFAULT)) >= 0 && (type = H5Aget_type(attr)) >= 0 &&
-        (space = H5Aget_space(attr)) >= 0 && H5Sget_simple_extent_npoints(space) == 1 &&
-        ((cls = H5Tget_class(type)) == H5T_INTEGER || cls == H5T_FLOAT) &&
-        H5Aread(attr, mtype, value) >= 0)
-        rc = FOUND;
-    if (space >= 0)
-        H5Sclose(space);
-    if (type >= 0)
-        H5Tclose(type);
-    if (attr >= 0)
-        H5Aclose(attr);
-    return rc;
+/* Bytes in MiB for people: "123.4 MiB". */
+static void fmt_mib(char *buf, size_t n, uint64_t bytes)
+{
+    snprintf(buf, n, "%.1f MiB", (double)bytes / (1024.0 * 1024.0));
 }
 
 /* Read the first n values (as mtype) of the 1-D dataset loc/name; *len gets its
@@ -107,7 +106,16 @@ static void put_line(FILE *out, const char *label, const char *value)
 }
 
 /* How an attribute is shown. */
-enum show { SHOW_U64, SHOW_I64, SHOW_EXACT, SHOW_HUMAN, SHOW_STR, SHOW_JOB };
+enum show {
+    SHOW_U64,
+    SHOW_I64,
+    SHOW_EXACT,
+    SHOW_HUMAN,
+    SHOW_SECONDS,
+    SHOW_MIB,
+    SHOW_STR,
+    SHOW_JOB
+};
 
 struct line {
     const char *label;
@@ -135,7 +143,7 @@ static void show_job(FILE *out, const char *label, const char *json)
 static void show_string(FILE *out, hid_t loc, const struct line *l)
 {
     char *s = NULL;
-    int r = qz_output_read_string_attr(loc, l->attr, &s);
+    int r = qz_h5_read_string_attr(loc, l->attr, &s);
 
     if (r == MISSING && l->optional)
         return;
@@ -162,17 +170,24 @@ static void show_attr(FILE *out, hid_t loc, const struct line *l)
         show_string(out, loc, l);
         return;
     case SHOW_U64:
-        if ((r = read_num_attr(loc, l->attr, H5T_NATIVE_UINT64, &v.u)) == FOUND)
+        if ((r = qz_h5_read_num_attr(loc, l->attr, H5T_NATIVE_UINT64, &v.u)) == FOUND)
             snprintf(value, sizeof value, "%llu", (unsigned long long)v.u);
         break;
+    case SHOW_MIB:
+        if ((r = qz_h5_read_num_attr(loc, l->attr, H5T_NATIVE_UINT64, &v.u)) == FOUND)
+            fmt_mib(value, sizeof value, v.u);
+        break;
     case SHOW_I64:
-        if ((r = read_num_attr(loc, l->attr, H5T_NATIVE_LLONG, &v.i)) == FOUND)
+        if ((r = qz_h5_read_num_attr(loc, l->attr, H5T_NATIVE_LLONG, &v.i)) == FOUND)
             snprintf(value, sizeof value, "%lld", v.i);
         break;
     case SHOW_EXACT:
     case SHOW_HUMAN:
-        if ((r = read_num_attr(loc, l->attr, H5T_NATIVE_DOUBLE, &v.d)) == FOUND)
-            (l->show == SHOW_EXACT ? fmt_exact : fmt_human)(value, sizeof value, v.d);
+    case SHOW_SECONDS:
+        if ((r = qz_h5_read_num_attr(loc, l->attr, H5T_NATIVE_DOUBLE, &v.d)) == FOUND)
+            (l->show == SHOW_EXACT   ? fmt_exact
+             : l->show == SHOW_HUMAN ? fmt_human
+                                     : fmt_duration)(value, sizeof value, v.d);
         break;
     }
     if (r == MISSING && l->optional)
@@ -242,8 +257,13 @@ static void show_top(FILE *out, hid_t run)
     htri_t exists = H5Lexists(run, "top", H5P_DEFAULT);
     hid_t top = exists > 0 ? H5Gopen2(run, "top", H5P_DEFAULT) : H5I_INVALID_HID;
     char u[32], c[32];
-    int has_cost;
+    int has_cost, stored = 1;
 
+    if (exists == 0 && qz_h5_read_num_attr(run, "top_stored", H5T_NATIVE_INT, &stored) == FOUND &&
+        !stored) {
+        put_line(out, "top set", "(not stored)");
+        return;
+    }
     if (top < 0 || read_head(top, "index", H5T_NATIVE_UINT64, TOP_SHOWN, index, &k) != FOUND ||
         read_head(top, "utility", H5T_NATIVE_DOUBLE, TOP_SHOWN, utility, &nu) != FOUND || nu != k) {
         put_line(out, "top set", exists == 0 ? "(none)" : "(unreadable)");
@@ -289,8 +309,13 @@ static void show_run(FILE *out, hid_t run)
         {"ranks", "ranks", SHOW_I64, NULL, 0},
         {"started", "started", SHOW_STR, NULL, 0},
         {"finished", "finished", SHOW_STR, NULL, 0},
-        {"wall time", "wall_seconds", SHOW_HUMAN, "s", 0},
+        {"wall time", "wall_seconds", SHOW_SECONDS, NULL, 0},
         {"rate", "samples_per_second", SHOW_HUMAN, "samples/s", 0},
+        {"draw time", "draw_seconds", SHOW_SECONDS, NULL, 1},
+        {"select time", "select_seconds", SHOW_SECONDS, NULL, 1},
+        {"write time", "write_seconds", SHOW_SECONDS, NULL, 1},
+        {"peak RSS (max)", "peak_rss_bytes_max", SHOW_MIB, NULL, 1},
+        {"peak RSS (root)", "peak_rss_bytes_root", SHOW_MIB, NULL, 1},
         {"job", "job", SHOW_JOB, NULL, 0},
     };
 
@@ -330,7 +355,7 @@ enum qz_status qz_inspect(const char *path, FILE *out, struct qz_error *err)
         qz_h5_restore(&quiet);
         return rc;
     }
-    read_num_attr(file, "format_version", H5T_NATIVE_LLONG, &version);
+    qz_h5_read_num_attr(file, "format_version", H5T_NATIVE_LLONG, &version);
     has_runs = H5Lexists(file, "runs", H5P_DEFAULT);
     if (has_runs < 0 || (has_runs > 0 && ((runs = H5Gopen2(file, "runs", H5P_DEFAULT)) < 0 ||
                                           H5Gget_info(runs, &info) < 0))) {

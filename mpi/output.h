@@ -1,33 +1,95 @@
 /* The HDF5 record file (SPEC §6): checking it before a run, adding a run to it
  * atomically after one, and opening it for readers (inspect, select).
  *
- * Everything here is local and meant for the root rank only: it uses serial HDF5
- * calls with the default file access property list, never the MPI-IO driver.
- * Functions that report errors silence HDF5's automatic error printing while they
- * run (and restore it before returning) and give one message of their own instead. */
+ * Adding a run is a transaction on a temporary copy of the file (common/safefile.h):
+ *   root:      qz_output_begin   copy the file, write /runs/<run> except a collective top/
+ *   all ranks: qz_output_write_top (only when rec->top_stored and rec->top == NULL)
+ *   root:      qz_output_commit  record write_seconds, fsync, rename over the file
+ *              or qz_output_abort after any failure, on any rank.
+ * Nothing replaces the file before every part succeeded; after a failure the file is
+ * as it was and no temporary file is left. qz_output_write is begin + commit.
+ *
+ * The root-only calls are local and use serial HDF5 (default file access list, never
+ * the MPI-IO driver). Functions that report errors silence HDF5's automatic error
+ * printing while they run (and restore it before returning) and give one message of
+ * their own instead. */
 #ifndef QZ_OUTPUT_H
 #define QZ_OUTPUT_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include <hdf5.h>
+#include <mpi.h>
 
 #include "error.h"
+#include "h5util.h"
 #include "record.h"
+#include "safefile.h"
+#include "topset.h"
 
 /* Check, before any sample is drawn, that the run can later be written to `path`.
  * path missing: its directory must exist and be writable (else QZ_EARGS).
  * path present: it must be a quantilize record file (else QZ_EARGS), and /runs/<run>
- * must not exist unless `overwrite` (else QZ_EEXISTS). A bad run name is QZ_EARGS. */
+ * must not exist unless `overwrite` (else QZ_EEXISTS). A bad run name is QZ_EARGS.
+ * Local. */
 enum qz_status qz_output_check(const char *path, const char *run, int overwrite,
                                struct qz_error *err);
 
-/* Add rec as /runs/<rec->run> to `path`, creating the file if needed. Atomic: the
- * current file (if any) is copied to `<path>.tmp.<pid>`, the run is written there,
- * the copy is closed, fsynced and renamed over path, and the directory is fsynced.
- * On failure the temporary file is removed and path is left as it was; the result
- * is QZ_EARGS (not our file, bad run name), QZ_EEXISTS (run exists, !overwrite),
- * QZ_EHDF5, QZ_EIO or QZ_EINTERNAL (a record field is NULL that must not be).
- * With overwrite, an existing run of that name is unlinked first (HDF5 does not
- * reclaim its space; h5repack does). rec and its arrays stay the caller's. */
+/* A run being added, held by the root between qz_output_begin and qz_output_commit
+ * or qz_output_abort. Read file.tmp (the temporary file's name) to hand it to the
+ * other ranks for qz_output_write_top; leave the rest alone. */
+struct qz_output_txn {
+    struct qz_safefile file; /* the temporary copy of the record file */
+    char *run;               /* the run's name, owned */
+    int top_collective;      /* top/ is to be written by qz_output_write_top */
+    double started;          /* CLOCK_MONOTONIC seconds at qz_output_begin */
+};
+
+/* Root only. Copy `path` (if it exists) to `<path>.tmp.<pid>` and write /runs/<rec->run>
+ * there: every attribute but write_seconds, selected/, and top/ when rec->top_stored
+ * and rec->top != NULL; then close the HDF5 file. On success *txn must be finished
+ * with qz_output_commit or qz_output_abort; on failure nothing is left (no abort
+ * needed). Results: QZ_EARGS (not our file, bad run name), QZ_EEXISTS (the run exists
+ * and !overwrite), QZ_EHDF5, QZ_EIO, QZ_ENOMEM, QZ_EINTERNAL (a record field is NULL
+ * that must not be). With overwrite, an existing run of that name is unlinked first
+ * (HDF5 does not reclaim its space; h5repack does). rec and its arrays stay the
+ * caller's and are not used after the call. */
+enum qz_status qz_output_begin(const char *path, const struct qz_record *rec, int overwrite,
+                               struct qz_output_txn *txn, struct qz_error *err);
+
+/* Collective over comm. Write /runs/<run>/top/{index,utility[,cost]} into the
+ * temporary file tmp_path (the root's txn.file.tmp, the same string on every rank)
+ * with the MPI-IO driver. The top set of `total` entries (K), best first, is split
+ * into consecutive slices in rank order: this rank passes its n entries e[0..n-1],
+ * which are global positions offset .. offset+n-1 (n may be 0; e may then be NULL).
+ * run, total and has_cost must be the same on every rank. Rank 0 first claims the
+ * disk space (Open MPI's OMPIO collective writers do not report a full disk; see
+ * output.c); the datasets are contiguous, never prefilled, and written with
+ * collective transfers. Every rank returns the same status and message (QZ_EIO no
+ * room, QZ_EHDF5, QZ_ENOMEM, QZ_EINTERNAL when the slices do not tile 0 .. total-1):
+ * the root then aborts the transaction. */
+enum qz_status qz_output_write_top(MPI_Comm comm, const char *tmp_path, const char *run,
+                                   const struct qz_entry *e, size_t n, uint64_t offset,
+                                   uint64_t total, int has_cost, struct qz_error *err);
+
+/* Seconds since qz_output_begin started (CLOCK_MONOTONIC), e.g. for write_seconds. */
+double qz_output_elapsed(const struct qz_output_txn *txn);
+
+/* Root only. Reopen the temporary file serially, check that top/ is there when it
+ * was to be written collectively, add the attribute write_seconds to the run, close,
+ * fsync, rename over the record file and fsync its directory. txn is released
+ * whatever the outcome; on failure the temporary file is removed and the record file
+ * is as it was (except that a failing directory fsync after the rename is QZ_EIO). */
+enum qz_status qz_output_commit(struct qz_output_txn *txn, double write_seconds,
+                                struct qz_error *err);
+
+/* Root only. Remove the temporary file and release txn. Harmless on a txn already
+ * committed or aborted, and on a zero-filled one. */
+void qz_output_abort(struct qz_output_txn *txn);
+
+/* Root only: qz_output_begin then qz_output_commit with the time taken, for a
+ * record whose top set (if stored) is in rec->top. Results as for those two. */
 enum qz_status qz_output_write(const char *path, const struct qz_record *rec, int overwrite,
                                struct qz_error *err);
 
@@ -38,20 +100,5 @@ enum qz_status qz_output_write(const char *path, const struct qz_record *rec, in
  * file", "not a quantilize record file (...)"), QZ_EIO or QZ_EHDF5. Local; call it
  * with HDF5 error printing silenced (qz_h5_silence). */
 enum qz_status qz_output_open(const char *path, hid_t *file, struct qz_error *err);
-
-/* Read the scalar string attribute `name` of loc (variable or fixed length) into a
- * malloc'd, NUL-terminated copy that the caller frees. Returns 1 when read, 0 when
- * there is no such attribute (*out = NULL), -1 when it is not a scalar string or
- * cannot be read (*out = NULL). */
-int qz_output_read_string_attr(hid_t loc, const char *name, char **out);
-
-/* HDF5's automatic error printing (H5Eget_auto2), saved by qz_h5_silence, which then
- * turns it off; qz_h5_restore puts it back. Local; the setting is process-wide. */
-struct qz_h5_quiet {
-    H5E_auto2_t func;
-    void *data;
-};
-void qz_h5_silence(struct qz_h5_quiet *saved);
-void qz_h5_restore(const struct qz_h5_quiet *saved);
 
 #endif

@@ -1,36 +1,93 @@
 #!/usr/bin/env bash
-# The shipped benchmark: `quantilize run` against a bare loop that draws the same
-# samples and discards them, in one invocation on this machine.
+# The shipped benchmark. Builds a Release tree in build-bench/ (installing packages
+# if needed), runs every measurement in this one invocation on this machine, and
+# prints ratios against baselines run alongside:
+#   (a) `quantilize run` vs a bare loop that draws the same samples and discards them
+#   (b) vs the numpy program a Python user would write (per core)
+#   (c) 2 ranks vs 1 rank
+#   (d) peak memory per rank and on the root for N = 10^9, K = 10^7 on 2 ranks
+#   (e) reduction/selection time as a share of the run, for K = 1 and K = 10^7
 #
-#   bash tests/bench/bench.sh [N]      (default N = 100000000)
-#
-# Builds a Release tree in build-bench/ (installing packages if needed), then prints
-# samples/s of each and their ratio. Target (issue 2): run / bare >= 0.5.
+#   bash tests/bench/bench.sh [N]      (default N = 100000000 for a-c)
 set -euo pipefail
 QZ_BUILD=${QZ_BUILD:-$(cd "$(dirname "$0")/../.." && pwd)/build-bench}
 QZ_CMAKE_ARGS="-DCMAKE_BUILD_TYPE=Release"
 . "$(dirname "${BASH_SOURCE[0]}")/../setup.sh"
+export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_fcoll=dynamic_gen2
 N=${1:-100000000}
+NBIG=${QZ_BENCH_NBIG:-1000000000}
+KBIG=${QZ_BENCH_KBIG:-10000000}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cat > "$work/bench.json" <<JOB
-{"name": "bench", "seed": 1, "q": 1e-6, "samples": $N,
- "generator": {"kind": "normal", "mean": 0, "stddev": 1}}
-JOB
+PY=/usr/bin/python3
+# numpy as a user would run it: OpenBLAS overrides that this workplace sets for old
+# OpenBLAS builds slow a current numpy down, so they are unset for that command only.
+NUMPY_ENV=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)
 
-echo "benchmark: normal(0,1), q = 1e-6, N = $N, one rank ($(nproc) cores, $(uname -m))"
-bare=$("$QZ_BUILD/tests/qz_bench_bare" "$work/bench.json")
-start=$(date +%s.%N)
-"$QZ_BUILD/quantilize" run "$work/bench.json" -o "$work/bench.h5" --no-progress > /dev/null
-end=$(date +%s.%N)
-/usr/bin/python3 - "$work/bench.h5" "$bare" "$start" "$end" "$N" <<'PY'
-import sys, h5py
-path, bare, start, end, n = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
-a = h5py.File(path, "r")["runs/bench"].attrs
-run_rate, bare_rate = float(a["samples_per_second"]), float(bare.split()[0])
-print(f"  bare draw loop      {bare_rate / 1e6:8.2f} M samples/s")
-print(f"  quantilize run      {run_rate / 1e6:8.2f} M samples/s   (in-program wall time "
-      f"{a['wall_seconds']:.2f} s; whole process incl. MPI start-up {end - start:.2f} s, "
-      f"{n / (end - start) / 1e6:.2f} M/s)")
-print(f"  ratio run / bare    {run_rate / bare_rate:8.3f}   (target >= 0.5)")
-PY
+job() { # job NAME N Q [EXTRA]
+    printf '{"name": "%s", "seed": 1, "q": %s, "samples": %s, %s
+      "generator": {"kind": "normal", "mean": 0, "stddev": 1}}\n' "$1" "$3" "$2" "${4:-}" \
+        > "$work/$1.json"
+}
+attr() { # attr NAME ATTRIBUTE
+    $PY -c "import h5py; print(h5py.File('$work/$1.h5', 'r')['runs/$1'].attrs['$2'])"
+}
+run() { # run RANKS NAME
+    mpirun -n "$1" "$QZ_BUILD/quantilize" run "$work/$2.json" -o "$work/$2.h5" --no-progress \
+        > /dev/null
+}
+ratio() { $PY -c "print(f'{$1 / $2:.3f}')"; }
+mps() { $PY -c "print(f'{$1 / 1e6:9.2f} M samples/s')"; }
+
+echo "quantilize benchmark: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%F)"
+K=$($PY -c "import math; print(math.ceil(1e-6 * $N))")
+job a1 "$N" 1e-6
+job a2 "$N" 1e-6
+
+echo "(a) normal(0,1), q = 1e-6, N = $N (K = $K), one rank"
+bare=$("$QZ_BUILD/tests/qz_bench_bare" "$work/a1.json" | cut -d' ' -f1)
+run 1 a1
+one=$(attr a1 samples_per_second)
+echo "    bare draw loop    $(mps "$bare")"
+echo "    quantilize run    $(mps "$one")"
+echo "    ratio run / bare  $(ratio "$one" "$bare")   (target >= 0.8)"
+
+echo "(b) numpy baseline, same N and K, one core"
+np_rate=$("${NUMPY_ENV[@]}" $PY "$(dirname "$0")/numpy_baseline.py" "$N" "$K" | cut -d' ' -f1)
+echo "    numpy             $(mps "$np_rate")"
+echo "    ratio run / numpy $(ratio "$one" "$np_rate")   (target >= 10)"
+
+echo "(c) the same job on 2 ranks"
+run 2 a2
+two=$(attr a2 samples_per_second)
+echo "    2 ranks           $(mps "$two")"
+echo "    ratio 2 / 1 rank  $(ratio "$two" "$one")   (target >= 1.8)"
+
+echo "(d) memory: N = $NBIG, K = $KBIG, 2 ranks (and a tiny run for the constant)"
+job d "$NBIG" "$($PY -c "print($KBIG / $NBIG)")"
+job tiny 1000 0.01
+run 2 d
+run 2 tiny
+base=$(attr tiny peak_rss_bytes_max)
+for what in max root; do
+    rss=$(attr d "peak_rss_bytes_$what")
+    $PY -c "
+k, n, rss, base = $KBIG, $NBIG, $rss, $base
+bound = 24 * min(k, n // 2)
+print(f'    peak RSS {\"$what\":4s}     {rss / 2**20:8.1f} MiB = constant {base / 2**20:.1f} MiB '
+      f'+ {(rss - base) / 2**20:.1f} MiB; 24 B x min(K, N/P) = {bound / 2**20:.1f} MiB '
+      f'(ratio {(rss - base) / bound:.2f})')"
+done
+echo "    run: $(mps "$(attr d samples_per_second)") on 2 ranks"
+
+echo "(e) reduction/selection share of the run (2 ranks)"
+job e1 "$N" 1e-12
+run 2 e1
+for name in e1 d; do
+    $PY -c "
+import h5py
+a = h5py.File('$work/$name.h5', 'r')['runs/$name'].attrs
+print(f'    K = {a[\"top_count\"]:>9d}: select {a[\"select_seconds\"]:.4f} s of '
+      f'{a[\"wall_seconds\"]:.3f} s ({100 * a[\"select_seconds\"] / a[\"wall_seconds\"]:.2f}%), '
+      f'draw {a[\"draw_seconds\"]:.3f} s, write {a[\"write_seconds\"]:.3f} s')"
+done

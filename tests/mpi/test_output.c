@@ -1,6 +1,8 @@
 /* The HDF5 record writer and inspect: round trip, archives of several runs,
- * overwrite rules, refusal of files that are not ours, and atomicity on failure
- * (the target file untouched, no temporary file left behind).
+ * overwrite rules, refusal of files that are not ours, atomicity on failure (the
+ * target file untouched, no temporary file left behind), and the transaction API
+ * (begin + commit, begin + abort, a top set written by qz_output_write_top on
+ * MPI_COMM_SELF; tests/mpi/test_top_parallel.c covers several ranks).
  *
  * Usage: test_output [DIR]  — with DIR, the files are written there and kept (for
  * tests/tools/h5compare.py); without, a fresh temporary directory is removed. */
@@ -84,12 +86,18 @@ static struct qz_record make_record(const char *run, double q, int has_cost)
     r.selected_payload = payload_alpha;
     r.selected_payload_len = 2;
     r.has_cost = has_cost;
+    r.top_stored = 1;
     r.top = top_alpha;
     r.ranks = 3;
     snprintf(r.started, sizeof r.started, "2026-01-02T03:04:05Z");
     snprintf(r.finished, sizeof r.finished, "2026-01-02T03:04:07Z");
     r.wall_seconds = 1.5;
     r.samples_per_second = 200.0;
+    r.draw_seconds = 1.25;
+    r.select_seconds = 0.125;
+    r.write_seconds = -1; /* ignored: qz_output_commit records the time */
+    r.peak_rss_max = 3u << 20;
+    r.peak_rss_root = (5u << 19) + 1;
     return r;
 }
 
@@ -189,6 +197,28 @@ static double read_f64_attr(hid_t file, const char *obj, const char *name)
     return v;
 }
 
+static uint64_t read_u64_attr(hid_t file, const char *obj, const char *name)
+{
+    uint64_t v = 0;
+    hid_t a = H5Aopen_by_name(file, obj, name, H5P_DEFAULT, H5P_DEFAULT);
+
+    CHECK(a >= 0 && H5Aread(a, H5T_NATIVE_UINT64, &v) >= 0);
+    if (a >= 0)
+        H5Aclose(a);
+    return v;
+}
+
+static int read_int_attr(hid_t file, const char *obj, const char *name)
+{
+    int v = -1;
+    hid_t a = H5Aopen_by_name(file, obj, name, H5P_DEFAULT, H5P_DEFAULT);
+
+    CHECK(a >= 0 && H5Aread(a, H5T_NATIVE_INT, &v) >= 0);
+    if (a >= 0)
+        H5Aclose(a);
+    return v;
+}
+
 static void read_dataset(hid_t file, const char *name, hid_t mtype, void *buf)
 {
     hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
@@ -212,6 +242,12 @@ static void check_contents(const char *path, double alpha_q)
     CHECK(read_f64_attr(file, "/runs/alpha", "q") == alpha_q);
     CHECK(read_f64_attr(file, "/runs/alpha", "threshold") == 1.75);
     CHECK(read_f64_attr(file, "/runs/alpha/selected", "cost") == 0.0);
+    CHECK(read_int_attr(file, "/runs/alpha", "top_stored") == 1);
+    CHECK(read_f64_attr(file, "/runs/alpha", "draw_seconds") == 1.25);
+    CHECK(read_f64_attr(file, "/runs/alpha", "select_seconds") == 0.125);
+    CHECK(read_f64_attr(file, "/runs/alpha", "write_seconds") >= 0);
+    CHECK(read_u64_attr(file, "/runs/alpha", "peak_rss_bytes_max") == 3u << 20);
+    CHECK(read_u64_attr(file, "/runs/alpha", "peak_rss_bytes_root") == (5u << 19) + 1);
     read_dataset(file, "/runs/alpha/top/index", H5T_NATIVE_UINT64, index);
     CHECK(index[0] == 17 && index[1] == 4 && index[2] == 123456789012345ULL);
     read_dataset(file, "/runs/alpha/top/cost", H5T_NATIVE_DOUBLE, cost);
@@ -220,17 +256,17 @@ static void check_contents(const char *path, double alpha_q)
     CHECK(payload[0] == 1.75 && payload[1] == -0.125);
     run = H5Gopen2(file, "/runs/alpha", H5P_DEFAULT);
     CHECK(run >= 0);
-    CHECK(qz_output_read_string_attr(run, "status", &s) == 1 && s && !strcmp(s, "complete"));
+    CHECK(qz_h5_read_string_attr(run, "status", &s) == 1 && s && !strcmp(s, "complete"));
     free(s);
-    CHECK(qz_output_read_string_attr(run, "started", &s) == 1 && s &&
+    CHECK(qz_h5_read_string_attr(run, "started", &s) == 1 && s &&
           !strcmp(s, "2026-01-02T03:04:05Z"));
     free(s);
-    CHECK(qz_output_read_string_attr(run, "no_such", &s) == 0 && !s);
+    CHECK(qz_h5_read_string_attr(run, "no_such", &s) == 0 && !s);
     hid_t a = H5Aopen(run, "ranks", H5P_DEFAULT);
     CHECK(a >= 0 && H5Aread(a, H5T_NATIVE_INT, &ranks) >= 0 && ranks == 3);
     H5Aclose(a);
     H5Gclose(run);
-    CHECK(qz_output_read_string_attr(file, "format", &s) == 1 && s && !strcmp(s, "quantilize"));
+    CHECK(qz_h5_read_string_attr(file, "format", &s) == 1 && s && !strcmp(s, "quantilize"));
     free(s);
     /* beta has no cost scorer: neither top/cost nor selected.cost */
     CHECK(H5Lexists(file, "/runs/beta/top/index", H5P_DEFAULT) > 0);
@@ -266,6 +302,113 @@ static void check_failing_write(const char *dir, const char *path)
         printf("ok: write beyond RLIMIT_FSIZE -> %s: %s\n", qz_strerror(rc), err.msg);
     CHECK(same_content(path, before, len));
     CHECK(count_temp_files(dir) == 0);
+    free(before);
+}
+
+/* Files whose names hold ".tmp." in dir, less `expected`; 0 when as expected. */
+static int extra_temp_files(const char *dir, int expected)
+{
+    return count_temp_files(dir) - expected;
+}
+
+/* begin + commit, begin + abort, the checks on a top set written collectively, a
+ * run without a top set. path holds alpha and beta. */
+static void check_transactions(const char *dir, const char *path)
+{
+    struct qz_error err;
+    struct qz_output_txn txn;
+    struct qz_record delta = make_record("delta", 0.25, 1);
+    struct qz_record eps = make_record("epsilon", 0.25, 0);
+    struct qz_record bare = make_record("bare", 0.25, 0);
+    size_t len;
+    char *before = slurp(path, &len);
+    hid_t file;
+
+    /* begin + abort: the file as it was, no temporary file. */
+    CHECK_RC(qz_output_begin(path, &delta, 0, &txn, &err), QZ_OK);
+    CHECK(txn.file.tmp != NULL && strstr(txn.file.tmp, ".tmp.") != NULL);
+    CHECK(extra_temp_files(dir, 1) == 0);
+    CHECK(same_content(path, before, len));
+    qz_output_abort(&txn);
+    qz_output_abort(&txn); /* harmless twice */
+    CHECK(txn.file.tmp == NULL);
+    CHECK(same_content(path, before, len));
+    CHECK(extra_temp_files(dir, 0) == 0);
+
+    /* begin + commit: write_seconds is the commit's argument. */
+    CHECK_RC(qz_output_begin(path, &delta, 0, &txn, &err), QZ_OK);
+    CHECK(same_content(path, before, len));
+    CHECK_RC(qz_output_commit(&txn, 2.5, &err), QZ_OK);
+    CHECK(extra_temp_files(dir, 0) == 0);
+    CHECK_RC(qz_output_commit(&txn, 2.5, &err), QZ_EINTERNAL);
+    file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    CHECK(file >= 0);
+    CHECK(read_f64_attr(file, "/runs/delta", "write_seconds") == 2.5);
+    CHECK(read_f64_attr(file, "/runs/alpha", "q") == 0.01);
+    CHECK(H5Lexists(file, "/runs/delta/top/cost", H5P_DEFAULT) > 0);
+    CHECK(H5Fclose(file) >= 0);
+    free(before);
+    before = slurp(path, &len);
+
+    /* A top set left to qz_output_write_top: qz_output_write refuses, and a commit
+     * without it fails and leaves the file alone. */
+    eps.top = NULL;
+    CHECK_RC(qz_output_write(path, &eps, 0, &err), QZ_EINTERNAL);
+    CHECK_RC(qz_output_begin(path, &eps, 0, &txn, &err), QZ_OK);
+    CHECK(extra_temp_files(dir, 2) == 0); /* the temporary file and its reserve */
+    CHECK_RC(qz_output_commit(&txn, 1.0, &err), QZ_EINTERNAL);
+    CHECK(strstr(err.msg, "was not written") != NULL);
+    CHECK(same_content(path, before, len));
+    CHECK(extra_temp_files(dir, 0) == 0);
+
+    /* ... and with it, on one rank. */
+    CHECK_RC(qz_output_begin(path, &eps, 0, &txn, &err), QZ_OK);
+    CHECK_RC(
+        qz_output_write_top(MPI_COMM_SELF, txn.file.tmp, "epsilon", top_alpha, 3, 0, 3, 0, &err),
+        QZ_OK);
+    CHECK(extra_temp_files(dir, 1) == 0); /* rank 0 gave the reserve back */
+    CHECK_RC(qz_output_commit(&txn, 1.0, &err), QZ_OK);
+    CHECK(extra_temp_files(dir, 0) == 0);
+    file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    CHECK(file >= 0);
+    {
+        uint64_t index[3] = {0};
+        double utility[3] = {0};
+        read_dataset(file, "/runs/epsilon/top/index", H5T_NATIVE_UINT64, index);
+        read_dataset(file, "/runs/epsilon/top/utility", H5T_NATIVE_DOUBLE, utility);
+        CHECK(index[0] == 17 && index[1] == 4 && index[2] == 123456789012345ULL);
+        CHECK(utility[0] == 2.5 && utility[1] == 1.75 && utility[2] == 1.75);
+        CHECK(H5Lexists(file, "/runs/epsilon/top/cost", H5P_DEFAULT) == 0);
+        hid_t d = H5Dopen2(file, "/runs/epsilon/top/utility", H5P_DEFAULT);
+        char *s = NULL;
+        CHECK(d >= 0 && qz_h5_read_string_attr(d, "units", &s) == 1 && s && !strcmp(s, "utility"));
+        free(s);
+        H5Dclose(d);
+    }
+    CHECK(H5Fclose(file) >= 0);
+    free(before);
+    before = slurp(path, &len);
+
+    /* Slices that do not tile the top set, and a run that is not there. */
+    CHECK_RC(qz_output_begin(path, &bare, 0, &txn, &err), QZ_OK);
+    CHECK_RC(qz_output_write_top(MPI_COMM_SELF, txn.file.tmp, "bare", top_alpha, 3, 1, 4, 0, &err),
+             QZ_EINTERNAL);
+    CHECK_RC(qz_output_write_top(MPI_COMM_SELF, txn.file.tmp, "no_such_run", top_alpha, 3, 0, 3, 0,
+                                 &err),
+             QZ_EHDF5);
+    qz_output_abort(&txn);
+    CHECK(same_content(path, before, len));
+    CHECK(extra_temp_files(dir, 0) == 0);
+
+    /* A run whose top set the job did not keep. */
+    bare.top_stored = 0;
+    CHECK_RC(qz_output_write(path, &bare, 0, &err), QZ_OK);
+    file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    CHECK(file >= 0);
+    CHECK(read_int_attr(file, "/runs/bare", "top_stored") == 0);
+    CHECK(H5Lexists(file, "/runs/bare/top", H5P_DEFAULT) == 0);
+    CHECK(H5Lexists(file, "/runs/bare/selected", H5P_DEFAULT) > 0);
+    CHECK(H5Fclose(file) >= 0);
     free(before);
 }
 
@@ -329,10 +472,11 @@ static int run_tests(const char *dir)
 
     check_failing_write(dir, out);
     CHECK(count_temp_files(dir) == 0);
+    check_transactions(dir, out);
 
     /* inspect */
     FILE *f = tmpfile();
-    char text[16384];
+    char text[65536];
     size_t n;
     CHECK(f != NULL);
     CHECK_RC(qz_inspect(out, f, &err), QZ_OK);
@@ -343,9 +487,15 @@ static int run_tests(const char *dir)
     fputs(text, stdout);
     CHECK(strstr(text, "run alpha\n") != NULL);
     CHECK(strstr(text, "run beta\n") != NULL);
-    CHECK(strstr(text, "2 runs") != NULL);
+    CHECK(strstr(text, "5 runs") != NULL);
     CHECK(strstr(text, "123456789012345") != NULL);
     CHECK(strstr(text, "selected cost:") != NULL);
+    CHECK(strstr(text, "run delta\n") != NULL);
+    CHECK(strstr(text, "  draw time:         1.25 s\n") != NULL);
+    CHECK(strstr(text, "  write time:        2.5 s\n") != NULL);
+    CHECK(strstr(text, "  peak RSS (max):    3.0 MiB\n") != NULL);
+    CHECK(strstr(text, "  peak RSS (root):   2.5 MiB\n") != NULL);
+    CHECK(strstr(text, "  top set:           (not stored)\n") != NULL);
     write_h5(empty, 1);
     CHECK_RC(qz_inspect(empty, stdout, &err), QZ_OK);
     CHECK_RC(qz_inspect(missing, stdout, &err), QZ_EARGS);

@@ -7,7 +7,9 @@ Walks /runs/RUN_A in A.h5 and /runs/RUN_B in B.h5 recursively and compares every
 attribute and dataset: the same names on both sides, the same stored type and
 shape, and the same values (floats bit for bit, except that NaN equals NaN).
 Attributes that differ between otherwise identical runs are ignored by default:
-started, finished, wall_seconds, samples_per_second, ranks. --ignore NAME adds
+started, finished, wall_seconds, samples_per_second, ranks, and the per-phase times
+and peak memory (draw_seconds, select_seconds, write_seconds, peak_rss_bytes_max,
+peak_rss_bytes_root). --ignore NAME adds
 an attribute (or member) name, or a path relative to the run such as
 "selected/cost" or "top/cost".
 
@@ -24,7 +26,9 @@ import sys
 import h5py
 import numpy as np
 
-DEFAULT_IGNORED = ("started", "finished", "wall_seconds", "samples_per_second", "ranks")
+DEFAULT_IGNORED = ("started", "finished", "wall_seconds", "samples_per_second", "ranks",
+                   "draw_seconds", "select_seconds", "write_seconds", "peak_rss_bytes_max",
+                   "peak_rss_bytes_root")
 
 
 def type_key(dtype):

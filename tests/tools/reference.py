@@ -3,6 +3,11 @@
 numpy (Philox4x32-10, the built-in uniform / discrete_uniform / fail generators and
 mixtures of them), sort all N samples, select, and compare with the record.
 
+Randomness mapping (common/rng.h): word w of stream s is out[w & 1] of the Philox block
+at counter (lo32(w >> 1), hi32(w >> 1), s, 0), where out[0] = w0 | w1 << 32 and
+out[1] = w2 | w3 << 32. Sample i uses word i of the value, tie and component streams;
+selection number s uses word s of the selection stream.
+
 usage: reference.py FILE.h5 RUN      exit 0 when the record matches, 1 otherwise
 """
 import json
@@ -33,6 +38,13 @@ def philox_block(seed, index, stream, attempt=0):
     return c0 | (c1 << np.uint64(32)), c2 | (c3 << np.uint64(32))
 
 
+def words(seed, stream, w):
+    """Words w (an array of indices) of a main stream: one block serves two words."""
+    w = np.asarray(w, dtype=np.uint64)
+    out0, out1 = philox_block(seed, w >> np.uint64(1), stream)
+    return np.where((w & np.uint64(1)) == 0, out0, out1)
+
+
 def u01(bits):
     return (bits >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
@@ -41,7 +53,7 @@ def dist_values(spec, seed, idx):
     kind = spec["kind"]
     if kind == "fail":
         return np.full(len(idx), np.nan)
-    u = u01(philox_block(seed, idx, STREAM_VALUE)[0])
+    u = u01(words(seed, STREAM_VALUE, idx))
     if kind == "uniform":
         return spec["low"] + (spec["high"] - spec["low"]) * u
     if kind == "discrete_uniform":
@@ -59,7 +71,7 @@ def draw(job, idx):
     for c in comps:
         acc += c["weight"]
         upper.append(acc)
-    u = u01(philox_block(seed, idx, STREAM_COMPONENT)[0]) * upper[-1]
+    u = u01(words(seed, STREAM_COMPONENT, idx)) * upper[-1]
     which = np.full(len(idx), len(comps) - 1)
     for j in range(len(comps) - 2, -1, -1):
         which[u < upper[j]] = j
@@ -93,14 +105,14 @@ def main():
     valid = ~np.isnan(utility)
     invalid = int(n - valid.sum())
     idx, utility, cost = idx[valid], utility[valid], cost[valid]
-    tie = philox_block(seed, idx, STREAM_TIE)[0]
+    tie = words(seed, STREAM_TIE, idx)
     order = np.lexsort((idx, tie, utility))[::-1]  # utility, then tie key, then index: best first
     mass = snap(job["q"] * float(len(idx)))
     k = 1 if mass < 1 else math.ceil(mass)
     top = order[:k]
     threshold = utility[top[-1]]
     ties = int((utility == threshold).sum()) - 1
-    pos = int(math.floor(float(u01(philox_block(seed, [0], STREAM_SELECT)[0])[0]) * mass))
+    pos = int(math.floor(float(u01(words(seed, STREAM_SELECT, [0]))[0]) * mass))
     pos = min(pos, k - 1)
 
     want = {

@@ -99,6 +99,12 @@ static const struct {
     {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN
      ", \"output\": {\"path\": \"\"}}",
      "job.json: output.path: must not be empty, got \"\""},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN
+     ", \"output\": {\"top\": \"yes\"}}",
+     "job.json: output.top: must be true or false, got \"yes\""},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN
+     ", \"output\": {\"top_gather_limit\": 0}}",
+     "job.json: output.top_gather_limit: must be an integer from 1 to 9007199254740992, got 0"},
     {"{\"name\": \"a\", \"name\": \"b\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN "}",
      "job.json: name: field given more than once"},
 };
@@ -136,6 +142,7 @@ int main(void)
                   "defaults");
             CHECK(job.cost.ops != NULL && job.utility.ops != NULL, "scorers open");
             CHECK(job.output_path && strcmp(job.output_path, "x.h5") == 0, "output.path");
+            CHECK(job.output_top == 1 && job.top_gather_limit == 1000000, "output defaults");
             CHECK(job.gen.ops->has_component_cost(job.gen.state), "mixture with a cost");
             qz_job_free(&job);
         }

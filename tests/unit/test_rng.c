@@ -1,5 +1,8 @@
-/* Unit test of common/rng: Philox4x32-10 known answers, the uniform conversions, the
- * ziggurat normal (determinism, moments, tails, Kolmogorov-Smirnov) and the tie keys.
+/* Unit test of common/rng: Philox4x32-10 known answers, the word mapping, the batch
+ * words and batch normals against their scalar definitions (for both kernels, AVX2
+ * and portable, and for many batch splits), an independent reimplementation of the
+ * documented normal mapping, the uniform conversions, the ziggurat normal
+ * (determinism, moments, tails, Kolmogorov-Smirnov) and the tie keys.
  * Every statistical check uses a fixed seed, so the test is deterministic; the
  * tolerances are 5 standard errors (two-sided false-alarm rate 5.7e-7 per check for
  * a correct generator) except the KS test, at its 0.001 critical value. */
@@ -79,6 +82,256 @@ static void test_philox_kat(void)
           "qz_rng_block packing: got %016" PRIx64 " %016" PRIx64, b[0], b[1]);
 }
 
+static uint64_t bits_of(double x)
+{
+    uint64_t u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+}
+
+/* Philox at counter (c0, c1, c2, c3) under seed, straight from the KAT-checked
+ * primitive: word k of the output. */
+static uint64_t philox_word(uint64_t seed, uint64_t j, uint32_t c2, uint32_t c3, int k)
+{
+    const uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+    const uint32_t ctr[4] = {(uint32_t)j, (uint32_t)(j >> 32), c2, c3};
+    uint32_t w[4];
+    qz_philox4x32_10(ctr, key, w);
+    return (uint64_t)w[2 * k] | (uint64_t)w[2 * k + 1] << 32;
+}
+
+/* The documented mapping: word w of stream s is out[w & 1] of the block at counter
+ * (lo32(w >> 1), hi32(w >> 1), s, 0). */
+static void test_word_mapping(void)
+{
+    static const uint64_t ws[] = {0,
+                                  1,
+                                  2,
+                                  3,
+                                  12345,
+                                  12346,
+                                  ((uint64_t)1 << 33) - 1,
+                                  (uint64_t)1 << 33,
+                                  ((uint64_t)1 << 53) + 7,
+                                  UINT64_MAX};
+    int ok = 1;
+    for (size_t k = 0; k < sizeof ws / sizeof ws[0]; k++)
+        for (uint32_t s = 0; s < QZ_STREAM_EXTRA; s++) {
+            uint64_t want = philox_word(0x9e3779b97f4a7c15u, ws[k] >> 1, s, 0, (int)(ws[k] & 1));
+            ok &= qz_rng_word(0x9e3779b97f4a7c15u, s, ws[k]) == want;
+        }
+    CHECK(ok, "qz_rng_word does not follow the documented mapping");
+}
+
+/* qz_rng_words(first, n) against qz_rng_word one by one, for even and odd first,
+ * many n, block indices whose high 32 bits change inside the batch, and a guard
+ * after the n words that must stay untouched. */
+static void check_words(const char *kernel)
+{
+    static const uint64_t firsts[] = {0,
+                                      1,
+                                      2,
+                                      3,
+                                      31,
+                                      32,
+                                      33,
+                                      1000001,
+                                      ((uint64_t)1 << 33) - 37,
+                                      ((uint64_t)1 << 33) - 36,
+                                      ((uint64_t)1 << 53) - 501,
+                                      ((uint64_t)1 << 63) + 5};
+    static const size_t ns[] = {0,  1,  2,  3,  4,  5,   7,   8,   15,  16,   17,   31,  32,
+                                33, 34, 63, 64, 65, 100, 511, 512, 513, 1000, 1023, 4099};
+    enum { CAP = 4099 + 4 };
+    static uint64_t buf[CAP];
+    const uint64_t guard = 0x5a5a5a5a5a5a5a5au;
+    long bad = 0, guard_bad = 0, cases = 0;
+
+    for (size_t a = 0; a < sizeof firsts / sizeof firsts[0]; a++)
+        for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++)
+            for (uint32_t s = 0; s < QZ_STREAM_EXTRA; s += 3) {
+                size_t n = ns[b];
+                for (size_t k = 0; k < n + 4; k++)
+                    buf[k] = guard;
+                qz_rng_words(77 + s, s, firsts[a], n, buf);
+                for (size_t k = 0; k < n; k++)
+                    bad += buf[k] != qz_rng_word(77 + s, s, firsts[a] + k);
+                for (size_t k = n; k < n + 4; k++)
+                    guard_bad += buf[k] != guard;
+                cases++;
+            }
+    CHECK(bad == 0, "%s: %ld words differ from qz_rng_word", kernel, bad);
+    CHECK(guard_bad == 0, "%s: qz_rng_words wrote past n (%ld)", kernel, guard_bad);
+    printf("  words %-9s %ld (first, n, stream) cases\n", kernel, cases);
+}
+
+/* An independent reading of rng.h's normal mapping, from the Philox primitive and
+ * tables built here the same documented way; compared with qz_normal below. */
+struct ref_zig {
+    double x[129], r[128], fx[129];
+};
+
+static double ref_f(double t)
+{
+    return exp(-0.5 * (t * t));
+}
+
+static void ref_tables(struct ref_zig *z)
+{
+    const double R = 3.442619855899, V = 9.91256303526217e-3;
+    z->x[0] = V / ref_f(R);
+    z->x[1] = R;
+    for (int i = 2; i < 128; i++)
+        z->x[i] = sqrt(-2.0 * log(V / z->x[i - 1] + ref_f(z->x[i - 1])));
+    z->x[128] = 0.0;
+    for (int i = 0; i <= 128; i++)
+        z->fx[i] = ref_f(z->x[i]);
+    for (int i = 0; i < 128; i++)
+        z->r[i] = z->x[i + 1] / z->x[i];
+}
+
+/* Sets *path to 0 (rectangle at try 0), 1 (settled in the wedges or later tries) or
+ * 2 (the tail). */
+static double ref_normal(const struct ref_zig *z, uint64_t seed, uint64_t i, int *path)
+{
+    const double R = 3.442619855899;
+    uint64_t w = philox_word(seed, i >> 1, 0, 0, (int)(i & 1)), m = 0;
+    *path = 0;
+    for (;;) {
+        double u = 2.0 * qz_u01(w) - 1.0;
+        unsigned l = (unsigned)(w & 0x7F);
+        if (fabs(u) < z->r[l])
+            return u * z->x[l];
+        if (l == 0) {
+            *path = 2;
+            for (;;) {
+                double x = log(qz_u01_pos(philox_word(seed, i, 4, (uint32_t)(m >> 1), m & 1))) / R;
+                m++;
+                double y = log(qz_u01_pos(philox_word(seed, i, 4, (uint32_t)(m >> 1), m & 1)));
+                m++;
+                if (-2.0 * y >= x * x)
+                    return u < 0.0 ? x - R : R - x;
+            }
+        }
+        *path = 1;
+        double x = u * z->x[l];
+        uint64_t v = philox_word(seed, i, 4, (uint32_t)(m >> 1), m & 1);
+        m++;
+        if (qz_u01(v) * (z->fx[l] - z->fx[l + 1]) < ref_f(x) - z->fx[l + 1])
+            return x;
+        w = philox_word(seed, i, 4, (uint32_t)(m >> 1), m & 1);
+        m++;
+    }
+}
+
+static void test_normal_reference(void)
+{
+    const long n = 3000000;
+    const uint64_t seed = 0x0fedcba987654321u;
+    struct ref_zig z;
+    long bad = 0, paths[3] = {0, 0, 0};
+
+    ref_tables(&z);
+    for (long i = 0; i < n; i++) {
+        int path;
+        double want = ref_normal(&z, seed, (uint64_t)i, &path);
+        paths[path]++;
+        bad += bits_of(qz_normal(seed, (uint64_t)i)) != bits_of(want);
+    }
+    CHECK(bad == 0, "qz_normal differs from the reference mapping for %ld of %ld samples", bad, n);
+    CHECK(paths[1] > 50000 && paths[2] > 1000, "wedge/tail paths barely covered: %ld, %ld",
+          paths[1], paths[2]);
+    printf("  reference      %ld samples: %ld rectangle, %ld wedge/retry, %ld tail\n", n, paths[0],
+           paths[1], paths[2]);
+}
+
+/* qz_normal_batch over consecutive batches of sizes taken in turn from `sizes`,
+ * against qz_normal one by one (want[k] = qz_normal(seed, first + k)). */
+static long normal_splits(uint64_t seed, uint64_t first, size_t n, const double *want, double *got,
+                          const size_t *sizes, size_t nsizes)
+{
+    long bad = 0;
+    for (size_t k = 0, s = 0; k < n; s = (s + 1) % nsizes) {
+        size_t m = sizes[s] < n - k ? sizes[s] : n - k;
+        got[k + m] = 12345.0; /* guard */
+        qz_normal_batch(seed, first + k, m, got + k);
+        bad += got[k + m] != 12345.0;
+        k += m;
+    }
+    for (size_t k = 0; k < n; k++)
+        bad += bits_of(got[k]) != bits_of(want[k]);
+    return bad;
+}
+
+/* qz_normal_batch equals qz_normal element by element, over 2.1M samples (about 58000
+ * of them settle in the wedges and 1200 in the tail) in several different splits,
+ * with odd and even starts, and where the block index's high 32 bits change; the
+ * scaled batch equals mean + stddev * qz_normal. */
+static void check_normal_batch(const char *kernel, const double *want, double *got, size_t n,
+                               uint64_t seed, uint64_t first)
+{
+    static const size_t split_a[] = {16384};
+    static const size_t split_b[] = {1, 2, 3, 5, 31, 32, 33, 64, 511, 512, 513, 1000, 4097};
+    static const size_t split_c[] = {7, 100003, 29, 65, 1, 777};
+    long bad = normal_splits(seed, first, n, want, got, split_a, 1);
+    bad += normal_splits(seed, first, n, want, got, split_b, sizeof split_b / sizeof split_b[0]);
+    bad += normal_splits(seed, first + 1, n - 1, want + 1, got, split_c,
+                         sizeof split_c / sizeof split_c[0]);
+    CHECK(bad == 0, "%s: %ld batch normals differ from qz_normal", kernel, bad);
+
+    /* Around block index 2^32 (sample 2^33), where the high counter word changes. */
+    enum { M = 3000 };
+    static double w2[M], g2[M + 1];
+    const uint64_t f2 = ((uint64_t)1 << 33) - 1001;
+    long bad2 = 0;
+    for (size_t k = 0; k < M; k++)
+        w2[k] = qz_normal(seed, f2 + k);
+    static const size_t split_d[] = {M, 1, 40, 511, 1024};
+    bad2 += normal_splits(seed, f2, M, w2, g2, split_d, sizeof split_d / sizeof split_d[0]);
+    CHECK(bad2 == 0, "%s: %ld batch normals differ near sample 2^33", kernel, bad2);
+
+    /* mean + stddev * Z in one pass. */
+    long bad3 = 0;
+    const double mean = -3.25, sd = 0.1;
+    qz_normal_batch_scaled(seed, first + 3, 100000, mean, sd, got);
+    for (size_t k = 0; k < 100000; k++)
+        bad3 += bits_of(got[k]) != bits_of(mean + sd * want[k + 3]);
+    CHECK(bad3 == 0, "%s: %ld scaled batch normals differ from mean + stddev * qz_normal", kernel,
+          bad3);
+    printf("  normal batch %-9s %zu samples x 3 splits: %ld differences\n", kernel, n,
+           bad + bad2 + bad3);
+}
+
+/* Both kernels give the same bits as the scalar definitions. */
+static void test_batches(void)
+{
+    const size_t n = (1u << 21) + 4321;
+    const uint64_t seed = 0xabcdef0123456789u, first = 123456;
+    double *want = malloc(n * sizeof *want), *got = malloc((n + 1) * sizeof *got);
+    if (!want || !got) {
+        CHECK(want && got, "out of memory");
+        free(want);
+        free(got);
+        return;
+    }
+    for (size_t k = 0; k < n; k++)
+        want[k] = qz_normal(seed, first + k);
+
+    int simd = qz_rng_set_simd(1);
+    if (simd) {
+        check_words("avx2");
+        check_normal_batch("avx2", want, got, n, seed, first);
+    } else {
+        printf("  (no AVX2 on this CPU: only the portable kernels are checked)\n");
+    }
+    qz_rng_set_simd(0);
+    check_words("portable");
+    check_normal_batch("portable", want, got, n, seed, first);
+    qz_rng_set_simd(1);
+    free(want);
+    free(got);
+}
+
 static void test_uniforms(void)
 {
     /* 53-bit grid: [0, 1 - 2^-53] for qz_u01, [2^-53, 1] for qz_u01_pos. */
@@ -91,13 +344,6 @@ static void test_uniforms(void)
     CHECK(isfinite(log(qz_u01_pos(0))), "log(qz_u01_pos(0)) is not finite");
     /* The low 11 bits (where qz_normal takes its layer) do not move the uniform. */
     CHECK(qz_u01(0x7FF) == 0.0 && qz_u01_pos(0x7FF) == 0x1p-53, "low bits leak into qz_u01");
-}
-
-static uint64_t bits_of(double x)
-{
-    uint64_t u;
-    memcpy(&u, &x, sizeof u);
-    return u;
 }
 
 static void test_normal_determinism(void)
@@ -240,14 +486,20 @@ static void test_normal_tail(void)
     }
 
     long count = 0, positive = 0;
-    for (long i = 0; i < n_tail; i++) {
-        double x = qz_normal(seed, (uint64_t)i);
-        if (fabs(x) <= r_tail)
-            continue;
-        positive += x > 0.0;
-        if (count < cap)
-            tail[count] = fabs(x);
-        count++;
+    enum { B = 16384 };
+    static double batch[B];
+    for (long i = 0; i < n_tail; i += B) {
+        long m = n_tail - i < B ? n_tail - i : B;
+        qz_normal_batch(seed, (uint64_t)i, (size_t)m, batch);
+        for (long k = 0; k < m; k++) {
+            double x = batch[k];
+            if (fabs(x) <= r_tail)
+                continue;
+            positive += x > 0.0;
+            if (count < cap)
+                tail[count] = fabs(x);
+            count++;
+        }
     }
     check_fraction("tail |x| > R", count, n_tail, p_tail);
     CHECK(count <= cap, "%ld tail values overflow the buffer of %ld", count, cap);
@@ -298,10 +550,10 @@ static void test_tie_key(void)
     CHECK(repeat, "tie key is not deterministic");
     CHECK(qz_tie_key(seed, 7) != qz_tie_key(seed + 1, 7), "tie key ignores the seed");
 
-    /* The tie stream is apart from the value stream for the same (seed, index). */
-    uint64_t b[2];
-    qz_rng_block(seed, 7, QZ_STREAM_VALUE, 0, b);
-    CHECK(qz_tie_key(seed, 7) != b[0], "tie key equals the value stream's bits");
+    /* The tie key is word i of the tie stream, apart from the value stream. */
+    CHECK(qz_tie_key(seed, 7) == qz_rng_word(seed, QZ_STREAM_TIE, 7), "tie key is not word 7");
+    CHECK(qz_tie_key(seed, 7) != qz_rng_word(seed, QZ_STREAM_VALUE, 7),
+          "tie key equals the value stream's word");
 
     /* N random 64-bit keys collide with probability ~N^2 / 2^65 = 3e-10. */
     qsort(keys, N, sizeof keys[0], cmp_u64);
@@ -314,8 +566,11 @@ static void test_tie_key(void)
 int main(void)
 {
     test_philox_kat();
+    test_word_mapping();
     test_uniforms();
     test_normal_determinism();
+    test_normal_reference();
+    test_batches();
     test_normal_moments();
     test_normal_tail();
     test_tie_key();

@@ -1,0 +1,269 @@
+#include "h5util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define H5_DETAIL_MAX 256
+
+/* The innermost message of the last failed HDF5 call, kept by the handler that
+ * qz_h5_silence installs: by the time a message is built, cleanup calls (H5Xclose)
+ * have already cleared the failed call's stack. Process-wide, like HDF5's own error
+ * state (the library is not thread-safe). */
+static char h5_last_error[H5_DETAIL_MAX];
+
+/* Keep the innermost (most specific) entry, shortened where HDF5 packs a system
+ * error into it ("file write failed: time = ..., error message = 'No space left on
+ * device', ...") to "file write failed: No space left on device". */
+static herr_t innermost_error(unsigned n, const H5E_error2_t *e, void *data)
+{
+    static const char key[] = "error message = '";
+    const char *sys;
+
+    if (n != 0 || !e->desc)
+        return 0;
+    sys = strstr(e->desc, key);
+    if (sys) {
+        sys += sizeof key - 1;
+        snprintf(data, H5_DETAIL_MAX, "%.*s: %.*s", (int)strcspn(e->desc, ":"), e->desc,
+                 (int)strcspn(sys, "'"), sys);
+    } else {
+        snprintf(data, H5_DETAIL_MAX, "%s", e->desc);
+    }
+    for (char *c = data; *c; c++)
+        if (*c == '\n')
+            *c = ' ';
+    return 0;
+}
+
+static herr_t record_error(hid_t stack, void *data)
+{
+    (void)data;
+    h5_last_error[0] = '\0';
+    H5Ewalk2(stack, H5E_WALK_UPWARD, innermost_error, h5_last_error);
+    return 0;
+}
+
+void qz_h5_silence(struct qz_h5_quiet *saved)
+{
+    if (H5Eget_auto2(H5E_DEFAULT, &saved->func, &saved->data) < 0) {
+        saved->func = NULL;
+        saved->data = NULL;
+    }
+    h5_last_error[0] = '\0';
+    H5Eset_auto2(H5E_DEFAULT, record_error, NULL);
+}
+
+void qz_h5_restore(const struct qz_h5_quiet *saved)
+{
+    H5Eset_auto2(H5E_DEFAULT, saved->func, saved->data);
+}
+
+enum qz_status qz_h5_fail(struct qz_error *err, enum qz_status code, const char *fmt, ...)
+{
+    char msg[QZ_ERROR_MSG_MAX];
+    va_list ap;
+    enum qz_status rc;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (h5_last_error[0])
+        rc = qz_error_set(err, code, "%s (HDF5: %s)", msg, h5_last_error);
+    else
+        rc = qz_error_set(err, code, "%s", msg);
+    h5_last_error[0] = '\0';
+    return rc;
+}
+
+void qz_h5_kind_types(enum qz_h5_kind kind, hid_t *ftype, hid_t *mtype)
+{
+    switch (kind) {
+    case QZ_H5_U64:
+        *ftype = H5T_STD_U64LE;
+        *mtype = H5T_NATIVE_UINT64;
+        return;
+    case QZ_H5_F64:
+        *ftype = H5T_IEEE_F64LE;
+        *mtype = H5T_NATIVE_DOUBLE;
+        return;
+    case QZ_H5_I32:
+        *ftype = H5T_STD_I32LE;
+        *mtype = H5T_NATIVE_INT;
+        return;
+    case QZ_H5_STR:
+        break;
+    }
+    *ftype = *mtype = H5I_INVALID_HID;
+}
+
+static herr_t write_scalar_attr(hid_t loc, const char *name, hid_t ftype, hid_t mtype,
+                                const void *value)
+{
+    hid_t space = H5Screate(H5S_SCALAR), attr = H5I_INVALID_HID;
+    herr_t rc = -1;
+
+    if (space < 0)
+        return -1;
+    attr = H5Acreate2(loc, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
+    if (attr >= 0 && H5Awrite(attr, mtype, value) >= 0)
+        rc = 0;
+    if (attr >= 0 && H5Aclose(attr) < 0)
+        rc = -1;
+    if (H5Sclose(space) < 0)
+        rc = -1;
+    return rc;
+}
+
+/* Variable-length UTF-8, which h5py reads as str. */
+static herr_t write_string_attr(hid_t loc, const char *name, const char *s)
+{
+    hid_t type = H5Tcopy(H5T_C_S1);
+    herr_t rc = -1;
+
+    if (type < 0)
+        return -1;
+    if (H5Tset_size(type, H5T_VARIABLE) >= 0 && H5Tset_cset(type, H5T_CSET_UTF8) >= 0)
+        rc = write_scalar_attr(loc, name, type, type, &s);
+    if (H5Tclose(type) < 0)
+        rc = -1;
+    return rc;
+}
+
+herr_t qz_h5_write_attr(hid_t loc, const char *name, enum qz_h5_kind kind, const void *value)
+{
+    hid_t ftype, mtype;
+
+    if (kind == QZ_H5_STR)
+        return write_string_attr(loc, name, value);
+    qz_h5_kind_types(kind, &ftype, &mtype);
+    return write_scalar_attr(loc, name, ftype, mtype, value);
+}
+
+herr_t qz_h5_describe(hid_t obj, const char *description, const char *units)
+{
+    if (write_string_attr(obj, "description", description) < 0)
+        return -1;
+    return units ? write_string_attr(obj, "units", units) : 0;
+}
+
+herr_t qz_h5_write_dataset_1d(hid_t loc, const char *name, enum qz_h5_kind kind, hsize_t n,
+                              const void *data, const char *description, const char *units)
+{
+    hid_t ftype, mtype, dset = H5I_INVALID_HID;
+    hid_t space = H5Screate_simple(1, &n, NULL);
+    herr_t rc = -1;
+
+    if (space < 0)
+        return -1;
+    qz_h5_kind_types(kind, &ftype, &mtype);
+    dset = H5Dcreate2(loc, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (dset >= 0 && (n == 0 || H5Dwrite(dset, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0) &&
+        qz_h5_describe(dset, description, units) >= 0)
+        rc = 0;
+    if (dset >= 0 && H5Dclose(dset) < 0)
+        rc = -1;
+    if (H5Sclose(space) < 0)
+        rc = -1;
+    return rc;
+}
+
+int qz_h5_read_string_attr(hid_t loc, const char *name, char **out)
+{
+    hid_t attr = H5I_INVALID_HID, ftype = H5I_INVALID_HID, mtype = H5I_INVALID_HID;
+    hid_t space = H5I_INVALID_HID;
+    htri_t exists = H5Aexists(loc, name);
+    char *vstr = NULL;
+    int rc = -1;
+
+    *out = NULL;
+    if (exists <= 0)
+        return exists == 0 ? 0 : -1;
+    if ((attr = H5Aopen(loc, name, H5P_DEFAULT)) < 0 || (ftype = H5Aget_type(attr)) < 0 ||
+        (space = H5Aget_space(attr)) < 0 || H5Tget_class(ftype) != H5T_STRING ||
+        H5Sget_simple_extent_npoints(space) != 1 || (mtype = H5Tcopy(ftype)) < 0)
+        goto done;
+    /* Same character set as the file type: HDF5 does not convert between sets. */
+    if (H5Tis_variable_str(ftype) > 0) {
+        if (H5Aread(attr, mtype, &vstr) < 0)
+            goto done;
+        *out = strdup(vstr ? vstr : "");
+        H5free_memory(vstr);
+    } else {
+        size_t n = H5Tget_size(ftype);
+        if (n == 0 || H5Tset_size(mtype, n + 1) < 0 || H5Tset_strpad(mtype, H5T_STR_NULLTERM) < 0)
+            goto done;
+        if (!(*out = calloc(n + 1, 1)))
+            goto done;
+        if (H5Aread(attr, mtype, *out) < 0) {
+            free(*out);
+            *out = NULL;
+        }
+    }
+    rc = *out ? 1 : -1;
+done:
+    if (mtype >= 0)
+        H5Tclose(mtype);
+    if (space >= 0)
+        H5Sclose(space);
+    if (ftype >= 0)
+        H5Tclose(ftype);
+    if (attr >= 0)
+        H5Aclose(attr);
+    return rc;
+}
+
+int qz_h5_read_num_attr(hid_t loc, const char *name, hid_t mtype, void *value)
+{
+    hid_t attr = H5I_INVALID_HID, type = H5I_INVALID_HID, space = H5I_INVALID_HID;
+    htri_t exists = H5Aexists(loc, name);
+    H5T_class_t cls;
+    int rc = -1;
+
+    if (exists <= 0)
+        return exists == 0 ? 0 : -1;
+    if ((attr = H5Aopen(loc, name, H5P_DEFAULT)) >= 0 && (type = H5Aget_type(attr)) >= 0 &&
+        (space = H5Aget_space(attr)) >= 0 && H5Sget_simple_extent_npoints(space) == 1 &&
+        ((cls = H5Tget_class(type)) == H5T_INTEGER ||
+         (cls == H5T_FLOAT && H5Tget_class(mtype) == H5T_FLOAT)) &&
+        H5Aread(attr, mtype, value) >= 0)
+        rc = 1;
+    if (space >= 0)
+        H5Sclose(space);
+    if (type >= 0)
+        H5Tclose(type);
+    if (attr >= 0)
+        H5Aclose(attr);
+    return rc;
+}
+
+/* MPI-IO hints, for OMPIO and ROMIO alike: the file is written once, and ROMIO need
+ * not data-sieve (and fcntl-lock) the writes, which are contiguous per rank, and
+ * whose locks fail on NFS without a lock daemon. No hint chooses Open MPI's OMPIO
+ * collective-write component (fcoll; "vulcan" has reported hangs and corruption):
+ * only the MCA parameter does, OMPI_MCA_fcoll=dynamic_gen2 in the environment, which
+ * Open MPI 4.1 reads when the first MPI-IO file is opened. */
+static const char *const mpio_hints[][2] = {
+    {"access_style", "write_once"},
+    {"romio_ds_write", "disable"},
+};
+
+hid_t qz_h5_fapl_mpio(MPI_Comm comm)
+{
+    MPI_Info info = MPI_INFO_NULL;
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    int ok = fapl >= 0 && MPI_Info_create(&info) == MPI_SUCCESS;
+
+    for (size_t i = 0; ok && i < sizeof mpio_hints / sizeof mpio_hints[0]; i++)
+        ok = MPI_Info_set(info, mpio_hints[i][0], mpio_hints[i][1]) == MPI_SUCCESS;
+    /* HDF5 duplicates comm and info. */
+    ok = ok && H5Pset_fapl_mpio(fapl, comm, info) >= 0;
+    if (info != MPI_INFO_NULL)
+        MPI_Info_free(&info);
+    if (!ok && fapl >= 0) {
+        H5Pclose(fapl);
+        fapl = H5I_INVALID_HID;
+    }
+    return fapl;
+}
