@@ -5,6 +5,8 @@
 #include "rng.h"
 
 #define QZ_TOPSET_MIN_SLACK 4096
+#define QZ_FILTER_SAMPLE 8192                /* utilities sampled to estimate a filter bound */
+#define QZ_FILTER_MIN (8 * QZ_FILTER_SAMPLE) /* smaller buffers compact exactly */
 #define QZ_INSERTION_MAX 16
 
 /* a before b in the §2 order; utilities first, tie keys only for equal utilities. */
@@ -28,7 +30,7 @@ int qz_entry_better(uint64_t seed, const struct qz_entry *a, const struct qz_ent
 enum qz_status qz_topset_init(struct qz_topset *ts, size_t k, uint64_t room, uint64_t seed,
                               struct qz_error *err)
 {
-    size_t slack = k / 4 > QZ_TOPSET_MIN_SLACK ? k / 4 : QZ_TOPSET_MIN_SLACK;
+    size_t slack = k / 8 > QZ_TOPSET_MIN_SLACK ? k / 8 : QZ_TOPSET_MIN_SLACK;
     ts->seed = seed;
     ts->k = k;
     ts->cap = room < (uint64_t)(k + slack) ? (size_t)room : k + slack;
@@ -123,29 +125,88 @@ void qz_entries_sort(struct qz_entry *e, size_t n, uint64_t seed)
     insertion_sort(e, n, seed);
 }
 
-void qz_topset_compact(struct qz_topset *ts)
+/* Keep exactly the best k entries; thr becomes the lowest kept utility. */
+static void compact_exact(struct qz_topset *ts)
 {
     double low;
     uint64_t dropped_ties = 0;
 
-    if (ts->n <= ts->k)
-        return;
     select_best(ts->e, ts->n, ts->k, ts->seed);
     low = ts->e[0].utility;
     for (size_t i = 1; i < ts->k; i++)
         low = ts->e[i].utility < low ? ts->e[i].utility : low;
     for (size_t i = ts->k; i < ts->n; i++)
         dropped_ties += ts->e[i].utility == low;
-    /* Samples dropped earlier all have utility <= the previous bound <= low: they tie
-     * with low only when the bound did not move. */
     ts->ties_out = (ts->thr == low ? ts->ties_out : 0) + dropped_ties;
     ts->thr = low;
     ts->n = ts->k;
 }
 
+static int cmp_desc(const void *pa, const void *pb)
+{
+    double a = *(const double *)pa, b = *(const double *)pb;
+    return (a < b) - (a > b);
+}
+
+/* Keep every entry with utility >= v, for a bound v estimated from a sample so that
+ * a little more than k survive: one counting pass and one filtering pass, much
+ * cheaper than an exact selection. Returns 0 (nothing changed) when the estimate
+ * keeps fewer than k or frees too little room; the caller then compacts exactly. */
+static int compact_filter(struct qz_topset *ts)
+{
+    double sample[QZ_FILTER_SAMPLE]; /* 64 KiB of stack */
+    size_t n = ts->n, slack = ts->cap - ts->k, keep = 0, target, at;
+    double v;
+
+    if (n < QZ_FILTER_MIN)
+        return 0;
+    for (size_t j = 0; j < QZ_FILTER_SAMPLE; j++)
+        sample[j] = ts->e[j * (n / QZ_FILTER_SAMPLE)].utility;
+    qsort(sample, QZ_FILTER_SAMPLE, sizeof *sample, cmp_desc);
+    /* Aim at k + slack/8 survivors: the sample's rank error is a few tenths of a
+     * percent of n, well inside the margin. */
+    target = ts->k + slack / 8;
+    at = (size_t)((double)QZ_FILTER_SAMPLE * (double)target / (double)n);
+    v = sample[at < QZ_FILTER_SAMPLE ? at : QZ_FILTER_SAMPLE - 1];
+    for (size_t i = 0; i < n; i++)
+        keep += ts->e[i].utility >= v;
+    if (keep < ts->k || keep > ts->k + slack / 2)
+        return 0;
+    keep = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ts->e[i].utility >= v)
+            ts->e[keep++] = ts->e[i];
+    /* Everything dropped now is below v; what was dropped before is <= the old
+     * bound <= v, so only an unmoved bound keeps its tie count. */
+    ts->ties_out = ts->thr == v ? ts->ties_out : 0;
+    ts->thr = v;
+    ts->n = keep;
+    return 1;
+}
+
+/* The invariant behind thr and ties_out: every sample seen but not held has utility
+ * <= thr, and ties_out of them have utility == thr. */
+void qz_topset_compact(struct qz_topset *ts)
+{
+    if (ts->n <= ts->k)
+        return;
+    if (!compact_filter(ts))
+        compact_exact(ts);
+}
+
 void qz_topset_finish(struct qz_topset *ts)
 {
-    qz_topset_compact(ts);
+    if (ts->n > ts->k) {
+        compact_exact(ts);
+    } else if (ts->n > 0) {
+        /* Tie counts refer to the lowest held utility from here on (qz_topset_merge). */
+        double low = ts->e[0].utility;
+        for (size_t i = 1; i < ts->n; i++)
+            low = ts->e[i].utility < low ? ts->e[i].utility : low;
+        if (low != ts->thr)
+            ts->ties_out = 0;
+        ts->thr = low;
+    }
     qz_entries_sort(ts->e, ts->n, ts->seed);
 }
 

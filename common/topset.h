@@ -8,7 +8,9 @@
  * above the bound `thr` is appended, and when the buffer is full a quickselect keeps
  * the best K and raises `thr` to the lowest kept utility. Appending is one store per
  * candidate, and rejecting a sample one comparison, for any K. Memory is
- * min(K + slack, samples offered) entries of 24 bytes, slack = max(K/4, 4096).
+ * min(K + slack, samples offered) entries of 24 bytes, slack = max(K/8, 4096).
+ * A full buffer is usually compacted by a filter (keep everything at or above a
+ * bound estimated from a sample, a little more than K entries): two linear passes.
  *
  * Besides the entries, a set tracks `ties_out`: how many samples it saw but does not
  * hold whose utility equals its lowest held utility. That is enough to count, exactly
@@ -34,8 +36,10 @@ struct qz_topset {
     size_t cap;         /* room in e */
     size_t n;           /* entries held, <= cap */
     struct qz_entry *e; /* owned; unordered while streaming, best first after finish */
-    double thr;         /* lowest kept utility after a compaction, else -INFINITY */
-    uint64_t ties_out;  /* samples seen, not held, with utility == lowest held utility */
+    double thr;         /* the reject bound: every sample seen but not held has utility
+                           <= thr (-INFINITY before the first compaction) */
+    uint64_t ties_out;  /* samples seen, not held, with utility == thr; after finish,
+                           thr is the lowest held utility */
 };
 
 /* Allocate a set keeping k entries for a stream of at most `room` samples. Local. */
