@@ -2,22 +2,26 @@
  * 2000, in the ZIGNOR layout of Doornik 2005), fed by the counter-based Philox words of
  * rng.h.
  *
- * Reproducibility: every quantity is plain IEEE double arithmetic. The only
- * expression of the form a * b + c is 2 * u - 1, whose product is exact, so
- * contraction into fused multiply-adds (which differs between machines) cannot
- * change a result even where the compiler is allowed to contract. The tables and
- * the wedge and tail tests use exp, log and sqrt from libm, so bit-identical values
- * also need the same libm.
+ * Reproducibility: every quantity is plain IEEE double arithmetic. In the ziggurat the
+ * only expression of the form a * b + c is 2 * u - 1, whose product is exact, so
+ * contraction into fused multiply-adds (which differs between machines) cannot change
+ * a result even where the compiler is allowed to contract; mean + stddev * z
+ * (qz_normal_batch_scaled, in both kernels: GCC's intrinsics are plain vector
+ * arithmetic, contracted like any other) relies on the build's -ffp-contract=off.
+ * The tables and the wedge and tail tests use exp, log and sqrt from libm, so
+ * bit-identical values also need the same libm.
  *
- * Speed: the batch functions have two kernels each, portable C and AVX2 (intrinsics
- * in functions compiled for AVX2, picked at run time by CPU detection). The AVX2
- * kernels run Philox on four blocks per vector with vpmuludq, and the normal's
- * rectangle test on four samples per vector; every other step (wedge, tail, retries)
- * is the scalar code shared with qz_normal. GCC 12 does not vectorize Philox's
- * 32 x 32 -> 64-bit products from plain C well (it emulates 64 x 64-bit products or
- * shuffles 32-bit lanes: 3-4 times slower), hence the intrinsics. Integer ops and
- * single IEEE operations give the same bits in either kernel, which the unit test
- * checks. */
+ * Speed: each batch function has two kernels, portable C and AVX2 (intrinsics in
+ * functions compiled for AVX2 with target("avx2"), picked at run time by CPU
+ * detection, so the default build runs AVX2 where the CPU has it and still runs
+ * elsewhere). The AVX2 kernels run Philox on four blocks per vector with vpmuludq and
+ * the normal's rectangle test on four samples per vector; everything after that test
+ * (wedges, retries, tail) is the scalar code that qz_normal runs too. GCC 12 does not
+ * vectorize Philox's 32 x 32 -> 64-bit products from plain C well, with or without
+ * target_clones: it emulates 64 x 64-bit products or shuffles 32-bit lanes, 3 to 4
+ * times slower than vpmuludq on 64-bit lanes, hence the intrinsics. Integer operations
+ * and single IEEE operations give the same bits in either kernel; the unit test checks
+ * both against the scalar definitions. */
 #include "rng.h"
 
 #include <float.h>

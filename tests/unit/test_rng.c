@@ -8,11 +8,14 @@
  * a correct generator) except the KS test, at its 0.001 critical value. */
 #include "rng.h"
 
+#include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "generator.h"
 
 static int failures;
 
@@ -322,7 +325,7 @@ static void test_batches(void)
         check_words("avx2");
         check_normal_batch("avx2", want, got, n, seed, first);
     } else {
-        printf("  (no AVX2 on this CPU: only the portable kernels are checked)\n");
+        printf("  (AVX2 kernels not available here: only the portable kernels are checked)\n");
     }
     qz_rng_set_simd(0);
     check_words("portable");
@@ -330,6 +333,110 @@ static void test_batches(void)
     qz_rng_set_simd(1);
     free(want);
     free(got);
+}
+
+/* The documented value of sample i under a non-mixture spec (README, generators). */
+static double spec_value(const cJSON *g, uint64_t seed, uint64_t i)
+{
+    const char *kind = cJSON_GetObjectItem(g, "kind")->valuestring;
+    const cJSON *a = cJSON_GetArrayItem(g, 1), *b = cJSON_GetArrayItem(g, 2);
+    uint64_t w = qz_rng_word(seed, QZ_STREAM_VALUE, i);
+    if (strcmp(kind, "fail") == 0)
+        return NAN;
+    if (strcmp(kind, "normal") == 0)
+        return a->valuedouble + b->valuedouble * qz_normal(seed, i);
+    if (strcmp(kind, "lognormal") == 0)
+        return exp(a->valuedouble + b->valuedouble * qz_normal(seed, i));
+    if (strcmp(kind, "uniform") == 0)
+        return a->valuedouble + (b->valuedouble - a->valuedouble) * qz_u01(w);
+    if (strcmp(kind, "pareto") == 0)
+        return a->valuedouble * pow(qz_u01_pos(w), -1.0 / b->valuedouble);
+    return a->valuedouble + floor(qz_u01(w) * (b->valuedouble - a->valuedouble + 1.0));
+}
+
+/* The built-in generators (gen_builtin.c) on the batch functions: the values and
+ * component costs of samples first .. first+n-1 are the documented functions of
+ * (seed, i) (mixture component from word i of the component stream), whatever the
+ * batch split. The specs list their parameters in order after "kind". */
+static void test_builtin_batches(void)
+{
+    static const char *const specs[] = {
+        "{\"kind\": \"normal\", \"mean\": 2, \"stddev\": 3}",
+        "{\"kind\": \"lognormal\", \"mu\": 0.5, \"sigma\": 0.75}",
+        "{\"kind\": \"uniform\", \"low\": -1, \"high\": 3}",
+        "{\"kind\": \"pareto\", \"scale\": 3, \"shape\": 2.5}",
+        "{\"kind\": \"discrete_uniform\", \"low\": -5, \"high\": 9}",
+        "{\"kind\": \"mixture\", \"components\": ["
+        "{\"weight\": 0.5, \"cost\": 1, \"generator\": {\"kind\": \"normal\", \"mean\": 0, "
+        "\"stddev\": 1}},"
+        "{\"weight\": 0.3, \"cost\": 2, \"generator\": {\"kind\": \"uniform\", \"low\": 0, "
+        "\"high\": 1}},"
+        "{\"weight\": 0.17, \"cost\": 3, \"generator\": {\"kind\": \"fail\"}},"
+        "{\"weight\": 0.02, \"cost\": 4, \"generator\": {\"kind\": \"pareto\", \"scale\": 1, "
+        "\"shape\": 1.5}},"
+        "{\"weight\": 0.01, \"cost\": 5, \"generator\": {\"kind\": \"normal\", \"mean\": 3, "
+        "\"stddev\": 1}}]}",
+    };
+    static const size_t splits[] = {20000, 1, 2, 31, 512, 513, 7, 1000, 4097};
+    enum { N = 20000 };
+    const uint64_t seed = 31337, first = 1001;
+    struct qz_error err = {QZ_OK, ""};
+    struct qz_jv at = {"test", ""};
+    struct qz_batch b;
+    static double want_v[N], want_c[N];
+
+    if (qz_batch_init(&b, N, &err)) {
+        CHECK(0, "%s", err.msg);
+        return;
+    }
+    for (size_t t = 0; t < sizeof specs / sizeof specs[0]; t++) {
+        cJSON *spec = cJSON_Parse(specs[t]);
+        struct qz_gen gen;
+        long bad = 0;
+        if (!spec || qz_gen_open(&gen, spec, &at, seed, &err)) {
+            CHECK(0, "spec %zu: %s", t, spec ? err.msg : "bad JSON");
+            cJSON_Delete(spec);
+            continue;
+        }
+        const cJSON *comps = cJSON_GetObjectItem(spec, "components");
+        double total = 0;
+        for (int c = 0; comps && c < cJSON_GetArraySize(comps); c++)
+            total += cJSON_GetObjectItem(cJSON_GetArrayItem(comps, c), "weight")->valuedouble;
+        for (size_t k = 0; k < N; k++) {
+            const cJSON *g = spec;
+            want_c[k] = 0.0;
+            if (comps) {
+                double u = qz_u01(qz_rng_word(seed, QZ_STREAM_COMPONENT, first + k)) * total;
+                double upper = 0;
+                int c = 0, nc = cJSON_GetArraySize(comps);
+                for (;; c++) {
+                    upper +=
+                        cJSON_GetObjectItem(cJSON_GetArrayItem(comps, c), "weight")->valuedouble;
+                    if (c + 1 == nc || u < upper)
+                        break;
+                }
+                g = cJSON_GetObjectItem(cJSON_GetArrayItem(comps, c), "generator");
+                want_c[k] = cJSON_GetObjectItem(cJSON_GetArrayItem(comps, c), "cost")->valuedouble;
+            }
+            want_v[k] = spec_value(g, seed, first + k);
+        }
+        for (size_t s = 0; s < sizeof splits / sizeof splits[0]; s++)
+            for (size_t k = 0; k < N;) {
+                size_t m = splits[s] < N - k ? splits[s] : N - k;
+                if (gen.ops->draw(gen.state, first + k, m, &b, &err)) {
+                    CHECK(0, "spec %zu: %s", t, err.msg);
+                    break;
+                }
+                for (size_t q = 0; q < m; q++)
+                    bad += bits_of(b.value[q]) != bits_of(want_v[k + q]) ||
+                           b.component_cost[q] != want_c[k + q];
+                k += m;
+            }
+        CHECK(bad == 0, "spec %zu: %ld samples differ from their documented values", t, bad);
+        qz_gen_close(&gen);
+        cJSON_Delete(spec);
+    }
+    qz_batch_free(&b);
 }
 
 static void test_uniforms(void)
@@ -571,6 +678,7 @@ int main(void)
     test_normal_determinism();
     test_normal_reference();
     test_batches();
+    test_builtin_batches();
     test_normal_moments();
     test_normal_tail();
     test_tie_key();

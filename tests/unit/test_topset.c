@@ -115,7 +115,7 @@ int main(void)
     /* Large K: buffers big enough for the sampled filter compaction. */
     for (size_t c = 0; c < sizeof levels / sizeof *levels; c++)
         for (int parts = 1; parts <= 3; parts += 2)
-            one_trial(trial++, 1500000, 70000, parts, levels[c]);
+            one_trial(trial++, 600000, 70000, parts, levels[c]);
 
     /* The fast-path bound: after a compaction, thr is the lowest kept utility; memory
      * is K + slack entries, or the number of samples when that is smaller. */
