@@ -27,9 +27,8 @@ uint64_t qz_top_count(double mass)
 
 uint64_t qz_select_position(uint64_t seed, uint64_t selection, double mass)
 {
-    uint64_t b[2], k = qz_top_count(mass), pos;
-    qz_rng_block(seed, selection, QZ_STREAM_SELECT, 0, b);
-    pos = (uint64_t)floor(qz_u01(b[0]) * mass);
+    uint64_t k = qz_top_count(mass);
+    uint64_t pos = (uint64_t)floor(qz_u01(qz_rng_word(seed, QZ_STREAM_SELECT, selection)) * mass);
     return pos < k ? pos : k - 1;
 }
 

@@ -70,18 +70,21 @@ static void insertion_sort(struct qz_entry *e, size_t n, uint64_t seed)
     }
 }
 
-/* Partition e[0..n) (n >= 3) around a median-of-three pivot: afterwards e[p] is the
- * pivot, everything before it is better and everything after it worse. */
+/* Partition e[0..n) (n >= 4) around a median-of-three pivot: afterwards e[p] is the
+ * pivot, everything before it is better and everything after it worse. The three
+ * candidates sit at n/4, n/2 and 3n/4, so that input made of a few sorted runs (the
+ * merged slices of a redistribution) still splits evenly. */
 static size_t partition(struct qz_entry *e, size_t n, uint64_t seed)
 {
-    size_t m = n / 2, last = n - 1, store = 0;
-    /* Order e[0], e[m], e[last] so the median lands at e[last]. */
-    if (better(seed, &e[m], &e[0]))
-        swap(&e[m], &e[0]);
-    if (better(seed, &e[last], &e[0]))
-        swap(&e[last], &e[0]);
-    if (better(seed, &e[m], &e[last]))
-        swap(&e[m], &e[last]);
+    size_t a = n / 4, m = n / 2, b = n - n / 4 - 1, last = n - 1, store = 0;
+    /* Order e[a], e[m], e[b] so the median lands at e[b], then move it last. */
+    if (better(seed, &e[m], &e[a]))
+        swap(&e[m], &e[a]);
+    if (better(seed, &e[b], &e[a]))
+        swap(&e[b], &e[a]);
+    if (better(seed, &e[m], &e[b]))
+        swap(&e[m], &e[b]);
+    swap(&e[b], &e[last]);
     for (size_t i = 0; i < last; i++)
         if (better(seed, &e[i], &e[last]))
             swap(&e[i], &e[store++]);
