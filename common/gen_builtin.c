@@ -170,8 +170,8 @@ static enum qz_status builtin_draw(struct qz_generator *g, uint64_t first, size_
     (void)err;
     out->first = first;
     out->n = n;
+    out->component_cost_valid = g->n > 1;
     if (g->n == 1) {
-        memset(out->component_cost, 0, n * sizeof *out->component_cost); /* all 0.0 */
         for (size_t k = 0; k < n; k += QZ_PASS)
             dist_values(&g->comp[0].d, g->seed, first + k, n - k < QZ_PASS ? n - k : QZ_PASS,
                         out->value + k);

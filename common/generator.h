@@ -24,10 +24,11 @@ struct qz_batch {
     uint64_t first;
     size_t n;
     size_t cap;
-    double *value;          /* the numeric sample (the action itself); NaN if it failed */
-    double *component_cost; /* the cost its mixture component carries (0 outside mixtures) */
-    double *utility;        /* filled by the utility scorer */
-    double *cost;           /* filled by the cost scorer */
+    double *value;            /* the numeric sample (the action itself); NaN if it failed */
+    double *component_cost;   /* the cost its mixture component carries */
+    int component_cost_valid; /* component_cost is filled; 0 means all costs are 0 */
+    double *utility;          /* filled by the utility scorer */
+    double *cost;             /* filled by the cost scorer */
 };
 
 enum qz_status qz_batch_init(struct qz_batch *b, size_t cap, struct qz_error *err);
@@ -42,7 +43,7 @@ struct qz_generator_ops {
     enum qz_status (*open)(struct qz_generator **g, const cJSON *spec, const struct qz_jv *at,
                            uint64_t seed, struct qz_error *err);
     /* Draw samples first .. first+n-1 into out->value and out->component_cost
-     * (n <= out->cap); sets out->first and out->n. */
+     * (n <= out->cap); sets out->first, out->n and out->component_cost_valid. */
     enum qz_status (*draw)(struct qz_generator *g, uint64_t first, size_t n, struct qz_batch *out,
                            struct qz_error *err);
     /* 1 if some samples carry a component cost (a mixture with a nonzero cost). */

@@ -21,12 +21,25 @@ static enum qz_status score_value(struct qz_scorer *s, const struct qz_batch *b,
     return QZ_OK;
 }
 
+static const double *view_value(const struct qz_batch *b)
+{
+    return b->value;
+}
+
+static const double *view_component(const struct qz_batch *b)
+{
+    return b->component_cost_valid ? b->component_cost : NULL;
+}
+
 static enum qz_status score_component(struct qz_scorer *s, const struct qz_batch *b, double *out,
                                       struct qz_error *err)
 {
     (void)s;
     (void)err;
-    memcpy(out, b->component_cost, b->n * sizeof *out);
+    if (b->component_cost_valid)
+        memcpy(out, b->component_cost, b->n * sizeof *out);
+    else
+        memset(out, 0, b->n * sizeof *out); /* all 0.0: no mixture, no component cost */
     return QZ_OK;
 }
 
@@ -34,6 +47,7 @@ const struct qz_scorer_ops qz_score_value_ops = {
     .name = "value",
     .open = open_stateless,
     .score = score_value,
+    .view = view_value,
     .close = NULL,
 };
 
@@ -41,5 +55,6 @@ const struct qz_scorer_ops qz_score_component_ops = {
     .name = "component",
     .open = open_stateless,
     .score = score_component,
+    .view = view_component,
     .close = NULL,
 };

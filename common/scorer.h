@@ -20,6 +20,9 @@ struct qz_scorer_ops {
     /* Score the batch's b->n samples into out[0 .. n-1]; NaN marks an invalid score. */
     enum qz_status (*score)(struct qz_scorer *s, const struct qz_batch *b, double *out,
                             struct qz_error *err);
+    /* Optional: when the scores are exactly a field of the batch, that field (or NULL
+     * to fall back to score), so callers read it without a copy. */
+    const double *(*view)(const struct qz_batch *b);
     void (*close)(struct qz_scorer *s);
 };
 

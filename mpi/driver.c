@@ -5,6 +5,9 @@
 #include <string.h>
 
 #include <sys/resource.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "agree.h"
 #include "dselect.h"
@@ -22,30 +25,44 @@ struct tally {
     uint64_t invalid; /* invalid samples excluded by this rank */
 };
 
-/* Draw, score and rank the samples of one batch. */
-static enum qz_status run_batch(const struct qz_job *job, struct qz_batch *b, uint64_t first,
-                                size_t n, struct qz_topset *ts, struct tally *t,
-                                struct qz_error *err)
-{
-    const double *u = b->utility;
-    const double *c = job->cost.ops ? b->cost : b->value; /* never read without a cost */
-    double thr;
-    enum qz_status rc;
+#define QZ_SCAN_BLOCK 32
 
-    if ((rc = job->gen.ops->draw(job->gen.state, first, n, b, err)) ||
-        (rc = job->utility.ops->score(job->utility.state, b, b->utility, err)))
-        return rc;
-    if (job->cost.ops) {
-        if ((rc = job->cost.ops->score(job->cost.state, b, b->cost, err)))
-            return rc;
-        /* A sample whose cost failed is invalid as a whole: mark it through utility. */
-        for (size_t j = 0; j < n; j++)
-            if (isnan(b->cost[j]))
-                b->utility[j] = NAN;
-    }
-    thr = ts->thr;
-    for (size_t j = 0; j < n; j++) {
-        if (u[j] < thr)
+/* The scores of a batch: a view of a batch field when the scorer is one (no copy),
+ * else scored into `into`. */
+static enum qz_status scores(const struct qz_score *sc, struct qz_batch *b, double *into,
+                             const double **out, struct qz_error *err)
+{
+    if (sc->ops->view && (*out = sc->ops->view(b)))
+        return QZ_OK;
+    *out = into;
+    return sc->ops->score(sc->state, b, into, err);
+}
+
+/* 1 if some u[j] (j < QZ_SCAN_BLOCK) is at or above thr, or NaN: most blocks of
+ * most runs hold no candidate at all, and this answers for 32 samples at once. */
+static inline int block_has_candidate(const double *u, double thr)
+{
+#ifdef __SSE2__
+    const __m128d t = _mm_set1_pd(thr);
+    __m128d any = _mm_setzero_pd();
+    for (size_t j = 0; j < QZ_SCAN_BLOCK; j += 2)
+        any = _mm_or_pd(any, _mm_cmpnlt_pd(_mm_loadu_pd(u + j), t)); /* !(u < thr) */
+    return _mm_movemask_pd(any) != 0;
+#else
+    int any = 0;
+    for (size_t j = 0; j < QZ_SCAN_BLOCK; j++)
+        any |= !(u[j] < thr);
+    return any;
+#endif
+}
+
+/* The slow path for samples first+j, j in [from, to): invalid samples and candidates. */
+static enum qz_status rank_range(const struct qz_job *job, const double *u, const double *c,
+                                 uint64_t first, size_t from, size_t to, struct qz_topset *ts,
+                                 struct tally *t, struct qz_error *err)
+{
+    for (size_t j = from; j < to; j++) {
+        if (u[j] < ts->thr)
             continue;
         if (isnan(u[j])) {
             if (job->invalid == QZ_INVALID_ERROR)
@@ -55,13 +72,49 @@ static enum qz_status run_batch(const struct qz_job *job, struct qz_batch *b, ui
                                     "count such samples)",
                                     (unsigned long long)(first + j),
                                     (unsigned long long)((first + j) / job->chunk_size),
-                                    job->cost.ops && isnan(b->cost[j]) ? "cost" : "utility");
+                                    c && isnan(c[j]) ? "cost" : "utility");
             t->invalid++;
             continue;
         }
-        qz_topset_push(ts, u[j], job->cost.ops ? c[j] : NAN, first + j);
-        thr = ts->thr;
+        qz_topset_push(ts, u[j], c ? c[j] : NAN, first + j);
     }
+    return QZ_OK;
+}
+
+/* Draw, score and rank the samples of one batch. */
+static enum qz_status run_batch(const struct qz_job *job, struct qz_batch *b, uint64_t first,
+                                size_t n, struct qz_topset *ts, struct tally *t,
+                                struct qz_error *err)
+{
+    const double *u, *c = NULL;
+    size_t j = 0;
+    enum qz_status rc;
+
+    if ((rc = job->gen.ops->draw(job->gen.state, first, n, b, err)) ||
+        (rc = scores(&job->utility, b, b->utility, &u, err)))
+        return rc;
+    if (job->cost.ops) {
+        int bad = 0;
+        if ((rc = scores(&job->cost, b, b->cost, &c, err)))
+            return rc;
+        for (size_t i = 0; i < n; i++)
+            bad |= isnan(c[i]);
+        if (bad) {
+            /* A sample whose cost failed is invalid as a whole: mark it through utility. */
+            if (u != b->utility)
+                memcpy(b->utility, u, n * sizeof *u);
+            for (size_t i = 0; i < n; i++)
+                if (isnan(c[i]))
+                    b->utility[i] = NAN;
+            u = b->utility;
+        }
+    }
+    for (; j + QZ_SCAN_BLOCK <= n; j += QZ_SCAN_BLOCK)
+        if (block_has_candidate(u + j, ts->thr) &&
+            (rc = rank_range(job, u, c, first, j, j + QZ_SCAN_BLOCK, ts, t, err)))
+            return rc;
+    if ((rc = rank_range(job, u, c, first, j, n, ts, t, err)))
+        return rc;
     t->done += n;
     return QZ_OK;
 }
