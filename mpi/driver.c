@@ -15,7 +15,7 @@
 #include "reduce.h"
 #include "select.h"
 
-#define QZ_BATCH_MAX 16384       /* samples per generator call */
+#define QZ_BATCH_MAX 2048       /* samples per generator call */
 #define QZ_SYNC_SECONDS 0.25     /* target time between the ranks' meetings */
 #define QZ_SYNC_MAX_ROUNDS 65536 /* cap on rounds between meetings */
 

@@ -62,6 +62,13 @@ run 2 a2
 two=$(attr a2 samples_per_second)
 echo "    2 ranks           $(mps "$two")"
 echo "    ratio 2 / 1 rank  $(ratio "$two" "$one")   (target >= 1.8)"
+# What this machine gives two copies of the bare loop (no MPI) at once: the ceiling
+# for any 2-rank speed-up of this vectorized work here.
+"$QZ_BUILD/tests/qz_bench_bare" "$work/a1.json" > "$work/bare1.txt" &
+"$QZ_BUILD/tests/qz_bench_bare" "$work/a1.json" > "$work/bare2.txt"
+wait
+pair=$($PY -c "print($(cut -d' ' -f1 "$work/bare1.txt") + $(cut -d' ' -f1 "$work/bare2.txt"))")
+echo "    machine ceiling   two bare loops at once: $(mps "$pair") = $(ratio "$pair" "$bare") x one bare loop"
 
 echo "(d) memory: N = $NBIG, K = $KBIG, 2 ranks (and a tiny run for the constant)"
 job d "$NBIG" "$($PY -c "print($KBIG / $NBIG)")"
