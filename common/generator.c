@@ -1,16 +1,18 @@
 #include "generator.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* The registry: job kind -> backend. Adding a backend is one file and one line
  * in each array. */
 static const char *const registry_kinds[] = {
-    "uniform", "normal", "lognormal", "pareto", "discrete_uniform", "fail", "mixture", NULL,
+    "uniform", "normal",  "lognormal", "pareto", "discrete_uniform",
+    "fail",    "mixture", "openai",    NULL,
 };
 static const struct qz_generator_ops *const registry_ops[] = {
     &qz_gen_builtin_ops, &qz_gen_builtin_ops, &qz_gen_builtin_ops, &qz_gen_builtin_ops,
-    &qz_gen_builtin_ops, &qz_gen_builtin_ops, &qz_gen_builtin_ops,
+    &qz_gen_builtin_ops, &qz_gen_builtin_ops, &qz_gen_builtin_ops, &qz_gen_openai_ops,
 };
 
 enum qz_status qz_batch_init(struct qz_batch *b, size_t cap, struct qz_error *err)
@@ -21,7 +23,12 @@ enum qz_status qz_batch_init(struct qz_batch *b, size_t cap, struct qz_error *er
     b->component_cost = malloc(cap * sizeof *b->component_cost);
     b->utility = malloc(cap * sizeof *b->utility);
     b->cost = malloc(cap * sizeof *b->cost);
-    if (!b->value || !b->component_cost || !b->utility || !b->cost) {
+    b->text_off = calloc(cap, sizeof *b->text_off);
+    b->text_len = calloc(cap, sizeof *b->text_len);
+    b->logprob_sum = malloc(cap * sizeof *b->logprob_sum);
+    b->tokens = calloc(cap, sizeof *b->tokens);
+    if (!b->value || !b->component_cost || !b->utility || !b->cost || !b->text_off ||
+        !b->text_len || !b->logprob_sum || !b->tokens) {
         qz_batch_free(b);
         return qz_error_set(err, QZ_ENOMEM, "out of memory for a batch of %zu samples", cap);
     }
@@ -34,7 +41,43 @@ void qz_batch_free(struct qz_batch *b)
     free(b->component_cost);
     free(b->utility);
     free(b->cost);
+    free(b->text);
+    free(b->text_off);
+    free(b->text_len);
+    free(b->logprob_sum);
+    free(b->tokens);
     memset(b, 0, sizeof *b);
+}
+
+void qz_batch_clear_text(struct qz_batch *b)
+{
+    b->text_used = 0;
+    memset(b->text_len, 0, b->cap * sizeof *b->text_len);
+    memset(b->tokens, 0, b->cap * sizeof *b->tokens);
+    for (size_t j = 0; j < b->cap; j++)
+        b->logprob_sum[j] = NAN;
+}
+
+enum qz_status qz_batch_put_text(struct qz_batch *b, size_t j, const char *s, size_t len,
+                                 struct qz_error *err)
+{
+    if (len > UINT32_MAX)
+        return qz_error_set(err, QZ_EINVALID, "sample text of %zu bytes is too long", len);
+    if (b->text_used + len > b->text_size) {
+        size_t size = b->text_size ? b->text_size : 4096;
+        char *grown;
+        while (size < b->text_used + len)
+            size *= 2;
+        if (!(grown = realloc(b->text, size)))
+            return qz_error_set(err, QZ_ENOMEM, "out of memory for %zu bytes of text", size);
+        b->text = grown;
+        b->text_size = size;
+    }
+    memcpy(b->text + b->text_used, s, len);
+    b->text_off[j] = b->text_used;
+    b->text_len[j] = (uint32_t)len;
+    b->text_used += len;
+    return QZ_OK;
 }
 
 enum qz_status qz_gen_open(struct qz_gen *gen, const cJSON *spec, const struct qz_jv *at,

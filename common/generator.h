@@ -24,15 +24,42 @@ struct qz_batch {
     uint64_t first;
     size_t n;
     size_t cap;
-    double *value;            /* the numeric sample (the action itself); NaN if it failed */
+    double *value;            /* the numeric sample (the action itself); NaN if it failed.
+                                 Text generators: NaN if it failed, else 0 */
     double *component_cost;   /* the cost its mixture component carries */
     int component_cost_valid; /* component_cost is filled; 0 means all costs are 0 */
     double *utility;          /* filled by the utility scorer */
     double *cost;             /* filled by the cost scorer */
+
+    /* Text samples (generators that produce text): sample j's UTF-8 text is
+     * text + text_off[j], text_len[j] bytes, not NUL-terminated (empty when it
+     * failed). Filled with qz_batch_put_text after qz_batch_clear_text. */
+    char *text;            /* owned, grows as needed */
+    size_t text_used, text_size;
+    uint64_t *text_off;
+    uint32_t *text_len;
+    double *logprob_sum; /* sum of the sample's token log-probs; NaN when not returned */
+    uint32_t *tokens;    /* tokens generated; 0 when unknown */
 };
 
 enum qz_status qz_batch_init(struct qz_batch *b, size_t cap, struct qz_error *err);
 void qz_batch_free(struct qz_batch *b);
+
+/* Forget all texts of the batch (keeps the memory). Sets every sample's text empty. */
+void qz_batch_clear_text(struct qz_batch *b);
+
+/* Set sample j's text to a copy of s[0..len). QZ_ENOMEM if the arena cannot grow. */
+enum qz_status qz_batch_put_text(struct qz_batch *b, size_t j, const char *s, size_t len,
+                                 struct qz_error *err);
+
+/* Figures a generator counts while drawing (summed over ranks for the record). */
+struct qz_gen_stats {
+    uint64_t requests;          /* HTTP requests (or program calls) that got an answer */
+    uint64_t retries;           /* requests sent again after a transient failure */
+    uint64_t failed_samples;    /* samples that failed after all retries */
+    uint64_t prompt_tokens;     /* usage totals reported by the server */
+    uint64_t completion_tokens;
+};
 
 struct qz_generator; /* a backend's opaque state */
 
@@ -48,6 +75,14 @@ struct qz_generator_ops {
                            struct qz_error *err);
     /* 1 if some samples carry a component cost (a mixture with a nonzero cost). */
     int (*has_component_cost)(const struct qz_generator *g);
+    /* Optional (NULL: numeric samples). 1 if the samples are text. */
+    int (*produces_text)(const struct qz_generator *g);
+    /* Optional. Add this instance's counts to *st. */
+    void (*stats)(const struct qz_generator *g, struct qz_gen_stats *st);
+    /* Optional. What the generator sends, as compact JSON without secrets (for text
+     * generators: the request body template with every sampling parameter), malloc'd;
+     * recorded as the run's `generator_request` attribute. */
+    char *(*describe)(const struct qz_generator *g);
     void (*close)(struct qz_generator *g);
 };
 
@@ -65,5 +100,7 @@ void qz_gen_close(struct qz_gen *gen);
 /* The built-in synthetic distributions (common/gen_builtin.c), one backend serving
  * the kinds uniform, normal, lognormal, pareto, discrete_uniform, fail, mixture. */
 extern const struct qz_generator_ops qz_gen_builtin_ops;
+/* OpenAI-compatible HTTP servers (common/gen_openai.c), kind "openai". */
+extern const struct qz_generator_ops qz_gen_openai_ops;
 
 #endif

@@ -65,6 +65,38 @@ static enum qz_status resolve_samples(const struct qz_jv *at, struct qz_job *job
     return QZ_OK;
 }
 
+/* A scorer must fit what the generator draws: text or numbers, with log-probs. */
+static enum qz_status check_scorer(const struct qz_jv *at, const char *field,
+                                   const struct qz_score *sc, const struct qz_job *job,
+                                   const cJSON *gspec, struct qz_error *err)
+{
+    struct qz_jv sub;
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(gspec, "kind");
+    const char *gkind = cJSON_IsString(kind) ? kind->valuestring : "?";
+    int text = qz_job_text_samples(job);
+
+    qz_jv_child(at, field, &sub);
+    if (sc->ops->needs_text && !text)
+        return qz_jv_fail(&sub, "kind", NULL, err,
+                          "\"%s\" scores text, but generator \"%s\" draws numbers", sc->ops->name,
+                          gkind);
+    if (sc->ops->needs_numbers && text)
+        return qz_jv_fail(&sub, "kind", NULL, err,
+                          "\"%s\" scores numbers, but generator \"%s\" draws text", sc->ops->name,
+                          gkind);
+    if (sc->ops->needs_logprobs &&
+        !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(gspec, "logprobs")))
+        return qz_jv_fail(&sub, "kind", NULL, err, "\"%s\" needs generator.logprobs: true",
+                          sc->ops->name);
+    return QZ_OK;
+}
+
+int qz_job_text_samples(const struct qz_job *job)
+{
+    return job->gen.ops && job->gen.ops->produces_text &&
+           job->gen.ops->produces_text(job->gen.state);
+}
+
 static enum qz_status open_backends(const struct qz_jv *at, struct qz_job *job,
                                     struct qz_error *err)
 {
@@ -90,9 +122,12 @@ static enum qz_status open_backends(const struct qz_jv *at, struct qz_job *job,
     }
     if (rc)
         return rc;
+    if ((rc = check_scorer(at, "utility", &job->utility, job, gspec, err)))
+        return rc;
     qz_jv_child(at, "cost", &sub);
-    if (cspec)
-        return qz_score_open(&job->cost, cspec, &sub, err);
+    if (cspec && ((rc = qz_score_open(&job->cost, cspec, &sub, err)) ||
+                  (rc = check_scorer(at, "cost", &job->cost, job, gspec, err))))
+        return rc;
     return QZ_OK;
 }
 

@@ -50,6 +50,9 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
 
 void qz_job_free(struct qz_job *job);
 
+/* 1 if the job's generator draws text samples (else numbers). */
+int qz_job_text_samples(const struct qz_job *job);
+
 /* The job as compact JSON text for the record (secrets removed). Caller frees with
  * cJSON_free. NULL when out of memory. */
 char *qz_job_text(const struct qz_job *job);

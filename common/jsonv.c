@@ -52,7 +52,7 @@ enum qz_status qz_jv_fail(const struct qz_jv *at, const char *name, const cJSON 
                           struct qz_error *err, const char *fmt, ...)
 {
     struct qz_jv where;
-    char problem[512], got[QZ_JV_GOT_MAX + 8];
+    char problem[900], got[QZ_JV_GOT_MAX + 8];
     va_list ap;
 
     if (name)
@@ -101,7 +101,7 @@ enum qz_status qz_jv_fields(const struct qz_jv *at, const cJSON *obj, const char
         return qz_jv_fail(at, NULL, obj, err, "must be a JSON object");
     for (it = obj->child; it; it = it->next) {
         if (!is_allowed(it->string, allowed)) {
-            char list[256];
+            char list[768];
             join_list(allowed, 0, list, sizeof list);
             return qz_jv_fail(at, it->string, NULL, err, "unknown field (expected one of: %s)",
                               list);
@@ -200,7 +200,7 @@ enum qz_status qz_jv_choice(const struct qz_jv *at, const cJSON *obj, const char
                             struct qz_error *err)
 {
     const cJSON *item;
-    char list[256];
+    char list[768];
     enum qz_status rc = field(at, obj, name, required, &item, err);
     if (rc)
         return rc;

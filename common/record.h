@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "generator.h"
+#include "payload.h"
 #include "topset.h"
 
 #define QZ_FORMAT_NAME "quantilize"
@@ -48,6 +50,21 @@ struct qz_record {
     char finished[QZ_TIME_MAX]; /* ISO 8601 UTC */
     double wall_seconds;
     double samples_per_second;
+
+    /* Text samples. The selected payload is then selected_text->...[selected_text_at]
+     * (selected_payload is NULL), and top_texts (when not NULL) holds the top set's
+     * texts in the order of top. */
+    int text;
+    const struct qz_texts *selected_text;
+    size_t selected_text_at;
+    const struct qz_texts *top_texts;
+    int has_logprobs; /* token log-probs were asked for: record them */
+
+    /* What the generator counted (HTTP requests, ...), summed over ranks, and what it
+     * sends (JSON, no secrets); has_stats 0 and generator_request NULL when none. */
+    int has_stats;
+    struct qz_gen_stats stats;
+    const char *generator_request;
 
     /* Time per phase (seconds, max over ranks) and peak resident memory (bytes). */
     double draw_seconds;   /* drawing, scoring and ranking the samples */

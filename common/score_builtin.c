@@ -49,6 +49,7 @@ const struct qz_scorer_ops qz_score_value_ops = {
     .score = score_value,
     .view = view_value,
     .close = NULL,
+    .needs_numbers = 1,
 };
 
 const struct qz_scorer_ops qz_score_component_ops = {
@@ -57,4 +58,5 @@ const struct qz_scorer_ops qz_score_component_ops = {
     .score = score_component,
     .view = view_component,
     .close = NULL,
+    .needs_numbers = 1,
 };

@@ -24,6 +24,9 @@ struct qz_scorer_ops {
      * to fall back to score), so callers read it without a copy. */
     const double *(*view)(const struct qz_batch *b);
     void (*close)(struct qz_scorer *s);
+    int needs_text;     /* scores text samples (the generator must produce text) */
+    int needs_numbers;  /* scores numeric samples */
+    int needs_logprobs; /* reads token log-probs (the generator must be asked for them) */
 };
 
 struct qz_score {
@@ -40,5 +43,12 @@ void qz_score_close(struct qz_score *sc);
  * "value" (the sample itself) and "component" (the cost its mixture component carries). */
 extern const struct qz_scorer_ops qz_score_value_ops;
 extern const struct qz_scorer_ops qz_score_component_ops;
+
+/* Built-ins for text samples (common/score_text.c): "length" (code points), "regex"
+ * (matches of a POSIX extended regex), "logprob_mean", "logprob_sum". */
+extern const struct qz_scorer_ops qz_score_length_ops;
+extern const struct qz_scorer_ops qz_score_regex_ops;
+extern const struct qz_scorer_ops qz_score_logprob_mean_ops;
+extern const struct qz_scorer_ops qz_score_logprob_sum_ops;
 
 #endif

@@ -123,6 +123,12 @@ static enum qz_status selected_payload(const struct qz_job *job, uint64_t index,
 static void print_summary(const struct qz_record *rec, const char *path)
 {
     char rate[16];
+    if (rec->text) {
+        const struct qz_texts *t = rec->selected_text;
+        size_t i = rec->selected_text_at, len = t->len[i];
+        printf("selected text: \"%.*s\"%s\n", len > 240 ? 240 : (int)len, t->bytes + t->off[i],
+               len > 240 ? "..." : "");
+    }
     qz_format_count(rec->samples_per_second, rate, sizeof rate);
     printf("run \"%s\": selected sample %llu (utility %.17g", rec->run,
            (unsigned long long)rec->selected_index, rec->selected_utility);
@@ -134,6 +140,12 @@ static void print_summary(const struct qz_record *rec, const char *path)
     printf("  q = %.17g, N = %llu samples (%llu invalid), threshold %.17g, boundary ties %llu\n",
            rec->q, (unsigned long long)rec->samples, (unsigned long long)rec->invalid_samples,
            rec->threshold, (unsigned long long)rec->boundary_ties);
+    if (rec->has_stats)
+        printf("  %llu requests, %llu retries, %llu samples failed, %llu + %llu tokens\n",
+               (unsigned long long)rec->stats.requests, (unsigned long long)rec->stats.retries,
+               (unsigned long long)rec->stats.failed_samples,
+               (unsigned long long)rec->stats.prompt_tokens,
+               (unsigned long long)rec->stats.completion_tokens);
     printf("  wrote %s /runs/%s in %.3f s (%s samples/s on %d rank%s)\n", path, rec->run,
            rec->wall_seconds, rate, rec->ranks, rec->ranks == 1 ? "" : "s");
 }
@@ -174,14 +186,27 @@ static void fill_record(struct qz_record *rec, const struct qz_job *job,
     rec->select_seconds = res->select_seconds;
     rec->peak_rss_max = res->peak_rss_max;
     rec->peak_rss_root = res->peak_rss_root;
+    rec->text = res->text;
+    if (res->text) {
+        int gathered_texts = res->top_texts.n > 0;
+        rec->selected_payload = NULL;
+        rec->selected_payload_len = 0;
+        rec->selected_text = gathered_texts ? &res->top_texts : &res->selected_text;
+        rec->selected_text_at = gathered_texts ? res->selected_position : 0;
+        rec->top_texts = gathered_texts ? &res->top_texts : NULL;
+        rec->has_logprobs = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(job->json, "generator"), "logprobs"));
+    }
+    rec->has_stats = res->has_stats;
+    rec->stats = res->stats;
 }
 
 /* Collective: write the record (filled on the root only) to `out`. The root writes
  * all but a top set too large to gather, which every rank then writes collectively
  * before the root commits. */
 static enum qz_status write_record(const struct qz_job *job, const struct qz_record *rec,
-                                   const struct qz_run_result *res, const char *out,
-                                   int overwrite, struct qz_error *err)
+                                   const struct qz_run_result *res, const char *out, int overwrite,
+                                   struct qz_error *err)
 {
     struct qz_output_txn txn;
     int root = is_root(), collective = job->output_top && !res->gathered;
@@ -226,7 +251,7 @@ static int cmd_run(int argc, char **argv)
     struct qz_run_options opt;
     struct qz_run_result res;
     struct qz_record rec;
-    char *job_text = NULL, *default_out = NULL;
+    char *job_text = NULL, *default_out = NULL, *generator_request = NULL;
     const char *out;
     double payload = NAN, t0 = MPI_Wtime();
     time_t started = time(NULL);
@@ -263,9 +288,13 @@ static int cmd_run(int argc, char **argv)
 
     if (root) {
         job_text = qz_job_text(&job);
-        rc = job_text ? selected_payload(&job, res.selected.index, &payload, &err)
-                      : qz_error_set(&err, QZ_ENOMEM, "out of memory");
+        generator_request = job.gen.ops->describe ? job.gen.ops->describe(job.gen.state) : NULL;
+        if (!job_text)
+            rc = qz_error_set(&err, QZ_ENOMEM, "out of memory");
+        else if (!res.text)
+            rc = selected_payload(&job, res.selected.index, &payload, &err);
         fill_record(&rec, &job, &res, job_text, &payload, ranks);
+        rec.generator_request = generator_request;
         iso_time(started, rec.started, sizeof rec.started);
         iso_time(time(NULL), rec.finished, sizeof rec.finished);
         rec.wall_seconds = MPI_Wtime() - t0;
@@ -279,6 +308,7 @@ static int cmd_run(int argc, char **argv)
 
 done:
     cJSON_free(job_text);
+    free(generator_request);
     free(default_out);
     qz_job_free(&job);
     return rc ? fail(rc, &err) : 0;

@@ -11,18 +11,22 @@
 
 #include "agree.h"
 #include "dselect.h"
+#include "payload.h"
 #include "progress.h"
 #include "reduce.h"
 #include "select.h"
 
-#define QZ_BATCH_MAX 2048       /* samples per generator call */
+#define QZ_BATCH_MAX 2048        /* samples per generator call */
 #define QZ_SYNC_SECONDS 0.25     /* target time between the ranks' meetings */
 #define QZ_SYNC_MAX_ROUNDS 65536 /* cap on rounds between meetings */
 
-/* What a rank accumulates between meetings. */
-struct tally {
-    uint64_t done;    /* samples drawn by this rank */
-    uint64_t invalid; /* invalid samples excluded by this rank */
+/* A rank's ranking state while it draws. */
+struct ranker {
+    const struct qz_job *job;
+    struct qz_topset *ts;
+    struct qz_payloads *pl; /* text jobs: payloads of the samples in ts; else NULL */
+    uint64_t done;          /* samples drawn by this rank */
+    uint64_t invalid;       /* invalid samples excluded by this rank */
 };
 
 #define QZ_SCAN_BLOCK 32
@@ -57,10 +61,14 @@ static inline int block_has_candidate(const double *u, double thr)
 }
 
 /* The slow path for samples first+j, j in [from, to): invalid samples and candidates. */
-static enum qz_status rank_range(const struct qz_job *job, const double *u, const double *c,
-                                 uint64_t first, size_t from, size_t to, struct qz_topset *ts,
-                                 struct tally *t, struct qz_error *err)
+static enum qz_status rank_range(struct ranker *rk, const struct qz_batch *b, const double *u,
+                                 const double *c, size_t from, size_t to, struct qz_error *err)
 {
+    const struct qz_job *job = rk->job;
+    struct qz_topset *ts = rk->ts;
+    uint64_t first = b->first;
+    enum qz_status rc;
+
     for (size_t j = from; j < to; j++) {
         if (u[j] < ts->thr)
             continue;
@@ -73,19 +81,22 @@ static enum qz_status rank_range(const struct qz_job *job, const double *u, cons
                                     (unsigned long long)(first + j),
                                     (unsigned long long)((first + j) / job->chunk_size),
                                     c && isnan(c[j]) ? "cost" : "utility");
-            t->invalid++;
+            rk->invalid++;
             continue;
         }
         qz_topset_push(ts, u[j], c ? c[j] : NAN, first + j);
+        if (rk->pl && (rc = qz_payload_put(rk->pl, first + j, b->text + b->text_off[j],
+                                           b->text_len[j], b->tokens[j], b->logprob_sum[j], err)))
+            return rc;
     }
     return QZ_OK;
 }
 
 /* Draw, score and rank the samples of one batch. */
-static enum qz_status run_batch(const struct qz_job *job, struct qz_batch *b, uint64_t first,
-                                size_t n, struct qz_topset *ts, struct tally *t,
+static enum qz_status run_batch(struct ranker *rk, struct qz_batch *b, uint64_t first, size_t n,
                                 struct qz_error *err)
 {
+    const struct qz_job *job = rk->job;
     const double *u, *c = NULL;
     size_t j = 0;
     enum qz_status rc;
@@ -110,24 +121,28 @@ static enum qz_status run_batch(const struct qz_job *job, struct qz_batch *b, ui
         }
     }
     for (; j + QZ_SCAN_BLOCK <= n; j += QZ_SCAN_BLOCK)
-        if (block_has_candidate(u + j, ts->thr) &&
-            (rc = rank_range(job, u, c, first, j, j + QZ_SCAN_BLOCK, ts, t, err)))
+        if (block_has_candidate(u + j, rk->ts->thr) &&
+            (rc = rank_range(rk, b, u, c, j, j + QZ_SCAN_BLOCK, err)))
             return rc;
-    if ((rc = rank_range(job, u, c, first, j, n, ts, t, err)))
+    if ((rc = rank_range(rk, b, u, c, j, n, err)))
         return rc;
-    t->done += n;
+    rk->done += n;
+    /* Payloads of samples the top set has dropped since are garbage: collect it. */
+    if (rk->pl && rk->pl->count > 2 * rk->ts->cap)
+        return qz_payload_retain(rk->pl, rk->ts->e, rk->ts->n, err);
     return QZ_OK;
 }
 
-static enum qz_status run_chunk(const struct qz_job *job, struct qz_batch *b, uint64_t chunk,
-                                struct qz_topset *ts, struct tally *t, struct qz_error *err)
+static enum qz_status run_chunk(struct ranker *rk, struct qz_batch *b, uint64_t chunk,
+                                struct qz_error *err)
 {
+    const struct qz_job *job = rk->job;
     uint64_t first = chunk * job->chunk_size;
     uint64_t end = first + job->chunk_size < job->samples ? first + job->chunk_size : job->samples;
 
     for (uint64_t i = first; i < end; i += b->cap) {
         size_t n = end - i < b->cap ? (size_t)(end - i) : b->cap;
-        enum qz_status rc = run_batch(job, b, i, n, ts, t, err);
+        enum qz_status rc = run_batch(rk, b, i, n, err);
         if (rc)
             return rc;
     }
@@ -150,13 +165,13 @@ static uint64_t rank_samples(const struct qz_job *job, int rank, int size)
 
 /* The draw loop over rounds with periodic meetings. */
 static enum qz_status draw_all(MPI_Comm comm, const struct qz_job *job,
-                               const struct qz_run_options *opt, struct qz_topset *ts,
-                               uint64_t *invalid, struct qz_error *err)
+                               const struct qz_run_options *opt, struct qz_run_result *res,
+                               struct qz_error *err)
 {
     int rank, size;
     uint64_t nchunks = (job->samples + job->chunk_size - 1) / job->chunk_size;
     uint64_t rounds, next_meet = 1, last_meet = 0;
-    struct tally t = {0, 0};
+    struct ranker rk = {job, &res->set, res->text ? &res->payloads : NULL, 0, 0};
     struct qz_batch b;
     struct qz_progress prog;
     double last_time = MPI_Wtime();
@@ -171,10 +186,10 @@ static enum qz_status draw_all(MPI_Comm comm, const struct qz_job *job,
     for (uint64_t r = 0; r < rounds; r++) {
         uint64_t chunk = r * (uint64_t)size + (uint64_t)rank;
         if (rc == QZ_OK && chunk < nchunks)
-            rc = run_chunk(job, &b, chunk, ts, &t, err);
+            rc = run_chunk(&rk, &b, chunk, err);
         if (r + 1 == next_meet || r + 1 == rounds) {
             /* {failed ranks, samples done, invalid, rounds to the next meeting} */
-            int64_t in[4] = {rc != QZ_OK, (int64_t)t.done, (int64_t)t.invalid, 0}, out[4];
+            int64_t in[4] = {rc != QZ_OK, (int64_t)rk.done, (int64_t)rk.invalid, 0}, out[4];
             double now = MPI_Wtime();
             if (rank == 0) {
                 double per_round = (now - last_time) / (double)(r + 1 - last_meet);
@@ -189,7 +204,7 @@ static enum qz_status draw_all(MPI_Comm comm, const struct qz_job *job,
             last_time = now;
             last_meet = r + 1;
             next_meet = r + 1 + (uint64_t)out[3];
-            *invalid = (uint64_t)out[2];
+            res->invalid = (uint64_t)out[2];
             if (out[0])
                 break; /* some rank failed; qz_agree below hands its message to all */
             if (r + 1 == rounds)
@@ -207,6 +222,140 @@ static uint64_t peak_rss(void)
     if (getrusage(RUSAGE_SELF, &ru) != 0)
         return 0;
     return (uint64_t)ru.ru_maxrss * 1024; /* Linux reports KiB */
+}
+
+/* Collective. The payloads of samples want[0..n) (on the root; n is the root's) from
+ * the ranks that hold them, into *out on the root, in the same order. */
+static enum qz_status collect_texts(MPI_Comm comm, const struct qz_payloads *pl,
+                                    const struct qz_entry *want, size_t n, struct qz_texts *out,
+                                    struct qz_error *err)
+{
+    struct rec {
+        uint64_t pos;
+        uint32_t len, tokens;
+        double logprob_sum;
+    } *mine = NULL, *all = NULL;
+    int rank, size, *rcount = NULL, *rdispl = NULL, *bcount = NULL, *bdispl = NULL;
+    uint64_t count = n, *idx = NULL, nmine = 0, bytes = 0, off;
+    char *text = NULL, *alltext = NULL;
+    enum qz_status rc = QZ_OK;
+
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    memset(out, 0, sizeof *out);
+    MPI_Bcast(&count, 1, MPI_UINT64_T, 0, comm);
+    idx = malloc((count ? count : 1) * sizeof *idx);
+    if (!idx)
+        QZ_ABORT(comm, "out of memory collecting payloads");
+    for (uint64_t i = 0; rank == 0 && i < count; i++)
+        idx[i] = want[i].index;
+    MPI_Bcast(idx, (int)count, MPI_UINT64_T, 0, comm);
+    /* What this rank holds: one record per payload, then the texts back to back. */
+    mine = malloc((count ? count : 1) * sizeof *mine);
+    for (uint64_t i = 0; mine && i < count; i++) {
+        struct qz_payload p;
+        if (qz_payload_get(pl, idx[i], &p)) {
+            mine[nmine++] = (struct rec){i, p.len, p.tokens, p.logprob_sum};
+            bytes += p.len;
+        }
+    }
+    text = malloc(bytes ? bytes : 1);
+    if (!mine || !text || bytes > INT32_MAX || nmine * sizeof *mine > INT32_MAX)
+        rc = qz_error_set(err, QZ_ENOMEM, "rank %d: cannot send %llu bytes of payloads", rank,
+                          (unsigned long long)bytes);
+    off = 0;
+    for (uint64_t k = 0; rc == QZ_OK && k < nmine; k++) {
+        struct qz_payload p;
+        qz_payload_get(pl, idx[mine[k].pos], &p);
+        memcpy(text + off, p.text, p.len);
+        off += p.len;
+    }
+    if ((rc = qz_agree(comm, rc, err)))
+        goto done;
+    if (rank == 0) {
+        rcount = calloc((size_t)size, sizeof *rcount);
+        rdispl = calloc((size_t)size, sizeof *rdispl);
+        bcount = calloc((size_t)size, sizeof *bcount);
+        bdispl = calloc((size_t)size, sizeof *bdispl);
+        if (!rcount || !rdispl || !bcount || !bdispl)
+            QZ_ABORT(comm, "out of memory collecting payloads");
+    }
+    {
+        int sizes[2] = {(int)(nmine * sizeof *mine), (int)bytes}, *both = NULL;
+        if (rank == 0 && !(both = malloc(2 * (size_t)size * sizeof *both)))
+            QZ_ABORT(comm, "out of memory collecting payloads");
+        MPI_Gather(sizes, 2, MPI_INT, both, 2, MPI_INT, 0, comm);
+        if (rank == 0) {
+            uint64_t rt = 0, bt = 0;
+            for (int r = 0; r < size; r++) {
+                rcount[r] = both[2 * r];
+                bcount[r] = both[2 * r + 1];
+                rdispl[r] = (int)rt;
+                bdispl[r] = (int)bt;
+                rt += (uint64_t)rcount[r];
+                bt += (uint64_t)bcount[r];
+            }
+            if (rt > INT32_MAX || bt > INT32_MAX)
+                QZ_ABORT(comm,
+                         "the top set's payloads exceed 2 GiB: lower output.top_gather_limit");
+            all = malloc(rt ? rt : 1);
+            alltext = malloc(bt ? bt : 1);
+            out->bytes = alltext;
+            out->n = count;
+            out->off = calloc(count ? count : 1, sizeof *out->off);
+            out->len = calloc(count ? count : 1, sizeof *out->len);
+            out->tokens = calloc(count ? count : 1, sizeof *out->tokens);
+            out->logprob_sum = malloc((count ? count : 1) * sizeof *out->logprob_sum);
+            if (!all || !alltext || !out->off || !out->len || !out->tokens || !out->logprob_sum)
+                QZ_ABORT(comm, "out of memory collecting payloads");
+            free(both);
+        }
+    }
+    MPI_Gatherv(mine, (int)(nmine * sizeof *mine), MPI_BYTE, all, rcount, rdispl, MPI_BYTE, 0,
+                comm);
+    MPI_Gatherv(text, (int)bytes, MPI_BYTE, alltext, bcount, bdispl, MPI_BYTE, 0, comm);
+    if (rank == 0) {
+        /* Records arrive rank by rank, each rank's texts in its record order. */
+        for (uint64_t i = 0; i < count; i++)
+            out->logprob_sum[i] = NAN;
+        for (int r = 0; r < size; r++) {
+            const struct rec *rr = (const struct rec *)((const char *)all + rdispl[r]);
+            uint64_t o = (uint64_t)bdispl[r];
+            for (size_t k = 0; k < (size_t)rcount[r] / sizeof *rr; k++) {
+                out->off[rr[k].pos] = o;
+                out->len[rr[k].pos] = rr[k].len;
+                out->tokens[rr[k].pos] = rr[k].tokens;
+                out->logprob_sum[rr[k].pos] = rr[k].logprob_sum;
+                o += rr[k].len;
+            }
+        }
+    }
+done:
+    free(idx);
+    free(mine);
+    free(text);
+    free(all);
+    free(rcount);
+    free(rdispl);
+    free(bcount);
+    free(bdispl);
+    return rc;
+}
+
+/* Text jobs: the payloads the record needs, on the root — the whole top set when it
+ * was gathered and is written, and always the selected sample's. */
+static enum qz_status collect_payloads(MPI_Comm comm, const struct qz_job *job,
+                                       struct qz_run_result *res, struct qz_error *err)
+{
+    int rank;
+    enum qz_status rc;
+
+    MPI_Comm_rank(comm, &rank);
+    if (res->gathered && job->output_top)
+        return collect_texts(comm, &res->payloads, res->part, rank == 0 ? res->part_n : 0,
+                             &res->top_texts, err);
+    rc = collect_texts(comm, &res->payloads, &res->selected, 1, &res->selected_text, err);
+    return rc;
 }
 
 /* K <= the gather limit: a tree reduction to the root, which selects. */
@@ -304,7 +453,9 @@ enum qz_status qz_run_draw(MPI_Comm comm, const struct qz_job *job,
         goto fail;
 
     t0 = MPI_Wtime();
-    if ((rc = draw_all(comm, job, opt, &res->set, &res->invalid, err)))
+    res->text = qz_job_text_samples(job);
+    qz_payload_init(&res->payloads);
+    if ((rc = draw_all(comm, job, opt, res, err)))
         goto fail;
     t1 = MPI_Wtime();
     res->valid = res->samples - res->invalid;
@@ -320,9 +471,27 @@ enum qz_status qz_run_draw(MPI_Comm comm, const struct qz_job *job,
 
     qz_topset_finish(&res->set);
     qz_topset_truncate(res->set.e, &res->set.n, &res->set.ties_out, res->top_count);
+    rc = res->text ? qz_payload_retain(&res->payloads, res->set.e, res->set.n, err) : QZ_OK;
+    if ((rc = qz_agree(comm, rc, err)))
+        goto fail;
     rc = res->gathered ? select_gathered(comm, res, err) : select_distributed(comm, job, res, err);
     if ((rc = qz_agree(comm, rc, err)))
         goto fail;
+    if (res->text && (rc = collect_payloads(comm, job, res, err)))
+        goto fail;
+    if (job->gen.ops->stats) {
+        uint64_t st[5] = {0};
+        struct qz_gen_stats gs = {0, 0, 0, 0, 0};
+        job->gen.ops->stats(job->gen.state, &gs);
+        st[0] = gs.requests;
+        st[1] = gs.retries;
+        st[2] = gs.failed_samples;
+        st[3] = gs.prompt_tokens;
+        st[4] = gs.completion_tokens;
+        MPI_Allreduce(MPI_IN_PLACE, st, 5, MPI_UINT64_T, MPI_SUM, comm);
+        res->stats = (struct qz_gen_stats){st[0], st[1], st[2], st[3], st[4]};
+        res->has_stats = 1;
+    }
     times[0] = t1 - t0;
     times[1] = MPI_Wtime() - t1;
     MPI_Allreduce(MPI_IN_PLACE, times, 2, MPI_DOUBLE, MPI_MAX, comm);
@@ -344,6 +513,9 @@ fail:
 void qz_run_result_free(struct qz_run_result *res)
 {
     qz_topset_free(&res->set);
+    qz_payload_free(&res->payloads);
+    qz_texts_free(&res->top_texts);
+    qz_texts_free(&res->selected_text);
     free(res->slice);
     res->slice = res->part = NULL;
     res->part_n = 0;

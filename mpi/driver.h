@@ -19,6 +19,7 @@
 #include <stdio.h>
 
 #include "job.h"
+#include "payload.h"
 #include "topset.h"
 
 struct qz_run_options {
@@ -48,9 +49,15 @@ struct qz_run_result {
     struct qz_entry *part;
     size_t part_n;
     uint64_t part_offset;
+    int text;                      /* the samples are text */
+    struct qz_texts top_texts;     /* root, text jobs with a gathered top set: its payloads */
+    struct qz_texts selected_text; /* root, other text jobs: the selected sample's payload */
+    int has_stats;                 /* the generator counts requests (stats below, all ranks) */
+    struct qz_gen_stats stats;     /* summed over ranks */
     /* owned memory */
     struct qz_topset set;
     struct qz_entry *slice;
+    struct qz_payloads payloads; /* this rank's payloads (text jobs) */
 };
 
 /* Collective over comm. On success res describes the outcome (free with

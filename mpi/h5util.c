@@ -169,6 +169,43 @@ herr_t qz_h5_write_dataset_1d(hid_t loc, const char *name, enum qz_h5_kind kind,
     return rc;
 }
 
+herr_t qz_h5_write_texts(hid_t loc, const char *name, const char *bytes, const uint64_t *off,
+                         const uint32_t *len, size_t n, int scalar, const char *description)
+{
+    hsize_t dim = n;
+    hid_t type = H5Tcopy(H5T_C_S1), space, dset = H5I_INVALID_HID;
+    char **strings = calloc(n ? n : 1, sizeof *strings);
+    herr_t rc = -1;
+
+    space = scalar ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &dim, NULL);
+    if (type < 0 || space < 0 || !strings || H5Tset_size(type, H5T_VARIABLE) < 0 ||
+        H5Tset_cset(type, H5T_CSET_UTF8) < 0)
+        goto done;
+    /* HDF5 takes NUL-terminated C strings: copy each text once. */
+    for (size_t i = 0; i < n; i++) {
+        if (!(strings[i] = malloc((size_t)len[i] + 1)))
+            goto done;
+        memcpy(strings[i], bytes + off[i], len[i]);
+        strings[i][len[i]] = '\0';
+    }
+    dset = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (dset >= 0 &&
+        (n == 0 || H5Dwrite(dset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, strings) >= 0) &&
+        qz_h5_describe(dset, description, NULL) >= 0)
+        rc = 0;
+done:
+    if (dset >= 0 && H5Dclose(dset) < 0)
+        rc = -1;
+    if (space >= 0)
+        H5Sclose(space);
+    if (type >= 0)
+        H5Tclose(type);
+    for (size_t i = 0; strings && i < n; i++)
+        free(strings[i]);
+    free(strings);
+    return rc;
+}
+
 int qz_h5_read_string_attr(hid_t loc, const char *name, char **out)
 {
     hid_t attr = H5I_INVALID_HID, ftype = H5I_INVALID_HID, mtype = H5I_INVALID_HID;

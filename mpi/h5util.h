@@ -51,6 +51,13 @@ herr_t qz_h5_describe(hid_t obj, const char *description, const char *units);
 herr_t qz_h5_write_dataset_1d(hid_t loc, const char *name, enum qz_h5_kind kind, hsize_t n,
                               const void *data, const char *description, const char *units);
 
+/* Create and write the dataset name of variable-length UTF-8 strings in loc: text i
+ * is bytes + off[i], len[i] bytes (a NUL inside a text ends it). Scalar when
+ * `scalar` (then n must be 1), else 1-D of n. With its description. Serial files
+ * only. Negative on failure. */
+herr_t qz_h5_write_texts(hid_t loc, const char *name, const char *bytes, const uint64_t *off,
+                         const uint32_t *len, size_t n, int scalar, const char *description);
+
 /* Read the scalar string attribute name of loc (variable or fixed length) into a
  * malloc'd, NUL-terminated copy that the caller frees. Returns 1 when read, 0 when
  * there is no such attribute, -1 when it is not a scalar string or cannot be read;

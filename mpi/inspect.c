@@ -13,6 +13,7 @@
 #define KEY_WIDTH 19    /* "selected position:" and a space */
 #define TOP_SHOWN 5     /* entries of the top set shown */
 #define PAYLOAD_SHOWN 8 /* payload values shown */
+#define TEXT_SHOWN 240  /* bytes of a text payload shown */
 #define JOB_SHOWN 60    /* characters of the job's JSON shown */
 #define VALUE_MAX 64
 
@@ -204,14 +205,50 @@ static void show_lines(FILE *out, hid_t loc, const struct line *lines, size_t n)
         show_attr(out, loc, &lines[i]);
 }
 
+/* A text payload (a scalar UTF-8 string): its first TEXT_SHOWN bytes. 1 if it was
+ * text and shown, 0 if it is not a string dataset. */
+static int show_text_payload(FILE *out, hid_t selected)
+{
+    hid_t dset = H5Dopen2(selected, "payload", H5P_DEFAULT), ftype, mtype;
+    char *s = NULL, line[TEXT_SHOWN + 64];
+    int shown = 0;
+
+    if (dset < 0)
+        return 0;
+    ftype = H5Dget_type(dset);
+    if (ftype >= 0 && H5Tget_class(ftype) == H5T_STRING && H5Tis_variable_str(ftype) > 0) {
+        mtype = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mtype, H5T_VARIABLE);
+        H5Tset_cset(mtype, H5T_CSET_UTF8);
+        if (H5Dread(dset, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, &s) >= 0 && s) {
+            size_t len = strlen(s);
+            snprintf(line, sizeof line, "\"%.*s\"%s (%zu bytes)", TEXT_SHOWN, s,
+                     len > TEXT_SHOWN ? "..." : "", len);
+            put_line(out, "selected text", line);
+            free(s); /* HDF5 allocates variable-length strings with malloc by default */
+        } else {
+            put_line(out, "selected text", "(unreadable)");
+        }
+        H5Tclose(mtype);
+        shown = 1;
+    }
+    if (ftype >= 0)
+        H5Tclose(ftype);
+    H5Dclose(dset);
+    return shown;
+}
+
 static void show_payload(FILE *out, hid_t selected)
 {
     double v[PAYLOAD_SHOWN];
     hsize_t len;
     char text[PAYLOAD_SHOWN * 26 + 48], num[32];
     size_t used = 0;
-    int r = read_head(selected, "payload", H5T_NATIVE_DOUBLE, PAYLOAD_SHOWN, v, &len);
+    int r;
 
+    if (show_text_payload(out, selected))
+        return;
+    r = read_head(selected, "payload", H5T_NATIVE_DOUBLE, PAYLOAD_SHOWN, v, &len);
     if (r != FOUND) {
         put_line(out, "selected payload", r == MISSING ? "-" : "(unreadable)");
         return;

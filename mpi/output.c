@@ -217,6 +217,26 @@ static enum qz_status close_group(hid_t group, const struct where *w, struct qz_
     return QZ_OK;
 }
 
+/* The selected text sample: payload as a UTF-8 string, and its token log-probs. */
+static herr_t write_selected_text(hid_t group, const struct qz_record *rec, const struct where *w,
+                                  struct qz_error *err)
+{
+    const struct qz_texts *t = rec->selected_text;
+    size_t i = rec->selected_text_at;
+    uint64_t tokens = t->tokens[i];
+    double mean = tokens ? t->logprob_sum[i] / (double)tokens : NAN;
+    const struct attr lp[] = {
+        {"logprob_sum", QZ_H5_F64, &t->logprob_sum[i]},
+        {"logprob_mean", QZ_H5_F64, &mean},
+        {"tokens", QZ_H5_U64, &tokens},
+    };
+
+    if (rec->has_logprobs && put_attrs(group, lp, 3, w, err))
+        return -1;
+    return qz_h5_write_texts(group, "payload", t->bytes, &t->off[i], &t->len[i], 1, 1,
+                             "the selected sample's text (UTF-8): the action itself");
+}
+
 /* selected/: its attributes and the payload. */
 static enum qz_status write_selected(hid_t run, const struct qz_record *rec, const struct where *w,
                                      struct qz_error *err)
@@ -234,9 +254,11 @@ static enum qz_status write_selected(hid_t run, const struct qz_record *rec, con
     if (rc)
         return rc;
     if (!(rc = put_attrs(group, attrs, rec->has_cost ? 5 : 4, w, err)) &&
-        qz_h5_write_dataset_1d(
-            group, "payload", QZ_H5_F64, rec->selected_payload_len, rec->selected_payload,
-            "numeric payload of the selected sample: the action itself", NULL) < 0)
+        (rec->text
+             ? write_selected_text(group, rec, w, err)
+             : qz_h5_write_dataset_1d(
+                   group, "payload", QZ_H5_F64, rec->selected_payload_len, rec->selected_payload,
+                   "numeric payload of the selected sample: the action itself", NULL)) < 0)
         rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot write dataset %s/payload", w->path, w->group);
     rc2 = close_group(group, w, err);
     return rc ? rc : rc2;
@@ -295,6 +317,32 @@ static const void *column(const struct columns *c, int field)
                                   : c->cost;
 }
 
+/* top/payload (UTF-8 texts) and, with log-probs, top/logprob_sum and top/tokens. */
+static enum qz_status write_top_texts(hid_t group, const struct qz_texts *t, int logprobs,
+                                      const struct where *w, struct qz_error *err)
+{
+    uint64_t *tokens = NULL;
+    enum qz_status rc = QZ_OK;
+
+    if (qz_h5_write_texts(group, "payload", t->bytes, t->off, t->len, t->n, 0,
+                          "texts of the top set (UTF-8), best first") < 0)
+        return qz_h5_fail(err, QZ_EHDF5, "%s: cannot write dataset %s/payload", w->path, w->group);
+    if (!logprobs)
+        return QZ_OK;
+    if (!(tokens = malloc((t->n ? t->n : 1) * sizeof *tokens)))
+        return qz_error_set(err, QZ_ENOMEM, "%s: out of memory", w->path);
+    for (size_t i = 0; i < t->n; i++)
+        tokens[i] = t->tokens[i];
+    if (qz_h5_write_dataset_1d(group, "logprob_sum", QZ_H5_F64, t->n, t->logprob_sum,
+                               "sums of the top set's token log-probabilities, best first",
+                               "nats") < 0 ||
+        qz_h5_write_dataset_1d(group, "tokens", QZ_H5_U64, t->n, tokens,
+                               "tokens generated per top-set sample, best first", NULL) < 0)
+        rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot write the log-probs of %s", w->path, w->group);
+    free(tokens);
+    return rc;
+}
+
 /* top/ written by the root from rec->top. */
 static enum qz_status write_top_serial(hid_t run, const struct qz_record *rec,
                                        const struct where *w, struct qz_error *err)
@@ -315,10 +363,33 @@ static enum qz_status write_top_serial(hid_t run, const struct qz_record *rec,
                                        top_fields[f].units) < 0)
                 rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot write dataset %s/%s", w->path, w->group,
                                 top_fields[f].name);
+        if (!rc && rec->top_texts)
+            rc = write_top_texts(group, rec->top_texts, rec->has_logprobs, w, err);
         rc2 = close_group(group, w, err);
         rc = rc ? rc : rc2;
     }
     free_columns(&c);
+    return rc;
+}
+
+/* What the generator counted and what it sends, when it says. */
+static enum qz_status write_generator_attrs(hid_t run, const struct qz_record *rec,
+                                            const struct where *w, struct qz_error *err)
+{
+    const struct attr stats[] = {
+        {"requests", QZ_H5_U64, &rec->stats.requests},
+        {"retries", QZ_H5_U64, &rec->stats.retries},
+        {"failed_samples", QZ_H5_U64, &rec->stats.failed_samples},
+        {"prompt_tokens", QZ_H5_U64, &rec->stats.prompt_tokens},
+        {"completion_tokens", QZ_H5_U64, &rec->stats.completion_tokens},
+    };
+    const struct attr request[] = {{"generator_request", QZ_H5_STR, rec->generator_request}};
+    enum qz_status rc = QZ_OK;
+
+    if (rec->has_stats)
+        rc = put_attrs(run, stats, sizeof stats / sizeof stats[0], w, err);
+    if (!rc && rec->generator_request)
+        rc = put_attrs(run, request, 1, w, err);
     return rc;
 }
 
@@ -394,6 +465,7 @@ static enum qz_status write_run(hid_t file, const char *path, const struct qz_re
     if (rc || (rc = create_group(runs, rec->run, &run, &w_run, err)))
         goto done;
     if (!(rc = put_attrs(run, attrs, sizeof attrs / sizeof attrs[0], &w_run, err)) &&
+        !(rc = write_generator_attrs(run, rec, &w_run, err)) &&
         !(rc = write_selected(run, rec, &w_sel, err)) && rec->top_stored && rec->top)
         rc = write_top_serial(run, rec, &w_top, err);
     enum qz_status rc2 = close_group(run, &w_run, err);
@@ -421,8 +493,10 @@ static enum qz_status check_record(const char *path, const struct qz_record *rec
         missing = "version";
     else if (!rec->status)
         missing = "status";
-    else if (rec->selected_payload_len > 0 && !rec->selected_payload)
+    else if (!rec->text && rec->selected_payload_len > 0 && !rec->selected_payload)
         missing = "selected_payload";
+    else if (rec->text && (!rec->selected_text || rec->selected_text_at >= rec->selected_text->n))
+        missing = "selected_text";
     else if (!memchr(rec->started, '\0', sizeof rec->started))
         missing = "started (not terminated)";
     else if (!memchr(rec->finished, '\0', sizeof rec->finished))

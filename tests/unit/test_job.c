@@ -59,7 +59,7 @@ static const struct {
     {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"generator\": {\"kind\": "
      "\"gauss\"}}",
      "job.json: generator.kind: must be one of \"uniform\", \"normal\", \"lognormal\", "
-     "\"pareto\", \"discrete_uniform\", \"fail\", \"mixture\", got \"gauss\""},
+     "\"pareto\", \"discrete_uniform\", \"fail\", \"mixture\", \"openai\", got \"gauss\""},
     {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"generator\": {\"kind\": "
      "\"normal\", \"stdev\": 2}}",
      "job.json: generator.stdev: unknown field (expected one of: kind, mean, stddev)"},
@@ -92,7 +92,16 @@ static const struct {
      "mixture, got \"mixture\""},
     {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN
      ", \"utility\": {\"kind\": \"length\"}}",
-     "job.json: utility.kind: must be one of \"value\", \"component\", got \"length\""},
+     "job.json: utility.kind: \"length\" scores text, but generator \"normal\" draws numbers"},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN
+     ", \"utility\": {\"kind\": \"score\"}}",
+     "job.json: utility.kind: must be one of \"value\", \"component\", \"length\", \"regex\", "
+     "\"logprob_mean\", \"logprob_sum\", got \"score\""},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN
+     ", \"utility\": {\"kind\": \"regex\", \"pattern\": \"(\"}}",
+     "job.json: utility.pattern: is not a valid POSIX extended regular expression (Unmatched ( or "
+     "\\(), "
+     "got \"(\""},
     {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN
      ", \"cost\": {\"kind\": \"component\", \"scale\": 2}}",
      "job.json: cost.scale: unknown field (expected one of: kind)"},

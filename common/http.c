@@ -1,0 +1,632 @@
+#include "http.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+
+/* A queued request. The client owns it from qz_http_submit until it is accepted, given
+ * up or dropped. */
+struct req {
+    struct req *next;
+    char method[8];
+    char *url;
+    char *body; /* NULL for a GET */
+    size_t body_len;
+    unsigned attempt;  /* attempts made so far, 0 before the first */
+    double not_before; /* monotonic seconds; 0 = at once */
+    size_t tag_len;
+    max_align_t tag[]; /* the caller's tag, aligned for any type */
+};
+
+/* One transfer slot: an easy handle kept across requests (so its settings and the
+ * multi handle's connection cache are reused) and the request it runs. */
+struct slot {
+    CURL *easy; /* NULL until first used */
+    struct req *req;
+    char *buf; /* the response body, NUL-terminated */
+    size_t len, cap;
+    int oom; /* the body could not grow */
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+struct qz_http_client {
+    struct qz_http_config cfg;
+    CURLM *multi;
+    struct curl_slist *headers;
+    struct slot *slots;
+    size_t *free_slots, nfree;
+    struct req *ready, *ready_tail; /* FIFO of requests that may start now */
+    struct req *delayed;            /* requests waiting for their not_before */
+    uint64_t rng;                   /* splitmix64 state for jitter */
+    struct qz_http_counts counts;
+};
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double jitter_u01(struct qz_http_client *c)
+{
+    uint64_t z = (c->rng += 0x9E3779B97F4A7C15u);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+    z ^= z >> 31;
+    return (double)(z >> 11) * 0x1p-53;
+}
+
+int qz_http_transient_status(long status)
+{
+    return status == 408 || status == 409 || status == 429 || (status >= 500 && status <= 599);
+}
+
+int qz_http_transient_curl(int code)
+{
+    switch ((CURLcode)code) {
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_HTTP2:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_BAD_CONTENT_ENCODING:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_HTTP3:
+    case CURLE_QUIC_CONNECT_ERROR:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+double qz_http_backoff(double backoff, double backoff_max, unsigned attempt, double u)
+{
+    double d = ldexp(backoff, attempt > 1000 ? 1000 : (int)attempt);
+    if (!(d <= backoff_max))
+        d = backoff_max;
+    return d * (0.5 + u);
+}
+
+static const char *skip_space(const char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    return s;
+}
+
+/* A non-negative finite decimal number filling all of s (spaces around allowed). */
+static int parse_nonneg(const char *s, double *out)
+{
+    char *end;
+    double v;
+
+    s = skip_space(s);
+    if (!(*s >= '0' && *s <= '9') && *s != '.')
+        return 0;
+    errno = 0;
+    v = strtod(s, &end);
+    if (end == s || errno == ERANGE || !isfinite(v) || v < 0)
+        return 0;
+    if (*skip_space(end) != '\0')
+        return 0;
+    *out = v;
+    return 1;
+}
+
+int qz_http_retry_after(const char *retry_after, const char *retry_after_ms, time_t now,
+                        double *seconds)
+{
+    double v;
+
+    if (retry_after_ms && parse_nonneg(retry_after_ms, &v)) {
+        *seconds = v / 1000.0;
+        return 1;
+    }
+    if (!retry_after)
+        return 0;
+    if (parse_nonneg(retry_after, &v)) {
+        *seconds = v;
+        return 1;
+    }
+    {
+        time_t t = curl_getdate(skip_space(retry_after), &now);
+        if (t == (time_t)-1)
+            return 0;
+        *seconds = t > now ? difftime(t, now) : 0.0;
+        return 1;
+    }
+}
+
+/* The message a JSON error body carries, or NULL. */
+static const char *json_message(const cJSON *root)
+{
+    static const char *const keys[] = {"message", "detail", NULL};
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
+
+    if (cJSON_IsString(e))
+        return e->valuestring;
+    if (cJSON_IsObject(e)) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
+        if (cJSON_IsString(m))
+            return m->valuestring;
+    }
+    for (int k = 0; keys[k]; k++) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, keys[k]);
+        if (cJSON_IsString(m))
+            return m->valuestring;
+    }
+    return NULL;
+}
+
+void qz_http_error_summary(const char *body, size_t body_len, char *out, size_t len)
+{
+    cJSON *root = body ? cJSON_ParseWithLength(body, body_len) : NULL;
+    const char *msg = root ? json_message(root) : NULL;
+    size_t n, cut, used = 0;
+
+    if (!len)
+        return;
+    if (msg) {
+        body = msg;
+        body_len = strlen(msg);
+    } else if (!body) {
+        body = "";
+        body_len = 0;
+    }
+    while (body_len &&
+           (body[body_len - 1] == '\n' || body[body_len - 1] == '\r' || body[body_len - 1] == ' '))
+        body_len--;
+    n = body_len;
+    cut = n > QZ_HTTP_SUMMARY_MAX ? QZ_HTTP_SUMMARY_MAX : n;
+    /* back off to a UTF-8 boundary: never end inside a multi-byte sequence */
+    while (cut < n && cut > 0 && ((unsigned char)body[cut] & 0xC0) == 0x80)
+        cut--;
+    for (size_t i = 0; i < cut && used + 1 < len; i++) {
+        unsigned char ch = (unsigned char)body[i];
+        out[used++] = ch < 0x20 || ch == 0x7F ? ' ' : (char)ch;
+    }
+    if (cut < n)
+        for (const char *e = "..."; *e && used + 1 < len; e++)
+            out[used++] = *e;
+    if (!n)
+        for (const char *e = "(empty body)"; *e && used + 1 < len; e++)
+            out[used++] = *e;
+    out[used] = '\0';
+    cJSON_Delete(root);
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct slot *s = userp;
+    size_t n = size * nmemb;
+
+    if (s->len + n + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap : 16384;
+        char *grown;
+        while (cap < s->len + n + 1)
+            cap *= 2;
+        if (!(grown = realloc(s->buf, cap))) {
+            s->oom = 1;
+            return 0; /* curl fails the transfer with CURLE_WRITE_ERROR */
+        }
+        s->buf = grown;
+        s->cap = cap;
+    }
+    memcpy(s->buf + s->len, data, n);
+    s->len += n;
+    s->buf[s->len] = '\0';
+    return n;
+}
+
+static long to_ms(double seconds)
+{
+    double ms = ceil(seconds * 1000.0);
+    return ms < 1 ? 1 : ms > 1e9 ? 1000000000L : (long)ms;
+}
+
+/* The options every transfer shares. */
+static CURLcode easy_setup(struct qz_http_client *c, CURL *e, struct slot *s)
+{
+    CURLcode r;
+    if ((r = curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L)) ||
+        (r = curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L)) ||
+        (r = curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers)) ||
+        (r = curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, to_ms(c->cfg.timeout_seconds))) ||
+        (r = curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                              to_ms(c->cfg.connect_timeout_seconds))) ||
+        (r = curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "")) ||
+        (r = curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L)) ||
+        (r = curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https")) ||
+        (r = curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body)) ||
+        (r = curl_easy_setopt(e, CURLOPT_WRITEDATA, s)) ||
+        (r = curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf)) ||
+        (r = curl_easy_setopt(e, CURLOPT_PRIVATE, s)))
+        return r;
+    return CURLE_OK;
+}
+
+/* Point easy handle e at request q. */
+static CURLcode easy_request(CURL *e, const struct req *q)
+{
+    const char *custom = strcmp(q->method, q->body ? "POST" : "GET") ? q->method : NULL;
+    CURLcode r;
+
+    if ((r = curl_easy_setopt(e, CURLOPT_URL, q->url)))
+        return r;
+    if (!q->body)
+        r = curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    else if (!(r = curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body_len)))
+        r = curl_easy_setopt(e, CURLOPT_POSTFIELDS, q->body);
+    /* a handle keeps its options: reset the method when this request does not set one */
+    return r ? r : curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, custom);
+}
+
+enum qz_status qz_http_open(struct qz_http_client **out, const struct qz_http_config *cfg,
+                            struct qz_error *err)
+{
+    static const char *const fixed[] = {"Content-Type: application/json",
+                                        "Accept: application/json", "Expect:", NULL};
+    struct qz_http_client *c;
+
+    *out = NULL;
+    if (cfg->concurrency < 1 || cfg->concurrency > QZ_HTTP_CONCURRENCY_MAX)
+        return qz_error_set(err, QZ_EINTERNAL, "http: concurrency %zu out of range",
+                            cfg->concurrency);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT))
+        return qz_error_set(err, QZ_EINTERNAL, "%s: cannot initialize libcurl", cfg->who);
+    if (!(c = calloc(1, sizeof *c))) {
+        curl_global_cleanup();
+        return qz_error_set(err, QZ_ENOMEM, "out of memory");
+    }
+    c->cfg = *cfg;
+    c->cfg.headers = NULL;
+    c->rng = cfg->jitter_seed;
+    c->slots = calloc(cfg->concurrency, sizeof *c->slots);
+    c->free_slots = calloc(cfg->concurrency, sizeof *c->free_slots);
+    c->multi = curl_multi_init();
+    if (!c->slots || !c->free_slots || !c->multi)
+        goto oom;
+    for (size_t i = 0; i < cfg->concurrency; i++)
+        c->free_slots[i] = cfg->concurrency - 1 - i; /* slot 0 on top */
+    c->nfree = cfg->concurrency;
+    for (int pass = 0; pass < 2; pass++) {
+        const char *const *list = pass ? cfg->headers : fixed;
+        for (; list && *list; list++) {
+            struct curl_slist *grown = curl_slist_append(c->headers, *list);
+            if (!grown)
+                goto oom;
+            c->headers = grown;
+        }
+    }
+    if (curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)cfg->concurrency))
+        goto oom;
+    *out = c;
+    return QZ_OK;
+oom:
+    qz_http_close(c);
+    return qz_error_set(err, QZ_ENOMEM, "out of memory");
+}
+
+static void free_list(struct req *q)
+{
+    while (q) {
+        struct req *next = q->next;
+        free(q->url);
+        free(q->body);
+        free(q);
+        q = next;
+    }
+}
+
+/* Remove every transfer in flight and drop the queue. */
+static void drop_all(struct qz_http_client *c)
+{
+    for (size_t i = 0; i < c->cfg.concurrency; i++) {
+        struct slot *s = &c->slots[i];
+        if (s->req) {
+            curl_multi_remove_handle(c->multi, s->easy);
+            free_list(s->req);
+            s->req = NULL;
+            c->free_slots[c->nfree++] = i;
+        }
+    }
+    free_list(c->ready);
+    free_list(c->delayed);
+    c->ready = c->ready_tail = c->delayed = NULL;
+}
+
+void qz_http_close(struct qz_http_client *c)
+{
+    if (!c)
+        return;
+    if (c->slots) {
+        if (c->free_slots)
+            drop_all(c);
+        for (size_t i = 0; i < c->cfg.concurrency; i++) {
+            if (c->slots[i].easy)
+                curl_easy_cleanup(c->slots[i].easy);
+            free(c->slots[i].buf);
+        }
+    }
+    if (c->multi)
+        curl_multi_cleanup(c->multi);
+    curl_slist_free_all(c->headers);
+    free(c->slots);
+    free(c->free_slots);
+    free(c);
+    curl_global_cleanup();
+}
+
+enum qz_status qz_http_submit(struct qz_http_client *c, const char *method, const char *url,
+                              const char *body, size_t body_len, const void *tag, size_t tag_len,
+                              struct qz_error *err)
+{
+    struct req *q;
+    size_t mlen = strlen(method);
+
+    if (mlen == 0 || mlen >= sizeof q->method)
+        return qz_error_set(err, QZ_EINTERNAL, "http: bad method \"%s\"", method);
+    if (!(q = calloc(1, sizeof *q + tag_len)))
+        return qz_error_set(err, QZ_ENOMEM, "out of memory for a request");
+    memcpy(q->method, method, mlen + 1);
+    q->url = strdup(url);
+    if (body) {
+        q->body = malloc(body_len ? body_len : 1);
+        if (q->body)
+            memcpy(q->body, body, body_len);
+        q->body_len = body_len;
+    }
+    if (!q->url || (body && !q->body)) {
+        free_list(q);
+        return qz_error_set(err, QZ_ENOMEM, "out of memory for a request");
+    }
+    if (tag_len)
+        memcpy(q->tag, tag, tag_len);
+    q->tag_len = tag_len;
+    if (c->ready_tail)
+        c->ready_tail->next = q;
+    else
+        c->ready = q;
+    c->ready_tail = q;
+    return QZ_OK;
+}
+
+static enum qz_status start_one(struct qz_http_client *c, struct qz_error *err)
+{
+    size_t i = c->free_slots[--c->nfree];
+    struct slot *s = &c->slots[i];
+    struct req *q = c->ready;
+    CURLcode r;
+    CURLMcode mr;
+
+    c->ready = q->next;
+    if (!c->ready)
+        c->ready_tail = NULL;
+    q->next = NULL;
+    s->req = q;
+    s->len = 0;
+    s->oom = 0;
+    s->errbuf[0] = '\0';
+    if (!s->easy) {
+        if (!(s->easy = curl_easy_init()))
+            return qz_error_set(err, QZ_ENOMEM, "out of memory for a transfer");
+        if ((r = easy_setup(c, s->easy, s)))
+            return qz_error_set(err, QZ_EINTERNAL, "%s: libcurl: %s", c->cfg.who,
+                                curl_easy_strerror(r));
+    }
+    if ((r = easy_request(s->easy, q)))
+        return qz_error_set(err, QZ_EINTERNAL, "%s: %s %s: %s", c->cfg.who, q->method, q->url,
+                            curl_easy_strerror(r));
+    if ((mr = curl_multi_add_handle(c->multi, s->easy)))
+        return qz_error_set(err, QZ_EINTERNAL, "%s: libcurl: %s", c->cfg.who,
+                            curl_multi_strerror(mr));
+    return QZ_OK;
+}
+
+const char *qz_http_result_header(const struct qz_http_result *res, const char *name)
+{
+    struct curl_header *h;
+    if (!res->easy || curl_easy_header(res->easy, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
+        return NULL;
+    /* the last one when repeated */
+    if (h->amount > 1 &&
+        curl_easy_header(res->easy, name, h->amount - 1, CURLH_HEADER, -1, &h) != CURLHE_OK)
+        return NULL;
+    return h->value;
+}
+
+/* Schedule q again after a transient failure, or give it up. Takes q. */
+static void retry_or_give_up(struct qz_http_client *c, const struct qz_http_handler *h, void *ctx,
+                             struct req *q, const struct qz_http_result *res, const char *why)
+{
+    double wait, asked;
+
+    if (q->attempt >= c->cfg.retries) {
+        c->counts.gave_up++;
+        h->on_give_up(ctx, q->tag, why);
+        free_list(q);
+        return;
+    }
+    wait = qz_http_backoff(c->cfg.backoff_seconds, c->cfg.backoff_max_seconds, q->attempt,
+                           jitter_u01(c));
+    if (res &&
+        qz_http_retry_after(qz_http_result_header(res, "Retry-After"),
+                            qz_http_result_header(res, "retry-after-ms"), time(NULL), &asked)) {
+        if (asked > c->cfg.backoff_max_seconds)
+            asked = c->cfg.backoff_max_seconds;
+        if (asked > wait)
+            wait = asked;
+    }
+    q->attempt++;
+    c->counts.retries++;
+    q->not_before = mono_now() + wait;
+    q->next = c->delayed;
+    c->delayed = q;
+}
+
+/* A transfer of slot i ended with `code`: decide what follows. */
+static enum qz_status finish_one(struct qz_http_client *c, const struct qz_http_handler *h,
+                                 void *ctx, size_t i, CURLcode code, struct qz_error *err)
+{
+    struct slot *s = &c->slots[i];
+    struct req *q = s->req;
+    struct qz_http_result res = {q->method, q->url,     0,      s->buf ? s->buf : "",
+                                 s->len,    q->attempt, s->easy};
+    enum qz_status rc = QZ_OK;
+    char why[QZ_ERROR_MSG_MAX];
+
+    curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &res.status);
+    s->req = NULL;
+    c->free_slots[c->nfree++] = i;
+
+    if (code != CURLE_OK) {
+        const char *text = s->errbuf[0] ? s->errbuf : curl_easy_strerror(code);
+        if (code == CURLE_WRITE_ERROR && s->oom)
+            rc = qz_error_set(err, QZ_ENOMEM, "%s: %s %s: out of memory for the response",
+                              c->cfg.who, q->method, q->url);
+        else if (!qz_http_transient_curl(code))
+            rc = qz_error_set(err, QZ_EIO, "%s: %s %s: %s", c->cfg.who, q->method, q->url, text);
+        else
+            retry_or_give_up(c, h, ctx, q, NULL, text);
+        if (rc)
+            free_list(q);
+        curl_multi_remove_handle(c->multi, s->easy);
+        return rc;
+    }
+    c->counts.answered++;
+    if (res.status >= 200 && res.status <= 299) {
+        struct qz_error why_err;
+        qz_error_clear(&why_err);
+        switch (h->on_answer(ctx, q->tag, &res, &why_err)) {
+        case QZ_HTTP_ACCEPT:
+            free_list(q);
+            break;
+        case QZ_HTTP_RETRY:
+            retry_or_give_up(c, h, ctx, q, &res, why_err.msg);
+            break;
+        case QZ_HTTP_ABORT:
+            rc = why_err.code ? why_err.code : QZ_EINTERNAL;
+            if (err)
+                *err = why_err;
+            free_list(q);
+            break;
+        }
+    } else {
+        char summary[QZ_HTTP_SUMMARY_MAX + 16];
+        qz_http_error_summary(res.body, res.body_len, summary, sizeof summary);
+        snprintf(why, sizeof why, "HTTP %ld: %s", res.status, summary);
+        if (qz_http_transient_status(res.status))
+            retry_or_give_up(c, h, ctx, q, &res, why);
+        else {
+            rc = qz_error_set(err, QZ_EIO, "%s: %s %s: %s", c->cfg.who, q->method, q->url, why);
+            free_list(q);
+        }
+    }
+    /* after the callbacks: they may read headers through the easy handle */
+    curl_multi_remove_handle(c->multi, s->easy);
+    return rc;
+}
+
+enum qz_status qz_http_run(struct qz_http_client *c, const struct qz_http_handler *h, void *ctx,
+                           struct qz_error *err)
+{
+    enum qz_status rc = QZ_OK;
+
+    while (c->ready || c->delayed || c->nfree < c->cfg.concurrency) {
+        double now = mono_now(), next = now + 1.0;
+        struct req **pp = &c->delayed;
+        CURLMsg *msg;
+        CURLMcode mr;
+        int running, left, finished = 0;
+
+        /* requests whose backoff is over join the ready queue */
+        while (*pp) {
+            struct req *q = *pp;
+            if (q->not_before <= now) {
+                *pp = q->next;
+                q->next = NULL;
+                if (c->ready_tail)
+                    c->ready_tail->next = q;
+                else
+                    c->ready = q;
+                c->ready_tail = q;
+            } else {
+                if (q->not_before < next)
+                    next = q->not_before;
+                pp = &q->next;
+            }
+        }
+        while (c->nfree && c->ready)
+            if ((rc = start_one(c, err)))
+                goto fail;
+        if ((mr = curl_multi_perform(c->multi, &running))) {
+            rc = qz_error_set(err, QZ_EINTERNAL, "%s: libcurl: %s", c->cfg.who,
+                              curl_multi_strerror(mr));
+            goto fail;
+        }
+        while ((msg = curl_multi_info_read(c->multi, &left))) {
+            char *priv = NULL;
+            struct slot *s;
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+            s = (struct slot *)(void *)priv;
+            finished = 1;
+            if ((rc = finish_one(c, h, ctx, (size_t)(s - c->slots), msg->data.result, err)))
+                goto fail;
+        }
+        if (finished)
+            continue; /* start what the freed slots and callbacks allow before waiting */
+        {
+            double wait = c->ready && c->nfree ? 0 : next - now;
+            int ms = wait <= 0 ? 0 : wait >= 1.0 ? 1000 : (int)ceil(wait * 1000.0);
+            if ((mr = curl_multi_poll(c->multi, NULL, 0, ms, NULL))) {
+                rc = qz_error_set(err, QZ_EINTERNAL, "%s: libcurl: %s", c->cfg.who,
+                                  curl_multi_strerror(mr));
+                goto fail;
+            }
+        }
+    }
+    return QZ_OK;
+fail:
+    drop_all(c);
+    return rc;
+}
+
+void qz_http_get_counts(const struct qz_http_client *c, struct qz_http_counts *out)
+{
+    *out = c->counts;
+}
+
+enum qz_status qz_http_probe(struct qz_http_client *c, const char *url, char *why, size_t why_len)
+{
+    struct slot s;
+    CURL *e = curl_easy_init();
+    CURLcode r;
+
+    memset(&s, 0, sizeof s);
+    if (!e) {
+        snprintf(why, why_len, "out of memory");
+        return QZ_ENOMEM;
+    }
+    if (!(r = easy_setup(c, e, &s)) && !(r = curl_easy_setopt(e, CURLOPT_URL, url)))
+        r = curl_easy_perform(e);
+    if (r)
+        snprintf(why, why_len, "%s", s.errbuf[0] ? s.errbuf : curl_easy_strerror(r));
+    curl_easy_cleanup(e);
+    free(s.buf);
+    return r ? QZ_EIO : QZ_OK;
+}
