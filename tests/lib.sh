@@ -8,7 +8,29 @@ export OMPI_MCA_rmaps_base_oversubscribe=1
 export OMPI_MCA_fcoll=dynamic_gen2
 
 QZ_TMP=$(mktemp -d "${TMPDIR:-/tmp}/qztest.XXXXXX")
-trap 'rm -rf "$QZ_TMP"' EXIT
+QZ_SERVER_PIDS=()
+qz_cleanup() {
+    local pid
+    for pid in "${QZ_SERVER_PIDS[@]}"; do kill "$pid" 2> /dev/null; done
+    rm -rf "$QZ_TMP"
+}
+trap qz_cleanup EXIT
+
+# start_fake NAME [ARGS...]: start tests/tools/fake_openai.py on a free port of
+# 127.0.0.1; sets FAKE_URL (the /v1 base URL). Stopped when the test exits.
+start_fake() {
+    local name=$1 i
+    shift
+    "$QZ_PYTHON" "$QZ_SOURCE/tests/tools/fake_openai.py" --port-file "$QZ_TMP/$name.port" \
+        --seconds-limit 1800 "$@" &
+    QZ_SERVER_PIDS+=($!)
+    for i in $(seq 100); do
+        [ -s "$QZ_TMP/$name.port" ] && break
+        sleep 0.1
+    done
+    FAKE_PORT=$(cat "$QZ_TMP/$name.port")
+    FAKE_URL="http://127.0.0.1:$FAKE_PORT/v1"
+}
 qz_failures=0
 qz_passes=0
 

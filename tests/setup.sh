@@ -6,7 +6,7 @@ set -euo pipefail
 QZ_SOURCE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 QZ_BUILD=${QZ_BUILD:-$QZ_SOURCE/build}
 QZ_PACKAGES=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev
-    hdf5-tools libcurl4-openssl-dev libcjson-dev python3-h5py python3-numpy)
+    hdf5-tools libcurl4-openssl-dev libcjson-dev python3-h5py python3-numpy curl)
 
 missing=()
 for p in "${QZ_PACKAGES[@]}"; do
