@@ -20,7 +20,6 @@
  * no message, describe() output or record contains it. */
 #include "generator.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +27,7 @@
 
 #include <curl/curl.h>
 
+#include "apikey.h"
 #include "http.h"
 #include "rng.h"
 
@@ -456,96 +456,6 @@ static enum qz_status parse_messages(const struct qz_jv *at, const cJSON *list, 
     return *out ? QZ_OK : qz_error_set(err, QZ_ENOMEM, "out of memory");
 }
 
-/* Read the API key from the environment or a file into a malloc'd string. The key
- * itself never enters a message. */
-static enum qz_status read_key(const struct qz_jv *at, const cJSON *spec, char **key,
-                               struct qz_error *err)
-{
-    const char *env_name, *path;
-    const cJSON *env_item = cJSON_GetObjectItemCaseSensitive(spec, "api_key_env");
-    const cJSON *file_item = cJSON_GetObjectItemCaseSensitive(spec, "api_key_file");
-    const char *field = env_item ? "api_key_env" : "api_key_file";
-    const cJSON *item = env_item ? env_item : file_item;
-    enum qz_status rc;
-    char *line = NULL;
-    size_t cap = 0, len;
-
-    *key = NULL;
-    if ((rc = qz_jv_string(at, spec, "api_key_env", 0, NULL, &env_name, err)) ||
-        (rc = qz_jv_string(at, spec, "api_key_file", 0, NULL, &path, err)))
-        return rc;
-    if (env_name && path)
-        return qz_jv_fail(at, "api_key_file", file_item, err,
-                          "give api_key_env or api_key_file, not both");
-    if (!env_name && !path)
-        return QZ_OK;
-    if (env_name) {
-        const char *v = getenv(env_name);
-        if (!v || !v[0])
-            return qz_jv_fail(at, field, item, err, "the environment variable is not set");
-        len = strlen(v);
-        if (!(line = malloc(len + 1)))
-            return qz_error_set(err, QZ_ENOMEM, "out of memory");
-        memcpy(line, v, len + 1);
-    } else {
-        FILE *f = fopen(path, "r");
-        ssize_t got;
-        if (!f)
-            return qz_jv_fail(at, field, item, err, "cannot open the key file: %s",
-                              strerror(errno));
-        errno = 0;
-        got = getline(&line, &cap, f);
-        if (got < 0 && errno) {
-            int e = errno;
-            fclose(f);
-            free(line);
-            return qz_jv_fail(at, field, item, err, "cannot read the key file: %s", strerror(e));
-        }
-        fclose(f);
-        if (got < 0) {
-            free(line);
-            line = NULL;
-        }
-    }
-    /* trim surrounding white space (a trailing newline, CRLF files) */
-    len = line ? strlen(line) : 0;
-    while (len && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ' ||
-                   line[len - 1] == '\t'))
-        len--;
-    if (line)
-        line[len] = '\0';
-    if (line && (line[0] == ' ' || line[0] == '\t')) {
-        size_t skip = strspn(line, " \t");
-        memmove(line, line + skip, len - skip + 1);
-        len -= skip;
-    }
-    if (!len) {
-        free(line);
-        return qz_jv_fail(at, field, item, err,
-                          env_name ? "the environment variable is empty" : "the key file is empty");
-    }
-    for (size_t i = 0; i < len; i++) {
-        if ((unsigned char)line[i] < 0x20 || line[i] == 0x7F) {
-            memset(line, 0, len);
-            free(line);
-            return qz_jv_fail(at, field, item, err, "the key contains control characters");
-        }
-    }
-    *key = line;
-    return QZ_OK;
-}
-
-/* Overwrite a secret before freeing it. */
-static void free_secret(char *s)
-{
-    if (s) {
-        volatile char *p = s;
-        while (*p)
-            *p++ = 0;
-        free(s);
-    }
-}
-
 /* Build g->body and g->describe from the validated fields. */
 static enum qz_status build_body(struct qz_generator *g, const char *model, const char *prompt,
                                  cJSON *messages, cJSON *stop, const double *num, uint32_t n,
@@ -678,7 +588,7 @@ static enum qz_status openai_open(struct qz_generator **out, const cJSON *spec,
         (rc = number_in(at, spec, "backoff_max_seconds", 30, 0, 0, OPENAI_TIMEOUT_MAX, &backoff_max,
                         err)) ||
         (rc = qz_jv_bool(at, spec, "probe", 0, 1, &probe, err)) ||
-        (rc = read_key(at, spec, &key, err)))
+        (rc = qz_apikey_read(at, spec, &key, err)))
         goto fail;
     num[0] = (double)max_tokens;
     num[3] = top_k;
@@ -688,14 +598,9 @@ static enum qz_status openai_open(struct qz_generator **out, const cJSON *spec,
     if (rc)
         goto fail;
 
-    if (key) {
-        static const char prefix[] = "Authorization: Bearer ";
-        size_t len = sizeof prefix + strlen(key);
-        if (!(auth = malloc(len))) {
-            rc = qz_error_set(err, QZ_ENOMEM, "out of memory");
-            goto fail;
-        }
-        snprintf(auth, len, "%s%s", prefix, key);
+    if (key && !(auth = qz_apikey_header(key))) {
+        rc = qz_error_set(err, QZ_ENOMEM, "out of memory");
+        goto fail;
     }
     {
         const char *headers[] = {auth, NULL};
@@ -727,15 +632,15 @@ static enum qz_status openai_open(struct qz_generator **out, const cJSON *spec,
     }
     free(base);
     free(models);
-    free_secret(key);
-    free_secret(auth);
+    qz_secret_free(key);
+    qz_secret_free(auth);
     *out = g;
     return QZ_OK;
 fail:
     free(base);
     free(models);
-    free_secret(key);
-    free_secret(auth);
+    qz_secret_free(key);
+    qz_secret_free(auth);
     cJSON_Delete(messages);
     cJSON_Delete(stop);
     openai_close(g);

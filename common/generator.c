@@ -7,12 +7,13 @@
 /* The registry: job kind -> backend. Adding a backend is one file and one line
  * in each array. */
 static const char *const registry_kinds[] = {
-    "uniform", "normal",  "lognormal", "pareto", "discrete_uniform",
-    "fail",    "mixture", "openai",    NULL,
+    "uniform", "normal", "lognormal", "pareto", "discrete_uniform", "fail", "mixture",
+    "openai",  "exec",   "plugin",    NULL,
 };
 static const struct qz_generator_ops *const registry_ops[] = {
     &qz_gen_builtin_ops, &qz_gen_builtin_ops, &qz_gen_builtin_ops, &qz_gen_builtin_ops,
     &qz_gen_builtin_ops, &qz_gen_builtin_ops, &qz_gen_builtin_ops, &qz_gen_openai_ops,
+    &qz_gen_exec_ops,    &qz_gen_plugin_ops,
 };
 
 enum qz_status qz_batch_init(struct qz_batch *b, size_t cap, struct qz_error *err)
@@ -51,6 +52,7 @@ void qz_batch_free(struct qz_batch *b)
 
 void qz_batch_clear_text(struct qz_batch *b)
 {
+    b->has_text = 1;
     b->text_used = 0;
     memset(b->text_len, 0, b->cap * sizeof *b->text_len);
     memset(b->tokens, 0, b->cap * sizeof *b->tokens);

@@ -34,7 +34,8 @@ struct qz_batch {
     /* Text samples (generators that produce text): sample j's UTF-8 text is
      * text + text_off[j], text_len[j] bytes, not NUL-terminated (empty when it
      * failed). Filled with qz_batch_put_text after qz_batch_clear_text. */
-    char *text;            /* owned, grows as needed */
+    int has_text; /* the samples are text (set by qz_batch_clear_text) */
+    char *text;   /* owned, grows as needed */
     size_t text_used, text_size;
     uint64_t *text_off;
     uint32_t *text_len;
@@ -54,10 +55,10 @@ enum qz_status qz_batch_put_text(struct qz_batch *b, size_t j, const char *s, si
 
 /* Figures a generator counts while drawing (summed over ranks for the record). */
 struct qz_gen_stats {
-    uint64_t requests;          /* HTTP requests (or program calls) that got an answer */
-    uint64_t retries;           /* requests sent again after a transient failure */
-    uint64_t failed_samples;    /* samples that failed after all retries */
-    uint64_t prompt_tokens;     /* usage totals reported by the server */
+    uint64_t requests;       /* HTTP requests (or program calls) that got an answer */
+    uint64_t retries;        /* requests sent again after a transient failure */
+    uint64_t failed_samples; /* samples that failed after all retries */
+    uint64_t prompt_tokens;  /* usage totals reported by the server */
     uint64_t completion_tokens;
 };
 
@@ -102,5 +103,9 @@ void qz_gen_close(struct qz_gen *gen);
 extern const struct qz_generator_ops qz_gen_builtin_ops;
 /* OpenAI-compatible HTTP servers (common/gen_openai.c), kind "openai". */
 extern const struct qz_generator_ops qz_gen_openai_ops;
+/* An external program speaking JSON lines (common/gen_exec.c), kind "exec". */
+extern const struct qz_generator_ops qz_gen_exec_ops;
+/* A shared-library plugin, common/plugin.h (common/gen_plugin.c), kind "plugin". */
+extern const struct qz_generator_ops qz_gen_plugin_ops;
 
 #endif

@@ -51,4 +51,9 @@ extern const struct qz_scorer_ops qz_score_regex_ops;
 extern const struct qz_scorer_ops qz_score_logprob_mean_ops;
 extern const struct qz_scorer_ops qz_score_logprob_sum_ops;
 
+/* External programs and plugins, for numbers or text (common/score_exec.c: "exec", a
+ * co-process speaking JSON lines; common/score_plugin.c: "plugin", common/plugin.h). */
+extern const struct qz_scorer_ops qz_score_exec_ops;
+extern const struct qz_scorer_ops qz_score_plugin_ops;
+
 #endif

@@ -59,7 +59,8 @@ static const struct {
     {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"generator\": {\"kind\": "
      "\"gauss\"}}",
      "job.json: generator.kind: must be one of \"uniform\", \"normal\", \"lognormal\", "
-     "\"pareto\", \"discrete_uniform\", \"fail\", \"mixture\", \"openai\", got \"gauss\""},
+     "\"pareto\", \"discrete_uniform\", \"fail\", \"mixture\", \"openai\", \"exec\", \"plugin\", "
+     "got \"gauss\""},
     {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"generator\": {\"kind\": "
      "\"normal\", \"stdev\": 2}}",
      "job.json: generator.stdev: unknown field (expected one of: kind, mean, stddev)"},
@@ -96,7 +97,7 @@ static const struct {
     {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN
      ", \"utility\": {\"kind\": \"score\"}}",
      "job.json: utility.kind: must be one of \"value\", \"component\", \"length\", \"regex\", "
-     "\"logprob_mean\", \"logprob_sum\", got \"score\""},
+     "\"logprob_mean\", \"logprob_sum\", \"exec\", \"plugin\", got \"score\""},
     {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN
      ", \"utility\": {\"kind\": \"regex\", \"pattern\": \"(\"}}",
      "job.json: utility.pattern: is not a valid POSIX extended regular expression (Unmatched ( or "

@@ -1,0 +1,103 @@
+#include "apikey.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum qz_status qz_apikey_read(const struct qz_jv *at, const cJSON *spec, char **key,
+                              struct qz_error *err)
+{
+    const char *env_name, *path;
+    const cJSON *env_item = cJSON_GetObjectItemCaseSensitive(spec, "api_key_env");
+    const cJSON *file_item = cJSON_GetObjectItemCaseSensitive(spec, "api_key_file");
+    const char *field = env_item ? "api_key_env" : "api_key_file";
+    const cJSON *item = env_item ? env_item : file_item;
+    enum qz_status rc;
+    char *line = NULL;
+    size_t cap = 0, len;
+
+    *key = NULL;
+    if ((rc = qz_jv_string(at, spec, "api_key_env", 0, NULL, &env_name, err)) ||
+        (rc = qz_jv_string(at, spec, "api_key_file", 0, NULL, &path, err)))
+        return rc;
+    if (env_name && path)
+        return qz_jv_fail(at, "api_key_file", file_item, err,
+                          "give api_key_env or api_key_file, not both");
+    if (!env_name && !path)
+        return QZ_OK;
+    if (env_name) {
+        const char *v = getenv(env_name);
+        if (!v || !v[0])
+            return qz_jv_fail(at, field, item, err, "the environment variable is not set");
+        len = strlen(v);
+        if (!(line = malloc(len + 1)))
+            return qz_error_set(err, QZ_ENOMEM, "out of memory");
+        memcpy(line, v, len + 1);
+    } else {
+        FILE *f = fopen(path, "r");
+        ssize_t got;
+        if (!f)
+            return qz_jv_fail(at, field, item, err, "cannot open the key file: %s",
+                              strerror(errno));
+        errno = 0;
+        got = getline(&line, &cap, f);
+        if (got < 0 && errno) {
+            int e = errno;
+            fclose(f);
+            qz_secret_free(line);
+            return qz_jv_fail(at, field, item, err, "cannot read the key file: %s", strerror(e));
+        }
+        fclose(f);
+        if (got < 0) {
+            free(line);
+            line = NULL;
+        }
+    }
+    /* trim surrounding white space (a trailing newline, CRLF files) */
+    len = line ? strlen(line) : 0;
+    while (len && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ' ||
+                   line[len - 1] == '\t'))
+        len--;
+    if (line)
+        line[len] = '\0';
+    if (line && (line[0] == ' ' || line[0] == '\t')) {
+        size_t skip = strspn(line, " \t");
+        memmove(line, line + skip, len - skip + 1);
+        len -= skip;
+    }
+    if (!len) {
+        free(line);
+        return qz_jv_fail(at, field, item, err,
+                          env_name ? "the environment variable is empty" : "the key file is empty");
+    }
+    for (size_t i = 0; i < len; i++) {
+        if ((unsigned char)line[i] < 0x20 || line[i] == 0x7F) {
+            qz_secret_free(line);
+            return qz_jv_fail(at, field, item, err, "the key contains control characters");
+        }
+    }
+    *key = line;
+    return QZ_OK;
+}
+
+char *qz_apikey_header(const char *key)
+{
+    static const char prefix[] = "Authorization: Bearer ";
+    size_t len = sizeof prefix + strlen(key);
+    char *h = malloc(len);
+
+    if (h)
+        snprintf(h, len, "%s%s", prefix, key);
+    return h;
+}
+
+void qz_secret_free(char *s)
+{
+    if (s) {
+        volatile char *p = s;
+        while (*p)
+            *p++ = 0;
+        free(s);
+    }
+}

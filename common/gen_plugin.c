@@ -1,0 +1,240 @@
+/* Generator kind "plugin": samples from a shared library implementing plugin.h, and the
+ * plugin loader that score_plugin.c shares (plugin_host.h).
+ *
+ *     "generator": {"kind": "plugin", "path": "/abs/libmine.so", "config": {...}}
+ *
+ * The library is loaded (and every check made) when the job is read. Each draw calls
+ * the plugin's draw once for the whole batch. */
+#include "generator.h"
+
+#include <dlfcn.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plugin_host.h"
+
+static const char *const plugin_fields[] = {"kind", "path", "config", NULL};
+
+void qz_plugin_unload(struct qz_plugin_lib *lib)
+{
+    if (lib->handle)
+        dlclose(lib->handle);
+    free(lib->path);
+    cJSON_free(lib->config);
+    memset(lib, 0, sizeof *lib);
+}
+
+enum qz_status qz_plugin_load(struct qz_plugin_lib *lib, const struct qz_jv *at, const cJSON *spec,
+                              struct qz_error *err)
+{
+    const cJSON *path_item = cJSON_GetObjectItemCaseSensitive(spec, "path");
+    const cJSON *config;
+    const struct qz_plugin *(*entry)(void);
+    const char *path, *why;
+    void *sym;
+    enum qz_status rc;
+
+    memset(lib, 0, sizeof *lib);
+    if ((rc = qz_jv_fields(at, spec, plugin_fields, err)) ||
+        (rc = qz_jv_string(at, spec, "path", 1, NULL, &path, err)) ||
+        (rc = qz_jv_object(at, spec, "config", 0, &config, err)))
+        return rc;
+    if (!strchr(path, '/'))
+        return qz_jv_fail(at, "path", path_item, err,
+                          "must be the path of a shared library, with a '/' (such as "
+                          "\"/opt/plugins/libmine.so\" or \"./libmine.so\")");
+    lib->path = strdup(path);
+    lib->config = config ? cJSON_PrintUnformatted(config) : NULL;
+    if (!lib->config && (lib->config = cJSON_malloc(3)))
+        memcpy(lib->config, "{}", 3);
+    if (!lib->path || !lib->config) {
+        qz_plugin_unload(lib);
+        return qz_error_set(err, QZ_ENOMEM, "out of memory");
+    }
+    dlerror();
+    if (!(lib->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL))) {
+        why = dlerror();
+        rc = qz_jv_fail(at, "path", NULL, err, "cannot load plugin: %s",
+                        why ? why : "dlopen failed");
+        qz_plugin_unload(lib);
+        return rc;
+    }
+    dlerror();
+    sym = dlsym(lib->handle, QZ_PLUGIN_ENTRY_SYMBOL);
+    if (!sym) {
+        rc =
+            qz_jv_fail(at, "path", NULL, err,
+                       "plugin %s does not export " QZ_PLUGIN_ENTRY_SYMBOL " (see plugin.h)", path);
+        qz_plugin_unload(lib);
+        return rc;
+    }
+    /* POSIX guarantees a data pointer from dlsym converts to a function pointer. */
+    memcpy(&entry, &sym, sizeof entry);
+    if (!(lib->p = entry())) {
+        rc = qz_jv_fail(at, "path", NULL, err, "plugin %s: " QZ_PLUGIN_ENTRY_SYMBOL "() gave NULL",
+                        path);
+        qz_plugin_unload(lib);
+        return rc;
+    }
+    if (lib->p->abi_version != QZ_PLUGIN_ABI_VERSION) {
+        rc = qz_jv_fail(at, "path", NULL, err, "plugin %s has ABI version %d, quantilize needs %d",
+                        path, lib->p->abi_version, QZ_PLUGIN_ABI_VERSION);
+        qz_plugin_unload(lib);
+        return rc;
+    }
+    snprintf(lib->label, sizeof lib->label, "%s plugin \"%.60s\"", at->path,
+             lib->p->name ? lib->p->name : path);
+    return QZ_OK;
+}
+
+enum qz_status qz_plugin_config_error(const struct qz_plugin_lib *lib, const struct qz_jv *at,
+                                      const char *errbuf, struct qz_error *err)
+{
+    const char *name = lib->p->name ? lib->p->name : lib->path;
+    return qz_jv_fail(at, "config", NULL, err, "plugin \"%.60s\" rejected its config: %s", name,
+                      errbuf[0] ? errbuf : "(no message)");
+}
+
+struct qz_generator {
+    struct qz_plugin_lib lib;
+    const struct qz_plugin_generator *ops;
+    void *state;
+    int opened; /* ops->open succeeded: close is due */
+    int text;
+
+    /* the draw in progress, for the sink */
+    struct qz_batch *out;
+    enum qz_status sink_rc;
+    struct qz_error *err;
+};
+
+static int sink_text(void *ctx, size_t j, const char *text, size_t len)
+{
+    struct qz_generator *g = ctx;
+    if (j >= g->out->n) {
+        g->sink_rc = qz_error_set(g->err, QZ_EINTERNAL,
+                                  "%s: emit_text for sample %zu of a draw of %zu samples",
+                                  g->lib.label, j, g->out->n);
+        return -1;
+    }
+    if (!text) {
+        text = "";
+        len = 0;
+    }
+    if ((g->sink_rc = qz_batch_put_text(g->out, j, text, len, g->err)))
+        return -1;
+    g->out->value[j] = 0;
+    return 0;
+}
+
+static void sink_logprobs(void *ctx, size_t j, double logprob_sum, uint32_t tokens)
+{
+    struct qz_generator *g = ctx;
+    if (j < g->out->n) {
+        g->out->logprob_sum[j] = logprob_sum;
+        g->out->tokens[j] = tokens;
+    }
+}
+
+static enum qz_status plugin_draw(struct qz_generator *g, uint64_t first, size_t n,
+                                  struct qz_batch *out, struct qz_error *err)
+{
+    const struct qz_plugin_sink sink = {g, sink_text, sink_logprobs};
+    char errbuf[QZ_PLUGIN_ERR_MAX] = "";
+    int failed;
+
+    out->first = first;
+    out->n = n;
+    out->component_cost_valid = 0;
+    if (g->text)
+        qz_batch_clear_text(out);
+    for (size_t j = 0; j < n; j++)
+        out->value[j] = NAN;
+    if (n == 0)
+        return QZ_OK;
+    g->out = out;
+    g->err = err;
+    g->sink_rc = QZ_OK;
+    failed = g->ops->draw(g->state, first, n, out->value, &sink, errbuf, sizeof errbuf);
+    errbuf[sizeof errbuf - 1] = '\0';
+    g->out = NULL;
+    g->err = NULL;
+    if (g->sink_rc)
+        return g->sink_rc;
+    if (failed)
+        return qz_error_set(err, QZ_EIO, "%s: drawing samples %llu to %llu: %s", g->lib.label,
+                            (unsigned long long)first, (unsigned long long)(first + n - 1),
+                            errbuf[0] ? errbuf : "failed (no message)");
+    if (!g->text)
+        return QZ_OK;
+    for (size_t j = 0; j < n; j++) /* a text sample never emitted is a failed one */
+        if (isnan(out->value[j]))
+            out->text_len[j] = 0;
+    return QZ_OK;
+}
+
+static void plugin_close(struct qz_generator *g)
+{
+    if (!g)
+        return;
+    if (g->opened && g->ops->close)
+        g->ops->close(g->state);
+    qz_plugin_unload(&g->lib);
+    free(g);
+}
+
+static enum qz_status plugin_open(struct qz_generator **out, const cJSON *spec,
+                                  const struct qz_jv *at, uint64_t seed, struct qz_error *err)
+{
+    struct qz_generator *g = calloc(1, sizeof *g);
+    char errbuf[QZ_PLUGIN_ERR_MAX] = "";
+    enum qz_status rc;
+
+    *out = NULL;
+    if (!g)
+        return qz_error_set(err, QZ_ENOMEM, "out of memory");
+    if ((rc = qz_plugin_load(&g->lib, at, spec, err))) {
+        free(g);
+        return rc;
+    }
+    g->ops = g->lib.p->generator;
+    if (!g->ops || !g->ops->open || !g->ops->draw) {
+        rc = qz_jv_fail(at, "path", NULL, err, "plugin %s (\"%.60s\") has no generator%s",
+                        g->lib.path, g->lib.p->name ? g->lib.p->name : "",
+                        g->ops ? " (open or draw is missing)" : "");
+        plugin_close(g);
+        return rc;
+    }
+    if (g->ops->open(g->lib.config, seed, &g->state, errbuf, sizeof errbuf)) {
+        errbuf[sizeof errbuf - 1] = '\0';
+        rc = qz_plugin_config_error(&g->lib, at, errbuf, err);
+        plugin_close(g);
+        return rc;
+    }
+    g->opened = 1;
+    g->text = g->ops->produces_text ? g->ops->produces_text(g->state) != 0 : 0;
+    *out = g;
+    return QZ_OK;
+}
+
+static int plugin_has_component_cost(const struct qz_generator *g)
+{
+    (void)g;
+    return 0;
+}
+
+static int plugin_produces_text(const struct qz_generator *g)
+{
+    return g->text;
+}
+
+const struct qz_generator_ops qz_gen_plugin_ops = {
+    .name = "plugin",
+    .open = plugin_open,
+    .draw = plugin_draw,
+    .has_component_cost = plugin_has_component_cost,
+    .produces_text = plugin_produces_text,
+    .close = plugin_close,
+};

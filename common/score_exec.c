@@ -1,0 +1,304 @@
+/* Scorer kind "exec" (utility or cost): scores from an external program, a co-process
+ * speaking JSON lines (coproc.h), started when the job is loaded.
+ *
+ * The protocol. The valid samples of a batch go in requests of up to `batch` samples,
+ * one line each:
+ *
+ *     {"texts": ["...", ...]}     text samples (UTF-8; invalid bytes become U+FFFD)
+ *     {"values": [1.5, ...]}      numeric samples (17 significant digits, so they read
+ *                                 back exactly; infinities as 1e999 and -1e999)
+ *
+ * and the program answers each with one line {"scores": [s0, s1, ...]} (the member
+ * name is the job's `field`), exactly one number or null per sample, in order. null
+ * (or a failed sample, which is never sent) gives NaN: an invalid sample, which the
+ * job's `invalid` policy handles. A program that dies or does not answer within
+ * timeout_seconds is restarted once and the batch sent again; a second time fails the
+ * run with a message naming the command.
+ *
+ * Which of texts and values: the batch's samples are text when the generator filled
+ * texts (b->text is set or some text is non-empty). */
+#include "scorer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coproc.h"
+
+#define EXEC_BATCH_DEFAULT 64
+#define EXEC_BATCH_MAX 65536
+#define EXEC_QUOTE_MAX 200
+
+struct qz_scorer {
+    struct qz_coproc *cp;
+    size_t batch;
+    char *field; /* the answer's member holding the scores (owned) */
+    char *req;   /* the request line being built (owned) */
+    size_t req_len, req_size;
+    size_t *idx; /* batch positions of the samples in the request (room for `batch`) */
+    size_t m;    /* samples in the request */
+    double *out; /* where the scores go, by batch position */
+};
+
+/* Grow the request buffer to hold `more` further bytes. */
+static int reserve(struct qz_scorer *s, size_t more)
+{
+    size_t size = s->req_size ? s->req_size : 4096;
+    char *grown;
+    if (s->req_len + more <= s->req_size)
+        return 0;
+    while (size < s->req_len + more)
+        size *= 2;
+    if (!(grown = realloc(s->req, size)))
+        return -1;
+    s->req = grown;
+    s->req_size = size;
+    return 0;
+}
+
+static int put(struct qz_scorer *s, const char *data, size_t len)
+{
+    if (reserve(s, len))
+        return -1;
+    memcpy(s->req + s->req_len, data, len);
+    s->req_len += len;
+    return 0;
+}
+
+/* Length of the valid UTF-8 sequence at t[0..len), or 0 when it is not one. */
+static size_t utf8_sequence(const unsigned char *t, size_t len)
+{
+    unsigned char c = t[0];
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF; /* the range of the second byte */
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0)
+            lo = 0xA0; /* no overlong forms */
+        else if (c == 0xED)
+            hi = 0x9F; /* no surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F; /* nothing above U+10FFFF */
+    } else
+        return 0;
+    if (len < n || t[1] < lo || t[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((t[i] & 0xC0) != 0x80)
+            return 0;
+    return n;
+}
+
+/* Append t[0..len) as a JSON string: quotes, backslashes and control characters
+ * escaped, invalid UTF-8 replaced by U+FFFD, everything else as is. */
+static int put_string(struct qz_scorer *s, const char *text, size_t len)
+{
+    const unsigned char *t = (const unsigned char *)text;
+    static const char hex[] = "0123456789abcdef";
+
+    /* at most 6 bytes out per byte in (\u00XX), plus the quotes */
+    if (len > (SIZE_MAX - 2) / 6 || reserve(s, 6 * len + 2))
+        return -1;
+    s->req[s->req_len++] = '"';
+    for (size_t i = 0; i < len;) {
+        unsigned char c = t[i];
+        size_t n = utf8_sequence(t + i, len - i);
+        char *o = s->req + s->req_len;
+        if (n == 0) {
+            memcpy(o, "\\ufffd", 6);
+            s->req_len += 6;
+            i++;
+        } else if (c == '"' || c == '\\') {
+            o[0] = '\\';
+            o[1] = (char)c;
+            s->req_len += 2;
+            i++;
+        } else if (c < 0x20) {
+            memcpy(o, "\\u00", 4);
+            o[4] = hex[c >> 4];
+            o[5] = hex[c & 15];
+            s->req_len += 6;
+            i++;
+        } else {
+            memcpy(o, t + i, n);
+            s->req_len += n;
+            i += n;
+        }
+    }
+    s->req[s->req_len++] = '"';
+    return 0;
+}
+
+static int put_number(struct qz_scorer *s, double v)
+{
+    char num[40];
+    int n;
+    if (isinf(v))
+        n = snprintf(num, sizeof num, "%s", v > 0 ? "1e999" : "-1e999");
+    else
+        n = snprintf(num, sizeof num, "%.17g", v);
+    return put(s, num, (size_t)n);
+}
+
+static enum qz_status bad_answer(struct qz_scorer *s, const char *line, struct qz_error *err,
+                                 const char *problem)
+{
+    size_t len = strlen(line);
+    int nan = strstr(line, "NaN") || strstr(line, "Infinity");
+    return qz_error_set(err, QZ_EIO, "%s: the answer to a batch of %zu %s%s: %.*s%s",
+                        qz_coproc_name(s->cp), s->m, problem,
+                        nan ? " (JSON has no NaN or Infinity: send null for an invalid score)" : "",
+                        EXEC_QUOTE_MAX, line, len > EXEC_QUOTE_MAX ? "..." : "");
+}
+
+static enum qz_status on_answer(void *ctx, size_t k, const char *line, size_t len,
+                                struct qz_error *err)
+{
+    struct qz_scorer *s = ctx;
+    const cJSON *list, *it;
+    cJSON *root = cJSON_ParseWithLength(line, len);
+    size_t i = 0;
+    char problem[160];
+    enum qz_status rc = QZ_OK;
+
+    (void)k;
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return bad_answer(s, line, err, "is not a JSON object");
+    }
+    list = cJSON_GetObjectItemCaseSensitive(root, s->field);
+    if (!cJSON_IsArray(list) || (size_t)cJSON_GetArraySize(list) != s->m) {
+        snprintf(problem, sizeof problem, "lacks \"%.80s\": an array of %zu scores", s->field,
+                 s->m);
+        rc = bad_answer(s, line, err, problem);
+        goto done;
+    }
+    cJSON_ArrayForEach(it, list)
+    {
+        if (cJSON_IsNumber(it))
+            s->out[s->idx[i]] = it->valuedouble;
+        else if (cJSON_IsNull(it))
+            s->out[s->idx[i]] = NAN;
+        else {
+            snprintf(problem, sizeof problem, "has a score %zu that is neither a number nor null",
+                     i);
+            rc = bad_answer(s, line, err, problem);
+            goto done;
+        }
+        i++;
+    }
+done:
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* Send the samples s->idx[0 .. s->m) and store their scores. */
+static enum qz_status send_batch(struct qz_scorer *s, const struct qz_batch *b, int text,
+                                 struct qz_error *err)
+{
+    int fail = 0;
+
+    s->req_len = 0;
+    fail |= put(s, text ? "{\"texts\": [" : "{\"values\": [", text ? 11 : 12);
+    for (size_t i = 0; i < s->m && !fail; i++) {
+        size_t j = s->idx[i];
+        if (i)
+            fail |= put(s, ", ", 2);
+        fail |= text ? put_string(s, b->text ? b->text + b->text_off[j] : "", b->text_len[j])
+                     : put_number(s, b->value[j]);
+    }
+    fail |= put(s, "]}", 2);
+    if (fail)
+        return qz_error_set(err, QZ_ENOMEM, "%s: out of memory for a request",
+                            qz_coproc_name(s->cp));
+    return qz_coproc_request(s->cp, s->req, s->req_len, 1, on_answer, s, err);
+}
+
+static enum qz_status exec_score(struct qz_scorer *s, const struct qz_batch *b, double *out,
+                                 struct qz_error *err)
+{
+    int text = b->has_text;
+    enum qz_status rc;
+
+    s->out = out;
+    s->m = 0;
+    for (size_t j = 0; j < b->n; j++) {
+        out[j] = NAN;
+        if (isnan(b->value[j]))
+            continue; /* a failed sample: not sent, stays invalid */
+        s->idx[s->m++] = j;
+        if (s->m == s->batch) {
+            if ((rc = send_batch(s, b, text, err)))
+                return rc;
+            s->m = 0;
+        }
+    }
+    return s->m ? send_batch(s, b, text, err) : QZ_OK;
+}
+
+static void exec_close(struct qz_scorer *s)
+{
+    if (s) {
+        qz_coproc_close(s->cp);
+        free(s->field);
+        free(s->req);
+        free(s->idx);
+        free(s);
+    }
+}
+
+static const char *const exec_fields[] = {"kind",  "command", "batch", "timeout_seconds",
+                                          "field", NULL};
+
+static enum qz_status exec_open(struct qz_scorer **out, const cJSON *spec, const struct qz_jv *at,
+                                struct qz_error *err)
+{
+    struct qz_scorer *s;
+    const char *field;
+    uint64_t batch;
+    enum qz_status rc;
+
+    *out = NULL;
+    if ((rc = qz_jv_fields(at, spec, exec_fields, err)) ||
+        (rc = qz_jv_uint(at, spec, "batch", 0, EXEC_BATCH_DEFAULT, 1, EXEC_BATCH_MAX, &batch,
+                         err)) ||
+        (rc = qz_jv_string(at, spec, "field", 0, "scores", &field, err)))
+        return rc;
+    if (!field[0])
+        return qz_jv_fail(at, "field", cJSON_GetObjectItemCaseSensitive(spec, "field"), err,
+                          "must be a non-empty string");
+    if (!(s = calloc(1, sizeof *s)))
+        return qz_error_set(err, QZ_ENOMEM, "out of memory");
+    s->batch = (size_t)batch;
+    s->field = strdup(field);
+    s->idx = malloc(s->batch * sizeof *s->idx);
+    if (!s->field || !s->idx) {
+        exec_close(s);
+        return qz_error_set(err, QZ_ENOMEM, "out of memory");
+    }
+    if ((rc = qz_coproc_from_job(&s->cp, at, spec, 1, err))) {
+        exec_close(s);
+        return rc;
+    }
+    *out = s;
+    return QZ_OK;
+}
+
+const struct qz_scorer_ops qz_score_exec_ops = {
+    .name = "exec",
+    .open = exec_open,
+    .score = exec_score,
+    .close = exec_close,
+    .needs_text = 0,
+    .needs_numbers = 0,
+};
