@@ -31,7 +31,7 @@
 #include "http.h"
 #include "rng.h"
 
-#define OPENAI_SEED_STREAM 5u /* Philox stream of the request seeds (c2 = 5, c3 = 0) */
+#define OPENAI_SEED_STREAM QZ_STREAM_REQUEST /* Philox stream of the request seeds */
 #define OPENAI_N_MAX 128
 #define OPENAI_MAX_TOKENS_MAX 1000000
 #define OPENAI_TIMEOUT_MAX 86400.0

@@ -54,6 +54,9 @@ void qz_batch_clear_text(struct qz_batch *b)
 {
     b->has_text = 1;
     b->text_used = 0;
+    /* An arena always exists, so b->text + off is valid even when every text is empty. */
+    if (!b->text && (b->text = malloc(4096)))
+        b->text_size = 4096;
     memset(b->text_len, 0, b->cap * sizeof *b->text_len);
     memset(b->tokens, 0, b->cap * sizeof *b->tokens);
     for (size_t j = 0; j < b->cap; j++)

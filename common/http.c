@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -293,7 +294,9 @@ enum qz_status qz_http_open(struct qz_http_client **out, const struct qz_http_co
     }
     c->cfg = *cfg;
     c->cfg.headers = NULL;
-    c->rng = cfg->jitter_seed;
+    /* ranks share the job seed: mix in the process and the clock so that they do not
+     * retry in lockstep (timing never changes results) */
+    c->rng = cfg->jitter_seed ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(mono_now() * 1e9);
     c->slots = calloc(cfg->concurrency, sizeof *c->slots);
     c->free_slots = calloc(cfg->concurrency, sizeof *c->free_slots);
     c->multi = curl_multi_init();

@@ -40,7 +40,7 @@ struct qz_http_config {
     double backoff_seconds, backoff_max_seconds;
     const char *const *headers; /* NULL-terminated "Name: value" lines sent with every request
                                    (copied; may hold a secret: never printed) */
-    uint64_t jitter_seed;       /* seeds the jitter RNG */
+    uint64_t jitter_seed;       /* seeds the jitter RNG (mixed with the pid and the clock) */
 };
 
 /* What one attempt brought back, as handed to the callbacks. Valid only during the

@@ -38,6 +38,8 @@ enum qz_stream {
     QZ_STREAM_SELECT = 3,    /* word s: selection number s (not a sample index) */
     QZ_STREAM_EXTRA = 4,     /* per-sample extra words (ziggurat wedges, retries, tail);
                                 not a word sequence: see the mapping above */
+    QZ_STREAM_REQUEST = 5,   /* word `start` seeds the model-server request starting at
+                                sample `start` (gen_openai.c) */
 };
 
 #define QZ_PHILOX_M0 0xD2511F53u
