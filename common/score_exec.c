@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "coproc.h"
+#include "textbuf.h"
 
 #define EXEC_BATCH_DEFAULT 64
 #define EXEC_BATCH_MAX 65536
@@ -33,111 +34,12 @@
 struct qz_scorer {
     struct qz_coproc *cp;
     size_t batch;
-    char *field; /* the answer's member holding the scores (owned) */
-    char *req;   /* the request line being built (owned) */
-    size_t req_len, req_size;
-    size_t *idx; /* batch positions of the samples in the request (room for `batch`) */
-    size_t m;    /* samples in the request */
-    double *out; /* where the scores go, by batch position */
+    char *field;           /* the answer's member holding the scores (owned) */
+    struct qz_textbuf req; /* the request line being built */
+    size_t *idx;           /* batch positions of the samples in the request (room for `batch`) */
+    size_t m;              /* samples in the request */
+    double *out;           /* where the scores go, by batch position */
 };
-
-/* Grow the request buffer to hold `more` further bytes. */
-static int reserve(struct qz_scorer *s, size_t more)
-{
-    size_t size = s->req_size ? s->req_size : 4096;
-    char *grown;
-    if (s->req_len + more <= s->req_size)
-        return 0;
-    while (size < s->req_len + more)
-        size *= 2;
-    if (!(grown = realloc(s->req, size)))
-        return -1;
-    s->req = grown;
-    s->req_size = size;
-    return 0;
-}
-
-static int put(struct qz_scorer *s, const char *data, size_t len)
-{
-    if (reserve(s, len))
-        return -1;
-    memcpy(s->req + s->req_len, data, len);
-    s->req_len += len;
-    return 0;
-}
-
-/* Length of the valid UTF-8 sequence at t[0..len), or 0 when it is not one. */
-static size_t utf8_sequence(const unsigned char *t, size_t len)
-{
-    unsigned char c = t[0];
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xBF; /* the range of the second byte */
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0)
-            lo = 0xA0; /* no overlong forms */
-        else if (c == 0xED)
-            hi = 0x9F; /* no surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F; /* nothing above U+10FFFF */
-    } else
-        return 0;
-    if (len < n || t[1] < lo || t[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((t[i] & 0xC0) != 0x80)
-            return 0;
-    return n;
-}
-
-/* Append t[0..len) as a JSON string: quotes, backslashes and control characters
- * escaped, invalid UTF-8 replaced by U+FFFD, everything else as is. */
-static int put_string(struct qz_scorer *s, const char *text, size_t len)
-{
-    const unsigned char *t = (const unsigned char *)text;
-    static const char hex[] = "0123456789abcdef";
-
-    /* at most 6 bytes out per byte in (\u00XX), plus the quotes */
-    if (len > (SIZE_MAX - 2) / 6 || reserve(s, 6 * len + 2))
-        return -1;
-    s->req[s->req_len++] = '"';
-    for (size_t i = 0; i < len;) {
-        unsigned char c = t[i];
-        size_t n = utf8_sequence(t + i, len - i);
-        char *o = s->req + s->req_len;
-        if (n == 0) {
-            memcpy(o, "\\ufffd", 6);
-            s->req_len += 6;
-            i++;
-        } else if (c == '"' || c == '\\') {
-            o[0] = '\\';
-            o[1] = (char)c;
-            s->req_len += 2;
-            i++;
-        } else if (c < 0x20) {
-            memcpy(o, "\\u00", 4);
-            o[4] = hex[c >> 4];
-            o[5] = hex[c & 15];
-            s->req_len += 6;
-            i++;
-        } else {
-            memcpy(o, t + i, n);
-            s->req_len += n;
-            i += n;
-        }
-    }
-    s->req[s->req_len++] = '"';
-    return 0;
-}
 
 static int put_number(struct qz_scorer *s, double v)
 {
@@ -147,7 +49,7 @@ static int put_number(struct qz_scorer *s, double v)
         n = snprintf(num, sizeof num, "%s", v > 0 ? "1e999" : "-1e999");
     else
         n = snprintf(num, sizeof num, "%.17g", v);
-    return put(s, num, (size_t)n);
+    return qz_textbuf_put(&s->req, num, (size_t)n);
 }
 
 static enum qz_status bad_answer(struct qz_scorer *s, const char *line, struct qz_error *err,
@@ -208,20 +110,21 @@ static enum qz_status send_batch(struct qz_scorer *s, const struct qz_batch *b, 
 {
     int fail = 0;
 
-    s->req_len = 0;
-    fail |= put(s, text ? "{\"texts\": [" : "{\"values\": [", text ? 11 : 12);
+    s->req.len = 0;
+    fail |= qz_textbuf_put(&s->req, text ? "{\"texts\": [" : "{\"values\": [", text ? 11 : 12);
     for (size_t i = 0; i < s->m && !fail; i++) {
         size_t j = s->idx[i];
         if (i)
-            fail |= put(s, ", ", 2);
-        fail |= text ? put_string(s, b->text ? b->text + b->text_off[j] : "", b->text_len[j])
+            fail |= qz_textbuf_put(&s->req, ", ", 2);
+        fail |= text ? qz_textbuf_put_json_string(&s->req, b->text ? b->text + b->text_off[j] : "",
+                                                  b->text_len[j])
                      : put_number(s, b->value[j]);
     }
-    fail |= put(s, "]}", 2);
+    fail |= qz_textbuf_put(&s->req, "]}", 2);
     if (fail)
         return qz_error_set(err, QZ_ENOMEM, "%s: out of memory for a request",
                             qz_coproc_name(s->cp));
-    return qz_coproc_request(s->cp, s->req, s->req_len, 1, on_answer, s, err);
+    return qz_coproc_request(s->cp, s->req.data, s->req.len, 1, on_answer, s, err);
 }
 
 static enum qz_status exec_score(struct qz_scorer *s, const struct qz_batch *b, double *out,
@@ -251,7 +154,7 @@ static void exec_close(struct qz_scorer *s)
     if (s) {
         qz_coproc_close(s->cp);
         free(s->field);
-        free(s->req);
+        qz_textbuf_free(&s->req);
         free(s->idx);
         free(s);
     }

@@ -43,14 +43,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#include <unistd.h>
 
 #include <curl/curl.h>
 
 #include "apikey.h"
 #include "http.h"
+#include "textbuf.h"
 
 #define HTTP_BATCH_DEFAULT 32
 #define HTTP_BATCH_MAX 65536
@@ -108,22 +106,27 @@ struct qz_scorer {
     unsigned retries;
     char *prefix, *suffix; /* the request body before and after the array of texts */
     size_t prefix_len, suffix_len;
-    struct path list, score, index; /* index.n == 0 and !has_index: elements in order */
-    int has_index;
+    struct path list, score, index; /* the answer's array; in an element: its score, index */
+    int has_index;                  /* 0: the elements are in the order of the texts */
     struct qz_http_client *http;
-    unsigned warned;
+    unsigned warned; /* give-up warnings printed so far */
 
     /* the score in progress */
     const struct qz_batch *b;
     double *out;
     size_t *idx; /* batch positions of the valid samples */
     size_t idx_cap;
-    double *tmp;         /* one answer's scores, committed when all are good (batch) */
-    unsigned char *seen; /* one answer's indices seen (batch) */
-    char *req;           /* the request body being built */
-    size_t req_len, req_size;
-    uint64_t gave_up; /* requests given up in this batch */
+    double *tmp;           /* one answer's scores, committed when all are good (batch) */
+    unsigned char *seen;   /* one answer's indices seen (batch) */
+    struct qz_textbuf req; /* the request body being built */
+    uint64_t gave_up;      /* requests given up in this batch */
     char last_why[QZ_ERROR_MSG_MAX];
+    struct {
+        uint64_t first; /* sample index of the request's first text */
+        size_t count;
+        char why[QZ_ERROR_MSG_MAX];
+    } pending[HTTP_WARNINGS_MAX]; /* this batch's give-ups to warn about */
+    unsigned npending;
 };
 
 static void path_free(struct path *p)
@@ -194,105 +197,6 @@ static const cJSON *follow(const cJSON *node, const struct path *p)
     return node;
 }
 
-/* Grow the request buffer to hold `more` further bytes. */
-static int reserve(struct qz_scorer *s, size_t more)
-{
-    size_t size = s->req_size ? s->req_size : 4096;
-    char *grown;
-    if (more > SIZE_MAX / 4 - s->req_len)
-        return -1;
-    if (s->req_len + more <= s->req_size)
-        return 0;
-    while (size < s->req_len + more)
-        size *= 2;
-    if (!(grown = realloc(s->req, size)))
-        return -1;
-    s->req = grown;
-    s->req_size = size;
-    return 0;
-}
-
-static int put(struct qz_scorer *s, const char *data, size_t len)
-{
-    if (reserve(s, len))
-        return -1;
-    memcpy(s->req + s->req_len, data, len);
-    s->req_len += len;
-    return 0;
-}
-
-/* Length of the valid UTF-8 sequence at t[0..len), or 0 when it is not one. */
-static size_t utf8_sequence(const unsigned char *t, size_t len)
-{
-    unsigned char c = t[0], lo = 0x80, hi = 0xBF; /* the range of the second byte */
-    size_t n;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0)
-            lo = 0xA0; /* no overlong forms */
-        else if (c == 0xED)
-            hi = 0x9F; /* no surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F; /* nothing above U+10FFFF */
-    } else
-        return 0;
-    if (len < n || t[1] < lo || t[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((t[i] & 0xC0) != 0x80)
-            return 0;
-    return n;
-}
-
-/* Append t[0..len) as a JSON string: quotes, backslashes and control characters
- * escaped, invalid UTF-8 replaced by U+FFFD, everything else as is. */
-static int put_string(struct qz_scorer *s, const char *text, size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *t = (const unsigned char *)text;
-
-    /* at most 6 bytes out per byte in (\u00XX), plus the quotes */
-    if (len > (SIZE_MAX / 4 - 2) / 6 || reserve(s, 6 * len + 2))
-        return -1;
-    s->req[s->req_len++] = '"';
-    for (size_t i = 0; i < len;) {
-        unsigned char c = t[i];
-        size_t n = utf8_sequence(t + i, len - i);
-        char *o = s->req + s->req_len;
-        if (n == 0) {
-            memcpy(o, "\\ufffd", 6);
-            s->req_len += 6;
-            i++;
-        } else if (c == '"' || c == '\\') {
-            o[0] = '\\';
-            o[1] = (char)c;
-            s->req_len += 2;
-            i++;
-        } else if (c < 0x20) {
-            memcpy(o, "\\u00", 4);
-            o[4] = hex[c >> 4];
-            o[5] = hex[c & 15];
-            s->req_len += 6;
-            i++;
-        } else {
-            memcpy(o, t + i, n);
-            s->req_len += n;
-            i += n;
-        }
-    }
-    s->req[s->req_len++] = '"';
-    return 0;
-}
-
 /* Queue the request for the samples at positions first .. first+count-1 of s->idx. */
 static enum qz_status submit(struct qz_scorer *s, size_t first, size_t count, struct qz_error *err)
 {
@@ -300,28 +204,31 @@ static enum qz_status submit(struct qz_scorer *s, size_t first, size_t count, st
     struct http_tag tag = {first, count};
     int bad;
 
-    s->req_len = 0;
-    bad = put(s, s->prefix, s->prefix_len) || put(s, "[", 1);
+    s->req.len = 0;
+    bad = qz_textbuf_put(&s->req, s->prefix, s->prefix_len) || qz_textbuf_put(&s->req, "[", 1);
     for (size_t k = 0; k < count && !bad; k++) {
         size_t j = s->idx[first + k];
         const char *t = b->text ? b->text + b->text_off[j] : "";
-        bad = (k && put(s, ",", 1)) || put_string(s, t, b->text_len[j]);
+        bad = (k && qz_textbuf_put(&s->req, ",", 1)) ||
+              qz_textbuf_put_json_string(&s->req, t, b->text_len[j]);
     }
-    bad = bad || put(s, "]", 1) || put(s, s->suffix, s->suffix_len);
+    bad =
+        bad || qz_textbuf_put(&s->req, "]", 1) || qz_textbuf_put(&s->req, s->suffix, s->suffix_len);
     if (bad)
         return qz_error_set(err, QZ_ENOMEM, "%s: out of memory for a request of %zu texts", s->who,
                             count);
-    return qz_http_submit(s->http, "POST", s->url, s->req, s->req_len, &tag, sizeof tag, err);
+    return qz_http_submit(s->http, "POST", s->url, s->req.data, s->req.len, &tag, sizeof tag, err);
 }
 
-static enum qz_http_verdict malformed(struct qz_scorer *s, const struct qz_http_result *res,
-                                      const char *why, struct qz_error *err)
+static enum qz_http_verdict malformed(const struct qz_http_result *res, const char *why,
+                                      struct qz_error *err)
 {
     char quote[QZ_HTTP_SUMMARY_MAX + 16];
     int nan = strstr(res->body, "NaN") || strstr(res->body, "Infinity");
 
     qz_http_error_summary(res->body, res->body_len, quote, sizeof quote);
-    qz_error_set(err, QZ_EIO, "%s: %s %s: the answer %s%s: %s", s->who, res->method, res->url, why,
+    /* only the give-up warning shows it, after the scorer and URL */
+    qz_error_set(err, QZ_EIO, "the answer %s%s: %s", why,
                  nan ? " (JSON has no NaN or Infinity)" : "", quote);
     return QZ_HTTP_RETRY;
 }
@@ -387,7 +294,7 @@ static enum qz_http_verdict on_answer(void *ctx, void *tagp, const struct qz_htt
     return QZ_HTTP_ACCEPT;
 bad:
     cJSON_Delete(root);
-    return malformed(s, res, why, err);
+    return malformed(res, why, err);
 }
 
 static void on_give_up(void *ctx, void *tagp, const char *why)
@@ -399,15 +306,28 @@ static void on_give_up(void *ctx, void *tagp, const char *why)
     /* the samples stay NaN: the job's invalid policy decides */
     s->gave_up++;
     snprintf(s->last_why, sizeof s->last_why, "%s", why);
-    if (s->warned < HTTP_WARNINGS_MAX) {
+    if (s->warned + s->npending < HTTP_WARNINGS_MAX) {
+        s->pending[s->npending].first = s->b->first + s->idx[tag.first];
+        s->pending[s->npending].count = tag.count;
+        snprintf(s->pending[s->npending].why, sizeof s->pending[0].why, "%s", why);
+        s->npending++;
+    }
+}
+
+/* One line on stderr per request given up (the first few of the run): the samples'
+ * scores are NaN, and the invalid policy alone would not say why. */
+static void warn_give_ups(struct qz_scorer *s)
+{
+    for (unsigned i = 0; i < s->npending; i++) {
         s->warned++;
         fprintf(stderr,
                 "quantilize: %s: POST %s: gave up on %zu samples from %llu after %u retries "
                 "(%s); they score NaN%s\n",
-                s->who, s->url, tag.count, (unsigned long long)(s->b->first + s->idx[tag.first]),
-                s->retries, why,
+                s->who, s->url, s->pending[i].count, (unsigned long long)s->pending[i].first,
+                s->retries, s->pending[i].why,
                 s->warned == HTTP_WARNINGS_MAX ? " (further such warnings not shown)" : "");
     }
+    s->npending = 0;
 }
 
 static enum qz_status http_score(struct qz_scorer *s, const struct qz_batch *b, double *out,
@@ -435,6 +355,7 @@ static enum qz_status http_score(struct qz_scorer *s, const struct qz_batch *b, 
     s->b = b;
     s->out = out;
     s->gave_up = 0;
+    s->npending = 0;
     qz_http_get_counts(s->http, &before);
     for (size_t first = 0; first < m && !rc; first += s->batch)
         rc = submit(s, first, m - first < s->batch ? m - first : s->batch, err);
@@ -450,6 +371,9 @@ static enum qz_status http_score(struct qz_scorer *s, const struct qz_batch *b, 
             s->who, s->url,
             (unsigned long long)((m + s->batch - 1) / s->batch + after.retries - before.retries),
             s->last_why);
+    if (!rc)
+        warn_give_ups(s);
+    s->npending = 0;
     s->b = NULL;
     s->out = NULL;
     return rc;
@@ -470,7 +394,7 @@ static void http_close(struct qz_scorer *s)
     free(s->idx);
     free(s->tmp);
     free(s->seen);
-    free(s->req);
+    qz_textbuf_free(&s->req);
     free(s);
 }
 
@@ -733,9 +657,7 @@ static enum qz_status http_open(struct qz_scorer **out, const cJSON *spec, const
             .backoff_seconds = backoff,
             .backoff_max_seconds = backoff_max,
             .headers = headers,
-            /* jitter only spreads retries out: differ per process so ranks do not retry
-             * in step */
-            .jitter_seed = (uint64_t)getpid() * 0x9E3779B97F4A7C15u ^ (uint64_t)time(NULL),
+            .jitter_seed = 0x68747470u, /* "http"; http.c mixes in the pid and clock */
         };
         if ((rc = qz_http_open(&s->http, &cfg, err)))
             goto fail;

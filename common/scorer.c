@@ -4,12 +4,13 @@
 
 /* The registry: job kind -> backend. */
 static const char *const registry_kinds[] = {
-    "value", "component", "length", "regex", "logprob_mean", "logprob_sum", "exec", "plugin", NULL,
+    "value",       "component", "length", "regex", "logprob_mean",
+    "logprob_sum", "exec",      "plugin", "http",  NULL,
 };
 static const struct qz_scorer_ops *const registry_ops[] = {
     &qz_score_value_ops, &qz_score_component_ops,    &qz_score_length_ops,
     &qz_score_regex_ops, &qz_score_logprob_mean_ops, &qz_score_logprob_sum_ops,
-    &qz_score_exec_ops,  &qz_score_plugin_ops,
+    &qz_score_exec_ops,  &qz_score_plugin_ops,       &qz_score_http_ops,
 };
 
 enum qz_status qz_score_open(struct qz_score *sc, const cJSON *spec, const struct qz_jv *at,

@@ -56,4 +56,8 @@ extern const struct qz_scorer_ops qz_score_logprob_sum_ops;
 extern const struct qz_scorer_ops qz_score_exec_ops;
 extern const struct qz_scorer_ops qz_score_plugin_ops;
 
+/* Reward-model servers over HTTP, for text (common/score_http.c): "http", with presets
+ * for OpenRLHF's /get_reward, vLLM's /score and /classify, and a custom body template. */
+extern const struct qz_scorer_ops qz_score_http_ops;
+
 #endif
