@@ -13,26 +13,27 @@
 static const char *const top_fields[] = {
     "name",       "description", "seed",      "q",       "samples", "samples_per_quantile",
     "chunk_size", "invalid",     "generator", "utility", "cost",    "output",
-    NULL,
+    "tasks",      NULL,
 };
 static const char *const output_fields[] = {"path", "top", "top_gather_limit", NULL};
 static const char *const invalid_choices[] = {"error", "exclude", NULL};
 
 /* A run name becomes an HDF5 group name: keep it to printable, path-free text. */
-static enum qz_status check_name(const struct qz_jv *at, const cJSON *json, const char *name,
+enum qz_status qz_job_check_name(const struct qz_jv *at, const cJSON *obj, const char *field,
                                  struct qz_error *err)
 {
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, field);
+    const char *name = cJSON_IsString(item) ? item->valuestring : "";
     size_t len = strlen(name);
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(json, "name");
 
     if (len == 0 || len > QZ_NAME_MAX)
-        return qz_jv_fail(at, "name", item, err, "must be 1 to %d characters", QZ_NAME_MAX);
+        return qz_jv_fail(at, field, item, err, "must be 1 to %d characters", QZ_NAME_MAX);
     if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-        return qz_jv_fail(at, "name", item, err, "must not be \".\" or \"..\"");
+        return qz_jv_fail(at, field, item, err, "must not be \".\" or \"..\"");
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)name[i];
         if (c == '/' || c < 0x20 || c == 0x7f)
-            return qz_jv_fail(at, "name", item, err, "must not contain '/' or control characters");
+            return qz_jv_fail(at, field, item, err, "must not contain '/' or control characters");
     }
     return QZ_OK;
 }
@@ -131,6 +132,42 @@ static enum qz_status open_backends(const struct qz_jv *at, struct qz_job *job,
     return QZ_OK;
 }
 
+/* The job's `tasks` file: each task's generator spec is opened once (without
+ * contacting the server) so that every task is checked before anything is drawn. */
+static enum qz_status load_tasks(const struct qz_jv *at, struct qz_job *job, struct qz_error *err)
+{
+    const cJSON *gspec = cJSON_GetObjectItemCaseSensitive(job->json, "generator");
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(gspec, "kind");
+    const char *path;
+    struct qz_jv tat;
+    enum qz_status rc;
+
+    if ((rc = qz_jv_string(at, job->json, "tasks", 0, NULL, &path, err)) || !path)
+        return rc;
+    qz_jv_child(at, "tasks", &tat);
+    if (!cJSON_IsString(kind) || strcmp(kind->valuestring, "openai") != 0)
+        return qz_jv_fail(at, "tasks", NULL, err,
+                          "needs a generator that takes a prompt (kind \"openai\")");
+    if ((rc = qz_tasks_load(&job->tasks, path, job->file, &tat, err)))
+        return rc;
+    for (size_t i = 0; i < job->tasks.n && rc == QZ_OK; i++) {
+        char where[QZ_JV_PATH_MAX];
+        struct qz_jv gat = {.file = where, .path = "generator"};
+        struct qz_gen gen;
+        cJSON *spec = qz_task_generator(&job->tasks, i, gspec);
+        if (!spec)
+            return qz_error_set(err, QZ_ENOMEM, "out of memory");
+        cJSON_DeleteItemFromObjectCaseSensitive(spec, "probe");
+        cJSON_AddFalseToObject(spec, "probe");
+        snprintf(where, sizeof where, "%s (task \"%.100s\")", job->file,
+                 qz_task_id(&job->tasks, i));
+        if ((rc = qz_gen_open(&gen, spec, &gat, job->seed, err)) == QZ_OK)
+            qz_gen_close(&gen);
+        cJSON_Delete(spec);
+    }
+    return rc;
+}
+
 enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *job,
                             struct qz_error *err)
 {
@@ -157,7 +194,7 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
     }
     if ((rc = qz_jv_fields(&at, job->json, top_fields, err)) ||
         (rc = qz_jv_string(&at, job->json, "name", 1, NULL, &name, err)) ||
-        (rc = check_name(&at, job->json, name, err)) ||
+        (rc = qz_job_check_name(&at, job->json, "name", err)) ||
         (rc = qz_jv_uint(&at, job->json, "seed", 1, 0, 0, (uint64_t)QZ_SAMPLES_MAX, &seed, err)) ||
         (rc = qz_jv_number(&at, job->json, "q", 1, 0, &job->q, err)))
         goto fail;
@@ -194,7 +231,7 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
         }
     }
     if ((rc = qz_jv_string(&at, job->json, "description", 0, NULL, &description, err)) ||
-        (rc = open_backends(&at, job, err)))
+        (rc = open_backends(&at, job, err)) || (rc = load_tasks(&at, job, err)))
         goto fail;
     return QZ_OK;
 
@@ -246,6 +283,7 @@ enum qz_status qz_job_load(const char *path, struct qz_job *job, struct qz_error
 
 void qz_job_free(struct qz_job *job)
 {
+    qz_tasks_free(&job->tasks);
     qz_score_close(&job->cost);
     qz_score_close(&job->utility);
     qz_gen_close(&job->gen);

@@ -14,6 +14,7 @@
 #include "error.h"
 #include "generator.h"
 #include "scorer.h"
+#include "tasks.h"
 
 #define QZ_CHUNK_DEFAULT 65536
 #define QZ_CHUNK_MAX (1u << 24)
@@ -32,12 +33,13 @@ struct qz_job {
     uint64_t samples; /* N, resolved from samples or samples_per_quantile */
     uint64_t chunk_size;
     enum qz_invalid_policy invalid;
-    const char *output_path; /* output.path, or NULL (then "<name>.h5") */
+    const char *output_path;   /* output.path, or NULL (then "<name>.h5") */
     int output_top;            /* output.top: write the top/ datasets */
     uint64_t top_gather_limit; /* output.top_gather_limit: largest K gathered to rank 0 */
-    struct qz_gen gen;       /* open generator */
-    struct qz_score utility; /* open utility scorer */
-    struct qz_score cost;    /* open cost scorer; cost.ops == NULL when none */
+    struct qz_gen gen;         /* open generator */
+    struct qz_score utility;   /* open utility scorer */
+    struct qz_score cost;      /* open cost scorer; cost.ops == NULL when none */
+    struct qz_tasks tasks;     /* tasks.n == 0: one quantilization */
 };
 
 /* Load and validate `path` into job. On failure job holds nothing to free and err
@@ -49,6 +51,11 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
                             struct qz_error *err);
 
 void qz_job_free(struct qz_job *job);
+
+/* The string field `field` of obj must be a run or task name: 1 to QZ_NAME_MAX
+ * characters, no '/' or control characters, not "." or "..". */
+enum qz_status qz_job_check_name(const struct qz_jv *at, const cJSON *obj, const char *field,
+                                 struct qz_error *err);
 
 /* 1 if the job's generator draws text samples (else numbers). */
 int qz_job_text_samples(const struct qz_job *job);

@@ -16,10 +16,12 @@
 #define QZ_TIME_MAX 32 /* "2026-11-26T03:46:15Z" fits with room */
 
 struct qz_record {
-    const char *run;      /* group name under /runs, the job's name */
-    const char *job_json; /* the job as JSON text, secrets removed */
-    const char *version;  /* quantilize version string */
-    const char *status;   /* "complete" or "partial" */
+    const char *run;         /* group path under /runs: the job's name, or NAME/tasks/ID */
+    const char *replace_run; /* with --overwrite, remove /runs/<replace_run> first (the
+                                first task of a job replaces the whole run), or NULL */
+    const char *job_json;    /* the job as JSON text, secrets removed */
+    const char *version;     /* quantilize version string */
+    const char *status;      /* "complete" or "partial" */
 
     uint64_t seed;
     double q;

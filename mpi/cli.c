@@ -204,9 +204,9 @@ static void fill_record(struct qz_record *rec, const struct qz_job *job,
 /* Collective: write the record (filled on the root only) to `out`. The root writes
  * all but a top set too large to gather, which every rank then writes collectively
  * before the root commits. */
-static enum qz_status write_record(const struct qz_job *job, const struct qz_record *rec,
-                                   const struct qz_run_result *res, const char *out, int overwrite,
-                                   struct qz_error *err)
+static enum qz_status write_record(const struct qz_job *job, const char *run,
+                                   const struct qz_record *rec, const struct qz_run_result *res,
+                                   const char *out, int overwrite, struct qz_error *err)
 {
     struct qz_output_txn txn;
     int root = is_root(), collective = job->output_top && !res->gathered;
@@ -231,8 +231,8 @@ static enum qz_status write_record(const struct qz_job *job, const struct qz_rec
     if (root)
         memcpy(tmp, txn.file.tmp, (size_t)len);
     MPI_Bcast(tmp, len, MPI_CHAR, 0, MPI_COMM_WORLD);
-    rc = qz_output_write_top(MPI_COMM_WORLD, tmp, job->name, res->part, res->part_n,
-                             res->part_offset, res->top_count, job->cost.ops != NULL, err);
+    rc = qz_output_write_top(MPI_COMM_WORLD, tmp, run, res->part, res->part_n, res->part_offset,
+                             res->top_count, job->cost.ops != NULL, err);
     free(tmp);
     if (root) {
         if (rc == QZ_OK)
@@ -243,24 +243,96 @@ static enum qz_status write_record(const struct qz_job *job, const struct qz_rec
     return qz_agree(MPI_COMM_WORLD, rc, err);
 }
 
-static int cmd_run(int argc, char **argv)
+/* Collective: one quantilization of the (current) job, recorded as /runs/<run>. */
+static enum qz_status run_one(struct qz_job *job, const char *run, const char *replace_run,
+                              const struct run_args *a, const char *out, struct qz_error *err)
 {
-    struct qz_error err = {QZ_OK, ""};
-    struct run_args a;
-    struct qz_job job;
-    struct qz_run_options opt;
+    struct qz_run_options opt = {a->progress ? stderr : NULL, a->progress_every};
     struct qz_run_result res;
     struct qz_record rec;
-    char *job_text = NULL, *default_out = NULL, *generator_request = NULL;
-    const char *out;
+    char *job_text = NULL, *generator_request = NULL;
     double payload = NAN, t0 = MPI_Wtime();
     time_t started = time(NULL);
     int ranks, root = is_root();
     enum qz_status rc;
 
-    memset(&job, 0, sizeof job);
     memset(&rec, 0, sizeof rec);
     MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+    if ((rc = qz_run_draw(MPI_COMM_WORLD, job, &opt, &res, err)))
+        return rc;
+    if (root) {
+        job_text = qz_job_text(job);
+        generator_request = job->gen.ops->describe ? job->gen.ops->describe(job->gen.state) : NULL;
+        if (!job_text)
+            rc = qz_error_set(err, QZ_ENOMEM, "out of memory");
+        else if (!res.text)
+            rc = selected_payload(job, res.selected.index, &payload, err);
+        fill_record(&rec, job, &res, job_text, &payload, ranks);
+        rec.run = run;
+        rec.replace_run = replace_run;
+        rec.generator_request = generator_request;
+        iso_time(started, rec.started, sizeof rec.started);
+        iso_time(time(NULL), rec.finished, sizeof rec.finished);
+        rec.wall_seconds = MPI_Wtime() - t0;
+        rec.samples_per_second = rec.wall_seconds > 0 ? (double)rec.samples / rec.wall_seconds : 0;
+    }
+    if ((rc = qz_agree(MPI_COMM_WORLD, rc, err)) == QZ_OK)
+        rc = write_record(job, run, &rec, &res, out, a->overwrite, err);
+    if (rc == QZ_OK && root)
+        print_summary(&rec, out);
+    qz_run_result_free(&res);
+    cJSON_free(job_text);
+    free(generator_request);
+    return rc;
+}
+
+/* Collective: the job's tasks one after another, each on all ranks, each with its own
+ * seed and record /runs/<name>/tasks/<id>. The first replaces an old run (--overwrite). */
+static enum qz_status run_tasks(struct qz_job *job, const struct run_args *a, const char *out,
+                                struct qz_error *err)
+{
+    const cJSON *gspec = cJSON_GetObjectItemCaseSensitive(job->json, "generator");
+    uint64_t job_seed = job->seed;
+    enum qz_status rc = QZ_OK;
+
+    for (size_t t = 0; t < job->tasks.n && rc == QZ_OK; t++) {
+        const char *id = qz_task_id(&job->tasks, t);
+        size_t len = strlen(job->name) + strlen(id) + 8;
+        char *run = malloc(len);
+        cJSON *spec = qz_task_generator(&job->tasks, t, gspec);
+        struct qz_jv at = {.file = job->file, .path = "generator"};
+
+        if (!run || !spec)
+            rc = qz_error_set(err, QZ_ENOMEM, "out of memory");
+        else {
+            snprintf(run, len, "%s/tasks/%s", job->name, id);
+            job->seed = qz_task_seed(job_seed, t);
+            qz_gen_close(&job->gen);
+            rc = qz_gen_open(&job->gen, spec, &at, job->seed, err);
+        }
+        if ((rc = qz_agree(MPI_COMM_WORLD, rc, err)) == QZ_OK) {
+            if (is_root())
+                fprintf(stderr, "task %zu of %zu: \"%s\"\n", t + 1, job->tasks.n, id);
+            rc = run_one(job, run, t == 0 ? job->name : NULL, a, out, err);
+        }
+        cJSON_Delete(spec);
+        free(run);
+    }
+    job->seed = job_seed;
+    return rc;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    struct qz_error err = {QZ_OK, ""};
+    struct run_args a;
+    struct qz_job job;
+    char *default_out = NULL;
+    const char *out;
+    int root = is_root();
+    enum qz_status rc;
+
+    memset(&job, 0, sizeof job);
     if ((rc = parse_run_args(argc, argv, &a, &err)))
         return fail(rc, &err);
     rc = qz_job_load(a.job, &job, &err);
@@ -278,37 +350,9 @@ static int cmd_run(int argc, char **argv)
     rc = out ? QZ_OK : qz_error_set(&err, QZ_ENOMEM, "out of memory");
     if (rc == QZ_OK && root)
         rc = qz_output_check(out, job.name, a.overwrite, &err);
-    if ((rc = qz_agree(MPI_COMM_WORLD, rc, &err)))
-        goto done;
-
-    opt.progress = a.progress ? stderr : NULL;
-    opt.progress_every = a.progress_every;
-    if ((rc = qz_run_draw(MPI_COMM_WORLD, &job, &opt, &res, &err)))
-        goto done;
-
-    if (root) {
-        job_text = qz_job_text(&job);
-        generator_request = job.gen.ops->describe ? job.gen.ops->describe(job.gen.state) : NULL;
-        if (!job_text)
-            rc = qz_error_set(&err, QZ_ENOMEM, "out of memory");
-        else if (!res.text)
-            rc = selected_payload(&job, res.selected.index, &payload, &err);
-        fill_record(&rec, &job, &res, job_text, &payload, ranks);
-        rec.generator_request = generator_request;
-        iso_time(started, rec.started, sizeof rec.started);
-        iso_time(time(NULL), rec.finished, sizeof rec.finished);
-        rec.wall_seconds = MPI_Wtime() - t0;
-        rec.samples_per_second = rec.wall_seconds > 0 ? (double)rec.samples / rec.wall_seconds : 0;
-    }
     if ((rc = qz_agree(MPI_COMM_WORLD, rc, &err)) == QZ_OK)
-        rc = write_record(&job, &rec, &res, out, a.overwrite, &err);
-    if (rc == QZ_OK && root)
-        print_summary(&rec, out);
-    qz_run_result_free(&res);
-
-done:
-    cJSON_free(job_text);
-    free(generator_request);
+        rc = job.tasks.n ? run_tasks(&job, &a, out, &err)
+                         : run_one(&job, job.name, NULL, &a, out, &err);
     free(default_out);
     qz_job_free(&job);
     return rc ? fail(rc, &err) : 0;

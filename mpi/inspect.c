@@ -362,19 +362,39 @@ static void show_run(FILE *out, hid_t run)
     show_top(out, run);
 }
 
+/* What show_run_cb needs: where to print, and the path of the group iterated. */
+struct runs_walk {
+    FILE *out;
+    const char *prefix; /* "" for /runs, "NAME/tasks/" for a job's tasks */
+};
+
 static herr_t show_run_cb(hid_t runs, const char *name, const H5L_info_t *info, void *data)
 {
-    FILE *out = data;
+    const struct runs_walk *w = data;
     hid_t run = H5I_INVALID_HID;
+    herr_t rc;
 
-    fprintf(out, "\nrun %s\n", name);
     if (info->type == H5L_TYPE_HARD)
         run = H5Gopen2(runs, name, H5P_DEFAULT);
+    if (run >= 0 && H5Lexists(run, "tasks", H5P_DEFAULT) > 0 && H5Aexists(run, "samples") <= 0) {
+        /* A job with tasks: each task is a run of its own under NAME/tasks/. */
+        char prefix[512];
+        struct runs_walk inner = {w->out, prefix};
+        hid_t tasks = H5Gopen2(run, "tasks", H5P_DEFAULT);
+        snprintf(prefix, sizeof prefix, "%s%s/tasks/", w->prefix, name);
+        rc = tasks >= 0 ? H5Literate(tasks, H5_INDEX_NAME, H5_ITER_INC, NULL, show_run_cb, &inner)
+                        : -1;
+        if (tasks >= 0)
+            H5Gclose(tasks);
+        H5Gclose(run);
+        return rc < 0 ? rc : 0;
+    }
+    fprintf(w->out, "\nrun %s%s\n", w->prefix, name);
     if (run < 0) {
-        put_line(out, "status", "(not a run group)");
+        put_line(w->out, "status", "(not a run group)");
         return 0;
     }
-    show_run(out, run);
+    show_run(w->out, run);
     return H5Gclose(run);
 }
 
@@ -404,7 +424,8 @@ enum qz_status qz_inspect(const char *path, FILE *out, struct qz_error *err)
     else
         fprintf(out, "%s: quantilize record, format version %lld, %llu run%s\n", path, version,
                 (unsigned long long)info.nlinks, info.nlinks == 1 ? "" : "s");
-    if (runs >= 0 && H5Literate(runs, H5_INDEX_NAME, H5_ITER_INC, NULL, show_run_cb, out) < 0) {
+    struct runs_walk walk = {out, ""};
+    if (runs >= 0 && H5Literate(runs, H5_INDEX_NAME, H5_ITER_INC, NULL, show_run_cb, &walk) < 0) {
         rc = qz_error_set(err, QZ_EHDF5, "%s: cannot list the runs under /runs", path);
         goto done;
     }

@@ -28,14 +28,50 @@ static enum qz_status check_path_name(const char *path, struct qz_error *err)
 }
 
 /* A run becomes one link name under /runs, so it cannot hold a path separator. */
-static enum qz_status check_run_name(const char *path, const char *run, struct qz_error *err)
+/* A run is a group name under /runs; a record may also go to a task's RUN/tasks/ID
+ * (`nested`): every '/'-separated part must be a plain group name. */
+static enum qz_status check_run_name(const char *path, const char *run, int nested,
+                                     struct qz_error *err)
 {
-    if (!run || !*run || strchr(run, '/') || !strcmp(run, ".") || !strcmp(run, ".."))
+    const char *part = run;
+    int bad = !run || !*run || (!nested && strchr(run, '/'));
+
+    while (!bad && part) {
+        const char *slash = strchr(part, '/');
+        size_t len = slash ? (size_t)(slash - part) : strlen(part);
+        bad = len == 0 || (len == 1 && part[0] == '.') || (len == 2 && !strncmp(part, "..", 2));
+        part = slash ? slash + 1 : NULL;
+    }
+    if (bad)
         return qz_error_set(err, QZ_EARGS,
                             "%s: run name \"%s\" cannot be an HDF5 group name (it is empty, "
-                            "\".\", \"..\" or contains '/')",
+                            "\".\", \"..\", has an empty part or contains '/')",
                             path, run ? run : "");
     return QZ_OK;
+}
+
+/* Whether the group path `name` (parts separated by '/') exists below loc: each part
+ * is looked up in turn, since H5Lexists needs the parents to exist. */
+static htri_t path_exists(hid_t loc, const char *name)
+{
+    char buf[1024];
+    htri_t r = 1;
+    size_t len = strlen(name);
+
+    if (len >= sizeof buf)
+        return -1;
+    memcpy(buf, name, len + 1);
+    for (char *p = buf; r > 0;) {
+        char *slash = strchr(p, '/');
+        if (slash)
+            *slash = '\0';
+        r = H5Lexists(loc, buf, H5P_DEFAULT);
+        if (!slash)
+            break;
+        *slash = '/';
+        p = slash + 1;
+    }
+    return r;
 }
 
 /* Check the root attributes and /runs of an open file; `shown` names it in messages. */
@@ -123,7 +159,7 @@ static htri_t run_exists(hid_t file, const char *run)
         return r;
     if ((runs = H5Gopen2(file, "runs", H5P_DEFAULT)) < 0)
         return -1;
-    r = H5Lexists(runs, run, H5P_DEFAULT);
+    r = path_exists(runs, run);
     if (H5Gclose(runs) < 0)
         return -1;
     return r;
@@ -144,7 +180,7 @@ enum qz_status qz_output_check(const char *path, const char *run, int overwrite,
     htri_t has_run;
     enum qz_status rc;
 
-    if ((rc = check_path_name(path, err)) || (rc = check_run_name(path, run, err)) ||
+    if ((rc = check_path_name(path, err)) || (rc = check_run_name(path, run, 0, err)) ||
         (rc = qz_safefile_target(path, &exists, err)))
         return rc;
     if (exists) {
@@ -204,7 +240,13 @@ static char *join_path(const char *parent, const char *name)
 static enum qz_status create_group(hid_t loc, const char *name, hid_t *group, const struct where *w,
                                    struct qz_error *err)
 {
-    *group = H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    /* Missing parents are created too (a task's record goes to RUN/tasks/ID). */
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    *group = lcpl >= 0 && H5Pset_create_intermediate_group(lcpl, 1) >= 0
+                 ? H5Gcreate2(loc, name, lcpl, H5P_DEFAULT, H5P_DEFAULT)
+                 : H5I_INVALID_HID;
+    if (lcpl >= 0)
+        H5Pclose(lcpl);
     if (*group < 0)
         return qz_h5_fail(err, QZ_EHDF5, "%s: cannot create group %s", w->path, w->group);
     return QZ_OK;
@@ -455,7 +497,14 @@ static enum qz_status write_run(hid_t file, const char *path, const struct qz_re
     }
     if ((rc = open_runs(file, &runs, path, err)))
         goto done;
-    exists = H5Lexists(runs, rec->run, H5P_DEFAULT);
+    /* A task's first record replaces the whole run it belongs to (--overwrite). */
+    if (overwrite && rec->replace_run && path_exists(runs, rec->replace_run) > 0 &&
+        H5Ldelete(runs, rec->replace_run, H5P_DEFAULT) < 0) {
+        rc =
+            qz_h5_fail(err, QZ_EHDF5, "%s: cannot remove the old /runs/%s", path, rec->replace_run);
+        goto done;
+    }
+    exists = path_exists(runs, rec->run);
     if (exists < 0)
         rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot look up %s", path, run_path);
     else if (exists > 0 && !overwrite)
@@ -505,7 +554,7 @@ static enum qz_status check_record(const char *path, const struct qz_record *rec
         return qz_error_set(err, QZ_EINTERNAL, "%s: record field %s is missing", path, missing);
     if (rec->top && rec->top_count > SIZE_MAX / sizeof(double))
         return qz_error_set(err, QZ_EINTERNAL, "%s: top set too large", path);
-    return check_run_name(path, rec->run, err);
+    return check_run_name(path, rec->run, 1, err);
 }
 
 static enum qz_status create_record(const char *tmp, const char *path, hid_t *file,

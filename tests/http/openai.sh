@@ -150,4 +150,38 @@ unset QZ_TEST_API_KEY
 "$QZ_BIN" run key.json -o key2.h5 > out.txt 2> err.txt
 check "a missing API key variable is a job error naming the field" \
     bash -c "test $? -eq 2 && grep -q 'generator.api_key_env' err.txt"
+# 9. Tasks: a JSONL file of prompts, each quantilized on its own with its own record
+#    under tasks/<id>/; identical at 1 and 3 ranks; bad task files are refused.
+printf '%s\n' '{"id": "rivers", "prompt": "Write about rivers:"}' '' \
+    '{"id": "stones", "prompt": "Write about stones:"}' '{"id": "good", "prompt": "Be good:"}' \
+    > prompts.jsonl
+job tasks "\"seed\": 15, \"q\": 0.1, \"samples\": 40, \"tasks\": \"prompts.jsonl\",
+  \"generator\": $(gen ', "prompt": "unused"'), \"utility\": {\"kind\": \"regex\", \"pattern\": \"good|river|stone\"}"
+for n in 1 3; do
+    qz_mpi "$n" run tasks.json -o "tasks-$n.h5" --no-progress > "tasks-$n.out" 2>&1 ||
+        bad "tasks job on $n ranks failed: $(cat "tasks-$n.out")"
+done
+for id in rivers stones good; do
+    check "task $id: 3 ranks identical to 1 rank" \
+        h5same tasks-1.h5 "tasks/tasks/$id" tasks-3.h5 "tasks/tasks/$id"
+done
+check "each task has its own prompt, seed and full record" "$QZ_PYTHON" - tasks-3.h5 <<'PY'
+import json, sys, h5py
+tasks = h5py.File(sys.argv[1], "r")["runs/tasks/tasks"]
+seeds = {tasks[t].attrs["seed"] for t in tasks}
+prompts = {json.loads(tasks[t].attrs["generator_request"])["body"]["prompt"] for t in tasks}
+ok = (sorted(tasks) == ["good", "rivers", "stones"] and len(seeds) == 3
+      and prompts == {"Write about rivers:", "Write about stones:", "Be good:"}
+      and all(tasks[t].attrs["samples"] == 40 and len(tasks[t]["top/payload"]) == 4
+              and "selected" in tasks[t] for t in tasks))
+sys.exit(0 if ok else 1)
+PY
+check "inspect lists every task" bash -c \
+    "'$QZ_BIN' inspect tasks-3.h5 | grep -c '^run tasks/tasks/' | grep -qx 3"
+printf '{"id": "a", "prompt": "x"}\n{"id": "a", "prompt": "y"}\n' > dup.jsonl
+job dup "\"seed\": 1, \"q\": 0.1, \"samples\": 4, \"tasks\": \"dup.jsonl\",
+  \"generator\": $(gen ', "prompt": "p"'), \"utility\": {\"kind\": \"length\"}"
+"$QZ_BIN" run dup.json -o dup.h5 > out.txt 2> err.txt
+check "a repeated task id is a job error naming file and line" bash -c \
+    "test $? -eq 2 && grep -q 'dup.jsonl:2: id: \"a\" is already the id of task 0' err.txt && ! test -e dup.h5"
 finish

@@ -1,0 +1,146 @@
+#include "tasks.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "job.h"
+#include "rng.h"
+
+#define QZ_STREAM_TASK 6u /* Philox stream of the task seeds */
+
+static const char *const line_fields[] = {"id", "prompt", "messages", NULL};
+
+/* path, or the job file's directory joined with it when path is relative. */
+static char *resolve(const char *path, const char *job_file)
+{
+    const char *slash = strrchr(job_file, '/');
+    size_t dir = slash ? (size_t)(slash - job_file) + 1 : 0, len = strlen(path);
+    char *out;
+
+    if (path[0] == '/')
+        dir = 0;
+    if (!(out = malloc(dir + len + 1)))
+        return NULL;
+    memcpy(out, job_file, dir);
+    memcpy(out + dir, path, len + 1);
+    return out;
+}
+
+/* One line, parsed and checked; `where` is "FILE:LINE". */
+static enum qz_status check_line(const cJSON *line, const char *where, struct qz_error *err)
+{
+    struct qz_jv at = {.file = where, .path = ""};
+    const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(line, "prompt");
+    const cJSON *messages = cJSON_GetObjectItemCaseSensitive(line, "messages");
+    enum qz_status rc;
+
+    if ((rc = qz_jv_fields(&at, line, line_fields, err)) ||
+        (rc = qz_jv_string(&at, line, "id", 1, NULL, &(const char *){NULL}, err)) ||
+        (rc = qz_job_check_name(&at, line, "id", err)))
+        return rc;
+    if (!prompt == !messages)
+        return qz_jv_fail(&at, "prompt", NULL, err, "give either prompt or messages");
+    if (prompt && !cJSON_IsString(prompt))
+        return qz_jv_fail(&at, "prompt", prompt, err, "must be a string");
+    if (messages && !cJSON_IsArray(messages))
+        return qz_jv_fail(&at, "messages", messages, err, "must be an array of messages");
+    return QZ_OK;
+}
+
+enum qz_status qz_tasks_load(struct qz_tasks *t, const char *path, const char *job_file,
+                             const struct qz_jv *at, struct qz_error *err)
+{
+    char *full = resolve(path, job_file), *text = NULL;
+    size_t size = 0, lineno = 0;
+    FILE *f;
+    ssize_t got;
+    enum qz_status rc = QZ_OK;
+
+    memset(t, 0, sizeof *t);
+    if (!full)
+        return qz_error_set(err, QZ_ENOMEM, "out of memory");
+    if (!(f = fopen(full, "r"))) {
+        rc = qz_jv_fail(at, NULL, NULL, err, "cannot open %s: %s", full, strerror(errno));
+        free(full);
+        return rc;
+    }
+    while (rc == QZ_OK && (got = getline(&text, &size, f)) >= 0) {
+        char where[512];
+        cJSON *line, **grown;
+        lineno++;
+        snprintf(where, sizeof where, "%s:%zu", full, lineno);
+        if (strspn(text, " \t\r\n") == (size_t)got)
+            continue; /* blank lines are allowed */
+        if (!(line = cJSON_Parse(text))) {
+            rc = qz_error_set(err, QZ_EJOB, "%s: not valid JSON", where);
+            break;
+        }
+        if (t->n == QZ_TASKS_MAX)
+            rc = qz_error_set(err, QZ_EJOB, "%s: more than %d tasks", full, QZ_TASKS_MAX);
+        else if (!(rc = check_line(line, where, err))) {
+            for (size_t i = 0; i < t->n && rc == QZ_OK; i++)
+                if (strcmp(qz_task_id(t, i),
+                           cJSON_GetObjectItemCaseSensitive(line, "id")->valuestring) == 0)
+                    rc = qz_error_set(err, QZ_EJOB, "%s: id: \"%s\" is already the id of task %zu",
+                                      where, qz_task_id(t, i), i);
+        }
+        if (rc == QZ_OK && !(grown = realloc(t->line, (t->n + 1) * sizeof *grown)))
+            rc = qz_error_set(err, QZ_ENOMEM, "out of memory reading %s", full);
+        if (rc) {
+            cJSON_Delete(line);
+            break;
+        }
+        t->line = grown;
+        t->line[t->n++] = line;
+    }
+    if (rc == QZ_OK && t->n == 0)
+        rc = qz_error_set(err, QZ_EJOB, "%s: no tasks in the file", full);
+    fclose(f);
+    free(text);
+    free(full);
+    if (rc)
+        qz_tasks_free(t);
+    return rc;
+}
+
+void qz_tasks_free(struct qz_tasks *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        cJSON_Delete(t->line[i]);
+    free(t->line);
+    memset(t, 0, sizeof *t);
+}
+
+const char *qz_task_id(const struct qz_tasks *t, size_t i)
+{
+    return cJSON_GetObjectItemCaseSensitive(t->line[i], "id")->valuestring;
+}
+
+cJSON *qz_task_generator(const struct qz_tasks *t, size_t i, const cJSON *spec)
+{
+    cJSON *g = cJSON_Duplicate(spec, 1);
+    const char *fields[] = {"prompt", "messages"};
+
+    if (!g)
+        return NULL;
+    for (int f = 0; f < 2; f++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(t->line[i], fields[f]);
+        cJSON_DeleteItemFromObjectCaseSensitive(g, fields[f]);
+        if (v && !cJSON_AddItemToObject(g, fields[f], cJSON_Duplicate(v, 1))) {
+            cJSON_Delete(g);
+            return NULL;
+        }
+    }
+    if (i > 0) {
+        cJSON_DeleteItemFromObjectCaseSensitive(g, "probe");
+        cJSON_AddFalseToObject(g, "probe");
+    }
+    return g;
+}
+
+uint64_t qz_task_seed(uint64_t job_seed, size_t i)
+{
+    return qz_rng_word(job_seed, QZ_STREAM_TASK, i) >> 11; /* 53 bits, like job seeds */
+}

@@ -1,0 +1,39 @@
+/* Tasks: one job quantilizing many prompts. The job's `tasks` field names a JSONL file;
+ * each line {"id": ..., "prompt": ...} (or "messages" for chat) is one independent
+ * quantilization with its own record under /runs/<run>/tasks/<id>/. Local. */
+#ifndef QZ_TASKS_H
+#define QZ_TASKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "error.h"
+#include "jsonv.h"
+
+#define QZ_TASKS_MAX 100000
+
+struct qz_tasks {
+    size_t n;
+    cJSON **line; /* the parsed lines (owned); line[t] has "id" and the prompt fields */
+};
+
+/* Read and check the JSONL file `path` (relative paths are taken from the directory of
+ * the job file `job_file`). `at` names the job's tasks field. Errors name the file,
+ * line and field: `prompts.jsonl:3: id: must be 1 to 200 characters, got ""`. */
+enum qz_status qz_tasks_load(struct qz_tasks *t, const char *path, const char *job_file,
+                             const struct qz_jv *at, struct qz_error *err);
+void qz_tasks_free(struct qz_tasks *t);
+
+/* The id of task i. */
+const char *qz_task_id(const struct qz_tasks *t, size_t i);
+
+/* A copy of the generator spec with task i's prompt fields in place of the job's
+ * (and "probe": false unless i == 0: the server was probed once). Caller deletes. */
+cJSON *qz_task_generator(const struct qz_tasks *t, size_t i, const cJSON *spec);
+
+/* Task i's seed, derived from the job's: tasks are independent quantilizations. */
+uint64_t qz_task_seed(uint64_t job_seed, size_t i);
+
+#endif
