@@ -345,23 +345,6 @@ static const char *const openai_fields[] = {
 static const char *const endpoints[] = {"completions", "chat", NULL};
 static const char *const message_fields[] = {"role", "content", NULL};
 
-/* A number field in [lo, hi] (lo_open: excluding lo). */
-static enum qz_status number_in(const struct qz_jv *at, const cJSON *spec, const char *name,
-                                double def, double lo, int lo_open, double hi, double *out,
-                                struct qz_error *err)
-{
-    enum qz_status rc = qz_jv_number(at, spec, name, 0, def, out, err);
-    if (rc)
-        return rc;
-    if (lo_open ? !(*out > lo) : !(*out >= lo))
-        return qz_jv_fail(at, name, cJSON_GetObjectItemCaseSensitive(spec, name), err,
-                          "must be a number %s %g", lo_open ? "above" : "of at least", lo);
-    if (!(*out <= hi))
-        return qz_jv_fail(at, name, cJSON_GetObjectItemCaseSensitive(spec, name), err,
-                          "must be a number of at most %g", hi);
-    return QZ_OK;
-}
-
 /* The base URL: http or https with a host. *url is a malloc'd copy without trailing '/'. */
 static enum qz_status parse_base_url(const struct qz_jv *at, const cJSON *spec, char **url,
                                      struct qz_error *err)
@@ -561,8 +544,8 @@ static enum qz_status openai_open(struct qz_generator **out, const cJSON *spec,
         goto fail;
     if ((rc = qz_jv_uint(at, spec, "max_tokens", 0, 64, 1, OPENAI_MAX_TOKENS_MAX, &max_tokens,
                          err)) ||
-        (rc = number_in(at, spec, "temperature", 1.0, 0, 0, 100, &num[1], err)) ||
-        (rc = number_in(at, spec, "top_p", 1.0, 0, 1, 1, &num[2], err)) ||
+        (rc = qz_jv_number_in(at, spec, "temperature", 1.0, 0, 0, 100, &num[1], err)) ||
+        (rc = qz_jv_number_in(at, spec, "top_p", 1.0, 0, 1, 1, &num[2], err)) ||
         (rc = qz_jv_number(at, spec, "top_k", 0, -1, &top_k, err)))
         goto fail;
     if (top_k != floor(top_k) || top_k < -1 || top_k > OPENAI_MAX_TOKENS_MAX) {
@@ -570,23 +553,23 @@ static enum qz_status openai_open(struct qz_generator **out, const cJSON *spec,
                         "must be an integer from -1 to %d", OPENAI_MAX_TOKENS_MAX);
         goto fail;
     }
-    if ((rc = number_in(at, spec, "min_p", 0.0, 0, 0, 1, &num[4], err)) ||
-        (rc = number_in(at, spec, "presence_penalty", 0.0, -2, 0, 2, &num[5], err)) ||
-        (rc = number_in(at, spec, "frequency_penalty", 0.0, -2, 0, 2, &num[6], err)) ||
+    if ((rc = qz_jv_number_in(at, spec, "min_p", 0.0, 0, 0, 1, &num[4], err)) ||
+        (rc = qz_jv_number_in(at, spec, "presence_penalty", 0.0, -2, 0, 2, &num[5], err)) ||
+        (rc = qz_jv_number_in(at, spec, "frequency_penalty", 0.0, -2, 0, 2, &num[6], err)) ||
         (rc = parse_stop(at, spec, &stop, err)) ||
         (rc = qz_jv_uint(at, spec, "n", 0, 8, 1, OPENAI_N_MAX, &n, err)) ||
         (rc = qz_jv_uint(at, spec, "concurrency", 0, 8, 1, QZ_HTTP_CONCURRENCY_MAX, &concurrency,
                          err)) ||
         (rc = qz_jv_bool(at, spec, "logprobs", 0, 0, &g->logprobs, err)) ||
-        (rc =
-             number_in(at, spec, "timeout_seconds", 60, 0, 1, OPENAI_TIMEOUT_MAX, &timeout, err)) ||
-        (rc = number_in(at, spec, "connect_timeout_seconds", 10, 0, 1, OPENAI_TIMEOUT_MAX,
-                        &connect_timeout, err)) ||
+        (rc = qz_jv_number_in(at, spec, "timeout_seconds", 60, 0, 1, OPENAI_TIMEOUT_MAX, &timeout,
+                              err)) ||
+        (rc = qz_jv_number_in(at, spec, "connect_timeout_seconds", 10, 0, 1, OPENAI_TIMEOUT_MAX,
+                              &connect_timeout, err)) ||
         (rc = qz_jv_uint(at, spec, "retries", 0, 5, 0, OPENAI_RETRIES_MAX, &retries, err)) ||
-        (rc = number_in(at, spec, "backoff_seconds", 0.5, 0, 0, OPENAI_TIMEOUT_MAX, &backoff,
-                        err)) ||
-        (rc = number_in(at, spec, "backoff_max_seconds", 30, 0, 0, OPENAI_TIMEOUT_MAX, &backoff_max,
-                        err)) ||
+        (rc = qz_jv_number_in(at, spec, "backoff_seconds", 0.5, 0, 0, OPENAI_TIMEOUT_MAX, &backoff,
+                              err)) ||
+        (rc = qz_jv_number_in(at, spec, "backoff_max_seconds", 30, 0, 0, OPENAI_TIMEOUT_MAX,
+                              &backoff_max, err)) ||
         (rc = qz_jv_bool(at, spec, "probe", 0, 1, &probe, err)) ||
         (rc = qz_apikey_read(at, spec, &key, err)))
         goto fail;

@@ -140,6 +140,22 @@ enum qz_status qz_jv_number(const struct qz_jv *at, const cJSON *obj, const char
     return QZ_OK;
 }
 
+enum qz_status qz_jv_number_in(const struct qz_jv *at, const cJSON *obj, const char *name,
+                               double def, double lo, int lo_open, double hi, double *out,
+                               struct qz_error *err)
+{
+    enum qz_status rc = qz_jv_number(at, obj, name, 0, def, out, err);
+    if (rc)
+        return rc;
+    if (lo_open ? !(*out > lo) : !(*out >= lo))
+        return qz_jv_fail(at, name, cJSON_GetObjectItemCaseSensitive(obj, name), err,
+                          "must be a number %s %g", lo_open ? "above" : "of at least", lo);
+    if (!(*out <= hi))
+        return qz_jv_fail(at, name, cJSON_GetObjectItemCaseSensitive(obj, name), err,
+                          "must be a number of at most %g", hi);
+    return QZ_OK;
+}
+
 enum qz_status qz_jv_uint(const struct qz_jv *at, const cJSON *obj, const char *name, int required,
                           uint64_t def, uint64_t lo, uint64_t hi, uint64_t *out,
                           struct qz_error *err)

@@ -40,6 +40,10 @@ enum qz_status qz_jv_fields(const struct qz_jv *at, const cJSON *obj, const char
  * otherwise store the default and return QZ_OK. */
 enum qz_status qz_jv_number(const struct qz_jv *at, const cJSON *obj, const char *name,
                             int required, double def, double *out, struct qz_error *err);
+/* An optional number in [lo, hi] (lo_open: above lo, not equal), default def. */
+enum qz_status qz_jv_number_in(const struct qz_jv *at, const cJSON *obj, const char *name,
+                               double def, double lo, int lo_open, double hi, double *out,
+                               struct qz_error *err);
 /* An integer in [lo, hi] (JSON numbers up to 2^53 are exact). */
 enum qz_status qz_jv_uint(const struct qz_jv *at, const cJSON *obj, const char *name, int required,
                           uint64_t def, uint64_t lo, uint64_t hi, uint64_t *out,

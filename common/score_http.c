@@ -398,23 +398,6 @@ static void http_close(struct qz_scorer *s)
     free(s);
 }
 
-/* A number field in [lo, hi] (lo_open: excluding lo). */
-static enum qz_status number_in(const struct qz_jv *at, const cJSON *spec, const char *name,
-                                double def, double lo, int lo_open, double hi, double *out,
-                                struct qz_error *err)
-{
-    enum qz_status rc = qz_jv_number(at, spec, name, 0, def, out, err);
-    if (rc)
-        return rc;
-    if (lo_open ? !(*out > lo) : !(*out >= lo))
-        return qz_jv_fail(at, name, cJSON_GetObjectItemCaseSensitive(spec, name), err,
-                          "must be a number %s %g", lo_open ? "above" : "of at least", lo);
-    if (!(*out <= hi))
-        return qz_jv_fail(at, name, cJSON_GetObjectItemCaseSensitive(spec, name), err,
-                          "must be a number of at most %g", hi);
-    return QZ_OK;
-}
-
 /* The endpoint: an http or https URL with a host and no fragment; *url a malloc'd copy. */
 static enum qz_status parse_url(const struct qz_jv *at, const cJSON *spec, char **url,
                                 struct qz_error *err)
@@ -628,13 +611,15 @@ static enum qz_status http_open(struct qz_scorer **out, const cJSON *spec, const
                          err)) ||
         (rc = qz_jv_uint(at, spec, "concurrency", 0, HTTP_CONCURRENCY_DEFAULT, 1,
                          QZ_HTTP_CONCURRENCY_MAX, &concurrency, err)) ||
-        (rc = number_in(at, spec, "timeout_seconds", 60, 0, 1, HTTP_TIMEOUT_MAX, &timeout, err)) ||
-        (rc = number_in(at, spec, "connect_timeout_seconds", 10, 0, 1, HTTP_TIMEOUT_MAX,
-                        &connect_timeout, err)) ||
+        (rc = qz_jv_number_in(at, spec, "timeout_seconds", 60, 0, 1, HTTP_TIMEOUT_MAX, &timeout,
+                              err)) ||
+        (rc = qz_jv_number_in(at, spec, "connect_timeout_seconds", 10, 0, 1, HTTP_TIMEOUT_MAX,
+                              &connect_timeout, err)) ||
         (rc = qz_jv_uint(at, spec, "retries", 0, 5, 0, HTTP_RETRIES_MAX, &retries, err)) ||
-        (rc = number_in(at, spec, "backoff_seconds", 0.5, 0, 0, HTTP_TIMEOUT_MAX, &backoff, err)) ||
-        (rc = number_in(at, spec, "backoff_max_seconds", 30, 0, 0, HTTP_TIMEOUT_MAX, &backoff_max,
-                        err)) ||
+        (rc = qz_jv_number_in(at, spec, "backoff_seconds", 0.5, 0, 0, HTTP_TIMEOUT_MAX, &backoff,
+                              err)) ||
+        (rc = qz_jv_number_in(at, spec, "backoff_max_seconds", 30, 0, 0, HTTP_TIMEOUT_MAX,
+                              &backoff_max, err)) ||
         (rc = qz_apikey_read(at, spec, &key, err)))
         goto fail;
     s->batch = (size_t)batch;
