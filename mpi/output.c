@@ -364,6 +364,7 @@ static enum qz_status write_top_texts(hid_t group, const struct qz_texts *t, int
                                       const struct where *w, struct qz_error *err)
 {
     uint64_t *tokens = NULL;
+    double *mean = NULL;
     enum qz_status rc = QZ_OK;
 
     if (qz_h5_write_texts(group, "payload", t->bytes, t->off, t->len, t->n, 0,
@@ -371,17 +372,28 @@ static enum qz_status write_top_texts(hid_t group, const struct qz_texts *t, int
         return qz_h5_fail(err, QZ_EHDF5, "%s: cannot write dataset %s/payload", w->path, w->group);
     if (!logprobs)
         return QZ_OK;
-    if (!(tokens = malloc((t->n ? t->n : 1) * sizeof *tokens)))
+    tokens = malloc((t->n ? t->n : 1) * sizeof *tokens);
+    mean = malloc((t->n ? t->n : 1) * sizeof *mean);
+    if (!tokens || !mean) {
+        free(tokens);
+        free(mean);
         return qz_error_set(err, QZ_ENOMEM, "%s: out of memory", w->path);
-    for (size_t i = 0; i < t->n; i++)
+    }
+    for (size_t i = 0; i < t->n; i++) {
         tokens[i] = t->tokens[i];
+        mean[i] = t->tokens[i] ? t->logprob_sum[i] / (double)t->tokens[i] : NAN;
+    }
     if (qz_h5_write_dataset_1d(group, "logprob_sum", QZ_H5_F64, t->n, t->logprob_sum,
                                "sums of the top set's token log-probabilities, best first",
+                               "nats") < 0 ||
+        qz_h5_write_dataset_1d(group, "logprob_mean", QZ_H5_F64, t->n, mean,
+                               "mean token log-probability of each top-set sample, best first",
                                "nats") < 0 ||
         qz_h5_write_dataset_1d(group, "tokens", QZ_H5_U64, t->n, tokens,
                                "tokens generated per top-set sample, best first", NULL) < 0)
         rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot write the log-probs of %s", w->path, w->group);
     free(tokens);
+    free(mean);
     return rc;
 }
 

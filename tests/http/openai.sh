@@ -52,6 +52,7 @@ ok = (k == 16 and len(texts) == k and all(len(t) > 0 for t in texts)
       and selected == texts[int(a["selected_position"])]
       and top["logprob_sum"].shape == (k,) and (top["tokens"][...] == 12).all()
       and abs(top["utility"][0] - top["logprob_sum"][0] / 12) < 1e-12
+      and (top["logprob_mean"][...] == top["utility"][...]).all()
       and a["requests"] >= 301 // 4 and a["failed_samples"] == 0 and a["completion_tokens"] == 301 * 12
       and all(p in json.dumps(request) for p in
               ["temperature", "top_p", "top_k", "min_p", "max_tokens", "stop", "presence_penalty",
