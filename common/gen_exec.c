@@ -179,12 +179,6 @@ static enum qz_status exec_open(struct qz_generator **out, const cJSON *spec,
     return QZ_OK;
 }
 
-static int exec_has_component_cost(const struct qz_generator *g)
-{
-    (void)g;
-    return 0;
-}
-
 static int exec_produces_text(const struct qz_generator *g)
 {
     return g->text;
@@ -201,7 +195,6 @@ const struct qz_generator_ops qz_gen_exec_ops = {
     .name = "exec",
     .open = exec_open,
     .draw = exec_draw,
-    .has_component_cost = exec_has_component_cost,
     .produces_text = exec_produces_text,
     .stats = exec_stats,
     .close = exec_close,

@@ -293,12 +293,6 @@ static enum qz_status openai_draw(struct qz_generator *g, uint64_t first, size_t
     return rc;
 }
 
-static int openai_has_component_cost(const struct qz_generator *g)
-{
-    (void)g;
-    return 0;
-}
-
 static int openai_produces_text(const struct qz_generator *g)
 {
     (void)g;
@@ -634,7 +628,6 @@ const struct qz_generator_ops qz_gen_openai_ops = {
     .name = "openai",
     .open = openai_open,
     .draw = openai_draw,
-    .has_component_cost = openai_has_component_cost,
     .produces_text = openai_produces_text,
     .stats = openai_stats,
     .describe = openai_describe,

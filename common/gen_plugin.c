@@ -219,12 +219,6 @@ static enum qz_status plugin_open(struct qz_generator **out, const cJSON *spec,
     return QZ_OK;
 }
 
-static int plugin_has_component_cost(const struct qz_generator *g)
-{
-    (void)g;
-    return 0;
-}
-
 static int plugin_produces_text(const struct qz_generator *g)
 {
     return g->text;
@@ -234,7 +228,6 @@ const struct qz_generator_ops qz_gen_plugin_ops = {
     .name = "plugin",
     .open = plugin_open,
     .draw = plugin_draw,
-    .has_component_cost = plugin_has_component_cost,
     .produces_text = plugin_produces_text,
     .close = plugin_close,
 };

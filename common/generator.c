@@ -102,6 +102,11 @@ enum qz_status qz_gen_open(struct qz_gen *gen, const cJSON *spec, const struct q
     return gen->ops->open(&gen->state, spec, at, seed, err);
 }
 
+int qz_gen_has_component_cost(const struct qz_gen *gen)
+{
+    return gen->ops->has_component_cost && gen->ops->has_component_cost(gen->state);
+}
+
 void qz_gen_close(struct qz_gen *gen)
 {
     if (gen->ops && gen->state)

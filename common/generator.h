@@ -74,7 +74,8 @@ struct qz_generator_ops {
      * (n <= out->cap); sets out->first, out->n and out->component_cost_valid. */
     enum qz_status (*draw)(struct qz_generator *g, uint64_t first, size_t n, struct qz_batch *out,
                            struct qz_error *err);
-    /* 1 if some samples carry a component cost (a mixture with a nonzero cost). */
+    /* Optional (NULL: never). 1 if some samples carry a component cost (a mixture
+     * with a nonzero cost). */
     int (*has_component_cost)(const struct qz_generator *g);
     /* Optional (NULL: numeric samples). 1 if the samples are text. */
     int (*produces_text)(const struct qz_generator *g);
@@ -97,6 +98,9 @@ struct qz_gen {
 enum qz_status qz_gen_open(struct qz_gen *gen, const cJSON *spec, const struct qz_jv *at,
                            uint64_t seed, struct qz_error *err);
 void qz_gen_close(struct qz_gen *gen);
+
+/* 1 if the open generator's samples may carry a component cost. */
+int qz_gen_has_component_cost(const struct qz_gen *gen);
 
 /* The built-in synthetic distributions (common/gen_builtin.c), one backend serving
  * the kinds uniform, normal, lognormal, pareto, discrete_uniform, fail, mixture. */

@@ -348,14 +348,12 @@ static enum qz_status collect_payloads(MPI_Comm comm, const struct qz_job *job,
                                        struct qz_run_result *res, struct qz_error *err)
 {
     int rank;
-    enum qz_status rc;
 
     MPI_Comm_rank(comm, &rank);
     if (res->gathered && job->output_top)
         return collect_texts(comm, &res->payloads, res->part, rank == 0 ? res->part_n : 0,
                              &res->top_texts, err);
-    rc = collect_texts(comm, &res->payloads, &res->selected, 1, &res->selected_text, err);
-    return rc;
+    return collect_texts(comm, &res->payloads, &res->selected, 1, &res->selected_text, err);
 }
 
 /* K <= the gather limit: a tree reduction to the root, which selects. */

@@ -153,7 +153,7 @@ int main(void)
             CHECK(job.cost.ops != NULL && job.utility.ops != NULL, "scorers open");
             CHECK(job.output_path && strcmp(job.output_path, "x.h5") == 0, "output.path");
             CHECK(job.output_top == 1 && job.top_gather_limit == 1000000, "output defaults");
-            CHECK(job.gen.ops->has_component_cost(job.gen.state), "mixture with a cost");
+            CHECK(qz_gen_has_component_cost(&job.gen), "mixture with a cost");
             qz_job_free(&job);
         }
     }
