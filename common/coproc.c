@@ -128,14 +128,17 @@ static void close_pipes(struct qz_coproc *cp)
     cp->start = cp->end = cp->scan = 0;
 }
 
-/* The child closed a pipe: reap it (killing it if it lingers) and say how it ended. */
+/* The child closed a pipe: reap it (killing it if it lingers) and say how it ended.
+ * A program that closed its pipes is exiting; on a loaded machine (several ranks'
+ * co-processes on few cores) an interpreter's shutdown can take more than a second,
+ * and killing it early would lose its exit status from the message. */
 static void bury(struct qz_coproc *cp, const char *fallback)
 {
     int status = -1;
     close_pipes(cp);
     if (cp->pid < 0)
         return;
-    if (!reap_within(cp, 1.0, &status)) {
+    if (!reap_within(cp, 5.0, &status)) {
         reap_now(cp, &status);
         snprintf(cp->why, sizeof cp->why, "%s", fallback);
         return;
