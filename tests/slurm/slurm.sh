@@ -158,6 +158,32 @@ else
 fi
 cd .. || exit 1
 
+# A plain scancel cancels: the job must not requeue itself, whatever the ranks did
+# with the TERM Slurm sent them.
+failures_before=$qz_failures
+cd long || exit 1
+sed -e 's/"name": "long"/"name": "cancelled"/' -e 's/long.h5/cancelled.h5/' long.json > cancelled.json
+if id=$(QZ_RUN_ARGS="--progress-every 1" "$submit" cancelled.json -n 2 2> submit.err); then
+    log=$PWD/cancelled.$id.log
+    if wait_log "$log" '^progress: ' 120; then
+        check "scancel $id" scancel "$id"
+        if wait_job "$id" 120; then
+            check "cancelled job: CANCELLED" test "$states" = "CANCELLED "
+            check "cancelled job: not requeued (Restarts=0)" test "$(job_field "$id" Restarts)" = 0
+            check "cancelled job: no second start" test "$(grep -c 'restart [0-9]* (at most' "$log")" -eq 1
+        else
+            bad "cancelled job did not end"
+        fi
+    else
+        bad "cancelled job shows no progress"
+    fi
+    [ "$qz_failures" -eq "$failures_before" ] || dump_logs "$log" submit.err
+else
+    cat submit.err
+    bad "slurm/submit cancelled.json"
+fi
+cd .. || exit 1
+
 failures_before=$qz_failures
 # (3) A q-sweep as a job array: three jobs, one per q, each its own run, in one
 # submission; all three tasks run at once (1 rank each).
