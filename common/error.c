@@ -26,6 +26,10 @@ const char *qz_strerror(enum qz_status code)
         return "MPI error";
     case QZ_EINTERNAL:
         return "internal error";
+    case QZ_ECKPT:
+        return "bad checkpoint";
+    case QZ_ESTOPPED:
+        return "stopped after a checkpoint";
     }
     return "unknown error";
 }
@@ -38,7 +42,10 @@ int qz_exit_status(enum qz_status code)
     case QZ_EARGS:
     case QZ_EJOB:
     case QZ_EEXISTS:
+    case QZ_ECKPT:
         return 2;
+    case QZ_ESTOPPED:
+        return QZ_EXIT_REQUEUE;
     case QZ_EIO:
     case QZ_EHDF5:
     case QZ_ENOMEM:

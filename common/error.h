@@ -19,6 +19,8 @@ enum qz_status {
     QZ_EINVALID,  /* a sample was invalid (NaN utility) and the policy is "error" */
     QZ_EMPI,      /* an MPI call failed, or another rank failed */
     QZ_EINTERNAL, /* a broken invariant */
+    QZ_ECKPT,     /* a checkpoint that does not belong to the job, or is damaged */
+    QZ_ESTOPPED,  /* stopped by a signal after writing a checkpoint: run again */
 };
 
 #define QZ_ERROR_MSG_MAX 1024
@@ -31,7 +33,9 @@ struct qz_error {
 /* The name of a status ("bad job", ...). Never NULL. */
 const char *qz_strerror(enum qz_status code);
 
-/* The process exit status for a status: 0 ok, 2 bad job or arguments, 1 otherwise. */
+/* The process exit status for a status: 0 ok, 2 bad job, arguments or checkpoint,
+ * QZ_EXIT_REQUEUE after a checkpoint on a signal, 1 otherwise. */
+#define QZ_EXIT_REQUEUE 75 /* EX_TEMPFAIL: checkpointed, please requeue */
 int qz_exit_status(enum qz_status code);
 
 /* Set err (which may be NULL) to code and a printf-style message; returns code so

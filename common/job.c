@@ -13,9 +13,10 @@
 static const char *const top_fields[] = {
     "name",       "description", "seed",      "q",       "samples", "samples_per_quantile",
     "chunk_size", "invalid",     "generator", "utility", "cost",    "output",
-    "tasks",      NULL,
+    "tasks",      "checkpoint",  NULL,
 };
 static const char *const output_fields[] = {"path", "top", "top_gather_limit", NULL};
+static const char *const checkpoint_fields[] = {"every_seconds", "path", NULL};
 static const char *const invalid_choices[] = {"error", "exclude", NULL};
 
 /* A run name becomes an HDF5 group name: keep it to printable, path-free text. */
@@ -168,6 +169,30 @@ static enum qz_status load_tasks(const struct qz_jv *at, struct qz_job *job, str
     return rc;
 }
 
+/* The checkpoint object: how often, and where (README "Checkpoints"). */
+static enum qz_status parse_checkpoint(const struct qz_jv *at, struct qz_job *job,
+                                       struct qz_error *err)
+{
+    const cJSON *ck;
+    struct qz_jv cat;
+    enum qz_status rc;
+
+    job->ckpt_every = QZ_CKPT_EVERY_DEFAULT;
+    job->ckpt_path = NULL;
+    if ((rc = qz_jv_object(at, job->json, "checkpoint", 0, &ck, err)) || !ck)
+        return rc;
+    qz_jv_child(at, "checkpoint", &cat);
+    if ((rc = qz_jv_fields(&cat, ck, checkpoint_fields, err)) ||
+        (rc = qz_jv_number_in(&cat, ck, "every_seconds", QZ_CKPT_EVERY_DEFAULT, 0, 0, 1e9,
+                              &job->ckpt_every, err)) ||
+        (rc = qz_jv_string(&cat, ck, "path", 0, NULL, &job->ckpt_path, err)))
+        return rc;
+    if (job->ckpt_path && !job->ckpt_path[0])
+        return qz_jv_fail(&cat, "path", cJSON_GetObjectItemCaseSensitive(ck, "path"), err,
+                          "must not be empty");
+    return QZ_OK;
+}
+
 enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *job,
                             struct qz_error *err)
 {
@@ -230,7 +255,8 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
             goto fail;
         }
     }
-    if ((rc = qz_jv_string(&at, job->json, "description", 0, NULL, &description, err)) ||
+    if ((rc = parse_checkpoint(&at, job, err)) ||
+        (rc = qz_jv_string(&at, job->json, "description", 0, NULL, &description, err)) ||
         (rc = open_backends(&at, job, err)) || (rc = load_tasks(&at, job, err)))
         goto fail;
     return QZ_OK;

@@ -21,6 +21,7 @@
 #define QZ_SAMPLES_MAX 9007199254740992.0 /* 2^53: JSON numbers are exact up to here */
 #define QZ_NAME_MAX 200
 #define QZ_TOP_GATHER_DEFAULT 1000000
+#define QZ_CKPT_EVERY_DEFAULT 600.0
 
 enum qz_invalid_policy { QZ_INVALID_ERROR = 0, QZ_INVALID_EXCLUDE = 1 };
 
@@ -40,6 +41,8 @@ struct qz_job {
     struct qz_score utility;   /* open utility scorer */
     struct qz_score cost;      /* open cost scorer; cost.ops == NULL when none */
     struct qz_tasks tasks;     /* tasks.n == 0: one quantilization */
+    double ckpt_every;         /* checkpoint.every_seconds (0: on signals only) */
+    const char *ckpt_path;     /* checkpoint.path, or NULL (then "<output>.<name>.ckpt") */
 };
 
 /* Load and validate `path` into job. On failure job holds nothing to free and err

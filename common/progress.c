@@ -41,6 +41,7 @@ void qz_progress_start(struct qz_progress *p, FILE *out, uint64_t total, double 
     p->every = every;
     p->total = total;
     p->start = now;
+    p->base = 0;
     p->last = now;
     p->shown = 0;
 }
@@ -48,7 +49,7 @@ void qz_progress_start(struct qz_progress *p, FILE *out, uint64_t total, double 
 static void show(struct qz_progress *p, uint64_t done, double now, int final)
 {
     double elapsed = now - p->start;
-    double rate = elapsed > 0 ? (double)done / elapsed : 0;
+    double rate = elapsed > 0 && done >= p->base ? (double)(done - p->base) / elapsed : 0;
     double frac = p->total ? (double)done / (double)p->total : 1;
     char sdone[16], stotal[16], srate[16], seta[48];
 

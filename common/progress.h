@@ -14,6 +14,7 @@ struct qz_progress {
     int tty;        /* redraw in place */
     double every;   /* seconds between plain lines */
     uint64_t total; /* N */
+    uint64_t base;  /* samples done before start (a resumed run): not in the rate */
     double start;   /* time of qz_progress_start, seconds */
     double last;    /* time of the last line shown */
     int shown;      /* something was drawn on a tty line */

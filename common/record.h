@@ -74,6 +74,12 @@ struct qz_record {
     double write_seconds;  /* writing the record; set by qz_output_commit */
     uint64_t peak_rss_max; /* the largest peak resident set of any rank */
     uint64_t peak_rss_root;
+
+    /* Checkpoints written over the whole run (all sessions), the time they took
+     * (seconds), and how many times the run was resumed from one. */
+    uint64_t checkpoints;
+    double checkpoint_seconds;
+    uint64_t resumes;
 };
 
 #endif

@@ -9,7 +9,10 @@
 #include <mpi.h>
 
 #include "agree.h"
+#include "checkpoint.h"
+#include "ckpt.h"
 #include "driver.h"
+#include "interrupt.h"
 #include "inspect.h"
 #include "job.h"
 #include "output.h"
@@ -19,7 +22,7 @@
 #define QZ_PROGRESS_EVERY 10.0 /* seconds between progress lines in batch logs */
 
 static const char usage[] =
-    "usage: quantilize run JOB.json [-o OUT.h5] [--overwrite] [--no-progress]\n"
+    "usage: quantilize run JOB.json [-o OUT.h5] [--overwrite] [--fresh] [--no-progress]\n"
     "                              [--progress-every SECONDS]\n"
     "       quantilize inspect OUT.h5\n"
     "       quantilize --help | --version\n"
@@ -29,17 +32,24 @@ static const char usage[] =
     "           to OUT.h5 (default: the job's output.path, else NAME.h5)\n"
     "           -o OUT.h5          write here instead\n"
     "           --overwrite        replace a run of the same name in OUT.h5\n"
+    "           --fresh            delete the run's checkpoint instead of resuming it\n"
     "           --no-progress      show no progress on stderr\n"
     "           --progress-every S seconds between progress lines when stderr is\n"
     "                              not a terminal (default 10)\n"
     "  inspect  print a summary of every run in OUT.h5\n"
     "\n"
-    "exit status: 0 success, 1 run-time failure, 2 bad job or bad arguments\n";
+    "  A run resumes from its checkpoint (OUT.h5.NAME.ckpt unless the job's\n"
+    "  checkpoint.path says otherwise) by itself. On SIGUSR1 or SIGTERM it writes a\n"
+    "  checkpoint and stops with exit status 75.\n"
+    "\n"
+    "exit status: 0 success, 1 run-time failure, 2 bad job, bad arguments or a\n"
+    "             checkpoint of another job, 75 checkpointed on a signal: run again\n";
 
 struct run_args {
     const char *job;
     const char *out;
     int overwrite;
+    int fresh;
     int progress;
     double progress_every;
 };
@@ -73,6 +83,8 @@ static enum qz_status parse_run_args(int argc, char **argv, struct run_args *a,
             a->out = argv[i];
         } else if (strcmp(arg, "--overwrite") == 0) {
             a->overwrite = 1;
+        } else if (strcmp(arg, "--fresh") == 0) {
+            a->fresh = 1;
         } else if (strcmp(arg, "--no-progress") == 0) {
             a->progress = 0;
         } else if (strcmp(arg, "--progress-every") == 0) {
@@ -199,6 +211,9 @@ static void fill_record(struct qz_record *rec, const struct qz_job *job,
     }
     rec->has_stats = res->has_stats;
     rec->stats = res->stats;
+    rec->checkpoints = res->checkpoints;
+    rec->checkpoint_seconds = res->checkpoint_seconds;
+    rec->resumes = res->resumes;
 }
 
 /* Collective: write the record (filled on the root only) to `out`. The root writes
@@ -243,11 +258,51 @@ static enum qz_status write_record(const struct qz_job *job, const char *run,
     return qz_agree(MPI_COMM_WORLD, rc, err);
 }
 
+/* What every quantilization of one `run` command shares. */
+struct run_ctx {
+    const struct run_args *a;
+    const char *out;       /* the output file */
+    const char *ckpt_path; /* the run's checkpoint */
+    uint64_t job_hash;
+};
+
+/* Collective: after task `task` is recorded, the checkpoint says where to go on: at
+ * the next task, or nowhere (removed) after the last. */
+static enum qz_status advance_checkpoint(const struct qz_job *job, const struct run_ctx *cx,
+                                         size_t task, struct qz_error *err)
+{
+    struct qz_ckpt_header h;
+    struct qz_topset none;
+
+    if (task + 1 >= job->tasks.n) {
+        if (is_root())
+            qz_ckpt_remove(cx->ckpt_path);
+        return QZ_OK;
+    }
+    memset(&h, 0, sizeof h);
+    memset(&none, 0, sizeof none);
+    memcpy(h.magic, QZ_CKPT_MAGIC, sizeof h.magic);
+    h.version = QZ_CKPT_VERSION;
+    h.job_hash = cx->job_hash;
+    h.task = task + 1;
+    h.samples = job->samples;
+    h.chunk_size = job->chunk_size;
+    h.text = (uint64_t)qz_job_text_samples(job);
+    return qz_ckpt_write(MPI_COMM_WORLD, cx->ckpt_path, &h, &none, NULL, err);
+}
+
 /* Collective: one quantilization of the (current) job, recorded as /runs/<run>. */
 static enum qz_status run_one(struct qz_job *job, const char *run, const char *replace_run,
-                              const struct run_args *a, const char *out, struct qz_error *err)
+                              const struct run_ctx *cx, size_t task, struct qz_error *err)
 {
-    struct qz_run_options opt = {a->progress ? stderr : NULL, a->progress_every};
+    const struct run_args *a = cx->a;
+    const char *out = cx->out;
+    struct qz_run_options opt = {a->progress ? stderr : NULL,
+                                 a->progress_every,
+                                 cx->ckpt_path,
+                                 job->ckpt_every,
+                                 cx->job_hash,
+                                 task};
     struct qz_run_result res;
     struct qz_record rec;
     char *job_text = NULL, *generator_request = NULL;
@@ -274,12 +329,19 @@ static enum qz_status run_one(struct qz_job *job, const char *run, const char *r
         iso_time(started, rec.started, sizeof rec.started);
         iso_time(time(NULL), rec.finished, sizeof rec.finished);
         rec.wall_seconds = MPI_Wtime() - t0;
-        rec.samples_per_second = rec.wall_seconds > 0 ? (double)rec.samples / rec.wall_seconds : 0;
+        /* this session's rate: a resumed run drew only the rest */
+        rec.samples_per_second =
+            rec.wall_seconds > 0 ? (double)(rec.samples - res.resumed_samples) / rec.wall_seconds
+                                 : 0;
     }
     if ((rc = qz_agree(MPI_COMM_WORLD, rc, err)) == QZ_OK)
         rc = write_record(job, run, &rec, &res, out, a->overwrite, err);
     if (rc == QZ_OK && root)
         print_summary(&rec, out);
+    if (rc == QZ_OK)
+        rc = job->tasks.n ? advance_checkpoint(job, cx, task, err) : QZ_OK;
+    if (rc == QZ_OK && root && !job->tasks.n)
+        qz_ckpt_remove(cx->ckpt_path);
     qz_run_result_free(&res);
     cJSON_free(job_text);
     free(generator_request);
@@ -288,14 +350,14 @@ static enum qz_status run_one(struct qz_job *job, const char *run, const char *r
 
 /* Collective: the job's tasks one after another, each on all ranks, each with its own
  * seed and record /runs/<name>/tasks/<id>. The first replaces an old run (--overwrite). */
-static enum qz_status run_tasks(struct qz_job *job, const struct run_args *a, const char *out,
+static enum qz_status run_tasks(struct qz_job *job, const struct run_ctx *cx, size_t first,
                                 struct qz_error *err)
 {
     const cJSON *gspec = cJSON_GetObjectItemCaseSensitive(job->json, "generator");
     uint64_t job_seed = job->seed;
     enum qz_status rc = QZ_OK;
 
-    for (size_t t = 0; t < job->tasks.n && rc == QZ_OK; t++) {
+    for (size_t t = first; t < job->tasks.n && rc == QZ_OK; t++) {
         const char *id = qz_task_id(&job->tasks, t);
         size_t len = strlen(job->name) + strlen(id) + 8;
         char *run = malloc(len);
@@ -313,7 +375,7 @@ static enum qz_status run_tasks(struct qz_job *job, const struct run_args *a, co
         if ((rc = qz_agree(MPI_COMM_WORLD, rc, err)) == QZ_OK) {
             if (is_root())
                 fprintf(stderr, "task %zu of %zu: \"%s\"\n", t + 1, job->tasks.n, id);
-            rc = run_one(job, run, t == 0 ? job->name : NULL, a, out, err);
+            rc = run_one(job, run, t == 0 ? job->name : NULL, cx, t, err);
         }
         cJSON_Delete(spec);
         free(run);
@@ -322,13 +384,28 @@ static enum qz_status run_tasks(struct qz_job *job, const struct run_args *a, co
     return rc;
 }
 
+/* Collective: the task a checkpoint of this job resumes at (0 when there is none, or
+ * it resumes the first task). */
+static enum qz_status resume_task(const struct run_ctx *cx, size_t *task, struct qz_error *err)
+{
+    struct qz_ckpt ck;
+    int found;
+    enum qz_status rc = qz_ckpt_find(MPI_COMM_WORLD, cx->ckpt_path, cx->job_hash, &ck, &found, err);
+
+    *task = rc == QZ_OK && found ? (size_t)ck.h.task : 0;
+    if (rc == QZ_OK)
+        qz_ckpt_free(&ck);
+    return rc;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     struct qz_error err = {QZ_OK, ""};
     struct run_args a;
+    struct run_ctx cx;
     struct qz_job job;
-    char *default_out = NULL;
-    const char *out;
+    char *default_out = NULL, *default_ckpt = NULL;
+    size_t first = 0;
     int root = is_root();
     enum qz_status rc;
 
@@ -338,22 +415,42 @@ static int cmd_run(int argc, char **argv)
     rc = qz_job_load(a.job, &job, &err);
     if ((rc = qz_agree(MPI_COMM_WORLD, rc, &err)))
         return fail(rc, &err);
+    if (qz_interrupt_install() != 0)
+        QZ_ABORT(MPI_COMM_WORLD, "cannot install the signal handlers");
 
-    out = a.out ? a.out : job.output_path;
-    if (!out) {
+    memset(&cx, 0, sizeof cx);
+    cx.a = &a;
+    cx.out = a.out ? a.out : job.output_path;
+    if (!cx.out) {
         size_t len = strlen(job.name) + 4;
         default_out = malloc(len);
         if (default_out)
             snprintf(default_out, len, "%s.h5", job.name);
-        out = default_out;
+        cx.out = default_out;
     }
-    rc = out ? QZ_OK : qz_error_set(&err, QZ_ENOMEM, "out of memory");
-    if (rc == QZ_OK && root)
-        rc = qz_output_check(out, job.name, a.overwrite, &err);
+    cx.ckpt_path = job.ckpt_path;
+    if (cx.out && !cx.ckpt_path)
+        cx.ckpt_path = default_ckpt = qz_ckpt_default_path(cx.out, job.name);
+    cx.job_hash = qz_job_hash(&job);
+    rc = cx.out && cx.ckpt_path && cx.job_hash ? QZ_OK
+                                               : qz_error_set(&err, QZ_ENOMEM, "out of memory");
+    if (rc == QZ_OK && root && a.fresh)
+        qz_ckpt_remove(cx.ckpt_path);
     if ((rc = qz_agree(MPI_COMM_WORLD, rc, &err)) == QZ_OK)
-        rc = job.tasks.n ? run_tasks(&job, &a, out, &err)
-                         : run_one(&job, job.name, NULL, &a, out, &err);
+        rc = resume_task(&cx, &first, &err);
+    if (rc == QZ_OK && first >= (job.tasks.n ? job.tasks.n : 1))
+        rc = qz_error_set(&err, QZ_ECKPT,
+                          "checkpoint %s resumes task %zu, but the job has %zu: remove it to "
+                          "start afresh",
+                          cx.ckpt_path, first, job.tasks.n);
+    /* Resuming after the first task: the run is in the file already, from this job. */
+    if (rc == QZ_OK && root && first == 0)
+        rc = qz_output_check(cx.out, job.name, a.overwrite, &err);
+    if ((rc = qz_agree(MPI_COMM_WORLD, rc, &err)) == QZ_OK)
+        rc = job.tasks.n ? run_tasks(&job, &cx, first, &err)
+                         : run_one(&job, job.name, NULL, &cx, 0, &err);
     free(default_out);
+    free(default_ckpt);
     qz_job_free(&job);
     return rc ? fail(rc, &err) : 0;
 }

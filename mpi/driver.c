@@ -1,6 +1,7 @@
 #include "driver.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,7 +11,9 @@
 #endif
 
 #include "agree.h"
+#include "ckpt.h"
 #include "dselect.h"
+#include "interrupt.h"
 #include "payload.h"
 #include "progress.h"
 #include "reduce.h"
@@ -149,24 +152,87 @@ static enum qz_status run_chunk(struct ranker *rk, struct qz_batch *b, uint64_t 
     return QZ_OK;
 }
 
-/* Samples in the chunks rank draws: chunks rank, rank + P, ... */
-static uint64_t rank_samples(const struct qz_job *job, int rank, int size)
+/* Samples in the chunks rank draws from chunk `from` on: from + rank, from + rank + P, ... */
+static uint64_t rank_samples(const struct qz_job *job, uint64_t from, int rank, int size)
 {
     uint64_t nchunks = (job->samples + job->chunk_size - 1) / job->chunk_size;
-    uint64_t mine = nchunks > (uint64_t)rank
-                        ? (nchunks - (uint64_t)rank + (uint64_t)size - 1) / (uint64_t)size
-                        : 0;
+    uint64_t left = nchunks > from ? nchunks - from : 0;
+    uint64_t mine =
+        left > (uint64_t)rank ? (left - (uint64_t)rank + (uint64_t)size - 1) / (uint64_t)size : 0;
     uint64_t total = mine * job->chunk_size;
     /* the last chunk may be short */
-    if (mine && (nchunks - 1) % (uint64_t)size == (uint64_t)rank)
+    if (mine && (left - 1) % (uint64_t)size == (uint64_t)rank)
         total -= nchunks * job->chunk_size - job->samples;
     return total;
 }
 
-/* The draw loop over rounds with periodic meetings. */
+/* Where a run starts: what a resumed checkpoint holds (all zero for a fresh run). */
+struct resume {
+    uint64_t chunks;   /* chunks below this are done */
+    uint64_t done;     /* their samples */
+    uint64_t invalid;  /* invalid samples among them */
+    uint64_t stats[5]; /* generator statistics so far */
+};
+
+static void gen_stats(const struct qz_job *job, uint64_t st[5])
+{
+    struct qz_gen_stats gs = {0, 0, 0, 0, 0};
+    if (job->gen.ops->stats)
+        job->gen.ops->stats(job->gen.state, &gs);
+    st[0] = gs.requests;
+    st[1] = gs.retries;
+    st[2] = gs.failed_samples;
+    st[3] = gs.prompt_tokens;
+    st[4] = gs.completion_tokens;
+}
+
+/* Collective: write a checkpoint holding chunks below `chunks`; done and invalid are
+ * this session's sums over the ranks. */
+static enum qz_status checkpoint(MPI_Comm comm, const struct qz_job *job,
+                                 const struct qz_run_options *opt, const struct resume *base,
+                                 uint64_t chunks, uint64_t done, uint64_t invalid,
+                                 struct qz_run_result *res, struct qz_error *err)
+{
+    struct qz_ckpt_header h;
+    uint64_t st[5];
+    double t0 = MPI_Wtime(), took;
+    enum qz_status rc;
+
+    gen_stats(job, st);
+    MPI_Allreduce(MPI_IN_PLACE, st, 5, MPI_UINT64_T, MPI_SUM, comm);
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, QZ_CKPT_MAGIC, sizeof h.magic);
+    h.version = QZ_CKPT_VERSION;
+    h.job_hash = opt->job_hash;
+    h.task = opt->task;
+    h.samples = job->samples;
+    h.chunk_size = job->chunk_size;
+    h.chunks_done = chunks;
+    h.samples_done = base->done + done;
+    h.invalid = base->invalid + invalid;
+    for (int i = 0; i < 5; i++)
+        h.stats[i] = base->stats[i] + st[i];
+    h.text = (uint64_t)res->text;
+    h.checkpoints = res->checkpoints + 1;
+    h.resumes = res->resumes;
+    h.checkpoint_seconds = res->checkpoint_seconds;
+    rc = qz_ckpt_write(comm, opt->ckpt_path, &h, &res->set, res->text ? &res->payloads : NULL, err);
+    took = MPI_Wtime() - t0;
+    MPI_Allreduce(MPI_IN_PLACE, &took, 1, MPI_DOUBLE, MPI_MAX, comm);
+    if (rc == QZ_OK) {
+        res->checkpoints++;
+        res->checkpoint_seconds += took;
+    }
+    return rc;
+}
+
+/* The meeting's figures, summed over the ranks. */
+enum { M_FAILED, M_DONE, M_INVALID, M_NEXT, M_STOP, M_CKPT, M_COUNT };
+
+/* The draw loop over rounds with periodic meetings, from chunk base->chunks on. */
 static enum qz_status draw_all(MPI_Comm comm, const struct qz_job *job,
-                               const struct qz_run_options *opt, struct qz_run_result *res,
-                               struct qz_error *err)
+                               const struct qz_run_options *opt, const struct resume *base,
+                               struct qz_run_result *res, struct qz_error *err)
 {
     int rank, size;
     uint64_t nchunks = (job->samples + job->chunk_size - 1) / job->chunk_size;
@@ -174,44 +240,143 @@ static enum qz_status draw_all(MPI_Comm comm, const struct qz_job *job,
     struct ranker rk = {job, &res->set, res->text ? &res->payloads : NULL, 0, 0};
     struct qz_batch b;
     struct qz_progress prog;
-    double last_time = MPI_Wtime();
+    double last_time = MPI_Wtime(), last_ckpt = last_time;
     enum qz_status rc;
 
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
-    rounds = (nchunks + (uint64_t)size - 1) / (uint64_t)size;
+    rounds = (nchunks - base->chunks + (uint64_t)size - 1) / (uint64_t)size;
     rc = qz_batch_init(&b, job->chunk_size < QZ_BATCH_MAX ? job->chunk_size : QZ_BATCH_MAX, err);
     qz_progress_start(&prog, rank == 0 ? opt->progress : NULL, job->samples, opt->progress_every,
                       last_time);
+    prog.base = base->done;
+    res->invalid = base->invalid;
     for (uint64_t r = 0; r < rounds; r++) {
-        uint64_t chunk = r * (uint64_t)size + (uint64_t)rank;
+        uint64_t chunk = base->chunks + r * (uint64_t)size + (uint64_t)rank;
         if (rc == QZ_OK && chunk < nchunks)
             rc = run_chunk(&rk, &b, chunk, err);
         if (r + 1 == next_meet || r + 1 == rounds) {
-            /* {failed ranks, samples done, invalid, rounds to the next meeting} */
-            int64_t in[4] = {rc != QZ_OK, (int64_t)rk.done, (int64_t)rk.invalid, 0}, out[4];
+            int64_t in[M_COUNT] = {0}, out[M_COUNT];
             double now = MPI_Wtime();
+            in[M_FAILED] = rc != QZ_OK;
+            in[M_DONE] = (int64_t)rk.done;
+            in[M_INVALID] = (int64_t)rk.invalid;
+            in[M_STOP] = opt->ckpt_path && qz_interrupt_pending();
             if (rank == 0) {
                 double per_round = (now - last_time) / (double)(r + 1 - last_meet);
                 double want = per_round > 0 ? QZ_SYNC_SECONDS / per_round : QZ_SYNC_MAX_ROUNDS;
-                in[3] = want < 1                    ? 1
-                        : want > QZ_SYNC_MAX_ROUNDS ? QZ_SYNC_MAX_ROUNDS
-                                                    : (int64_t)want;
+                in[M_NEXT] = want < 1                    ? 1
+                             : want > QZ_SYNC_MAX_ROUNDS ? QZ_SYNC_MAX_ROUNDS
+                                                         : (int64_t)want;
+                in[M_CKPT] =
+                    opt->ckpt_path && opt->ckpt_every > 0 && now - last_ckpt >= opt->ckpt_every;
             }
-            if (MPI_Allreduce(in, out, 4, MPI_INT64_T, MPI_SUM, comm) != MPI_SUCCESS)
+            if (MPI_Allreduce(in, out, M_COUNT, MPI_INT64_T, MPI_SUM, comm) != MPI_SUCCESS)
                 QZ_ABORT(comm, "MPI_Allreduce failed in the draw loop");
-            qz_progress_update(&prog, (uint64_t)out[1], now);
+            qz_progress_update(&prog, base->done + (uint64_t)out[M_DONE], now);
             last_time = now;
             last_meet = r + 1;
-            next_meet = r + 1 + (uint64_t)out[3];
-            res->invalid = (uint64_t)out[2];
-            if (out[0])
+            next_meet = r + 1 + (uint64_t)out[M_NEXT];
+            res->invalid = base->invalid + (uint64_t)out[M_INVALID];
+            if (out[M_FAILED])
                 break; /* some rank failed; qz_agree below hands its message to all */
-            if (r + 1 == rounds)
-                qz_progress_finish(&prog, (uint64_t)out[1], now);
+            if (r + 1 == rounds) {
+                qz_progress_finish(&prog, base->done + (uint64_t)out[M_DONE], now);
+                break; /* all drawn: a stop request now lets the run finish */
+            }
+            if (out[M_STOP] || out[M_CKPT]) {
+                uint64_t chunks = base->chunks + (r + 1) * (uint64_t)size;
+                rc = checkpoint(comm, job, opt, base, chunks < nchunks ? chunks : nchunks,
+                                (uint64_t)out[M_DONE], (uint64_t)out[M_INVALID], res, err);
+                last_ckpt = MPI_Wtime();
+                if (rc == QZ_OK && out[M_STOP]) {
+                    int sig = qz_interrupt_pending();
+                    rc = qz_error_set(err, QZ_ESTOPPED,
+                                      "stopped by %s after checkpointing %llu of %llu samples "
+                                      "to %s: run the same command again to resume",
+                                      sig == SIGUSR1   ? "SIGUSR1"
+                                      : sig == SIGTERM ? "SIGTERM"
+                                                       : "a signal to another rank",
+                                      (unsigned long long)(base->done + (uint64_t)out[M_DONE]),
+                                      (unsigned long long)job->samples, opt->ckpt_path);
+                }
+                if (rc)
+                    break; /* every rank has the same status */
+                if (rank == 0 && opt->progress)
+                    fprintf(
+                        opt->progress,
+                        "%scheckpoint %llu: %llu of %llu samples in %s (%.3f s in all)\n",
+                        prog.tty && prog.shown ? "\n" : "", (unsigned long long)res->checkpoints,
+                        (unsigned long long)(base->done + (uint64_t)out[M_DONE]),
+                        (unsigned long long)job->samples, opt->ckpt_path, res->checkpoint_seconds);
+            }
         }
     }
     qz_batch_free(&b);
+    return rc == QZ_ESTOPPED ? rc : qz_agree(comm, rc, err);
+}
+
+/* Collective: resume from the checkpoint at opt->ckpt_path if there is one, and set
+ * up this rank's top set (with the checkpoint's entries dealt to it). */
+static enum qz_status start(MPI_Comm comm, const struct qz_job *job,
+                            const struct qz_run_options *opt, uint64_t kmax, struct resume *base,
+                            struct qz_run_result *res, struct qz_error *err)
+{
+    int rank, size, found = 0;
+    struct qz_ckpt ck;
+    struct qz_entry *e = NULL;
+    size_t n = 0;
+    uint64_t ties = 0;
+    enum qz_status rc = QZ_OK;
+
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    memset(base, 0, sizeof *base);
+    memset(&ck, 0, sizeof ck);
+    if (opt->ckpt_path &&
+        (rc = qz_ckpt_find(comm, opt->ckpt_path, opt->job_hash, &ck, &found, err)))
+        return rc;
+    if (found && (ck.h.task != opt->task || ck.h.samples != job->samples ||
+                  ck.h.chunk_size != job->chunk_size || ck.h.text != (uint64_t)res->text ||
+                  ck.h.chunks_done * job->chunk_size >= job->samples + job->chunk_size))
+        rc = qz_error_set(err, QZ_ECKPT,
+                          "checkpoint %s does not fit this run (task %llu, %llu chunks done): "
+                          "remove it to start afresh",
+                          opt->ckpt_path, (unsigned long long)ck.h.task,
+                          (unsigned long long)ck.h.chunks_done);
+    if (found && rc == QZ_OK)
+        rc = qz_ckpt_load(comm, opt->ckpt_path, &ck, job->seed, kmax, &e, &n, &ties,
+                          res->text ? &res->payloads : NULL, err);
+    if (found && rc == QZ_OK) {
+        base->chunks = ck.h.chunks_done;
+        base->done = ck.h.samples_done;
+        base->invalid = ck.h.invalid;
+        memcpy(base->stats, ck.h.stats, sizeof base->stats);
+        res->checkpoints = ck.h.checkpoints;
+        res->checkpoint_seconds = ck.h.checkpoint_seconds;
+        res->resumes = ck.h.resumes + 1;
+        res->resumed_samples = ck.h.samples_done;
+        if (rank == 0 && opt->progress)
+            fprintf(opt->progress,
+                    "resuming from checkpoint %s: %llu of %llu samples done (written by %u "
+                    "rank%s)\n",
+                    opt->ckpt_path, (unsigned long long)base->done,
+                    (unsigned long long)job->samples, ck.h.ranks, ck.h.ranks == 1 ? "" : "s");
+    }
+    qz_ckpt_free(&ck);
+    if (rc)
+        return rc;
+    rc = qz_topset_init(&res->set, kmax, rank_samples(job, base->chunks, rank, size) + n, job->seed,
+                        err);
+    if (rc == QZ_OK && n) {
+        memcpy(res->set.e, e, n * sizeof *e);
+        res->set.n = n;
+        if (n == kmax || ties) {
+            res->set.thr = e[n - 1].utility;
+            res->set.ties_out = ties;
+        }
+    }
+    free(e);
     return qz_agree(comm, rc, err);
 }
 
@@ -436,6 +601,7 @@ enum qz_status qz_run_draw(MPI_Comm comm, const struct qz_job *job,
 {
     int rank, size;
     uint64_t kmax, rss[2];
+    struct resume base;
     double t0, t1, times[2];
     enum qz_status rc;
 
@@ -446,14 +612,13 @@ enum qz_status qz_run_draw(MPI_Comm comm, const struct qz_job *job,
     /* Room for the largest K any outcome can need (no invalid samples); memory is
      * bounded by the samples this rank draws. */
     kmax = qz_top_count(qz_mass(job->q, job->samples));
-    rc = qz_topset_init(&res->set, kmax, rank_samples(job, rank, size), job->seed, err);
-    if ((rc = qz_agree(comm, rc, err)))
+    res->text = qz_job_text_samples(job);
+    qz_payload_init(&res->payloads);
+    if ((rc = start(comm, job, opt, kmax, &base, res, err)))
         goto fail;
 
     t0 = MPI_Wtime();
-    res->text = qz_job_text_samples(job);
-    qz_payload_init(&res->payloads);
-    if ((rc = draw_all(comm, job, opt, res, err)))
+    if ((rc = draw_all(comm, job, opt, &base, res, err)))
         goto fail;
     t1 = MPI_Wtime();
     res->valid = res->samples - res->invalid;
@@ -478,15 +643,11 @@ enum qz_status qz_run_draw(MPI_Comm comm, const struct qz_job *job,
     if (res->text && (rc = collect_payloads(comm, job, res, err)))
         goto fail;
     if (job->gen.ops->stats) {
-        uint64_t st[5] = {0};
-        struct qz_gen_stats gs = {0, 0, 0, 0, 0};
-        job->gen.ops->stats(job->gen.state, &gs);
-        st[0] = gs.requests;
-        st[1] = gs.retries;
-        st[2] = gs.failed_samples;
-        st[3] = gs.prompt_tokens;
-        st[4] = gs.completion_tokens;
+        uint64_t st[5];
+        gen_stats(job, st);
         MPI_Allreduce(MPI_IN_PLACE, st, 5, MPI_UINT64_T, MPI_SUM, comm);
+        for (int i = 0; i < 5; i++)
+            st[i] += base.stats[i];
         res->stats = (struct qz_gen_stats){st[0], st[1], st[2], st[3], st[4]};
         res->has_stats = 1;
     }

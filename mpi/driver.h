@@ -2,10 +2,16 @@
  * communicator, then reduce to the global top set and select (SPEC §2, §3).
  *
  * Work units are chunks of chunk_size consecutive indices; chunk c is drawn by rank
- * c mod P in round c / P. Every few hundred milliseconds (an interval the root
+ * (c - C) mod P in round (c - C) / P, C being the chunks a resumed checkpoint holds
+ * (0 for a fresh run). Every few hundred milliseconds (an interval the root
  * picks and every rank learns in the same reduction) the ranks meet in one small
  * allreduce: it carries progress, invalid counts and failures, so a failing rank
  * stops the others at the next meeting instead of leaving them in a collective.
+ *
+ * At a meeting the ranks may also write a checkpoint (every checkpoint.every_seconds,
+ * and on SIGUSR1/SIGTERM, after which they stop): all chunks up to the meeting's
+ * round are done, so a checkpoint is "chunks below C", the counters, and every rank's
+ * top set. A resumed run draws chunks C, C+1, ... dealt out the same way.
  *
  * Then, for K up to the job's output.top_gather_limit, a tree reduction gathers the
  * top set on the root (mpi/reduce.h). For larger K nothing is gathered: the
@@ -25,6 +31,13 @@
 struct qz_run_options {
     FILE *progress;        /* where the root shows progress; NULL for none */
     double progress_every; /* seconds between plain progress lines */
+    /* Checkpoints (mpi/ckpt.h): NULL for none. A checkpoint found at ckpt_path is
+     * resumed; one is written every ckpt_every seconds (0: never) and on a stop
+     * request (common/interrupt.h), after which qz_run_draw returns QZ_ESTOPPED. */
+    const char *ckpt_path;
+    double ckpt_every;
+    uint64_t job_hash; /* qz_job_hash of the job */
+    uint64_t task;     /* the task being run (0 for a job without tasks) */
 };
 
 struct qz_run_result {
@@ -52,6 +65,10 @@ struct qz_run_result {
     int text;                      /* the samples are text */
     struct qz_texts top_texts;     /* root, text jobs with a gathered top set: its payloads */
     struct qz_texts selected_text; /* root, other text jobs: the selected sample's payload */
+    uint64_t checkpoints;          /* written by this run, earlier sessions included */
+    double checkpoint_seconds;     /* time spent writing them (max over ranks, summed) */
+    uint64_t resumes;              /* times this run was resumed from a checkpoint */
+    uint64_t resumed_samples;      /* samples already done when this session resumed */
     int has_stats;                 /* the generator counts requests (stats below, all ranks) */
     struct qz_gen_stats stats;     /* summed over ranks */
     /* owned memory */

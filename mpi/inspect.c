@@ -353,6 +353,9 @@ static void show_run(FILE *out, hid_t run)
         {"write time", "write_seconds", SHOW_SECONDS, NULL, 1},
         {"peak RSS (max)", "peak_rss_bytes_max", SHOW_MIB, NULL, 1},
         {"peak RSS (root)", "peak_rss_bytes_root", SHOW_MIB, NULL, 1},
+        {"checkpoints written", "checkpoints", SHOW_U64, NULL, 1},
+        {"checkpoint time", "checkpoint_seconds", SHOW_SECONDS, NULL, 1},
+        {"resumed", "resumes", SHOW_U64, "times", 1},
         {"job", "job", SHOW_JOB, NULL, 0},
     };
 

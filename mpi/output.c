@@ -494,6 +494,9 @@ static enum qz_status write_run(hid_t file, const char *path, const struct qz_re
         {"select_seconds", QZ_H5_F64, &rec->select_seconds},
         {"peak_rss_bytes_max", QZ_H5_U64, &rec->peak_rss_max},
         {"peak_rss_bytes_root", QZ_H5_U64, &rec->peak_rss_root},
+        {"checkpoints", QZ_H5_U64, &rec->checkpoints},
+        {"checkpoint_seconds", QZ_H5_F64, &rec->checkpoint_seconds},
+        {"resumes", QZ_H5_U64, &rec->resumes},
     };
     char *run_path = join_path("/runs", rec->run);
     char *sel_path = run_path ? join_path(run_path, "selected") : NULL;

@@ -9,7 +9,8 @@ shape, and the same values (floats bit for bit, except that NaN equals NaN).
 Attributes that differ between otherwise identical runs are ignored by default:
 started, finished, wall_seconds, samples_per_second, ranks, and the per-phase times
 and peak memory (draw_seconds, select_seconds, write_seconds, peak_rss_bytes_max,
-peak_rss_bytes_root). --ignore NAME adds
+peak_rss_bytes_root), and how it was checkpointed (checkpoints, checkpoint_seconds,
+resumes). --ignore NAME adds
 an attribute (or member) name, or a path relative to the run such as
 "selected/cost" or "top/cost".
 
@@ -28,7 +29,7 @@ import numpy as np
 
 DEFAULT_IGNORED = ("started", "finished", "wall_seconds", "samples_per_second", "ranks",
                    "draw_seconds", "select_seconds", "write_seconds", "peak_rss_bytes_max",
-                   "peak_rss_bytes_root")
+                   "peak_rss_bytes_root", "checkpoints", "checkpoint_seconds", "resumes")
 
 
 def type_key(dtype):

@@ -15,7 +15,17 @@ static const struct {
     {"[1]", "job.json: (top level): must be a JSON object, got [1]"},
     {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"sampels\": 3, " GOOD_GEN "}",
      "job.json: sampels: unknown field (expected one of: name, description, seed, q, samples, "
-     "samples_per_quantile, chunk_size, invalid, generator, utility, cost, output, tasks)"},
+     "samples_per_quantile, chunk_size, invalid, generator, utility, cost, output, tasks, "
+     "checkpoint)"},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN
+     ", \"checkpoint\": {\"every_seconds\": -1}}",
+     "job.json: checkpoint.every_seconds: must be a number of at least 0, got -1"},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN
+     ", \"checkpoint\": {\"path\": \"\"}}",
+     "job.json: checkpoint.path: must not be empty, got \"\""},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN
+     ", \"checkpoint\": {\"every\": 5}}",
+     "job.json: checkpoint.every: unknown field (expected one of: every_seconds, path)"},
     {"{\"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN "}", "job.json: name: is required"},
     {"{\"name\": \"a/b\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN "}",
      "job.json: name: must not contain '/' or control characters, got \"a/b\""},

@@ -1,0 +1,116 @@
+#include "checkpoint.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "job.h"
+#include "tasks.h"
+#include "topset.h"
+
+uint64_t qz_ckpt_section_bytes(const struct qz_ckpt_section *s)
+{
+    return s->entries * sizeof(struct qz_entry) + s->payloads * sizeof(struct qz_ckpt_payload) +
+           s->text_bytes;
+}
+
+static inline uint64_t mix(uint64_t h, uint64_t w)
+{
+    h ^= w;
+    h *= 0x9e3779b97f4a7c15ULL;
+    return h ^ (h >> 31);
+}
+
+uint64_t qz_checksum(const void *p, size_t n, uint64_t h)
+{
+    const unsigned char *b = p;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        h = mix(h, w);
+    }
+    if (i < n) {
+        uint64_t w = 0;
+        memcpy(&w, b + i, n - i);
+        h = mix(h, w ^ ((uint64_t)(n - i) << 56));
+    }
+    return mix(h, n);
+}
+
+uint64_t qz_ckpt_header_checksum(const struct qz_ckpt_header *h,
+                                 const struct qz_ckpt_section *table)
+{
+    struct qz_ckpt_header copy = *h;
+    copy.checksum = 0;
+    return qz_checksum(table, h->ranks * sizeof *table,
+                       qz_checksum(&copy, sizeof copy, QZ_CHECKSUM_SEED));
+}
+
+enum qz_status qz_ckpt_check(const char *path, uint64_t file_size, const struct qz_ckpt_header *h,
+                             const struct qz_ckpt_section *table, struct qz_error *err)
+{
+    uint64_t at = sizeof *h + (uint64_t)h->ranks * sizeof *table;
+
+    if (qz_ckpt_header_checksum(h, table) != h->checksum)
+        return qz_error_set(err, QZ_ECKPT,
+                            "checkpoint %s is damaged (its header checksum does not match): "
+                            "remove it to start the run afresh",
+                            path);
+    for (uint32_t r = 0; r < h->ranks; r++) {
+        const struct qz_ckpt_section *s = &table[r];
+        if (s->offset != at)
+            return qz_error_set(err, QZ_ECKPT, "checkpoint %s is damaged (section %u is misplaced)",
+                                path, r);
+        at += qz_ckpt_section_bytes(s);
+    }
+    if (at != file_size)
+        return qz_error_set(err, QZ_ECKPT,
+                            "checkpoint %s is truncated or damaged: %llu bytes, expected %llu; "
+                            "remove it to start the run afresh",
+                            path, (unsigned long long)file_size, (unsigned long long)at);
+    return QZ_OK;
+}
+
+uint64_t qz_job_hash(const struct qz_job *job)
+{
+    static const char *const neutral[] = {"name", "description", "output", "checkpoint"};
+    cJSON *copy = cJSON_Duplicate(job->json, 1);
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(job->json, "generator");
+    uint64_t h = QZ_CHECKSUM_SEED;
+    char *text;
+
+    if (!copy)
+        return 0; /* out of memory: a hash no checkpoint has */
+    for (size_t i = 0; i < sizeof neutral / sizeof *neutral; i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(copy, neutral[i]);
+    text = cJSON_PrintUnformatted(copy);
+    cJSON_Delete(copy);
+    if (!text)
+        return 0;
+    h = qz_checksum(text, strlen(text) + 1, h);
+    cJSON_free(text);
+    for (size_t t = 0; t < job->tasks.n; t++) {
+        cJSON *g = qz_task_generator(&job->tasks, t, spec);
+        const char *id = qz_task_id(&job->tasks, t);
+        text = g ? cJSON_PrintUnformatted(g) : NULL;
+        cJSON_Delete(g);
+        if (!text)
+            return 0;
+        h = qz_checksum(id, strlen(id) + 1, h);
+        h = qz_checksum(text, strlen(text) + 1, h);
+        cJSON_free(text);
+    }
+    return h ? h : 1;
+}
+
+char *qz_ckpt_default_path(const char *out, const char *name)
+{
+    size_t len = strlen(out) + strlen(name) + 8;
+    char *p = malloc(len);
+    if (p)
+        snprintf(p, len, "%s.%s.ckpt", out, name);
+    return p;
+}

@@ -1,0 +1,99 @@
+/* Checkpoint files: the format, its checksums, and the job hash that ties a
+ * checkpoint to the job that wrote it. Local (no MPI): mpi/ckpt.c writes and reads
+ * the files collectively.
+ *
+ * A checkpoint holds everything a run needs to go on as if it had never stopped:
+ * which chunks are done (all chunks below chunks_done), the counters (samples done,
+ * invalid samples, generator statistics) and, per rank that wrote it, that rank's
+ * top-set entries with its ties_out and, for text jobs, the payloads of those entries.
+ * A resumed run may have any number of ranks: the sections are dealt out to the new
+ * ranks and merged, which gives the same global top set (SPEC §2.4).
+ *
+ * Layout (native byte order: a checkpoint is resumed on the cluster that wrote it):
+ *
+ *   struct qz_ckpt_header            fixed size, magic "QZCKPT" + format version
+ *   struct qz_ckpt_section[ranks]    where each rank's section is, with its checksum
+ *   sections                         entries[entries] (24 bytes each), then
+ *                                    struct qz_ckpt_payload[payloads], then the texts
+ *
+ * header.checksum covers the header (with that field zero) and the section table;
+ * each section's checksum covers its bytes. A changed or cut-off file is refused. */
+#ifndef QZ_CHECKPOINT_H
+#define QZ_CHECKPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+struct qz_job;
+
+#define QZ_CKPT_MAGIC "QZCKPT\r\n"
+#define QZ_CKPT_VERSION 1
+
+struct qz_ckpt_header {
+    char magic[8];
+    uint32_t version;
+    uint32_t ranks;            /* sections that follow: the ranks that wrote it */
+    uint64_t job_hash;         /* qz_job_hash of the job */
+    uint64_t task;             /* the task in progress (0 for a job without tasks) */
+    uint64_t samples;          /* N */
+    uint64_t chunk_size;       /* of the job */
+    uint64_t chunks_done;      /* chunks 0 .. chunks_done-1 are in the sections */
+    uint64_t samples_done;     /* the samples of those chunks */
+    uint64_t invalid;          /* invalid samples among them */
+    uint64_t stats[5];         /* generator statistics so far (struct qz_gen_stats order) */
+    uint64_t text;             /* 1: sections carry payloads */
+    uint64_t checkpoints;      /* checkpoints written by this run, this one included */
+    uint64_t resumes;          /* times this run was resumed before this checkpoint */
+    double checkpoint_seconds; /* time spent writing checkpoints before this one */
+    uint64_t reserved[8];      /* zero */
+    uint64_t checksum;
+};
+
+struct qz_ckpt_section {
+    uint64_t offset;     /* from the start of the file */
+    uint64_t entries;    /* struct qz_entry records */
+    uint64_t ties_out;   /* the writing rank's top-set ties_out */
+    uint64_t payloads;   /* struct qz_ckpt_payload records */
+    uint64_t text_bytes; /* bytes of text after them */
+    uint64_t checksum;   /* of the section's bytes */
+};
+
+struct qz_ckpt_payload {
+    uint64_t index;
+    uint32_t len;
+    uint32_t tokens;
+    double logprob_sum;
+};
+
+/* Bytes of section s's data. */
+uint64_t qz_ckpt_section_bytes(const struct qz_ckpt_section *s);
+
+/* A 64-bit checksum of p[0..n), continuing from h (start with QZ_CHECKSUM_SEED), so
+ * data in parts can be checked part by part (the reader splits it as the writer did).
+ * Not cryptographic: it detects damage, not tampering. */
+#define QZ_CHECKSUM_SEED 0x71756e74696c697aULL
+uint64_t qz_checksum(const void *p, size_t n, uint64_t h);
+
+/* The checksum of a header (its checksum field taken as zero) and its section table. */
+uint64_t qz_ckpt_header_checksum(const struct qz_ckpt_header *h,
+                                 const struct qz_ckpt_section *table);
+
+/* Check a header read from `path` (file_size bytes) and its table: magic, version,
+ * checksum, and that the sections lie inside the file and end where it ends.
+ * QZ_ECKPT names what is wrong. */
+enum qz_status qz_ckpt_check(const char *path, uint64_t file_size, const struct qz_ckpt_header *h,
+                             const struct qz_ckpt_section *table, struct qz_error *err);
+
+/* A hash of everything in the job that changes results: the job's JSON without the
+ * fields that do not (name, description, output, checkpoint), and every task's
+ * generator. Two jobs with the same hash draw the same samples and select the same
+ * way. */
+uint64_t qz_job_hash(const struct qz_job *job);
+
+/* The default checkpoint path for a run recorded in `out`: "<out>.<name>.ckpt".
+ * Caller frees; NULL when out of memory. */
+char *qz_ckpt_default_path(const char *out, const char *name);
+
+#endif

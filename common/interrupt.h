@@ -1,0 +1,16 @@
+/* Stop requests by signal: SIGUSR1 (Slurm's warning before a time limit, or a user's
+ * `scancel --signal=USR1`) and SIGTERM (preemption, the time limit itself) ask the run
+ * to checkpoint and stop. The handlers only note the signal; the draw loop looks at
+ * qz_interrupt_pending at the ranks' next meeting, where all ranks agree to stop.
+ * Local. */
+#ifndef QZ_INTERRUPT_H
+#define QZ_INTERRUPT_H
+
+/* Install the handlers (once; later calls do nothing). 0 on success, -1 if
+ * sigaction failed. */
+int qz_interrupt_install(void);
+
+/* The signal number of the first stop request received, or 0 for none. */
+int qz_interrupt_pending(void);
+
+#endif

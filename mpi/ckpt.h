@@ -1,0 +1,49 @@
+/* Writing and reading checkpoints collectively (format: common/checkpoint.h).
+ *
+ * Every rank writes its own section (its top-set entries, their payloads) with MPI-IO
+ * into a temporary file beside the checkpoint, the root adds the header, and the root
+ * renames it over the old checkpoint after an fsync: a crash while writing leaves the
+ * previous checkpoint. Reading deals the sections of the P ranks that wrote a
+ * checkpoint out to the P' ranks that resume it (section j to rank j mod P'); each
+ * rank checks the checksums of what it reads and merges it into one best-first set. */
+#ifndef QZ_CKPT_H
+#define QZ_CKPT_H
+
+#include <mpi.h>
+
+#include "checkpoint.h"
+#include "payload.h"
+#include "topset.h"
+
+/* Collective: write a checkpoint at path. h holds the fields every rank shares (the
+ * same on all ranks; ranks and checksum are filled in here); ts and pl (NULL for
+ * numeric jobs) are this rank's top set and payloads. */
+enum qz_status qz_ckpt_write(MPI_Comm comm, const char *path, struct qz_ckpt_header *h,
+                             const struct qz_topset *ts, const struct qz_payloads *pl,
+                             struct qz_error *err);
+
+/* A checkpoint found on disk: its header and section table, on every rank. */
+struct qz_ckpt {
+    struct qz_ckpt_header h;
+    struct qz_ckpt_section *table; /* h.ranks sections (owned) */
+};
+
+/* Collective: look for a checkpoint at path. None there: QZ_OK with *found 0. One
+ * there: it must belong to this job (job_hash) and be intact, else QZ_ECKPT with a
+ * message naming the file; then ck is filled (free with qz_ckpt_free). */
+enum qz_status qz_ckpt_find(MPI_Comm comm, const char *path, uint64_t job_hash, struct qz_ckpt *ck,
+                            int *found, struct qz_error *err);
+
+/* Collective: this rank's share of the sections merged into the best k entries, best
+ * first: *e (malloc'd), *n and *ties (ties_out of the merged set); for text jobs the
+ * payloads of those entries are put into pl. seed: the run's tie-key seed. */
+enum qz_status qz_ckpt_load(MPI_Comm comm, const char *path, const struct qz_ckpt *ck,
+                            uint64_t seed, size_t k, struct qz_entry **e, size_t *n, uint64_t *ties,
+                            struct qz_payloads *pl, struct qz_error *err);
+
+void qz_ckpt_free(struct qz_ckpt *ck);
+
+/* Root: remove the checkpoint at path (a finished run no longer needs it). */
+void qz_ckpt_remove(const char *path);
+
+#endif
