@@ -1,10 +1,13 @@
 #include "output.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "agree.h"
 
@@ -626,6 +629,39 @@ double qz_output_elapsed(const struct qz_output_txn *txn)
     return monotonic_seconds() - txn->started;
 }
 
+/* Take the exclusive lock on <path>.lock, waiting for another writer to finish. */
+static enum qz_status lock_output(const char *path, int *fd, struct qz_error *err)
+{
+    size_t len = strlen(path) + 6;
+    char *name = malloc(len);
+    struct flock fl;
+    enum qz_status rc = QZ_OK;
+
+    if (!name)
+        return qz_error_set(err, QZ_ENOMEM, "%s: out of memory", path);
+    snprintf(name, len, "%s.lock", path);
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    *fd = open(name, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (*fd < 0)
+        rc = qz_error_set(err, QZ_EIO, "%s: cannot open the lock file: %s", name, strerror(errno));
+    else if (fcntl(*fd, F_SETLK, &fl) != 0) {
+        fprintf(stderr, "quantilize: waiting for another run to finish writing %s\n", path);
+        while (fcntl(*fd, F_SETLKW, &fl) != 0)
+            if (errno != EINTR) {
+                rc = qz_error_set(err, QZ_EIO, "%s: cannot lock: %s", name, strerror(errno));
+                break;
+            }
+    }
+    if (rc && *fd >= 0) {
+        close(*fd);
+        *fd = -1;
+    }
+    free(name);
+    return rc;
+}
+
 enum qz_status qz_output_begin(const char *path, const struct qz_record *rec, int overwrite,
                                struct qz_output_txn *txn, struct qz_error *err)
 {
@@ -637,10 +673,14 @@ enum qz_status qz_output_begin(const char *path, const struct qz_record *rec, in
     memset(txn, 0, sizeof *txn);
     txn->file.fd = -1;
     txn->started = monotonic_seconds();
-    if ((rc = check_path_name(path, err)) || (rc = check_record(path, rec, err)))
+    if ((rc = check_path_name(path, err)) || (rc = check_record(path, rec, err)) ||
+        (rc = lock_output(path, &txn->lock_fd, err)))
         return rc;
-    if (!(txn->run = strdup(rec->run)))
+    txn->locked = 1;
+    if (!(txn->run = strdup(rec->run))) {
+        qz_output_abort(txn);
         return qz_error_set(err, QZ_ENOMEM, "%s: out of memory", path);
+    }
     txn->top_collective = rec->top_stored && !rec->top;
     qz_h5_silence(&quiet);
     if ((rc = qz_safefile_begin(path, 1, &txn->file, err)))
@@ -961,6 +1001,9 @@ void qz_output_abort(struct qz_output_txn *txn)
     qz_safefile_abort(&txn->file);
     free(txn->run);
     txn->run = NULL;
+    if (txn->locked)
+        close(txn->lock_fd); /* releases the lock */
+    txn->locked = 0;
 }
 
 enum qz_status qz_output_write(const char *path, const struct qz_record *rec, int overwrite,

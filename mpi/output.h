@@ -9,6 +9,11 @@
  * Nothing replaces the file before every part succeeded; after a failure the file is
  * as it was and no temporary file is left. qz_output_write is begin + commit.
  *
+ * Several jobs may add runs to one file at once (a Slurm job array): a transaction
+ * holds an exclusive lock (fcntl, which works on NFS and the usual cluster file
+ * systems) on `<path>.lock` from begin to commit or abort, so no run is lost to
+ * another's rename. The lock file stays beside the record.
+ *
  * The root-only calls are local and use serial HDF5 (default file access list, never
  * the MPI-IO driver). Functions that report errors silence HDF5's automatic error
  * printing while they run (and restore it before returning) and give one message of
@@ -44,6 +49,8 @@ struct qz_output_txn {
     char *run;               /* the run's name, owned */
     int top_collective;      /* top/ is to be written by qz_output_write_top */
     double started;          /* CLOCK_MONOTONIC seconds at qz_output_begin */
+    int locked;              /* lock_fd holds the lock on <path>.lock */
+    int lock_fd;
 };
 
 /* Root only. Copy `path` (if it exists) to `<path>.tmp.<pid>` and write /runs/<rec->run>

@@ -113,4 +113,18 @@ printf '{"name": "slow", "seed": 5, "q": 0.001, "samples": 30000000, "generator"
 "$QZ_BIN" run slow.json -o slow.h5 --progress-every 0.05 > out.txt 2> err.txt
 check "progress lines in batch logs" test "$(grep -c '^progress: .*samples' err.txt)" -ge 2
 check "final progress line reports all samples" grep -q '^progress: 30M/30M samples (100.0%)' err.txt
+
+# Eight runs adding to one file at once (a job array sharing an output) all land:
+# each update holds the file's lock, so no rename loses another run.
+pids=()
+for i in 1 2 3 4 5 6 7 8; do
+    printf '{"name": "par%s", "seed": %s, "q": 0.01, "samples": 2000, "generator": {"kind": "normal"}}' "$i" "$i" > "par$i.json"
+    "$QZ_BIN" run "par$i.json" -o shared.h5 --no-progress > "par$i.out" 2>&1 &
+    pids+=($!)
+done
+for pid in "${pids[@]}"; do wait "$pid" || bad "a concurrent run failed"; done
+check "eight concurrent runs into one file: all eight recorded" "$QZ_PYTHON" -c "
+import h5py, sys
+runs = sorted(h5py.File('shared.h5', 'r')['runs'])
+sys.exit(0 if runs == ['par%d' % i for i in range(1, 9)] else print(runs) or 1)"
 finish
