@@ -123,11 +123,7 @@ failures_before=$qz_failures
 mkdir long && cd long || exit 1
 sed -e 's/"name": "demo"/"name": "long"/' -e 's/"samples": 10000000/"samples": 2000000000/' \
     -e 's/"path": "demo.h5"/"path": "long.h5"/' "$QZ_SOURCE/jobs/demo.json" > long.json
-# TEMPORARY, until checkpointing (exit 75 on USR1/TERM) is merged from main: skip
-# this part with a notice while quantilize's --help does not mention checkpoints.
-if ! "$QZ_BIN" --help 2>&1 | grep -qi checkpoint; then
-    echo "SKIPPED: the USR1/requeue test (this quantilize does not checkpoint yet)"
-elif id=$(QZ_RUN_ARGS="--progress-every 1" "$submit" long.json -n 2 2> submit.err); then
+if id=$(QZ_RUN_ARGS="--progress-every 1" "$submit" long.json -n 2 2> submit.err); then
     log=$PWD/long.$id.log
     if wait_log "$log" '^progress: ' 120; then
         sleep 2
@@ -138,7 +134,12 @@ elif id=$(QZ_RUN_ARGS="--progress-every 1" "$submit" long.json -n 2 2> submit.er
             check "long job: USR1 passed to the ranks" grep -q "job $id: got SIGUSR1" "$log"
             check "long job: checkpointed and requeued itself" \
                 grep -q "job $id: checkpointed; requeueing (restart 1 of at most 3)" "$log"
+            check "long job: the ranks wrote a checkpoint and stopped" \
+                grep -q "^quantilize: stopped by SIGUSR1 after checkpointing [0-9]* of 2000000000 samples" "$log"
             check "long job: second start has SLURM_RESTART_COUNT 1" grep -q "restart 1 (at most 3)" "$log"
+            check "long job: second start resumed from the checkpoint" \
+                grep -q "resuming from checkpoint .*long.h5.long.ckpt" "$log"
+            check "long job: checkpoint removed after the record was written" test ! -e long.h5.long.ckpt
             check "long job: finished after the restart" grep -q "job $id: finished" "$log"
             check "long job: record written" has_run long.h5 long
             qz_mpi 2 run long.json -o reference.h5 --no-progress > reference.out 2>&1
@@ -186,11 +187,12 @@ cd .. || exit 1
 
 failures_before=$qz_failures
 # (3) A q-sweep as a job array: three jobs, one per q, each its own run, in one
-# submission; all three tasks run at once (1 rank each).
+# submission; all three tasks run at once (1 rank each) and add their runs to one
+# file.
 mkdir sweep && cd sweep || exit 1
 for q in 1e-2 1e-3 1e-4; do
-    printf '{"name": "sweep-q%s", "seed": 7, "q": %s, "samples": 2000000,
-  "generator": {"kind": "normal"}, "output": {"path": "sweep-q%s.h5"}}\n' "$q" "$q" "$q" \
+    printf '{"name": "sweep-q%s", "seed": 7, "q": %s, "samples": 20000000,
+  "generator": {"kind": "normal"}, "output": {"path": "sweep.h5"}}\n' "$q" "$q" \
         > "sweep-q$q.json"
 done
 if id=$("$submit" sweep-q1e-2.json sweep-q1e-3.json sweep-q1e-4.json -n 1 2> submit.err); then
@@ -198,8 +200,11 @@ if id=$("$submit" sweep-q1e-2.json sweep-q1e-3.json sweep-q1e-4.json -n 1 2> sub
     if wait_job "$id" 180; then
         check "all 3 array tasks COMPLETED" test "$states" = "COMPLETED COMPLETED COMPLETED "
         for q in 1e-2 1e-3 1e-4; do
-            check "array: run sweep-q$q recorded" has_run "sweep-q$q.h5" "sweep-q$q"
+            check "array: run sweep-q$q recorded in sweep.h5" has_run sweep.h5 "sweep-q$q"
         done
+        qz_mpi 1 run sweep-q1e-3.json -o reference.h5 --no-progress > reference.out 2>&1
+        check "array: task 1's run equals one run directly" \
+            h5same sweep.h5 sweep-q1e-3 reference.h5 sweep-q1e-3
         check "array: one log per task" test "$(ls sweep-q1e-2."${id}"_*.log | wc -l)" -eq 3
         check "array: task 2 ran the third job" \
             grep -q "array task ${id}_2 .*run $PWD/sweep-q1e-4.json" "sweep-q1e-2.${id}_2.log"
