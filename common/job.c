@@ -15,7 +15,8 @@ static const char *const top_fields[] = {
     "chunk_size", "invalid",     "generator", "utility", "cost",    "output",
     "tasks",      "checkpoint",  NULL,
 };
-static const char *const output_fields[] = {"path", "top", "top_gather_limit", NULL};
+static const char *const output_fields[] = {"path", "top", "top_gather_limit", "archive", NULL};
+static const char *const archive_choices[] = {"none", "utilities", "all", NULL};
 static const char *const checkpoint_fields[] = {"every_seconds", "path", NULL};
 static const char *const invalid_choices[] = {"error", "exclude", NULL};
 
@@ -200,7 +201,7 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
     const cJSON *output;
     const char *name, *description;
     uint64_t seed;
-    int invalid;
+    int invalid, archive = QZ_ARCHIVE_NONE;
     enum qz_status rc;
 
     memset(job, 0, sizeof *job);
@@ -247,8 +248,11 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
             (rc = qz_jv_string(&oat, output, "path", 0, NULL, &job->output_path, err)) ||
             (rc = qz_jv_bool(&oat, output, "top", 0, 1, &job->output_top, err)) ||
             (rc = qz_jv_uint(&oat, output, "top_gather_limit", 0, QZ_TOP_GATHER_DEFAULT, 1,
-                             (uint64_t)QZ_SAMPLES_MAX, &job->top_gather_limit, err)))
+                             (uint64_t)QZ_SAMPLES_MAX, &job->top_gather_limit, err)) ||
+            (rc = qz_jv_choice(&oat, output, "archive", 0, QZ_ARCHIVE_NONE, archive_choices,
+                               &archive, err)))
             goto fail;
+        job->archive = (enum qz_archive_mode)archive;
         if (job->output_path && !job->output_path[0]) {
             rc = qz_jv_fail(&oat, "path", cJSON_GetObjectItemCaseSensitive(output, "path"), err,
                             "must not be empty");
@@ -259,6 +263,18 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
         (rc = qz_jv_string(&at, job->json, "description", 0, NULL, &description, err)) ||
         (rc = open_backends(&at, job, err)) || (rc = load_tasks(&at, job, err)))
         goto fail;
+    if (job->archive == QZ_ARCHIVE_ALL && qz_job_text_samples(job)) {
+        rc = qz_jv_fail(&at, "output.archive", NULL, err,
+                        "\"all\" (payloads too) is not supported for text samples yet: use "
+                        "\"utilities\"");
+        goto fail;
+    }
+    if (job->archive != QZ_ARCHIVE_NONE && job->tasks.n) {
+        rc = qz_jv_fail(&at, "output.archive", NULL, err,
+                        "archives are not supported for jobs with tasks (archive each prompt "
+                        "as a job of its own)");
+        goto fail;
+    }
     return QZ_OK;
 
 fail:

@@ -25,6 +25,9 @@
 
 enum qz_invalid_policy { QZ_INVALID_ERROR = 0, QZ_INVALID_EXCLUDE = 1 };
 
+/* output.archive: what of every sample is kept (README "Archives"). */
+enum qz_archive_mode { QZ_ARCHIVE_NONE = 0, QZ_ARCHIVE_UTILITIES = 1, QZ_ARCHIVE_ALL = 2 };
+
 struct qz_job {
     char *file;       /* the path it was loaded from (owned) */
     cJSON *json;      /* the parsed job (owned) */
@@ -34,15 +37,16 @@ struct qz_job {
     uint64_t samples; /* N, resolved from samples or samples_per_quantile */
     uint64_t chunk_size;
     enum qz_invalid_policy invalid;
-    const char *output_path;   /* output.path, or NULL (then "<name>.h5") */
-    int output_top;            /* output.top: write the top/ datasets */
-    uint64_t top_gather_limit; /* output.top_gather_limit: largest K gathered to rank 0 */
-    struct qz_gen gen;         /* open generator */
-    struct qz_score utility;   /* open utility scorer */
-    struct qz_score cost;      /* open cost scorer; cost.ops == NULL when none */
-    struct qz_tasks tasks;     /* tasks.n == 0: one quantilization */
-    double ckpt_every;         /* checkpoint.every_seconds (0: on signals only) */
-    const char *ckpt_path;     /* checkpoint.path, or NULL (then "<output>.<name>.ckpt") */
+    const char *output_path;      /* output.path, or NULL (then "<name>.h5") */
+    int output_top;               /* output.top: write the top/ datasets */
+    uint64_t top_gather_limit;    /* output.top_gather_limit: largest K gathered to rank 0 */
+    enum qz_archive_mode archive; /* output.archive */
+    struct qz_gen gen;            /* open generator */
+    struct qz_score utility;      /* open utility scorer */
+    struct qz_score cost;         /* open cost scorer; cost.ops == NULL when none */
+    struct qz_tasks tasks;        /* tasks.n == 0: one quantilization */
+    double ckpt_every;            /* checkpoint.every_seconds (0: on signals only) */
+    const char *ckpt_path;        /* checkpoint.path, or NULL (then "<output>.<name>.ckpt") */
 };
 
 /* Load and validate `path` into job. On failure job holds nothing to free and err

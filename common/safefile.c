@@ -168,6 +168,27 @@ enum qz_status qz_safefile_begin(const char *path, int copy_existing, struct qz_
     return rc;
 }
 
+enum qz_status qz_safefile_adopt(const char *path, const char *tmp, struct qz_safefile *sf,
+                                 struct qz_error *err)
+{
+    enum qz_status rc;
+
+    memset(sf, 0, sizeof *sf);
+    sf->fd = -1;
+    if ((rc = stat_target(path, &sf->existed, &sf->mode, err)))
+        return rc;
+    sf->path = strdup(path);
+    sf->tmp = strdup(tmp);
+    if (!sf->path || !sf->tmp) {
+        free(sf->path);
+        free(sf->tmp);
+        memset(sf, 0, sizeof *sf);
+        sf->fd = -1;
+        return qz_error_set(err, QZ_ENOMEM, "%s: out of memory", path);
+    }
+    return QZ_OK;
+}
+
 enum qz_status qz_safefile_close_fd(struct qz_safefile *sf, struct qz_error *err)
 {
     int fd = sf->fd;

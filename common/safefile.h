@@ -42,6 +42,12 @@ enum qz_status qz_safefile_check_dir(const char *path, struct qz_error *err);
 enum qz_status qz_safefile_begin(const char *path, int copy_existing, struct qz_safefile *sf,
                                  struct qz_error *err);
 
+/* Take the existing file tmp (beside path, made by the caller) as the replacement of
+ * path, as if qz_safefile_begin had made it; sf->fd is -1. Commit renames it over
+ * path, abort removes it. QZ_EARGS (path is not a regular file), QZ_EIO, QZ_ENOMEM. */
+enum qz_status qz_safefile_adopt(const char *path, const char *tmp, struct qz_safefile *sf,
+                                 struct qz_error *err);
+
 /* Close sf->fd, checking for write-back errors, for callers that reopen the
  * temporary file by name (HDF5). Harmless when it is already closed. */
 enum qz_status qz_safefile_close_fd(struct qz_safefile *sf, struct qz_error *err);

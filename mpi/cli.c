@@ -5,10 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <mpi.h>
 
 #include "agree.h"
+#include "archive.h"
 #include "checkpoint.h"
 #include "ckpt.h"
 #include "driver.h"
@@ -221,7 +223,8 @@ static void fill_record(struct qz_record *rec, const struct qz_job *job,
  * before the root commits. */
 static enum qz_status write_record(const struct qz_job *job, const char *run,
                                    const struct qz_record *rec, const struct qz_run_result *res,
-                                   const char *out, int overwrite, struct qz_error *err)
+                                   const char *out, const char *staging, int overwrite,
+                                   struct qz_error *err)
 {
     struct qz_output_txn txn;
     int root = is_root(), collective = job->output_top && !res->gathered;
@@ -229,12 +232,12 @@ static enum qz_status write_record(const struct qz_job *job, const char *run,
     char *tmp = NULL;
     enum qz_status rc = QZ_OK;
 
-    if (!collective)
+    if (!collective && !staging)
         return qz_agree(MPI_COMM_WORLD, root ? qz_output_write(out, rec, overwrite, err) : QZ_OK,
                         err);
     memset(&txn, 0, sizeof txn);
     if (root) {
-        rc = qz_output_begin(out, rec, overwrite, &txn, err);
+        rc = qz_output_begin(out, staging, rec, overwrite, &txn, err);
         len = rc == QZ_OK ? (int)strlen(txn.file.tmp) + 1 : 0;
     }
     if ((rc = qz_agree(MPI_COMM_WORLD, rc, err)))
@@ -246,8 +249,9 @@ static enum qz_status write_record(const struct qz_job *job, const char *run,
     if (root)
         memcpy(tmp, txn.file.tmp, (size_t)len);
     MPI_Bcast(tmp, len, MPI_CHAR, 0, MPI_COMM_WORLD);
-    rc = qz_output_write_top(MPI_COMM_WORLD, tmp, run, res->part, res->part_n, res->part_offset,
-                             res->top_count, job->cost.ops != NULL, err);
+    if (collective)
+        rc = qz_output_write_top(MPI_COMM_WORLD, tmp, run, res->part, res->part_n, res->part_offset,
+                                 res->top_count, job->cost.ops != NULL, err);
     free(tmp);
     if (root) {
         if (rc == QZ_OK)
@@ -263,6 +267,7 @@ struct run_ctx {
     const struct run_args *a;
     const char *out;       /* the output file */
     const char *ckpt_path; /* the run's checkpoint */
+    const char *staging;   /* the archive's staging file; NULL when the job archives nothing */
     uint64_t job_hash;
 };
 
@@ -302,7 +307,9 @@ static enum qz_status run_one(struct qz_job *job, const char *run, const char *r
                                  cx->ckpt_path,
                                  job->ckpt_every,
                                  cx->job_hash,
-                                 task};
+                                 task,
+                                 cx->staging,
+                                 run};
     struct qz_run_result res;
     struct qz_record rec;
     char *job_text = NULL, *generator_request = NULL;
@@ -335,7 +342,7 @@ static enum qz_status run_one(struct qz_job *job, const char *run, const char *r
                                  : 0;
     }
     if ((rc = qz_agree(MPI_COMM_WORLD, rc, err)) == QZ_OK)
-        rc = write_record(job, run, &rec, &res, out, a->overwrite, err);
+        rc = write_record(job, run, &rec, &res, out, cx->staging, a->overwrite, err);
     if (rc == QZ_OK && root)
         print_summary(&rec, out);
     if (rc == QZ_OK)
@@ -404,7 +411,7 @@ static int cmd_run(int argc, char **argv)
     struct run_args a;
     struct run_ctx cx;
     struct qz_job job;
-    char *default_out = NULL, *default_ckpt = NULL;
+    char *default_out = NULL, *default_ckpt = NULL, *staging = NULL;
     size_t first = 0;
     int root = is_root();
     enum qz_status rc;
@@ -432,10 +439,16 @@ static int cmd_run(int argc, char **argv)
     if (cx.out && !cx.ckpt_path)
         cx.ckpt_path = default_ckpt = qz_ckpt_default_path(cx.out, job.name);
     cx.job_hash = qz_job_hash(&job);
-    rc = cx.out && cx.ckpt_path && cx.job_hash ? QZ_OK
-                                               : qz_error_set(&err, QZ_ENOMEM, "out of memory");
-    if (rc == QZ_OK && root && a.fresh)
+    if (cx.out && job.archive != QZ_ARCHIVE_NONE)
+        cx.staging = staging = qz_archive_staging_path(cx.out, job.name);
+    rc = cx.out && cx.ckpt_path && cx.job_hash && (staging || job.archive == QZ_ARCHIVE_NONE)
+             ? QZ_OK
+             : qz_error_set(&err, QZ_ENOMEM, "out of memory");
+    if (rc == QZ_OK && root && a.fresh) {
         qz_ckpt_remove(cx.ckpt_path);
+        if (staging)
+            remove(staging);
+    }
     if ((rc = qz_agree(MPI_COMM_WORLD, rc, &err)) == QZ_OK)
         rc = resume_task(&cx, &first, &err);
     if (rc == QZ_OK && first >= (job.tasks.n ? job.tasks.n : 1))
@@ -449,8 +462,12 @@ static int cmd_run(int argc, char **argv)
     if ((rc = qz_agree(MPI_COMM_WORLD, rc, &err)) == QZ_OK)
         rc = job.tasks.n ? run_tasks(&job, &cx, first, &err)
                          : run_one(&job, job.name, NULL, &cx, 0, &err);
+    /* A failed run leaves no partial archive, unless a checkpoint goes on with it. */
+    if (rc && rc != QZ_ESTOPPED && root && staging && access(cx.ckpt_path, F_OK) != 0)
+        remove(staging);
     free(default_out);
     free(default_ckpt);
+    free(staging);
     qz_job_free(&job);
     return rc ? fail(rc, &err) : 0;
 }

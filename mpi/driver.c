@@ -28,6 +28,7 @@ struct ranker {
     const struct qz_job *job;
     struct qz_topset *ts;
     struct qz_payloads *pl; /* text jobs: payloads of the samples in ts; else NULL */
+    struct qz_archive *ar;  /* the job archives every sample: here; else NULL */
     uint64_t done;          /* samples drawn by this rank */
     uint64_t invalid;       /* invalid samples excluded by this rank */
 };
@@ -105,12 +106,13 @@ static enum qz_status run_batch(struct ranker *rk, struct qz_batch *b, uint64_t 
     enum qz_status rc;
 
     if ((rc = job->gen.ops->draw(job->gen.state, first, n, b, err)) ||
-        (rc = scores(&job->utility, b, b->utility, &u, err)))
+        (rc = scores(&job->utility, b, b->utility, &u, err)) ||
+        (job->cost.ops && (rc = scores(&job->cost, b, b->cost, &c, err))))
         return rc;
+    if (rk->ar)
+        qz_archive_put(rk->ar, first, n, u, c, b->value);
     if (job->cost.ops) {
         int bad = 0;
-        if ((rc = scores(&job->cost, b, b->cost, &c, err)))
-            return rc;
         for (size_t i = 0; i < n; i++)
             bad |= isnan(c[i]);
         if (bad) {
@@ -149,7 +151,7 @@ static enum qz_status run_chunk(struct ranker *rk, struct qz_batch *b, uint64_t 
         if (rc)
             return rc;
     }
-    return QZ_OK;
+    return rk->ar ? qz_archive_end_chunk(rk->ar, err) : QZ_OK;
 }
 
 /* Samples in the chunks rank draws from chunk `from` on: from + rank, from + rank + P, ... */
@@ -198,6 +200,8 @@ static enum qz_status checkpoint(MPI_Comm comm, const struct qz_job *job,
     double t0 = MPI_Wtime(), took;
     enum qz_status rc;
 
+    if (opt->archive_path && (rc = qz_archive_flush(comm, &res->archive, err)))
+        return rc;
     gen_stats(job, st);
     MPI_Allreduce(MPI_IN_PLACE, st, 5, MPI_UINT64_T, MPI_SUM, comm);
     memset(&h, 0, sizeof h);
@@ -237,7 +241,9 @@ static enum qz_status draw_all(MPI_Comm comm, const struct qz_job *job,
     int rank, size;
     uint64_t nchunks = (job->samples + job->chunk_size - 1) / job->chunk_size;
     uint64_t rounds, next_meet = 1, last_meet = 0;
-    struct ranker rk = {job, &res->set, res->text ? &res->payloads : NULL, 0, 0};
+    struct ranker rk = {
+        job, &res->set, res->text ? &res->payloads : NULL, opt->archive_path ? &res->archive : NULL,
+        0,   0};
     struct qz_batch b;
     struct qz_progress prog;
     double last_time = MPI_Wtime(), last_ckpt = last_time;
@@ -364,8 +370,12 @@ static enum qz_status start(MPI_Comm comm, const struct qz_job *job,
                     (unsigned long long)job->samples, ck.h.ranks, ck.h.ranks == 1 ? "" : "s");
     }
     qz_ckpt_free(&ck);
-    if (rc)
+    if (rc == QZ_OK && opt->archive_path)
+        rc = qz_archive_open(comm, opt->archive_path, opt->run, job, found, &res->archive, err);
+    if (rc) {
+        free(e);
         return rc;
+    }
     rc = qz_topset_init(&res->set, kmax, rank_samples(job, base->chunks, rank, size) + n, job->seed,
                         err);
     if (rc == QZ_OK && n) {
@@ -608,6 +618,7 @@ enum qz_status qz_run_draw(MPI_Comm comm, const struct qz_job *job,
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
     memset(res, 0, sizeof *res);
+    qz_archive_init(&res->archive);
     res->samples = job->samples;
     /* Room for the largest K any outcome can need (no invalid samples); memory is
      * bounded by the samples this rank draws. */
@@ -618,7 +629,12 @@ enum qz_status qz_run_draw(MPI_Comm comm, const struct qz_job *job,
         goto fail;
 
     t0 = MPI_Wtime();
-    if ((rc = draw_all(comm, job, opt, &base, res, err)))
+    rc = draw_all(comm, job, opt, &base, res, err);
+    if (opt->archive_path) {
+        enum qz_status rc2 = qz_archive_close(comm, &res->archive, err);
+        rc = rc ? rc : rc2;
+    }
+    if (rc)
         goto fail;
     t1 = MPI_Wtime();
     res->valid = res->samples - res->invalid;
@@ -665,6 +681,10 @@ enum qz_status qz_run_draw(MPI_Comm comm, const struct qz_job *job,
     return QZ_OK;
 
 fail:
+    if (opt->archive_path) {
+        struct qz_error ignored;
+        qz_archive_close(comm, &res->archive, &ignored); /* collective: every rank fails here */
+    }
     qz_run_result_free(res);
     return rc;
 }

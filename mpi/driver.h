@@ -24,6 +24,7 @@
 #include <mpi.h>
 #include <stdio.h>
 
+#include "archive.h"
 #include "job.h"
 #include "payload.h"
 #include "topset.h"
@@ -38,6 +39,10 @@ struct qz_run_options {
     double ckpt_every;
     uint64_t job_hash; /* qz_job_hash of the job */
     uint64_t task;     /* the task being run (0 for a job without tasks) */
+    /* The archive's staging file (mpi/archive.h) and the run's name; NULL: the job
+     * archives nothing. */
+    const char *archive_path;
+    const char *run;
 };
 
 struct qz_run_result {
@@ -75,6 +80,7 @@ struct qz_run_result {
     struct qz_topset set;
     struct qz_entry *slice;
     struct qz_payloads payloads; /* this rank's payloads (text jobs) */
+    struct qz_archive archive;   /* open while drawing, when the job archives */
 };
 
 /* Collective over comm. On success res describes the outcome (free with

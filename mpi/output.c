@@ -467,8 +467,10 @@ static enum qz_status open_runs(hid_t file, hid_t *runs, const char *path, struc
 
 /* Write /runs/<run> into an open record file, all but write_seconds and a top/ that
  * is written collectively. */
+/* Write /runs/<rec->run> into file. staged: the group exists already (it holds the
+ * run's archive, written while drawing) and is filled in. */
 static enum qz_status write_run(hid_t file, const char *path, const struct qz_record *rec,
-                                int overwrite, struct qz_error *err)
+                                int overwrite, int staged, struct qz_error *err)
 {
     const int top_stored = rec->top_stored ? 1 : 0;
     const struct attr attrs[] = {
@@ -522,6 +524,12 @@ static enum qz_status write_run(hid_t file, const char *path, const struct qz_re
             qz_h5_fail(err, QZ_EHDF5, "%s: cannot remove the old /runs/%s", path, rec->replace_run);
         goto done;
     }
+    if (staged) {
+        run = H5Gopen2(runs, rec->run, H5P_DEFAULT);
+        if (run < 0)
+            rc = qz_h5_fail(err, QZ_EHDF5, "%s: the archive has no group %s", path, run_path);
+        goto fill;
+    }
     exists = path_exists(runs, rec->run);
     if (exists < 0)
         rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot look up %s", path, run_path);
@@ -530,6 +538,9 @@ static enum qz_status write_run(hid_t file, const char *path, const struct qz_re
     else if (exists > 0 && H5Ldelete(runs, rec->run, H5P_DEFAULT) < 0)
         rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot remove the old %s", path, run_path);
     if (rc || (rc = create_group(runs, rec->run, &run, &w_run, err)))
+        goto done;
+fill:
+    if (rc)
         goto done;
     if (!(rc = put_attrs(run, attrs, sizeof attrs / sizeof attrs[0], &w_run, err)) &&
         !(rc = write_generator_attrs(run, rec, &w_run, err)) &&
@@ -662,8 +673,61 @@ static enum qz_status lock_output(const char *path, int *fd, struct qz_error *er
     return rc;
 }
 
-enum qz_status qz_output_begin(const char *path, const struct qz_record *rec, int overwrite,
-                               struct qz_output_txn *txn, struct qz_error *err)
+/* Copy into dst's /runs every run of the record file `path` but rec->run (which must
+ * not be there unless overwrite) and, with overwrite, rec->replace_run. */
+struct copy_ctx {
+    hid_t dst_runs;
+    const struct qz_record *rec;
+    int overwrite;
+    int exists; /* rec->run was found */
+    int failed;
+};
+
+static herr_t copy_run_cb(hid_t src_runs, const char *name, const H5L_info_t *info, void *data)
+{
+    struct copy_ctx *c = data;
+    (void)info;
+    if (strcmp(name, c->rec->run) == 0) {
+        c->exists = 1;
+        return c->overwrite ? 0 : 1;
+    }
+    if (c->overwrite && c->rec->replace_run && strcmp(name, c->rec->replace_run) == 0)
+        return 0;
+    if (H5Ocopy(src_runs, name, c->dst_runs, name, H5P_DEFAULT, H5P_DEFAULT) < 0) {
+        c->failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static enum qz_status copy_runs(const char *path, hid_t dst, const struct qz_record *rec,
+                                int overwrite, struct qz_error *err)
+{
+    hid_t src = H5I_INVALID_HID, src_runs = H5I_INVALID_HID;
+    struct copy_ctx c = {H5I_INVALID_HID, rec, overwrite, 0, 0};
+    enum qz_status rc;
+
+    if ((rc = open_record(path, path, H5F_ACC_RDONLY, &src, err)))
+        return rc;
+    if (path_exists(src, "runs") > 0) {
+        src_runs = H5Gopen2(src, "runs", H5P_DEFAULT);
+        c.dst_runs = H5Gopen2(dst, "runs", H5P_DEFAULT);
+        if (src_runs < 0 || c.dst_runs < 0 ||
+            H5Literate(src_runs, H5_INDEX_NAME, H5_ITER_INC, NULL, copy_run_cb, &c) < 0 || c.failed)
+            rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot copy its runs into the new file", path);
+        else if (c.exists && !overwrite)
+            rc = run_exists_error(path, rec->run, err);
+    }
+    if (c.dst_runs >= 0)
+        H5Gclose(c.dst_runs);
+    if (src_runs >= 0)
+        H5Gclose(src_runs);
+    H5Fclose(src);
+    return rc;
+}
+
+enum qz_status qz_output_begin(const char *path, const char *staging, const struct qz_record *rec,
+                               int overwrite, struct qz_output_txn *txn, struct qz_error *err)
 {
     struct qz_h5_quiet quiet;
     hid_t file = H5I_INVALID_HID;
@@ -683,17 +747,22 @@ enum qz_status qz_output_begin(const char *path, const struct qz_record *rec, in
     }
     txn->top_collective = rec->top_stored && !rec->top;
     qz_h5_silence(&quiet);
-    if ((rc = qz_safefile_begin(path, 1, &txn->file, err)))
+    if ((rc = staging ? qz_safefile_adopt(path, staging, &txn->file, err)
+                      : qz_safefile_begin(path, 1, &txn->file, err)))
         goto done;
     tmp = txn->file.tmp;
     if ((rc = qz_safefile_close_fd(&txn->file, err)) ||
         (rc = qz_safefile_reserve(tmp, QZ_RESERVE_BYTES + 2 * (off_t)strlen(rec->job_json), err)))
         goto done;
-    if (txn->file.existed)
+    if (staging) {
+        rc = open_record(tmp, path, H5F_ACC_RDWR, &file, err);
+        if (!rc && txn->file.existed)
+            rc = copy_runs(path, file, rec, overwrite, err);
+    } else if (txn->file.existed)
         rc = open_record(tmp, path, H5F_ACC_RDWR, &file, err);
     else
         rc = create_record(tmp, path, &file, err);
-    if (!rc && !(rc = write_run(file, path, rec, overwrite, err)))
+    if (!rc && !(rc = write_run(file, path, rec, overwrite, staging != NULL, err)))
         rc = check_all_closed(file, path, err);
     rc = close_file(&file, tmp, path, rc, err);
     /* Held through qz_output_write_top, whose rank 0 gives it back before closing. */
@@ -1016,7 +1085,7 @@ enum qz_status qz_output_write(const char *path, const struct qz_record *rec, in
         return qz_error_set(err, QZ_EINTERNAL,
                             "%s: record field top is missing (or use qz_output_write_top)",
                             path ? path : "");
-    if ((rc = qz_output_begin(path, rec, overwrite, &txn, err)))
+    if ((rc = qz_output_begin(path, NULL, rec, overwrite, &txn, err)))
         return rc;
     return qz_output_commit(&txn, qz_output_elapsed(&txn), err);
 }

@@ -61,9 +61,14 @@ struct qz_output_txn {
  * and !overwrite), QZ_EHDF5, QZ_EIO, QZ_ENOMEM, QZ_EINTERNAL (a record field is NULL
  * that must not be). With overwrite, an existing run of that name is unlinked first
  * (HDF5 does not reclaim its space; h5repack does). rec and its arrays stay the
- * caller's and are not used after the call. */
-enum qz_status qz_output_begin(const char *path, const struct qz_record *rec, int overwrite,
-                               struct qz_output_txn *txn, struct qz_error *err);
+ * caller's and are not used after the call.
+ *
+ * staging (not NULL): the run's archive was written to this file (mpi/archive.h),
+ * which then becomes the new file instead of a copy: the runs `path` holds are copied
+ * into it (the run itself must not be among them unless overwrite), the run's group
+ * there is filled in, and commit renames it over path (abort removes it). */
+enum qz_status qz_output_begin(const char *path, const char *staging, const struct qz_record *rec,
+                               int overwrite, struct qz_output_txn *txn, struct qz_error *err);
 
 /* Collective over comm. Write /runs/<run>/top/{index,utility[,cost]} into the
  * temporary file tmp_path (the root's txn.file.tmp, the same string on every rank)

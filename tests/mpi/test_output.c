@@ -325,7 +325,7 @@ static void check_transactions(const char *dir, const char *path)
     hid_t file;
 
     /* begin + abort: the file as it was, no temporary file. */
-    CHECK_RC(qz_output_begin(path, &delta, 0, &txn, &err), QZ_OK);
+    CHECK_RC(qz_output_begin(path, NULL, &delta, 0, &txn, &err), QZ_OK);
     CHECK(txn.file.tmp != NULL && strstr(txn.file.tmp, ".tmp.") != NULL);
     CHECK(extra_temp_files(dir, 1) == 0);
     CHECK(same_content(path, before, len));
@@ -336,7 +336,7 @@ static void check_transactions(const char *dir, const char *path)
     CHECK(extra_temp_files(dir, 0) == 0);
 
     /* begin + commit: write_seconds is the commit's argument. */
-    CHECK_RC(qz_output_begin(path, &delta, 0, &txn, &err), QZ_OK);
+    CHECK_RC(qz_output_begin(path, NULL, &delta, 0, &txn, &err), QZ_OK);
     CHECK(same_content(path, before, len));
     CHECK_RC(qz_output_commit(&txn, 2.5, &err), QZ_OK);
     CHECK(extra_temp_files(dir, 0) == 0);
@@ -354,7 +354,7 @@ static void check_transactions(const char *dir, const char *path)
      * without it fails and leaves the file alone. */
     eps.top = NULL;
     CHECK_RC(qz_output_write(path, &eps, 0, &err), QZ_EINTERNAL);
-    CHECK_RC(qz_output_begin(path, &eps, 0, &txn, &err), QZ_OK);
+    CHECK_RC(qz_output_begin(path, NULL, &eps, 0, &txn, &err), QZ_OK);
     CHECK(extra_temp_files(dir, 2) == 0); /* the temporary file and its reserve */
     CHECK_RC(qz_output_commit(&txn, 1.0, &err), QZ_EINTERNAL);
     CHECK(strstr(err.msg, "was not written") != NULL);
@@ -362,7 +362,7 @@ static void check_transactions(const char *dir, const char *path)
     CHECK(extra_temp_files(dir, 0) == 0);
 
     /* ... and with it, on one rank. */
-    CHECK_RC(qz_output_begin(path, &eps, 0, &txn, &err), QZ_OK);
+    CHECK_RC(qz_output_begin(path, NULL, &eps, 0, &txn, &err), QZ_OK);
     CHECK_RC(
         qz_output_write_top(MPI_COMM_SELF, txn.file.tmp, "epsilon", top_alpha, 3, 0, 3, 0, &err),
         QZ_OK);
@@ -390,7 +390,7 @@ static void check_transactions(const char *dir, const char *path)
     before = slurp(path, &len);
 
     /* Slices that do not tile the top set, and a run that is not there. */
-    CHECK_RC(qz_output_begin(path, &bare, 0, &txn, &err), QZ_OK);
+    CHECK_RC(qz_output_begin(path, NULL, &bare, 0, &txn, &err), QZ_OK);
     CHECK_RC(qz_output_write_top(MPI_COMM_SELF, txn.file.tmp, "bare", top_alpha, 3, 1, 4, 0, &err),
              QZ_EINTERNAL);
     CHECK_RC(qz_output_write_top(MPI_COMM_SELF, txn.file.tmp, "no_such_run", top_alpha, 3, 0, 3, 0,
