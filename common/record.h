@@ -68,6 +68,11 @@ struct qz_record {
     struct qz_gen_stats stats;
     const char *generator_request;
 
+    /* A run re-selected from an archive (quantilize select): where the samples came
+     * from; NULL for a run that drew its own. */
+    const char *source_file;
+    const char *source_run;
+
     /* Time per phase (seconds, max over ranks) and peak resident memory (bytes). */
     double draw_seconds;   /* drawing, scoring and ranking the samples */
     double select_seconds; /* reduction to the global top set and selection */

@@ -14,6 +14,7 @@
 #include "checkpoint.h"
 #include "ckpt.h"
 #include "driver.h"
+#include "gen_archive.h"
 #include "interrupt.h"
 #include "inspect.h"
 #include "job.h"
@@ -26,6 +27,8 @@
 static const char usage[] =
     "usage: quantilize run JOB.json [-o OUT.h5] [--overwrite] [--fresh] [--no-progress]\n"
     "                              [--progress-every SECONDS]\n"
+    "       quantilize select FILE.h5 --run RUN --q Q [--seed S] [--name NAME] [-o OUT.h5]\n"
+    "                              [--overwrite] [--fresh] [--no-progress]\n"
     "       quantilize inspect OUT.h5\n"
     "       quantilize --help | --version\n"
     "\n"
@@ -38,6 +41,9 @@ static const char usage[] =
     "           --no-progress      show no progress on stderr\n"
     "           --progress-every S seconds between progress lines when stderr is\n"
     "                              not a terminal (default 10)\n"
+    "  select   quantilize the archived samples of run RUN (output.archive) again\n"
+    "           at q = Q, without drawing: a new run NAME (default RUN-qQ) in\n"
+    "           FILE.h5 (or OUT.h5); --seed S selects with seed S instead of RUN's\n"
     "  inspect  print a summary of every run in OUT.h5\n"
     "\n"
     "  A run resumes from its checkpoint (OUT.h5.NAME.ckpt unless the job's\n"
@@ -48,7 +54,13 @@ static const char usage[] =
     "             checkpoint of another job, 75 checkpointed on a signal: run again\n";
 
 struct run_args {
-    const char *job;
+    const char *job; /* select: the archive's file */
+    const char *run; /* select: --run, --q, --seed, --name */
+    double q;
+    int has_q;
+    uint64_t seed;
+    int has_seed;
+    const char *name;
     const char *out;
     int overwrite;
     int fresh;
@@ -71,15 +83,58 @@ static int fail(enum qz_status code, const struct qz_error *err)
     return qz_exit_status(code);
 }
 
+/* select's own options; 0 when arg is not one of them. */
+static int parse_select_option(int argc, char **argv, int *i, struct run_args *a,
+                               enum qz_status *rc, struct qz_error *err)
+{
+    const char *arg = argv[*i];
+    char *end;
+
+    if (strcmp(arg, "--run") != 0 && strcmp(arg, "--q") != 0 && strcmp(arg, "--seed") != 0 &&
+        strcmp(arg, "--name") != 0)
+        return 0;
+    if (++*i == argc) {
+        *rc = qz_error_set(err, QZ_EARGS, "select: %s needs a value", arg);
+        return 1;
+    }
+    if (strcmp(arg, "--run") == 0)
+        a->run = argv[*i];
+    else if (strcmp(arg, "--name") == 0)
+        a->name = argv[*i];
+    else if (strcmp(arg, "--q") == 0) {
+        a->q = strtod(argv[*i], &end);
+        a->has_q = 1;
+        if (*end || !(a->q > 0 && a->q <= 1))
+            *rc =
+                qz_error_set(err, QZ_EARGS, "select: --q: must be in (0, 1], got \"%s\"", argv[*i]);
+    } else {
+        unsigned long long v = strtoull(argv[*i], &end, 10);
+        a->seed = v;
+        a->has_seed = 1;
+        if (*end || argv[*i][0] == '-' || !argv[*i][0] || (double)v > QZ_SAMPLES_MAX)
+            *rc = qz_error_set(err, QZ_EARGS,
+                               "select: --seed: must be an integer from 0 to 2^53, got \"%s\"",
+                               argv[*i]);
+    }
+    return 1;
+}
+
 static enum qz_status parse_run_args(int argc, char **argv, struct run_args *a,
                                      struct qz_error *err)
 {
+    const char *cmd = argv[1];
+    int select = strcmp(cmd, "select") == 0;
+    enum qz_status rc = QZ_OK;
+
     memset(a, 0, sizeof *a);
     a->progress = 1;
     a->progress_every = QZ_PROGRESS_EVERY;
     for (int i = 2; i < argc; i++) {
         const char *arg = argv[i];
-        if (strcmp(arg, "-o") == 0 || strcmp(arg, "--output") == 0) {
+        if (select && parse_select_option(argc, argv, &i, a, &rc, err)) {
+            if (rc)
+                return rc;
+        } else if (strcmp(arg, "-o") == 0 || strcmp(arg, "--output") == 0) {
             if (++i == argc)
                 return qz_error_set(err, QZ_EARGS, "%s needs a file name", arg);
             a->out = argv[i];
@@ -99,16 +154,21 @@ static enum qz_status parse_run_args(int argc, char **argv, struct run_args *a,
                                     "--progress-every: must be a positive number, got \"%s\"",
                                     argv[i]);
         } else if (arg[0] == '-') {
-            return qz_error_set(err, QZ_EARGS, "run: unknown option \"%s\" (see --help)", arg);
+            return qz_error_set(err, QZ_EARGS, "%s: unknown option \"%s\" (see --help)", cmd, arg);
         } else if (!a->job) {
             a->job = arg;
         } else {
-            return qz_error_set(err, QZ_EARGS, "run: more than one job file (\"%s\", \"%s\")",
-                                a->job, arg);
+            return qz_error_set(err, QZ_EARGS, "%s: more than one %s (\"%s\", \"%s\")", cmd,
+                                select ? "file" : "job file", a->job, arg);
         }
     }
     if (!a->job)
-        return qz_error_set(err, QZ_EARGS, "run: missing JOB.json (see --help)");
+        return qz_error_set(err, QZ_EARGS, "%s: missing %s (see --help)", cmd,
+                            select ? "FILE.h5" : "JOB.json");
+    if (select && !a->run)
+        return qz_error_set(err, QZ_EARGS, "select: missing --run RUN (see --help)");
+    if (select && !a->has_q)
+        return qz_error_set(err, QZ_EARGS, "select: missing --q Q (see --help)");
     return QZ_OK;
 }
 
@@ -269,6 +329,8 @@ struct run_ctx {
     const char *ckpt_path; /* the run's checkpoint */
     const char *staging;   /* the archive's staging file; NULL when the job archives nothing */
     uint64_t job_hash;
+    const char *source_file; /* select: the archive's file and run, else NULL */
+    const char *source_run;
 };
 
 /* Collective: after task `task` is recorded, the checkpoint says where to go on: at
@@ -333,6 +395,8 @@ static enum qz_status run_one(struct qz_job *job, const char *run, const char *r
         rec.run = run;
         rec.replace_run = replace_run;
         rec.generator_request = generator_request;
+        rec.source_file = cx->source_file;
+        rec.source_run = cx->source_run;
         iso_time(started, rec.started, sizeof rec.started);
         iso_time(time(NULL), rec.finished, sizeof rec.finished);
         rec.wall_seconds = MPI_Wtime() - t0;
@@ -405,28 +469,27 @@ static enum qz_status resume_task(const struct run_ctx *cx, size_t *task, struct
     return rc;
 }
 
-static int cmd_run(int argc, char **argv)
+/* Collective: run a loaded job (run or select) and record it; frees the job. The
+ * process exit status. */
+static int run_job(struct qz_job *job_in, const struct run_args *a_in, const char *source_file,
+                   const char *source_run)
 {
     struct qz_error err = {QZ_OK, ""};
-    struct run_args a;
+    const struct run_args a = *a_in;
     struct run_ctx cx;
-    struct qz_job job;
+    struct qz_job job = *job_in;
     char *default_out = NULL, *default_ckpt = NULL, *staging = NULL;
     size_t first = 0;
     int root = is_root();
     enum qz_status rc;
 
-    memset(&job, 0, sizeof job);
-    if ((rc = parse_run_args(argc, argv, &a, &err)))
-        return fail(rc, &err);
-    rc = qz_job_load(a.job, &job, &err);
-    if ((rc = qz_agree(MPI_COMM_WORLD, rc, &err)))
-        return fail(rc, &err);
     if (qz_interrupt_install() != 0)
         QZ_ABORT(MPI_COMM_WORLD, "cannot install the signal handlers");
 
     memset(&cx, 0, sizeof cx);
     cx.a = &a;
+    cx.source_file = source_file;
+    cx.source_run = source_run;
     cx.out = a.out ? a.out : job.output_path;
     if (!cx.out) {
         size_t len = strlen(job.name) + 4;
@@ -472,6 +535,135 @@ static int cmd_run(int argc, char **argv)
     return rc ? fail(rc, &err) : 0;
 }
 
+static int cmd_run(int argc, char **argv)
+{
+    struct qz_error err = {QZ_OK, ""};
+    struct run_args a;
+    struct qz_job job;
+    enum qz_status rc;
+
+    memset(&job, 0, sizeof job);
+    if ((rc = parse_run_args(argc, argv, &a, &err)))
+        return fail(rc, &err);
+    rc = qz_job_load(a.job, &job, &err);
+    if ((rc = qz_agree(MPI_COMM_WORLD, rc, &err)))
+        return fail(rc, &err);
+    return run_job(&job, &a, NULL, NULL);
+}
+
+/* x with the fewest digits that read back as x (0.01234567, not 0.0123457). */
+static const char *shortest(double x, char *buf, size_t len)
+{
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(buf, len, "%.*g", digits, x);
+        if (strtod(buf, NULL) == x)
+            break;
+    }
+    return buf;
+}
+
+/* The job a select runs: the archived run's samples at another q (and seed). Local;
+ * every rank builds the same. */
+static enum qz_status select_job(const struct run_args *a, struct qz_job *job, struct qz_error *err)
+{
+    struct qz_archive_source src;
+    cJSON *j = NULL, *gen, *util, *sjob = NULL;
+    const cJSON *invalid, *output, *gather;
+    struct qz_jv at = {.file = a->job, .path = "cost"};
+    char name[QZ_NAME_MAX + 1], qtext[32];
+    enum qz_status rc;
+
+    memset(job, 0, sizeof *job);
+    if ((rc = qz_gen_archive_open(a->job, a->run, &job->gen, &src, err)))
+        return rc;
+    sjob = cJSON_Parse(src.job_json);
+    invalid = cJSON_GetObjectItemCaseSensitive(sjob, "invalid");
+    output = cJSON_GetObjectItemCaseSensitive(sjob, "output");
+    gather = cJSON_GetObjectItemCaseSensitive(output, "top_gather_limit");
+    if (a->name)
+        snprintf(name, sizeof name, "%s", a->name);
+    else
+        snprintf(name, sizeof name, "%.150s-q%s", a->run, shortest(a->q, qtext, sizeof qtext));
+    j = cJSON_CreateObject();
+    gen = cJSON_CreateObject();
+    util = cJSON_CreateObject();
+    if (!j || !gen || !util || !sjob) {
+        cJSON_Delete(util);
+        rc = qz_error_set(err, QZ_ENOMEM, "out of memory");
+        goto done;
+    }
+    cJSON_AddStringToObject(j, "name", name);
+    cJSON_AddNumberToObject(j, "seed", (double)(a->has_seed ? a->seed : src.seed));
+    cJSON_AddNumberToObject(j, "q", a->q);
+    cJSON_AddNumberToObject(j, "samples", (double)src.samples);
+    cJSON_AddNumberToObject(j, "chunk_size", (double)src.chunk_size);
+    cJSON_AddStringToObject(j, "invalid", cJSON_IsString(invalid) ? invalid->valuestring : "error");
+    cJSON_AddStringToObject(gen, "kind", "archive");
+    cJSON_AddStringToObject(gen, "file", a->job);
+    cJSON_AddStringToObject(gen, "run", a->run);
+    cJSON_AddItemToObject(j, "generator", gen);
+    gen = NULL;
+    cJSON_AddStringToObject(util, "kind", "archived");
+    cJSON_AddItemToObject(j, "utility", util);
+    if (!(job->json = j) || !(job->file = strdup(a->job))) {
+        rc = qz_error_set(err, QZ_ENOMEM, "out of memory");
+        goto done;
+    }
+    j = NULL;
+    {
+        struct qz_jv nat = {.file = a->job, .path = ""};
+        if ((rc = qz_job_check_name(&nat, job->json, "name", err)))
+            goto done;
+    }
+    job->name = cJSON_GetObjectItemCaseSensitive(job->json, "name")->valuestring;
+    job->seed = a->has_seed ? a->seed : src.seed;
+    job->q = a->q;
+    job->samples = src.samples;
+    job->chunk_size = src.chunk_size;
+    job->invalid = cJSON_IsString(invalid) && strcmp(invalid->valuestring, "exclude") == 0
+                       ? QZ_INVALID_EXCLUDE
+                       : QZ_INVALID_ERROR;
+    job->output_path = a->job;
+    job->output_top = 1;
+    job->top_gather_limit = cJSON_IsNumber(gather) && gather->valuedouble >= 1
+                                ? (uint64_t)gather->valuedouble
+                                : QZ_TOP_GATHER_DEFAULT;
+    job->ckpt_every = QZ_CKPT_EVERY_DEFAULT;
+    job->utility.ops = &qz_score_archived_ops;
+    if (src.has_cost) {
+        cJSON *spec = cJSON_CreateObject();
+        cJSON_AddStringToObject(spec, "kind", "component");
+        rc = spec ? qz_score_open(&job->cost, spec, &at, err)
+                  : qz_error_set(err, QZ_ENOMEM, "out of memory");
+        if (spec)
+            cJSON_AddItemToObject(job->json, "cost", spec);
+    }
+done:
+    cJSON_Delete(j);
+    cJSON_Delete(gen);
+    cJSON_Delete(sjob);
+    qz_archive_source_free(&src);
+    if (rc)
+        qz_job_free(job);
+    return rc;
+}
+
+static int cmd_select(int argc, char **argv)
+{
+    struct qz_error err = {QZ_OK, ""};
+    struct run_args a;
+    struct qz_job job;
+    enum qz_status rc;
+
+    memset(&job, 0, sizeof job);
+    if ((rc = parse_run_args(argc, argv, &a, &err)))
+        return fail(rc, &err);
+    rc = select_job(&a, &job, &err);
+    if ((rc = qz_agree(MPI_COMM_WORLD, rc, &err)))
+        return fail(rc, &err);
+    return run_job(&job, &a, a.job, a.run);
+}
+
 static int cmd_inspect(int argc, char **argv)
 {
     struct qz_error err = {QZ_OK, ""};
@@ -503,6 +695,8 @@ int qz_cli_main(int argc, char **argv)
         return cmd_run(argc, argv);
     if (cmd && strcmp(cmd, "inspect") == 0)
         return cmd_inspect(argc, argv);
+    if (cmd && strcmp(cmd, "select") == 0)
+        return cmd_select(argc, argv);
     if (!cmd && is_root())
         fputs(usage, stderr);
     if (cmd)

@@ -441,12 +441,16 @@ static enum qz_status write_generator_attrs(hid_t run, const struct qz_record *r
         {"completion_tokens", QZ_H5_U64, &rec->stats.completion_tokens},
     };
     const struct attr request[] = {{"generator_request", QZ_H5_STR, rec->generator_request}};
+    const struct attr source[] = {{"source_file", QZ_H5_STR, rec->source_file},
+                                  {"source_run", QZ_H5_STR, rec->source_run}};
     enum qz_status rc = QZ_OK;
 
     if (rec->has_stats)
         rc = put_attrs(run, stats, sizeof stats / sizeof stats[0], w, err);
     if (!rc && rec->generator_request)
         rc = put_attrs(run, request, 1, w, err);
+    if (!rc && rec->source_file && rec->source_run)
+        rc = put_attrs(run, source, 2, w, err);
     return rc;
 }
 

@@ -1,0 +1,246 @@
+#include "gen_archive.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hdf5.h>
+
+#include "h5util.h"
+#include "output.h"
+
+#define QZ_READ_BLOCK ((size_t)1 << 20) /* samples read per H5Dread */
+
+enum { F_UTILITY, F_COST, F_VALUE, F_COUNT };
+static const char *const field_names[F_COUNT] = {"utility", "cost", "value"};
+
+struct qz_generator {
+    hid_t file;
+    hid_t dset[F_COUNT];  /* negative when absent */
+    int value_is_utility; /* no samples/value, but the source's utility was the value */
+    uint64_t samples;
+    double *buf[F_COUNT]; /* samples buf_first .. buf_first + buf_n - 1 */
+    uint64_t buf_first;
+    size_t buf_n;
+};
+
+static void archive_close(struct qz_generator *g)
+{
+    if (!g)
+        return;
+    for (int f = 0; f < F_COUNT; f++) {
+        if (g->dset[f] >= 0)
+            H5Dclose(g->dset[f]);
+        free(g->buf[f]);
+    }
+    if (g->file >= 0)
+        H5Fclose(g->file);
+    free(g);
+}
+
+/* Read samples first .. first+n-1 of every present field into the buffers. */
+static int refill(struct qz_generator *g, uint64_t first)
+{
+    hsize_t start = first,
+            count = g->samples - first < QZ_READ_BLOCK ? g->samples - first : QZ_READ_BLOCK;
+    hid_t mem = H5Screate_simple(1, &count, NULL);
+    int ok = mem >= 0;
+
+    for (int f = 0; ok && f < F_COUNT; f++) {
+        hid_t space;
+        if (g->dset[f] < 0)
+            continue;
+        space = H5Dget_space(g->dset[f]);
+        ok = space >= 0 &&
+             H5Sselect_hyperslab(space, H5S_SELECT_SET, &start, NULL, &count, NULL) >= 0 &&
+             H5Dread(g->dset[f], H5T_NATIVE_DOUBLE, mem, space, H5P_DEFAULT, g->buf[f]) >= 0;
+        if (space >= 0)
+            H5Sclose(space);
+    }
+    if (mem >= 0)
+        H5Sclose(mem);
+    g->buf_first = first;
+    g->buf_n = ok ? (size_t)count : 0;
+    return ok;
+}
+
+static enum qz_status archive_draw(struct qz_generator *g, uint64_t first, size_t n,
+                                   struct qz_batch *out, struct qz_error *err)
+{
+    struct qz_h5_quiet quiet;
+
+    for (size_t j = 0; j < n;) {
+        uint64_t i = first + j;
+        size_t at, take;
+        if (i < g->buf_first || i >= g->buf_first + g->buf_n) {
+            int ok;
+            qz_h5_silence(&quiet);
+            ok = refill(g, i);
+            if (!ok) {
+                enum qz_status rc =
+                    qz_h5_fail(err, QZ_EHDF5, "cannot read archived samples from %llu on",
+                               (unsigned long long)i);
+                qz_h5_restore(&quiet);
+                return rc;
+            }
+            qz_h5_restore(&quiet);
+        }
+        at = (size_t)(i - g->buf_first);
+        take = g->buf_n - at < n - j ? g->buf_n - at : n - j;
+        memcpy(out->utility + j, g->buf[F_UTILITY] + at, take * sizeof(double));
+        if (g->dset[F_COST] >= 0)
+            memcpy(out->component_cost + j, g->buf[F_COST] + at, take * sizeof(double));
+        if (g->dset[F_VALUE] >= 0)
+            memcpy(out->value + j, g->buf[F_VALUE] + at, take * sizeof(double));
+        else if (g->value_is_utility)
+            memcpy(out->value + j, g->buf[F_UTILITY] + at, take * sizeof(double));
+        else
+            for (size_t k = 0; k < take; k++)
+                out->value[j + k] = NAN;
+        j += take;
+    }
+    out->first = first;
+    out->n = n;
+    out->component_cost_valid = g->dset[F_COST] >= 0;
+    return QZ_OK;
+}
+
+static int archive_has_cost(const struct qz_generator *g)
+{
+    return g->dset[F_COST] >= 0;
+}
+
+static const struct qz_generator_ops archive_ops = {
+    .name = "archive",
+    .open = NULL, /* opened by qz_gen_archive_open only */
+    .draw = archive_draw,
+    .has_component_cost = archive_has_cost,
+    .close = archive_close,
+};
+
+/* 1 if the job JSON's utility is the sample's value (kind "value", or no utility). */
+static int utility_is_value(const char *job_json)
+{
+    cJSON *job = cJSON_Parse(job_json);
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(job, "utility");
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(u, "kind");
+    int yes = job && (!u || (cJSON_IsString(kind) && strcmp(kind->valuestring, "value") == 0));
+    cJSON_Delete(job);
+    return yes;
+}
+
+enum qz_status qz_gen_archive_open(const char *path, const char *run, struct qz_gen *gen,
+                                   struct qz_archive_source *src, struct qz_error *err)
+{
+    struct qz_h5_quiet quiet;
+    struct qz_generator *g = calloc(1, sizeof *g);
+    size_t len = strlen(run) + 64;
+    char *where = malloc(len);
+    hid_t group = H5I_INVALID_HID;
+    enum qz_status rc = QZ_OK;
+
+    memset(src, 0, sizeof *src);
+    gen->ops = NULL;
+    gen->state = NULL;
+    if (!g || !where) {
+        free(g);
+        free(where);
+        return qz_error_set(err, QZ_ENOMEM, "out of memory");
+    }
+    g->file = H5I_INVALID_HID;
+    for (int f = 0; f < F_COUNT; f++)
+        g->dset[f] = H5I_INVALID_HID;
+    qz_h5_silence(&quiet);
+    if ((rc = qz_output_open(path, &g->file, err)))
+        goto done;
+    snprintf(where, len, "/runs/%s", run);
+    if (H5Lexists(g->file, "runs", H5P_DEFAULT) <= 0 ||
+        H5Lexists(g->file, where, H5P_DEFAULT) <= 0) {
+        rc = qz_error_set(err, QZ_EARGS, "%s: no run \"%s\"", path, run);
+        goto done;
+    }
+    group = H5Gopen2(g->file, where, H5P_DEFAULT);
+    snprintf(where, len, "/runs/%s/samples/utility", run);
+    if (group < 0 || H5Lexists(group, "samples", H5P_DEFAULT) <= 0 ||
+        H5Lexists(g->file, where, H5P_DEFAULT) <= 0) {
+        rc = qz_error_set(err, QZ_EARGS,
+                          "%s: run \"%s\" has no archive (samples/): only a run written with "
+                          "output.archive can be selected from again",
+                          path, run);
+        goto done;
+    }
+    if (qz_h5_read_num_attr(group, "samples", H5T_NATIVE_UINT64, &src->samples) != 1 ||
+        qz_h5_read_num_attr(group, "seed", H5T_NATIVE_UINT64, &src->seed) != 1 ||
+        qz_h5_read_num_attr(group, "chunk_size", H5T_NATIVE_UINT64, &src->chunk_size) != 1 ||
+        qz_h5_read_string_attr(group, "job", &src->job_json) != 1 || src->samples == 0 ||
+        src->chunk_size == 0) {
+        rc = qz_error_set(err, QZ_EARGS,
+                          "%s: run \"%s\" lacks samples, seed, chunk_size or job: not a complete "
+                          "record",
+                          path, run);
+        goto done;
+    }
+    g->samples = src->samples;
+    for (int f = 0; f < F_COUNT && !rc; f++) {
+        hid_t space;
+        hsize_t n = 0;
+        snprintf(where, len, "/runs/%s/samples/%s", run, field_names[f]);
+        if (H5Lexists(g->file, where, H5P_DEFAULT) <= 0)
+            continue;
+        g->dset[f] = H5Dopen2(g->file, where, H5P_DEFAULT);
+        space = g->dset[f] >= 0 ? H5Dget_space(g->dset[f]) : -1;
+        if (space < 0 || H5Sget_simple_extent_ndims(space) != 1 ||
+            H5Sget_simple_extent_dims(space, &n, NULL) != 1 || n != src->samples)
+            rc = qz_error_set(err, QZ_EARGS, "%s: %s does not hold %llu samples", path, where,
+                              (unsigned long long)src->samples);
+        else if (!(g->buf[f] = malloc(QZ_READ_BLOCK * sizeof(double))))
+            rc = qz_error_set(err, QZ_ENOMEM, "out of memory");
+        if (space >= 0)
+            H5Sclose(space);
+    }
+    src->has_cost = g->dset[F_COST] >= 0;
+    g->value_is_utility = g->dset[F_VALUE] < 0 && utility_is_value(src->job_json);
+done:
+    if (group >= 0)
+        H5Gclose(group);
+    qz_h5_restore(&quiet);
+    free(where);
+    if (rc) {
+        archive_close(g);
+        qz_archive_source_free(src);
+        return rc;
+    }
+    gen->ops = &archive_ops;
+    gen->state = g;
+    return QZ_OK;
+}
+
+void qz_archive_source_free(struct qz_archive_source *src)
+{
+    free(src->job_json);
+    src->job_json = NULL;
+}
+
+static const double *view_utility(const struct qz_batch *b)
+{
+    return b->utility;
+}
+
+static enum qz_status archived_score(struct qz_scorer *s, const struct qz_batch *b, double *out,
+                                     struct qz_error *err)
+{
+    (void)s;
+    (void)err;
+    memcpy(out, b->utility, b->n * sizeof *out);
+    return QZ_OK;
+}
+
+const struct qz_scorer_ops qz_score_archived_ops = {
+    .name = "archived",
+    .open = NULL,
+    .score = archived_score,
+    .view = view_utility,
+    .close = NULL,
+    .needs_numbers = 1,
+};
