@@ -40,6 +40,15 @@ enum qz_status qz_job_check_name(const struct qz_jv *at, const cJSON *obj, const
     return QZ_OK;
 }
 
+/* The smallest q of the job. */
+static double smallest_q(const struct qz_job *job)
+{
+    double q = job->q_list[0];
+    for (size_t i = 1; i < job->nq; i++)
+        q = job->q_list[i] < q ? job->q_list[i] : q;
+    return q;
+}
+
 static enum qz_status resolve_samples(const struct qz_jv *at, struct qz_job *job,
                                       struct qz_error *err)
 {
@@ -60,7 +69,7 @@ static enum qz_status resolve_samples(const struct qz_jv *at, struct qz_job *job
         return rc;
     if (!(per > 0))
         return qz_jv_fail(at, "samples_per_quantile", m, err, "must be a positive number");
-    total = ceil(qz_snap_integer(per / job->q));
+    total = ceil(qz_snap_integer(per / smallest_q(job)));
     if (!(total <= QZ_SAMPLES_MAX))
         return qz_jv_fail(at, "samples_per_quantile", m, err,
                           "gives N = %.17g / q = %.6g samples, more than 2^53", per, total);
@@ -170,6 +179,39 @@ static enum qz_status load_tasks(const struct qz_jv *at, struct qz_job *job, str
     return rc;
 }
 
+/* q: a number in (0, 1], or a list of them (a sweep: the first is the run's own q). */
+static enum qz_status parse_q(const struct qz_jv *at, struct qz_job *job, struct qz_error *err)
+{
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(job->json, "q"), *item;
+    size_t n = 0;
+
+    if (!q)
+        return qz_jv_fail(at, "q", NULL, err, "is required");
+    if (cJSON_IsArray(q)) {
+        job->sweep = 1;
+        if (cJSON_GetArraySize(q) < 1 || cJSON_GetArraySize(q) > QZ_SWEEP_MAX)
+            return qz_jv_fail(at, "q", q, err, "a list of q must hold 1 to %d numbers",
+                              QZ_SWEEP_MAX);
+    } else if (!cJSON_IsNumber(q))
+        return qz_jv_fail(at, "q", q, err, "must be a number in (0, 1] or a list of them");
+    for (item = job->sweep ? q->child : NULL; item; item = item->next) {
+        if (!cJSON_IsNumber(item) || !(item->valuedouble > 0 && item->valuedouble <= 1))
+            return qz_jv_fail(at, "q", item, err, "every q must be a number in (0, 1]");
+        for (size_t i = 0; i < n; i++)
+            if (job->q_list[i] == item->valuedouble)
+                return qz_jv_fail(at, "q", item, err, "lists q = %g twice", item->valuedouble);
+        job->q_list[n++] = item->valuedouble;
+    }
+    if (!job->sweep) {
+        if (!(q->valuedouble > 0 && q->valuedouble <= 1))
+            return qz_jv_fail(at, "q", q, err, "must be in (0, 1]");
+        job->q_list[n++] = q->valuedouble;
+    }
+    job->nq = n;
+    job->q = job->q_list[0];
+    return QZ_OK;
+}
+
 /* The checkpoint object: how often, and where (README "Checkpoints"). */
 static enum qz_status parse_checkpoint(const struct qz_jv *at, struct qz_job *job,
                                        struct qz_error *err)
@@ -222,15 +264,10 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
         (rc = qz_jv_string(&at, job->json, "name", 1, NULL, &name, err)) ||
         (rc = qz_job_check_name(&at, job->json, "name", err)) ||
         (rc = qz_jv_uint(&at, job->json, "seed", 1, 0, 0, (uint64_t)QZ_SAMPLES_MAX, &seed, err)) ||
-        (rc = qz_jv_number(&at, job->json, "q", 1, 0, &job->q, err)))
+        (rc = parse_q(&at, job, err)))
         goto fail;
     job->name = name;
     job->seed = seed;
-    if (!(job->q > 0 && job->q <= 1)) {
-        rc = qz_jv_fail(&at, "q", cJSON_GetObjectItemCaseSensitive(job->json, "q"), err,
-                        "must be in (0, 1]");
-        goto fail;
-    }
     if ((rc = resolve_samples(&at, job, err)) ||
         (rc = qz_jv_uint(&at, job->json, "chunk_size", 0, QZ_CHUNK_DEFAULT, 1, QZ_CHUNK_MAX,
                          &job->chunk_size, err)) ||

@@ -22,6 +22,7 @@
 #define QZ_NAME_MAX 200
 #define QZ_TOP_GATHER_DEFAULT 1000000
 #define QZ_CKPT_EVERY_DEFAULT 600.0
+#define QZ_SWEEP_MAX 256 /* q values in one job */
 
 enum qz_invalid_policy { QZ_INVALID_ERROR = 0, QZ_INVALID_EXCLUDE = 1 };
 
@@ -33,8 +34,11 @@ struct qz_job {
     cJSON *json;      /* the parsed job (owned) */
     const char *name; /* the run name, in json */
     uint64_t seed;
-    double q;
-    uint64_t samples; /* N, resolved from samples or samples_per_quantile */
+    double q;                    /* the run's q: q_list[0] */
+    double q_list[QZ_SWEEP_MAX]; /* a sweep's q values, in the job's order */
+    size_t nq;                   /* 1 for a single q */
+    int sweep;                   /* q is a list: record sweep/ */
+    uint64_t samples;            /* N, resolved from samples or samples_per_quantile */
     uint64_t chunk_size;
     enum qz_invalid_policy invalid;
     const char *output_path;      /* output.path, or NULL (then "<name>.h5") */

@@ -618,6 +618,8 @@ static enum qz_status select_job(const struct run_args *a, struct qz_job *job, s
     job->name = cJSON_GetObjectItemCaseSensitive(job->json, "name")->valuestring;
     job->seed = a->has_seed ? a->seed : src.seed;
     job->q = a->q;
+    job->q_list[0] = a->q;
+    job->nq = 1;
     job->samples = src.samples;
     job->chunk_size = src.chunk_size;
     job->invalid = cJSON_IsString(invalid) && strcmp(invalid->valuestring, "exclude") == 0
