@@ -1,0 +1,71 @@
+/* Sweeps (SPEC §3): the figures of the q-quantilized distribution Q for a list of q,
+ * all from one sample set. Local, pure: the caller passes the best-first top set.
+ *
+ * For each q, with N = `valid` (the samples drawn minus those excluded as invalid):
+ * mass m = qz_mass(q, N), K = qz_top_count(m), and Q is the exact distribution of the
+ * §2 selection over positions 0 .. K-1: weight 1/m for each of the first K-1 and
+ * (m - (K-1))/m at the boundary (weight 1 on position 0 when m < 1). The expectations
+ * E_Q[u] and E_Q[c] are computed as (exact sum of the first K-1 values + (m - (K-1)) *
+ * value at K-1) / m, the sum held exactly by qz_exactsum: deterministic, and rounded
+ * only in the boundary product, the sum (once) and the division (when m < 1 it is the
+ * argmax's value itself). A sum beyond DBL_MAX gives an infinite mean. The selection uses selection
+ * number 0, as a run does: the row for q is what a fresh run at q with the same seed and samples
+ * selects.
+ *
+ * The base-distribution figures E_γ[c] and its standard error come from exact sums
+ * over all valid samples (qz_sweep_base_cost), so they too are rank-count invariant. */
+#ifndef QZ_SWEEP_H
+#define QZ_SWEEP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "topset.h"
+
+struct qz_sweep_row {
+    double q;
+    double mass;                /* m = q * valid, snapped (qz_mass) */
+    uint64_t top_count;         /* K */
+    double threshold;           /* utility at position K-1 */
+    double mean_utility;        /* E_Q[u] */
+    double mean_cost;           /* E_Q[c]; NaN when a cost in the top K is NaN (not scored) */
+    uint64_t selected_position; /* qz_select_position(seed, 0, m) */
+    uint64_t selected_index;    /* global index of the sample at selected_position */
+    double cost_bound;          /* min(1, E_γ[c] / q); NaN when E_γ[c] is NaN */
+    double kl;                  /* ln(1/q) */
+};
+
+/* Fill rows[0 .. nq) for q[0 .. nq), from the first n entries e[0 .. n) of the §2 order
+ * over `valid` valid samples (best first, as after qz_topset_finish) and the run's
+ * seed. base_cost is E_γ[c] (NaN without a cost scorer).
+ *
+ * cost_bound = min(1, E_γ[c] / q) is the §3 bound on E_Q[c] for costs in [0, 1]; for a
+ * cost that may exceed 1 only E_γ[c] / q bounds it, and the caller should record that
+ * instead. On the empirical distribution mean_cost <= E_γ[c] / q holds exactly
+ * (every weight is at most 1/m = (1/q) (1/N)), up to rounding.
+ *
+ * kl = ln(1/q) is the KL divergence KL(Q‖γ) of the idealised q-quantilizer (γ
+ * continuous, Q = γ conditioned on its top q fraction). The empirical Q relative to
+ * the empirical γ has KL = ln(1/q) when m is an integer >= 1, and less otherwise: the
+ * boundary sample has weight below 1/m.
+ *
+ * Errors (nothing useful is in rows then): QZ_EJOB when a q is not in (0, 1] or there
+ * are no valid samples; QZ_EINTERNAL when n < K for some q (the caller kept too few
+ * entries: it must keep the largest K of the list) or n > valid. */
+enum qz_status qz_sweep(const struct qz_entry *e, size_t n, uint64_t valid, uint64_t seed,
+                        const double *q, size_t nq, double base_cost, struct qz_sweep_row *rows,
+                        struct qz_error *err);
+
+/* E_γ[c] and its standard error from S1 = Σ c and S2 = Σ c² over the `valid` valid
+ * samples (values of qz_exactsum accumulators):
+ *     mean = S1 / valid
+ *     se   = sqrt(max(0, S2 / valid - mean²) / (valid - 1))
+ * which is s / sqrt(valid) with s² = Σ (c - mean)² / (valid - 1) the unbiased sample
+ * variance. *mean is NaN when valid == 0, *se when valid < 2; both are NaN when S1 or
+ * S2 is (no cost scored). The difference S2/valid - mean² loses relative precision
+ * when the variance is far below mean² (about DBL_EPSILON * mean² absolute); the clamp
+ * at 0 keeps rounding from making it negative. */
+void qz_sweep_base_cost(double s1, double s2, uint64_t valid, double *mean, double *se);
+
+#endif
