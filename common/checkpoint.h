@@ -25,29 +25,32 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "exactsum.h"
 
 struct qz_job;
 
 #define QZ_CKPT_MAGIC "QZCKPT\r\n"
-#define QZ_CKPT_VERSION 1
+#define QZ_CKPT_VERSION 2
 
 struct qz_ckpt_header {
     char magic[8];
     uint32_t version;
-    uint32_t ranks;            /* sections that follow: the ranks that wrote it */
-    uint64_t job_hash;         /* qz_job_hash of the job */
-    uint64_t task;             /* the task in progress (0 for a job without tasks) */
-    uint64_t samples;          /* N */
-    uint64_t chunk_size;       /* of the job */
-    uint64_t chunks_done;      /* chunks 0 .. chunks_done-1 are in the sections */
-    uint64_t samples_done;     /* the samples of those chunks */
-    uint64_t invalid;          /* invalid samples among them */
-    uint64_t stats[5];         /* generator statistics so far (struct qz_gen_stats order) */
-    uint64_t text;             /* 1: sections carry payloads */
-    uint64_t checkpoints;      /* checkpoints written by this run, this one included */
-    uint64_t resumes;          /* times this run was resumed before this checkpoint */
-    double checkpoint_seconds; /* time spent writing checkpoints before this one */
-    uint64_t reserved[8];      /* zero */
+    uint32_t ranks;              /* sections that follow: the ranks that wrote it */
+    uint64_t job_hash;           /* qz_job_hash of the job */
+    uint64_t task;               /* the task in progress (0 for a job without tasks) */
+    uint64_t samples;            /* N */
+    uint64_t chunk_size;         /* of the job */
+    uint64_t chunks_done;        /* chunks 0 .. chunks_done-1 are in the sections */
+    uint64_t samples_done;       /* the samples of those chunks */
+    uint64_t invalid;            /* invalid samples among them */
+    uint64_t stats[5];           /* generator statistics so far (struct qz_gen_stats order) */
+    uint64_t text;               /* 1: sections carry payloads */
+    uint64_t checkpoints;        /* checkpoints written by this run, this one included */
+    uint64_t resumes;            /* times this run was resumed before this checkpoint */
+    double checkpoint_seconds;   /* time spent writing checkpoints before this one */
+    struct qz_exactsum cost_sum; /* Σc over the valid samples done (with a cost scorer) */
+    struct qz_exactsum cost_sq;  /* Σc² */
+    uint64_t reserved[8];        /* zero */
     uint64_t checksum;
 };
 

@@ -17,13 +17,13 @@
  * that would pass QZ_EXACTSUM_LOAD_MAX normalises first, so no bin overflows: add is
  * O(1) amortised (a normalisation, ~2100 steps, at most every 512 adds).
  *
- * The struct is plain data, int64 words only, no pointers and no padding: it may be
- * copied, sent as bytes or stored in a checkpoint (native byte order). Across ranks it
- * may also be summed word by word, e.g. MPI_Allreduce(MPI_IN_PLACE, &acc,
- * QZ_EXACTSUM_WORDS, MPI_INT64_T, MPI_SUM, comm): the sum of R accumulators that were
- * each passed to qz_exactsum_normalize is a valid accumulator of the union, for any
- * R <= QZ_EXACTSUM_LOAD_MAX (2^30) ranks. Without that normalisation a word-wise sum
- * may overflow; qz_exactsum_merge needs none.
+ * The struct is plain data, QZ_EXACTSUM_WORDS int64 words (16,920 bytes), no
+ * pointers and no padding: it may be copied, sent as bytes or stored in a checkpoint
+ * (native byte order). Across ranks it may also be summed word by word, e.g.
+ * MPI_Allreduce(MPI_IN_PLACE, &acc, QZ_EXACTSUM_WORDS, MPI_INT64_T, MPI_SUM, comm):
+ * the sum of R accumulators that were each passed to qz_exactsum_normalize is a valid
+ * accumulator of the union, for any R <= QZ_EXACTSUM_LOAD_MAX (2^30) ranks. Without
+ * that normalisation a word-wise sum may overflow; qz_exactsum_merge needs none.
  *
  * Callers pass finite doubles. NaN and infinities are not expected, but they are
  * counted rather than lost, and the value is then what IEEE addition would give: NaN

@@ -9,6 +9,7 @@
 
 #include "generator.h"
 #include "payload.h"
+#include "sweep.h"
 #include "topset.h"
 
 #define QZ_FORMAT_NAME "quantilize"
@@ -72,6 +73,20 @@ struct qz_record {
      * from; NULL for a run that drew its own. */
     const char *source_file;
     const char *source_run;
+
+    /* The quantilized distribution Q of the run's selection (SPEC §2.3 weights):
+     * E_Q[u], and with a cost scorer E_Q[c], E_γ[c] over all valid samples with its
+     * standard error, and the bound E_γ[c] / q; KL(Q‖γ) = ln(1/q). */
+    double utility_quantilized_mean;
+    double cost_quantilized_mean;
+    double cost_base_mean;
+    double cost_base_stderr;
+    double cost_bound;
+    double kl_nats;
+
+    /* Jobs with a list of q: one row per q (sweep/), else NULL. */
+    const struct qz_sweep_row *sweep;
+    size_t nsweep;
 
     /* Time per phase (seconds, max over ranks) and peak resident memory (bytes). */
     double draw_seconds;   /* drawing, scoring and ranking the samples */

@@ -5,19 +5,23 @@
 #include "exactsum.h"
 #include "select.h"
 
+double qz_sweep_mean(struct qz_exactsum *first, double boundary, double m, uint64_t k)
+{
+    if (m < 1)
+        return boundary;
+    /* m - (k-1) is exact: k-1 < m <= k <= 2 (k-1) for k >= 2, and m = 1 for k = 1. */
+    qz_exactsum_add(first, (m - (double)(k - 1)) * boundary);
+    return qz_exactsum_value(first) / m;
+}
+
 /* E_Q of the field `cost` (or utility) over positions 0 .. k-1 for mass m. */
 static double weighted_mean(const struct qz_entry *e, uint64_t k, double m, int cost)
 {
-    if (m < 1)
-        return cost ? e[0].cost : e[0].utility;
     struct qz_exactsum s;
     qz_exactsum_init(&s);
     for (uint64_t p = 0; p + 1 < k; p++)
         qz_exactsum_add(&s, cost ? e[p].cost : e[p].utility);
-    /* m - (k-1) is exact: k-1 < m <= k <= 2 (k-1) for k >= 2, and m = 1 for k = 1. */
-    double boundary = cost ? e[k - 1].cost : e[k - 1].utility;
-    qz_exactsum_add(&s, (m - (double)(k - 1)) * boundary);
-    return qz_exactsum_value(&s) / m;
+    return qz_sweep_mean(&s, cost ? e[k - 1].cost : e[k - 1].utility, m, k);
 }
 
 enum qz_status qz_sweep(const struct qz_entry *e, size_t n, uint64_t valid, uint64_t seed,
@@ -52,7 +56,7 @@ enum qz_status qz_sweep(const struct qz_entry *e, size_t n, uint64_t valid, uint
         r->mean_cost = weighted_mean(e, r->top_count, r->mass, 1);
         r->selected_position = qz_select_position(seed, 0, r->mass);
         r->selected_index = e[r->selected_position].index;
-        r->cost_bound = isnan(base_cost) ? NAN : fmin(1.0, base_cost / q[i]);
+        r->cost_bound = base_cost / q[i];
         r->kl = 0.0 - log(q[i]); /* +0, not -0, at q = 1 */
     }
     return QZ_OK;

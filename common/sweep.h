@@ -8,9 +8,9 @@
  * E_Q[u] and E_Q[c] are computed as (exact sum of the first K-1 values + (m - (K-1)) *
  * value at K-1) / m, the sum held exactly by qz_exactsum: deterministic, and rounded
  * only in the boundary product, the sum (once) and the division (when m < 1 it is the
- * argmax's value itself). A sum beyond DBL_MAX gives an infinite mean. The selection uses selection
- * number 0, as a run does: the row for q is what a fresh run at q with the same seed and samples
- * selects.
+ * argmax's value itself). A sum beyond DBL_MAX gives an infinite mean. The selection
+ * uses selection number 0, as a run does: the row for q is what a fresh run at q with
+ * the same seed and samples selects.
  *
  * The base-distribution figures E_γ[c] and its standard error come from exact sums
  * over all valid samples (qz_sweep_base_cost), so they too are rank-count invariant. */
@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "exactsum.h"
 #include "topset.h"
 
 struct qz_sweep_row {
@@ -32,7 +33,7 @@ struct qz_sweep_row {
     double mean_cost;           /* E_Q[c]; NaN when a cost in the top K is NaN (not scored) */
     uint64_t selected_position; /* qz_select_position(seed, 0, m) */
     uint64_t selected_index;    /* global index of the sample at selected_position */
-    double cost_bound;          /* min(1, E_γ[c] / q); NaN when E_γ[c] is NaN */
+    double cost_bound;          /* E_γ[c] / q; NaN when E_γ[c] is NaN */
     double kl;                  /* ln(1/q) */
 };
 
@@ -40,19 +41,25 @@ struct qz_sweep_row {
  * over `valid` valid samples (best first, as after qz_topset_finish) and the run's
  * seed. base_cost is E_γ[c] (NaN without a cost scorer).
  *
- * cost_bound = min(1, E_γ[c] / q) is the §3 bound on E_Q[c] for costs in [0, 1]; for a
- * cost that may exceed 1 only E_γ[c] / q bounds it, and the caller should record that
- * instead. On the empirical distribution mean_cost <= E_γ[c] / q holds exactly
- * (every weight is at most 1/m = (1/q) (1/N)), up to rounding.
+ * cost_bound = E_γ[c] / q bounds E_Q[c] for any cost c >= 0 (for costs in [0, 1] the
+ * §3 bound is min(1, E_γ[c] / q)). On the empirical distribution mean_cost <=
+ * E_γ[c] / q holds exactly (every weight is at most 1/m = (1/q) (1/N)), up to rounding.
  *
  * kl = ln(1/q) is the KL divergence KL(Q‖γ) of the idealised q-quantilizer (γ
  * continuous, Q = γ conditioned on its top q fraction). The empirical Q relative to
  * the empirical γ has KL = ln(1/q) when m is an integer >= 1, and less otherwise: the
  * boundary sample has weight below 1/m.
  *
- * Errors (nothing useful is in rows then): QZ_EJOB when a q is not in (0, 1] or there
- * are no valid samples; QZ_EINTERNAL when n < K for some q (the caller kept too few
- * entries: it must keep the largest K of the list) or n > valid. */
+ * Errors, checked before any row is written: QZ_EJOB when a q is not in (0, 1] or
+ * there are no valid samples; QZ_EINTERNAL when n < K for some q (the caller kept too
+ * few entries: it must keep the largest K of the list) or n > valid. */
+/* E_Q of one field for mass m over positions 0 .. k-1, given the exact sum of the
+ * field over positions 0 .. k-2 (`first`, changed) and its value at k-1 (`boundary`):
+ * (first + (m - (k-1)) * boundary) / m, the boundary product rounded, the sum rounded
+ * once, then divided; for m < 1 (k = 1) the boundary value itself. qz_sweep uses it,
+ * and callers that hold the top set spread over ranks get the same bits from it. */
+double qz_sweep_mean(struct qz_exactsum *first, double boundary, double m, uint64_t k);
+
 enum qz_status qz_sweep(const struct qz_entry *e, size_t n, uint64_t valid, uint64_t seed,
                         const double *q, size_t nq, double base_cost, struct qz_sweep_row *rows,
                         struct qz_error *err);

@@ -273,6 +273,14 @@ static void fill_record(struct qz_record *rec, const struct qz_job *job,
     }
     rec->has_stats = res->has_stats;
     rec->stats = res->stats;
+    rec->utility_quantilized_mean = res->utility_q_mean;
+    rec->cost_quantilized_mean = res->cost_q_mean;
+    rec->cost_base_mean = res->cost_base_mean;
+    rec->cost_base_stderr = res->cost_base_stderr;
+    rec->cost_bound = res->cost_base_mean / job->q;
+    rec->kl_nats = 0.0 - log(job->q);
+    rec->sweep = job->sweep ? res->sweep : NULL;
+    rec->nsweep = job->sweep ? job->nq : 0;
     rec->checkpoints = res->checkpoints;
     rec->checkpoint_seconds = res->checkpoint_seconds;
     rec->resumes = res->resumes;

@@ -12,12 +12,14 @@
 
 #include "agree.h"
 #include "ckpt.h"
+#include "exactsum.h"
 #include "dselect.h"
 #include "interrupt.h"
 #include "payload.h"
 #include "progress.h"
 #include "reduce.h"
 #include "select.h"
+#include "sweep.h"
 
 #define QZ_BATCH_MAX 2048        /* samples per generator call */
 #define QZ_SYNC_SECONDS 0.25     /* target time between the ranks' meetings */
@@ -29,8 +31,13 @@ struct ranker {
     struct qz_topset *ts;
     struct qz_payloads *pl; /* text jobs: payloads of the samples in ts; else NULL */
     struct qz_archive *ar;  /* the job archives every sample: here; else NULL */
-    uint64_t done;          /* samples drawn by this rank */
-    uint64_t invalid;       /* invalid samples excluded by this rank */
+    /* With a cost scorer: the chunk's partial sums of c and c² over valid samples, by
+     * position in the chunk mod 4 (a fixed order, so the chunk's sums are the same on
+     * any rank), added exactly to sum1/sum2 when the chunk ends. */
+    double lane1[4], lane2[4];
+    struct qz_exactsum *sum1, *sum2;
+    uint64_t done;    /* samples drawn by this rank */
+    uint64_t invalid; /* invalid samples excluded by this rank */
 };
 
 #define QZ_SCAN_BLOCK 32
@@ -131,6 +138,12 @@ static enum qz_status run_batch(struct ranker *rk, struct qz_batch *b, uint64_t 
             return rc;
     if ((rc = rank_range(rk, b, u, c, j, n, err)))
         return rc;
+    if (c) /* valid samples only: u is NaN where u or c is */
+        for (size_t i = 0; i < n; i++) {
+            double x = u[i] == u[i] ? c[i] : 0.0;
+            rk->lane1[i & 3] += x;
+            rk->lane2[i & 3] += x * x;
+        }
     rk->done += n;
     /* Payloads of samples the top set has dropped since are garbage: collect it. */
     if (rk->pl && rk->pl->count > 2 * rk->ts->cap)
@@ -145,11 +158,19 @@ static enum qz_status run_chunk(struct ranker *rk, struct qz_batch *b, uint64_t 
     uint64_t first = chunk * job->chunk_size;
     uint64_t end = first + job->chunk_size < job->samples ? first + job->chunk_size : job->samples;
 
+    /* Batches start at multiples of b->cap (a multiple of 4, or the whole chunk) into
+     * the chunk, so a sample's lane is its position in the chunk mod 4. */
     for (uint64_t i = first; i < end; i += b->cap) {
         size_t n = end - i < b->cap ? (size_t)(end - i) : b->cap;
         enum qz_status rc = run_batch(rk, b, i, n, err);
         if (rc)
             return rc;
+    }
+    if (job->cost.ops) {
+        qz_exactsum_add(rk->sum1, (rk->lane1[0] + rk->lane1[1]) + (rk->lane1[2] + rk->lane1[3]));
+        qz_exactsum_add(rk->sum2, (rk->lane2[0] + rk->lane2[1]) + (rk->lane2[2] + rk->lane2[3]));
+        memset(rk->lane1, 0, sizeof rk->lane1);
+        memset(rk->lane2, 0, sizeof rk->lane2);
     }
     return rk->ar ? qz_archive_end_chunk(rk->ar, err) : QZ_OK;
 }
@@ -170,11 +191,25 @@ static uint64_t rank_samples(const struct qz_job *job, uint64_t from, int rank, 
 
 /* Where a run starts: what a resumed checkpoint holds (all zero for a fresh run). */
 struct resume {
-    uint64_t chunks;   /* chunks below this are done */
-    uint64_t done;     /* their samples */
-    uint64_t invalid;  /* invalid samples among them */
-    uint64_t stats[5]; /* generator statistics so far */
+    uint64_t chunks;               /* chunks below this are done */
+    uint64_t done;                 /* their samples */
+    uint64_t invalid;              /* invalid samples among them */
+    uint64_t stats[5];             /* generator statistics so far */
+    struct qz_exactsum sum1, sum2; /* Σc and Σc² over their valid samples */
 };
+
+/* Collective: the exact sums of all ranks (and of base, counted once), on every rank. */
+static void sum_over_ranks(MPI_Comm comm, const struct qz_exactsum *mine,
+                           const struct qz_exactsum *base, struct qz_exactsum *out)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    *out = *mine;
+    if (rank == 0 && base)
+        qz_exactsum_merge(out, base);
+    qz_exactsum_normalize(out);
+    MPI_Allreduce(MPI_IN_PLACE, out, QZ_EXACTSUM_WORDS, MPI_INT64_T, MPI_SUM, comm);
+}
 
 static void gen_stats(const struct qz_job *job, uint64_t st[5])
 {
@@ -220,6 +255,8 @@ static enum qz_status checkpoint(MPI_Comm comm, const struct qz_job *job,
     h.checkpoints = res->checkpoints + 1;
     h.resumes = res->resumes;
     h.checkpoint_seconds = res->checkpoint_seconds;
+    sum_over_ranks(comm, &res->cost_sum, &base->sum1, &h.cost_sum);
+    sum_over_ranks(comm, &res->cost_sq, &base->sum2, &h.cost_sq);
     rc = qz_ckpt_write(comm, opt->ckpt_path, &h, &res->set, res->text ? &res->payloads : NULL, err);
     took = MPI_Wtime() - t0;
     MPI_Allreduce(MPI_IN_PLACE, &took, 1, MPI_DOUBLE, MPI_MAX, comm);
@@ -241,9 +278,16 @@ static enum qz_status draw_all(MPI_Comm comm, const struct qz_job *job,
     int rank, size;
     uint64_t nchunks = (job->samples + job->chunk_size - 1) / job->chunk_size;
     uint64_t rounds, next_meet = 1, last_meet = 0;
-    struct ranker rk = {
-        job, &res->set, res->text ? &res->payloads : NULL, opt->archive_path ? &res->archive : NULL,
-        0,   0};
+    struct ranker rk = {job,
+                        &res->set,
+                        res->text ? &res->payloads : NULL,
+                        opt->archive_path ? &res->archive : NULL,
+                        {0, 0, 0, 0},
+                        {0, 0, 0, 0},
+                        &res->cost_sum,
+                        &res->cost_sq,
+                        0,
+                        0};
     struct qz_batch b;
     struct qz_progress prog;
     double last_time = MPI_Wtime(), last_ckpt = last_time;
@@ -338,6 +382,8 @@ static enum qz_status start(MPI_Comm comm, const struct qz_job *job,
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
     memset(base, 0, sizeof *base);
+    qz_exactsum_init(&base->sum1);
+    qz_exactsum_init(&base->sum2);
     memset(&ck, 0, sizeof ck);
     if (opt->ckpt_path &&
         (rc = qz_ckpt_find(comm, opt->ckpt_path, opt->job_hash, &ck, &found, err)))
@@ -358,6 +404,8 @@ static enum qz_status start(MPI_Comm comm, const struct qz_job *job,
         base->done = ck.h.samples_done;
         base->invalid = ck.h.invalid;
         memcpy(base->stats, ck.h.stats, sizeof base->stats);
+        base->sum1 = ck.h.cost_sum;
+        base->sum2 = ck.h.cost_sq;
         res->checkpoints = ck.h.checkpoints;
         res->checkpoint_seconds = ck.h.checkpoint_seconds;
         res->resumes = ck.h.resumes + 1;
@@ -532,21 +580,29 @@ static enum qz_status collect_payloads(MPI_Comm comm, const struct qz_job *job,
 }
 
 /* K <= the gather limit: a tree reduction to the root, which selects. */
-static enum qz_status select_gathered(MPI_Comm comm, struct qz_run_result *res,
-                                      struct qz_error *err)
+static enum qz_status select_gathered(MPI_Comm comm, const struct qz_job *job,
+                                      struct qz_run_result *res, struct qz_error *err)
 {
     int rank;
     enum qz_status rc;
     uint64_t ties = 0;
 
     MPI_Comm_rank(comm, &rank);
-    if ((rc = qz_reduce_topset(comm, &res->set, res->top_count, err)))
+    if ((rc = qz_reduce_topset(comm, &res->set, res->sweep_k, err)))
         return rc;
     if (rank == 0) {
-        if (res->set.n != res->top_count)
+        if (res->set.n != res->sweep_k)
             rc = qz_error_set(err, QZ_EINTERNAL, "top set holds %zu entries, expected %llu",
-                              res->set.n, (unsigned long long)res->top_count);
+                              res->set.n, (unsigned long long)res->sweep_k);
+        else if (job->sweep && !(res->sweep = malloc(job->nq * sizeof *res->sweep)))
+            rc = qz_error_set(err, QZ_ENOMEM, "out of memory for the sweep");
+        else if (job->sweep &&
+                 (rc = qz_sweep(res->set.e, res->set.n, res->valid, job->seed, job->q_list, job->nq,
+                                res->cost_base_mean, res->sweep, err)))
+            ;
         else {
+            /* The sweep needed the best sweep_k; the run's own top set is its K. */
+            qz_topset_truncate(res->set.e, &res->set.n, &res->set.ties_out, res->top_count);
             res->part = res->set.e;
             res->part_n = res->set.n;
             ties = qz_topset_boundary_ties(res->set.e, res->set.n, res->set.ties_out);
@@ -562,6 +618,27 @@ static enum qz_status select_gathered(MPI_Comm comm, struct qz_run_result *res,
     MPI_Bcast(&res->selected, (int)sizeof res->selected, MPI_BYTE, 0, comm);
     res->boundary_ties = ties;
     return QZ_OK;
+}
+
+/* Collective: E_Q[u] and E_Q[c] of the run's selection, from the entries better than
+ * the threshold (positions 0 .. K-2, wherever they are held) summed exactly over the
+ * ranks, and the threshold's share (qz_sweep_mean: the same bits as a sweep's row). */
+static void quantilized_means(MPI_Comm comm, const struct qz_job *job, struct qz_run_result *res)
+{
+    struct qz_exactsum su, sc, tu, tc;
+
+    qz_exactsum_init(&su);
+    qz_exactsum_init(&sc);
+    for (size_t i = 0; i < res->set.n; i++)
+        if (qz_entry_better(job->seed, &res->set.e[i], &res->threshold)) {
+            qz_exactsum_add(&su, res->set.e[i].utility);
+            qz_exactsum_add(&sc, res->set.e[i].cost);
+        }
+    sum_over_ranks(comm, &su, NULL, &tu);
+    sum_over_ranks(comm, &sc, NULL, &tc);
+    res->utility_q_mean = qz_sweep_mean(&tu, res->threshold.utility, res->mass, res->top_count);
+    res->cost_q_mean =
+        res->has_cost ? qz_sweep_mean(&tc, res->threshold.cost, res->mass, res->top_count) : NAN;
 }
 
 /* K above the gather limit: distributed selection, and a redistribution into even
@@ -619,10 +696,18 @@ enum qz_status qz_run_draw(MPI_Comm comm, const struct qz_job *job,
     MPI_Comm_size(comm, &size);
     memset(res, 0, sizeof *res);
     qz_archive_init(&res->archive);
+    qz_exactsum_init(&res->cost_sum);
+    qz_exactsum_init(&res->cost_sq);
     res->samples = job->samples;
     /* Room for the largest K any outcome can need (no invalid samples); memory is
      * bounded by the samples this rank draws. */
-    kmax = qz_top_count(qz_mass(job->q, job->samples));
+    kmax = 0; /* the largest K of the job's q values */
+    for (size_t i = 0; i < job->nq; i++) {
+        uint64_t k = qz_top_count(qz_mass(job->q_list[i], job->samples));
+        kmax = k > kmax ? k : kmax;
+    }
+    res->has_cost = job->cost.ops != NULL;
+    res->cost_base_mean = res->cost_base_stderr = NAN;
     res->text = qz_job_text_samples(job);
     qz_payload_init(&res->payloads);
     if ((rc = start(comm, job, opt, kmax, &base, res, err)))
@@ -648,14 +733,28 @@ enum qz_status qz_run_draw(MPI_Comm comm, const struct qz_job *job,
     res->selected_position = qz_select_position(job->seed, 0, res->mass);
     res->gathered = res->top_count <= job->top_gather_limit;
 
+    res->sweep_k = res->top_count;
+    for (size_t i = 0; i < job->nq; i++) {
+        uint64_t k = qz_top_count(qz_mass(job->q_list[i], res->valid));
+        res->sweep_k = k > res->sweep_k ? k : res->sweep_k;
+    }
+    if (res->has_cost) {
+        struct qz_exactsum s1, s2;
+        sum_over_ranks(comm, &res->cost_sum, &base.sum1, &s1);
+        sum_over_ranks(comm, &res->cost_sq, &base.sum2, &s2);
+        qz_sweep_base_cost(qz_exactsum_value(&s1), qz_exactsum_value(&s2), res->valid,
+                           &res->cost_base_mean, &res->cost_base_stderr);
+    }
     qz_topset_finish(&res->set);
-    qz_topset_truncate(res->set.e, &res->set.n, &res->set.ties_out, res->top_count);
+    qz_topset_truncate(res->set.e, &res->set.n, &res->set.ties_out, res->sweep_k);
     rc = res->text ? qz_payload_retain(&res->payloads, res->set.e, res->set.n, err) : QZ_OK;
     if ((rc = qz_agree(comm, rc, err)))
         goto fail;
-    rc = res->gathered ? select_gathered(comm, res, err) : select_distributed(comm, job, res, err);
+    rc = res->gathered ? select_gathered(comm, job, res, err)
+                       : select_distributed(comm, job, res, err);
     if ((rc = qz_agree(comm, rc, err)))
         goto fail;
+    quantilized_means(comm, job, res);
     if (res->text && (rc = collect_payloads(comm, job, res, err)))
         goto fail;
     if (job->gen.ops->stats) {
@@ -693,6 +792,8 @@ void qz_run_result_free(struct qz_run_result *res)
 {
     qz_topset_free(&res->set);
     qz_payload_free(&res->payloads);
+    free(res->sweep);
+    res->sweep = NULL;
     qz_texts_free(&res->top_texts);
     qz_texts_free(&res->selected_text);
     free(res->slice);

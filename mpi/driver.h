@@ -25,6 +25,8 @@
 #include <stdio.h>
 
 #include "archive.h"
+#include "exactsum.h"
+#include "sweep.h"
 #include "job.h"
 #include "payload.h"
 #include "topset.h"
@@ -70,6 +72,12 @@ struct qz_run_result {
     int text;                      /* the samples are text */
     struct qz_texts top_texts;     /* root, text jobs with a gathered top set: its payloads */
     struct qz_texts selected_text; /* root, other text jobs: the selected sample's payload */
+    uint64_t sweep_k;              /* the largest K of the job's q values */
+    int has_cost;                  /* a cost scorer is configured */
+    double cost_base_mean;         /* E_γ[c] over the valid samples (NaN without a cost) */
+    double cost_base_stderr;       /* its standard error */
+    double utility_q_mean;         /* E_Q[u] under the run's quantilized distribution */
+    double cost_q_mean;            /* E_Q[c] (NaN without a cost) */
     uint64_t checkpoints;          /* written by this run, earlier sessions included */
     double checkpoint_seconds;     /* time spent writing them (max over ranks, summed) */
     uint64_t resumes;              /* times this run was resumed from a checkpoint */
@@ -81,6 +89,9 @@ struct qz_run_result {
     struct qz_entry *slice;
     struct qz_payloads payloads; /* this rank's payloads (text jobs) */
     struct qz_archive archive;   /* open while drawing, when the job archives */
+    struct qz_sweep_row *sweep;  /* root, jobs with a list of q: one row per q (owned) */
+    struct qz_exactsum cost_sum; /* this rank's Σc over valid samples (with a cost scorer) */
+    struct qz_exactsum cost_sq;  /* and Σc² */
 };
 
 /* Collective over comm. On success res describes the outcome (free with

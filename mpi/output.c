@@ -1,6 +1,7 @@
 #include "output.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -454,6 +455,79 @@ static enum qz_status write_generator_attrs(hid_t run, const struct qz_record *r
     return rc;
 }
 
+/* The quantilized distribution's figures (README "Safety accounting"). */
+static enum qz_status write_safety(hid_t run, const struct qz_record *rec, const struct where *w,
+                                   struct qz_error *err)
+{
+    const struct attr always[] = {
+        {"utility_quantilized_mean", QZ_H5_F64, &rec->utility_quantilized_mean},
+        {"kl_nats", QZ_H5_F64, &rec->kl_nats},
+    };
+    const struct attr cost[] = {
+        {"cost_quantilized_mean", QZ_H5_F64, &rec->cost_quantilized_mean},
+        {"cost_base_mean", QZ_H5_F64, &rec->cost_base_mean},
+        {"cost_base_stderr", QZ_H5_F64, &rec->cost_base_stderr},
+        {"cost_bound", QZ_H5_F64, &rec->cost_bound},
+    };
+    enum qz_status rc = put_attrs(run, always, 2, w, err);
+    if (!rc && rec->has_cost)
+        rc = put_attrs(run, cost, 4, w, err);
+    return rc;
+}
+
+/* sweep/: one entry per q of the job, in the job's order. */
+static enum qz_status write_sweep(hid_t run, const struct qz_record *rec, const struct where *w,
+                                  struct qz_error *err)
+{
+    static const struct column {
+        const char *name;
+        enum qz_h5_kind kind;
+        size_t offset;
+        const char *description;
+    } cols[] = {
+        {"q", QZ_H5_F64, offsetof(struct qz_sweep_row, q), "the q of each row"},
+        {"mass", QZ_H5_F64, offsetof(struct qz_sweep_row, mass), "m = q * valid_samples"},
+        {"top_count", QZ_H5_U64, offsetof(struct qz_sweep_row, top_count), "K = ceil(m)"},
+        {"threshold", QZ_H5_F64, offsetof(struct qz_sweep_row, threshold),
+         "utility at position K-1"},
+        {"mean_utility", QZ_H5_F64, offsetof(struct qz_sweep_row, mean_utility),
+         "E_Q[u] under the q-quantilized distribution (boundary weight included)"},
+        {"mean_cost", QZ_H5_F64, offsetof(struct qz_sweep_row, mean_cost),
+         "E_Q[c] (NaN without a cost scorer)"},
+        {"cost_bound", QZ_H5_F64, offsetof(struct qz_sweep_row, cost_bound),
+         "E_gamma[c] / q, the bound on E_Q[c] for costs >= 0"},
+        {"kl_nats", QZ_H5_F64, offsetof(struct qz_sweep_row, kl), "ln(1/q) = KL(Q||gamma)"},
+        {"selected_position", QZ_H5_U64, offsetof(struct qz_sweep_row, selected_position),
+         "the position a run at this q selects"},
+        {"selected_index", QZ_H5_U64, offsetof(struct qz_sweep_row, selected_index),
+         "the sample a run at this q selects"},
+    };
+    char *col = malloc((rec->nsweep ? rec->nsweep : 1) * 8);
+    hid_t group = H5I_INVALID_HID;
+    enum qz_status rc = QZ_OK;
+
+    if (!col)
+        return qz_error_set(err, QZ_ENOMEM, "%s: out of memory", w->path);
+    if ((rc = create_group(run, "sweep", &group, w, err))) {
+        free(col);
+        return rc;
+    }
+    for (size_t c = 0; c < sizeof cols / sizeof cols[0] && !rc; c++) {
+        for (size_t i = 0; i < rec->nsweep; i++)
+            memcpy(col + 8 * i, (const char *)&rec->sweep[i] + cols[c].offset, 8);
+        if (qz_h5_write_dataset_1d(group, cols[c].name, cols[c].kind, rec->nsweep, col,
+                                   cols[c].description, NULL) < 0)
+            rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot write %s/sweep/%s", w->path, w->group,
+                            cols[c].name);
+    }
+    free(col);
+    {
+        enum qz_status rc2 = close_group(group, w, err);
+        rc = rc ? rc : rc2;
+    }
+    return rc;
+}
+
 /* Open /runs, creating it in a new file. */
 static enum qz_status open_runs(hid_t file, hid_t *runs, const char *path, struct qz_error *err)
 {
@@ -548,6 +622,8 @@ fill:
         goto done;
     if (!(rc = put_attrs(run, attrs, sizeof attrs / sizeof attrs[0], &w_run, err)) &&
         !(rc = write_generator_attrs(run, rec, &w_run, err)) &&
+        !(rc = write_safety(run, rec, &w_run, err)) &&
+        !(rc = rec->sweep ? write_sweep(run, rec, &w_run, err) : QZ_OK) &&
         !(rc = write_selected(run, rec, &w_sel, err)) && rec->top_stored && rec->top)
         rc = write_top_serial(run, rec, &w_top, err);
     enum qz_status rc2 = close_group(run, &w_run, err);

@@ -43,7 +43,7 @@ static void hand_cases(void)
     CHECK(r[0].mean_utility == (20 + 19 + 18 + 17 + 16) / 5.0, "q 0.25: E_Q[u] %.17g",
           r[0].mean_utility);
     CHECK(r[0].mean_cost == (0 + 1 + 0 + 0 + 1) / 5.0, "q 0.25: E_Q[c] %.17g", r[0].mean_cost);
-    CHECK(r[0].cost_bound == 1.0, "q 0.25: min(1, 0.7 / 0.25) = 1, got %g", r[0].cost_bound);
+    CHECK(r[0].cost_bound == 0.7 / 0.25, "q 0.25: 0.7 / 0.25, got %g", r[0].cost_bound);
     CHECK(CLOSE(r[0].kl, 2 * log(2.0)), "q 0.25: KL ln 4, got %.17g", r[0].kl);
 
     /* q = 0.33: m = 6.6, K = 7; positions 0..5 weigh 1/6.6, position 6 weighs 0.6/6.6. */
@@ -54,7 +54,7 @@ static void hand_cases(void)
           "q 0.33: E_Q[u] %.17g", r[1].mean_utility);
     CHECK(CLOSE(r[1].mean_cost, (0 + 1 + 0 + 0 + 1 + 1 + 0.6 * 0) / 6.6), "q 0.33: E_Q[c] %.17g",
           r[1].mean_cost);
-    CHECK(r[1].cost_bound == 1.0, "q 0.33: min(1, 0.7 / 0.33) = 1, got %.17g", r[1].cost_bound);
+    CHECK(r[1].cost_bound == 0.7 / 0.33, "q 0.33: 0.7 / 0.33, got %.17g", r[1].cost_bound);
 
     /* q = 0.01: m = 0.2 < 1: the argmax, weight 1. */
     CHECK(CLOSE(r[2].mass, 0.2) && r[2].top_count == 1, "q 0.01: m %.17g K %llu", r[2].mass,
@@ -64,7 +64,7 @@ static void hand_cases(void)
           r[2].mean_cost);
     CHECK(r[2].selected_position == 0 && r[2].selected_index == e[0].index,
           "q 0.01 selects the argmax");
-    CHECK(r[2].cost_bound == 1.0, "q 0.01: bound %g", r[2].cost_bound);
+    CHECK(r[2].cost_bound == 0.7 / 0.01, "q 0.01: bound %g", r[2].cost_bound);
 
     /* q = 1: every sample, weight 1/20: E_Q = E_γ. */
     CHECK(r[3].mass == 20.0 && r[3].top_count == 20 && r[3].threshold == 1.0, "q 1: m %g K %llu",
@@ -72,7 +72,7 @@ static void hand_cases(void)
     CHECK(r[3].mean_utility == 21.0 / 2, "q 1: E_Q[u] = mean of 1..20, got %.17g",
           r[3].mean_utility);
     CHECK(r[3].mean_cost == base, "q 1: E_Q[c] = E_γ[c], got %.17g", r[3].mean_cost);
-    CHECK(r[3].cost_bound == base, "q 1: bound = min(1, 0.7) = E_γ[c]");
+    CHECK(r[3].cost_bound == base, "q 1: bound = 0.7 / 1 = E_γ[c]");
     CHECK(r[3].kl == 0.0 && !signbit(r[3].kl), "q 1: KL +0, got %g", r[3].kl);
 
     /* q = 0.07: 0.07 * 20 = 1.4000000000000001 (not snapped); K = 2: position 0 weighs
@@ -144,7 +144,7 @@ static void random_cases(void)
                   counted);
             CHECK(r[i].mean_cost <= base / q[i] * (1 + 1e-12), "q %g: E_Q[c] %g > E_γ[c]/q %g",
                   q[i], r[i].mean_cost, base / q[i]);
-            CHECK(r[i].cost_bound == fmin(1, base / q[i]), "q %g: bound", q[i]);
+            CHECK(r[i].cost_bound == base / q[i], "q %g: bound", q[i]);
             CHECK(r[i].threshold == e[k - 1].utility, "q %g: threshold", q[i]);
             uint64_t pos = qz_select_position(seed, 0, m);
             CHECK(r[i].selected_position == pos && r[i].selected_index == e[pos].index,
