@@ -50,7 +50,9 @@ struct qz_ckpt_header {
     double checkpoint_seconds;   /* time spent writing checkpoints before this one */
     struct qz_exactsum cost_sum; /* Σc over the valid samples done (with a cost scorer) */
     struct qz_exactsum cost_sq;  /* Σc² */
-    uint64_t reserved[8];        /* zero */
+    uint64_t archive_text_bytes; /* text archives: bytes of text placed (chunks below
+                                    chunks_done) */
+    uint64_t reserved[7];        /* zero */
     uint64_t checksum;
 };
 

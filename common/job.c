@@ -315,12 +315,6 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
             goto fail;
         }
     }
-    if (job->archive == QZ_ARCHIVE_ALL && qz_job_text_samples(job)) {
-        rc = qz_jv_fail(&at, "output.archive", NULL, err,
-                        "\"all\" (payloads too) is not supported for text samples yet: use "
-                        "\"utilities\"");
-        goto fail;
-    }
     if (job->archive != QZ_ARCHIVE_NONE && job->tasks.n) {
         rc = qz_jv_fail(&at, "output.archive", NULL, err,
                         "archives are not supported for jobs with tasks (archive each prompt "

@@ -20,7 +20,17 @@ static const struct field {
     {"utility", QZ_H5_F64, "utility of every sample as scored (NaN: invalid)", NULL},
     {"cost", QZ_H5_F64, "cost of every sample as scored (NaN: invalid)", NULL},
     {"value", QZ_H5_F64, "every sample itself (the numeric action)", NULL},
+    {"payload_offset", QZ_H5_U64, "where each sample's UTF-8 text starts in payload_bytes",
+     "bytes"},
+    {"payload_length", QZ_H5_U64, "the length of each sample's text", "bytes"},
 };
+
+#define QZ_COPY_PIECE ((size_t)8 << 20) /* bytes per copy from the side file */
+
+static int text_archive(const struct qz_job *job)
+{
+    return job->archive == QZ_ARCHIVE_ALL && qz_job_text_samples(job);
+}
 
 char *qz_archive_staging_path(const char *out, const char *name)
 {
@@ -38,6 +48,7 @@ static void wanted(const struct qz_job *job, int want[QZ_AR_FIELDS])
     want[QZ_AR_UTILITY] = 1;
     want[QZ_AR_COST] = job->cost.ops != NULL;
     want[QZ_AR_VALUE] = job->archive == QZ_ARCHIVE_ALL && !qz_job_text_samples(job);
+    want[QZ_AR_OFFSET] = want[QZ_AR_LENGTH] = text_archive(job);
 }
 
 void qz_archive_init(struct qz_archive *a)
@@ -46,6 +57,19 @@ void qz_archive_init(struct qz_archive *a)
     a->file = H5I_INVALID_HID;
     for (int f = 0; f < QZ_AR_FIELDS; f++)
         a->dset[f] = H5I_INVALID_HID;
+    a->text_file = MPI_FILE_NULL;
+}
+
+static void free_text(struct qz_archive *a)
+{
+    if (a->text_file != MPI_FILE_NULL)
+        MPI_File_close(&a->text_file);
+    free(a->text_path);
+    free(a->staging);
+    free(a->group);
+    free(a->pend_text);
+    free(a->pend_len);
+    free(a->pend_chunk);
 }
 
 static void close_all(struct qz_archive *a)
@@ -58,6 +82,7 @@ static void close_all(struct qz_archive *a)
     if (a->file >= 0)
         H5Fclose(a->file);
     free(a->index);
+    free_text(a);
     qz_archive_init(a);
 }
 
@@ -134,9 +159,33 @@ static int open_layout(hid_t file, const char *run, const struct qz_job *job,
     return ok;
 }
 
+/* Collective: the side file for the texts, and what the texts need to know. */
+static int open_text(MPI_Comm comm, const char *path, const char *run, const struct qz_job *job,
+                     int resume, uint64_t chunks, uint64_t text_bytes, struct qz_archive *a)
+{
+    size_t len = strlen(path) + 8, glen = strlen(run) + 16;
+    int ok;
+
+    a->chunk_size = job->chunk_size;
+    a->synced_chunks = resume ? chunks : 0;
+    a->text_total = resume ? text_bytes : 0;
+    a->text_path = malloc(len);
+    a->staging = strdup(path);
+    a->group = malloc(glen);
+    if (!a->text_path || !a->staging || !a->group)
+        return 0;
+    snprintf(a->text_path, len, "%s.text", path);
+    snprintf(a->group, glen, "/runs/%s/samples", run);
+    ok = MPI_File_open(comm, a->text_path, MPI_MODE_CREATE | MPI_MODE_RDWR, MPI_INFO_NULL,
+                       &a->text_file) == MPI_SUCCESS;
+    if (ok && !resume)
+        ok = MPI_File_set_size(a->text_file, 0) == MPI_SUCCESS;
+    return ok;
+}
+
 enum qz_status qz_archive_open(MPI_Comm comm, const char *path, const char *run,
-                               const struct qz_job *job, int resume, struct qz_archive *a,
-                               struct qz_error *err)
+                               const struct qz_job *job, int resume, uint64_t chunks,
+                               uint64_t text_bytes, struct qz_archive *a, struct qz_error *err)
 {
     int want[QZ_AR_FIELDS], ok, all;
     struct qz_h5_quiet quiet;
@@ -167,6 +216,10 @@ enum qz_status qz_archive_open(MPI_Comm comm, const char *path, const char *run,
     /* The metadata is final: put it on disk before any sample is drawn. */
     ok = ok && H5Fflush(a->file, H5F_SCOPE_GLOBAL) >= 0;
     MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm);
+    ok = all;
+    if (ok && text_archive(job))
+        ok = open_text(comm, path, run, job, resume, chunks, text_bytes, a);
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm);
     qz_h5_restore(&quiet);
     if (all)
         return QZ_OK;
@@ -179,8 +232,60 @@ enum qz_status qz_archive_open(MPI_Comm comm, const char *path, const char *run,
     return qz_h5_fail(err, QZ_EHDF5, "cannot create the archive's staging file %s", path);
 }
 
-void qz_archive_put(struct qz_archive *a, uint64_t first, size_t n, const double *utility,
-                    const double *cost, const double *value)
+/* Keep the texts of samples first .. first+n-1 of b until the next meeting. */
+static enum qz_status keep_texts(struct qz_archive *a, uint64_t first, size_t n,
+                                 const struct qz_batch *b, struct qz_error *err)
+{
+    uint64_t chunk = first / a->chunk_size, bytes = 0;
+    struct pending_chunk *last = a->pend_chunks ? &a->pend_chunk[a->pend_chunks - 1] : NULL;
+
+    for (size_t j = 0; j < n; j++)
+        bytes += b->text_len[j];
+    if (a->pend_bytes + bytes > a->pend_cap) {
+        size_t cap = a->pend_cap ? a->pend_cap : 65536;
+        char *grown;
+        while (cap < a->pend_bytes + bytes)
+            cap *= 2;
+        if (!(grown = realloc(a->pend_text, cap)))
+            return qz_error_set(err, QZ_ENOMEM, "out of memory keeping archived texts");
+        a->pend_text = grown;
+        a->pend_cap = cap;
+    }
+    if (a->pend_n + n > a->pend_len_cap) {
+        size_t cap = a->pend_len_cap ? a->pend_len_cap : 4096;
+        uint64_t *grown;
+        while (cap < a->pend_n + n)
+            cap *= 2;
+        if (!(grown = realloc(a->pend_len, cap * sizeof *grown)))
+            return qz_error_set(err, QZ_ENOMEM, "out of memory keeping archived texts");
+        a->pend_len = grown;
+        a->pend_len_cap = cap;
+    }
+    if (!last || last->chunk != chunk) {
+        if (a->pend_chunks == a->pend_chunk_cap) {
+            size_t cap = a->pend_chunk_cap ? 2 * a->pend_chunk_cap : 64;
+            struct pending_chunk *grown = realloc(a->pend_chunk, cap * sizeof *grown);
+            if (!grown)
+                return qz_error_set(err, QZ_ENOMEM, "out of memory keeping archived texts");
+            a->pend_chunk = grown;
+            a->pend_chunk_cap = cap;
+        }
+        last = &a->pend_chunk[a->pend_chunks++];
+        *last = (struct pending_chunk){chunk, first, 0, 0};
+    }
+    for (size_t j = 0; j < n; j++) {
+        memcpy(a->pend_text + a->pend_bytes, b->text + b->text_off[j], b->text_len[j]);
+        a->pend_bytes += b->text_len[j];
+        a->pend_len[a->pend_n++] = b->text_len[j];
+    }
+    last->n += n;
+    last->bytes += bytes;
+    return QZ_OK;
+}
+
+enum qz_status qz_archive_put(struct qz_archive *a, uint64_t first, size_t n, const double *utility,
+                              const double *cost, const double *value, const struct qz_batch *texts,
+                              struct qz_error *err)
 {
     size_t at;
 
@@ -195,6 +300,76 @@ void qz_archive_put(struct qz_archive *a, uint64_t first, size_t n, const double
     if (a->col[QZ_AR_VALUE])
         memcpy(a->col[QZ_AR_VALUE] + at, value, n * sizeof *value);
     a->n = at + n;
+    return a->text_file != MPI_FILE_NULL && texts ? keep_texts(a, first, n, texts, err) : QZ_OK;
+}
+
+/* Write n uint64 values at start of dataset d (independent). */
+static int write_u64(hid_t d, uint64_t start, size_t n, const uint64_t *v)
+{
+    hsize_t s = start, count = n;
+    hid_t mem = H5Screate_simple(1, &count, NULL), space = H5Dget_space(d);
+    int ok = mem >= 0 && space >= 0 &&
+             H5Sselect_hyperslab(space, H5S_SELECT_SET, &s, NULL, &count, NULL) >= 0 &&
+             H5Dwrite(d, H5T_NATIVE_UINT64, mem, space, H5P_DEFAULT, v) >= 0;
+    if (mem >= 0)
+        H5Sclose(mem);
+    if (space >= 0)
+        H5Sclose(space);
+    return ok;
+}
+
+enum qz_status qz_archive_sync(MPI_Comm comm, struct qz_archive *a, uint64_t chunks,
+                               struct qz_error *err)
+{
+    uint64_t lo = a->synced_chunks, count = chunks > lo ? chunks - lo : 0, *place = NULL;
+    uint64_t *offs = NULL, at = 0, sum = 0;
+    size_t done_samples = 0;
+    struct qz_h5_quiet quiet;
+    int ok = 1;
+
+    if (a->text_file == MPI_FILE_NULL)
+        return QZ_OK;
+    place = calloc(count ? count : 1, sizeof *place);
+    offs = malloc((a->pend_n ? a->pend_n : 1) * sizeof *offs);
+    if (!place || !offs)
+        QZ_ABORT(comm, "out of memory placing archived texts");
+    for (size_t i = 0; i < a->pend_chunks; i++) {
+        const struct pending_chunk *p = &a->pend_chunk[i];
+        if (p->chunk < lo || p->chunk >= chunks)
+            QZ_ABORT(comm, "an archived chunk outside the meeting's range");
+        place[p->chunk - lo] = p->bytes;
+    }
+    MPI_Allreduce(MPI_IN_PLACE, place, (int)count, MPI_UINT64_T, MPI_SUM, comm);
+    /* place[c] becomes where chunk lo + c starts: chunks in sample order. */
+    for (uint64_t c = 0; c < count; c++) {
+        uint64_t bytes = place[c];
+        place[c] = a->text_total + sum;
+        sum += bytes;
+    }
+    qz_h5_silence(&quiet);
+    for (size_t i = 0; i < a->pend_chunks && ok; i++) {
+        const struct pending_chunk *p = &a->pend_chunk[i];
+        uint64_t o = place[p->chunk - lo];
+        ok = MPI_File_write_at(a->text_file, (MPI_Offset)o, a->pend_text + at, (int)p->bytes,
+                               MPI_BYTE, MPI_STATUS_IGNORE) == MPI_SUCCESS;
+        for (uint64_t j = 0; j < p->n; j++) {
+            offs[done_samples + j] = o;
+            o += a->pend_len[done_samples + j];
+        }
+        ok = ok && write_u64(a->dset[QZ_AR_OFFSET], p->first, p->n, offs + done_samples) &&
+             write_u64(a->dset[QZ_AR_LENGTH], p->first, p->n, a->pend_len + done_samples);
+        at += p->bytes;
+        done_samples += p->n;
+    }
+    qz_h5_restore(&quiet);
+    free(place);
+    free(offs);
+    a->text_total += sum;
+    a->synced_chunks = chunks > lo ? chunks : lo;
+    a->pend_chunks = a->pend_n = a->pend_bytes = 0;
+    return qz_agree(
+        comm, ok ? QZ_OK : qz_error_set(err, QZ_EIO, "writing archived texts failed (disk full?)"),
+        err);
 }
 
 enum qz_status qz_archive_end_chunk(struct qz_archive *a, struct qz_error *err)
@@ -238,16 +413,68 @@ enum qz_status qz_archive_end_chunk(struct qz_archive *a, struct qz_error *err)
 enum qz_status qz_archive_flush(MPI_Comm comm, struct qz_archive *a, struct qz_error *err)
 {
     int ok = H5Fflush(a->file, H5F_SCOPE_GLOBAL) >= 0, all;
+    if (a->text_file != MPI_FILE_NULL)
+        ok &= MPI_File_sync(a->text_file) == MPI_SUCCESS;
     MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm);
     return all ? QZ_OK : qz_error_set(err, QZ_EIO, "flushing the archive failed");
 }
 
-enum qz_status qz_archive_close(MPI_Comm comm, struct qz_archive *a, struct qz_error *err)
+/* Root: copy the side file's first a->text_total bytes into samples/payload_bytes of
+ * the (closed) staging file, then remove the side file. */
+static int place_bytes(const struct qz_archive *a)
 {
-    int ok = 1, all;
+    hsize_t n = a->text_total, chunk = n < QZ_AR_CHUNK ? (n ? n : 1) : QZ_AR_CHUNK;
+    hid_t file = H5Fopen(a->staging, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t group = file >= 0 ? H5Gopen2(file, a->group, H5P_DEFAULT) : -1;
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), space = H5Screate_simple(1, &n, NULL);
+    hid_t d = -1;
+    char *buf = malloc(QZ_COPY_PIECE);
+    FILE *in = fopen(a->text_path, "rb");
+    int ok =
+        group >= 0 && dcpl >= 0 && space >= 0 && buf && in && H5Pset_chunk(dcpl, 1, &chunk) >= 0 &&
+        H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) >= 0 &&
+        (d = H5Dcreate2(group, "payload_bytes", H5T_STD_U8LE, space, H5P_DEFAULT, dcpl,
+                        H5P_DEFAULT)) >= 0 &&
+        qz_h5_describe(d, "every sample's UTF-8 text, back to back in sample order", "bytes") >= 0;
+    for (uint64_t at = 0; ok && at < a->text_total;) {
+        hsize_t start = at,
+                count = a->text_total - at < QZ_COPY_PIECE ? a->text_total - at : QZ_COPY_PIECE;
+        hid_t mem = H5Screate_simple(1, &count, NULL), fs = H5Dget_space(d);
+        ok = fread(buf, 1, count, in) == count && mem >= 0 && fs >= 0 &&
+             H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL) >= 0 &&
+             H5Dwrite(d, H5T_NATIVE_UCHAR, mem, fs, H5P_DEFAULT, buf) >= 0;
+        if (mem >= 0)
+            H5Sclose(mem);
+        if (fs >= 0)
+            H5Sclose(fs);
+        at += count;
+    }
+    if (in)
+        fclose(in);
+    free(buf);
+    if (d >= 0)
+        ok &= H5Dclose(d) >= 0;
+    if (space >= 0)
+        H5Sclose(space);
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    if (group >= 0)
+        H5Gclose(group);
+    if (file >= 0)
+        ok &= H5Fclose(file) >= 0;
+    if (ok)
+        remove(a->text_path);
+    return ok;
+}
+
+enum qz_status qz_archive_close(MPI_Comm comm, struct qz_archive *a, int complete,
+                                struct qz_error *err)
+{
+    int ok = 1, all, rank, text = a->text_file != MPI_FILE_NULL;
 
     if (a->file < 0 && !a->index)
         return QZ_OK; /* never opened, or closed */
+    MPI_Comm_rank(comm, &rank);
     for (int f = 0; f < QZ_AR_FIELDS; f++)
         if (a->dset[f] >= 0) {
             ok &= H5Dclose(a->dset[f]) >= 0;
@@ -256,7 +483,16 @@ enum qz_status qz_archive_close(MPI_Comm comm, struct qz_archive *a, struct qz_e
     if (a->file >= 0)
         ok &= H5Fclose(a->file) >= 0;
     a->file = H5I_INVALID_HID;
-    close_all(a);
+    if (text)
+        ok &= MPI_File_close(&a->text_file) == MPI_SUCCESS;
     MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm);
+    if (all && text && complete) {
+        struct qz_h5_quiet quiet;
+        qz_h5_silence(&quiet);
+        ok = rank == 0 ? place_bytes(a) : 1;
+        qz_h5_restore(&quiet);
+        MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm);
+    }
+    close_all(a);
     return all ? QZ_OK : qz_error_set(err, QZ_EIO, "closing the archive failed (disk full?)");
 }

@@ -477,6 +477,20 @@ static enum qz_status resume_task(const struct run_ctx *cx, size_t *task, struct
     return rc;
 }
 
+/* Remove an archive's staging file and its side file of texts, if any. */
+static void remove_staging(const char *staging)
+{
+    char *text;
+    if (!staging)
+        return;
+    remove(staging);
+    if ((text = malloc(strlen(staging) + 6))) {
+        sprintf(text, "%s.text", staging);
+        remove(text);
+        free(text);
+    }
+}
+
 /* Collective: run a loaded job (run or select) and record it; frees the job. The
  * process exit status. */
 static int run_job(struct qz_job *job_in, const struct run_args *a_in, const char *source_file,
@@ -517,8 +531,7 @@ static int run_job(struct qz_job *job_in, const struct run_args *a_in, const cha
              : qz_error_set(&err, QZ_ENOMEM, "out of memory");
     if (rc == QZ_OK && root && a.fresh) {
         qz_ckpt_remove(cx.ckpt_path);
-        if (staging)
-            remove(staging);
+        remove_staging(staging);
     }
     if ((rc = qz_agree(MPI_COMM_WORLD, rc, &err)) == QZ_OK)
         rc = resume_task(&cx, &first, &err);
@@ -534,8 +547,8 @@ static int run_job(struct qz_job *job_in, const struct run_args *a_in, const cha
         rc = job.tasks.n ? run_tasks(&job, &cx, first, &err)
                          : run_one(&job, job.name, NULL, &cx, 0, &err);
     /* A failed run leaves no partial archive, unless a checkpoint goes on with it. */
-    if (rc && rc != QZ_ESTOPPED && root && staging && access(cx.ckpt_path, F_OK) != 0)
-        remove(staging);
+    if (rc && rc != QZ_ESTOPPED && root && access(cx.ckpt_path, F_OK) != 0)
+        remove_staging(staging);
     free(default_out);
     free(default_ckpt);
     free(staging);

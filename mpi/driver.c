@@ -116,8 +116,9 @@ static enum qz_status run_batch(struct ranker *rk, struct qz_batch *b, uint64_t 
         (rc = scores(&job->utility, b, b->utility, &u, err)) ||
         (job->cost.ops && (rc = scores(&job->cost, b, b->cost, &c, err))))
         return rc;
-    if (rk->ar)
-        qz_archive_put(rk->ar, first, n, u, c, b->value);
+    if (rk->ar &&
+        (rc = qz_archive_put(rk->ar, first, n, u, c, b->value, b->has_text ? b : NULL, err)))
+        return rc;
     if (job->cost.ops) {
         int bad = 0;
         for (size_t i = 0; i < n; i++)
@@ -255,6 +256,7 @@ static enum qz_status checkpoint(MPI_Comm comm, const struct qz_job *job,
     h.checkpoints = res->checkpoints + 1;
     h.resumes = res->resumes;
     h.checkpoint_seconds = res->checkpoint_seconds;
+    h.archive_text_bytes = opt->archive_path ? res->archive.text_total : 0;
     sum_over_ranks(comm, &res->cost_sum, &base->sum1, &h.cost_sum);
     sum_over_ranks(comm, &res->cost_sq, &base->sum2, &h.cost_sq);
     rc = qz_ckpt_write(comm, opt->ckpt_path, &h, &res->set, res->text ? &res->payloads : NULL, err);
@@ -329,7 +331,12 @@ static enum qz_status draw_all(MPI_Comm comm, const struct qz_job *job,
             next_meet = r + 1 + (uint64_t)out[M_NEXT];
             res->invalid = base->invalid + (uint64_t)out[M_INVALID];
             if (out[M_FAILED])
-                break; /* some rank failed; qz_agree below hands its message to all */
+                break;   /* some rank failed; qz_agree below hands its message to all */
+            if (rk.ar) { /* text archives place the texts of the chunks done */
+                uint64_t chunks = base->chunks + (r + 1) * (uint64_t)size;
+                if ((rc = qz_archive_sync(comm, rk.ar, chunks < nchunks ? chunks : nchunks, err)))
+                    break; /* agreed */
+            }
             if (r + 1 == rounds) {
                 qz_progress_finish(&prog, base->done + (uint64_t)out[M_DONE], now);
                 break; /* all drawn: a stop request now lets the run finish */
@@ -377,6 +384,7 @@ static enum qz_status start(MPI_Comm comm, const struct qz_job *job,
     struct qz_entry *e = NULL;
     size_t n = 0;
     uint64_t ties = 0;
+    uint64_t ck_text_bytes = 0;
     enum qz_status rc = QZ_OK;
 
     MPI_Comm_rank(comm, &rank);
@@ -406,6 +414,7 @@ static enum qz_status start(MPI_Comm comm, const struct qz_job *job,
         memcpy(base->stats, ck.h.stats, sizeof base->stats);
         base->sum1 = ck.h.cost_sum;
         base->sum2 = ck.h.cost_sq;
+        ck_text_bytes = ck.h.archive_text_bytes;
         res->checkpoints = ck.h.checkpoints;
         res->checkpoint_seconds = ck.h.checkpoint_seconds;
         res->resumes = ck.h.resumes + 1;
@@ -419,7 +428,8 @@ static enum qz_status start(MPI_Comm comm, const struct qz_job *job,
     }
     qz_ckpt_free(&ck);
     if (rc == QZ_OK && opt->archive_path)
-        rc = qz_archive_open(comm, opt->archive_path, opt->run, job, found, &res->archive, err);
+        rc = qz_archive_open(comm, opt->archive_path, opt->run, job, found, base->chunks,
+                             found ? ck_text_bytes : 0, &res->archive, err);
     if (rc) {
         free(e);
         return rc;
@@ -716,7 +726,7 @@ enum qz_status qz_run_draw(MPI_Comm comm, const struct qz_job *job,
     t0 = MPI_Wtime();
     rc = draw_all(comm, job, opt, &base, res, err);
     if (opt->archive_path) {
-        enum qz_status rc2 = qz_archive_close(comm, &res->archive, err);
+        enum qz_status rc2 = qz_archive_close(comm, &res->archive, rc == QZ_OK, err);
         rc = rc ? rc : rc2;
     }
     if (rc)
@@ -782,7 +792,7 @@ enum qz_status qz_run_draw(MPI_Comm comm, const struct qz_job *job,
 fail:
     if (opt->archive_path) {
         struct qz_error ignored;
-        qz_archive_close(comm, &res->archive, &ignored); /* collective: every rank fails here */
+        qz_archive_close(comm, &res->archive, 0, &ignored); /* collective: all fail here */
     }
     qz_run_result_free(res);
     return rc;

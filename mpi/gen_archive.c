@@ -20,7 +20,11 @@ struct qz_generator {
     hid_t dset[F_COUNT];  /* negative when absent */
     int value_is_utility; /* no samples/value, but the source's utility was the value */
     uint64_t samples;
-    double *buf[F_COUNT]; /* samples buf_first .. buf_first + buf_n - 1 */
+    double *buf[F_COUNT];  /* samples buf_first .. buf_first + buf_n - 1 */
+    hid_t off, len, bytes; /* text archives: payload_offset, _length, _bytes; else < 0 */
+    uint64_t *toff, *tlen; /* one batch's offsets and lengths */
+    char *tbuf;            /* one batch's texts */
+    size_t tbuf_size;
     uint64_t buf_first;
     size_t buf_n;
 };
@@ -34,9 +38,69 @@ static void archive_close(struct qz_generator *g)
             H5Dclose(g->dset[f]);
         free(g->buf[f]);
     }
+    if (g->off >= 0)
+        H5Dclose(g->off);
+    if (g->len >= 0)
+        H5Dclose(g->len);
+    if (g->bytes >= 0)
+        H5Dclose(g->bytes);
     if (g->file >= 0)
         H5Fclose(g->file);
+    free(g->toff);
+    free(g->tlen);
+    free(g->tbuf);
     free(g);
+}
+
+/* Read n entries from `start` of the 1-D dataset d as mtype into out. */
+static int read_range(hid_t d, hid_t mtype, uint64_t start, size_t n, void *out)
+{
+    hsize_t s = start, count = n;
+    hid_t mem = H5Screate_simple(1, &count, NULL), space = H5Dget_space(d);
+    int ok = n == 0 || (mem >= 0 && space >= 0 &&
+                        H5Sselect_hyperslab(space, H5S_SELECT_SET, &s, NULL, &count, NULL) >= 0 &&
+                        H5Dread(d, mtype, mem, space, H5P_DEFAULT, out) >= 0);
+    if (mem >= 0)
+        H5Sclose(mem);
+    if (space >= 0)
+        H5Sclose(space);
+    return ok;
+}
+
+/* The texts of samples first .. first+n-1 into out (their bytes are contiguous: the
+ * archive keeps texts in sample order). */
+static int read_texts(struct qz_generator *g, uint64_t first, size_t n, struct qz_batch *out,
+                      struct qz_error *err)
+{
+    uint64_t from, to;
+
+    if (!g->toff && (!(g->toff = malloc(out->cap * sizeof *g->toff)) ||
+                     !(g->tlen = malloc(out->cap * sizeof *g->tlen))))
+        return 0;
+    if (!read_range(g->off, H5T_NATIVE_UINT64, first, n, g->toff) ||
+        !read_range(g->len, H5T_NATIVE_UINT64, first, n, g->tlen))
+        return 0;
+    from = g->toff[0];
+    to = g->toff[n - 1] + g->tlen[n - 1];
+    if (to < from || to - from > SIZE_MAX / 2)
+        return 0;
+    if (to - from > g->tbuf_size) {
+        char *grown = realloc(g->tbuf, to - from);
+        if (!grown)
+            return 0;
+        g->tbuf = grown;
+        g->tbuf_size = to - from;
+    }
+    if (!read_range(g->bytes, H5T_NATIVE_UCHAR, from, to - from, g->tbuf))
+        return 0;
+    qz_batch_clear_text(out);
+    for (size_t j = 0; j < n; j++) {
+        if (g->toff[j] < from || g->toff[j] + g->tlen[j] > to ||
+            qz_batch_put_text(out, j, g->tbuf + (g->toff[j] - from), g->tlen[j], err))
+            return 0;
+        out->value[j] = out->utility[j] == out->utility[j] ? 0 : NAN;
+    }
+    return 1;
 }
 
 /* Read samples first .. first+n-1 of every present field into the buffers. */
@@ -100,10 +164,28 @@ static enum qz_status archive_draw(struct qz_generator *g, uint64_t first, size_
                 out->value[j + k] = NAN;
         j += take;
     }
+    if (g->bytes >= 0) {
+        int ok;
+        qz_h5_silence(&quiet);
+        ok = read_texts(g, first, n, out, err);
+        if (!ok) {
+            enum qz_status rc =
+                qz_h5_fail(err, QZ_EHDF5, "cannot read the archived texts of samples %llu to %llu",
+                           (unsigned long long)first, (unsigned long long)(first + n - 1));
+            qz_h5_restore(&quiet);
+            return rc;
+        }
+        qz_h5_restore(&quiet);
+    }
     out->first = first;
     out->n = n;
     out->component_cost_valid = g->dset[F_COST] >= 0;
     return QZ_OK;
+}
+
+static int archive_text(const struct qz_generator *g)
+{
+    return g->bytes >= 0;
 }
 
 static int archive_has_cost(const struct qz_generator *g)
@@ -116,6 +198,7 @@ static const struct qz_generator_ops archive_ops = {
     .open = NULL, /* opened by qz_gen_archive_open only */
     .draw = archive_draw,
     .has_component_cost = archive_has_cost,
+    .produces_text = archive_text,
     .close = archive_close,
 };
 
@@ -148,7 +231,7 @@ enum qz_status qz_gen_archive_open(const char *path, const char *run, struct qz_
         free(where);
         return qz_error_set(err, QZ_ENOMEM, "out of memory");
     }
-    g->file = H5I_INVALID_HID;
+    g->file = g->off = g->len = g->bytes = H5I_INVALID_HID;
     for (int f = 0; f < F_COUNT; f++)
         g->dset[f] = H5I_INVALID_HID;
     qz_h5_silence(&quiet);
@@ -198,6 +281,17 @@ enum qz_status qz_gen_archive_open(const char *path, const char *run, struct qz_
             rc = qz_error_set(err, QZ_ENOMEM, "out of memory");
         if (space >= 0)
             H5Sclose(space);
+    }
+    snprintf(where, len, "/runs/%s/samples/payload_bytes", run);
+    if (!rc && H5Lexists(g->file, where, H5P_DEFAULT) > 0) {
+        g->bytes = H5Dopen2(g->file, where, H5P_DEFAULT);
+        snprintf(where, len, "/runs/%s/samples/payload_offset", run);
+        g->off = H5Dopen2(g->file, where, H5P_DEFAULT);
+        snprintf(where, len, "/runs/%s/samples/payload_length", run);
+        g->len = H5Dopen2(g->file, where, H5P_DEFAULT);
+        if (g->bytes < 0 || g->off < 0 || g->len < 0)
+            rc = qz_error_set(err, QZ_EARGS, "%s: run \"%s\" has an incomplete text archive", path,
+                              run);
     }
     src->has_cost = g->dset[F_COST] >= 0;
     g->value_is_utility = g->dset[F_VALUE] < 0 && utility_is_value(src->job_json);

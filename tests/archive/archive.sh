@@ -99,21 +99,24 @@ sel_bad 'select: --q: must be in (0, 1], got "2"' sel.h5 --run all --q 2
 sel_bad 'select: missing --run RUN' sel.h5 --q 0.1
 sel_bad 'run "all" already exists' sel.h5 --run all --q 0.1 --name all
 
-# 6. A killed archiving run (SIGKILL after a checkpoint) resumes into the same file.
-job long 0.0001 all ', "checkpoint": {"every_seconds": 0.2}'
-sed -i 's/"samples": 1000000, "chunk_size": 30000/"samples": 20000000, "chunk_size": 8192/' long.json
+# 6. A killed archiving run (SIGKILL right after its first checkpoint) resumes into the
+#    same file. (Big enough that the run outlasts its first checkpoint by seconds:
+#    6e7 samples, 960 MB of archive.)
+printf '{"name": "long", "seed": 22, "q": 1e-5, "samples": 60000000, "chunk_size": 16384,
+  "generator": {"kind": "normal"}, "output": {"archive": "utilities"},
+  "checkpoint": {"every_seconds": 0.2}}\n' > long.json
 qz_mpi 2 run long.json -o longref.h5 --no-progress > /dev/null 2>&1
 "$QZ_MPIEXEC" -n 3 "$QZ_BIN" run long.json -o longkill.h5 --no-progress > kill.out 2>&1 &
 pid=$!
-for i in $(seq 1200); do [ -e longkill.h5.long.ckpt ] && break; sleep 0.1; done
-sleep 0.3
+for i in $(seq 3000); do [ -e longkill.h5.long.ckpt ] && break; sleep 0.02; done
 pkill -KILL -P "$pid"
 wait "$pid"
-check "killed: a checkpoint and the staging file remain" \
-    bash -c 'test -e longkill.h5.long.ckpt && test -e longkill.h5.long.samples.tmp'
+check "killed: a checkpoint and the staging file remain, no record" \
+    bash -c 'test -e longkill.h5.long.ckpt && test -e longkill.h5.long.samples.tmp && test ! -e longkill.h5'
 qz_mpi 3 run long.json -o longkill.h5 > kill2.out 2> kill2.err
 check "killed: resumed ($(tail -1 kill2.err))" grep -q '^resuming from checkpoint' kill2.err
 check "killed: the resumed archive equals an uninterrupted one" h5same longref.h5 long longkill.h5 long
+rm -f longref.h5 longkill.h5
 
 # 7. A run that fails leaves no archive behind.
 printf '{"name": "failing", "seed": 1, "q": 0.01, "samples": 100000, "chunk_size": 1000,
@@ -123,5 +126,53 @@ printf '{"name": "failing", "seed": 1, "q": 0.01, "samples": 100000, "chunk_size
 "$QZ_BIN" run failing.json -o failing.h5 --no-progress > fail.out 2> fail.err
 check "a failing archiving run exits 1" test $? -eq 1
 check "a failing archiving run leaves no file" bash -c '! ls failing.h5* 2>/dev/null | grep -v lock | grep -q .'
+
+# 8. Text: "all" keeps every sample's text (bytes plus offsets, in sample order) from a
+#    model server; the same at 1 and 3 ranks and after a SIGUSR1 and resume on 2; and
+#    select from it equals a fresh run at another q.
+start_fake text
+textjob() { # textjob NAME Q ARCHIVE [EXTRA]
+    printf '{"name": "%s", "seed": 9, "q": %s, "samples": 480, "chunk_size": 20,
+  "generator": {"kind": "openai", "base_url": "%s", "model": "fake-model", "max_tokens": 12,
+    "prompt": "Write:", "n": 4, "timeout_seconds": 20},
+  "utility": {"kind": "length"}, "output": {"archive": "%s"} %s}\n' "$1" "$2" "$FAKE_URL" "$3" "${4:-}" > "$1.json"
+}
+textjob txt 0.05 all ', "checkpoint": {"every_seconds": 0}'
+textjob txtfresh 0.1 none
+qz_mpi 1 run txt.json -o txt-1.h5 --no-progress > t1.out 2>&1 || bad "text archive on 1 rank: $(cat t1.out)"
+qz_mpi 3 run txt.json -o txt-3.h5 --no-progress > t3.out 2>&1 || bad "text archive on 3 ranks: $(cat t3.out)"
+check "a text archive at 3 ranks equals one at 1 rank" h5same txt-1.h5 txt txt-3.h5 txt
+check "the text archive holds every sample's text, agreeing with top/payload" "$QZ_PYTHON" - <<'PY'
+import h5py
+run = h5py.File("txt-3.h5", "r")["runs/txt"]
+s = run["samples"]
+off, ln, data = s["payload_offset"][...], s["payload_length"][...], s["payload_bytes"][...].tobytes()
+assert len(off) == 480 and off[0] == 0 and all(off[i] + ln[i] == off[i + 1] for i in range(479))
+assert off[-1] + ln[-1] == len(data)
+texts = [data[off[i]:off[i] + ln[i]].decode("utf-8") for i in range(480)]
+assert all(len(t.encode()) == run["samples/utility"][i] for i, t in enumerate(texts))  # length scorer
+for idx, t in zip(run["top/index"][...], run["top/payload"][...]):
+    assert texts[idx] == t.decode("utf-8"), (idx, texts[idx], t)
+PY
+qz_mpi 1 run txtfresh.json -o txtfresh.h5 --no-progress > /dev/null 2>&1
+qz_mpi 2 select txt-3.h5 --run txt --q 0.1 --no-progress > ts.out 2>&1 || bad "select from a text archive: $(cat ts.out)"
+check "select from a text archive equals a fresh text run at that q" \
+    h5same txtfresh.h5 txtfresh txt-3.h5 txt-q0.1 --ignore job --ignore source_file \
+    --ignore source_run --ignore generator_request --ignore requests --ignore retries \
+    --ignore failed_samples --ignore prompt_tokens --ignore completion_tokens
+curl -s -o /dev/null -X POST "http://127.0.0.1:$FAKE_PORT/_control/fault" \
+    -d '{"kind": "slow", "count": -1, "delay": 0.3}'
+"$QZ_MPIEXEC" -n 3 "$QZ_BIN" run txt.json -o txtusr.h5 --progress-every 0.2 > tu1.out 2> tu1.err &
+pid=$!
+for i in $(seq 600); do grep -q 'progress' tu1.err 2> /dev/null && break; sleep 0.1; done
+sleep 0.5
+kill -USR1 "$pid"
+wait "$pid"
+status=$?
+check "text archive: SIGUSR1 gives exit 75 (got $status)" test "$status" -eq 75
+qz_mpi 2 run txt.json -o txtusr.h5 > tu2.out 2> tu2.err
+check "text archive: resumed on 2 ranks ($(tail -1 tu2.err))" grep -q '^resuming from checkpoint' tu2.err
+check "text archive: the resumed archive equals an uninterrupted one" h5same txt-1.h5 txt txtusr.h5 txt
+check "text archive: no side file is left" bash -c '! ls *.text 2>/dev/null | grep -q .'
 
 finish
