@@ -88,7 +88,7 @@ static void put_short(FILE *f, double x)
     fprintf(f, "%.4g", x);
 }
 
-/* ---- plots: a data frame mapped onto the SVG's plot area ---- */
+/* Plots map a data frame onto the SVG's plot area. */
 
 struct axis {
     double lo, hi; /* in axis units: log10 of the value on a log axis */
@@ -200,8 +200,6 @@ static void svg_open(FILE *f, const char *cls, const char *id_kind, size_t run, 
             "role=\"img\">\n<title>%s</title>\n",
             cls, id_kind, run, PLOT_W, PLOT_H, PLOT_W, PLOT_H, title);
 }
-
-/* ---- the utility histogram ---- */
 
 struct hist {
     double lo, hi;         /* bin range */
@@ -433,8 +431,6 @@ static void put_histogram(FILE *f, hid_t run, size_t id)
           f);
 }
 
-/* ---- sweeps ---- */
-
 struct sweep {
     double *q, *top_count, *threshold, *mean_utility, *mean_cost, *selected_index;
     size_t n;
@@ -626,8 +622,6 @@ static void put_sweep(FILE *f, hid_t run, size_t id)
     sweep_free(&s);
 }
 
-/* ---- the figures table ---- */
-
 enum show { SHOW_U64, SHOW_I64, SHOW_NUM, SHOW_STR };
 
 struct row {
@@ -645,7 +639,7 @@ static void put_row(FILE *f, hid_t loc, const struct row *r)
         double d;
     } v;
     char *s = NULL;
-    int got;
+    int got = -1;
 
     switch (r->show) {
     case SHOW_U64:
@@ -658,7 +652,6 @@ static void put_row(FILE *f, hid_t loc, const struct row *r)
         got = qz_h5_read_num_attr(loc, r->attr, H5T_NATIVE_DOUBLE, &v.d);
         break;
     case SHOW_STR:
-    default:
         got = qz_h5_read_string_attr(loc, r->attr, &s);
         break;
     }
