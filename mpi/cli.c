@@ -21,6 +21,7 @@
 #include "output.h"
 #include "progress.h"
 #include "record.h"
+#include "report.h"
 
 #define QZ_PROGRESS_EVERY 10.0 /* seconds between progress lines in batch logs */
 
@@ -29,7 +30,8 @@ static const char usage[] =
     "                              [--progress-every SECONDS]\n"
     "       quantilize select FILE.h5 --run RUN --q Q [--seed S] [--name NAME] [-o OUT.h5]\n"
     "                              [--overwrite] [--fresh] [--no-progress]\n"
-    "       quantilize inspect OUT.h5\n"
+    "       quantilize inspect OUT.h5 [--json]\n"
+    "       quantilize report OUT.h5 [--run RUN] [-o REPORT.html]\n"
     "       quantilize --help | --version\n"
     "\n"
     "  run      draw the job's N samples on all MPI ranks (under mpirun or srun, or\n"
@@ -45,6 +47,11 @@ static const char usage[] =
     "           at q = Q, without drawing: a new run NAME (default RUN-qQ) in\n"
     "           FILE.h5 (or OUT.h5); --seed S selects with seed S instead of RUN's\n"
     "  inspect  print a summary of every run in OUT.h5\n"
+    "           --json             as one JSON document, for scripts\n"
+    "  report   write a self-contained HTML page (inline SVG plots) of the runs in\n"
+    "           OUT.h5: figures, the utility distribution, sweeps over q\n"
+    "           --run RUN          only this run (NAME, or NAME/tasks/ID)\n"
+    "           -o REPORT.html     write here (default: OUT.html beside OUT.h5)\n"
     "\n"
     "  A run resumes from its checkpoint (OUT.h5.NAME.ckpt unless the job's\n"
     "  checkpoint.path says otherwise) by itself. On SIGUSR1 or SIGTERM it writes a\n"
@@ -691,10 +698,57 @@ static int cmd_inspect(int argc, char **argv)
 {
     struct qz_error err = {QZ_OK, ""};
     enum qz_status rc = QZ_OK;
-    if (argc != 3)
+    const char *file = NULL;
+    int json = 0;
+
+    for (int i = 2; i < argc && rc == QZ_OK; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = 1;
+        else if (argv[i][0] == '-')
+            rc = qz_error_set(&err, QZ_EARGS, "inspect: unknown option \"%s\" (see --help)",
+                              argv[i]);
+        else if (!file)
+            file = argv[i];
+        else
+            rc = qz_error_set(&err, QZ_EARGS, "inspect: expected one file (see --help)");
+    }
+    if (rc == QZ_OK && !file)
         rc = qz_error_set(&err, QZ_EARGS, "inspect: expected one file (see --help)");
-    else if (is_root())
-        rc = qz_inspect(argv[2], stdout, &err);
+    if (rc == QZ_OK && is_root())
+        rc = json ? qz_inspect_json(file, stdout, &err) : qz_inspect(file, stdout, &err);
+    rc = qz_agree(MPI_COMM_WORLD, rc, &err);
+    return rc ? fail(rc, &err) : 0;
+}
+
+static int cmd_report(int argc, char **argv)
+{
+    struct qz_error err = {QZ_OK, ""};
+    enum qz_status rc = QZ_OK;
+    const char *file = NULL, *run = NULL, *out = NULL;
+
+    for (int i = 2; i < argc && rc == QZ_OK; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "-o") == 0 || strcmp(arg, "--output") == 0 || strcmp(arg, "--run") == 0) {
+            if (++i == argc)
+                rc = qz_error_set(&err, QZ_EARGS, "report: %s needs %s", arg,
+                                  strcmp(arg, "--run") ? "a file name" : "a run name");
+            else if (strcmp(arg, "--run") == 0)
+                run = argv[i];
+            else
+                out = argv[i];
+        } else if (arg[0] == '-') {
+            rc = qz_error_set(&err, QZ_EARGS, "report: unknown option \"%s\" (see --help)", arg);
+        } else if (!file) {
+            file = arg;
+        } else {
+            rc = qz_error_set(&err, QZ_EARGS, "report: more than one record file (\"%s\", \"%s\")",
+                              file, arg);
+        }
+    }
+    if (rc == QZ_OK && !file)
+        rc = qz_error_set(&err, QZ_EARGS, "report: missing OUT.h5 (see --help)");
+    if (rc == QZ_OK && is_root())
+        rc = qz_report(file, run, out, &err);
     rc = qz_agree(MPI_COMM_WORLD, rc, &err);
     return rc ? fail(rc, &err) : 0;
 }
@@ -720,6 +774,8 @@ int qz_cli_main(int argc, char **argv)
         return cmd_inspect(argc, argv);
     if (cmd && strcmp(cmd, "select") == 0)
         return cmd_select(argc, argv);
+    if (cmd && strcmp(cmd, "report") == 0)
+        return cmd_report(argc, argv);
     if (!cmd && is_root())
         fputs(usage, stderr);
     if (cmd)

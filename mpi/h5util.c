@@ -1,6 +1,7 @@
 #include "h5util.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,6 +273,46 @@ int qz_h5_read_num_attr(hid_t loc, const char *name, hid_t mtype, void *value)
         H5Tclose(type);
     if (attr >= 0)
         H5Aclose(attr);
+    return rc;
+}
+
+int qz_h5_read_f64_1d(hid_t loc, const char *name, double **out, size_t *n)
+{
+    hid_t dset = H5I_INVALID_HID, space = H5I_INVALID_HID, type = H5I_INVALID_HID;
+    htri_t exists = H5Lexists(loc, name, H5P_DEFAULT);
+    hsize_t len = 0;
+    H5T_class_t cls;
+    int rc = -1;
+
+    *out = NULL;
+    *n = 0;
+    if (exists <= 0)
+        return exists == 0 ? 0 : -1;
+    if ((dset = H5Dopen2(loc, name, H5P_DEFAULT)) < 0 || (space = H5Dget_space(dset)) < 0 ||
+        (type = H5Dget_type(dset)) < 0 || H5Sget_simple_extent_ndims(space) != 1 ||
+        H5Sget_simple_extent_dims(space, &len, NULL) < 0 ||
+        ((cls = H5Tget_class(type)) != H5T_INTEGER && cls != H5T_FLOAT))
+        goto done;
+    if (len == 0) {
+        rc = 1;
+        goto done;
+    }
+    if (len > SIZE_MAX / sizeof **out || !(*out = malloc((size_t)len * sizeof **out)))
+        goto done;
+    if (H5Dread(dset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) < 0) {
+        free(*out);
+        *out = NULL;
+        goto done;
+    }
+    *n = (size_t)len;
+    rc = 1;
+done:
+    if (type >= 0)
+        H5Tclose(type);
+    if (space >= 0)
+        H5Sclose(space);
+    if (dset >= 0)
+        H5Dclose(dset);
     return rc;
 }
 

@@ -70,6 +70,12 @@ int qz_h5_read_string_attr(hid_t loc, const char *name, char **out);
  * not such an attribute or unreadable. */
 int qz_h5_read_num_attr(hid_t loc, const char *name, hid_t mtype, void *value);
 
+/* Read the whole 1-D numeric dataset name of loc, converted to double, into a
+ * malloc'd array *out of *n values that the caller frees (NULL when *n is 0). 1 read,
+ * 0 missing, -1 not a 1-D numeric dataset, unreadable or out of memory. Meant for
+ * datasets that fit in memory (top/, sweep/); read an archive in blocks instead. */
+int qz_h5_read_f64_1d(hid_t loc, const char *name, double **out, size_t *n);
+
 /* A file access property list for the MPI-IO driver over comm, with the hints in
  * h5util.c; the caller closes it (H5Pclose). Negative on failure. Local. Collective
  * metadata reads stay off: they are broken in HDF5 1.10.5 to 1.10.8. */

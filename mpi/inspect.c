@@ -19,8 +19,7 @@
 
 enum { FOUND = 1, MISSING = 0, UNREADABLE = -1 };
 
-/* The shortest %g form that reads back as exactly x (at most 17 digits). */
-static void fmt_exact(char *buf, size_t n, double x)
+void qz_format_exact(char *buf, size_t n, double x)
 {
     if (isfinite(x) && x == floor(x) && fabs(x) < 1e15) {
         snprintf(buf, n, "%.0f", x); /* 1000, not 1e+03 */
@@ -186,7 +185,7 @@ static void show_attr(FILE *out, hid_t loc, const struct line *l)
     case SHOW_HUMAN:
     case SHOW_SECONDS:
         if ((r = qz_h5_read_num_attr(loc, l->attr, H5T_NATIVE_DOUBLE, &v.d)) == FOUND)
-            (l->show == SHOW_EXACT   ? fmt_exact
+            (l->show == SHOW_EXACT   ? qz_format_exact
              : l->show == SHOW_HUMAN ? fmt_human
                                      : fmt_duration)(value, sizeof value, v.d);
         break;
@@ -255,7 +254,7 @@ static void show_payload(FILE *out, hid_t selected)
     }
     used += (size_t)snprintf(text, sizeof text, "[");
     for (hsize_t i = 0; i < len && i < PAYLOAD_SHOWN; i++) {
-        fmt_exact(num, sizeof num, v[i]);
+        qz_format_exact(num, sizeof num, v[i]);
         used += (size_t)snprintf(text + used, sizeof text - used, "%s%s", i ? ", " : "", num);
     }
     if (len > PAYLOAD_SHOWN)
@@ -314,10 +313,10 @@ static void show_top(FILE *out, hid_t run)
     fprintf(out, "    %8s  %-20s  ", "position", "index");
     fprintf(out, has_cost ? "%-24s  cost\n" : "%s\n", "utility");
     for (hsize_t i = 0; i < k && i < TOP_SHOWN; i++) {
-        fmt_exact(u, sizeof u, utility[i]);
+        qz_format_exact(u, sizeof u, utility[i]);
         fprintf(out, "    %8llu  %-20llu  ", (unsigned long long)i, (unsigned long long)index[i]);
         if (has_cost) {
-            fmt_exact(c, sizeof c, cost[i]);
+            qz_format_exact(c, sizeof c, cost[i]);
             fprintf(out, "%-24s  %s\n", u, c);
         } else {
             fprintf(out, "%s\n", u);

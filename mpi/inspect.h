@@ -1,4 +1,5 @@
-/* `quantilize inspect FILE.h5`: a human summary of every run in a record file. */
+/* `quantilize inspect FILE.h5 [--json]`: a summary of every run in a record file, for
+ * people or (--json) for scripts. */
 #ifndef QZ_INSPECT_H
 #define QZ_INSPECT_H
 
@@ -12,5 +13,15 @@
  * run lacks, or holds with an unexpected type, print as "-" or "(unreadable)"
  * rather than failing, so damaged or older records can still be looked at. */
 enum qz_status qz_inspect(const char *path, FILE *out, struct qz_error *err);
+
+/* The same information as one JSON document on out (inspect --json; the shape is in
+ * the README): every run with all its attributes, the selected sample, the top set's
+ * size, sweep/ columns and the samples/ archive's fields. NaN and infinities are
+ * null. Local; read-only. Errors as for qz_inspect, and QZ_ENOMEM. */
+enum qz_status qz_inspect_json(const char *path, FILE *out, struct qz_error *err);
+
+/* The shortest %g form of x that reads back as exactly x (at most 17 digits); whole
+ * numbers below 1e15 without an exponent. */
+void qz_format_exact(char *buf, size_t n, double x);
 
 #endif

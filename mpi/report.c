@@ -1,0 +1,997 @@
+#include "report.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+#include <hdf5.h>
+
+#include "h5util.h"
+#include "inspect.h"
+#include "output.h"
+#include "runlist.h"
+#include "safefile.h"
+
+#define NBINS 60                 /* histogram bins */
+#define BLOCK ((hsize_t)1 << 20) /* archive values read at a time */
+#define TEXT_SHOWN 4000          /* bytes of a text payload shown */
+#define CURVE_POINTS 200         /* points of the bound's curve */
+#define NAMES_IN_ERROR 8         /* runs named when --run names none */
+#define PLOT_W 760               /* SVG size and margins, in px */
+#define PLOT_H 360
+#define MARGIN_L 78
+#define MARGIN_R 28
+#define MARGIN_T 40
+#define MARGIN_B 56
+
+enum { FOUND = 1, MISSING = 0 };
+
+/* Text for HTML content and attribute values. */
+static void esc(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '&':
+            fputs("&amp;", f);
+            break;
+        case '<':
+            fputs("&lt;", f);
+            break;
+        case '>':
+            fputs("&gt;", f);
+            break;
+        case '"':
+            fputs("&quot;", f);
+            break;
+        case '\'':
+            fputs("&#39;", f);
+            break;
+        default:
+            fputc(*s, f);
+        }
+    }
+}
+
+/* The first n bytes of s, escaped, cut back to a UTF-8 character boundary. */
+static void esc_n(FILE *f, const char *s, size_t n)
+{
+    size_t len = strlen(s);
+    char *copy;
+
+    if (len <= n) {
+        esc(f, s);
+        return;
+    }
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    if (!(copy = strndup(s, n)))
+        return;
+    esc(f, copy);
+    free(copy);
+    fprintf(f, "&hellip; (%zu bytes)", len);
+}
+
+static void put_num(FILE *f, double x)
+{
+    char buf[64];
+    qz_format_exact(buf, sizeof buf, x);
+    fputs(buf, f);
+}
+
+/* A short figure for plot labels: 4 significant digits. */
+static void put_short(FILE *f, double x)
+{
+    fprintf(f, "%.4g", x);
+}
+
+/* Plots map a data frame onto the SVG's plot area. */
+
+struct axis {
+    double lo, hi; /* in axis units: log10 of the value on a log axis */
+    int log;
+};
+
+static double map_x(const struct axis *a, double t)
+{
+    return MARGIN_L + (t - a->lo) / (a->hi - a->lo) * (PLOT_W - MARGIN_L - MARGIN_R);
+}
+
+static double map_y(const struct axis *a, double t)
+{
+    return PLOT_H - MARGIN_B - (t - a->lo) / (a->hi - a->lo) * (PLOT_H - MARGIN_T - MARGIN_B);
+}
+
+/* A linear axis over [lo, hi] widened to whole steps of a 1-2-5 step; *step gets it. */
+static void nice_axis(struct axis *a, double lo, double hi, double *step)
+{
+    double raw, mag, r;
+
+    if (!(hi > lo)) {
+        double pad = fabs(lo) > 0 ? fabs(lo) * 0.05 : 0.5;
+        lo -= pad;
+        hi += pad;
+    }
+    raw = (hi - lo) / 6;
+    mag = pow(10, floor(log10(raw)));
+    r = raw / mag;
+    *step = (r < 1.5 ? 1 : r < 3 ? 2 : r < 7 ? 5 : 10) * mag;
+    a->lo = floor(lo / *step) * *step;
+    a->hi = ceil(hi / *step) * *step;
+    a->log = 0;
+}
+
+/* A log axis over [lo, hi] (positive values) widened to whole decades. */
+static void log_axis(struct axis *a, double lo, double hi)
+{
+    a->lo = floor(log10(lo));
+    a->hi = ceil(log10(hi));
+    if (a->hi <= a->lo)
+        a->hi = a->lo + 1;
+    a->log = 1;
+}
+
+static void put_tick_label(FILE *f, const struct axis *a, double t, double step)
+{
+    if (a->log) {
+        int k = (int)lround(t);
+        if (k >= 0 && k <= 5)
+            fprintf(f, "%.0f", pow(10, k));
+        else
+            fprintf(f, "1e%d", k);
+    } else {
+        double v = round(t / step) * step;
+        fprintf(f, "%.6g", fabs(v) < step * 1e-9 ? 0.0 : v);
+    }
+}
+
+/* The plot's frame, grid, ticks and axis labels. A log axis ticks every decade. */
+static void put_axes(FILE *f, const struct axis *x, double xstep, const struct axis *y,
+                     double ystep, const char *xlabel, const char *ylabel)
+{
+    double x0 = MARGIN_L, x1 = PLOT_W - MARGIN_R, y0 = PLOT_H - MARGIN_B, y1 = MARGIN_T;
+    double dx = x->log ? 1 : xstep, dy = y->log ? 1 : ystep;
+
+    fprintf(f,
+            "<g class=\"axis x\">\n<line class=\"axis-line\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
+            "y2=\"%.1f\"/>\n",
+            x0, y0, x1, y0);
+    for (double t = ceil(x->lo / dx - 1e-9) * dx; t <= x->hi + dx * 1e-9; t += dx) {
+        double px = map_x(x, t);
+        fprintf(f,
+                "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
+                "<line class=\"tick\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
+                "<text class=\"tick-label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">",
+                px, y0, px, y1, px, y0, px, y0 + 5, px, y0 + 19);
+        put_tick_label(f, x, t, dx);
+        fputs("</text>\n", f);
+    }
+    fprintf(f,
+            "<text class=\"axis-label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n"
+            "</g>\n",
+            (x0 + x1) / 2, (double)PLOT_H - 12, xlabel);
+    fprintf(f,
+            "<g class=\"axis y\">\n<line class=\"axis-line\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
+            "y2=\"%.1f\"/>\n",
+            x0, y0, x0, y1);
+    for (double t = ceil(y->lo / dy - 1e-9) * dy; t <= y->hi + dy * 1e-9; t += dy) {
+        double py = map_y(y, t);
+        fprintf(f,
+                "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
+                "<line class=\"tick\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
+                "<text class=\"tick-label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">",
+                x0, py, x1, py, x0 - 5, py, x0, py, x0 - 8, py + 4);
+        put_tick_label(f, y, t, dy);
+        fputs("</text>\n", f);
+    }
+    fprintf(f,
+            "<text class=\"axis-label\" transform=\"translate(16 %.1f) rotate(-90)\" "
+            "text-anchor=\"middle\">%s</text>\n</g>\n",
+            (y0 + y1) / 2, ylabel);
+}
+
+static void svg_open(FILE *f, const char *cls, const char *id_kind, size_t run, const char *title)
+{
+    fprintf(f,
+            "<svg class=\"plot %s\" id=\"%s-%zu\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+            "role=\"img\">\n<title>%s</title>\n",
+            cls, id_kind, run, PLOT_W, PLOT_H, PLOT_W, PLOT_H, title);
+}
+
+struct hist {
+    double lo, hi;         /* bin range */
+    uint64_t count[NBINS]; /* per bin */
+    uint64_t n;            /* finite values */
+    uint64_t nonfinite;    /* NaN (invalid samples) and infinities */
+    double min, max;       /* of the finite values */
+};
+
+static void hist_range(struct hist *h, const double *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(v[i])) {
+            h->nonfinite++;
+            continue;
+        }
+        if (h->n == 0 || v[i] < h->min)
+            h->min = v[i];
+        if (h->n == 0 || v[i] > h->max)
+            h->max = v[i];
+        h->n++;
+    }
+}
+
+static int hist_bin(const struct hist *h, double u)
+{
+    double b = floor((u - h->lo) / (h->hi - h->lo) * NBINS);
+    return b < 0 ? 0 : b >= NBINS ? NBINS - 1 : (int)b;
+}
+
+static void hist_count(struct hist *h, const double *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (isfinite(v[i]))
+            h->count[hist_bin(h, v[i])]++;
+}
+
+/* Run fn over every value of the 1-D dataset loc/name, BLOCK values at a time, so
+ * that an archive of 10^9 samples needs 8 MiB. 1 done, 0 no such dataset, -1 not a
+ * 1-D numeric dataset or unreadable. */
+static int scan_dataset(hid_t loc, const char *name, struct hist *h,
+                        void (*fn)(struct hist *, const double *, size_t))
+{
+    hid_t dset = H5I_INVALID_HID, fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID;
+    htri_t exists = H5Lexists(loc, name, H5P_DEFAULT);
+    hsize_t len = 0;
+    double *buf = NULL;
+    int rc = -1;
+
+    if (exists <= 0)
+        return exists == 0 ? MISSING : -1;
+    if ((dset = H5Dopen2(loc, name, H5P_DEFAULT)) < 0 || (fspace = H5Dget_space(dset)) < 0 ||
+        H5Sget_simple_extent_ndims(fspace) != 1 ||
+        H5Sget_simple_extent_dims(fspace, &len, NULL) < 0 ||
+        !(buf = malloc((size_t)(len < BLOCK ? (len ? len : 1) : BLOCK) * sizeof *buf)))
+        goto done;
+    for (hsize_t start = 0; start < len; start += BLOCK) {
+        hsize_t count = len - start < BLOCK ? len - start : BLOCK;
+        if (H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, NULL, &count, NULL) < 0 ||
+            (mspace = H5Screate_simple(1, &count, NULL)) < 0 ||
+            H5Dread(dset, H5T_NATIVE_DOUBLE, mspace, fspace, H5P_DEFAULT, buf) < 0)
+            goto done;
+        H5Sclose(mspace);
+        mspace = H5I_INVALID_HID;
+        fn(h, buf, (size_t)count);
+    }
+    rc = FOUND;
+done:
+    free(buf);
+    if (mspace >= 0)
+        H5Sclose(mspace);
+    if (fspace >= 0)
+        H5Sclose(fspace);
+    if (dset >= 0)
+        H5Dclose(dset);
+    return rc;
+}
+
+/* The bins over [lo, hi] of the finite values, the marks included. */
+static void hist_bins(struct hist *h, double threshold, double selected)
+{
+    double lo = h->min, hi = h->max;
+    if (isfinite(threshold)) {
+        lo = fmin(lo, threshold);
+        hi = fmax(hi, threshold);
+    }
+    if (isfinite(selected)) {
+        lo = fmin(lo, selected);
+        hi = fmax(hi, selected);
+    }
+    if (!(hi > lo)) {
+        double pad = fabs(lo) > 0 ? fabs(lo) * 0.05 : 0.5;
+        lo -= pad;
+        hi += pad;
+    }
+    h->lo = lo;
+    h->hi = hi;
+    memset(h->count, 0, sizeof h->count);
+}
+
+/* Fill h from samples/utility (the archive, *archive = 1) or top/utility. 1 filled,
+ * 0 neither is there; *note says why the archive was passed over, if it was. */
+static int hist_fill(hid_t run, struct hist *h, double threshold, double selected, int *archive,
+                     const char **note)
+{
+    static const char *const sources[] = {"samples/utility", "top/utility"};
+
+    *note = NULL;
+    for (int s = 0; s < 2; s++) {
+        int r;
+        memset(h, 0, sizeof *h);
+        if (s == 0 && H5Lexists(run, "samples", H5P_DEFAULT) <= 0)
+            continue;
+        if (s == 1 && H5Lexists(run, "top", H5P_DEFAULT) <= 0)
+            break;
+        r = scan_dataset(run, sources[s], h, hist_range);
+        if (r == FOUND && h->n > 0) {
+            hist_bins(h, threshold, selected);
+            r = scan_dataset(run, sources[s], h, hist_count);
+        }
+        if (r == FOUND && h->n > 0) {
+            *archive = s == 0;
+            return 1;
+        }
+        if (s == 0)
+            *note = r == FOUND ? "the archive samples/utility holds no valid utility"
+                               : "the archive samples/utility could not be read";
+    }
+    return 0;
+}
+
+static void put_histogram(FILE *f, hid_t run, size_t id)
+{
+    struct hist h;
+    struct axis x, y;
+    double xstep, threshold = NAN, selected = NAN, tx, sx, bottom;
+    uint64_t maxc = 0;
+    const char *note;
+    int archive = 0, has_t, has_s = 0, sel_bin;
+    hid_t sel;
+
+    has_t = qz_h5_read_num_attr(run, "threshold", H5T_NATIVE_DOUBLE, &threshold) == FOUND &&
+            isfinite(threshold);
+    if (H5Lexists(run, "selected", H5P_DEFAULT) > 0 &&
+        (sel = H5Gopen2(run, "selected", H5P_DEFAULT)) >= 0) {
+        has_s = qz_h5_read_num_attr(sel, "utility", H5T_NATIVE_DOUBLE, &selected) == FOUND &&
+                isfinite(selected);
+        H5Gclose(sel);
+    }
+    fputs("<h3>Utility distribution</h3>\n", f);
+    if (!hist_fill(run, &h, threshold, selected, &archive, &note)) {
+        fprintf(f,
+                "<p class=\"caption no-data\">No utilities to plot: the run has neither a "
+                "samples/ archive nor a stored top set%s%s.</p>\n",
+                note ? "; " : "", note ? note : "");
+        return;
+    }
+    for (int b = 0; b < NBINS; b++)
+        maxc = h.count[b] > maxc ? h.count[b] : maxc;
+    nice_axis(&x, h.lo, h.hi, &xstep);
+    y.log = 1;
+    y.lo = log10(0.5); /* a bin of 1 stays visible */
+    y.hi = fmax(1, ceil(log10((double)maxc * 1.5)));
+    bottom = map_y(&y, y.lo);
+
+    svg_open(f, "histogram", "hist", id,
+             archive ? "Utility distribution of all samples" : "Utilities of the top set");
+    put_axes(f, &x, xstep, &y, 1, "utility", "samples per bin (log scale)");
+    fputs("<g class=\"bars\">\n", f);
+    for (int b = 0; b < NBINS; b++) {
+        double a0 = h.lo + (h.hi - h.lo) * b / NBINS, a1 = h.lo + (h.hi - h.lo) * (b + 1) / NBINS;
+        double x0 = map_x(&x, a0), x1 = map_x(&x, a1), top;
+        if (!h.count[b])
+            continue;
+        top = map_y(&y, log10((double)h.count[b]));
+        fprintf(f,
+                "<rect class=\"bar\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\">"
+                "<title>[%.6g, %.6g): %llu</title></rect>\n",
+                x0, top, fmax(x1 - x0 - 0.5, 0.5), bottom - top, a0, a1,
+                (unsigned long long)h.count[b]);
+    }
+    fputs("</g>\n", f);
+    if (has_t) {
+        tx = map_x(&x, threshold);
+        fprintf(f,
+                "<line class=\"threshold\" id=\"threshold-%zu\" x1=\"%.2f\" y1=\"%d\" x2=\"%.2f\" "
+                "y2=\"%.2f\"/>\n<text class=\"threshold-label\" x=\"%.2f\" y=\"%d\" "
+                "text-anchor=\"%s\">threshold ",
+                id, tx, MARGIN_T - 6, tx, bottom, tx + (tx > PLOT_W / 2 ? -4 : 4), MARGIN_T - 10,
+                tx > PLOT_W / 2 ? "end" : "start");
+        put_short(f, threshold);
+        fputs("</text>\n", f);
+    }
+    if (has_s) {
+        sel_bin = hist_bin(&h, selected);
+        sx = map_x(&x, selected);
+        fprintf(f,
+                "<line class=\"selected-line\" x1=\"%.2f\" y1=\"%d\" x2=\"%.2f\" y2=\"%.2f\"/>\n"
+                "<circle class=\"selected\" id=\"selected-%zu\" cx=\"%.2f\" cy=\"%.2f\" r=\"6\">"
+                "<title>selected sample, utility ",
+                sx, MARGIN_T + 4, sx, bottom, id, sx,
+                h.count[sel_bin] ? map_y(&y, log10((double)h.count[sel_bin])) : bottom);
+        put_num(f, selected);
+        fprintf(f,
+                "</title></circle>\n<text class=\"selected-label\" x=\"%.2f\" y=\"%d\" "
+                "text-anchor=\"%s\">selected ",
+                sx + (sx > PLOT_W / 2 ? -8 : 8), MARGIN_T + 12, sx > PLOT_W / 2 ? "end" : "start");
+        put_short(f, selected);
+        fputs("</text>\n", f);
+    }
+    fputs("</svg>\n<p class=\"caption\">", f);
+    if (archive)
+        fprintf(f, "All %llu valid samples of the archive (samples/utility)",
+                (unsigned long long)h.n);
+    else
+        fprintf(f,
+                "<strong class=\"top-only\">Only the top set is shown</strong> (top/utility, "
+                "%llu samples): the run has no samples/ archive, so the rest of the distribution "
+                "is not in the record%s%s",
+                (unsigned long long)h.n, note ? "; " : "", note ? note : "");
+    if (h.nonfinite)
+        fprintf(f, "; %llu invalid (NaN) utilities left out", (unsigned long long)h.nonfinite);
+    fprintf(f, ". %d bins over [", NBINS);
+    put_short(f, h.lo);
+    fputs(", ", f);
+    put_short(f, h.hi);
+    fputs("]; counts on a log scale. Dashed red line: the threshold (utility at position K&minus;1)"
+          "; green circle: the selected sample.</p>\n",
+          f);
+}
+
+struct sweep {
+    double *q, *top_count, *threshold, *mean_utility, *mean_cost, *selected_index;
+    size_t n;
+};
+
+static void sweep_free(struct sweep *s)
+{
+    free(s->q);
+    free(s->top_count);
+    free(s->threshold);
+    free(s->mean_utility);
+    free(s->mean_cost);
+    free(s->selected_index);
+}
+
+/* Read sweep/'s columns; n is the shortest present. A column that is missing stays
+ * NULL. 1 read (q at least), 0 not a sweep. */
+static int sweep_read(hid_t run, struct sweep *s)
+{
+    static const char *const names[] = {"q",         "top_count",     "threshold", "mean_utility",
+                                        "mean_cost", "selected_index"};
+    double **cols[] = {&s->q,         &s->top_count,     &s->threshold, &s->mean_utility,
+                       &s->mean_cost, &s->selected_index};
+    hid_t g;
+    int got_q = 0;
+
+    memset(s, 0, sizeof *s);
+    if (H5Lexists(run, "sweep", H5P_DEFAULT) <= 0 || (g = H5Gopen2(run, "sweep", H5P_DEFAULT)) < 0)
+        return 0;
+    s->n = SIZE_MAX;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        size_t n;
+        if (qz_h5_read_f64_1d(g, names[i], cols[i], &n) == FOUND && n > 0) {
+            s->n = n < s->n ? n : s->n;
+            got_q |= i == 0;
+        } else {
+            free(*cols[i]);
+            *cols[i] = NULL;
+        }
+    }
+    H5Gclose(g);
+    if (!got_q)
+        s->n = 0;
+    return got_q;
+}
+
+/* The range of the finite v[i] whose q[i] is positive and finite: 0 if none. */
+static int finite_range(const struct sweep *s, const double *v, double *lo, double *hi)
+{
+    int any = 0;
+    for (size_t i = 0; v && i < s->n; i++) {
+        if (!isfinite(v[i]) || !(s->q[i] > 0) || !isfinite(s->q[i]))
+            continue;
+        *lo = any ? fmin(*lo, v[i]) : v[i];
+        *hi = any ? fmax(*hi, v[i]) : v[i];
+        any = 1;
+    }
+    return any;
+}
+
+/* One series: a polyline through the finite points, and a dot per point. */
+static void put_series(FILE *f, const struct sweep *s, const double *v, const struct axis *x,
+                       const struct axis *y, const char *cls)
+{
+    fprintf(f, "<polyline class=\"series %s\" points=\"", cls);
+    for (size_t i = 0; i < s->n; i++)
+        if (isfinite(v[i]) && s->q[i] > 0 && isfinite(s->q[i]))
+            fprintf(f, "%.2f,%.2f ", map_x(x, log10(s->q[i])), map_y(y, v[i]));
+    fputs("\"/>\n", f);
+    for (size_t i = 0; i < s->n; i++)
+        if (isfinite(v[i]) && s->q[i] > 0 && isfinite(s->q[i])) {
+            fprintf(f,
+                    "<circle class=\"point %s\" cx=\"%.2f\" cy=\"%.2f\" r=\"3.5\"><title>q = ", cls,
+                    map_x(x, log10(s->q[i])), map_y(y, v[i]));
+            put_num(f, s->q[i]);
+            fputs(": ", f);
+            put_num(f, v[i]);
+            fputs("</title></circle>\n", f);
+        }
+}
+
+static void put_legend(FILE *f, int row, const char *cls, const char *text)
+{
+    double y = MARGIN_T - 24 + 14 * row;
+    fprintf(f,
+            "<line class=\"legend-key %s\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\"/>"
+            "<text class=\"legend\" x=\"%d\" y=\"%.1f\">%s</text>\n",
+            cls, MARGIN_L + 8, y - 4, MARGIN_L + 30, y - 4, MARGIN_L + 36, y, text);
+}
+
+static void put_sweep_table(FILE *f, const struct sweep *s)
+{
+    const double *cols[] = {s->q,         s->top_count,     s->threshold, s->mean_utility,
+                            s->mean_cost, s->selected_index};
+    static const char *const heads[] = {
+        "q", "K", "threshold", "mean utility", "mean cost", "selected index"};
+
+    fputs("<table class=\"sweep\">\n<thead><tr>", f);
+    for (size_t c = 0; c < 6; c++)
+        if (cols[c])
+            fprintf(f, "<th>%s</th>", heads[c]);
+    fputs("</tr></thead>\n<tbody>\n", f);
+    for (size_t i = 0; i < s->n; i++) {
+        fputs("<tr>", f);
+        for (size_t c = 0; c < 6; c++) {
+            if (!cols[c])
+                continue;
+            fputs("<td>", f);
+            if (isnan(cols[c][i]))
+                fputs("&ndash;", f);
+            else
+                put_num(f, cols[c][i]);
+            fputs("</td>", f);
+        }
+        fputs("</tr>\n", f);
+    }
+    fputs("</tbody>\n</table>\n", f);
+}
+
+static void put_sweep(FILE *f, hid_t run, size_t id)
+{
+    struct sweep s;
+    struct axis x, y;
+    double qlo = 0, qhi = 0, lo = 0, hi = 0, step, base = NAN;
+    int has_base;
+
+    if (!sweep_read(run, &s))
+        return;
+    fputs("<h3>Sweep over q</h3>\n", f);
+    {
+        int any = 0;
+        for (size_t i = 0; i < s.n; i++)
+            if (s.q[i] > 0 && isfinite(s.q[i])) {
+                qlo = any ? fmin(qlo, s.q[i]) : s.q[i];
+                qhi = any ? fmax(qhi, s.q[i]) : s.q[i];
+                any = 1;
+            }
+        if (!any) {
+            fputs("<p class=\"caption no-data\">The sweep holds no positive q.</p>\n", f);
+            sweep_free(&s);
+            return;
+        }
+    }
+    log_axis(&x, qlo, qhi);
+    has_base = qz_h5_read_num_attr(run, "cost_base_mean", H5T_NATIVE_DOUBLE, &base) == FOUND &&
+               isfinite(base) && base >= 0;
+
+    if (finite_range(&s, s.mean_utility, &lo, &hi)) {
+        nice_axis(&y, lo, hi, &step);
+        svg_open(f, "sweep-utility", "sweep-utility", id, "Mean utility against q");
+        put_axes(f, &x, 1, &y, step, "q (log scale)", "mean utility of the top set");
+        put_series(f, &s, s.mean_utility, &x, &y, "mean-utility");
+        put_legend(f, 0, "mean-utility", "mean utility E_Q[U]");
+        fputs("</svg>\n", f);
+    } else {
+        fputs("<p class=\"caption no-data\">No mean utility recorded in the sweep.</p>\n", f);
+    }
+
+    if (finite_range(&s, s.mean_cost, &lo, &hi)) {
+        double bhi = has_base ? fmin(1, base / qlo) : 0;
+        nice_axis(&y, 0, fmax(fmax(hi, bhi), 1e-12), &step);
+        svg_open(f, "sweep-cost", "sweep-cost", id, "Mean cost against q");
+        put_axes(f, &x, 1, &y, step, "q (log scale)", "mean cost of the top set");
+        if (has_base) {
+            fprintf(f, "<polyline class=\"bound\" id=\"bound-%zu\" points=\"", id);
+            for (int i = 0; i <= CURVE_POINTS; i++) {
+                double t = x.lo + (x.hi - x.lo) * i / CURVE_POINTS;
+                fprintf(f, "%.2f,%.2f ", map_x(&x, t), map_y(&y, fmin(1, base / pow(10, t))));
+            }
+            fputs("\"/>\n", f);
+        }
+        put_series(f, &s, s.mean_cost, &x, &y, "mean-cost");
+        put_legend(f, 0, "mean-cost", "mean cost E_Q[c]");
+        if (has_base)
+            put_legend(f, 1, "bound", "bound min(1, E_&#947;[c]/q)");
+        fputs("</svg>\n<p class=\"caption\">", f);
+        if (has_base) {
+            fputs("The dashed curve is the bound min(1, E_&#947;[c]/q) with E_&#947;[c] = ", f);
+            put_num(f, base);
+            fputs(" (cost_base_mean).", f);
+        } else {
+            fputs("No bound drawn: the run has no cost_base_mean.", f);
+        }
+        fputs("</p>\n", f);
+    } else {
+        fputs("<p class=\"caption no-data\">No cost recorded in the sweep.</p>\n", f);
+    }
+    put_sweep_table(f, &s);
+    sweep_free(&s);
+}
+
+enum show { SHOW_U64, SHOW_I64, SHOW_NUM, SHOW_STR };
+
+struct row {
+    const char *label;
+    const char *attr;
+    enum show show;
+};
+
+/* One row of the figures table, when loc has the attribute. */
+static void put_row(FILE *f, hid_t loc, const struct row *r)
+{
+    union {
+        unsigned long long u;
+        long long i;
+        double d;
+    } v;
+    char *s = NULL;
+    int got = -1;
+
+    switch (r->show) {
+    case SHOW_U64:
+        got = qz_h5_read_num_attr(loc, r->attr, H5T_NATIVE_ULLONG, &v.u);
+        break;
+    case SHOW_I64:
+        got = qz_h5_read_num_attr(loc, r->attr, H5T_NATIVE_LLONG, &v.i);
+        break;
+    case SHOW_NUM:
+        got = qz_h5_read_num_attr(loc, r->attr, H5T_NATIVE_DOUBLE, &v.d);
+        break;
+    case SHOW_STR:
+        got = qz_h5_read_string_attr(loc, r->attr, &s);
+        break;
+    }
+    if (got == MISSING)
+        return;
+    fprintf(f, "<tr data-attr=\"%s\"><th>%s</th><td>", r->attr, r->label);
+    if (got != FOUND)
+        fputs("(unreadable)", f);
+    else if (r->show == SHOW_U64)
+        fprintf(f, "%llu", v.u);
+    else if (r->show == SHOW_I64)
+        fprintf(f, "%lld", v.i);
+    else if (r->show == SHOW_NUM)
+        put_num(f, v.d);
+    else
+        esc(f, s);
+    fputs("</td></tr>\n", f);
+    free(s);
+}
+
+static void put_rows(FILE *f, hid_t loc, const struct row *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        put_row(f, loc, &rows[i]);
+}
+
+static void put_payload(FILE *f, hid_t selected)
+{
+    hid_t dset = H5Dopen2(selected, "payload", H5P_DEFAULT), type = H5I_INVALID_HID;
+
+    if (dset < 0)
+        return;
+    fputs("<tr data-attr=\"payload\"><th>selected payload</th><td>", f);
+    if ((type = H5Dget_type(dset)) >= 0 && H5Tget_class(type) == H5T_STRING &&
+        H5Tis_variable_str(type) > 0) {
+        hid_t mtype = H5Tcopy(type);
+        char *s = NULL;
+        if (mtype >= 0 && H5Dread(dset, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, &s) >= 0 && s) {
+            fputs("<pre class=\"payload\">", f);
+            esc_n(f, s, TEXT_SHOWN);
+            fputs("</pre>", f);
+            free(s); /* HDF5 allocates variable-length strings with malloc by default */
+        } else {
+            fputs("(unreadable)", f);
+        }
+        if (mtype >= 0)
+            H5Tclose(mtype);
+    } else {
+        double *d = NULL;
+        size_t n = 0;
+        if (qz_h5_read_f64_1d(selected, "payload", &d, &n) == FOUND) {
+            for (size_t i = 0; i < n && i < 16; i++) {
+                fputs(i ? ", " : "", f);
+                put_num(f, d[i]);
+            }
+            if (n > 16)
+                fprintf(f, ", &hellip; (%zu values)", n);
+        } else {
+            fputs("(unreadable)", f);
+        }
+        free(d);
+    }
+    fputs("</td></tr>\n", f);
+    if (type >= 0)
+        H5Tclose(type);
+    H5Dclose(dset);
+}
+
+static void put_figures(FILE *f, hid_t run)
+{
+    static const struct row head[] = {
+        {"status", "status", SHOW_STR},
+        {"q", "q", SHOW_NUM},
+        {"samples (N)", "samples", SHOW_U64},
+        {"valid samples", "valid_samples", SHOW_U64},
+        {"invalid samples", "invalid_samples", SHOW_U64},
+        {"mass (m)", "mass", SHOW_NUM},
+        {"top count (K)", "top_count", SHOW_U64},
+        {"threshold", "threshold", SHOW_NUM},
+        {"boundary ties", "boundary_ties", SHOW_U64},
+        {"seed", "seed", SHOW_U64},
+    };
+    static const struct row selected[] = {
+        {"selected index", "index", SHOW_U64},
+        {"selected position", "position", SHOW_U64},
+        {"selected utility", "utility", SHOW_NUM},
+        {"selected cost", "cost", SHOW_NUM},
+    };
+    static const struct row safety[] = {
+        {"E_&#947;[c], mean cost of the base distribution", "cost_base_mean", SHOW_NUM},
+        {"standard error of E_&#947;[c]", "cost_base_stderr", SHOW_NUM},
+        {"E_Q[c], mean cost of the quantilizer", "cost_quantilized_mean", SHOW_NUM},
+        {"bound E_&#947;[c]/q", "cost_bound", SHOW_NUM},
+        {"KL(Q&#8214;&#947;) in nats", "kl_nats", SHOW_NUM},
+        {"E_Q[U], mean utility of the quantilizer", "utility_quantilized_mean", SHOW_NUM},
+    };
+    static const struct row tail[] = {
+        {"ranks", "ranks", SHOW_I64},
+        {"started", "started", SHOW_STR},
+        {"finished", "finished", SHOW_STR},
+        {"wall time (s)", "wall_seconds", SHOW_NUM},
+        {"samples per second", "samples_per_second", SHOW_NUM},
+        {"quantilize version", "version", SHOW_STR},
+    };
+    hid_t sel;
+
+    fputs("<table class=\"figures\">\n<tbody>\n", f);
+    put_rows(f, run, head, sizeof head / sizeof head[0]);
+    if (H5Lexists(run, "selected", H5P_DEFAULT) > 0 &&
+        (sel = H5Gopen2(run, "selected", H5P_DEFAULT)) >= 0) {
+        put_rows(f, sel, selected, sizeof selected / sizeof selected[0]);
+        put_payload(f, sel);
+        H5Gclose(sel);
+    }
+    fputs("</tbody>\n<tbody class=\"safety\">\n", f);
+    put_rows(f, run, safety, sizeof safety / sizeof safety[0]);
+    fputs("</tbody>\n<tbody>\n", f);
+    put_rows(f, run, tail, sizeof tail / sizeof tail[0]);
+    fputs("</tbody>\n</table>\n", f);
+}
+
+static void put_job(FILE *f, hid_t run)
+{
+    char *s = NULL, *pretty = NULL;
+    cJSON *job;
+
+    if (qz_h5_read_string_attr(run, "job", &s) != FOUND)
+        return;
+    if ((job = cJSON_Parse(s)))
+        pretty = cJSON_Print(job);
+    fputs("<details class=\"job\"><summary>job</summary>\n<pre>", f);
+    esc(f, pretty ? pretty : s);
+    fputs("</pre>\n</details>\n", f);
+    cJSON_free(pretty);
+    cJSON_Delete(job);
+    free(s);
+}
+
+static void put_run(FILE *f, hid_t runs, const char *name, size_t id)
+{
+    hid_t run = H5Gopen2(runs, name, H5P_DEFAULT);
+
+    fprintf(f, "<section class=\"run\" id=\"run-%zu\" data-run=\"", id);
+    esc(f, name);
+    fputs("\">\n<h2>run <span class=\"run-name\">", f);
+    esc(f, name);
+    fputs("</span></h2>\n", f);
+    if (run < 0) {
+        fputs("<p class=\"no-data\">(not a readable run group)</p>\n</section>\n", f);
+        return;
+    }
+    put_figures(f, run);
+    put_histogram(f, run, id);
+    put_sweep(f, run, id);
+    put_job(f, run);
+    fputs("</section>\n", f);
+    H5Gclose(run);
+}
+
+static const char style[] =
+    "body{font-family:sans-serif;margin:2em auto;max-width:60em;color:#222;background:#fff}"
+    "h1{font-size:1.6em}h2{border-top:2px solid #ccc;padding-top:.6em}"
+    "table{border-collapse:collapse;margin:.5em 0}"
+    "th,td{border:1px solid #ddd;padding:.2em .6em;text-align:left;vertical-align:top}"
+    "table.figures th{font-weight:normal;color:#555}"
+    "tbody.safety tr{background:#fff8e6}"
+    "table.sweep td{text-align:right;font-variant-numeric:tabular-nums}"
+    "pre{white-space:pre-wrap;word-break:break-word;margin:0}"
+    ".caption{color:#444;font-size:.9em;max-width:"
+    "760px}"
+    "svg.plot{display:block;margin:.6em 0;background:#fcfcfc;border:1px solid #eee}"
+    "svg .grid{stroke:#eee}svg .axis-line,svg .tick{stroke:#333}"
+    "svg text{font-size:12px;fill:#222}svg .axis-label{font-size:13px}"
+    "svg .bar{fill:#4a7fb5}"
+    "svg .threshold{stroke:#c0392b;stroke-width:2;stroke-dasharray:6 4}"
+    "svg .threshold-label{fill:#c0392b;font-weight:bold}"
+    "svg .selected{fill:#27ae60;stroke:#145a32;stroke-width:1.5}"
+    "svg .selected-line{stroke:#27ae60;stroke-width:1.5;stroke-dasharray:2 3}"
+    "svg .selected-label{fill:#1e8449;font-weight:bold}"
+    "svg .series{fill:none;stroke-width:2}"
+    "svg .mean-utility{stroke:#4a7fb5}svg circle.mean-utility{fill:#4a7fb5}"
+    "svg .mean-cost{stroke:#d35400}svg circle.mean-cost{fill:#d35400}"
+    "svg .bound{fill:none;stroke:#7f8c8d;stroke-width:2;stroke-dasharray:6 4}"
+    "svg .legend-key{stroke-width:2}";
+
+static void put_page(FILE *f, const char *path, long long version, hid_t runs,
+                     const struct qz_runlist *list, const char *only)
+{
+    fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+          "<title>quantilize report: ",
+          f);
+    esc(f, path);
+    fprintf(f, "</title>\n<style>%s</style>\n</head>\n<body>\n<h1>quantilize report</h1>\n", style);
+    fputs("<p class=\"file\">Record file <code>", f);
+    esc(f, path);
+    fprintf(f, "</code>, format version %lld", version);
+    if (only) {
+        fputs(", run <code>", f);
+        esc(f, only);
+        fputs("</code>", f);
+    }
+    fprintf(f, ": %zu run%s.</p>\n", list->n, list->n == 1 ? "" : "s");
+    if (list->n > 1) {
+        fputs("<nav><ul class=\"runs\">\n", f);
+        for (size_t i = 0; i < list->n; i++) {
+            fprintf(f, "<li><a href=\"#run-%zu\">", i);
+            esc(f, list->name[i]);
+            fputs("</a></li>\n", f);
+        }
+        fputs("</ul></nav>\n", f);
+    }
+    for (size_t i = 0; i < list->n; i++)
+        put_run(f, runs, list->name[i], i);
+    fputs("</body>\n</html>\n", f);
+}
+
+/* out, or path with its .h5 suffix replaced by .html; malloc'd. */
+static char *output_name(const char *path, const char *out)
+{
+    size_t len = strlen(path);
+    char *s;
+
+    if (out)
+        return strdup(out);
+    if (len > 3 && strcmp(path + len - 3, ".h5") == 0)
+        len -= 3;
+    if ((s = malloc(len + 6))) {
+        memcpy(s, path, len);
+        memcpy(s + len, ".html", 6);
+    }
+    return s;
+}
+
+/* The report must not replace the record it reads. */
+static enum qz_status check_output(const char *path, const char *out, struct qz_error *err)
+{
+    struct stat a, b;
+    int exists = 0;
+    enum qz_status rc;
+    size_t n = strlen(out);
+
+    if (n == 0 || out[n - 1] == '/')
+        return qz_error_set(err, QZ_EARGS, "\"%s\": not a file name", out);
+    if ((rc = qz_safefile_target(out, &exists, err)) || (rc = qz_safefile_check_dir(out, err)))
+        return rc;
+    if (exists && stat(path, &a) == 0 && stat(out, &b) == 0 && a.st_dev == b.st_dev &&
+        a.st_ino == b.st_ino)
+        return qz_error_set(err, QZ_EARGS, "%s: is the record file itself, not a report's name",
+                            out);
+    return QZ_OK;
+}
+
+static enum qz_status unknown_run(const char *path, const char *run, const struct qz_runlist *all,
+                                  struct qz_error *err)
+{
+    char names[512] = "";
+    size_t used = 0;
+
+    for (size_t i = 0; i < all->n && i < NAMES_IN_ERROR && used < sizeof names; i++)
+        used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "",
+                                 all->name[i]);
+    if (all->n > NAMES_IN_ERROR && used < sizeof names)
+        snprintf(names + used, sizeof names - used, ", ...");
+    if (all->n == 0)
+        return qz_error_set(err, QZ_EARGS, "%s: no run \"%s\" (the file holds no runs)", path, run);
+    return qz_error_set(err, QZ_EARGS, "%s: no run \"%s\" (it holds: %s)", path, run, names);
+}
+
+enum qz_status qz_report(const char *path, const char *run, const char *out, struct qz_error *err)
+{
+    struct qz_h5_quiet quiet;
+    struct qz_runlist list = {NULL, 0};
+    struct qz_safefile sf;
+    hid_t file = H5I_INVALID_HID, runs = H5I_INVALID_HID;
+    long long version = 0;
+    char *target = NULL;
+    FILE *f = NULL;
+    int began = 0, found;
+    enum qz_status rc;
+
+    memset(&sf, 0, sizeof sf);
+    sf.fd = -1;
+    qz_h5_silence(&quiet);
+    if ((rc = qz_output_open(path, &file, err)))
+        goto done;
+    qz_h5_read_num_attr(file, "format_version", H5T_NATIVE_LLONG, &version);
+    if ((rc = qz_runlist_read(file, path, &list, err)))
+        goto done;
+    if (run) {
+        found = 0;
+        for (size_t i = 0; i < list.n && !found; i++) {
+            size_t n = strlen(run);
+            found =
+                strcmp(list.name[i], run) == 0 || (strncmp(list.name[i], run, n) == 0 &&
+                                                   strncmp(list.name[i] + n, "/tasks/", 7) == 0);
+        }
+        if (!found) {
+            rc = unknown_run(path, run, &list, err);
+            goto done;
+        }
+        qz_runlist_filter(&list, run, &found);
+    }
+    if (!(target = output_name(path, out))) {
+        rc = qz_error_set(err, QZ_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = check_output(path, target, err)))
+        goto done;
+    if (list.n && (runs = H5Gopen2(file, "runs", H5P_DEFAULT)) < 0) {
+        rc = qz_error_set(err, QZ_EHDF5, "%s: cannot read /runs", path);
+        goto done;
+    }
+    if ((rc = qz_safefile_begin(target, 0, &sf, err)))
+        goto done;
+    began = 1;
+    if (!(f = fdopen(sf.fd, "w"))) {
+        rc = qz_error_set(err, QZ_EIO, "%s: cannot write %s", target, sf.tmp);
+        goto done;
+    }
+    sf.fd = -1; /* f owns it now */
+    put_page(f, path, version, runs, &list, run);
+    if (ferror(f) | (fclose(f) != 0)) {
+        f = NULL;
+        rc = qz_error_set(err, QZ_EIO, "%s: cannot write the report to %s", target, sf.tmp);
+        goto done;
+    }
+    f = NULL;
+    rc = qz_safefile_commit(&sf, err);
+    began = 0;
+done:
+    if (f)
+        fclose(f);
+    if (began)
+        qz_safefile_abort(&sf);
+    free(target);
+    qz_runlist_free(&list);
+    if (runs >= 0)
+        H5Gclose(runs);
+    if (file >= 0)
+        H5Fclose(file);
+    qz_h5_restore(&quiet);
+    return rc;
+}
