@@ -10,11 +10,12 @@
 #include "h5util.h"
 #include "output.h"
 
-#define KEY_WIDTH 19    /* "selected position:" and a space */
-#define TOP_SHOWN 5     /* entries of the top set shown */
-#define PAYLOAD_SHOWN 8 /* payload values shown */
-#define TEXT_SHOWN 240  /* bytes of a text payload shown */
-#define JOB_SHOWN 60    /* characters of the job's JSON shown */
+#define KEY_WIDTH 19       /* "selected position:" and a space */
+#define QZ_SHOWN_SWEEP 256 /* sweep rows shown (a job lists at most QZ_SWEEP_MAX) */
+#define TOP_SHOWN 5        /* entries of the top set shown */
+#define PAYLOAD_SHOWN 8    /* payload values shown */
+#define TEXT_SHOWN 240     /* bytes of a text payload shown */
+#define JOB_SHOWN 60       /* characters of the job's JSON shown */
 #define VALUE_MAX 64
 
 enum { FOUND = 1, MISSING = 0, UNREADABLE = -1 };
@@ -325,6 +326,61 @@ static void show_top(FILE *out, hid_t run)
     H5Gclose(top);
 }
 
+/* The archive, if the run has one: its mode and size. */
+static void show_archive(FILE *out, hid_t run)
+{
+    char *mode = NULL, line[160];
+    uint64_t count = 0;
+    hid_t samples;
+
+    if (H5Lexists(run, "samples", H5P_DEFAULT) <= 0)
+        return;
+    samples = H5Gopen2(run, "samples", H5P_DEFAULT);
+    if (samples < 0)
+        return;
+    qz_h5_read_string_attr(samples, "mode", &mode);
+    qz_h5_read_num_attr(samples, "count", H5T_NATIVE_UINT64, &count);
+    snprintf(line, sizeof line, "%s, %llu samples (samples/)", mode ? mode : "?",
+             (unsigned long long)count);
+    put_line(out, "archive", line);
+    free(mode);
+    H5Gclose(samples);
+}
+
+/* The sweep table, if the run lists several q. */
+static void show_sweep(FILE *out, hid_t run)
+{
+    static const char *const cols[] = {"q", "threshold", "mean_utility", "mean_cost", "cost_bound"};
+    double *v[5] = {NULL};
+    size_t n[5] = {0}, rows;
+    uint64_t k[QZ_SHOWN_SWEEP], idx[QZ_SHOWN_SWEEP];
+    hsize_t nk = 0, ni = 0;
+    hid_t sweep;
+    int ok = 1;
+
+    if (H5Lexists(run, "sweep", H5P_DEFAULT) <= 0 ||
+        (sweep = H5Gopen2(run, "sweep", H5P_DEFAULT)) < 0)
+        return;
+    for (int c = 0; c < 5; c++)
+        ok &= qz_h5_read_f64_1d(sweep, cols[c], &v[c], &n[c]) == FOUND && n[c] == n[0];
+    ok &= read_head(sweep, "top_count", H5T_NATIVE_UINT64, QZ_SHOWN_SWEEP, k, &nk) == FOUND &&
+          read_head(sweep, "selected_index", H5T_NATIVE_UINT64, QZ_SHOWN_SWEEP, idx, &ni) == FOUND;
+    if (!ok) {
+        put_line(out, "sweep", "(unreadable)");
+    } else {
+        rows = n[0] < QZ_SHOWN_SWEEP ? n[0] : QZ_SHOWN_SWEEP;
+        fprintf(out, "  sweep (%zu q):\n    %-12s  %-10s  %-12s  %-12s  %-12s  %-12s  %s\n", n[0],
+                "q", "K", "threshold", "E_Q[u]", "E_Q[c]", "bound", "selected");
+        for (size_t i = 0; i < rows; i++)
+            fprintf(out, "    %-12.6g  %-10llu  %-12.6g  %-12.6g  %-12.6g  %-12.6g  %llu\n",
+                    v[0][i], (unsigned long long)k[i], v[1][i], v[2][i], v[3][i], v[4][i],
+                    (unsigned long long)idx[i]);
+    }
+    for (int c = 0; c < 5; c++)
+        free(v[c]);
+    H5Gclose(sweep);
+}
+
 static void show_run(FILE *out, hid_t run)
 {
     static const struct line head[] = {
@@ -352,15 +408,28 @@ static void show_run(FILE *out, hid_t run)
         {"write time", "write_seconds", SHOW_SECONDS, NULL, 1},
         {"peak RSS (max)", "peak_rss_bytes_max", SHOW_MIB, NULL, 1},
         {"peak RSS (root)", "peak_rss_bytes_root", SHOW_MIB, NULL, 1},
-        {"checkpoints written", "checkpoints", SHOW_U64, NULL, 1},
+        {"checkpoints", "checkpoints", SHOW_U64, NULL, 1},
         {"checkpoint time", "checkpoint_seconds", SHOW_SECONDS, NULL, 1},
         {"resumed", "resumes", SHOW_U64, "times", 1},
+        {"source file", "source_file", SHOW_STR, NULL, 1},
+        {"source run", "source_run", SHOW_STR, NULL, 1},
         {"job", "job", SHOW_JOB, NULL, 0},
+    };
+    static const struct line safety[] = {
+        {"E_Q[u]", "utility_quantilized_mean", SHOW_EXACT, NULL, 1},
+        {"E_Q[c]", "cost_quantilized_mean", SHOW_EXACT, NULL, 1},
+        {"E_gamma[c]", "cost_base_mean", SHOW_EXACT, NULL, 1},
+        {"E_gamma[c] s.e.", "cost_base_stderr", SHOW_EXACT, NULL, 1},
+        {"E_gamma[c] / q", "cost_bound", SHOW_EXACT, NULL, 1},
+        {"KL(Q||gamma)", "kl_nats", SHOW_EXACT, "nats = ln(1/q)", 1},
     };
 
     show_lines(out, run, head, sizeof head / sizeof head[0]);
+    show_lines(out, run, safety, sizeof safety / sizeof safety[0]);
     show_selected(out, run);
     show_lines(out, run, tail, sizeof tail / sizeof tail[0]);
+    show_archive(out, run);
+    show_sweep(out, run);
     show_top(out, run);
 }
 

@@ -65,6 +65,10 @@ for i, q in enumerate(run["sweep/q"][...]):
     assert run["sweep/mean_cost"][i] <= run["sweep/cost_bound"][i]
 PY
 
+"$QZ_BIN" inspect sweep-3.h5 > inspect.txt
+check "inspect shows the sweep table" bash -c "grep -q '^  sweep (4 q):' inspect.txt && test \$(grep -cE '^    (0.01|0.001234|0.0001|1e-05) ' inspect.txt) -eq 4"
+check "inspect shows the safety figures and the archive" bash -c "grep -q '^  E_Q\[c\]: ' inspect.txt && grep -q '^  E_gamma\[c\] / q: ' inspect.txt && grep -q '^  archive: *utilities, 3000000 samples' inspect.txt"
+
 # A sweep's top set is gathered on rank 0: one above output.top_gather_limit is refused.
 job big "[0.5, 0.01]" ', "output": {"top_gather_limit": 100000}'
 "$QZ_BIN" run big.json -o big.h5 > big.out 2> big.err
