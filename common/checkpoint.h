@@ -97,8 +97,9 @@ enum qz_status qz_ckpt_check(const char *path, uint64_t file_size, const struct 
  * way. */
 uint64_t qz_job_hash(const struct qz_job *job);
 
-/* The default checkpoint path for a run recorded in `out`: "<out>.<name>.ckpt".
- * Caller frees; NULL when out of memory. */
-char *qz_ckpt_default_path(const char *out, const char *name);
+/* A file that belongs to run `name` of the record file `out`, beside it:
+ * "<out>.<name>.<suffix>" (the checkpoint: suffix "ckpt"; an archive's staging file:
+ * "samples.tmp"). Caller frees; NULL when out of memory. */
+char *qz_run_side_path(const char *out, const char *name, const char *suffix);
 
 #endif

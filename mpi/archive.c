@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "agree.h"
+#include "checkpoint.h"
 #include "h5util.h"
 #include "record.h"
 
@@ -34,11 +35,7 @@ static int text_archive(const struct qz_job *job)
 
 char *qz_archive_staging_path(const char *out, const char *name)
 {
-    size_t len = strlen(out) + strlen(name) + 16;
-    char *p = malloc(len);
-    if (p)
-        snprintf(p, len, "%s.%s.samples.tmp", out, name);
-    return p;
+    return qz_run_side_path(out, name, "samples.tmp");
 }
 
 /* Which fields the job archives. */

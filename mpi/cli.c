@@ -529,7 +529,7 @@ static int run_job(struct qz_job *job_in, const struct run_args *a_in, const cha
     }
     cx.ckpt_path = job.ckpt_path;
     if (cx.out && !cx.ckpt_path)
-        cx.ckpt_path = default_ckpt = qz_ckpt_default_path(cx.out, job.name);
+        cx.ckpt_path = default_ckpt = qz_run_side_path(cx.out, job.name, "ckpt");
     cx.job_hash = qz_job_hash(&job);
     if (cx.out && job.archive != QZ_ARCHIVE_NONE)
         cx.staging = staging = qz_archive_staging_path(cx.out, job.name);
