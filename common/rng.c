@@ -42,9 +42,11 @@
 
 #if defined(__GNUC__)
 #define QZ_NOINLINE __attribute__((noinline))
+#define QZ_UNLIKELY(c) __builtin_expect(!!(c), 0)
 #define QZ_CTZ64(x) __builtin_ctzll(x)
 #else
 #define QZ_NOINLINE
+#define QZ_UNLIKELY(c) (c)
 static int QZ_CTZ64(uint64_t x)
 {
     int n = 0;
@@ -81,6 +83,17 @@ static double qz_zig_r[QZ_ZIG_LAYERS];
 static double qz_zig_fx[QZ_ZIG_LAYERS + 1];
 /* (x[i], r[i]) pairs for the vectorized rectangle test, 16-byte aligned. */
 static _Alignas(16) double qz_zig_xr[2 * QZ_ZIG_LAYERS];
+
+/* The wedge test of layer i > 0 (wedge_accepts) with its squeeze: fx1 = f(x[i+1]),
+ * d = f(x[i]) - f(x[i+1]), and an approximation of exp(t) for the t = -x*x/2 of the
+ * layer's wedges, exp(t) ~ ec * P(t - tc) with P the degree-5 Taylor polynomial of
+ * exp at 0, tc the middle of the layer's t range and ec = exp(tc); m2 is twice a
+ * proven bound on |ec * P(t - tc) - exp(t)| (libm's exp included). One cache line
+ * per layer. */
+struct wedge {
+    double x, fx1, d, tc, ec, m2, pad[2];
+};
+static _Alignas(64) struct wedge qz_zig_wedge[QZ_ZIG_LAYERS];
 static int qz_zig_ready;
 
 /* -1 until decided; then 1 when the AVX2 kernels run, 0 for the portable ones. */
@@ -114,6 +127,40 @@ static int simd_on(void)
     return qz_simd;
 }
 
+/* The squeeze of layer i's wedge test (struct wedge, wedge_accepts). A wedge point of
+ * layer i has x = u * x[i] with r[i] <= |u| <= 1, so |x| lies in [x[i+1], x[i]] up to
+ * a few roundings, and t = -0.5 * (x * x) in [tlo, thi] below (their relative slack
+ * of 1e-12 covers those roundings many times over). With h = t - tc (rounded) we
+ * have |h| <= H and exp(t) = exp(tc) exp(t - tc), and relative to exp(t):
+ * - Taylor: |exp(h) - P(h)| <= H^6 / 720 * exp(H) =: rem (relative to exp(h));
+ * - rounding, each bound in units of 2^-53: ec = exp(tc) from libm (under 1 ulp:
+ *   2; glibc documents about 0.51 ulp), the rounding of h (|h| < 1), the rounded
+ *   coefficients and Horner's 10 operations (11 * exp(H) with exp(H) < 1.5), the
+ *   product ec * P (1), and libm's own exp(t) that the exact test uses (2): under
+ *   25 * 2^-53 < 2^-47 in all.
+ * So |ec * P(h) - exp(libm)(t)| <= M := exp(thi) * 1.01 * (rem * 1.01 + 2^-47), the
+ * factors 1.01 covering exp(t) <= exp(thi) (up to rounding), the cross terms and the
+ * rounding of M's own computation. m2 = 2M: M exceeds an ulp of p many times over,
+ * so fl(p - m2) <= exp(t) <= fl(p + m2) for the computed approximation p, which is
+ * all wedge_accepts relies on (p's own rounding, and whether it is contracted, do not
+ * matter). */
+static void wedge_init(struct wedge *w, int i)
+{
+    double tlo = -0.5 * (qz_zig_x[i] * qz_zig_x[i]) * (1.0 + 1e-12);
+    double thi = -0.5 * (qz_zig_x[i + 1] * qz_zig_x[i + 1]) * (1.0 - 1e-12);
+    double big_h = 0.5 * (thi - tlo) * (1.0 + 1e-9);
+    double h2 = big_h * big_h;
+    double rem = h2 * h2 * h2 / 720.0 * exp(big_h);
+
+    w->x = qz_zig_x[i];
+    w->fx1 = qz_zig_fx[i + 1];
+    w->d = qz_zig_fx[i] - qz_zig_fx[i + 1];
+    w->tc = 0.5 * (tlo + thi);
+    w->ec = exp(w->tc);
+    w->m2 = 2.0 * (exp(thi) * 1.01 * (rem * 1.01 + 0x1p-47));
+    w->pad[0] = w->pad[1] = 0.0;
+}
+
 void qz_rng_init(void)
 {
     simd_on();
@@ -136,6 +183,8 @@ void qz_rng_init(void)
         qz_zig_xr[2 * i] = qz_zig_x[i];
         qz_zig_xr[2 * i + 1] = qz_zig_r[i];
     }
+    for (int i = 1; i < QZ_ZIG_LAYERS; i++)
+        wedge_init(&qz_zig_wedge[i], i);
     qz_zig_ready = 1;
 }
 
@@ -158,10 +207,23 @@ static uint64_t extra_next(struct extra *e)
  * in the part of layer i right of x[i+1] is under the curve when
  * f(x[i+1]) + U * (f(x[i]) - f(x[i+1])) < f(x), tested here as
  * U * (f(x[i]) - f(x[i+1])) < f(x) - f(x[i+1]) (no a * b + c). */
-static int wedge_accepts(unsigned i, double x, uint64_t v)
+static inline int wedge_accepts(unsigned i, double x, uint64_t v)
 {
-    double above = qz_gauss_f(x) - qz_zig_fx[i + 1];
-    return qz_u01(v) * (qz_zig_fx[i] - qz_zig_fx[i + 1]) < above;
+    const struct wedge *w = &qz_zig_wedge[i];
+    double below = qz_u01(v) * w->d;
+    /* The squeeze (wedge_init): with lo <= exp(t) <= hi, fl(lo - fx1) <= the exact
+     * test's right side fl(exp(t) - fx1) <= fl(hi - fx1) (rounding is monotonic),
+     * which decides the test without calling exp except about 4 times in 10^5 in
+     * layer 1 and far less often above. */
+    double t = -0.5 * (x * x), h = t - w->tc;
+    double p =
+        w->ec * (1.0 + h * (1.0 + h * (0.5 + h * (1.0 / 6 + h * (1.0 / 24 + h * (1.0 / 120))))));
+    int yes_lo = below < (p - w->m2) - w->fx1, yes_hi = below < (p + w->m2) - w->fx1;
+    /* yes_lo implies yes_hi; they differ only between the bounds (no unpredictable
+     * branch on the outcome itself) */
+    if (QZ_UNLIKELY(yes_lo != yes_hi))
+        return below < exp(t) - w->fx1;
+    return yes_lo;
 }
 
 /* The ziggurat from a try whose word is `word` on (rng.h, qz_normal), taking further
@@ -521,16 +583,18 @@ static QZ_AVX2 void normal_fast_avx2(struct main_key *mk, uint64_t first, size_t
     for (size_t q = 0; q < (n + 63) / 64; q++)
         rej[q] = 0;
     for (size_t k = 0; k < n; k += QZ_STEP) {
+        uint64_t mask = 0; /* the step's rejections, gathered in a register */
         words_step(mk, (first + k) >> 1, words + k);
 #pragma GCC unroll 8
-        for (size_t v = k; v < k + QZ_STEP; v += 4) {
+        for (size_t v = 0; v < QZ_STEP; v += 4) {
             int rj;
-            __m256d z = zig4(words + v, &rj);
+            __m256d z = zig4(words + k + v, &rj);
             if (on)
                 z = _mm256_add_pd(a, _mm256_mul_pd(b, z));
-            _mm256_storeu_pd(out + v, z);
-            rej[v / 64] |= (uint64_t)rj << (v % 64);
+            _mm256_storeu_pd(out + k + v, z);
+            mask |= (uint64_t)rj << v;
         }
+        rej[k / 64] |= mask << (k % 64);
     }
 }
 
