@@ -86,12 +86,12 @@ static _Alignas(16) double qz_zig_xr[2 * QZ_ZIG_LAYERS];
 
 /* The wedge test of layer i > 0 (wedge_accepts) with its squeeze: fx1 = f(x[i+1]),
  * d = f(x[i]) - f(x[i+1]), and an approximation of exp(t) for the t = -x*x/2 of the
- * layer's wedges, exp(t) ~ ec * P(t - tc) with P the degree-5 Taylor polynomial of
- * exp at 0, tc the middle of the layer's t range and ec = exp(tc); m2 is twice a
- * proven bound on |ec * P(t - tc) - exp(t)| (libm's exp included). One cache line
- * per layer. */
+ * layer's wedges, exp(t) ~ ec * P(t - tc) with P the cubic Taylor polynomial of exp
+ * at 0, tc the middle of the layer's t range, ec = exp(tc), c2 = ec / 2 and
+ * c3 = ec / 6; m2 is twice a proven bound on |ec * P(t - tc) - exp(t)| (libm's exp
+ * included). One cache line per layer. */
 struct wedge {
-    double x, fx1, d, tc, ec, m2, pad[2];
+    double x, fx1, d, tc, ec, c2, c3, m2;
 };
 static _Alignas(64) struct wedge qz_zig_wedge[QZ_ZIG_LAYERS];
 static int qz_zig_ready;
@@ -132,33 +132,36 @@ static int simd_on(void)
  * a few roundings, and t = -0.5 * (x * x) in [tlo, thi] below (their relative slack
  * of 1e-12 covers those roundings many times over). With h = t - tc (rounded) we
  * have |h| <= H and exp(t) = exp(tc) exp(t - tc), and relative to exp(t):
- * - Taylor: |exp(h) - P(h)| <= H^6 / 720 * exp(H) =: rem (relative to exp(h));
+ * - Taylor: |exp(h) - P(h)| <= H^4 / 24 * exp(H) =: rem (relative to exp(h)), P the
+ *   cubic 1 + h + h^2 / 2 + h^3 / 6;
  * - rounding, each bound in units of 2^-53: ec = exp(tc) from libm (under 1 ulp:
- *   2; glibc documents about 0.51 ulp), the rounding of h (|h| < 1), the rounded
- *   coefficients and Horner's 10 operations (11 * exp(H) with exp(H) < 1.5), the
- *   product ec * P (1), and libm's own exp(t) that the exact test uses (2): under
- *   25 * 2^-53 < 2^-47 in all.
- * So |ec * P(h) - exp(libm)(t)| <= M := exp(thi) * 1.01 * (rem * 1.01 + 2^-47), the
- * factors 1.01 covering exp(t) <= exp(thi) (up to rounding), the cross terms and the
- * rounding of M's own computation. m2 = 2M: M exceeds an ulp of p many times over,
- * so fl(p - m2) <= exp(t) <= fl(p + m2) for the computed approximation p, which is
- * all wedge_accepts relies on (p's own rounding, and whether it is contracted, do not
- * matter). */
+ *   2; glibc documents about 0.51 ulp), the rounding of h (|h| < 1), c3 = ec / 6
+ *   (c2 = ec / 2 is exact), the 7 operations of (ec + ec h) + h^2 (c2 + c3 h) with
+ *   terms bounded by ec exp(H), exp(H) < 1.5 (under 11), and libm's own exp(t) that
+ *   the exact test uses (2): under 20 * 2^-53 < 2^-47 in all.
+ * So |p - exp(libm)(t)| <= M := exp(thi) * 1.01 * (rem * 1.01 + 2^-47) for the computed
+ * approximation p, the factors 1.01 covering exp(t) <= exp(thi) (up to rounding), the
+ * cross terms and the rounding of M's own computation. m2 = 2M: M exceeds an ulp of
+ * p many times over, so fl(p - m2) <= exp(t) <= fl(p + m2), which is all
+ * wedge_accepts relies on (p's own rounding, and whether it is contracted, do not
+ * matter). In layer 1 (H = 0.37) the bounds are 4M / |d| = 0.9% of the test's range
+ * apart, in layer 2 0.14%, above that far less. */
 static void wedge_init(struct wedge *w, int i)
 {
     double tlo = -0.5 * (qz_zig_x[i] * qz_zig_x[i]) * (1.0 + 1e-12);
     double thi = -0.5 * (qz_zig_x[i + 1] * qz_zig_x[i + 1]) * (1.0 - 1e-12);
     double big_h = 0.5 * (thi - tlo) * (1.0 + 1e-9);
     double h2 = big_h * big_h;
-    double rem = h2 * h2 * h2 / 720.0 * exp(big_h);
+    double rem = h2 * h2 / 24.0 * exp(big_h);
 
     w->x = qz_zig_x[i];
     w->fx1 = qz_zig_fx[i + 1];
     w->d = qz_zig_fx[i] - qz_zig_fx[i + 1];
     w->tc = 0.5 * (tlo + thi);
     w->ec = exp(w->tc);
+    w->c2 = w->ec / 2;
+    w->c3 = w->ec / 6;
     w->m2 = 2.0 * (exp(thi) * 1.01 * (rem * 1.01 + 0x1p-47));
-    w->pad[0] = w->pad[1] = 0.0;
 }
 
 void qz_rng_init(void)
@@ -213,11 +216,10 @@ static inline int wedge_accepts(unsigned i, double x, uint64_t v)
     double below = qz_u01(v) * w->d;
     /* The squeeze (wedge_init): with lo <= exp(t) <= hi, fl(lo - fx1) <= the exact
      * test's right side fl(exp(t) - fx1) <= fl(hi - fx1) (rounding is monotonic),
-     * which decides the test without calling exp except about 4 times in 10^5 in
-     * layer 1 and far less often above. */
+     * which decides the test without calling exp except about once in 10^2 tests
+     * in layer 1 and far less often above. */
     double t = -0.5 * (x * x), h = t - w->tc;
-    double p =
-        w->ec * (1.0 + h * (1.0 + h * (0.5 + h * (1.0 / 6 + h * (1.0 / 24 + h * (1.0 / 120))))));
+    double p = (w->ec + w->ec * h) + (h * h) * (w->c2 + w->c3 * h);
     int yes_lo = below < (p - w->m2) - w->fx1, yes_hi = below < (p + w->m2) - w->fx1;
     /* yes_lo implies yes_hi; they differ only between the bounds (no unpredictable
      * branch on the outcome itself) */
@@ -465,11 +467,14 @@ QZ_AVX2_INLINE void philox_main(const struct main_key *mk, const __m256i j[QZ_PG
     }
 }
 
-/* The 8 * QZ_PG words of main-stream blocks j .. j + 4 * QZ_PG - 1, in order, to out. */
-QZ_AVX2_INLINE void words_step(struct main_key *mk, uint64_t j, uint64_t *out)
+/* The 8 * QZ_PG words of main-stream blocks j .. j + 4 * QZ_PG - 1, in order, four
+ * to a vector: w[v] holds words 4v .. 4v + 3. Group g's lanes hold blocks
+ * j + 4g + (0, 2, 1, 3), so that unpacking each 128-bit half of out0 with out1
+ * gives four consecutive words (no lane-crossing permutation). */
+QZ_AVX2_INLINE void words_step_vec(struct main_key *mk, uint64_t j, __m256i w[2 * QZ_PG])
 {
     __m256i jv[QZ_PG], o0[QZ_PG], o1[QZ_PG];
-    jv[0] = _mm256_add_epi64(_mm256_set1_epi64x((long long)j), _mm256_set_epi64x(3, 2, 1, 0));
+    jv[0] = _mm256_add_epi64(_mm256_set1_epi64x((long long)j), _mm256_set_epi64x(3, 1, 2, 0));
 #pragma GCC unroll 4
     for (int g = 1; g < QZ_PG; g++)
         jv[g] = _mm256_add_epi64(jv[g - 1], _mm256_set1_epi64x(4));
@@ -491,8 +496,20 @@ QZ_AVX2_INLINE void words_step(struct main_key *mk, uint64_t j, uint64_t *out)
         }
     }
 #pragma GCC unroll 4
-    for (int g = 0; g < QZ_PG; g++)
-        store_pairs(out + 8 * g, o0[g], o1[g]);
+    for (int g = 0; g < QZ_PG; g++) {
+        w[2 * g] = _mm256_unpacklo_epi64(o0[g], o1[g]);
+        w[2 * g + 1] = _mm256_unpackhi_epi64(o0[g], o1[g]);
+    }
+}
+
+/* The 8 * QZ_PG words of main-stream blocks j .. j + 4 * QZ_PG - 1, in order, to out. */
+QZ_AVX2_INLINE void words_step(struct main_key *mk, uint64_t j, uint64_t *out)
+{
+    __m256i w[2 * QZ_PG];
+    words_step_vec(mk, j, w);
+#pragma GCC unroll 8
+    for (int v = 0; v < 2 * QZ_PG; v++)
+        _mm256_storeu_si256((__m256i *)(out + 4 * v), w[v]);
 }
 
 /* Whole steps go straight to out; a part step at either end (first odd, or n not a
@@ -543,20 +560,20 @@ static QZ_AVX2 void extra0_avx2(const void *mk, uint64_t base, const uint32_t *i
     }
 }
 
-/* Try 0 of the ziggurat on the 4 samples whose primary words are w[0 .. 3]: returns
+/* Try 0 of the ziggurat on the 4 samples whose primary words are w[0 .. 3] (also
+ * in v, whose lanes are w's words; the layers are read from w): returns
  * u * x[i] per lane and sets *rejected to a 4-bit mask of the lanes that failed the
  * rectangle test |u| < r[i]. u = 2 * qz_u01(w) - 1 is built exactly from the bits:
  * with m = w >> 11 (53 bits) and y = 1 + (m mod 2^52) 2^-52 in [1, 2) (the low 52
  * bits of m under the exponent of 1.0), u = m 2^-52 - 1 is y - 1 when bit 52 of m
  * (the top bit of w) is set and y - 2 otherwise; both subtractions are exact. The
  * (x[i], r[i]) pairs come by scalar-indexed 16-byte loads (cheaper than two gathers). */
-QZ_AVX2_INLINE __m256d zig4(const uint64_t *w, int *rejected)
+QZ_AVX2_INLINE __m256d zig4(__m256i v, const uint64_t *w, int *rejected)
 {
-    const __m256i mant = _mm256_set1_epi64x(0x000FFFFFFFFFFFFF);
     const __m256i one = _mm256_set1_epi64x(0x3FF0000000000000);
     const double *xr = qz_zig_xr;
-    __m256i v = _mm256_loadu_si256((const __m256i *)w);
-    __m256i m = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi64(v, 11), mant), one);
+    /* bit 52 of m lands on the lowest exponent bit, which 1.0 has set already */
+    __m256i m = _mm256_or_si256(_mm256_srli_epi64(v, 11), one);
     __m256d sub =
         _mm256_blendv_pd(_mm256_set1_pd(2.0), _mm256_set1_pd(1.0), _mm256_castsi256_pd(v));
     __m256d u = _mm256_sub_pd(_mm256_castsi256_pd(m), sub);
@@ -584,11 +601,15 @@ static QZ_AVX2 void normal_fast_avx2(struct main_key *mk, uint64_t first, size_t
         rej[q] = 0;
     for (size_t k = 0; k < n; k += QZ_STEP) {
         uint64_t mask = 0; /* the step's rejections, gathered in a register */
-        words_step(mk, (first + k) >> 1, words + k);
+        __m256i wv[2 * QZ_PG];
+        words_step_vec(mk, (first + k) >> 1, wv);
+#pragma GCC unroll 8
+        for (int v = 0; v < 2 * QZ_PG; v++)
+            _mm256_storeu_si256((__m256i *)(words + k + 4 * v), wv[v]);
 #pragma GCC unroll 8
         for (size_t v = 0; v < QZ_STEP; v += 4) {
             int rj;
-            __m256d z = zig4(words + k + v, &rj);
+            __m256d z = zig4(wv[v / 4], words + k + v, &rj);
             if (on)
                 z = _mm256_add_pd(a, _mm256_mul_pd(b, z));
             _mm256_storeu_pd(out + k + v, z);
@@ -612,10 +633,11 @@ void qz_rng_words(uint64_t seed, uint32_t stream, uint64_t first, size_t n, uint
 }
 
 /* The samples of a pass that the fast pass did not accept (bits of rej): their extra
- * blocks 0 drawn in one batch, then the wedge tests of try 0, with no unpredictable
- * branch between them, then normal_from for the samples still undecided (the wedge
- * rejected them, or they went to the tail). Same steps, in the same order per
- * sample, as qz_normal. */
+ * blocks 0 drawn in one batch, then the wedge tests of try 0, then the rectangle
+ * tests of try 1 for the wedge rejects, each a pass over the samples still undecided
+ * with no unpredictable branch, then normal_from for the few left (the tail, and
+ * try 1's rectangle rejects). Same steps, in the same order per sample, as
+ * qz_normal. */
 static QZ_NOINLINE void normal_fixup(uint64_t seed, uint64_t first, size_t n,
                                      const struct scale *sc, double *out, const uint64_t *words,
                                      const uint64_t *rej, const void *avx2_key)
@@ -660,7 +682,21 @@ static QZ_NOINLINE void normal_fixup(uint64_t seed, uint64_t first, size_t n,
         rest[nrest] = (uint32_t)r;
         nrest += !done;
     }
+    /* Try 1's rectangle test for the wedge rejects (word: extra word 1), again without
+     * a branch on its outcome; the tail samples (layer 0) and the few that fail stay
+     * in rest, compacted in place. */
+    size_t nlast = 0;
     for (size_t q = 0; q < nrest; q++) {
+        size_t r = rest[q], k = idx[r];
+        uint64_t w = extra[2 * r + 1];
+        double u = 2.0 * qz_u01(w) - 1.0;
+        unsigned i = (unsigned)(w & QZ_ZIG_MASK);
+        int done = ((words[k] & QZ_ZIG_MASK) != 0) & (fabs(u) < qz_zig_r[i]);
+        out[k] = scaled(sc, u * qz_zig_x[i]);
+        rest[nlast] = (uint32_t)r;
+        nlast += !done;
+    }
+    for (size_t q = 0; q < nlast; q++) {
         size_t r = rest[q], k = idx[r];
         uint64_t w = words[k];
         struct extra e = {seed, first + k, 0, {extra[2 * r], extra[2 * r + 1]}};
