@@ -65,9 +65,14 @@ static int QZ_CTZ64(uint64_t x)
 #define QZ_ZIG_R 3.442619855899
 #define QZ_ZIG_V 9.91256303526217e-3
 
-/* Samples per pass of qz_normal_batch: its buffers (words, rejected list, extra
- * blocks) stay in L1. A multiple of 64 (one rejection mask word per 64 samples). */
-#define QZ_SUB 512
+/* Samples per pass of qz_normal_batch: its buffers (words, rejected list) stay in L1
+ * (with the caller's output), and the per-pass costs (mispredicted loop exits, part
+ * groups of extra blocks) are spread over many samples. A multiple of 64 (one
+ * rejection mask word per 64 samples). */
+#define QZ_SUB 2048
+/* Rejected samples per part of normal_fixup (its extra-block buffer); about 57 of a
+ * pass of QZ_SUB are rejected on average. A multiple of 8. */
+#define QZ_FIX 256
 /* Groups of 4 Philox blocks interleaved by the AVX2 kernels, and the words (samples)
  * they make per step. QZ_SUB is a multiple of QZ_STEP. */
 #define QZ_PG 4
@@ -632,39 +637,15 @@ void qz_rng_words(uint64_t seed, uint32_t stream, uint64_t first, size_t n, uint
     words_portable(seed, stream, first, n, out);
 }
 
-/* The samples of a pass that the fast pass did not accept (bits of rej): their extra
- * blocks 0 drawn in one batch, then the wedge tests of try 0, then the rectangle
- * tests of try 1 for the wedge rejects, each a pass over the samples still undecided
- * with no unpredictable branch, then normal_from for the few left (the tail, and
- * try 1's rectangle rejects). Same steps, in the same order per sample, as
- * qz_normal. */
-static QZ_NOINLINE void normal_fixup(uint64_t seed, uint64_t first, size_t n,
-                                     const struct scale *sc, double *out, const uint64_t *words,
-                                     const uint64_t *rej, const void *avx2_key)
+/* The steps of normal_fixup for the nr <= QZ_FIX rejected samples idx[0 .. nr-1] of a
+ * pass (idx readable up to nr rounded up to 8). */
+static void fixup_part(uint64_t seed, uint64_t first, const struct scale *sc, double *out,
+                       const uint64_t *words, const uint32_t *idx, size_t nr, const void *avx2_key)
 {
-    uint64_t extra[2 * QZ_SUB];
-    uint32_t idx[QZ_SUB + 4], rest[QZ_SUB];
-    size_t nr = 0, nrest = 0;
+    uint64_t extra[2 * QZ_FIX];
+    uint32_t rest[QZ_FIX];
+    size_t nrest = 0;
 
-    /* The rejected samples' indices in order: the first 4 bits of a mask word without
-     * a branch (a word has about 1.8 on average; an entry past the last is
-     * overwritten or ignored), the rest, if any, by a loop. */
-    for (size_t q = 0; q < (n + 63) / 64; q++) {
-        uint64_t bits = rej[q];
-        uint32_t base = (uint32_t)(q * 64);
-#if defined(__GNUC__)
-#pragma GCC unroll 4
-#endif
-        for (int s = 0; s < 4; s++) {
-            idx[nr] = base + (uint32_t)QZ_CTZ64(bits | (uint64_t)1 << 63);
-            nr += bits != 0;
-            bits &= bits - 1;
-        }
-        for (; bits; bits &= bits - 1)
-            idx[nr++] = base + (uint32_t)QZ_CTZ64(bits);
-    }
-    for (size_t r = nr; r % 8 != 0; r++)
-        idx[r] = 0; /* extra0_avx2 draws whole groups of 8 */
 #if QZ_HAVE_AVX2
     if (avx2_key)
         extra0_avx2(avx2_key, first, idx, nr, extra);
@@ -707,6 +688,43 @@ static QZ_NOINLINE void normal_fixup(uint64_t seed, uint64_t first, size_t n,
         }
         out[k] = scaled(sc, normal_from(&e, w));
     }
+}
+
+/* The samples of a pass that the fast pass did not accept (bits of rej): their extra
+ * blocks 0 drawn in one batch, then the wedge tests of try 0, then the rectangle
+ * tests of try 1 for the wedge rejects, each a pass over the samples still undecided
+ * with no unpredictable branch, then normal_from for the few left (the tail, and
+ * try 1's rectangle rejects). Same steps, in the same order per sample, as
+ * qz_normal. */
+static QZ_NOINLINE void normal_fixup(uint64_t seed, uint64_t first, size_t n,
+                                     const struct scale *sc, double *out, const uint64_t *words,
+                                     const uint64_t *rej, const void *avx2_key)
+{
+    uint32_t idx[QZ_SUB + 4];
+    size_t nr = 0;
+
+    /* The rejected samples' indices in order: the first 4 bits of a mask word without
+     * a branch (a word has about 1.8 on average; an entry past the last is
+     * overwritten or ignored), the rest, if any, by a loop. */
+    for (size_t q = 0; q < (n + 63) / 64; q++) {
+        uint64_t bits = rej[q];
+        uint32_t base = (uint32_t)(q * 64);
+#if defined(__GNUC__)
+#pragma GCC unroll 4
+#endif
+        for (int s = 0; s < 4; s++) {
+            idx[nr] = base + (uint32_t)QZ_CTZ64(bits | (uint64_t)1 << 63);
+            nr += bits != 0;
+            bits &= bits - 1;
+        }
+        for (; bits; bits &= bits - 1)
+            idx[nr++] = base + (uint32_t)QZ_CTZ64(bits);
+    }
+    for (size_t r = nr; r % 8 != 0; r++)
+        idx[r] = 0; /* extra0_avx2 draws whole groups of 8 */
+    for (size_t r = 0; r < nr; r += QZ_FIX)
+        fixup_part(seed, first, sc, out, words, idx + r, nr - r < QZ_FIX ? nr - r : QZ_FIX,
+                   avx2_key);
 }
 
 static void normal_batch_portable(uint64_t seed, uint64_t first, size_t n, const struct scale *sc,
