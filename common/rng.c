@@ -594,6 +594,67 @@ QZ_AVX2_INLINE __m256d zig4(__m256i v, const uint64_t *w, int *rejected)
     return _mm256_mul_pd(u, x);
 }
 
+/* The rectangle test of words w[4v .. 4v+3] of a step (zig4), out to o, its
+ * rejections into *mask. */
+QZ_AVX2_INLINE void zig_part(const uint64_t *w, int v, double *o, int on, __m256d a, __m256d b,
+                             uint64_t *mask)
+{
+    int rj;
+    __m256d z = zig4(_mm256_loadu_si256((const __m256i *)(w + 4 * v)), w + 4 * v, &rj);
+    if (on)
+        z = _mm256_add_pd(a, _mm256_mul_pd(b, z));
+    _mm256_storeu_pd(o + 4 * v, z);
+    *mask |= (uint64_t)rj << (4 * v);
+}
+
+/* philox_main for the next step's blocks, with the rectangle tests of the current
+ * step's words w (already stored) interleaved between its rounds, so that the
+ * vector-heavy rounds and the load-heavy tests share the out-of-order window. */
+QZ_AVX2_INLINE void philox_main_zig(const struct main_key *mk, const __m256i j[QZ_PG],
+                                    __m256i out0[QZ_PG], __m256i out1[QZ_PG], const uint64_t *w,
+                                    double *o, int on, __m256d a, __m256d b, uint64_t *mask)
+{
+    const __m256i m0 = _mm256_set1_epi64x(QZ_PHILOX_M0), m1 = _mm256_set1_epi64x(QZ_PHILOX_M1);
+    const __m256i *rk = mk->rk;
+    __m256i c0[QZ_PG], c1[QZ_PG], c2[QZ_PG], c3[QZ_PG];
+#pragma GCC unroll 4
+    for (int g = 0; g < QZ_PG; g++) {
+        /* Round 1: c2 = hi(M0 * lo32(j)) ^ k1, c3 = lo(M0 * lo32(j)). */
+        c3[g] = _mm256_mul_epu32(j[g], m0);
+        c2[g] = _mm256_xor_si256(_mm256_srli_epi64(c3[g], 32), rk[1]);
+        /* Round 2: c0 = hi(M1 * c2) ^ hc[0], c1 = lo(M1 * c2), c2 = c3 ^ hc[1]. */
+        c1[g] = _mm256_mul_epu32(c2[g], m1);
+        c2[g] = _mm256_xor_si256(c3[g], mk->hc[1]);
+        c0[g] = _mm256_xor_si256(_mm256_srli_epi64(c1[g], 32), mk->hc[0]);
+        /* Round 3: c3 (constant) ^ k1 is hc[2]. */
+        __m256i p0 = _mm256_mul_epu32(c0[g], m0), p1 = _mm256_mul_epu32(c2[g], m1);
+        c0[g] = _mm256_xor_si256(_mm256_srli_epi64(p1, 32), _mm256_xor_si256(c1[g], rk[4]));
+        c1[g] = p1;
+        c2[g] = _mm256_xor_si256(_mm256_srli_epi64(p0, 32), mk->hc[2]);
+        c3[g] = p0;
+    }
+    zig_part(w, 0, o, on, a, b, mask);
+#pragma GCC unroll 7
+    for (int r = 3; r < 10; r++) {
+#pragma GCC unroll 4
+        for (int g = 0; g < QZ_PG; g++) {
+            __m256i p0 = _mm256_mul_epu32(c0[g], m0), p1 = _mm256_mul_epu32(c2[g], m1);
+            __m256i t1 = _mm256_xor_si256(c1[g], rk[2 * r]);
+            __m256i t3 = _mm256_xor_si256(c3[g], rk[2 * r + 1]);
+            c0[g] = _mm256_xor_si256(_mm256_srli_epi64(p1, 32), t1);
+            c1[g] = p1;
+            c2[g] = _mm256_xor_si256(_mm256_srli_epi64(p0, 32), t3);
+            c3[g] = p0;
+        }
+        zig_part(w, r - 2, o, on, a, b, mask);
+    }
+#pragma GCC unroll 4
+    for (int g = 0; g < QZ_PG; g++) {
+        out0[g] = _mm256_blend_epi32(c0[g], _mm256_slli_epi64(c1[g], 32), 0xAA);
+        out1[g] = _mm256_blend_epi32(c2[g], _mm256_slli_epi64(c3[g], 32), 0xAA);
+    }
+}
+
 /* As normal_fast_portable, drawing the primary words too: samples first .. first+n-1
  * with first even and n <= QZ_SUB a multiple of QZ_STEP; their words go to words. */
 static QZ_AVX2 void normal_fast_avx2(struct main_key *mk, uint64_t first, size_t n,
@@ -602,23 +663,36 @@ static QZ_AVX2 void normal_fast_avx2(struct main_key *mk, uint64_t first, size_t
 {
     const int on = sc->on;
     const __m256d a = _mm256_set1_pd(sc->a), b = _mm256_set1_pd(sc->b);
+    __m256i wv[2 * QZ_PG];
     for (size_t q = 0; q < (n + 63) / 64; q++)
         rej[q] = 0;
+    words_step_vec(mk, first >> 1, wv);
     for (size_t k = 0; k < n; k += QZ_STEP) {
         uint64_t mask = 0; /* the step's rejections, gathered in a register */
-        __m256i wv[2 * QZ_PG];
-        words_step_vec(mk, (first + k) >> 1, wv);
+        uint64_t jn = (first + k + QZ_STEP) >> 1;
 #pragma GCC unroll 8
         for (int v = 0; v < 2 * QZ_PG; v++)
             _mm256_storeu_si256((__m256i *)(words + k + 4 * v), wv[v]);
+        if (k + QZ_STEP < n && (uint32_t)(jn >> 32) == mk->hi &&
+            (uint32_t)((jn + 4 * QZ_PG - 1) >> 32) == mk->hi) {
+            __m256i jv[QZ_PG], o0[QZ_PG], o1[QZ_PG];
+            jv[0] =
+                _mm256_add_epi64(_mm256_set1_epi64x((long long)jn), _mm256_set_epi64x(3, 1, 2, 0));
+#pragma GCC unroll 4
+            for (int g = 1; g < QZ_PG; g++)
+                jv[g] = _mm256_add_epi64(jv[g - 1], _mm256_set1_epi64x(4));
+            philox_main_zig(mk, jv, o0, o1, words + k, out + k, on, a, b, &mask);
+#pragma GCC unroll 4
+            for (int g = 0; g < QZ_PG; g++) {
+                wv[2 * g] = _mm256_unpacklo_epi64(o0[g], o1[g]);
+                wv[2 * g + 1] = _mm256_unpackhi_epi64(o0[g], o1[g]);
+            }
+        } else {
 #pragma GCC unroll 8
-        for (size_t v = 0; v < QZ_STEP; v += 4) {
-            int rj;
-            __m256d z = zig4(wv[v / 4], words + k + v, &rj);
-            if (on)
-                z = _mm256_add_pd(a, _mm256_mul_pd(b, z));
-            _mm256_storeu_pd(out + k + v, z);
-            mask |= (uint64_t)rj << v;
+            for (int v = 0; v < 2 * QZ_PG; v++)
+                zig_part(words + k, v, out + k, on, a, b, &mask);
+            if (k + QZ_STEP < n)
+                words_step_vec(mk, jn, wv);
         }
         rej[k / 64] |= mask << (k % 64);
     }
