@@ -3,25 +3,38 @@
  * rng.h.
  *
  * Reproducibility: every quantity is plain IEEE double arithmetic. In the ziggurat the
- * only expression of the form a * b + c is 2 * u - 1, whose product is exact, so
- * contraction into fused multiply-adds (which differs between machines) cannot change
- * a result even where the compiler is allowed to contract; mean + stddev * z
- * (qz_normal_batch_scaled, in both kernels: GCC's intrinsics are plain vector
- * arithmetic, contracted like any other) relies on the build's -ffp-contract=off.
- * The tables and the wedge and tail tests use exp, log and sqrt from libm, so
- * bit-identical values also need the same libm.
+ * only expression of the form a * b + c that reaches a result is 2 * u - 1, whose
+ * product is exact, so contraction into fused multiply-adds (which differs between
+ * machines) cannot change a result even where the compiler is allowed to contract
+ * (the wedge test's squeeze below has more, but only bounds from it matter, and they
+ * hold contracted or not); mean + stddev * z (qz_normal_batch_scaled, in both kernels:
+ * GCC's intrinsics are plain vector arithmetic, contracted like any other) relies on
+ * the build's -ffp-contract=off. The tables and the wedge and tail tests use exp, log
+ * and sqrt from libm, so bit-identical values also need the same libm.
  *
  * Speed: each batch function has two kernels, portable C and AVX2 (intrinsics in
  * functions compiled for AVX2 with target("avx2"), picked at run time by CPU
  * detection, so the default build runs AVX2 where the CPU has it and still runs
  * elsewhere). The AVX2 kernels run Philox on four blocks per vector with vpmuludq and
- * the normal's rectangle test on four samples per vector; everything after that test
- * (wedges, retries, tail) is the scalar code that qz_normal runs too. GCC 12 does not
- * vectorize Philox's 32 x 32 -> 64-bit products from plain C well, with or without
- * target_clones: it emulates 64 x 64-bit products or shuffles 32-bit lanes, 3 to 4
- * times slower than vpmuludq on 64-bit lanes, hence the intrinsics. Integer operations
- * and single IEEE operations give the same bits in either kernel; the unit test checks
- * both against the scalar definitions. */
+ * the normal's rectangle test on four samples per vector; the normal's AVX2 pass
+ * interleaves the rectangle tests of one step of 32 samples with the Philox rounds of
+ * the next (software pipelining: the rounds load the vector units, the tests the load
+ * and scalar units, and the out-of-order window is too small to overlap them when
+ * they come one after the other). GCC 12 does not vectorize Philox's
+ * 32 x 32 -> 64-bit products from plain C well, with or without target_clones: it
+ * emulates 64 x 64-bit products or shuffles 32-bit lanes, 3 to 4 times slower than
+ * vpmuludq on 64-bit lanes, hence the intrinsics. Integer operations and single IEEE
+ * operations give the same bits in either kernel; the unit test checks both against
+ * the scalar definitions.
+ *
+ * The 2.8% of samples that fail the rectangle test (normal_fixup, shared by both
+ * kernels) take the same steps as in qz_normal, batched per pass of up to QZ_SUB
+ * samples: their extra blocks 0 (vectorized), try 0's wedge tests, try 1's rectangle
+ * tests, each a branch-free loop over the samples still undecided, then qz_normal's
+ * scalar code for the few left (the tail, and try 1's rectangle rejects). The wedge
+ * test decides with a proven squeeze of libm's exp (wedge_init) and calls exp only in
+ * the rare case that the squeeze leaves open, so its decisions are exactly those of
+ * the plain test. */
 #include "rng.h"
 
 #include <float.h>
