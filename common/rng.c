@@ -711,6 +711,95 @@ static QZ_AVX2 void normal_fast_avx2(struct main_key *mk, uint64_t first, size_t
     }
 }
 
+/* Try 0's wedge tests of the rejected samples idx[0 .. nr-1] (fixup_part) four at a
+ * time, with the same arithmetic as the scalar loop: u and qz_u01(V) built exactly
+ * from the bits as in zig4 (qz_u01(V) = y / 2 when V's top bit is set, (y - 1) / 2
+ * otherwise, both exact), single IEEE operations otherwise, the squeeze's rows
+ * transposed from struct wedge, and wedge_accepts itself for the rare lanes that the
+ * squeeze leaves open. Writes x (scaled) to out, appends the undecided samples to
+ * rest and returns their number. Reads idx up to nr rounded up to 4 and extra up to
+ * twice that. */
+static QZ_AVX2 size_t wedge0_avx2(const uint64_t *words, const uint32_t *idx, size_t nr,
+                                  const uint64_t *extra, const struct scale *sc, double *out,
+                                  uint32_t *rest)
+{
+    const __m256i one = _mm256_set1_epi64x(0x3FF0000000000000);
+    const __m256d a = _mm256_set1_pd(sc->a), b = _mm256_set1_pd(sc->b);
+    size_t nrest = 0;
+
+    for (size_t r = 0; r < nr; r += 4) {
+        uint64_t w[4];
+        const struct wedge *t[4];
+        unsigned zero = 0;
+        for (int l = 0; l < 4; l++) {
+            w[l] = words[idx[r + l]];
+            t[l] = &qz_zig_wedge[w[l] & QZ_ZIG_MASK];
+            zero |= (unsigned)((w[l] & QZ_ZIG_MASK) == 0) << l;
+        }
+        __m256i wv = _mm256_loadu_si256((const __m256i *)w);
+        __m256d u = _mm256_sub_pd(
+            _mm256_castsi256_pd(_mm256_or_si256(_mm256_srli_epi64(wv, 11), one)),
+            _mm256_blendv_pd(_mm256_set1_pd(2.0), _mm256_set1_pd(1.0), _mm256_castsi256_pd(wv)));
+        __m256d a0 = _mm256_load_pd(&t[0]->x), a1 = _mm256_load_pd(&t[1]->x),
+                a2 = _mm256_load_pd(&t[2]->x), a3 = _mm256_load_pd(&t[3]->x);
+        __m256d b0 = _mm256_load_pd(&t[0]->ec), b1 = _mm256_load_pd(&t[1]->ec),
+                b2 = _mm256_load_pd(&t[2]->ec), b3 = _mm256_load_pd(&t[3]->ec);
+        __m256d l01 = _mm256_unpacklo_pd(a0, a1), h01 = _mm256_unpackhi_pd(a0, a1);
+        __m256d l23 = _mm256_unpacklo_pd(a2, a3), h23 = _mm256_unpackhi_pd(a2, a3);
+        __m256d xt = _mm256_permute2f128_pd(l01, l23, 0x20),
+                d = _mm256_permute2f128_pd(l01, l23, 0x31);
+        __m256d fx1 = _mm256_permute2f128_pd(h01, h23, 0x20),
+                tc = _mm256_permute2f128_pd(h01, h23, 0x31);
+        l01 = _mm256_unpacklo_pd(b0, b1), h01 = _mm256_unpackhi_pd(b0, b1);
+        l23 = _mm256_unpacklo_pd(b2, b3), h23 = _mm256_unpackhi_pd(b2, b3);
+        __m256d ec = _mm256_permute2f128_pd(l01, l23, 0x20),
+                c3 = _mm256_permute2f128_pd(l01, l23, 0x31);
+        __m256d c2 = _mm256_permute2f128_pd(h01, h23, 0x20),
+                m2 = _mm256_permute2f128_pd(h01, h23, 0x31);
+        /* V of lane l is extra[2 (r + l)] */
+        __m256i v = _mm256_permute4x64_epi64(
+            _mm256_unpacklo_epi64(_mm256_loadu_si256((const __m256i *)(extra + 2 * r)),
+                                  _mm256_loadu_si256((const __m256i *)(extra + 2 * r + 4))),
+            0xD8);
+        __m256d uv = _mm256_mul_pd(
+            _mm256_sub_pd(
+                _mm256_castsi256_pd(_mm256_or_si256(_mm256_srli_epi64(v, 11), one)),
+                _mm256_blendv_pd(_mm256_set1_pd(1.0), _mm256_setzero_pd(), _mm256_castsi256_pd(v))),
+            _mm256_set1_pd(0.5));
+        __m256d x = _mm256_mul_pd(u, xt);
+        __m256d below = _mm256_mul_pd(uv, d);
+        __m256d tt = _mm256_mul_pd(_mm256_set1_pd(-0.5), _mm256_mul_pd(x, x));
+        __m256d h = _mm256_sub_pd(tt, tc);
+        __m256d p = _mm256_add_pd(
+            _mm256_add_pd(ec, _mm256_mul_pd(ec, h)),
+            _mm256_mul_pd(_mm256_mul_pd(h, h), _mm256_add_pd(c2, _mm256_mul_pd(c3, h))));
+        __m256d lo = _mm256_sub_pd(_mm256_sub_pd(p, m2), fx1);
+        __m256d hi = _mm256_sub_pd(_mm256_add_pd(p, m2), fx1);
+        unsigned yes_lo = (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(below, lo, _CMP_LT_OQ));
+        unsigned yes_hi = (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(below, hi, _CMP_LT_OQ));
+        unsigned done = yes_lo & ~zero, open = (yes_lo ^ yes_hi) & ~zero;
+        double xs[4], o[4];
+        _mm256_storeu_pd(xs, x);
+        if (QZ_UNLIKELY(open)) {
+            uint64_t vv[4];
+            _mm256_storeu_si256((__m256i *)vv, v);
+            for (int l = 0; l < 4; l++)
+                if (open >> l & 1)
+                    done = (done & ~(1u << l)) |
+                           (unsigned)wedge_accepts((unsigned)(w[l] & QZ_ZIG_MASK), xs[l], vv[l])
+                               << l;
+        }
+        _mm256_storeu_pd(o, sc->on ? _mm256_add_pd(a, _mm256_mul_pd(b, x)) : x);
+        size_t lim = nr - r < 4 ? nr - r : 4;
+        for (size_t l = 0; l < lim; l++) {
+            out[idx[r + l]] = o[l];
+            rest[nrest] = (uint32_t)(r + l);
+            nrest += !(done >> l & 1);
+        }
+    }
+    return nrest;
+}
+
 #endif /* QZ_HAVE_AVX2 */
 
 void qz_rng_words(uint64_t seed, uint32_t stream, uint64_t first, size_t n, uint64_t *out)
@@ -739,17 +828,21 @@ static void fixup_part(uint64_t seed, uint64_t first, const struct scale *sc, do
     else
 #endif
         extra0_portable(seed, first, idx, nr, extra);
-    (void)avx2_key;
-    for (size_t r = 0; r < nr; r++) {
-        uint64_t w = words[idx[r]];
-        double u = 2.0 * qz_u01(w) - 1.0;
-        unsigned i = (unsigned)(w & QZ_ZIG_MASK);
-        double x = u * qz_zig_x[i];
-        int done = i != 0 && wedge_accepts(i, x, extra[2 * r]);
-        out[idx[r]] = scaled(sc, x);
-        rest[nrest] = (uint32_t)r;
-        nrest += !done;
-    }
+#if QZ_HAVE_AVX2
+    if (avx2_key)
+        nrest = wedge0_avx2(words, idx, nr, extra, sc, out, rest);
+    else
+#endif
+        for (size_t r = 0; r < nr; r++) {
+            uint64_t w = words[idx[r]];
+            double u = 2.0 * qz_u01(w) - 1.0;
+            unsigned i = (unsigned)(w & QZ_ZIG_MASK);
+            double x = u * qz_zig_x[i];
+            int done = i != 0 && wedge_accepts(i, x, extra[2 * r]);
+            out[idx[r]] = scaled(sc, x);
+            rest[nrest] = (uint32_t)r;
+            nrest += !done;
+        }
     /* Try 1's rectangle test for the wedge rejects (word: extra word 1), again without
      * a branch on its outcome; the tail samples (layer 0) and the few that fail stay
      * in rest, compacted in place. */
