@@ -29,8 +29,9 @@
  *
  * The 2.8% of samples that fail the rectangle test (normal_fixup, shared by both
  * kernels) take the same steps as in qz_normal, batched per pass of up to QZ_SUB
- * samples: their extra blocks 0 (vectorized), try 0's wedge tests, try 1's rectangle
- * tests, each a branch-free loop over the samples still undecided, then qz_normal's
+ * samples: their extra blocks 0 (vectorized), try 0's wedge tests (four at a time in
+ * the AVX2 kernel), try 1's rectangle tests, each a branch-free loop over the samples
+ * still undecided, then qz_normal's
  * scalar code for the few left (the tail, and try 1's rectangle rejects). The wedge
  * test decides with a proven squeeze of libm's exp (wedge_init) and calls exp only in
  * the rare case that the squeeze leaves open, so its decisions are exactly those of
