@@ -171,6 +171,11 @@ static enum qz_status builtin_draw(struct qz_generator *g, uint64_t first, size_
     out->first = first;
     out->n = n;
     out->component_cost_valid = g->n > 1;
+    if (g->n == 1 && g->comp[0].d.kind == D_NORMAL) {
+        /* one call: qz_normal_batch_scaled makes its own passes, longer than QZ_PASS */
+        qz_normal_batch_scaled(g->seed, first, n, g->comp[0].d.a, g->comp[0].d.b, out->value);
+        return QZ_OK;
+    }
     if (g->n == 1) {
         for (size_t k = 0; k < n; k += QZ_PASS)
             dist_values(&g->comp[0].d, g->seed, first + k, n - k < QZ_PASS ? n - k : QZ_PASS,

@@ -3,25 +3,39 @@
  * rng.h.
  *
  * Reproducibility: every quantity is plain IEEE double arithmetic. In the ziggurat the
- * only expression of the form a * b + c is 2 * u - 1, whose product is exact, so
- * contraction into fused multiply-adds (which differs between machines) cannot change
- * a result even where the compiler is allowed to contract; mean + stddev * z
- * (qz_normal_batch_scaled, in both kernels: GCC's intrinsics are plain vector
- * arithmetic, contracted like any other) relies on the build's -ffp-contract=off.
- * The tables and the wedge and tail tests use exp, log and sqrt from libm, so
- * bit-identical values also need the same libm.
+ * only expression of the form a * b + c that reaches a result is 2 * u - 1, whose
+ * product is exact, so contraction into fused multiply-adds (which differs between
+ * machines) cannot change a result even where the compiler is allowed to contract
+ * (the wedge test's squeeze below has more, but only bounds from it matter, and they
+ * hold contracted or not); mean + stddev * z (qz_normal_batch_scaled, in both kernels:
+ * GCC's intrinsics are plain vector arithmetic, contracted like any other) relies on
+ * the build's -ffp-contract=off. The tables and the wedge and tail tests use exp, log
+ * and sqrt from libm, so bit-identical values also need the same libm.
  *
  * Speed: each batch function has two kernels, portable C and AVX2 (intrinsics in
  * functions compiled for AVX2 with target("avx2"), picked at run time by CPU
  * detection, so the default build runs AVX2 where the CPU has it and still runs
  * elsewhere). The AVX2 kernels run Philox on four blocks per vector with vpmuludq and
- * the normal's rectangle test on four samples per vector; everything after that test
- * (wedges, retries, tail) is the scalar code that qz_normal runs too. GCC 12 does not
- * vectorize Philox's 32 x 32 -> 64-bit products from plain C well, with or without
- * target_clones: it emulates 64 x 64-bit products or shuffles 32-bit lanes, 3 to 4
- * times slower than vpmuludq on 64-bit lanes, hence the intrinsics. Integer operations
- * and single IEEE operations give the same bits in either kernel; the unit test checks
- * both against the scalar definitions. */
+ * the normal's rectangle test on four samples per vector; the normal's AVX2 pass
+ * interleaves the rectangle tests of one step of 32 samples with the Philox rounds of
+ * the next (software pipelining: the rounds load the vector units, the tests the load
+ * and scalar units, and the out-of-order window is too small to overlap them when
+ * they come one after the other). GCC 12 does not vectorize Philox's
+ * 32 x 32 -> 64-bit products from plain C well, with or without target_clones: it
+ * emulates 64 x 64-bit products or shuffles 32-bit lanes, 3 to 4 times slower than
+ * vpmuludq on 64-bit lanes, hence the intrinsics. Integer operations and single IEEE
+ * operations give the same bits in either kernel; the unit test checks both against
+ * the scalar definitions.
+ *
+ * The 2.8% of samples that fail the rectangle test (normal_fixup, shared by both
+ * kernels) take the same steps as in qz_normal, batched per pass of up to QZ_SUB
+ * samples: their extra blocks 0 (vectorized), try 0's wedge tests (four at a time in
+ * the AVX2 kernel), try 1's rectangle tests, each a branch-free loop over the samples
+ * still undecided, then qz_normal's
+ * scalar code for the few left (the tail, and try 1's rectangle rejects). The wedge
+ * test decides with a proven squeeze of libm's exp (wedge_init) and calls exp only in
+ * the rare case that the squeeze leaves open, so its decisions are exactly those of
+ * the plain test. */
 #include "rng.h"
 
 #include <float.h>
@@ -42,9 +56,11 @@
 
 #if defined(__GNUC__)
 #define QZ_NOINLINE __attribute__((noinline))
+#define QZ_UNLIKELY(c) __builtin_expect(!!(c), 0)
 #define QZ_CTZ64(x) __builtin_ctzll(x)
 #else
 #define QZ_NOINLINE
+#define QZ_UNLIKELY(c) (c)
 static int QZ_CTZ64(uint64_t x)
 {
     int n = 0;
@@ -63,9 +79,14 @@ static int QZ_CTZ64(uint64_t x)
 #define QZ_ZIG_R 3.442619855899
 #define QZ_ZIG_V 9.91256303526217e-3
 
-/* Samples per pass of qz_normal_batch: its buffers (words, rejected list, extra
- * blocks) stay in L1. A multiple of 64 (one rejection mask word per 64 samples). */
-#define QZ_SUB 512
+/* Samples per pass of qz_normal_batch: its buffers (words, rejected list) stay in L1
+ * (with the caller's output), and the per-pass costs (mispredicted loop exits, part
+ * groups of extra blocks) are spread over many samples. A multiple of 64 (one
+ * rejection mask word per 64 samples). */
+#define QZ_SUB 2048
+/* Rejected samples per part of normal_fixup (its extra-block buffer); about 57 of a
+ * pass of QZ_SUB are rejected on average. A multiple of 8. */
+#define QZ_FIX 256
 /* Groups of 4 Philox blocks interleaved by the AVX2 kernels, and the words (samples)
  * they make per step. QZ_SUB is a multiple of QZ_STEP. */
 #define QZ_PG 4
@@ -81,6 +102,17 @@ static double qz_zig_r[QZ_ZIG_LAYERS];
 static double qz_zig_fx[QZ_ZIG_LAYERS + 1];
 /* (x[i], r[i]) pairs for the vectorized rectangle test, 16-byte aligned. */
 static _Alignas(16) double qz_zig_xr[2 * QZ_ZIG_LAYERS];
+
+/* The wedge test of layer i > 0 (wedge_accepts) with its squeeze: fx1 = f(x[i+1]),
+ * d = f(x[i]) - f(x[i+1]), and an approximation of exp(t) for the t = -x*x/2 of the
+ * layer's wedges, exp(t) ~ ec * P(t - tc) with P the cubic Taylor polynomial of exp
+ * at 0, tc the middle of the layer's t range, ec = exp(tc), c2 = ec / 2 and
+ * c3 = ec / 6; m2 is twice a proven bound on |ec * P(t - tc) - exp(t)| (libm's exp
+ * included). One cache line per layer. */
+struct wedge {
+    double x, fx1, d, tc, ec, c2, c3, m2;
+};
+static _Alignas(64) struct wedge qz_zig_wedge[QZ_ZIG_LAYERS];
 static int qz_zig_ready;
 
 /* -1 until decided; then 1 when the AVX2 kernels run, 0 for the portable ones. */
@@ -114,6 +146,43 @@ static int simd_on(void)
     return qz_simd;
 }
 
+/* The squeeze of layer i's wedge test (struct wedge, wedge_accepts). A wedge point of
+ * layer i has x = u * x[i] with r[i] <= |u| <= 1, so |x| lies in [x[i+1], x[i]] up to
+ * a few roundings, and t = -0.5 * (x * x) in [tlo, thi] below (their relative slack
+ * of 1e-12 covers those roundings many times over). With h = t - tc (rounded) we
+ * have |h| <= H and exp(t) = exp(tc) exp(t - tc), and relative to exp(t):
+ * - Taylor: |exp(h) - P(h)| <= H^4 / 24 * exp(H) =: rem (relative to exp(h)), P the
+ *   cubic 1 + h + h^2 / 2 + h^3 / 6;
+ * - rounding, each bound in units of 2^-53: ec = exp(tc) from libm (under 1 ulp:
+ *   2; glibc documents about 0.51 ulp), the rounding of h (|h| < 1), c3 = ec / 6
+ *   (c2 = ec / 2 is exact), the 7 operations of (ec + ec h) + h^2 (c2 + c3 h) with
+ *   terms bounded by ec exp(H), exp(H) < 1.5 (under 11), and libm's own exp(t) that
+ *   the exact test uses (2): under 20 * 2^-53 < 2^-47 in all.
+ * So |p - exp(libm)(t)| <= M := exp(thi) * 1.01 * (rem * 1.01 + 2^-47) for the computed
+ * approximation p, the factors 1.01 covering exp(t) <= exp(thi) (up to rounding), the
+ * cross terms and the rounding of M's own computation. m2 = 2M: M exceeds an ulp of
+ * p many times over, so fl(p - m2) <= exp(t) <= fl(p + m2), which is all
+ * wedge_accepts relies on (p's own rounding, and whether it is contracted, do not
+ * matter). In layer 1 (H = 0.37) the bounds are 4M / |d| = 0.9% of the test's range
+ * apart, in layer 2 0.14%, above that far less. */
+static void wedge_init(struct wedge *w, int i)
+{
+    double tlo = -0.5 * (qz_zig_x[i] * qz_zig_x[i]) * (1.0 + 1e-12);
+    double thi = -0.5 * (qz_zig_x[i + 1] * qz_zig_x[i + 1]) * (1.0 - 1e-12);
+    double big_h = 0.5 * (thi - tlo) * (1.0 + 1e-9);
+    double h2 = big_h * big_h;
+    double rem = h2 * h2 / 24.0 * exp(big_h);
+
+    w->x = qz_zig_x[i];
+    w->fx1 = qz_zig_fx[i + 1];
+    w->d = qz_zig_fx[i] - qz_zig_fx[i + 1];
+    w->tc = 0.5 * (tlo + thi);
+    w->ec = exp(w->tc);
+    w->c2 = w->ec / 2;
+    w->c3 = w->ec / 6;
+    w->m2 = 2.0 * (exp(thi) * 1.01 * (rem * 1.01 + 0x1p-47));
+}
+
 void qz_rng_init(void)
 {
     simd_on();
@@ -136,6 +205,8 @@ void qz_rng_init(void)
         qz_zig_xr[2 * i] = qz_zig_x[i];
         qz_zig_xr[2 * i + 1] = qz_zig_r[i];
     }
+    for (int i = 1; i < QZ_ZIG_LAYERS; i++)
+        wedge_init(&qz_zig_wedge[i], i);
     qz_zig_ready = 1;
 }
 
@@ -158,10 +229,22 @@ static uint64_t extra_next(struct extra *e)
  * in the part of layer i right of x[i+1] is under the curve when
  * f(x[i+1]) + U * (f(x[i]) - f(x[i+1])) < f(x), tested here as
  * U * (f(x[i]) - f(x[i+1])) < f(x) - f(x[i+1]) (no a * b + c). */
-static int wedge_accepts(unsigned i, double x, uint64_t v)
+static inline int wedge_accepts(unsigned i, double x, uint64_t v)
 {
-    double above = qz_gauss_f(x) - qz_zig_fx[i + 1];
-    return qz_u01(v) * (qz_zig_fx[i] - qz_zig_fx[i + 1]) < above;
+    const struct wedge *w = &qz_zig_wedge[i];
+    double below = qz_u01(v) * w->d;
+    /* The squeeze (wedge_init): with lo <= exp(t) <= hi, fl(lo - fx1) <= the exact
+     * test's right side fl(exp(t) - fx1) <= fl(hi - fx1) (rounding is monotonic),
+     * which decides the test without calling exp except about once in 10^2 tests
+     * in layer 1 and far less often above. */
+    double t = -0.5 * (x * x), h = t - w->tc;
+    double p = (w->ec + w->ec * h) + (h * h) * (w->c2 + w->c3 * h);
+    int yes_lo = below < (p - w->m2) - w->fx1, yes_hi = below < (p + w->m2) - w->fx1;
+    /* yes_lo implies yes_hi; they differ only between the bounds (no unpredictable
+     * branch on the outcome itself) */
+    if (QZ_UNLIKELY(yes_lo != yes_hi))
+        return below < exp(t) - w->fx1;
+    return yes_lo;
 }
 
 /* The ziggurat from a try whose word is `word` on (rng.h, qz_normal), taking further
@@ -403,11 +486,14 @@ QZ_AVX2_INLINE void philox_main(const struct main_key *mk, const __m256i j[QZ_PG
     }
 }
 
-/* The 8 * QZ_PG words of main-stream blocks j .. j + 4 * QZ_PG - 1, in order, to out. */
-QZ_AVX2_INLINE void words_step(struct main_key *mk, uint64_t j, uint64_t *out)
+/* The 8 * QZ_PG words of main-stream blocks j .. j + 4 * QZ_PG - 1, in order, four
+ * to a vector: w[v] holds words 4v .. 4v + 3. Group g's lanes hold blocks
+ * j + 4g + (0, 2, 1, 3), so that unpacking each 128-bit half of out0 with out1
+ * gives four consecutive words (no lane-crossing permutation). */
+QZ_AVX2_INLINE void words_step_vec(struct main_key *mk, uint64_t j, __m256i w[2 * QZ_PG])
 {
     __m256i jv[QZ_PG], o0[QZ_PG], o1[QZ_PG];
-    jv[0] = _mm256_add_epi64(_mm256_set1_epi64x((long long)j), _mm256_set_epi64x(3, 2, 1, 0));
+    jv[0] = _mm256_add_epi64(_mm256_set1_epi64x((long long)j), _mm256_set_epi64x(3, 1, 2, 0));
 #pragma GCC unroll 4
     for (int g = 1; g < QZ_PG; g++)
         jv[g] = _mm256_add_epi64(jv[g - 1], _mm256_set1_epi64x(4));
@@ -429,8 +515,20 @@ QZ_AVX2_INLINE void words_step(struct main_key *mk, uint64_t j, uint64_t *out)
         }
     }
 #pragma GCC unroll 4
-    for (int g = 0; g < QZ_PG; g++)
-        store_pairs(out + 8 * g, o0[g], o1[g]);
+    for (int g = 0; g < QZ_PG; g++) {
+        w[2 * g] = _mm256_unpacklo_epi64(o0[g], o1[g]);
+        w[2 * g + 1] = _mm256_unpackhi_epi64(o0[g], o1[g]);
+    }
+}
+
+/* The 8 * QZ_PG words of main-stream blocks j .. j + 4 * QZ_PG - 1, in order, to out. */
+QZ_AVX2_INLINE void words_step(struct main_key *mk, uint64_t j, uint64_t *out)
+{
+    __m256i w[2 * QZ_PG];
+    words_step_vec(mk, j, w);
+#pragma GCC unroll 8
+    for (int v = 0; v < 2 * QZ_PG; v++)
+        _mm256_storeu_si256((__m256i *)(out + 4 * v), w[v]);
 }
 
 /* Whole steps go straight to out; a part step at either end (first odd, or n not a
@@ -481,20 +579,20 @@ static QZ_AVX2 void extra0_avx2(const void *mk, uint64_t base, const uint32_t *i
     }
 }
 
-/* Try 0 of the ziggurat on the 4 samples whose primary words are w[0 .. 3]: returns
+/* Try 0 of the ziggurat on the 4 samples whose primary words are w[0 .. 3] (also
+ * in v, whose lanes are w's words; the layers are read from w): returns
  * u * x[i] per lane and sets *rejected to a 4-bit mask of the lanes that failed the
  * rectangle test |u| < r[i]. u = 2 * qz_u01(w) - 1 is built exactly from the bits:
  * with m = w >> 11 (53 bits) and y = 1 + (m mod 2^52) 2^-52 in [1, 2) (the low 52
  * bits of m under the exponent of 1.0), u = m 2^-52 - 1 is y - 1 when bit 52 of m
  * (the top bit of w) is set and y - 2 otherwise; both subtractions are exact. The
  * (x[i], r[i]) pairs come by scalar-indexed 16-byte loads (cheaper than two gathers). */
-QZ_AVX2_INLINE __m256d zig4(const uint64_t *w, int *rejected)
+QZ_AVX2_INLINE __m256d zig4(__m256i v, const uint64_t *w, int *rejected)
 {
-    const __m256i mant = _mm256_set1_epi64x(0x000FFFFFFFFFFFFF);
     const __m256i one = _mm256_set1_epi64x(0x3FF0000000000000);
     const double *xr = qz_zig_xr;
-    __m256i v = _mm256_loadu_si256((const __m256i *)w);
-    __m256i m = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi64(v, 11), mant), one);
+    /* bit 52 of m lands on the lowest exponent bit, which 1.0 has set already */
+    __m256i m = _mm256_or_si256(_mm256_srli_epi64(v, 11), one);
     __m256d sub =
         _mm256_blendv_pd(_mm256_set1_pd(2.0), _mm256_set1_pd(1.0), _mm256_castsi256_pd(v));
     __m256d u = _mm256_sub_pd(_mm256_castsi256_pd(m), sub);
@@ -510,6 +608,67 @@ QZ_AVX2_INLINE __m256d zig4(const uint64_t *w, int *rejected)
     return _mm256_mul_pd(u, x);
 }
 
+/* The rectangle test of words w[4v .. 4v+3] of a step (zig4), out to o, its
+ * rejections into *mask. */
+QZ_AVX2_INLINE void zig_part(const uint64_t *w, int v, double *o, int on, __m256d a, __m256d b,
+                             uint64_t *mask)
+{
+    int rj;
+    __m256d z = zig4(_mm256_loadu_si256((const __m256i *)(w + 4 * v)), w + 4 * v, &rj);
+    if (on)
+        z = _mm256_add_pd(a, _mm256_mul_pd(b, z));
+    _mm256_storeu_pd(o + 4 * v, z);
+    *mask |= (uint64_t)rj << (4 * v);
+}
+
+/* philox_main for the next step's blocks, with the rectangle tests of the current
+ * step's words w (already stored) interleaved between its rounds, so that the
+ * vector-heavy rounds and the load-heavy tests share the out-of-order window. */
+QZ_AVX2_INLINE void philox_main_zig(const struct main_key *mk, const __m256i j[QZ_PG],
+                                    __m256i out0[QZ_PG], __m256i out1[QZ_PG], const uint64_t *w,
+                                    double *o, int on, __m256d a, __m256d b, uint64_t *mask)
+{
+    const __m256i m0 = _mm256_set1_epi64x(QZ_PHILOX_M0), m1 = _mm256_set1_epi64x(QZ_PHILOX_M1);
+    const __m256i *rk = mk->rk;
+    __m256i c0[QZ_PG], c1[QZ_PG], c2[QZ_PG], c3[QZ_PG];
+#pragma GCC unroll 4
+    for (int g = 0; g < QZ_PG; g++) {
+        /* Round 1: c2 = hi(M0 * lo32(j)) ^ k1, c3 = lo(M0 * lo32(j)). */
+        c3[g] = _mm256_mul_epu32(j[g], m0);
+        c2[g] = _mm256_xor_si256(_mm256_srli_epi64(c3[g], 32), rk[1]);
+        /* Round 2: c0 = hi(M1 * c2) ^ hc[0], c1 = lo(M1 * c2), c2 = c3 ^ hc[1]. */
+        c1[g] = _mm256_mul_epu32(c2[g], m1);
+        c2[g] = _mm256_xor_si256(c3[g], mk->hc[1]);
+        c0[g] = _mm256_xor_si256(_mm256_srli_epi64(c1[g], 32), mk->hc[0]);
+        /* Round 3: c3 (constant) ^ k1 is hc[2]. */
+        __m256i p0 = _mm256_mul_epu32(c0[g], m0), p1 = _mm256_mul_epu32(c2[g], m1);
+        c0[g] = _mm256_xor_si256(_mm256_srli_epi64(p1, 32), _mm256_xor_si256(c1[g], rk[4]));
+        c1[g] = p1;
+        c2[g] = _mm256_xor_si256(_mm256_srli_epi64(p0, 32), mk->hc[2]);
+        c3[g] = p0;
+    }
+    zig_part(w, 0, o, on, a, b, mask);
+#pragma GCC unroll 7
+    for (int r = 3; r < 10; r++) {
+#pragma GCC unroll 4
+        for (int g = 0; g < QZ_PG; g++) {
+            __m256i p0 = _mm256_mul_epu32(c0[g], m0), p1 = _mm256_mul_epu32(c2[g], m1);
+            __m256i t1 = _mm256_xor_si256(c1[g], rk[2 * r]);
+            __m256i t3 = _mm256_xor_si256(c3[g], rk[2 * r + 1]);
+            c0[g] = _mm256_xor_si256(_mm256_srli_epi64(p1, 32), t1);
+            c1[g] = p1;
+            c2[g] = _mm256_xor_si256(_mm256_srli_epi64(p0, 32), t3);
+            c3[g] = p0;
+        }
+        zig_part(w, r - 2, o, on, a, b, mask);
+    }
+#pragma GCC unroll 4
+    for (int g = 0; g < QZ_PG; g++) {
+        out0[g] = _mm256_blend_epi32(c0[g], _mm256_slli_epi64(c1[g], 32), 0xAA);
+        out1[g] = _mm256_blend_epi32(c2[g], _mm256_slli_epi64(c3[g], 32), 0xAA);
+    }
+}
+
 /* As normal_fast_portable, drawing the primary words too: samples first .. first+n-1
  * with first even and n <= QZ_SUB a multiple of QZ_STEP; their words go to words. */
 static QZ_AVX2 void normal_fast_avx2(struct main_key *mk, uint64_t first, size_t n,
@@ -518,20 +677,128 @@ static QZ_AVX2 void normal_fast_avx2(struct main_key *mk, uint64_t first, size_t
 {
     const int on = sc->on;
     const __m256d a = _mm256_set1_pd(sc->a), b = _mm256_set1_pd(sc->b);
+    __m256i wv[2 * QZ_PG];
     for (size_t q = 0; q < (n + 63) / 64; q++)
         rej[q] = 0;
+    words_step_vec(mk, first >> 1, wv);
     for (size_t k = 0; k < n; k += QZ_STEP) {
-        words_step(mk, (first + k) >> 1, words + k);
+        uint64_t mask = 0; /* the step's rejections, gathered in a register */
+        uint64_t jn = (first + k + QZ_STEP) >> 1;
 #pragma GCC unroll 8
-        for (size_t v = k; v < k + QZ_STEP; v += 4) {
-            int rj;
-            __m256d z = zig4(words + v, &rj);
-            if (on)
-                z = _mm256_add_pd(a, _mm256_mul_pd(b, z));
-            _mm256_storeu_pd(out + v, z);
-            rej[v / 64] |= (uint64_t)rj << (v % 64);
+        for (int v = 0; v < 2 * QZ_PG; v++)
+            _mm256_storeu_si256((__m256i *)(words + k + 4 * v), wv[v]);
+        if (k + QZ_STEP < n && (uint32_t)(jn >> 32) == mk->hi &&
+            (uint32_t)((jn + 4 * QZ_PG - 1) >> 32) == mk->hi) {
+            __m256i jv[QZ_PG], o0[QZ_PG], o1[QZ_PG];
+            jv[0] =
+                _mm256_add_epi64(_mm256_set1_epi64x((long long)jn), _mm256_set_epi64x(3, 1, 2, 0));
+#pragma GCC unroll 4
+            for (int g = 1; g < QZ_PG; g++)
+                jv[g] = _mm256_add_epi64(jv[g - 1], _mm256_set1_epi64x(4));
+            philox_main_zig(mk, jv, o0, o1, words + k, out + k, on, a, b, &mask);
+#pragma GCC unroll 4
+            for (int g = 0; g < QZ_PG; g++) {
+                wv[2 * g] = _mm256_unpacklo_epi64(o0[g], o1[g]);
+                wv[2 * g + 1] = _mm256_unpackhi_epi64(o0[g], o1[g]);
+            }
+        } else {
+#pragma GCC unroll 8
+            for (int v = 0; v < 2 * QZ_PG; v++)
+                zig_part(words + k, v, out + k, on, a, b, &mask);
+            if (k + QZ_STEP < n)
+                words_step_vec(mk, jn, wv);
+        }
+        rej[k / 64] |= mask << (k % 64);
+    }
+}
+
+/* Try 0's wedge tests of the rejected samples idx[0 .. nr-1] (fixup_part) four at a
+ * time, with the same arithmetic as the scalar loop: u and qz_u01(V) built exactly
+ * from the bits as in zig4 (qz_u01(V) = y / 2 when V's top bit is set, (y - 1) / 2
+ * otherwise, both exact), single IEEE operations otherwise, the squeeze's rows
+ * transposed from struct wedge, and wedge_accepts itself for the rare lanes that the
+ * squeeze leaves open. Writes x (scaled) to out, appends the undecided samples to
+ * rest and returns their number. Reads idx up to nr rounded up to 4 and extra up to
+ * twice that. */
+static QZ_AVX2 size_t wedge0_avx2(const uint64_t *words, const uint32_t *idx, size_t nr,
+                                  const uint64_t *extra, const struct scale *sc, double *out,
+                                  uint32_t *rest)
+{
+    const __m256i one = _mm256_set1_epi64x(0x3FF0000000000000);
+    const __m256d a = _mm256_set1_pd(sc->a), b = _mm256_set1_pd(sc->b);
+    size_t nrest = 0;
+
+    for (size_t r = 0; r < nr; r += 4) {
+        uint64_t w[4];
+        const struct wedge *t[4];
+        unsigned zero = 0;
+        for (int l = 0; l < 4; l++) {
+            w[l] = words[idx[r + l]];
+            t[l] = &qz_zig_wedge[w[l] & QZ_ZIG_MASK];
+            zero |= (unsigned)((w[l] & QZ_ZIG_MASK) == 0) << l;
+        }
+        __m256i wv = _mm256_loadu_si256((const __m256i *)w);
+        __m256d u = _mm256_sub_pd(
+            _mm256_castsi256_pd(_mm256_or_si256(_mm256_srli_epi64(wv, 11), one)),
+            _mm256_blendv_pd(_mm256_set1_pd(2.0), _mm256_set1_pd(1.0), _mm256_castsi256_pd(wv)));
+        __m256d a0 = _mm256_load_pd(&t[0]->x), a1 = _mm256_load_pd(&t[1]->x),
+                a2 = _mm256_load_pd(&t[2]->x), a3 = _mm256_load_pd(&t[3]->x);
+        __m256d b0 = _mm256_load_pd(&t[0]->ec), b1 = _mm256_load_pd(&t[1]->ec),
+                b2 = _mm256_load_pd(&t[2]->ec), b3 = _mm256_load_pd(&t[3]->ec);
+        __m256d l01 = _mm256_unpacklo_pd(a0, a1), h01 = _mm256_unpackhi_pd(a0, a1);
+        __m256d l23 = _mm256_unpacklo_pd(a2, a3), h23 = _mm256_unpackhi_pd(a2, a3);
+        __m256d xt = _mm256_permute2f128_pd(l01, l23, 0x20),
+                d = _mm256_permute2f128_pd(l01, l23, 0x31);
+        __m256d fx1 = _mm256_permute2f128_pd(h01, h23, 0x20),
+                tc = _mm256_permute2f128_pd(h01, h23, 0x31);
+        l01 = _mm256_unpacklo_pd(b0, b1), h01 = _mm256_unpackhi_pd(b0, b1);
+        l23 = _mm256_unpacklo_pd(b2, b3), h23 = _mm256_unpackhi_pd(b2, b3);
+        __m256d ec = _mm256_permute2f128_pd(l01, l23, 0x20),
+                c3 = _mm256_permute2f128_pd(l01, l23, 0x31);
+        __m256d c2 = _mm256_permute2f128_pd(h01, h23, 0x20),
+                m2 = _mm256_permute2f128_pd(h01, h23, 0x31);
+        /* V of lane l is extra[2 (r + l)] */
+        __m256i v = _mm256_permute4x64_epi64(
+            _mm256_unpacklo_epi64(_mm256_loadu_si256((const __m256i *)(extra + 2 * r)),
+                                  _mm256_loadu_si256((const __m256i *)(extra + 2 * r + 4))),
+            0xD8);
+        __m256d uv = _mm256_mul_pd(
+            _mm256_sub_pd(
+                _mm256_castsi256_pd(_mm256_or_si256(_mm256_srli_epi64(v, 11), one)),
+                _mm256_blendv_pd(_mm256_set1_pd(1.0), _mm256_setzero_pd(), _mm256_castsi256_pd(v))),
+            _mm256_set1_pd(0.5));
+        __m256d x = _mm256_mul_pd(u, xt);
+        __m256d below = _mm256_mul_pd(uv, d);
+        __m256d tt = _mm256_mul_pd(_mm256_set1_pd(-0.5), _mm256_mul_pd(x, x));
+        __m256d h = _mm256_sub_pd(tt, tc);
+        __m256d p = _mm256_add_pd(
+            _mm256_add_pd(ec, _mm256_mul_pd(ec, h)),
+            _mm256_mul_pd(_mm256_mul_pd(h, h), _mm256_add_pd(c2, _mm256_mul_pd(c3, h))));
+        __m256d lo = _mm256_sub_pd(_mm256_sub_pd(p, m2), fx1);
+        __m256d hi = _mm256_sub_pd(_mm256_add_pd(p, m2), fx1);
+        unsigned yes_lo = (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(below, lo, _CMP_LT_OQ));
+        unsigned yes_hi = (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(below, hi, _CMP_LT_OQ));
+        unsigned done = yes_lo & ~zero, open = (yes_lo ^ yes_hi) & ~zero;
+        double xs[4], o[4];
+        _mm256_storeu_pd(xs, x);
+        if (QZ_UNLIKELY(open)) {
+            uint64_t vv[4];
+            _mm256_storeu_si256((__m256i *)vv, v);
+            for (int l = 0; l < 4; l++)
+                if (open >> l & 1)
+                    done = (done & ~(1u << l)) |
+                           (unsigned)wedge_accepts((unsigned)(w[l] & QZ_ZIG_MASK), xs[l], vv[l])
+                               << l;
+        }
+        _mm256_storeu_pd(o, sc->on ? _mm256_add_pd(a, _mm256_mul_pd(b, x)) : x);
+        size_t lim = nr - r < 4 ? nr - r : 4;
+        for (size_t l = 0; l < lim; l++) {
+            out[idx[r + l]] = o[l];
+            rest[nrest] = (uint32_t)(r + l);
+            nrest += !(done >> l & 1);
         }
     }
+    return nrest;
 }
 
 #endif /* QZ_HAVE_AVX2 */
@@ -547,42 +814,51 @@ void qz_rng_words(uint64_t seed, uint32_t stream, uint64_t first, size_t n, uint
     words_portable(seed, stream, first, n, out);
 }
 
-/* The samples of a pass that the fast pass did not accept (bits of rej): their extra
- * blocks 0 drawn in one batch, then the wedge tests of try 0, with no unpredictable
- * branch between them, then normal_from for the samples still undecided (the wedge
- * rejected them, or they went to the tail). Same steps, in the same order per
- * sample, as qz_normal. */
-static QZ_NOINLINE void normal_fixup(uint64_t seed, uint64_t first, size_t n,
-                                     const struct scale *sc, double *out, const uint64_t *words,
-                                     const uint64_t *rej, const void *avx2_key)
+/* The steps of normal_fixup for the nr <= QZ_FIX rejected samples idx[0 .. nr-1] of a
+ * pass (idx readable up to nr rounded up to 8). */
+static void fixup_part(uint64_t seed, uint64_t first, const struct scale *sc, double *out,
+                       const uint64_t *words, const uint32_t *idx, size_t nr, const void *avx2_key)
 {
-    uint64_t extra[2 * QZ_SUB];
-    uint32_t idx[QZ_SUB], rest[QZ_SUB];
-    size_t nr = 0, nrest = 0;
+    uint64_t extra[2 * QZ_FIX];
+    uint32_t rest[QZ_FIX];
+    size_t nrest = 0;
 
-    for (size_t q = 0; q < (n + 63) / 64; q++)
-        for (uint64_t bits = rej[q]; bits; bits &= bits - 1)
-            idx[nr++] = (uint32_t)(q * 64 + (size_t)QZ_CTZ64(bits));
-    for (size_t r = nr; r % 8 != 0; r++)
-        idx[r] = 0; /* extra0_avx2 draws whole groups of 8 */
 #if QZ_HAVE_AVX2
     if (avx2_key)
         extra0_avx2(avx2_key, first, idx, nr, extra);
     else
 #endif
         extra0_portable(seed, first, idx, nr, extra);
-    (void)avx2_key;
-    for (size_t r = 0; r < nr; r++) {
-        uint64_t w = words[idx[r]];
+#if QZ_HAVE_AVX2
+    if (avx2_key)
+        nrest = wedge0_avx2(words, idx, nr, extra, sc, out, rest);
+    else
+#endif
+        for (size_t r = 0; r < nr; r++) {
+            uint64_t w = words[idx[r]];
+            double u = 2.0 * qz_u01(w) - 1.0;
+            unsigned i = (unsigned)(w & QZ_ZIG_MASK);
+            double x = u * qz_zig_x[i];
+            int done = i != 0 && wedge_accepts(i, x, extra[2 * r]);
+            out[idx[r]] = scaled(sc, x);
+            rest[nrest] = (uint32_t)r;
+            nrest += !done;
+        }
+    /* Try 1's rectangle test for the wedge rejects (word: extra word 1), again without
+     * a branch on its outcome; the tail samples (layer 0) and the few that fail stay
+     * in rest, compacted in place. */
+    size_t nlast = 0;
+    for (size_t q = 0; q < nrest; q++) {
+        size_t r = rest[q], k = idx[r];
+        uint64_t w = extra[2 * r + 1];
         double u = 2.0 * qz_u01(w) - 1.0;
         unsigned i = (unsigned)(w & QZ_ZIG_MASK);
-        double x = u * qz_zig_x[i];
-        int done = i != 0 && wedge_accepts(i, x, extra[2 * r]);
-        out[idx[r]] = scaled(sc, x);
-        rest[nrest] = (uint32_t)r;
-        nrest += !done;
+        int done = ((words[k] & QZ_ZIG_MASK) != 0) & (fabs(u) < qz_zig_r[i]);
+        out[k] = scaled(sc, u * qz_zig_x[i]);
+        rest[nlast] = (uint32_t)r;
+        nlast += !done;
     }
-    for (size_t q = 0; q < nrest; q++) {
+    for (size_t q = 0; q < nlast; q++) {
         size_t r = rest[q], k = idx[r];
         uint64_t w = words[k];
         struct extra e = {seed, first + k, 0, {extra[2 * r], extra[2 * r + 1]}};
@@ -593,6 +869,43 @@ static QZ_NOINLINE void normal_fixup(uint64_t seed, uint64_t first, size_t n,
         }
         out[k] = scaled(sc, normal_from(&e, w));
     }
+}
+
+/* The samples of a pass that the fast pass did not accept (bits of rej): their extra
+ * blocks 0 drawn in one batch, then the wedge tests of try 0, then the rectangle
+ * tests of try 1 for the wedge rejects, each a pass over the samples still undecided
+ * with no unpredictable branch, then normal_from for the few left (the tail, and
+ * try 1's rectangle rejects). Same steps, in the same order per sample, as
+ * qz_normal. */
+static QZ_NOINLINE void normal_fixup(uint64_t seed, uint64_t first, size_t n,
+                                     const struct scale *sc, double *out, const uint64_t *words,
+                                     const uint64_t *rej, const void *avx2_key)
+{
+    uint32_t idx[QZ_SUB + 4];
+    size_t nr = 0;
+
+    /* The rejected samples' indices in order: the first 4 bits of a mask word without
+     * a branch (a word has about 1.8 on average; an entry past the last is
+     * overwritten or ignored), the rest, if any, by a loop. */
+    for (size_t q = 0; q < (n + 63) / 64; q++) {
+        uint64_t bits = rej[q];
+        uint32_t base = (uint32_t)(q * 64);
+#if defined(__GNUC__)
+#pragma GCC unroll 4
+#endif
+        for (int s = 0; s < 4; s++) {
+            idx[nr] = base + (uint32_t)QZ_CTZ64(bits | (uint64_t)1 << 63);
+            nr += bits != 0;
+            bits &= bits - 1;
+        }
+        for (; bits; bits &= bits - 1)
+            idx[nr++] = base + (uint32_t)QZ_CTZ64(bits);
+    }
+    for (size_t r = nr; r % 8 != 0; r++)
+        idx[r] = 0; /* extra0_avx2 draws whole groups of 8 */
+    for (size_t r = 0; r < nr; r += QZ_FIX)
+        fixup_part(seed, first, sc, out, words, idx + r, nr - r < QZ_FIX ? nr - r : QZ_FIX,
+                   avx2_key);
 }
 
 static void normal_batch_portable(uint64_t seed, uint64_t first, size_t n, const struct scale *sc,

@@ -138,7 +138,7 @@ static inline uint64_t qz_tie_key(uint64_t seed, uint64_t index)
 double qz_normal(uint64_t seed, uint64_t index);
 
 /* out[k] = qz_normal(seed, first + k) for k < n, bit for bit: a vectorized rectangle
- * test over the batch, then a scalar pass over the samples it did not accept. The
+ * test over the batch, then scalar passes over the samples it did not accept. The
  * caller owns `out` (room for n). */
 void qz_normal_batch(uint64_t seed, uint64_t first, size_t n, double *out);
 
