@@ -1,5 +1,6 @@
 #include "topset.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "rng.h"
@@ -33,6 +34,7 @@ enum qz_status qz_topset_init(struct qz_topset *ts, size_t k, uint64_t room, uin
     size_t slack = k / 8 > QZ_TOPSET_MIN_SLACK ? k / 8 : QZ_TOPSET_MIN_SLACK;
     ts->seed = seed;
     ts->k = k;
+    ts->full = k + slack;
     ts->cap = room < (uint64_t)(k + slack) ? (size_t)room : k + slack;
     if (ts->cap == 0)
         ts->cap = 1;
@@ -191,6 +193,21 @@ static int compact_filter(struct qz_topset *ts)
  * <= thr, and ties_out of them have utility == thr. */
 void qz_topset_compact(struct qz_topset *ts)
 {
+    if (ts->n == ts->cap && ts->cap < ts->full) {
+        size_t cap = ts->cap + ts->cap / 2 + 4096;
+        struct qz_entry *grown;
+        cap = cap < ts->full ? cap : ts->full;
+        grown = realloc(ts->e, cap * sizeof *grown);
+        if (grown) {
+            ts->e = grown;
+            ts->cap = cap;
+            return;
+        }
+        if (ts->n <= ts->k) { /* cannot grow, and nothing can be dropped */
+            fprintf(stderr, "quantilize: out of memory growing a top set to %zu entries\n", cap);
+            abort();
+        }
+    }
     if (ts->n <= ts->k)
         return;
     if (!compact_filter(ts))

@@ -34,6 +34,7 @@ struct qz_topset {
     uint64_t seed;      /* for tie keys */
     size_t k;           /* K >= 1: entries kept by a compaction */
     size_t cap;         /* room in e */
+    size_t full;        /* the most room it grows to: K plus slack */
     size_t n;           /* entries held, <= cap */
     struct qz_entry *e; /* owned; unordered while streaming, best first after finish */
     double thr;         /* the reject bound: every sample seen but not held has utility
@@ -42,12 +43,16 @@ struct qz_topset {
                            thr is the lowest held utility */
 };
 
-/* Allocate a set keeping k entries for a stream of at most `room` samples. Local. */
+/* Allocate a set keeping k entries, with room for `room` samples to begin with (the
+ * samples it is expected to see): a set that fills before it reaches K plus slack
+ * grows by half instead of compacting, so memory stays about 24 bytes x min(K, samples
+ * seen). Local. */
 enum qz_status qz_topset_init(struct qz_topset *ts, size_t k, uint64_t room, uint64_t seed,
                               struct qz_error *err);
 void qz_topset_free(struct qz_topset *ts);
 
-/* Keep the best k of the held entries and raise thr (called when the buffer fills). */
+/* The buffer is full: grow it (while below K plus slack), or keep the best k of the
+ * held entries and raise thr. */
 void qz_topset_compact(struct qz_topset *ts);
 
 /* Append sample `index` with utility u (not NaN, u >= thr) and cost c. */

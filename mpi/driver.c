@@ -17,13 +17,13 @@
 #include "interrupt.h"
 #include "payload.h"
 #include "progress.h"
+#include "schedule.h"
 #include "reduce.h"
 #include "select.h"
 #include "sweep.h"
 
-#define QZ_BATCH_MAX 2048        /* samples per generator call */
-#define QZ_SYNC_SECONDS 0.25     /* target time between the ranks' meetings */
-#define QZ_SYNC_MAX_ROUNDS 65536 /* cap on rounds between meetings */
+#define QZ_BATCH_MAX 2048    /* samples per generator call */
+#define QZ_SYNC_SECONDS 0.25 /* target time between the ranks' meetings */
 
 /* A rank's ranking state while it draws. */
 struct ranker {
@@ -270,16 +270,38 @@ static enum qz_status checkpoint(MPI_Comm comm, const struct qz_job *job,
 }
 
 /* The meeting's figures, summed over the ranks. */
-enum { M_FAILED, M_DONE, M_INVALID, M_NEXT, M_STOP, M_CKPT, M_COUNT };
+/* What each rank brings to a meeting. */
+struct report {
+    int64_t failed;  /* this rank failed */
+    int64_t done;    /* samples it drew in this session */
+    int64_t invalid; /* invalid samples it excluded */
+    int64_t stop;    /* it received a stop request (SIGUSR1, SIGTERM) */
+    int64_t ckpt;    /* rank 0: a periodic checkpoint is due */
+    double rate;     /* chunks per second it drew in the interval (0: drew none) */
+};
 
-/* The draw loop over rounds with periodic meetings, from chunk base->chunks on. */
+/* The figures of a meeting, the same on every rank: sums over the reports. */
+static struct report sum_reports(const struct report *all, int size)
+{
+    struct report t = {0, 0, 0, 0, all[0].ckpt, 0};
+    for (int r = 0; r < size; r++) {
+        t.failed += all[r].failed;
+        t.done += all[r].done;
+        t.invalid += all[r].invalid;
+        t.stop += all[r].stop;
+    }
+    return t;
+}
+
+/* The draw loop: intervals of chunks between meetings, from chunk base->chunks on
+ * (common/schedule.h deals each interval to the ranks). */
 static enum qz_status draw_all(MPI_Comm comm, const struct qz_job *job,
                                const struct qz_run_options *opt, const struct resume *base,
                                struct qz_run_result *res, struct qz_error *err)
 {
     int rank, size;
     uint64_t nchunks = (job->samples + job->chunk_size - 1) / job->chunk_size;
-    uint64_t rounds, next_meet = 1, last_meet = 0;
+    uint64_t lo = base->chunks, span, *start = NULL;
     struct ranker rk = {job,
                         &res->set,
                         res->text ? &res->payloads : NULL,
@@ -290,86 +312,93 @@ static enum qz_status draw_all(MPI_Comm comm, const struct qz_job *job,
                         &res->cost_sq,
                         0,
                         0};
+    struct report *all = NULL;
+    struct qz_schedule sched;
     struct qz_batch b;
     struct qz_progress prog;
-    double last_time = MPI_Wtime(), last_ckpt = last_time;
+    double last_ckpt = MPI_Wtime(), *rates = NULL;
     enum qz_status rc;
 
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
-    rounds = (nchunks - base->chunks + (uint64_t)size - 1) / (uint64_t)size;
     rc = qz_batch_init(&b, job->chunk_size < QZ_BATCH_MAX ? job->chunk_size : QZ_BATCH_MAX, err);
+    if (qz_schedule_init(&sched, (size_t)size, err) ||
+        !(all = malloc((size_t)size * sizeof *all)) ||
+        !(rates = malloc((size_t)size * sizeof *rates)) ||
+        !(start = malloc(((size_t)size + 1) * sizeof *start)))
+        QZ_ABORT(comm, "out of memory for the schedule");
     qz_progress_start(&prog, rank == 0 ? opt->progress : NULL, job->samples, opt->progress_every,
-                      last_time);
+                      last_ckpt);
     prog.base = base->done;
     res->invalid = base->invalid;
-    for (uint64_t r = 0; r < rounds; r++) {
-        uint64_t chunk = base->chunks + r * (uint64_t)size + (uint64_t)rank;
-        if (rc == QZ_OK && chunk < nchunks)
-            rc = run_chunk(&rk, &b, chunk, err);
-        if (r + 1 == next_meet || r + 1 == rounds) {
-            int64_t in[M_COUNT] = {0}, out[M_COUNT];
-            double now = MPI_Wtime();
-            in[M_FAILED] = rc != QZ_OK;
-            in[M_DONE] = (int64_t)rk.done;
-            in[M_INVALID] = (int64_t)rk.invalid;
-            in[M_STOP] = opt->ckpt_path && qz_interrupt_pending();
-            if (rank == 0) {
-                double per_round = (now - last_time) / (double)(r + 1 - last_meet);
-                double want = per_round > 0 ? QZ_SYNC_SECONDS / per_round : QZ_SYNC_MAX_ROUNDS;
-                in[M_NEXT] = want < 1                    ? 1
-                             : want > QZ_SYNC_MAX_ROUNDS ? QZ_SYNC_MAX_ROUNDS
-                                                         : (int64_t)want;
-                in[M_CKPT] =
-                    opt->ckpt_path && opt->ckpt_every > 0 && now - last_ckpt >= opt->ckpt_every;
+    span = nchunks - lo < (uint64_t)size ? nchunks - lo : (uint64_t)size;
+    while (lo < nchunks) {
+        struct report mine = {0, 0, 0, 0, 0, 0}, t;
+        double t0 = MPI_Wtime(), now;
+        uint64_t hi = lo + span, mine_n;
+
+        qz_schedule_split(&sched, span, start);
+        mine_n = start[rank + 1] - start[rank];
+        for (uint64_t c = lo + start[rank]; rc == QZ_OK && c < lo + start[rank + 1]; c++)
+            rc = run_chunk(&rk, &b, c, err);
+        now = MPI_Wtime();
+        mine.failed = rc != QZ_OK;
+        mine.done = (int64_t)rk.done;
+        mine.invalid = (int64_t)rk.invalid;
+        mine.stop = opt->ckpt_path && qz_interrupt_pending();
+        mine.ckpt = rank == 0 && opt->ckpt_path && opt->ckpt_every > 0 &&
+                    now - last_ckpt >= opt->ckpt_every;
+        mine.rate = mine_n && now > t0 ? (double)mine_n / (now - t0) : 0;
+        if (MPI_Allgather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE,
+                          comm) != MPI_SUCCESS)
+            QZ_ABORT(comm, "MPI_Allgather failed in the draw loop");
+        t = sum_reports(all, size);
+        qz_progress_update(&prog, base->done + (uint64_t)t.done, now);
+        res->invalid = base->invalid + (uint64_t)t.invalid;
+        if (t.failed)
+            break; /* some rank failed; qz_agree below hands its message to all */
+        if (rk.ar && (rc = qz_archive_sync(comm, rk.ar, hi, err)))
+            break; /* agreed: text archives place the texts of the chunks done */
+        if (hi == nchunks) {
+            qz_progress_finish(&prog, base->done + (uint64_t)t.done, now);
+            break; /* all drawn: a stop request now lets the run finish */
+        }
+        if (t.stop || t.ckpt) {
+            rc = checkpoint(comm, job, opt, base, hi, (uint64_t)t.done, (uint64_t)t.invalid, res,
+                            err);
+            last_ckpt = MPI_Wtime();
+            if (rc == QZ_OK && t.stop) {
+                int sig = qz_interrupt_pending();
+                rc = qz_error_set(err, QZ_ESTOPPED,
+                                  "stopped by %s after checkpointing %llu of %llu samples to %s: "
+                                  "run the same command again to resume",
+                                  sig == SIGUSR1   ? "SIGUSR1"
+                                  : sig == SIGTERM ? "SIGTERM"
+                                                   : "a signal to another rank",
+                                  (unsigned long long)(base->done + (uint64_t)t.done),
+                                  (unsigned long long)job->samples, opt->ckpt_path);
             }
-            if (MPI_Allreduce(in, out, M_COUNT, MPI_INT64_T, MPI_SUM, comm) != MPI_SUCCESS)
-                QZ_ABORT(comm, "MPI_Allreduce failed in the draw loop");
-            qz_progress_update(&prog, base->done + (uint64_t)out[M_DONE], now);
-            last_time = now;
-            last_meet = r + 1;
-            next_meet = r + 1 + (uint64_t)out[M_NEXT];
-            res->invalid = base->invalid + (uint64_t)out[M_INVALID];
-            if (out[M_FAILED])
-                break;   /* some rank failed; qz_agree below hands its message to all */
-            if (rk.ar) { /* text archives place the texts of the chunks done */
-                uint64_t chunks = base->chunks + (r + 1) * (uint64_t)size;
-                if ((rc = qz_archive_sync(comm, rk.ar, chunks < nchunks ? chunks : nchunks, err)))
-                    break; /* agreed */
-            }
-            if (r + 1 == rounds) {
-                qz_progress_finish(&prog, base->done + (uint64_t)out[M_DONE], now);
-                break; /* all drawn: a stop request now lets the run finish */
-            }
-            if (out[M_STOP] || out[M_CKPT]) {
-                uint64_t chunks = base->chunks + (r + 1) * (uint64_t)size;
-                rc = checkpoint(comm, job, opt, base, chunks < nchunks ? chunks : nchunks,
-                                (uint64_t)out[M_DONE], (uint64_t)out[M_INVALID], res, err);
-                last_ckpt = MPI_Wtime();
-                if (rc == QZ_OK && out[M_STOP]) {
-                    int sig = qz_interrupt_pending();
-                    rc = qz_error_set(err, QZ_ESTOPPED,
-                                      "stopped by %s after checkpointing %llu of %llu samples "
-                                      "to %s: run the same command again to resume",
-                                      sig == SIGUSR1   ? "SIGUSR1"
-                                      : sig == SIGTERM ? "SIGTERM"
-                                                       : "a signal to another rank",
-                                      (unsigned long long)(base->done + (uint64_t)out[M_DONE]),
-                                      (unsigned long long)job->samples, opt->ckpt_path);
-                }
-                if (rc)
-                    break; /* every rank has the same status */
-                if (rank == 0 && opt->progress)
-                    fprintf(
-                        opt->progress,
+            if (rc)
+                break; /* every rank has the same status */
+            if (rank == 0 && opt->progress)
+                fprintf(opt->progress,
                         "%scheckpoint %llu: %llu of %llu samples in %s (%.3f s in all)\n",
                         prog.tty && prog.shown ? "\n" : "", (unsigned long long)res->checkpoints,
-                        (unsigned long long)(base->done + (uint64_t)out[M_DONE]),
+                        (unsigned long long)(base->done + (uint64_t)t.done),
                         (unsigned long long)job->samples, opt->ckpt_path, res->checkpoint_seconds);
-            }
         }
+        /* The next interval, dealt by the rates all ranks just reported. */
+        for (int r = 0; r < size; r++)
+            rates[r] = all[r].rate;
+        qz_schedule_observe(&sched, rates);
+        lo = hi;
+        span = qz_schedule_span(&sched, QZ_SYNC_SECONDS, span, nchunks - lo);
     }
     qz_batch_free(&b);
+    qz_schedule_free(&sched);
+    free(all);
+    free(rates);
+    free(start);
     return rc == QZ_ESTOPPED ? rc : qz_agree(comm, rc, err);
 }
 

@@ -1,17 +1,18 @@
 /* The run driver: draw, score and rank all N samples across the ranks of a
  * communicator, then reduce to the global top set and select (SPEC §2, §3).
  *
- * Work units are chunks of chunk_size consecutive indices; chunk c is drawn by rank
- * (c - C) mod P in round (c - C) / P, C being the chunks a resumed checkpoint holds
- * (0 for a fresh run). Every few hundred milliseconds (an interval the root
- * picks and every rank learns in the same reduction) the ranks meet in one small
- * allreduce: it carries progress, invalid counts and failures, so a failing rank
- * stops the others at the next meeting instead of leaving them in a collective.
+ * Work units are chunks of chunk_size consecutive indices. The chunks between two
+ * meetings of the ranks form one interval, split into a block per rank in proportion
+ * to the ranks' drawing rates (common/schedule.h). At a meeting, every few hundred
+ * milliseconds, one small allgather carries each rank's progress, invalid count,
+ * failure, stop request and rate, so a failing rank stops the others at the next
+ * meeting instead of leaving them in a collective, and every rank computes the next
+ * interval's split the same way.
  *
- * At a meeting the ranks may also write a checkpoint (every checkpoint.every_seconds,
- * and on SIGUSR1/SIGTERM, after which they stop): all chunks up to the meeting's
- * round are done, so a checkpoint is "chunks below C", the counters, and every rank's
- * top set. A resumed run draws chunks C, C+1, ... dealt out the same way.
+ * At a meeting all chunks below the interval's end C are done. The ranks may then
+ * write a checkpoint (every checkpoint.every_seconds, and on SIGUSR1/SIGTERM, after
+ * which they stop): "chunks below C", the counters, and every rank's top set. A
+ * resumed run draws chunks C, C+1, ... the same way.
  *
  * Then, for K up to the job's output.top_gather_limit, a tree reduction gathers the
  * top set on the root (mpi/reduce.h). For larger K nothing is gathered: the
