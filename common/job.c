@@ -300,21 +300,6 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
         (rc = qz_jv_string(&at, job->json, "description", 0, NULL, &description, err)) ||
         (rc = open_backends(&at, job, err)) || (rc = load_tasks(&at, job, err)))
         goto fail;
-    if (job->sweep) {
-        uint64_t kmax = 0;
-        for (size_t i = 0; i < job->nq; i++) {
-            uint64_t k = qz_top_count(qz_mass(job->q_list[i], job->samples));
-            kmax = k > kmax ? k : kmax;
-        }
-        if (kmax > job->top_gather_limit) {
-            rc = qz_jv_fail(&at, "q", NULL, err,
-                            "the sweep's largest top set (K = %llu) is above "
-                            "output.top_gather_limit (%llu): a sweep's top set is gathered on "
-                            "rank 0, so raise the limit or the smallest q",
-                            (unsigned long long)kmax, (unsigned long long)job->top_gather_limit);
-            goto fail;
-        }
-    }
     if (job->archive != QZ_ARCHIVE_NONE && job->tasks.n) {
         rc = qz_jv_fail(&at, "output.archive", NULL, err,
                         "archives are not supported for jobs with tasks (archive each prompt "

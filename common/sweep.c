@@ -48,18 +48,23 @@ enum qz_status qz_sweep(const struct qz_entry *e, size_t n, uint64_t valid, uint
 
     for (size_t i = 0; i < nq; i++) {
         struct qz_sweep_row *r = &rows[i];
-        r->q = q[i];
-        r->mass = qz_mass(q[i], valid);
-        r->top_count = qz_top_count(r->mass);
+        qz_sweep_row(r, q[i], valid, seed, base_cost);
         r->threshold = e[r->top_count - 1].utility;
         r->mean_utility = weighted_mean(e, r->top_count, r->mass, 0);
         r->mean_cost = weighted_mean(e, r->top_count, r->mass, 1);
-        r->selected_position = qz_select_position(seed, 0, r->mass);
         r->selected_index = e[r->selected_position].index;
-        r->cost_bound = base_cost / q[i];
-        r->kl = 0.0 - log(q[i]); /* +0, not -0, at q = 1 */
     }
     return QZ_OK;
+}
+
+void qz_sweep_row(struct qz_sweep_row *r, double q, uint64_t valid, uint64_t seed, double base_cost)
+{
+    r->q = q;
+    r->mass = qz_mass(q, valid);
+    r->top_count = qz_top_count(r->mass);
+    r->selected_position = qz_select_position(seed, 0, r->mass);
+    r->cost_bound = base_cost / q;
+    r->kl = 0.0 - log(q); /* +0, not -0, at q = 1 */
 }
 
 void qz_sweep_base_cost(double s1, double s2, uint64_t valid, double *mean, double *se)

@@ -60,6 +60,12 @@ struct qz_sweep_row {
  * and callers that hold the top set spread over ranks get the same bits from it. */
 double qz_sweep_mean(struct qz_exactsum *first, double boundary, double m, uint64_t k);
 
+/* The parts of row r that do not depend on the samples: q, mass, K, the selected
+ * position, the bound E_γ[c] / q and ln(1/q). qz_sweep fills the rest from the top
+ * set; a caller whose top set is spread over ranks fills them itself. */
+void qz_sweep_row(struct qz_sweep_row *r, double q, uint64_t valid, uint64_t seed,
+                  double base_cost);
+
 enum qz_status qz_sweep(const struct qz_entry *e, size_t n, uint64_t valid, uint64_t seed,
                         const double *q, size_t nq, double base_cost, struct qz_sweep_row *rows,
                         struct qz_error *err);

@@ -624,18 +624,21 @@ static enum qz_status select_gathered(MPI_Comm comm, const struct qz_job *job,
 {
     int rank;
     enum qz_status rc;
-    uint64_t ties = 0;
+    uint64_t ties = 0, want;
+    int sweep_here;
 
     MPI_Comm_rank(comm, &rank);
-    if ((rc = qz_reduce_topset(comm, &res->set, res->sweep_k, err)))
+    sweep_here = job->sweep && !res->sweep;
+    want = sweep_here ? res->sweep_k : res->top_count;
+    if ((rc = qz_reduce_topset(comm, &res->set, want, err)))
         return rc;
     if (rank == 0) {
-        if (res->set.n != res->sweep_k)
+        if (res->set.n != want)
             rc = qz_error_set(err, QZ_EINTERNAL, "top set holds %zu entries, expected %llu",
-                              res->set.n, (unsigned long long)res->sweep_k);
-        else if (job->sweep && !(res->sweep = malloc(job->nq * sizeof *res->sweep)))
+                              res->set.n, (unsigned long long)want);
+        else if (sweep_here && !(res->sweep = malloc(job->nq * sizeof *res->sweep)))
             rc = qz_error_set(err, QZ_ENOMEM, "out of memory for the sweep");
-        else if (job->sweep &&
+        else if (sweep_here &&
                  (rc = qz_sweep(res->set.e, res->set.n, res->valid, job->seed, job->q_list, job->nq,
                                 res->cost_base_mean, res->sweep, err)))
             ;
@@ -678,6 +681,50 @@ static void quantilized_means(MPI_Comm comm, const struct qz_job *job, struct qz
     res->utility_q_mean = qz_sweep_mean(&tu, res->threshold.utility, res->mass, res->top_count);
     res->cost_q_mean =
         res->has_cost ? qz_sweep_mean(&tc, res->threshold.cost, res->mass, res->top_count) : NAN;
+}
+
+/* Collective: the sweep of a job whose largest K is above the gather limit, from the
+ * ranks' sets (best first, each truncated to the largest K): the thresholds and
+ * selected entries of every q by one distributed selection, and E_Q[u], E_Q[c] from
+ * the entries better than each threshold, summed exactly over the ranks. The same
+ * rows as qz_sweep on a gathered set. */
+static enum qz_status sweep_distributed(MPI_Comm comm, const struct qz_job *job,
+                                        struct qz_run_result *res, struct qz_error *err)
+{
+    const struct qz_topset *ts = &res->set;
+    uint64_t *pos = malloc(2 * job->nq * sizeof *pos);
+    struct qz_entry *found = malloc(2 * job->nq * sizeof *found);
+    enum qz_status rc = QZ_OK;
+
+    res->sweep = malloc(job->nq * sizeof *res->sweep);
+    if (!pos || !found || !res->sweep)
+        QZ_ABORT(comm, "out of memory for the sweep");
+    for (size_t i = 0; i < job->nq; i++) {
+        qz_sweep_row(&res->sweep[i], job->q_list[i], res->valid, job->seed, res->cost_base_mean);
+        pos[2 * i] = res->sweep[i].top_count - 1;
+        pos[2 * i + 1] = res->sweep[i].selected_position;
+    }
+    rc = qz_dselect(comm, ts->e, ts->n, job->seed, pos, 2 * job->nq, found, err);
+    for (size_t i = 0; rc == QZ_OK && i < job->nq; i++) {
+        struct qz_sweep_row *r = &res->sweep[i];
+        struct qz_exactsum su, sc, tu, tc;
+        size_t better = qz_dselect_count_better(ts->e, ts->n, job->seed, &found[2 * i]);
+        qz_exactsum_init(&su);
+        qz_exactsum_init(&sc);
+        for (size_t j = 0; j < better; j++) {
+            qz_exactsum_add(&su, ts->e[j].utility);
+            qz_exactsum_add(&sc, ts->e[j].cost);
+        }
+        sum_over_ranks(comm, &su, NULL, &tu);
+        sum_over_ranks(comm, &sc, NULL, &tc);
+        r->threshold = found[2 * i].utility;
+        r->mean_utility = qz_sweep_mean(&tu, found[2 * i].utility, r->mass, r->top_count);
+        r->mean_cost = qz_sweep_mean(&tc, found[2 * i].cost, r->mass, r->top_count);
+        r->selected_index = found[2 * i + 1].index;
+    }
+    free(pos);
+    free(found);
+    return rc;
 }
 
 /* K above the gather limit: distributed selection, and a redistribution into even
@@ -789,6 +836,13 @@ enum qz_status qz_run_draw(MPI_Comm comm, const struct qz_job *job,
     rc = res->text ? qz_payload_retain(&res->payloads, res->set.e, res->set.n, err) : QZ_OK;
     if ((rc = qz_agree(comm, rc, err)))
         goto fail;
+    /* A sweep whose largest K is above the gather limit is swept where the entries are;
+     * select_gathered sweeps the others on the root. */
+    if (job->sweep && res->sweep_k > job->top_gather_limit) {
+        if ((rc = sweep_distributed(comm, job, res, err)))
+            goto fail;
+        qz_topset_truncate(res->set.e, &res->set.n, &res->set.ties_out, res->top_count);
+    }
     rc = res->gathered ? select_gathered(comm, job, res, err)
                        : select_distributed(comm, job, res, err);
     if ((rc = qz_agree(comm, rc, err)))
