@@ -417,7 +417,7 @@ enum qz_status qz_archive_flush(MPI_Comm comm, struct qz_archive *a, struct qz_e
 }
 
 /* Root: copy the side file's first a->text_total bytes into samples/payload_bytes of
- * the (closed) staging file, then remove the side file. */
+ * the (closed) staging file. */
 static int place_bytes(const struct qz_archive *a)
 {
     hsize_t n = a->text_total, chunk = n < QZ_AR_CHUNK ? (n ? n : 1) : QZ_AR_CHUNK;
@@ -426,6 +426,10 @@ static int place_bytes(const struct qz_archive *a)
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), space = H5Screate_simple(1, &n, NULL);
     hid_t d = -1;
     char *buf = malloc(QZ_COPY_PIECE);
+
+    /* A run that died after this copy and resumed copies again. */
+    if (group >= 0 && H5Lexists(group, "payload_bytes", H5P_DEFAULT) > 0)
+        H5Ldelete(group, "payload_bytes", H5P_DEFAULT);
     FILE *in = fopen(a->text_path, "rb");
     int ok =
         group >= 0 && dcpl >= 0 && space >= 0 && buf && in && H5Pset_chunk(dcpl, 1, &chunk) >= 0 &&
@@ -459,8 +463,6 @@ static int place_bytes(const struct qz_archive *a)
         H5Gclose(group);
     if (file >= 0)
         ok &= H5Fclose(file) >= 0;
-    if (ok)
-        remove(a->text_path);
     return ok;
 }
 

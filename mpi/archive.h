@@ -29,7 +29,9 @@
  * in sample order, and each rank writes its texts there, in a side file
  * `<staging>.text` (MPI-IO), and their offsets and lengths into the staging file.
  * qz_archive_close copies the side file into payload_bytes (its size is only known at
- * the end) and removes it. The bytes are the same at any rank count. */
+ * the end); the side file is removed once the record is committed, so a run that
+ * dies in between resumes from its last checkpoint with the side file intact. The
+ * bytes are the same at any rank count. */
 #ifndef QZ_ARCHIVE_H
 #define QZ_ARCHIVE_H
 

@@ -337,6 +337,20 @@ static enum qz_status write_record(const struct qz_job *job, const char *run,
     return qz_agree(MPI_COMM_WORLD, rc, err);
 }
 
+/* Remove an archive's staging file and its side file of texts, if any. */
+static void remove_staging(const char *staging)
+{
+    char *text;
+    if (!staging)
+        return;
+    remove(staging);
+    if ((text = malloc(strlen(staging) + 6))) {
+        sprintf(text, "%s.text", staging);
+        remove(text);
+        free(text);
+    }
+}
+
 /* What every quantilization of one `run` command shares. */
 struct run_ctx {
     const struct run_args *a;
@@ -428,6 +442,8 @@ static enum qz_status run_one(struct qz_job *job, const char *run, const char *r
         rc = job->tasks.n ? advance_checkpoint(job, cx, task, err) : QZ_OK;
     if (rc == QZ_OK && root && !job->tasks.n)
         qz_ckpt_remove(cx->ckpt_path);
+    if (rc == QZ_OK && root && cx->staging) /* the staging file is the record now */
+        remove_staging(cx->staging);
     qz_run_result_free(&res);
     cJSON_free(job_text);
     free(generator_request);
@@ -482,20 +498,6 @@ static enum qz_status resume_task(const struct run_ctx *cx, size_t *task, struct
     if (rc == QZ_OK)
         qz_ckpt_free(&ck);
     return rc;
-}
-
-/* Remove an archive's staging file and its side file of texts, if any. */
-static void remove_staging(const char *staging)
-{
-    char *text;
-    if (!staging)
-        return;
-    remove(staging);
-    if ((text = malloc(strlen(staging) + 6))) {
-        sprintf(text, "%s.text", staging);
-        remove(text);
-        free(text);
-    }
 }
 
 /* Collective: run a loaded job (run or select) and record it; frees the job. The
