@@ -300,12 +300,6 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
         (rc = qz_jv_string(&at, job->json, "description", 0, NULL, &description, err)) ||
         (rc = open_backends(&at, job, err)) || (rc = load_tasks(&at, job, err)))
         goto fail;
-    if (job->archive != QZ_ARCHIVE_NONE && job->tasks.n) {
-        rc = qz_jv_fail(&at, "output.archive", NULL, err,
-                        "archives are not supported for jobs with tasks (archive each prompt "
-                        "as a job of its own)");
-        goto fail;
-    }
     return QZ_OK;
 
 fail:

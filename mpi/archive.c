@@ -90,11 +90,14 @@ static int create_layout(hid_t file, const char *run, const struct qz_job *job,
     const int version = QZ_FORMAT_VERSION;
     const char *mode = job->archive == QZ_ARCHIVE_ALL ? "all" : "utilities";
     hsize_t n = job->samples, chunk = n < QZ_AR_CHUNK ? n : QZ_AR_CHUNK;
-    hid_t runs = -1, group = -1, samples = -1, dcpl = -1, space = -1;
+    hid_t runs = -1, group = -1, samples = -1, dcpl = -1, space = -1, lcpl = -1;
     int ok = 0;
 
     runs = H5Gcreate2(file, "runs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    group = runs >= 0 ? H5Gcreate2(runs, run, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    lcpl = H5Pcreate(H5P_LINK_CREATE); /* a task's run is NAME/tasks/ID */
+    group = runs >= 0 && lcpl >= 0 && H5Pset_create_intermediate_group(lcpl, 1) >= 0
+                ? H5Gcreate2(runs, run, lcpl, H5P_DEFAULT, H5P_DEFAULT)
+                : -1;
     samples = group >= 0 ? H5Gcreate2(group, "samples", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
     dcpl = H5Pcreate(H5P_DATASET_CREATE);
     space = H5Screate_simple(1, &n, NULL);
@@ -122,6 +125,8 @@ done:
         H5Sclose(space);
     if (dcpl >= 0)
         H5Pclose(dcpl);
+    if (lcpl >= 0)
+        H5Pclose(lcpl);
     if (samples >= 0)
         H5Gclose(samples);
     if (group >= 0)

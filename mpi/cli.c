@@ -612,8 +612,12 @@ static enum qz_status select_job(const struct run_args *a, struct qz_job *job, s
     gather = cJSON_GetObjectItemCaseSensitive(output, "top_gather_limit");
     if (a->name)
         snprintf(name, sizeof name, "%s", a->name);
-    else
+    else {
+        /* a task's run NAME/tasks/ID gives NAME-tasks-ID-qQ */
         snprintf(name, sizeof name, "%.150s-q%s", a->run, shortest(a->q, qtext, sizeof qtext));
+        for (char *p = name; *p; p++)
+            *p = *p == '/' ? '-' : *p;
+    }
     j = cJSON_CreateObject();
     gen = cJSON_CreateObject();
     util = cJSON_CreateObject();

@@ -457,8 +457,8 @@ static enum qz_status start(MPI_Comm comm, const struct qz_job *job,
     }
     qz_ckpt_free(&ck);
     if (rc == QZ_OK && opt->archive_path)
-        rc = qz_archive_open(comm, opt->archive_path, opt->run, job, found, base->chunks,
-                             found ? ck_text_bytes : 0, &res->archive, err);
+        rc = qz_archive_open(comm, opt->archive_path, opt->run, job, found && base->chunks > 0,
+                             base->chunks, ck_text_bytes, &res->archive, err);
     if (rc) {
         free(e);
         return rc;

@@ -754,52 +754,79 @@ static enum qz_status lock_output(const char *path, int *fd, struct qz_error *er
 }
 
 /* Copy into dst's /runs every run of the record file `path` but rec->run (which must
- * not be there unless overwrite) and, with overwrite, rec->replace_run. */
+ * not be there unless overwrite) and, with overwrite, rec->replace_run. Groups on the
+ * way to rec->run that both files hold (a job's tasks/) are merged member by member. */
 struct copy_ctx {
-    hid_t dst_runs;
+    hid_t dst;          /* the group of dst that matches the group iterated */
+    const char *prefix; /* the iterated group's path below /runs ("" at /runs) */
     const struct qz_record *rec;
     int overwrite;
     int exists; /* rec->run was found */
     int failed;
 };
 
-static herr_t copy_run_cb(hid_t src_runs, const char *name, const H5L_info_t *info, void *data)
+static herr_t copy_run_cb(hid_t src, const char *name, const H5L_info_t *info, void *data)
 {
-    struct copy_ctx *c = data;
+    struct copy_ctx *c = data, inner;
+    size_t len = strlen(c->prefix) + strlen(name) + 2;
+    char *rel = malloc(len);
+    hid_t s = H5I_INVALID_HID, d = H5I_INVALID_HID;
+    herr_t ret = 0;
+
     (void)info;
-    if (strcmp(name, c->rec->run) == 0) {
-        c->exists = 1;
-        return c->overwrite ? 0 : 1;
-    }
-    if (c->overwrite && c->rec->replace_run && strcmp(name, c->rec->replace_run) == 0)
-        return 0;
-    if (H5Ocopy(src_runs, name, c->dst_runs, name, H5P_DEFAULT, H5P_DEFAULT) < 0) {
+    if (!rel) {
         c->failed = 1;
         return -1;
     }
-    return 0;
+    snprintf(rel, len, "%s%s%s", c->prefix, c->prefix[0] ? "/" : "", name);
+    if (strcmp(rel, c->rec->run) == 0) {
+        c->exists = 1;
+        ret = c->overwrite ? 0 : 1;
+    } else if (c->overwrite && c->rec->replace_run && strcmp(rel, c->rec->replace_run) == 0) {
+        ret = 0;
+    } else if (H5Lexists(c->dst, name, H5P_DEFAULT) <= 0) {
+        ret = H5Ocopy(src, name, c->dst, name, H5P_DEFAULT, H5P_DEFAULT) < 0 ? -1 : 0;
+    } else { /* both hold it: a group on the way to rec->run */
+        s = H5Gopen2(src, name, H5P_DEFAULT);
+        d = H5Gopen2(c->dst, name, H5P_DEFAULT);
+        inner = *c;
+        inner.dst = d;
+        inner.prefix = rel;
+        ret = s < 0 || d < 0 ? -1
+                             : H5Literate(s, H5_INDEX_NAME, H5_ITER_INC, NULL, copy_run_cb, &inner);
+        c->exists |= inner.exists;
+        c->failed |= inner.failed;
+    }
+    if (ret < 0)
+        c->failed = 1;
+    if (s >= 0)
+        H5Gclose(s);
+    if (d >= 0)
+        H5Gclose(d);
+    free(rel);
+    return ret;
 }
 
 static enum qz_status copy_runs(const char *path, hid_t dst, const struct qz_record *rec,
                                 int overwrite, struct qz_error *err)
 {
     hid_t src = H5I_INVALID_HID, src_runs = H5I_INVALID_HID;
-    struct copy_ctx c = {H5I_INVALID_HID, rec, overwrite, 0, 0};
+    struct copy_ctx c = {H5I_INVALID_HID, "", rec, overwrite, 0, 0};
     enum qz_status rc;
 
     if ((rc = open_record(path, path, H5F_ACC_RDONLY, &src, err)))
         return rc;
     if (path_exists(src, "runs") > 0) {
         src_runs = H5Gopen2(src, "runs", H5P_DEFAULT);
-        c.dst_runs = H5Gopen2(dst, "runs", H5P_DEFAULT);
-        if (src_runs < 0 || c.dst_runs < 0 ||
+        c.dst = H5Gopen2(dst, "runs", H5P_DEFAULT);
+        if (src_runs < 0 || c.dst < 0 ||
             H5Literate(src_runs, H5_INDEX_NAME, H5_ITER_INC, NULL, copy_run_cb, &c) < 0 || c.failed)
             rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot copy its runs into the new file", path);
         else if (c.exists && !overwrite)
             rc = run_exists_error(path, rec->run, err);
     }
-    if (c.dst_runs >= 0)
-        H5Gclose(c.dst_runs);
+    if (c.dst >= 0)
+        H5Gclose(c.dst);
     if (src_runs >= 0)
         H5Gclose(src_runs);
     H5Fclose(src);

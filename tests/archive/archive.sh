@@ -175,4 +175,39 @@ check "text archive: resumed on 2 ranks ($(tail -1 tu2.err))" grep -q '^resuming
 check "text archive: the resumed archive equals an uninterrupted one" h5same txt-1.h5 txt txtusr.h5 txt
 check "text archive: no side file is left" bash -c '! ls *.text 2>/dev/null | grep -q .'
 
+# 9. A tasks job archives each task under /runs/NAME/tasks/ID/samples: the same at 1
+#    and 3 ranks, and after a SIGUSR1 in the second task and a resume on 2 ranks; select
+#    reads a task's archive. (The server is still slowed: 0.3 s a request.)
+printf '%s\n' '{"id": "rivers", "prompt": "Write about rivers:"}' \
+    '{"id": "stones", "prompt": "Write about stones:"}' '{"id": "good", "prompt": "Be good:"}' \
+    > prompts.jsonl
+printf '{"name": "tk", "seed": 5, "q": 0.05, "samples": 120, "chunk_size": 10,
+  "tasks": "prompts.jsonl", "checkpoint": {"every_seconds": 0},
+  "generator": {"kind": "openai", "base_url": "%s", "model": "fake-model", "max_tokens": 12,
+    "prompt": "unused", "n": 4, "timeout_seconds": 20},
+  "utility": {"kind": "length"}, "output": {"archive": "all"}}\n' "$FAKE_URL" > tk.json
+qz_mpi 1 run tk.json -o tk-1.h5 --no-progress > k1.out 2>&1 || bad "tasks archive on 1 rank: $(cat k1.out)"
+qz_mpi 3 run tk.json -o tk-3.h5 --no-progress > k3.out 2>&1 || bad "tasks archive on 3 ranks: $(cat k3.out)"
+for id in rivers stones good; do
+    check "tasks archive: task $id at 3 ranks equals 1 rank" h5same tk-1.h5 "tk/tasks/$id" tk-3.h5 "tk/tasks/$id"
+done
+"$QZ_MPIEXEC" -n 3 "$QZ_BIN" run tk.json -o tkusr.h5 > ku1.out 2> ku1.err &
+pid=$!
+for i in $(seq 600); do grep -q 'task 2 of 3' ku1.err 2> /dev/null && break; sleep 0.1; done
+sleep 0.5
+kill -USR1 "$pid"
+wait "$pid"
+status=$?
+check "tasks archive: SIGUSR1 in task 2 gives exit 75 (got $status)" test "$status" -eq 75
+qz_mpi 2 run tk.json -o tkusr.h5 > ku2.out 2> ku2.err
+check "tasks archive: resumed on 2 ranks ($(tail -1 ku2.err))" grep -q '^resuming from checkpoint' ku2.err
+for id in rivers stones good; do
+    check "tasks archive: task $id after the resume equals the uninterrupted one" \
+        h5same tk-1.h5 "tk/tasks/$id" tkusr.h5 "tk/tasks/$id"
+done
+qz_mpi 2 select tk-3.h5 --run tk/tasks/stones --q 0.1 --no-progress > ks.out 2>&1
+check "select from a task's archive: a run tk-tasks-stones-q0.1 ($(tail -1 ks.out))" "$QZ_PYTHON" -c "
+import h5py; a = h5py.File('tk-3.h5', 'r')['runs/tk-tasks-stones-q0.1'].attrs
+assert a['source_run'] == 'tk/tasks/stones' and a['top_count'] == 12, dict(a)"
+
 finish
