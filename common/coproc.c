@@ -398,8 +398,8 @@ enum qz_status qz_coproc_request(struct qz_coproc *cp, const char *req, size_t l
                                 cp->restarts, cp->restarts == 1 ? "" : "s");
         }
         cp->restarts++;
-        fprintf(stderr, "quantilize: %s: %s; restarting it (restart %u of %u)\n", cp->name, cp->why,
-                cp->restarts, cp->restarts_max);
+        qz_warn("%s: %s; restarting it (restart %u of %u)", cp->name, cp->why, cp->restarts,
+                cp->restarts_max);
         if ((rc = spawn(cp, err))) {
             char why[QZ_ERROR_MSG_MAX];
             snprintf(why, sizeof why, "%s", err ? err->msg : "");

@@ -2,6 +2,8 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 const char *qz_strerror(enum qz_status code)
 {
@@ -74,5 +76,21 @@ void qz_error_clear(struct qz_error *err)
     if (err) {
         err->code = QZ_OK;
         err->msg[0] = '\0';
+    }
+}
+
+void qz_warn(const char *fmt, ...)
+{
+    char line[QZ_ERROR_MSG_MAX + 64];
+    size_t len = (size_t)snprintf(line, sizeof line, "quantilize: ");
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(line + len, sizeof line - len - 1, fmt, ap);
+    va_end(ap);
+    len = strlen(line);
+    line[len++] = '\n';
+    if (write(STDERR_FILENO, line, len) < 0) {
+        /* nowhere left to report it */
     }
 }

@@ -43,6 +43,11 @@ int qz_exit_status(enum qz_status code);
 enum qz_status qz_error_set(struct qz_error *err, enum qz_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Print one warning line, "quantilize: " and the printf-style message, to stderr in a
+ * single write: under mpirun the lines of several ranks (and of their child
+ * processes) then never interleave within a line. */
+void qz_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Clear err to QZ_OK with an empty message. */
 void qz_error_clear(struct qz_error *err);
 

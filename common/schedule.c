@@ -38,8 +38,7 @@ static double mean_known(const struct qz_schedule *s)
     return known ? sum / (double)known : 1.0;
 }
 
-uint64_t qz_schedule_span(const struct qz_schedule *s, double seconds, uint64_t prev,
-                          uint64_t left)
+uint64_t qz_schedule_span(const struct qz_schedule *s, double seconds, uint64_t prev, uint64_t left)
 {
     double mean = mean_known(s), total = 0, want;
     uint64_t span, most = prev > UINT64_MAX / 4 ? UINT64_MAX : 4 * prev;

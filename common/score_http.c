@@ -320,9 +320,8 @@ static void warn_give_ups(struct qz_scorer *s)
 {
     for (unsigned i = 0; i < s->npending; i++) {
         s->warned++;
-        fprintf(stderr,
-                "quantilize: %s: POST %s: gave up on %zu samples from %llu after %u retries "
-                "(%s); they score NaN%s\n",
+        qz_warn("%s: POST %s: gave up on %zu samples from %llu after %u retries (%s); they "
+                "score NaN%s",
                 s->who, s->url, s->pending[i].count, (unsigned long long)s->pending[i].first,
                 s->retries, s->pending[i].why,
                 s->warned == HTTP_WARNINGS_MAX ? " (further such warnings not shown)" : "");

@@ -204,7 +204,7 @@ void qz_topset_compact(struct qz_topset *ts)
             return;
         }
         if (ts->n <= ts->k) { /* cannot grow, and nothing can be dropped */
-            fprintf(stderr, "quantilize: out of memory growing a top set to %zu entries\n", cap);
+            qz_warn("out of memory growing a top set to %zu entries", cap);
             abort();
         }
     }

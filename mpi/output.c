@@ -738,7 +738,7 @@ static enum qz_status lock_output(const char *path, int *fd, struct qz_error *er
     if (*fd < 0)
         rc = qz_error_set(err, QZ_EIO, "%s: cannot open the lock file: %s", name, strerror(errno));
     else if (fcntl(*fd, F_SETLK, &fl) != 0) {
-        fprintf(stderr, "quantilize: waiting for another run to finish writing %s\n", path);
+        qz_warn("waiting for another run to finish writing %s", path);
         while (fcntl(*fd, F_SETLKW, &fl) != 0)
             if (errno != EINTR) {
                 rc = qz_error_set(err, QZ_EIO, "%s: cannot lock: %s", name, strerror(errno));

@@ -51,6 +51,24 @@ qz_mpi() {
     timeout 300 "$QZ_MPIEXEC" -n "$n" "$QZ_BIN" "$@"
 }
 
+# stop_midway RANKS PATTERN LOG ARGS...: start quantilize ARGS on RANKS ranks (stderr
+# to LOG), send SIGUSR1 to mpirun (which forwards it to the ranks) half a second after
+# PATTERN appears in LOG, and wait; STOP_STATUS is the exit status.
+stop_midway() {
+    local n=$1 pattern=$2 log=$3 pid i
+    shift 3
+    "$QZ_MPIEXEC" -n "$n" "$QZ_BIN" "$@" > "$log.out" 2> "$log" &
+    pid=$!
+    for i in $(seq 600); do
+        grep -q "$pattern" "$log" 2> /dev/null && break
+        sleep 0.1
+    done
+    sleep 0.5
+    kill -USR1 "$pid"
+    wait "$pid"
+    STOP_STATUS=$?
+}
+
 # h5same A RUN_A B RUN_B: the two runs' records are identical (times, ranks aside).
 h5same() {
     "$QZ_PYTHON" "$QZ_SOURCE/tests/tools/h5compare.py" "$@"

@@ -162,14 +162,8 @@ check "select from a text archive equals a fresh text run at that q" \
     --ignore failed_samples --ignore prompt_tokens --ignore completion_tokens
 curl -s -o /dev/null -X POST "http://127.0.0.1:$FAKE_PORT/_control/fault" \
     -d '{"kind": "slow", "count": -1, "delay": 0.3}'
-"$QZ_MPIEXEC" -n 3 "$QZ_BIN" run txt.json -o txtusr.h5 --progress-every 0.2 > tu1.out 2> tu1.err &
-pid=$!
-for i in $(seq 600); do grep -q 'progress' tu1.err 2> /dev/null && break; sleep 0.1; done
-sleep 0.5
-kill -USR1 "$pid"
-wait "$pid"
-status=$?
-check "text archive: SIGUSR1 gives exit 75 (got $status)" test "$status" -eq 75
+stop_midway 3 progress tu1.err run txt.json -o txtusr.h5 --progress-every 0.2
+check "text archive: SIGUSR1 gives exit 75 (got $STOP_STATUS)" test "$STOP_STATUS" -eq 75
 qz_mpi 2 run txt.json -o txtusr.h5 > tu2.out 2> tu2.err
 check "text archive: resumed on 2 ranks ($(tail -1 tu2.err))" grep -q '^resuming from checkpoint' tu2.err
 check "text archive: the resumed archive equals an uninterrupted one" h5same txt-1.h5 txt txtusr.h5 txt
@@ -191,14 +185,8 @@ qz_mpi 3 run tk.json -o tk-3.h5 --no-progress > k3.out 2>&1 || bad "tasks archiv
 for id in rivers stones good; do
     check "tasks archive: task $id at 3 ranks equals 1 rank" h5same tk-1.h5 "tk/tasks/$id" tk-3.h5 "tk/tasks/$id"
 done
-"$QZ_MPIEXEC" -n 3 "$QZ_BIN" run tk.json -o tkusr.h5 > ku1.out 2> ku1.err &
-pid=$!
-for i in $(seq 600); do grep -q 'task 2 of 3' ku1.err 2> /dev/null && break; sleep 0.1; done
-sleep 0.5
-kill -USR1 "$pid"
-wait "$pid"
-status=$?
-check "tasks archive: SIGUSR1 in task 2 gives exit 75 (got $status)" test "$status" -eq 75
+stop_midway 3 'task 2 of 3' ku1.err run tk.json -o tkusr.h5
+check "tasks archive: SIGUSR1 in task 2 gives exit 75 (got $STOP_STATUS)" test "$STOP_STATUS" -eq 75
 qz_mpi 2 run tk.json -o tkusr.h5 > ku2.out 2> ku2.err
 check "tasks archive: resumed on 2 ranks ($(tail -1 ku2.err))" grep -q '^resuming from checkpoint' ku2.err
 for id in rivers stones good; do

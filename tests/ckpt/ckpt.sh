@@ -118,16 +118,8 @@ printf '{"name": "text", "seed": 5, "q": 0.05, "samples": 240, "chunk_size": 20,
 qz_mpi 1 run text.json -o textref.h5 --no-progress > textref.out 2>&1 || bad "text reference: $(cat textref.out)"
 curl -s -o /dev/null -X POST "http://127.0.0.1:$FAKE_PORT/_control/fault" \
     -d '{"kind": "slow", "count": -1, "delay": 0.5}'
-"$QZ_MPIEXEC" -n 3 "$QZ_BIN" run text.json -o text.h5 > text1.out 2> text1.err &
-mpirun_pid=$!
-for i in $(seq 600); do
-    grep -q 'task 2 of 3' text1.err 2> /dev/null && break
-    sleep 0.1
-done
-sleep 0.3
-kill -USR1 "$mpirun_pid"
-wait "$mpirun_pid"
-status=$?
+stop_midway 3 'task 2 of 3' text1.err run text.json -o text.h5
+status=$STOP_STATUS
 check "text: SIGUSR1 in task 2 gives exit 75 (got $status; $(tail -1 text1.err))" test "$status" -eq 75
 check "text: task 1 is recorded, task 2 not yet" "$QZ_PYTHON" -c "
 import h5py; t = h5py.File('text.h5', 'r')['runs/text/tasks']; assert sorted(t) == ['rivers'], list(t)"
