@@ -125,13 +125,7 @@ static enum qz_status exec_draw(struct qz_generator *g, uint64_t first, size_t n
     int len;
     enum qz_status rc;
 
-    out->first = first;
-    out->n = n;
-    out->component_cost_valid = 0;
-    if (g->text)
-        qz_batch_clear_text(out);
-    for (size_t j = 0; j < n; j++)
-        out->value[j] = NAN;
+    qz_batch_begin(out, first, n, g->text);
     if (n == 0)
         return QZ_OK;
     len = snprintf(g->req, sizeof g->req, "{\"first\": %llu, \"count\": %zu, \"seed\": %llu}",

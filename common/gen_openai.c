@@ -272,12 +272,7 @@ static enum qz_status openai_draw(struct qz_generator *g, uint64_t first, size_t
     uint64_t end = first + count;
     enum qz_status rc = QZ_OK;
 
-    qz_batch_clear_text(out);
-    out->first = first;
-    out->n = count;
-    out->component_cost_valid = 0;
-    for (size_t j = 0; j < count; j++)
-        out->value[j] = NAN;
+    qz_batch_begin(out, first, count, 1);
     g->out = out;
     qz_http_get_counts(g->http, &before);
     for (uint64_t start = first, stop; start < end && !rc; start = stop) {

@@ -50,6 +50,17 @@ void qz_batch_free(struct qz_batch *b)
     memset(b, 0, sizeof *b);
 }
 
+void qz_batch_begin(struct qz_batch *b, uint64_t first, size_t n, int text)
+{
+    b->first = first;
+    b->n = n;
+    b->component_cost_valid = 0;
+    if (text)
+        qz_batch_clear_text(b);
+    for (size_t j = 0; j < n; j++)
+        b->value[j] = NAN;
+}
+
 void qz_batch_clear_text(struct qz_batch *b)
 {
     b->has_text = 1;

@@ -46,6 +46,10 @@ struct qz_batch {
 enum qz_status qz_batch_init(struct qz_batch *b, size_t cap, struct qz_error *err);
 void qz_batch_free(struct qz_batch *b);
 
+/* Begin filling samples first .. first+n-1 into b: no component costs, every value
+ * NaN (failed until the backend says otherwise) and, for text, every text empty. */
+void qz_batch_begin(struct qz_batch *b, uint64_t first, size_t n, int text);
+
 /* Forget all texts of the batch (keeps the memory). Sets every sample's text empty. */
 void qz_batch_clear_text(struct qz_batch *b);
 

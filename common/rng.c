@@ -440,12 +440,55 @@ static QZ_AVX2 void main_key_init(struct main_key *mk, uint64_t seed, uint32_t s
     main_key_hi(mk, 0);
 }
 
-/* Philox for 4 * QZ_PG main-stream blocks j[g] + lane, g < QZ_PG, whose hi32 is
- * mk->hi in every lane; out0[g], out1[g] as in philox_x8. QZ_PG groups of 4 blocks
- * are interleaved so that the rounds' latency (a product, a shift and an exclusive
- * or per round) overlaps. */
-QZ_AVX2_INLINE void philox_main(const struct main_key *mk, const __m256i j[QZ_PG],
-                                __m256i out0[QZ_PG], __m256i out1[QZ_PG])
+/* Try 0 of the ziggurat on the 4 samples whose primary words are w[0 .. 3] (also
+ * in v, whose lanes are w's words; the layers are read from w): returns
+ * u * x[i] per lane and sets *rejected to a 4-bit mask of the lanes that failed the
+ * rectangle test |u| < r[i]. u = 2 * qz_u01(w) - 1 is built exactly from the bits:
+ * with m = w >> 11 (53 bits) and y = 1 + (m mod 2^52) 2^-52 in [1, 2) (the low 52
+ * bits of m under the exponent of 1.0), u = m 2^-52 - 1 is y - 1 when bit 52 of m
+ * (the top bit of w) is set and y - 2 otherwise; both subtractions are exact. The
+ * (x[i], r[i]) pairs come by scalar-indexed 16-byte loads (cheaper than two gathers). */
+QZ_AVX2_INLINE __m256d zig4(__m256i v, const uint64_t *w, int *rejected)
+{
+    const __m256i one = _mm256_set1_epi64x(0x3FF0000000000000);
+    const double *xr = qz_zig_xr;
+    /* bit 52 of m lands on the lowest exponent bit, which 1.0 has set already */
+    __m256i m = _mm256_or_si256(_mm256_srli_epi64(v, 11), one);
+    __m256d sub =
+        _mm256_blendv_pd(_mm256_set1_pd(2.0), _mm256_set1_pd(1.0), _mm256_castsi256_pd(v));
+    __m256d u = _mm256_sub_pd(_mm256_castsi256_pd(m), sub);
+    __m256d p02 =
+        _mm256_insertf128_pd(_mm256_castpd128_pd256(_mm_load_pd(xr + 2 * (w[0] & QZ_ZIG_MASK))),
+                             _mm_load_pd(xr + 2 * (w[2] & QZ_ZIG_MASK)), 1);
+    __m256d p13 =
+        _mm256_insertf128_pd(_mm256_castpd128_pd256(_mm_load_pd(xr + 2 * (w[1] & QZ_ZIG_MASK))),
+                             _mm_load_pd(xr + 2 * (w[3] & QZ_ZIG_MASK)), 1);
+    __m256d x = _mm256_unpacklo_pd(p02, p13), r = _mm256_unpackhi_pd(p02, p13);
+    __m256d au = _mm256_andnot_pd(_mm256_set1_pd(-0.0), u);
+    *rejected = _mm256_movemask_pd(_mm256_cmp_pd(au, r, _CMP_NLT_UQ));
+    return _mm256_mul_pd(u, x);
+}
+
+/* The rectangle test of words w[4v .. 4v+3] of a step (zig4), out to o, its
+ * rejections into *mask. */
+QZ_AVX2_INLINE void zig_part(const uint64_t *w, int v, double *o, int on, __m256d a, __m256d b,
+                             uint64_t *mask)
+{
+    int rj;
+    __m256d z = zig4(_mm256_loadu_si256((const __m256i *)(w + 4 * v)), w + 4 * v, &rj);
+    if (on)
+        z = _mm256_add_pd(a, _mm256_mul_pd(b, z));
+    _mm256_storeu_pd(o + 4 * v, z);
+    *mask |= (uint64_t)rj << (4 * v);
+}
+
+/* philox_main, with the rectangle tests of a step's words w (already stored; zig_part)
+ * interleaved between its rounds when w is not NULL, so that the vector-heavy rounds
+ * and the load-heavy tests share the out-of-order window. Inlined, a NULL w leaves
+ * the rounds alone. */
+QZ_AVX2_INLINE void philox_main_zig(const struct main_key *mk, const __m256i j[QZ_PG],
+                                    __m256i out0[QZ_PG], __m256i out1[QZ_PG], const uint64_t *w,
+                                    double *o, int on, __m256d a, __m256d b, uint64_t *mask)
 {
     const __m256i m0 = _mm256_set1_epi64x(QZ_PHILOX_M0), m1 = _mm256_set1_epi64x(QZ_PHILOX_M1);
     const __m256i *rk = mk->rk;
@@ -466,6 +509,8 @@ QZ_AVX2_INLINE void philox_main(const struct main_key *mk, const __m256i j[QZ_PG
         c2[g] = _mm256_xor_si256(_mm256_srli_epi64(p0, 32), mk->hc[2]);
         c3[g] = p0;
     }
+    if (w)
+        zig_part(w, 0, o, on, a, b, mask);
 #pragma GCC unroll 7
     for (int r = 3; r < 10; r++) {
 #pragma GCC unroll 4
@@ -478,12 +523,35 @@ QZ_AVX2_INLINE void philox_main(const struct main_key *mk, const __m256i j[QZ_PG
             c2[g] = _mm256_xor_si256(_mm256_srli_epi64(p0, 32), t3);
             c3[g] = p0;
         }
+        if (w)
+            zig_part(w, r - 2, o, on, a, b, mask);
     }
 #pragma GCC unroll 4
     for (int g = 0; g < QZ_PG; g++) {
         out0[g] = _mm256_blend_epi32(c0[g], _mm256_slli_epi64(c1[g], 32), 0xAA);
         out1[g] = _mm256_blend_epi32(c2[g], _mm256_slli_epi64(c3[g], 32), 0xAA);
     }
+}
+
+/* Philox for 4 * QZ_PG main-stream blocks j[g] + lane, g < QZ_PG, whose hi32 is
+ * mk->hi in every lane; out0[g], out1[g] as in philox_x8. QZ_PG groups of 4 blocks
+ * are interleaved so that the rounds' latency (a product, a shift and an exclusive
+ * or per round) overlaps. */
+QZ_AVX2_INLINE void philox_main(const struct main_key *mk, const __m256i j[QZ_PG],
+                                __m256i out0[QZ_PG], __m256i out1[QZ_PG])
+{
+    philox_main_zig(mk, j, out0, out1, NULL, NULL, 0, _mm256_setzero_pd(), _mm256_setzero_pd(),
+                    NULL);
+}
+
+/* The counters of main-stream blocks j .. j + 4 * QZ_PG - 1 as philox_main takes them:
+ * group g's lanes hold blocks j + 4g + (0, 2, 1, 3) (see words_step_vec). */
+QZ_AVX2_INLINE void main_blocks(uint64_t j, __m256i jv[QZ_PG])
+{
+    jv[0] = _mm256_add_epi64(_mm256_set1_epi64x((long long)j), _mm256_set_epi64x(3, 1, 2, 0));
+#pragma GCC unroll 4
+    for (int g = 1; g < QZ_PG; g++)
+        jv[g] = _mm256_add_epi64(jv[g - 1], _mm256_set1_epi64x(4));
 }
 
 /* The 8 * QZ_PG words of main-stream blocks j .. j + 4 * QZ_PG - 1, in order, four
@@ -493,10 +561,7 @@ QZ_AVX2_INLINE void philox_main(const struct main_key *mk, const __m256i j[QZ_PG
 QZ_AVX2_INLINE void words_step_vec(struct main_key *mk, uint64_t j, __m256i w[2 * QZ_PG])
 {
     __m256i jv[QZ_PG], o0[QZ_PG], o1[QZ_PG];
-    jv[0] = _mm256_add_epi64(_mm256_set1_epi64x((long long)j), _mm256_set_epi64x(3, 1, 2, 0));
-#pragma GCC unroll 4
-    for (int g = 1; g < QZ_PG; g++)
-        jv[g] = _mm256_add_epi64(jv[g - 1], _mm256_set1_epi64x(4));
+    main_blocks(j, jv);
     if ((uint32_t)(j >> 32) == (uint32_t)((j + 4 * QZ_PG - 1) >> 32)) {
         if ((uint32_t)(j >> 32) != mk->hi)
             main_key_hi(mk, (uint32_t)(j >> 32));
@@ -579,96 +644,6 @@ static QZ_AVX2 void extra0_avx2(const void *mk, uint64_t base, const uint32_t *i
     }
 }
 
-/* Try 0 of the ziggurat on the 4 samples whose primary words are w[0 .. 3] (also
- * in v, whose lanes are w's words; the layers are read from w): returns
- * u * x[i] per lane and sets *rejected to a 4-bit mask of the lanes that failed the
- * rectangle test |u| < r[i]. u = 2 * qz_u01(w) - 1 is built exactly from the bits:
- * with m = w >> 11 (53 bits) and y = 1 + (m mod 2^52) 2^-52 in [1, 2) (the low 52
- * bits of m under the exponent of 1.0), u = m 2^-52 - 1 is y - 1 when bit 52 of m
- * (the top bit of w) is set and y - 2 otherwise; both subtractions are exact. The
- * (x[i], r[i]) pairs come by scalar-indexed 16-byte loads (cheaper than two gathers). */
-QZ_AVX2_INLINE __m256d zig4(__m256i v, const uint64_t *w, int *rejected)
-{
-    const __m256i one = _mm256_set1_epi64x(0x3FF0000000000000);
-    const double *xr = qz_zig_xr;
-    /* bit 52 of m lands on the lowest exponent bit, which 1.0 has set already */
-    __m256i m = _mm256_or_si256(_mm256_srli_epi64(v, 11), one);
-    __m256d sub =
-        _mm256_blendv_pd(_mm256_set1_pd(2.0), _mm256_set1_pd(1.0), _mm256_castsi256_pd(v));
-    __m256d u = _mm256_sub_pd(_mm256_castsi256_pd(m), sub);
-    __m256d p02 =
-        _mm256_insertf128_pd(_mm256_castpd128_pd256(_mm_load_pd(xr + 2 * (w[0] & QZ_ZIG_MASK))),
-                             _mm_load_pd(xr + 2 * (w[2] & QZ_ZIG_MASK)), 1);
-    __m256d p13 =
-        _mm256_insertf128_pd(_mm256_castpd128_pd256(_mm_load_pd(xr + 2 * (w[1] & QZ_ZIG_MASK))),
-                             _mm_load_pd(xr + 2 * (w[3] & QZ_ZIG_MASK)), 1);
-    __m256d x = _mm256_unpacklo_pd(p02, p13), r = _mm256_unpackhi_pd(p02, p13);
-    __m256d au = _mm256_andnot_pd(_mm256_set1_pd(-0.0), u);
-    *rejected = _mm256_movemask_pd(_mm256_cmp_pd(au, r, _CMP_NLT_UQ));
-    return _mm256_mul_pd(u, x);
-}
-
-/* The rectangle test of words w[4v .. 4v+3] of a step (zig4), out to o, its
- * rejections into *mask. */
-QZ_AVX2_INLINE void zig_part(const uint64_t *w, int v, double *o, int on, __m256d a, __m256d b,
-                             uint64_t *mask)
-{
-    int rj;
-    __m256d z = zig4(_mm256_loadu_si256((const __m256i *)(w + 4 * v)), w + 4 * v, &rj);
-    if (on)
-        z = _mm256_add_pd(a, _mm256_mul_pd(b, z));
-    _mm256_storeu_pd(o + 4 * v, z);
-    *mask |= (uint64_t)rj << (4 * v);
-}
-
-/* philox_main for the next step's blocks, with the rectangle tests of the current
- * step's words w (already stored) interleaved between its rounds, so that the
- * vector-heavy rounds and the load-heavy tests share the out-of-order window. */
-QZ_AVX2_INLINE void philox_main_zig(const struct main_key *mk, const __m256i j[QZ_PG],
-                                    __m256i out0[QZ_PG], __m256i out1[QZ_PG], const uint64_t *w,
-                                    double *o, int on, __m256d a, __m256d b, uint64_t *mask)
-{
-    const __m256i m0 = _mm256_set1_epi64x(QZ_PHILOX_M0), m1 = _mm256_set1_epi64x(QZ_PHILOX_M1);
-    const __m256i *rk = mk->rk;
-    __m256i c0[QZ_PG], c1[QZ_PG], c2[QZ_PG], c3[QZ_PG];
-#pragma GCC unroll 4
-    for (int g = 0; g < QZ_PG; g++) {
-        /* Round 1: c2 = hi(M0 * lo32(j)) ^ k1, c3 = lo(M0 * lo32(j)). */
-        c3[g] = _mm256_mul_epu32(j[g], m0);
-        c2[g] = _mm256_xor_si256(_mm256_srli_epi64(c3[g], 32), rk[1]);
-        /* Round 2: c0 = hi(M1 * c2) ^ hc[0], c1 = lo(M1 * c2), c2 = c3 ^ hc[1]. */
-        c1[g] = _mm256_mul_epu32(c2[g], m1);
-        c2[g] = _mm256_xor_si256(c3[g], mk->hc[1]);
-        c0[g] = _mm256_xor_si256(_mm256_srli_epi64(c1[g], 32), mk->hc[0]);
-        /* Round 3: c3 (constant) ^ k1 is hc[2]. */
-        __m256i p0 = _mm256_mul_epu32(c0[g], m0), p1 = _mm256_mul_epu32(c2[g], m1);
-        c0[g] = _mm256_xor_si256(_mm256_srli_epi64(p1, 32), _mm256_xor_si256(c1[g], rk[4]));
-        c1[g] = p1;
-        c2[g] = _mm256_xor_si256(_mm256_srli_epi64(p0, 32), mk->hc[2]);
-        c3[g] = p0;
-    }
-    zig_part(w, 0, o, on, a, b, mask);
-#pragma GCC unroll 7
-    for (int r = 3; r < 10; r++) {
-#pragma GCC unroll 4
-        for (int g = 0; g < QZ_PG; g++) {
-            __m256i p0 = _mm256_mul_epu32(c0[g], m0), p1 = _mm256_mul_epu32(c2[g], m1);
-            __m256i t1 = _mm256_xor_si256(c1[g], rk[2 * r]);
-            __m256i t3 = _mm256_xor_si256(c3[g], rk[2 * r + 1]);
-            c0[g] = _mm256_xor_si256(_mm256_srli_epi64(p1, 32), t1);
-            c1[g] = p1;
-            c2[g] = _mm256_xor_si256(_mm256_srli_epi64(p0, 32), t3);
-            c3[g] = p0;
-        }
-        zig_part(w, r - 2, o, on, a, b, mask);
-    }
-#pragma GCC unroll 4
-    for (int g = 0; g < QZ_PG; g++) {
-        out0[g] = _mm256_blend_epi32(c0[g], _mm256_slli_epi64(c1[g], 32), 0xAA);
-        out1[g] = _mm256_blend_epi32(c2[g], _mm256_slli_epi64(c3[g], 32), 0xAA);
-    }
-}
-
 /* As normal_fast_portable, drawing the primary words too: samples first .. first+n-1
  * with first even and n <= QZ_SUB a multiple of QZ_STEP; their words go to words. */
 static QZ_AVX2 void normal_fast_avx2(struct main_key *mk, uint64_t first, size_t n,
@@ -690,11 +665,7 @@ static QZ_AVX2 void normal_fast_avx2(struct main_key *mk, uint64_t first, size_t
         if (k + QZ_STEP < n && (uint32_t)(jn >> 32) == mk->hi &&
             (uint32_t)((jn + 4 * QZ_PG - 1) >> 32) == mk->hi) {
             __m256i jv[QZ_PG], o0[QZ_PG], o1[QZ_PG];
-            jv[0] =
-                _mm256_add_epi64(_mm256_set1_epi64x((long long)jn), _mm256_set_epi64x(3, 1, 2, 0));
-#pragma GCC unroll 4
-            for (int g = 1; g < QZ_PG; g++)
-                jv[g] = _mm256_add_epi64(jv[g - 1], _mm256_set1_epi64x(4));
+            main_blocks(jn, jv);
             philox_main_zig(mk, jv, o0, o1, words + k, out + k, on, a, b, &mask);
 #pragma GCC unroll 4
             for (int g = 0; g < QZ_PG; g++) {

@@ -198,7 +198,7 @@ enum qz_status qz_archive_open(MPI_Comm comm, const char *path, const char *run,
     a->cap = (size_t)job->chunk_size;
     a->index = malloc(a->cap * sizeof *a->index);
     ok = a->index != NULL;
-    for (int f = QZ_AR_UTILITY; f < QZ_AR_FIELDS; f++)
+    for (int f = QZ_AR_UTILITY; f <= QZ_AR_VALUE; f++) /* the buffered float64 fields */
         if (want[f] && !(a->col[f] = malloc(a->cap * sizeof(double))))
             ok = 0;
     MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm);
@@ -305,21 +305,6 @@ enum qz_status qz_archive_put(struct qz_archive *a, uint64_t first, size_t n, co
     return a->text_file != MPI_FILE_NULL && texts ? keep_texts(a, first, n, texts, err) : QZ_OK;
 }
 
-/* Write n uint64 values at start of dataset d (independent). */
-static int write_u64(hid_t d, uint64_t start, size_t n, const uint64_t *v)
-{
-    hsize_t s = start, count = n;
-    hid_t mem = H5Screate_simple(1, &count, NULL), space = H5Dget_space(d);
-    int ok = mem >= 0 && space >= 0 &&
-             H5Sselect_hyperslab(space, H5S_SELECT_SET, &s, NULL, &count, NULL) >= 0 &&
-             H5Dwrite(d, H5T_NATIVE_UINT64, mem, space, H5P_DEFAULT, v) >= 0;
-    if (mem >= 0)
-        H5Sclose(mem);
-    if (space >= 0)
-        H5Sclose(space);
-    return ok;
-}
-
 enum qz_status qz_archive_sync(MPI_Comm comm, struct qz_archive *a, uint64_t chunks,
                                struct qz_error *err)
 {
@@ -358,8 +343,11 @@ enum qz_status qz_archive_sync(MPI_Comm comm, struct qz_archive *a, uint64_t chu
             offs[done_samples + j] = o;
             o += a->pend_len[done_samples + j];
         }
-        ok = ok && write_u64(a->dset[QZ_AR_OFFSET], p->first, p->n, offs + done_samples) &&
-             write_u64(a->dset[QZ_AR_LENGTH], p->first, p->n, a->pend_len + done_samples);
+        ok = ok &&
+             qz_h5_write_range(a->dset[QZ_AR_OFFSET], H5T_NATIVE_UINT64, p->first, p->n,
+                               offs + done_samples) &&
+             qz_h5_write_range(a->dset[QZ_AR_LENGTH], H5T_NATIVE_UINT64, p->first, p->n,
+                               a->pend_len + done_samples);
         at += p->bytes;
         done_samples += p->n;
     }
@@ -376,40 +364,29 @@ enum qz_status qz_archive_sync(MPI_Comm comm, struct qz_archive *a, uint64_t chu
 
 enum qz_status qz_archive_end_chunk(struct qz_archive *a, struct qz_error *err)
 {
-    hsize_t start = a->first, count = a->n;
-    hid_t mem = H5I_INVALID_HID, space = H5I_INVALID_HID;
     struct qz_h5_quiet quiet;
+    enum qz_status rc = QZ_OK;
     int ok = 1;
 
     if (a->n == 0)
         return QZ_OK;
     qz_h5_silence(&quiet);
-    mem = H5Screate_simple(1, &count, NULL);
     for (int f = 0; ok && f < QZ_AR_FIELDS; f++) {
         hid_t ftype, mtype;
         const void *data = f == QZ_AR_INDEX ? (const void *)a->index : (const void *)a->col[f];
-        if (a->dset[f] < 0)
+        /* text offsets and lengths are written by qz_archive_sync */
+        if (a->dset[f] < 0 || f == QZ_AR_OFFSET || f == QZ_AR_LENGTH)
             continue;
         qz_h5_kind_types(fields[f].kind, &ftype, &mtype);
-        space = H5Dget_space(a->dset[f]);
-        ok = mem >= 0 && space >= 0 &&
-             H5Sselect_hyperslab(space, H5S_SELECT_SET, &start, NULL, &count, NULL) >= 0 &&
-             H5Dwrite(a->dset[f], mtype, mem, space, H5P_DEFAULT, data) >= 0;
-        if (space >= 0)
-            H5Sclose(space);
+        ok = qz_h5_write_range(a->dset[f], mtype, a->first, a->n, data);
     }
-    if (mem >= 0)
-        H5Sclose(mem);
-    a->n = 0;
-    if (!ok) {
-        enum qz_status rc = qz_h5_fail(
-            err, QZ_EIO, "writing samples %llu to %llu to the archive failed (disk full?)",
-            (unsigned long long)start, (unsigned long long)(start + count - 1));
-        qz_h5_restore(&quiet);
-        return rc;
-    }
+    if (!ok)
+        rc = qz_h5_fail(err, QZ_EIO,
+                        "writing samples %llu to %llu to the archive failed (disk full?)",
+                        (unsigned long long)a->first, (unsigned long long)(a->first + a->n - 1));
     qz_h5_restore(&quiet);
-    return QZ_OK;
+    a->n = 0;
+    return rc;
 }
 
 enum qz_status qz_archive_flush(MPI_Comm comm, struct qz_archive *a, struct qz_error *err)
@@ -443,16 +420,10 @@ static int place_bytes(const struct qz_archive *a)
                         H5P_DEFAULT)) >= 0 &&
         qz_h5_describe(d, "every sample's UTF-8 text, back to back in sample order", "bytes") >= 0;
     for (uint64_t at = 0; ok && at < a->text_total;) {
-        hsize_t start = at,
-                count = a->text_total - at < QZ_COPY_PIECE ? a->text_total - at : QZ_COPY_PIECE;
-        hid_t mem = H5Screate_simple(1, &count, NULL), fs = H5Dget_space(d);
-        ok = fread(buf, 1, count, in) == count && mem >= 0 && fs >= 0 &&
-             H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL) >= 0 &&
-             H5Dwrite(d, H5T_NATIVE_UCHAR, mem, fs, H5P_DEFAULT, buf) >= 0;
-        if (mem >= 0)
-            H5Sclose(mem);
-        if (fs >= 0)
-            H5Sclose(fs);
+        size_t count =
+            a->text_total - at < QZ_COPY_PIECE ? (size_t)(a->text_total - at) : QZ_COPY_PIECE;
+        ok = fread(buf, 1, count, in) == count &&
+             qz_h5_write_range(d, H5T_NATIVE_UCHAR, at, count, buf);
         at += count;
     }
     if (in)

@@ -565,22 +565,6 @@ static int run_job(struct qz_job *job_in, const struct run_args *a_in, const cha
     return rc ? fail(rc, &err) : 0;
 }
 
-static int cmd_run(int argc, char **argv)
-{
-    struct qz_error err = {QZ_OK, ""};
-    struct run_args a;
-    struct qz_job job;
-    enum qz_status rc;
-
-    memset(&job, 0, sizeof job);
-    if ((rc = parse_run_args(argc, argv, &a, &err)))
-        return fail(rc, &err);
-    rc = qz_job_load(a.job, &job, &err);
-    if ((rc = qz_agree(MPI_COMM_WORLD, rc, &err)))
-        return fail(rc, &err);
-    return run_job(&job, &a, NULL, NULL);
-}
-
 /* x with the fewest digits that read back as x (0.01234567, not 0.0123457). */
 static const char *shortest(double x, char *buf, size_t len)
 {
@@ -684,20 +668,22 @@ done:
     return rc;
 }
 
-static int cmd_select(int argc, char **argv)
+/* run and select: load the job (from JOB.json, or the archive's run), then run it. */
+static int cmd_run(int argc, char **argv)
 {
     struct qz_error err = {QZ_OK, ""};
     struct run_args a;
     struct qz_job job;
+    int select = strcmp(argv[1], "select") == 0;
     enum qz_status rc;
 
     memset(&job, 0, sizeof job);
     if ((rc = parse_run_args(argc, argv, &a, &err)))
         return fail(rc, &err);
-    rc = select_job(&a, &job, &err);
+    rc = select ? select_job(&a, &job, &err) : qz_job_load(a.job, &job, &err);
     if ((rc = qz_agree(MPI_COMM_WORLD, rc, &err)))
         return fail(rc, &err);
-    return run_job(&job, &a, a.job, a.run);
+    return run_job(&job, &a, select ? a.job : NULL, select ? a.run : NULL);
 }
 
 static int cmd_inspect(int argc, char **argv)
@@ -779,7 +765,7 @@ int qz_cli_main(int argc, char **argv)
     if (cmd && strcmp(cmd, "inspect") == 0)
         return cmd_inspect(argc, argv);
     if (cmd && strcmp(cmd, "select") == 0)
-        return cmd_select(argc, argv);
+        return cmd_run(argc, argv);
     if (cmd && strcmp(cmd, "report") == 0)
         return cmd_report(argc, argv);
     if (!cmd && is_root())

@@ -52,21 +52,6 @@ static void archive_close(struct qz_generator *g)
     free(g);
 }
 
-/* Read n entries from `start` of the 1-D dataset d as mtype into out. */
-static int read_range(hid_t d, hid_t mtype, uint64_t start, size_t n, void *out)
-{
-    hsize_t s = start, count = n;
-    hid_t mem = H5Screate_simple(1, &count, NULL), space = H5Dget_space(d);
-    int ok = n == 0 || (mem >= 0 && space >= 0 &&
-                        H5Sselect_hyperslab(space, H5S_SELECT_SET, &s, NULL, &count, NULL) >= 0 &&
-                        H5Dread(d, mtype, mem, space, H5P_DEFAULT, out) >= 0);
-    if (mem >= 0)
-        H5Sclose(mem);
-    if (space >= 0)
-        H5Sclose(space);
-    return ok;
-}
-
 /* The texts of samples first .. first+n-1 into out (their bytes are contiguous: the
  * archive keeps texts in sample order). */
 static int read_texts(struct qz_generator *g, uint64_t first, size_t n, struct qz_batch *out,
@@ -77,8 +62,8 @@ static int read_texts(struct qz_generator *g, uint64_t first, size_t n, struct q
     if (!g->toff && (!(g->toff = malloc(out->cap * sizeof *g->toff)) ||
                      !(g->tlen = malloc(out->cap * sizeof *g->tlen))))
         return 0;
-    if (!read_range(g->off, H5T_NATIVE_UINT64, first, n, g->toff) ||
-        !read_range(g->len, H5T_NATIVE_UINT64, first, n, g->tlen))
+    if (!qz_h5_read_range(g->off, H5T_NATIVE_UINT64, first, n, g->toff) ||
+        !qz_h5_read_range(g->len, H5T_NATIVE_UINT64, first, n, g->tlen))
         return 0;
     from = g->toff[0];
     to = g->toff[n - 1] + g->tlen[n - 1];
@@ -91,7 +76,7 @@ static int read_texts(struct qz_generator *g, uint64_t first, size_t n, struct q
         g->tbuf = grown;
         g->tbuf_size = to - from;
     }
-    if (!read_range(g->bytes, H5T_NATIVE_UCHAR, from, to - from, g->tbuf))
+    if (!qz_h5_read_range(g->bytes, H5T_NATIVE_UCHAR, from, to - from, g->tbuf))
         return 0;
     qz_batch_clear_text(out);
     for (size_t j = 0; j < n; j++) {
@@ -103,29 +88,18 @@ static int read_texts(struct qz_generator *g, uint64_t first, size_t n, struct q
     return 1;
 }
 
-/* Read samples first .. first+n-1 of every present field into the buffers. */
+/* Read the block of samples from `first` of every present field into the buffers. */
 static int refill(struct qz_generator *g, uint64_t first)
 {
-    hsize_t start = first,
-            count = g->samples - first < QZ_READ_BLOCK ? g->samples - first : QZ_READ_BLOCK;
-    hid_t mem = H5Screate_simple(1, &count, NULL);
-    int ok = mem >= 0;
+    size_t count =
+        g->samples - first < QZ_READ_BLOCK ? (size_t)(g->samples - first) : QZ_READ_BLOCK;
+    int ok = 1;
 
-    for (int f = 0; ok && f < F_COUNT; f++) {
-        hid_t space;
-        if (g->dset[f] < 0)
-            continue;
-        space = H5Dget_space(g->dset[f]);
-        ok = space >= 0 &&
-             H5Sselect_hyperslab(space, H5S_SELECT_SET, &start, NULL, &count, NULL) >= 0 &&
-             H5Dread(g->dset[f], H5T_NATIVE_DOUBLE, mem, space, H5P_DEFAULT, g->buf[f]) >= 0;
-        if (space >= 0)
-            H5Sclose(space);
-    }
-    if (mem >= 0)
-        H5Sclose(mem);
+    for (int f = 0; ok && f < F_COUNT; f++)
+        if (g->dset[f] >= 0)
+            ok = qz_h5_read_range(g->dset[f], H5T_NATIVE_DOUBLE, first, count, g->buf[f]);
     g->buf_first = first;
-    g->buf_n = ok ? (size_t)count : 0;
+    g->buf_n = ok ? count : 0;
     return ok;
 }
 

@@ -345,3 +345,35 @@ hid_t qz_h5_fapl_mpio(MPI_Comm comm)
     }
     return fapl;
 }
+
+/* Select n entries at start of d's file space and read or write them. */
+static int range_io(hid_t d, hid_t mtype, uint64_t start, size_t n, void *out, const void *data)
+{
+    hsize_t s = start, count = n;
+    hid_t mem, space;
+    int ok;
+
+    if (n == 0)
+        return 1;
+    mem = H5Screate_simple(1, &count, NULL);
+    space = H5Dget_space(d);
+    ok = mem >= 0 && space >= 0 &&
+         H5Sselect_hyperslab(space, H5S_SELECT_SET, &s, NULL, &count, NULL) >= 0 &&
+         (out ? H5Dread(d, mtype, mem, space, H5P_DEFAULT, out)
+              : H5Dwrite(d, mtype, mem, space, H5P_DEFAULT, data)) >= 0;
+    if (mem >= 0)
+        H5Sclose(mem);
+    if (space >= 0)
+        H5Sclose(space);
+    return ok;
+}
+
+int qz_h5_read_range(hid_t d, hid_t mtype, uint64_t start, size_t n, void *out)
+{
+    return range_io(d, mtype, start, n, out, NULL);
+}
+
+int qz_h5_write_range(hid_t d, hid_t mtype, uint64_t start, size_t n, const void *data)
+{
+    return range_io(d, mtype, start, n, NULL, data);
+}

@@ -76,6 +76,12 @@ int qz_h5_read_num_attr(hid_t loc, const char *name, hid_t mtype, void *value);
  * datasets that fit in memory (top/, sweep/); read an archive in blocks instead. */
 int qz_h5_read_f64_1d(hid_t loc, const char *name, double **out, size_t *n);
 
+/* Read (write) n entries at `start` of the 1-D dataset d into out (from data), as the
+ * native type mtype; independent I/O in a file opened with the MPI-IO driver. 1 done
+ * (n == 0 does nothing), 0 failed. */
+int qz_h5_read_range(hid_t d, hid_t mtype, uint64_t start, size_t n, void *out);
+int qz_h5_write_range(hid_t d, hid_t mtype, uint64_t start, size_t n, const void *data);
+
 /* A file access property list for the MPI-IO driver over comm, with the hints in
  * h5util.c; the caller closes it (H5Pclose). Negative on failure. Local. Collective
  * metadata reads stay off: they are broken in HDF5 1.10.5 to 1.10.8. */

@@ -243,7 +243,7 @@ static void hist_count(struct hist *h, const double *v, size_t n)
 static int scan_dataset(hid_t loc, const char *name, struct hist *h,
                         void (*fn)(struct hist *, const double *, size_t))
 {
-    hid_t dset = H5I_INVALID_HID, fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID;
+    hid_t dset = H5I_INVALID_HID, fspace = H5I_INVALID_HID;
     htri_t exists = H5Lexists(loc, name, H5P_DEFAULT);
     hsize_t len = 0;
     double *buf = NULL;
@@ -258,19 +258,13 @@ static int scan_dataset(hid_t loc, const char *name, struct hist *h,
         goto done;
     for (hsize_t start = 0; start < len; start += BLOCK) {
         hsize_t count = len - start < BLOCK ? len - start : BLOCK;
-        if (H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, NULL, &count, NULL) < 0 ||
-            (mspace = H5Screate_simple(1, &count, NULL)) < 0 ||
-            H5Dread(dset, H5T_NATIVE_DOUBLE, mspace, fspace, H5P_DEFAULT, buf) < 0)
+        if (!qz_h5_read_range(dset, H5T_NATIVE_DOUBLE, start, (size_t)count, buf))
             goto done;
-        H5Sclose(mspace);
-        mspace = H5I_INVALID_HID;
         fn(h, buf, (size_t)count);
     }
     rc = FOUND;
 done:
     free(buf);
-    if (mspace >= 0)
-        H5Sclose(mspace);
     if (fspace >= 0)
         H5Sclose(fspace);
     if (dset >= 0)
