@@ -4,16 +4,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The registry: job kind -> backend. Adding a backend is one file and one line
- * in each array. */
-static const char *const registry_kinds[] = {
-    "uniform", "normal", "lognormal", "pareto", "discrete_uniform", "fail", "mixture",
-    "openai",  "exec",   "plugin",    NULL,
-};
-static const struct qz_generator_ops *const registry_ops[] = {
-    &qz_gen_builtin_ops, &qz_gen_builtin_ops, &qz_gen_builtin_ops, &qz_gen_builtin_ops,
-    &qz_gen_builtin_ops, &qz_gen_builtin_ops, &qz_gen_builtin_ops, &qz_gen_openai_ops,
-    &qz_gen_exec_ops,    &qz_gen_plugin_ops,
+/* The registry: job kind -> backend. Adding a backend is one file and one line. */
+static const struct {
+    const char *kind;
+    const struct qz_generator_ops *ops;
+} registry[] = {
+    {"uniform", &qz_gen_builtin_ops},
+    {"normal", &qz_gen_builtin_ops},
+    {"lognormal", &qz_gen_builtin_ops},
+    {"pareto", &qz_gen_builtin_ops},
+    {"discrete_uniform", &qz_gen_builtin_ops},
+    {"fail", &qz_gen_builtin_ops},
+    {"mixture", &qz_gen_builtin_ops},
+    {"openai", &qz_gen_openai_ops},
+    {"exec", &qz_gen_exec_ops},
+    {"plugin", &qz_gen_plugin_ops},
+    {NULL, NULL},
 };
 
 enum qz_status qz_batch_init(struct qz_batch *b, size_t cap, struct qz_error *err)
@@ -104,12 +110,9 @@ enum qz_status qz_gen_open(struct qz_gen *gen, const cJSON *spec, const struct q
 
     gen->ops = NULL;
     gen->state = NULL;
-    if (!cJSON_IsObject(spec))
-        return qz_jv_fail(at, NULL, spec, err, "must be a JSON object");
-    rc = qz_jv_choice(at, spec, "kind", 1, 0, registry_kinds, &i, err);
-    if (rc)
+    if ((rc = qz_jv_kind(at, spec, registry, sizeof *registry, &i, err)))
         return rc;
-    gen->ops = registry_ops[i];
+    gen->ops = registry[i].ops;
     return gen->ops->open(&gen->state, spec, at, seed, err);
 }
 
