@@ -27,15 +27,14 @@
 
 #include <curl/curl.h>
 
-#include "apikey.h"
 #include "http.h"
+#include "http_settings.h"
 #include "rng.h"
 
 #define OPENAI_SEED_STREAM QZ_STREAM_REQUEST /* Philox stream of the request seeds */
 #define OPENAI_N_MAX 128
 #define OPENAI_MAX_TOKENS_MAX 1000000
-#define OPENAI_TIMEOUT_MAX 86400.0
-#define OPENAI_RETRIES_MAX 100
+#define OPENAI_CONCURRENCY_DEFAULT 8
 
 /* What a request covers; the tag the HTTP layer hands back. */
 struct openai_tag {
@@ -492,10 +491,11 @@ static enum qz_status openai_open(struct qz_generator **out, const cJSON *spec,
     const char *model, *prompt;
     const cJSON *messages_item;
     cJSON *messages = NULL, *stop = NULL;
-    uint64_t max_tokens, n, concurrency, retries;
-    double num[7], top_k, timeout, connect_timeout, backoff, backoff_max;
+    uint64_t max_tokens, n;
+    double num[7], top_k;
     int endpoint, probe;
-    char *key = NULL, *auth = NULL, *base = NULL, *models = NULL;
+    struct qz_http_settings hs = {0};
+    char *base = NULL, *models = NULL;
     enum qz_status rc;
 
     *out = NULL;
@@ -547,20 +547,9 @@ static enum qz_status openai_open(struct qz_generator **out, const cJSON *spec,
         (rc = qz_jv_number_in(at, spec, "frequency_penalty", 0.0, -2, 0, 2, &num[6], err)) ||
         (rc = parse_stop(at, spec, &stop, err)) ||
         (rc = qz_jv_uint(at, spec, "n", 0, 8, 1, OPENAI_N_MAX, &n, err)) ||
-        (rc = qz_jv_uint(at, spec, "concurrency", 0, 8, 1, QZ_HTTP_CONCURRENCY_MAX, &concurrency,
-                         err)) ||
         (rc = qz_jv_bool(at, spec, "logprobs", 0, 0, &g->logprobs, err)) ||
-        (rc = qz_jv_number_in(at, spec, "timeout_seconds", 60, 0, 1, OPENAI_TIMEOUT_MAX, &timeout,
-                              err)) ||
-        (rc = qz_jv_number_in(at, spec, "connect_timeout_seconds", 10, 0, 1, OPENAI_TIMEOUT_MAX,
-                              &connect_timeout, err)) ||
-        (rc = qz_jv_uint(at, spec, "retries", 0, 5, 0, OPENAI_RETRIES_MAX, &retries, err)) ||
-        (rc = qz_jv_number_in(at, spec, "backoff_seconds", 0.5, 0, 0, OPENAI_TIMEOUT_MAX, &backoff,
-                              err)) ||
-        (rc = qz_jv_number_in(at, spec, "backoff_max_seconds", 30, 0, 0, OPENAI_TIMEOUT_MAX,
-                              &backoff_max, err)) ||
         (rc = qz_jv_bool(at, spec, "probe", 0, 1, &probe, err)) ||
-        (rc = qz_apikey_read(at, spec, &key, err)))
+        (rc = qz_http_settings_parse(at, spec, OPENAI_CONCURRENCY_DEFAULT, &hs, err)))
         goto fail;
     num[0] = (double)max_tokens;
     num[3] = top_k;
@@ -570,26 +559,8 @@ static enum qz_status openai_open(struct qz_generator **out, const cJSON *spec,
     if (rc)
         goto fail;
 
-    if (key && !(auth = qz_apikey_header(key))) {
-        rc = qz_error_set(err, QZ_ENOMEM, "out of memory");
+    if ((rc = qz_http_settings_open(&hs, "generator", seed ^ 0x6f70656e6169u, &g->http, err)))
         goto fail;
-    }
-    {
-        const char *headers[] = {auth, NULL};
-        struct qz_http_config cfg = {
-            .who = "generator",
-            .concurrency = (size_t)concurrency,
-            .timeout_seconds = timeout,
-            .connect_timeout_seconds = connect_timeout,
-            .retries = (unsigned)retries,
-            .backoff_seconds = backoff,
-            .backoff_max_seconds = backoff_max,
-            .headers = headers,
-            .jitter_seed = seed ^ 0x6f70656e6169u,
-        };
-        if ((rc = qz_http_open(&g->http, &cfg, err)))
-            goto fail;
-    }
     if (probe) {
         char why[CURL_ERROR_SIZE + 64];
         if (!(models = join_url(base, "/models"))) {
@@ -604,15 +575,13 @@ static enum qz_status openai_open(struct qz_generator **out, const cJSON *spec,
     }
     free(base);
     free(models);
-    qz_secret_free(key);
-    qz_secret_free(auth);
+    qz_http_settings_free(&hs);
     *out = g;
     return QZ_OK;
 fail:
     free(base);
     free(models);
-    qz_secret_free(key);
-    qz_secret_free(auth);
+    qz_http_settings_free(&hs);
     cJSON_Delete(messages);
     cJSON_Delete(stop);
     openai_close(g);

@@ -46,15 +46,13 @@
 
 #include <curl/curl.h>
 
-#include "apikey.h"
 #include "http.h"
+#include "http_settings.h"
 #include "textbuf.h"
 
 #define HTTP_BATCH_DEFAULT 32
 #define HTTP_BATCH_MAX 65536
 #define HTTP_CONCURRENCY_DEFAULT 4
-#define HTTP_TIMEOUT_MAX 86400.0
-#define HTTP_RETRIES_MAX 100
 #define HTTP_CLASS_MAX 65535
 #define HTTP_PATH_SEGMENTS_MAX 32
 #define HTTP_PATH_INDEX_MAX 1000000
@@ -593,10 +591,9 @@ static enum qz_status http_open(struct qz_scorer **out, const cJSON *spec, const
                                 struct qz_error *err)
 {
     struct qz_scorer *s = calloc(1, sizeof *s);
-    uint64_t batch, concurrency, retries;
-    double timeout, connect_timeout, backoff, backoff_max;
+    uint64_t batch;
     int preset;
-    char *key = NULL, *auth = NULL;
+    struct qz_http_settings hs = {0};
     enum qz_status rc;
 
     *out = NULL;
@@ -608,51 +605,25 @@ static enum qz_status http_open(struct qz_scorer **out, const cJSON *spec, const
         (rc = parse_preset(s, at, spec, preset, err)) ||
         (rc = qz_jv_uint(at, spec, "batch", 0, HTTP_BATCH_DEFAULT, 1, HTTP_BATCH_MAX, &batch,
                          err)) ||
-        (rc = qz_jv_uint(at, spec, "concurrency", 0, HTTP_CONCURRENCY_DEFAULT, 1,
-                         QZ_HTTP_CONCURRENCY_MAX, &concurrency, err)) ||
-        (rc = qz_jv_number_in(at, spec, "timeout_seconds", 60, 0, 1, HTTP_TIMEOUT_MAX, &timeout,
-                              err)) ||
-        (rc = qz_jv_number_in(at, spec, "connect_timeout_seconds", 10, 0, 1, HTTP_TIMEOUT_MAX,
-                              &connect_timeout, err)) ||
-        (rc = qz_jv_uint(at, spec, "retries", 0, 5, 0, HTTP_RETRIES_MAX, &retries, err)) ||
-        (rc = qz_jv_number_in(at, spec, "backoff_seconds", 0.5, 0, 0, HTTP_TIMEOUT_MAX, &backoff,
-                              err)) ||
-        (rc = qz_jv_number_in(at, spec, "backoff_max_seconds", 30, 0, 0, HTTP_TIMEOUT_MAX,
-                              &backoff_max, err)) ||
-        (rc = qz_apikey_read(at, spec, &key, err)))
+        (rc = qz_http_settings_parse(at, spec, HTTP_CONCURRENCY_DEFAULT, &hs, err)))
         goto fail;
     s->batch = (size_t)batch;
-    s->retries = (unsigned)retries;
+    s->retries = hs.retries;
     s->who = strdup(at->path[0] ? at->path : "scorer");
     s->tmp = calloc(s->batch, sizeof *s->tmp);
     s->seen = calloc(s->batch, 1);
-    if (!s->who || !s->tmp || !s->seen || (key && !(auth = qz_apikey_header(key)))) {
+    if (!s->who || !s->tmp || !s->seen) {
         rc = qz_error_set(err, QZ_ENOMEM, "out of memory");
         goto fail;
     }
-    {
-        const char *headers[] = {auth, NULL};
-        struct qz_http_config cfg = {
-            .who = s->who,
-            .concurrency = (size_t)concurrency,
-            .timeout_seconds = timeout,
-            .connect_timeout_seconds = connect_timeout,
-            .retries = s->retries,
-            .backoff_seconds = backoff,
-            .backoff_max_seconds = backoff_max,
-            .headers = headers,
-            .jitter_seed = 0x68747470u, /* "http"; http.c mixes in the pid and clock */
-        };
-        if ((rc = qz_http_open(&s->http, &cfg, err)))
-            goto fail;
-    }
-    qz_secret_free(key);
-    qz_secret_free(auth);
+    /* jitter seed "http"; http.c mixes in the pid and clock */
+    if ((rc = qz_http_settings_open(&hs, s->who, 0x68747470u, &s->http, err)))
+        goto fail;
+    qz_http_settings_free(&hs);
     *out = s;
     return QZ_OK;
 fail:
-    qz_secret_free(key);
-    qz_secret_free(auth);
+    qz_http_settings_free(&hs);
     http_close(s);
     return rc;
 }
