@@ -20,24 +20,13 @@ static const char *const archive_choices[] = {"none", "utilities", "all", NULL};
 static const char *const checkpoint_fields[] = {"every_seconds", "path", NULL};
 static const char *const invalid_choices[] = {"error", "exclude", NULL};
 
-/* A run name becomes an HDF5 group name: keep it to printable, path-free text. */
 enum qz_status qz_job_check_name(const struct qz_jv *at, const cJSON *obj, const char *field,
                                  struct qz_error *err)
 {
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, field);
-    const char *name = cJSON_IsString(item) ? item->valuestring : "";
-    size_t len = strlen(name);
+    const char *problem = qz_name_problem(cJSON_IsString(item) ? item->valuestring : "");
 
-    if (len == 0 || len > QZ_NAME_MAX)
-        return qz_jv_fail(at, field, item, err, "must be 1 to %d characters", QZ_NAME_MAX);
-    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-        return qz_jv_fail(at, field, item, err, "must not be \".\" or \"..\"");
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)name[i];
-        if (c == '/' || c < 0x20 || c == 0x7f)
-            return qz_jv_fail(at, field, item, err, "must not contain '/' or control characters");
-    }
-    return QZ_OK;
+    return problem ? qz_jv_fail(at, field, item, err, "%s", problem) : QZ_OK;
 }
 
 /* The smallest q of the job. */
