@@ -105,12 +105,3 @@ uint64_t qz_job_hash(const struct qz_job *job)
     }
     return h ? h : 1;
 }
-
-char *qz_run_side_path(const char *out, const char *name, const char *suffix)
-{
-    size_t len = strlen(out) + strlen(name) + strlen(suffix) + 3;
-    char *p = malloc(len);
-    if (p)
-        snprintf(p, len, "%s.%s.%s", out, name, suffix);
-    return p;
-}

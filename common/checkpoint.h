@@ -97,9 +97,4 @@ enum qz_status qz_ckpt_check(const char *path, uint64_t file_size, const struct 
  * way. */
 uint64_t qz_job_hash(const struct qz_job *job);
 
-/* A file that belongs to run `name` of the record file `out`, beside it:
- * "<out>.<name>.<suffix>" (the checkpoint: suffix "ckpt"; an archive's staging file:
- * "samples.tmp"). Caller frees; NULL when out of memory. */
-char *qz_run_side_path(const char *out, const char *name, const char *suffix);
-
 #endif

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "sidefile.h"
+
 #define COPY_BUFFER_SIZE (1u << 20)
 #define TEMP_ATTEMPTS 100
 
@@ -200,20 +202,9 @@ enum qz_status qz_safefile_close_fd(struct qz_safefile *sf, struct qz_error *err
     return QZ_OK;
 }
 
-/* "<tmp>.reserve", malloc'd. */
-static char *reserve_name(const char *tmp)
-{
-    size_t n = strlen(tmp) + sizeof ".reserve";
-    char *name = malloc(n);
-
-    if (name)
-        snprintf(name, n, "%s.reserve", tmp);
-    return name;
-}
-
 enum qz_status qz_safefile_reserve(const char *tmp, off_t bytes, struct qz_error *err)
 {
-    char *name = reserve_name(tmp);
+    char *name = qz_side_path(tmp, NULL, QZ_SIDE_RESERVE);
     int fd, e;
     enum qz_status rc = QZ_OK;
 
@@ -241,7 +232,7 @@ enum qz_status qz_safefile_reserve(const char *tmp, off_t bytes, struct qz_error
 
 void qz_safefile_unreserve(const char *tmp)
 {
-    char *name = reserve_name(tmp);
+    char *name = qz_side_path(tmp, NULL, QZ_SIDE_RESERVE);
 
     if (name)
         unlink(name);
