@@ -27,8 +27,6 @@
 #include "error.h"
 #include "exactsum.h"
 
-struct qz_job;
-
 #define QZ_CKPT_MAGIC "QZCKPT\r\n"
 #define QZ_CKPT_VERSION 2
 
@@ -36,7 +34,7 @@ struct qz_ckpt_header {
     char magic[8];
     uint32_t version;
     uint32_t ranks;              /* sections that follow: the ranks that wrote it */
-    uint64_t job_hash;           /* qz_job_hash of the job */
+    uint64_t job_hash;           /* qz_job_hash of the job (job.h) */
     uint64_t task;               /* the task in progress (0 for a job without tasks) */
     uint64_t samples;            /* N */
     uint64_t chunk_size;         /* of the job */
@@ -90,11 +88,5 @@ uint64_t qz_ckpt_header_checksum(const struct qz_ckpt_header *h,
  * QZ_ECKPT names what is wrong. */
 enum qz_status qz_ckpt_check(const char *path, uint64_t file_size, const struct qz_ckpt_header *h,
                              const struct qz_ckpt_section *table, struct qz_error *err);
-
-/* A hash of everything in the job that changes results: the job's JSON without the
- * fields that do not (name, description, output, checkpoint), and every task's
- * generator. Two jobs with the same hash draw the same samples and select the same
- * way. */
-uint64_t qz_job_hash(const struct qz_job *job);
 
 #endif

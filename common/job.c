@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint.h"
 #include "select.h"
 
 #define QZ_JOB_FILE_MAX (16u << 20)
@@ -351,4 +352,38 @@ void qz_job_free(struct qz_job *job)
 char *qz_job_text(const struct qz_job *job)
 {
     return cJSON_PrintUnformatted(job->json);
+}
+
+enum qz_status qz_job_hash(const struct qz_job *job, uint64_t *hash, struct qz_error *err)
+{
+    static const char *const neutral[] = {"name", "description", "output", "checkpoint"};
+    cJSON *copy = cJSON_Duplicate(job->json, 1);
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(job->json, "generator");
+    uint64_t h = QZ_CHECKSUM_SEED;
+    char *text;
+
+    *hash = 0;
+    if (!copy)
+        return qz_error_set(err, QZ_ENOMEM, "out of memory for the job's hash");
+    for (size_t i = 0; i < sizeof neutral / sizeof *neutral; i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(copy, neutral[i]);
+    text = cJSON_PrintUnformatted(copy);
+    cJSON_Delete(copy);
+    if (!text)
+        return qz_error_set(err, QZ_ENOMEM, "out of memory for the job's hash");
+    h = qz_checksum(text, strlen(text) + 1, h);
+    cJSON_free(text);
+    for (size_t t = 0; t < job->tasks.n; t++) {
+        cJSON *g = qz_task_generator(&job->tasks, t, spec);
+        const char *id = qz_task_id(&job->tasks, t);
+        text = g ? cJSON_PrintUnformatted(g) : NULL;
+        cJSON_Delete(g);
+        if (!text)
+            return qz_error_set(err, QZ_ENOMEM, "out of memory for the job's hash");
+        h = qz_checksum(id, strlen(id) + 1, h);
+        h = qz_checksum(text, strlen(text) + 1, h);
+        cJSON_free(text);
+    }
+    *hash = h ? h : 1; /* 0 is never a job's hash */
+    return QZ_OK;
 }

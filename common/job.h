@@ -67,6 +67,13 @@ void qz_job_free(struct qz_job *job);
 enum qz_status qz_job_check_name(const struct qz_jv *at, const cJSON *obj, const char *field,
                                  struct qz_error *err);
 
+/* A hash of everything in the job that changes results: the job's JSON without the
+ * fields that do not (name, description, output, checkpoint), and every task's
+ * generator. Two jobs with the same hash draw the same samples and select the same
+ * way; a checkpoint holds it (checkpoint.h), so it must never change for a job. Never 0:
+ * *hash is 0 only when it fails (QZ_ENOMEM). */
+enum qz_status qz_job_hash(const struct qz_job *job, uint64_t *hash, struct qz_error *err);
+
 /* 1 if the job's generator draws text samples (else numbers). */
 int qz_job_text_samples(const struct qz_job *job);
 

@@ -532,7 +532,7 @@ static int run_job(struct qz_job *job_in, const struct run_args *a_in, const cha
     cx.ckpt_path = job.ckpt_path;
     if (cx.out && !cx.ckpt_path)
         cx.ckpt_path = default_ckpt = qz_side_path(cx.out, job.name, QZ_SIDE_CKPT);
-    cx.job_hash = qz_job_hash(&job);
+    qz_job_hash(&job, &cx.job_hash, NULL); /* 0 when out of memory */
     if (cx.out && job.archive != QZ_ARCHIVE_NONE)
         cx.staging = staging = qz_archive_staging_path(cx.out, job.name);
     rc = cx.out && cx.ckpt_path && cx.job_hash && (staging || job.archive == QZ_ARCHIVE_NONE)
