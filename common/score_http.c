@@ -200,19 +200,22 @@ static enum qz_status submit(struct qz_scorer *s, size_t first, size_t count, st
 {
     const struct qz_batch *b = s->b;
     struct http_tag tag = {first, count};
-    int bad;
+    enum qz_status rc;
 
     s->req.len = 0;
-    bad = qz_textbuf_put(&s->req, s->prefix, s->prefix_len) || qz_textbuf_put(&s->req, "[", 1);
-    for (size_t k = 0; k < count && !bad; k++) {
+    if (!(rc = qz_textbuf_put(&s->req, s->prefix, s->prefix_len)))
+        rc = qz_textbuf_put(&s->req, "[", 1);
+    for (size_t k = 0; k < count && rc == QZ_OK; k++) {
         size_t j = s->idx[first + k];
         const char *t = b->text ? b->text + b->text_off[j] : "";
-        bad = (k && qz_textbuf_put(&s->req, ",", 1)) ||
-              qz_textbuf_put_json_string(&s->req, t, b->text_len[j]);
+        if (k)
+            rc = qz_textbuf_put(&s->req, ",", 1);
+        if (!rc)
+            rc = qz_textbuf_put_json_string(&s->req, t, b->text_len[j]);
     }
-    bad =
-        bad || qz_textbuf_put(&s->req, "]", 1) || qz_textbuf_put(&s->req, s->suffix, s->suffix_len);
-    if (bad)
+    if (!rc && !(rc = qz_textbuf_put(&s->req, "]", 1)))
+        rc = qz_textbuf_put(&s->req, s->suffix, s->suffix_len);
+    if (rc)
         return qz_error_set(err, QZ_ENOMEM, "%s: out of memory for a request of %zu texts", s->who,
                             count);
     return qz_http_submit(s->http, "POST", s->url, s->req.data, s->req.len, &tag, sizeof tag, err);
