@@ -106,14 +106,15 @@ static void choice_logprobs(const cJSON *choice, int chat, struct openai_choice 
 }
 
 /* Parse a 2xx answer to a request for `size` (<= OPENAI_N_MAX) samples. On success
- * returns 0 with *root the parsed body (the caller deletes it), ch[0 .. *taken) the
+ * returns QZ_OK with *root the parsed body (the caller deletes it), ch[0 .. *taken) the
  * leading run of choices (taken >= 1) and *prompt_tokens / *completion_tokens the usage
- * (0 when absent). Otherwise returns -1 and says why (malformed or a protocol error:
- * no choices, a duplicate, negative or non-integer index, a choice without text). */
-static int openai_parse(const char *body, size_t len, int chat, int logprobs, uint32_t size,
-                        cJSON **root, struct openai_choice *ch, uint32_t *taken,
-                        uint64_t *prompt_tokens, uint64_t *completion_tokens, char *why,
-                        size_t why_len)
+ * (0 when absent). Otherwise returns QZ_EIO and says why in `why` (malformed or a
+ * protocol error: no choices, a duplicate, negative or non-integer index, a choice
+ * without text). */
+static enum qz_status openai_parse(const char *body, size_t len, int chat, int logprobs,
+                                   uint32_t size, cJSON **root, struct openai_choice *ch,
+                                   uint32_t *taken, uint64_t *prompt_tokens,
+                                   uint64_t *completion_tokens, char *why, size_t why_len)
 {
     unsigned char seen[OPENAI_N_MAX] = {0};
     const cJSON *choices, *it, *usage;
@@ -194,11 +195,11 @@ static int openai_parse(const char *body, size_t len, int chat, int logprobs, ui
             *completion_tokens = (uint64_t)c->valuedouble;
     }
     *taken = m;
-    return 0;
+    return QZ_OK;
 bad:
     cJSON_Delete(*root);
     *root = NULL;
-    return -1;
+    return QZ_EIO;
 }
 
 /* Queue the request for samples start .. start+size-1. */

@@ -106,18 +106,19 @@ static enum qz_status make_temp(const char *path, char **tmp, int *fd, struct qz
     return rc;
 }
 
-static int write_all(int fd, const char *buf, size_t n)
+/* Write all of buf; QZ_EIO with errno set when a write fails. */
+static enum qz_status write_all(int fd, const char *buf, size_t n)
 {
     while (n > 0) {
         ssize_t w = write(fd, buf, n);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
-            return -1;
+            return QZ_EIO;
         buf += w;
         n -= (size_t)w;
     }
-    return 0;
+    return QZ_OK;
 }
 
 /* Copy path byte for byte onto fd (the temporary file tmp). */
@@ -139,7 +140,7 @@ static enum qz_status copy_file(const char *path, int fd, const char *tmp, struc
             rc = qz_error_set(err, QZ_EIO, "%s: cannot read: %s", path, strerror(errno));
         else if (r == 0)
             break;
-        else if (write_all(fd, buf, (size_t)r) != 0)
+        else if (write_all(fd, buf, (size_t)r) != QZ_OK)
             rc = qz_error_set(err, QZ_EIO, "%s: cannot write temporary file %s: %s", path, tmp,
                               strerror(errno));
     }

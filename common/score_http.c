@@ -136,48 +136,49 @@ static void path_free(struct path *p)
     p->n = 0;
 }
 
-/* Parse t into *p: 0, -1 for a syntax error, -2 when out of memory. */
-static int path_parse(const char *t, struct path *p)
+/* Parse t into *p: QZ_OK, QZ_EJOB for a syntax error (the caller says where),
+ * QZ_ENOMEM. */
+static enum qz_status path_parse(const char *t, struct path *p)
 {
     p->seg = NULL;
     p->n = 0;
     if (!*t)
-        return 0;
+        return QZ_OK;
     if (!(p->seg = calloc(HTTP_PATH_SEGMENTS_MAX, sizeof *p->seg)))
-        return -2;
+        return QZ_ENOMEM;
     for (;;) {
         struct seg *sg = &p->seg[p->n];
         if (p->n == HTTP_PATH_SEGMENTS_MAX)
-            return -1;
+            return QZ_EJOB;
         if (*t == '[') {
             long v = 0;
             const char *d = t + 1;
             if (!(*d >= '0' && *d <= '9'))
-                return -1;
+                return QZ_EJOB;
             for (; *d >= '0' && *d <= '9'; d++)
                 if ((v = v * 10 + (*d - '0')) > HTTP_PATH_INDEX_MAX)
-                    return -1;
+                    return QZ_EJOB;
             if (*d != ']')
-                return -1;
+                return QZ_EJOB;
             sg->index = (int)v;
             t = d + 1;
         } else {
             size_t n = strcspn(t, ".[]");
             if (!n)
-                return -1;
+                return QZ_EJOB;
             if (!(sg->name = strndup(t, n)))
-                return -2;
+                return QZ_ENOMEM;
             t += n;
         }
         p->n++;
         if (!*t)
-            return 0;
+            return QZ_OK;
         if (*t == '.') {
             t++;
             if (!*t || *t == '.' || *t == '[' || *t == ']')
-                return -1;
+                return QZ_EJOB;
         } else if (*t != '[') {
-            return -1;
+            return QZ_EJOB;
         }
     }
 }
@@ -486,7 +487,6 @@ static enum qz_status path_field(const struct qz_jv *at, const cJSON *spec, cons
 {
     const char *text = fixed;
     enum qz_status rc;
-    int r;
 
     if (!fixed && (rc = qz_jv_string(at, spec, name, required, NULL, &text, err)))
         return rc;
@@ -494,9 +494,9 @@ static enum qz_status path_field(const struct qz_jv *at, const cJSON *spec, cons
         *given = text != NULL;
     if (!text)
         return QZ_OK;
-    if ((r = path_parse(text, p)) == -2)
+    if ((rc = path_parse(text, p)) == QZ_ENOMEM)
         return qz_error_set(err, QZ_ENOMEM, "out of memory");
-    if (r)
+    if (rc)
         return qz_jv_fail(at, name, cJSON_GetObjectItemCaseSensitive(spec, name), err,
                           "must be a path of member names and [N] indices, such as "
                           "\"data\", \"output.scores\" or \"probs[1]\" (\"\" for the "

@@ -514,7 +514,7 @@ static int run_job(struct qz_job *job_in, const struct run_args *a_in, const cha
     int root = is_root();
     enum qz_status rc;
 
-    if (qz_interrupt_install() != 0)
+    if (qz_interrupt_install(NULL) != QZ_OK)
         QZ_ABORT(MPI_COMM_WORLD, "cannot install the signal handlers");
 
     memset(&cx, 0, sizeof cx);
