@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define QZ_BATCH_ARENA 4096 /* bytes of text a batch holds before its arena grows */
+
 /* The registry: job kind -> backend. Adding a backend is one file and one line. */
 static const struct {
     const char *kind;
@@ -34,8 +36,12 @@ enum qz_status qz_batch_init(struct qz_batch *b, size_t cap, struct qz_error *er
     b->text_len = calloc(cap, sizeof *b->text_len);
     b->logprob_sum = malloc(cap * sizeof *b->logprob_sum);
     b->tokens = calloc(cap, sizeof *b->tokens);
+    /* The text arena always exists, so b->text + off is valid even when every text is
+     * empty. */
+    b->text = malloc(QZ_BATCH_ARENA);
+    b->text_size = b->text ? QZ_BATCH_ARENA : 0;
     if (!b->value || !b->component_cost || !b->utility || !b->cost || !b->text_off ||
-        !b->text_len || !b->logprob_sum || !b->tokens) {
+        !b->text_len || !b->logprob_sum || !b->tokens || !b->text) {
         qz_batch_free(b);
         return qz_error_set(err, QZ_ENOMEM, "out of memory for a batch of %zu samples", cap);
     }
@@ -71,9 +77,6 @@ void qz_batch_clear_text(struct qz_batch *b)
 {
     b->has_text = 1;
     b->text_used = 0;
-    /* An arena always exists, so b->text + off is valid even when every text is empty. */
-    if (!b->text && (b->text = malloc(4096)))
-        b->text_size = 4096;
     memset(b->text_len, 0, b->cap * sizeof *b->text_len);
     memset(b->tokens, 0, b->cap * sizeof *b->tokens);
     for (size_t j = 0; j < b->cap; j++)
@@ -86,7 +89,7 @@ enum qz_status qz_batch_put_text(struct qz_batch *b, size_t j, const char *s, si
     if (len > UINT32_MAX)
         return qz_error_set(err, QZ_EINVALID, "sample text of %zu bytes is too long", len);
     if (b->text_used + len > b->text_size) {
-        size_t size = b->text_size ? b->text_size : 4096;
+        size_t size = b->text_size ? b->text_size : QZ_BATCH_ARENA;
         char *grown;
         while (size < b->text_used + len)
             size *= 2;
