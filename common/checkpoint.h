@@ -7,7 +7,8 @@
  * invalid samples, generator statistics) and, per rank that wrote it, that rank's
  * top-set entries with its ties_out and, for text jobs, the payloads of those entries.
  * A resumed run may have any number of ranks: the sections are dealt out to the new
- * ranks and merged, which gives the same global top set (SPEC §2.4).
+ * ranks and merged, which gives the same global top set (README "Semantics": rank-count
+ * invariance).
  *
  * Layout (native byte order: a checkpoint is resumed on the cluster that wrote it):
  *

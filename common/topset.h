@@ -1,4 +1,5 @@
-/* The top set: the best K samples in the SPEC §2 order, kept while streaming.
+/* The top set: the best K samples in the order of README "Semantics", kept while
+ * streaming.
  *
  * Order: utility descending, then tie-break key t_i = qz_tie_key(seed, index)
  * descending (then index, should two keys ever collide), so the order is total. Tie
@@ -101,7 +102,7 @@ void qz_topset_merge(uint64_t seed, size_t k, const struct qz_entry *a, size_t n
 void qz_topset_truncate(struct qz_entry *e, size_t *n, uint64_t *c, size_t k);
 
 /* For a best-first set of n entries with ties_out c: how many samples other than the
- * last held one share its utility (SPEC §6 boundary_ties). */
+ * last held one share its utility (the record's boundary_ties). */
 uint64_t qz_topset_boundary_ties(const struct qz_entry *e, size_t n, uint64_t c);
 
 #endif
