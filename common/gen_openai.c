@@ -334,41 +334,20 @@ static const char *const openai_fields[] = {
 static const char *const endpoints[] = {"completions", "chat", NULL};
 static const char *const message_fields[] = {"role", "content", NULL};
 
-/* The base URL: http or https with a host. *url is a malloc'd copy without trailing '/'. */
+/* The base URL: http or https with a host, no query. *url is a malloc'd copy without
+ * trailing '/'. */
 static enum qz_status parse_base_url(const struct qz_jv *at, const cJSON *spec, char **url,
                                      struct qz_error *err)
 {
-    const char *s;
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(spec, "base_url");
-    CURLU *u;
-    char *scheme = NULL, *host = NULL;
-    int ok;
     size_t len;
-    enum qz_status rc = qz_jv_string(at, spec, "base_url", 1, NULL, &s, err);
+    enum qz_status rc =
+        qz_http_url_parse(at, spec, "base_url", 0, "http://127.0.0.1:8000/v1", url, err);
 
     if (rc)
         return rc;
-    if (!(u = curl_url()))
-        return qz_error_set(err, QZ_ENOMEM, "out of memory");
-    ok = curl_url_set(u, CURLUPART_URL, s, 0) == CURLUE_OK &&
-         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-         curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host[0] &&
-         (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0) && !strchr(s, '?') &&
-         !strchr(s, '#');
-    curl_free(scheme);
-    curl_free(host);
-    curl_url_cleanup(u);
-    if (!ok)
-        return qz_jv_fail(at, "base_url", item, err,
-                          "must be an http:// or https:// URL with a host, such as "
-                          "\"http://127.0.0.1:8000/v1\"");
-    len = strlen(s);
-    while (len && s[len - 1] == '/')
-        len--;
-    if (!(*url = malloc(len + 1)))
-        return qz_error_set(err, QZ_ENOMEM, "out of memory");
-    memcpy(*url, s, len);
-    (*url)[len] = '\0';
+    len = strlen(*url);
+    while (len && (*url)[len - 1] == '/')
+        (*url)[--len] = '\0';
     return QZ_OK;
 }
 

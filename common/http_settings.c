@@ -1,8 +1,42 @@
 #include "http_settings.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 #include "apikey.h"
+
+enum qz_status qz_http_url_parse(const struct qz_jv *at, const cJSON *spec, const char *field,
+                                 int query, const char *example, char **url, struct qz_error *err)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(spec, field);
+    const char *text;
+    char *scheme = NULL, *host = NULL;
+    CURLU *u;
+    int ok;
+    enum qz_status rc = qz_jv_string(at, spec, field, 1, NULL, &text, err);
+
+    if (rc)
+        return rc;
+    if (!(u = curl_url()))
+        return qz_error_set(err, QZ_ENOMEM, "out of memory");
+    ok = curl_url_set(u, CURLUPART_URL, text, 0) == CURLUE_OK &&
+         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+         curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host[0] &&
+         (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0) &&
+         (query || !strchr(text, '?')) && !strchr(text, '#');
+    curl_free(scheme);
+    curl_free(host);
+    curl_url_cleanup(u);
+    if (!ok)
+        return qz_jv_fail(at, field, item, err,
+                          "must be an http:// or https:// URL with a host, such as \"%s\"",
+                          example);
+    if (!(*url = strdup(text)))
+        return qz_error_set(err, QZ_ENOMEM, "out of memory");
+    return QZ_OK;
+}
 
 enum qz_status qz_http_settings_parse(const struct qz_jv *at, const cJSON *spec,
                                       uint64_t concurrency_default, struct qz_http_settings *s,

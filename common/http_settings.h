@@ -35,6 +35,12 @@ struct qz_http_settings {
     char *auth; /* "Authorization: Bearer KEY", or NULL without a key: a secret, owned */
 };
 
+/* The required string field `field` of spec: an http:// or https:// URL with a host,
+ * no fragment and, unless `query`, no query, else QZ_EJOB saying it must be such a URL
+ * "such as" `example`. *url is a malloc'd copy (caller frees). */
+enum qz_status qz_http_url_parse(const struct qz_jv *at, const cJSON *spec, const char *field,
+                                 int query, const char *example, char **url, struct qz_error *err);
+
 /* Validate and read the settings of `spec` (the backend's object, named by `at`);
  * concurrency defaults to `concurrency_default`. On failure (QZ_EJOB naming the field,
  * QZ_ENOMEM) *s holds nothing to free. Free with qz_http_settings_free. */

@@ -399,37 +399,6 @@ static void http_close(struct qz_scorer *s)
     free(s);
 }
 
-/* The endpoint: an http or https URL with a host and no fragment; *url a malloc'd copy. */
-static enum qz_status parse_url(const struct qz_jv *at, const cJSON *spec, char **url,
-                                struct qz_error *err)
-{
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(spec, "url");
-    const char *text;
-    char *scheme = NULL, *host = NULL;
-    CURLU *u;
-    int ok;
-    enum qz_status rc = qz_jv_string(at, spec, "url", 1, NULL, &text, err);
-
-    if (rc)
-        return rc;
-    if (!(u = curl_url()))
-        return qz_error_set(err, QZ_ENOMEM, "out of memory");
-    ok = curl_url_set(u, CURLUPART_URL, text, 0) == CURLUE_OK &&
-         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-         curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host[0] &&
-         (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0) && !strchr(text, '#');
-    curl_free(scheme);
-    curl_free(host);
-    curl_url_cleanup(u);
-    if (!ok)
-        return qz_jv_fail(at, "url", item, err,
-                          "must be an http:// or https:// URL with a host, such as "
-                          "\"http://127.0.0.1:8000/get_reward\"");
-    if (!(*url = strdup(text)))
-        return qz_error_set(err, QZ_ENOMEM, "out of memory");
-    return QZ_OK;
-}
-
 /* Replace the string "{{texts}}" in the tree under node by a raw TEXTS_MARK, counting
  * them in *found. Fails on a string that holds the placeholder among other text. */
 static enum qz_status mark_texts(const struct qz_jv *at, cJSON *node, int *found,
@@ -603,7 +572,8 @@ static enum qz_status http_open(struct qz_scorer **out, const cJSON *spec, const
     if (!s)
         return qz_error_set(err, QZ_ENOMEM, "out of memory");
     if ((rc = qz_jv_fields(at, spec, http_fields, err)) ||
-        (rc = parse_url(at, spec, &s->url, err)) ||
+        (rc = qz_http_url_parse(at, spec, "url", 1, "http://127.0.0.1:8000/get_reward", &s->url,
+                                err)) ||
         (rc = qz_jv_choice(at, spec, "preset", 1, 0, presets, &preset, err)) ||
         (rc = parse_preset(s, at, spec, preset, err)) ||
         (rc = qz_jv_uint(at, spec, "batch", 0, HTTP_BATCH_DEFAULT, 1, HTTP_BATCH_MAX, &batch,

@@ -118,9 +118,57 @@ static void test_bad(void)
     }
 }
 
+/* URLs: http or https with a host and no fragment; a query only where allowed. */
+static void test_url(void)
+{
+    static const struct {
+        const char *json;
+        int query;
+        const char *want; /* the copy, or NULL: refused */
+    } cases[] = {
+        {"{\"url\": \"http://127.0.0.1:8000/v1/\"}", 0, "http://127.0.0.1:8000/v1/"},
+        {"{\"url\": \"https://example.org/score?x=1\"}", 1, "https://example.org/score?x=1"},
+        {"{\"url\": \"https://example.org/score?x=1\"}", 0, NULL},
+        {"{\"url\": \"http://example.org/a#b\"}", 1, NULL},
+        {"{\"url\": \"ftp://example.org/\"}", 1, NULL},
+        {"{\"url\": \"http://\"}", 1, NULL},
+        {"{\"url\": 5}", 1, NULL},
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct qz_jv at = {.file = "job.json", .path = "utility"};
+        struct qz_error err = {QZ_OK, ""};
+        cJSON *spec = cJSON_Parse(cases[i].json);
+        char *url = NULL;
+        enum qz_status rc =
+            qz_http_url_parse(&at, spec, "url", cases[i].query, "http://h/x", &url, &err);
+        if (cases[i].want)
+            CHECK(rc == QZ_OK && url && strcmp(url, cases[i].want) == 0, "%s: %s", cases[i].json,
+                  rc ? err.msg : url);
+        else
+            CHECK(rc == QZ_EJOB && strncmp(err.msg, "job.json: utility.url: must be", 30) == 0,
+                  "%s: %d %s", cases[i].json, rc, err.msg);
+        free(url);
+        cJSON_Delete(spec);
+    }
+    {
+        struct qz_jv at = {.file = "job.json", .path = "utility"};
+        struct qz_error err = {QZ_OK, ""};
+        cJSON *spec = cJSON_Parse("{\"url\": \"gopher://x\"}");
+        char *url = NULL;
+        const char *want = "job.json: utility.url: must be an http:// or https:// URL with a host, "
+                           "such as \"http://h/x\", got \"gopher://x\"";
+        CHECK(qz_http_url_parse(&at, spec, "url", 1, "http://h/x", &url, &err) == QZ_EJOB &&
+                  strcmp(err.msg, want) == 0,
+              "message %s", err.msg);
+        cJSON_Delete(spec);
+    }
+}
+
 int main(void)
 {
     test_defaults();
+    test_url();
     test_bad();
     return check_done("test_http_settings");
 }
