@@ -1,13 +1,7 @@
 #include "checkpoint.h"
 
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
-#include "job.h"
-#include "tasks.h"
 #include "topset.h"
 
 uint64_t qz_ckpt_section_bytes(const struct qz_ckpt_section *s)
@@ -72,45 +66,4 @@ enum qz_status qz_ckpt_check(const char *path, uint64_t file_size, const struct 
                             "remove it to start the run afresh",
                             path, (unsigned long long)file_size, (unsigned long long)at);
     return QZ_OK;
-}
-
-uint64_t qz_job_hash(const struct qz_job *job)
-{
-    static const char *const neutral[] = {"name", "description", "output", "checkpoint"};
-    cJSON *copy = cJSON_Duplicate(job->json, 1);
-    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(job->json, "generator");
-    uint64_t h = QZ_CHECKSUM_SEED;
-    char *text;
-
-    if (!copy)
-        return 0; /* out of memory: a hash no checkpoint has */
-    for (size_t i = 0; i < sizeof neutral / sizeof *neutral; i++)
-        cJSON_DeleteItemFromObjectCaseSensitive(copy, neutral[i]);
-    text = cJSON_PrintUnformatted(copy);
-    cJSON_Delete(copy);
-    if (!text)
-        return 0;
-    h = qz_checksum(text, strlen(text) + 1, h);
-    cJSON_free(text);
-    for (size_t t = 0; t < job->tasks.n; t++) {
-        cJSON *g = qz_task_generator(&job->tasks, t, spec);
-        const char *id = qz_task_id(&job->tasks, t);
-        text = g ? cJSON_PrintUnformatted(g) : NULL;
-        cJSON_Delete(g);
-        if (!text)
-            return 0;
-        h = qz_checksum(id, strlen(id) + 1, h);
-        h = qz_checksum(text, strlen(text) + 1, h);
-        cJSON_free(text);
-    }
-    return h ? h : 1;
-}
-
-char *qz_run_side_path(const char *out, const char *name, const char *suffix)
-{
-    size_t len = strlen(out) + strlen(name) + strlen(suffix) + 3;
-    char *p = malloc(len);
-    if (p)
-        snprintf(p, len, "%s.%s.%s", out, name, suffix);
-    return p;
 }

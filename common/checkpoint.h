@@ -7,7 +7,8 @@
  * invalid samples, generator statistics) and, per rank that wrote it, that rank's
  * top-set entries with its ties_out and, for text jobs, the payloads of those entries.
  * A resumed run may have any number of ranks: the sections are dealt out to the new
- * ranks and merged, which gives the same global top set (SPEC §2.4).
+ * ranks and merged, which gives the same global top set (README "Semantics": rank-count
+ * invariance).
  *
  * Layout (native byte order: a checkpoint is resumed on the cluster that wrote it):
  *
@@ -27,8 +28,6 @@
 #include "error.h"
 #include "exactsum.h"
 
-struct qz_job;
-
 #define QZ_CKPT_MAGIC "QZCKPT\r\n"
 #define QZ_CKPT_VERSION 2
 
@@ -36,7 +35,7 @@ struct qz_ckpt_header {
     char magic[8];
     uint32_t version;
     uint32_t ranks;              /* sections that follow: the ranks that wrote it */
-    uint64_t job_hash;           /* qz_job_hash of the job */
+    uint64_t job_hash;           /* qz_job_hash of the job (job.h) */
     uint64_t task;               /* the task in progress (0 for a job without tasks) */
     uint64_t samples;            /* N */
     uint64_t chunk_size;         /* of the job */
@@ -90,16 +89,5 @@ uint64_t qz_ckpt_header_checksum(const struct qz_ckpt_header *h,
  * QZ_ECKPT names what is wrong. */
 enum qz_status qz_ckpt_check(const char *path, uint64_t file_size, const struct qz_ckpt_header *h,
                              const struct qz_ckpt_section *table, struct qz_error *err);
-
-/* A hash of everything in the job that changes results: the job's JSON without the
- * fields that do not (name, description, output, checkpoint), and every task's
- * generator. Two jobs with the same hash draw the same samples and select the same
- * way. */
-uint64_t qz_job_hash(const struct qz_job *job);
-
-/* A file that belongs to run `name` of the record file `out`, beside it:
- * "<out>.<name>.<suffix>" (the checkpoint: suffix "ckpt"; an archive's staging file:
- * "samples.tmp"). Caller frees; NULL when out of memory. */
-char *qz_run_side_path(const char *out, const char *name, const char *suffix);
 
 #endif

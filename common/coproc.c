@@ -56,12 +56,12 @@ static int ms_left(double deadline)
 }
 
 /* A pipe whose ends are close-on-exec and above 2 (so that dup2 onto 0 or 1 in the
- * child never meets the same descriptor). */
-static int make_pipe(int fds[2])
+ * child never meets the same descriptor). QZ_EIO with errno set when it fails. */
+static enum qz_status make_pipe(int fds[2])
 {
     int raw[2];
     if (pipe(raw) != 0)
-        return -1;
+        return QZ_EIO;
     for (int i = 0; i < 2; i++) {
         fds[i] = fcntl(raw[i], F_DUPFD_CLOEXEC, 3);
         if (fds[i] < 0) {
@@ -71,12 +71,12 @@ static int make_pipe(int fds[2])
             close(raw[0]);
             close(raw[1]);
             errno = saved;
-            return -1;
+            return QZ_EIO;
         }
     }
     close(raw[0]);
     close(raw[1]);
-    return 0;
+    return QZ_OK;
 }
 
 static void describe_status(struct qz_coproc *cp, int status)
@@ -156,9 +156,9 @@ static enum qz_status spawn(struct qz_coproc *cp, struct qz_error *err)
     sigset_t none, pipe_only;
     int in[2], out[2], rc;
 
-    if (make_pipe(in) != 0)
+    if (make_pipe(in) != QZ_OK)
         return qz_error_set(err, QZ_EIO, "%s: cannot make a pipe: %s", cp->name, strerror(errno));
-    if (make_pipe(out) != 0) {
+    if (make_pipe(out) != QZ_OK) {
         rc = errno;
         close(in[0]);
         close(in[1]);

@@ -1,8 +1,9 @@
 /* An exact, order-independent sum of doubles. Local, pure.
  *
- * Every recorded figure must be bit-identical at any rank count (SPEC §2.4), but
- * floating-point addition is not associative: ranks that sum their chunks and then
- * combine the partial sums would get different last bits on 1 and on 3 ranks. This
+ * Every recorded figure must be bit-identical at any rank count (README "Semantics",
+ * rank-count invariance), but floating-point addition is not associative: ranks that
+ * sum their chunks and then combine the partial sums would get different last bits on
+ * 1 and on 3 ranks. This
  * accumulator holds the sum exactly, as a fixed-point integer in units of 2^-1074 (the
  * smallest subnormal), so the result depends only on the multiset of values added,
  * never on their order or grouping; qz_exactsum_value rounds it once, to nearest with

@@ -27,15 +27,14 @@
 
 #include <curl/curl.h>
 
-#include "apikey.h"
 #include "http.h"
+#include "http_settings.h"
 #include "rng.h"
 
 #define OPENAI_SEED_STREAM QZ_STREAM_REQUEST /* Philox stream of the request seeds */
 #define OPENAI_N_MAX 128
 #define OPENAI_MAX_TOKENS_MAX 1000000
-#define OPENAI_TIMEOUT_MAX 86400.0
-#define OPENAI_RETRIES_MAX 100
+#define OPENAI_CONCURRENCY_DEFAULT 8
 
 /* What a request covers; the tag the HTTP layer hands back. */
 struct openai_tag {
@@ -107,14 +106,15 @@ static void choice_logprobs(const cJSON *choice, int chat, struct openai_choice 
 }
 
 /* Parse a 2xx answer to a request for `size` (<= OPENAI_N_MAX) samples. On success
- * returns 0 with *root the parsed body (the caller deletes it), ch[0 .. *taken) the
+ * returns QZ_OK with *root the parsed body (the caller deletes it), ch[0 .. *taken) the
  * leading run of choices (taken >= 1) and *prompt_tokens / *completion_tokens the usage
- * (0 when absent). Otherwise returns -1 and says why (malformed or a protocol error:
- * no choices, a duplicate, negative or non-integer index, a choice without text). */
-static int openai_parse(const char *body, size_t len, int chat, int logprobs, uint32_t size,
-                        cJSON **root, struct openai_choice *ch, uint32_t *taken,
-                        uint64_t *prompt_tokens, uint64_t *completion_tokens, char *why,
-                        size_t why_len)
+ * (0 when absent). Otherwise returns QZ_EIO and says why in `why` (malformed or a
+ * protocol error: no choices, a duplicate, negative or non-integer index, a choice
+ * without text). */
+static enum qz_status openai_parse(const char *body, size_t len, int chat, int logprobs,
+                                   uint32_t size, cJSON **root, struct openai_choice *ch,
+                                   uint32_t *taken, uint64_t *prompt_tokens,
+                                   uint64_t *completion_tokens, char *why, size_t why_len)
 {
     unsigned char seen[OPENAI_N_MAX] = {0};
     const cJSON *choices, *it, *usage;
@@ -195,11 +195,11 @@ static int openai_parse(const char *body, size_t len, int chat, int logprobs, ui
             *completion_tokens = (uint64_t)c->valuedouble;
     }
     *taken = m;
-    return 0;
+    return QZ_OK;
 bad:
     cJSON_Delete(*root);
     *root = NULL;
-    return -1;
+    return QZ_EIO;
 }
 
 /* Queue the request for samples start .. start+size-1. */
@@ -334,41 +334,20 @@ static const char *const openai_fields[] = {
 static const char *const endpoints[] = {"completions", "chat", NULL};
 static const char *const message_fields[] = {"role", "content", NULL};
 
-/* The base URL: http or https with a host. *url is a malloc'd copy without trailing '/'. */
+/* The base URL: http or https with a host, no query. *url is a malloc'd copy without
+ * trailing '/'. */
 static enum qz_status parse_base_url(const struct qz_jv *at, const cJSON *spec, char **url,
                                      struct qz_error *err)
 {
-    const char *s;
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(spec, "base_url");
-    CURLU *u;
-    char *scheme = NULL, *host = NULL;
-    int ok;
     size_t len;
-    enum qz_status rc = qz_jv_string(at, spec, "base_url", 1, NULL, &s, err);
+    enum qz_status rc =
+        qz_http_url_parse(at, spec, "base_url", 0, "http://127.0.0.1:8000/v1", url, err);
 
     if (rc)
         return rc;
-    if (!(u = curl_url()))
-        return qz_error_set(err, QZ_ENOMEM, "out of memory");
-    ok = curl_url_set(u, CURLUPART_URL, s, 0) == CURLUE_OK &&
-         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-         curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host[0] &&
-         (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0) && !strchr(s, '?') &&
-         !strchr(s, '#');
-    curl_free(scheme);
-    curl_free(host);
-    curl_url_cleanup(u);
-    if (!ok)
-        return qz_jv_fail(at, "base_url", item, err,
-                          "must be an http:// or https:// URL with a host, such as "
-                          "\"http://127.0.0.1:8000/v1\"");
-    len = strlen(s);
-    while (len && s[len - 1] == '/')
-        len--;
-    if (!(*url = malloc(len + 1)))
-        return qz_error_set(err, QZ_ENOMEM, "out of memory");
-    memcpy(*url, s, len);
-    (*url)[len] = '\0';
+    len = strlen(*url);
+    while (len && (*url)[len - 1] == '/')
+        (*url)[--len] = '\0';
     return QZ_OK;
 }
 
@@ -492,10 +471,11 @@ static enum qz_status openai_open(struct qz_generator **out, const cJSON *spec,
     const char *model, *prompt;
     const cJSON *messages_item;
     cJSON *messages = NULL, *stop = NULL;
-    uint64_t max_tokens, n, concurrency, retries;
-    double num[7], top_k, timeout, connect_timeout, backoff, backoff_max;
+    uint64_t max_tokens, n;
+    double num[7], top_k;
     int endpoint, probe;
-    char *key = NULL, *auth = NULL, *base = NULL, *models = NULL;
+    struct qz_http_settings hs = {0};
+    char *base = NULL, *models = NULL;
     enum qz_status rc;
 
     *out = NULL;
@@ -547,20 +527,9 @@ static enum qz_status openai_open(struct qz_generator **out, const cJSON *spec,
         (rc = qz_jv_number_in(at, spec, "frequency_penalty", 0.0, -2, 0, 2, &num[6], err)) ||
         (rc = parse_stop(at, spec, &stop, err)) ||
         (rc = qz_jv_uint(at, spec, "n", 0, 8, 1, OPENAI_N_MAX, &n, err)) ||
-        (rc = qz_jv_uint(at, spec, "concurrency", 0, 8, 1, QZ_HTTP_CONCURRENCY_MAX, &concurrency,
-                         err)) ||
         (rc = qz_jv_bool(at, spec, "logprobs", 0, 0, &g->logprobs, err)) ||
-        (rc = qz_jv_number_in(at, spec, "timeout_seconds", 60, 0, 1, OPENAI_TIMEOUT_MAX, &timeout,
-                              err)) ||
-        (rc = qz_jv_number_in(at, spec, "connect_timeout_seconds", 10, 0, 1, OPENAI_TIMEOUT_MAX,
-                              &connect_timeout, err)) ||
-        (rc = qz_jv_uint(at, spec, "retries", 0, 5, 0, OPENAI_RETRIES_MAX, &retries, err)) ||
-        (rc = qz_jv_number_in(at, spec, "backoff_seconds", 0.5, 0, 0, OPENAI_TIMEOUT_MAX, &backoff,
-                              err)) ||
-        (rc = qz_jv_number_in(at, spec, "backoff_max_seconds", 30, 0, 0, OPENAI_TIMEOUT_MAX,
-                              &backoff_max, err)) ||
         (rc = qz_jv_bool(at, spec, "probe", 0, 1, &probe, err)) ||
-        (rc = qz_apikey_read(at, spec, &key, err)))
+        (rc = qz_http_settings_parse(at, spec, OPENAI_CONCURRENCY_DEFAULT, &hs, err)))
         goto fail;
     num[0] = (double)max_tokens;
     num[3] = top_k;
@@ -570,26 +539,8 @@ static enum qz_status openai_open(struct qz_generator **out, const cJSON *spec,
     if (rc)
         goto fail;
 
-    if (key && !(auth = qz_apikey_header(key))) {
-        rc = qz_error_set(err, QZ_ENOMEM, "out of memory");
+    if ((rc = qz_http_settings_open(&hs, "generator", seed ^ 0x6f70656e6169u, &g->http, err)))
         goto fail;
-    }
-    {
-        const char *headers[] = {auth, NULL};
-        struct qz_http_config cfg = {
-            .who = "generator",
-            .concurrency = (size_t)concurrency,
-            .timeout_seconds = timeout,
-            .connect_timeout_seconds = connect_timeout,
-            .retries = (unsigned)retries,
-            .backoff_seconds = backoff,
-            .backoff_max_seconds = backoff_max,
-            .headers = headers,
-            .jitter_seed = seed ^ 0x6f70656e6169u,
-        };
-        if ((rc = qz_http_open(&g->http, &cfg, err)))
-            goto fail;
-    }
     if (probe) {
         char why[CURL_ERROR_SIZE + 64];
         if (!(models = join_url(base, "/models"))) {
@@ -604,15 +555,13 @@ static enum qz_status openai_open(struct qz_generator **out, const cJSON *spec,
     }
     free(base);
     free(models);
-    qz_secret_free(key);
-    qz_secret_free(auth);
+    qz_http_settings_free(&hs);
     *out = g;
     return QZ_OK;
 fail:
     free(base);
     free(models);
-    qz_secret_free(key);
-    qz_secret_free(auth);
+    qz_http_settings_free(&hs);
     cJSON_Delete(messages);
     cJSON_Delete(stop);
     openai_close(g);

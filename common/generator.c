@@ -4,16 +4,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The registry: job kind -> backend. Adding a backend is one file and one line
- * in each array. */
-static const char *const registry_kinds[] = {
-    "uniform", "normal", "lognormal", "pareto", "discrete_uniform", "fail", "mixture",
-    "openai",  "exec",   "plugin",    NULL,
-};
-static const struct qz_generator_ops *const registry_ops[] = {
-    &qz_gen_builtin_ops, &qz_gen_builtin_ops, &qz_gen_builtin_ops, &qz_gen_builtin_ops,
-    &qz_gen_builtin_ops, &qz_gen_builtin_ops, &qz_gen_builtin_ops, &qz_gen_openai_ops,
-    &qz_gen_exec_ops,    &qz_gen_plugin_ops,
+#define QZ_BATCH_ARENA 4096 /* bytes of text a batch holds before its arena grows */
+
+/* The registry: job kind -> backend. Adding a backend is one file and one line. */
+static const struct {
+    const char *kind;
+    const struct qz_generator_ops *ops;
+} registry[] = {
+    {"uniform", &qz_gen_builtin_ops},
+    {"normal", &qz_gen_builtin_ops},
+    {"lognormal", &qz_gen_builtin_ops},
+    {"pareto", &qz_gen_builtin_ops},
+    {"discrete_uniform", &qz_gen_builtin_ops},
+    {"fail", &qz_gen_builtin_ops},
+    {"mixture", &qz_gen_builtin_ops},
+    {"openai", &qz_gen_openai_ops},
+    {"exec", &qz_gen_exec_ops},
+    {"plugin", &qz_gen_plugin_ops},
+    {NULL, NULL},
 };
 
 enum qz_status qz_batch_init(struct qz_batch *b, size_t cap, struct qz_error *err)
@@ -28,8 +36,12 @@ enum qz_status qz_batch_init(struct qz_batch *b, size_t cap, struct qz_error *er
     b->text_len = calloc(cap, sizeof *b->text_len);
     b->logprob_sum = malloc(cap * sizeof *b->logprob_sum);
     b->tokens = calloc(cap, sizeof *b->tokens);
+    /* The text arena always exists, so b->text + off is valid even when every text is
+     * empty. */
+    b->text = malloc(QZ_BATCH_ARENA);
+    b->text_size = b->text ? QZ_BATCH_ARENA : 0;
     if (!b->value || !b->component_cost || !b->utility || !b->cost || !b->text_off ||
-        !b->text_len || !b->logprob_sum || !b->tokens) {
+        !b->text_len || !b->logprob_sum || !b->tokens || !b->text) {
         qz_batch_free(b);
         return qz_error_set(err, QZ_ENOMEM, "out of memory for a batch of %zu samples", cap);
     }
@@ -65,9 +77,6 @@ void qz_batch_clear_text(struct qz_batch *b)
 {
     b->has_text = 1;
     b->text_used = 0;
-    /* An arena always exists, so b->text + off is valid even when every text is empty. */
-    if (!b->text && (b->text = malloc(4096)))
-        b->text_size = 4096;
     memset(b->text_len, 0, b->cap * sizeof *b->text_len);
     memset(b->tokens, 0, b->cap * sizeof *b->tokens);
     for (size_t j = 0; j < b->cap; j++)
@@ -80,7 +89,7 @@ enum qz_status qz_batch_put_text(struct qz_batch *b, size_t j, const char *s, si
     if (len > UINT32_MAX)
         return qz_error_set(err, QZ_EINVALID, "sample text of %zu bytes is too long", len);
     if (b->text_used + len > b->text_size) {
-        size_t size = b->text_size ? b->text_size : 4096;
+        size_t size = b->text_size ? b->text_size : QZ_BATCH_ARENA;
         char *grown;
         while (size < b->text_used + len)
             size *= 2;
@@ -104,12 +113,9 @@ enum qz_status qz_gen_open(struct qz_gen *gen, const cJSON *spec, const struct q
 
     gen->ops = NULL;
     gen->state = NULL;
-    if (!cJSON_IsObject(spec))
-        return qz_jv_fail(at, NULL, spec, err, "must be a JSON object");
-    rc = qz_jv_choice(at, spec, "kind", 1, 0, registry_kinds, &i, err);
-    if (rc)
+    if ((rc = qz_jv_kind(at, spec, registry, sizeof *registry, &i, err)))
         return rc;
-    gen->ops = registry_ops[i];
+    gen->ops = registry[i].ops;
     return gen->ops->open(&gen->state, spec, at, seed, err);
 }
 

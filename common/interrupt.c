@@ -1,5 +1,6 @@
 #include "interrupt.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
 
@@ -12,22 +13,23 @@ static void note(int sig)
         pending = sig;
 }
 
-int qz_interrupt_install(void)
+enum qz_status qz_interrupt_install(struct qz_error *err)
 {
     static const int sigs[] = {SIGUSR1, SIGTERM};
     struct sigaction sa;
 
     if (installed)
-        return 0;
+        return QZ_OK;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = note;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
     for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
         if (sigaction(sigs[i], &sa, NULL) != 0)
-            return -1;
+            return qz_error_set(err, QZ_EINTERNAL, "cannot install the handler of signal %d: %s",
+                                sigs[i], strerror(errno));
     installed = 1;
-    return 0;
+    return QZ_OK;
 }
 
 int qz_interrupt_pending(void)

@@ -6,9 +6,11 @@
 #ifndef QZ_INTERRUPT_H
 #define QZ_INTERRUPT_H
 
-/* Install the handlers (once; later calls do nothing). 0 on success, -1 if
- * sigaction failed. */
-int qz_interrupt_install(void);
+#include "error.h"
+
+/* Install the handlers (once; later calls do nothing). QZ_OK, or QZ_EINTERNAL when
+ * sigaction fails. */
+enum qz_status qz_interrupt_install(struct qz_error *err);
 
 /* The signal number of the first stop request received, or 0 for none. */
 int qz_interrupt_pending(void);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint.h"
 #include "select.h"
 
 #define QZ_JOB_FILE_MAX (16u << 20)
@@ -20,24 +21,13 @@ static const char *const archive_choices[] = {"none", "utilities", "all", NULL};
 static const char *const checkpoint_fields[] = {"every_seconds", "path", NULL};
 static const char *const invalid_choices[] = {"error", "exclude", NULL};
 
-/* A run name becomes an HDF5 group name: keep it to printable, path-free text. */
 enum qz_status qz_job_check_name(const struct qz_jv *at, const cJSON *obj, const char *field,
                                  struct qz_error *err)
 {
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, field);
-    const char *name = cJSON_IsString(item) ? item->valuestring : "";
-    size_t len = strlen(name);
+    const char *problem = qz_name_problem(cJSON_IsString(item) ? item->valuestring : "");
 
-    if (len == 0 || len > QZ_NAME_MAX)
-        return qz_jv_fail(at, field, item, err, "must be 1 to %d characters", QZ_NAME_MAX);
-    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-        return qz_jv_fail(at, field, item, err, "must not be \".\" or \"..\"");
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)name[i];
-        if (c == '/' || c < 0x20 || c == 0x7f)
-            return qz_jv_fail(at, field, item, err, "must not contain '/' or control characters");
-    }
-    return QZ_OK;
+    return problem ? qz_jv_fail(at, field, item, err, "%s", problem) : QZ_OK;
 }
 
 /* The smallest q of the job. */
@@ -362,4 +352,38 @@ void qz_job_free(struct qz_job *job)
 char *qz_job_text(const struct qz_job *job)
 {
     return cJSON_PrintUnformatted(job->json);
+}
+
+enum qz_status qz_job_hash(const struct qz_job *job, uint64_t *hash, struct qz_error *err)
+{
+    static const char *const neutral[] = {"name", "description", "output", "checkpoint"};
+    cJSON *copy = cJSON_Duplicate(job->json, 1);
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(job->json, "generator");
+    uint64_t h = QZ_CHECKSUM_SEED;
+    char *text;
+
+    *hash = 0;
+    if (!copy)
+        return qz_error_set(err, QZ_ENOMEM, "out of memory for the job's hash");
+    for (size_t i = 0; i < sizeof neutral / sizeof *neutral; i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(copy, neutral[i]);
+    text = cJSON_PrintUnformatted(copy);
+    cJSON_Delete(copy);
+    if (!text)
+        return qz_error_set(err, QZ_ENOMEM, "out of memory for the job's hash");
+    h = qz_checksum(text, strlen(text) + 1, h);
+    cJSON_free(text);
+    for (size_t t = 0; t < job->tasks.n; t++) {
+        cJSON *g = qz_task_generator(&job->tasks, t, spec);
+        const char *id = qz_task_id(&job->tasks, t);
+        text = g ? cJSON_PrintUnformatted(g) : NULL;
+        cJSON_Delete(g);
+        if (!text)
+            return qz_error_set(err, QZ_ENOMEM, "out of memory for the job's hash");
+        h = qz_checksum(id, strlen(id) + 1, h);
+        h = qz_checksum(text, strlen(text) + 1, h);
+        cJSON_free(text);
+    }
+    *hash = h ? h : 1; /* 0 is never a job's hash */
+    return QZ_OK;
 }

@@ -13,13 +13,13 @@
 
 #include "error.h"
 #include "generator.h"
+#include "runname.h"
 #include "scorer.h"
 #include "tasks.h"
 
 #define QZ_CHUNK_DEFAULT 65536
 #define QZ_CHUNK_MAX (1u << 24)
 #define QZ_SAMPLES_MAX 9007199254740992.0 /* 2^53: JSON numbers are exact up to here */
-#define QZ_NAME_MAX 200
 #define QZ_TOP_GATHER_DEFAULT 1000000
 #define QZ_CKPT_EVERY_DEFAULT 600.0
 #define QZ_SWEEP_MAX 256 /* q values in one job */
@@ -63,10 +63,16 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
 
 void qz_job_free(struct qz_job *job);
 
-/* The string field `field` of obj must be a run or task name: 1 to QZ_NAME_MAX
- * characters, no '/' or control characters, not "." or "..". */
+/* The string field `field` of obj must be a run or task name (qz_name_problem). */
 enum qz_status qz_job_check_name(const struct qz_jv *at, const cJSON *obj, const char *field,
                                  struct qz_error *err);
+
+/* A hash of everything in the job that changes results: the job's JSON without the
+ * fields that do not (name, description, output, checkpoint), and every task's
+ * generator. Two jobs with the same hash draw the same samples and select the same
+ * way; a checkpoint holds it (checkpoint.h), so it must never change for a job. Never 0:
+ * *hash is 0 only when it fails (QZ_ENOMEM). */
+enum qz_status qz_job_hash(const struct qz_job *job, uint64_t *hash, struct qz_error *err);
 
 /* 1 if the job's generator draws text samples (else numbers). */
 int qz_job_text_samples(const struct qz_job *job);

@@ -70,18 +70,32 @@ enum qz_status qz_jv_fail(const struct qz_jv *at, const char *name, const cJSON 
                         where.path[0] ? where.path : "(top level)", problem, got);
 }
 
-/* ITEMS joined with ", ", each in quotes if `quote`, truncated to fit buf. */
-static void join_list(const char *const *items, int quote, char *buf, size_t len)
+/* The name of element i of a table whose elements are `stride` bytes apart and begin
+ * with a `const char *` (a list of names has stride sizeof(char *)). */
+static const char *name_at(const void *table, size_t stride, int i)
+{
+    const char *const *name = (const void *)((const char *)table + (size_t)i * stride);
+    return *name;
+}
+
+/* The names of a table (see name_at) up to its NULL name, joined with ", ", each in
+ * quotes if `quote`, truncated to fit buf. */
+static void join_names(const void *table, size_t stride, int quote, char *buf, size_t len)
 {
     size_t used = 0;
     buf[0] = '\0';
-    for (int i = 0; items[i]; i++) {
-        int w =
-            snprintf(buf + used, len - used, quote ? "%s\"%s\"" : "%s%s", i ? ", " : "", items[i]);
+    for (int i = 0; name_at(table, stride, i); i++) {
+        int w = snprintf(buf + used, len - used, quote ? "%s\"%s\"" : "%s%s", i ? ", " : "",
+                         name_at(table, stride, i));
         if (w < 0 || (size_t)w >= len - used)
             return;
         used += (size_t)w;
     }
+}
+
+static void join_list(const char *const *items, int quote, char *buf, size_t len)
+{
+    join_names(items, sizeof *items, quote, buf, len);
 }
 
 static int is_allowed(const char *key, const char *const *allowed)
@@ -211,9 +225,10 @@ enum qz_status qz_jv_bool(const struct qz_jv *at, const cJSON *obj, const char *
     return QZ_OK;
 }
 
-enum qz_status qz_jv_choice(const struct qz_jv *at, const cJSON *obj, const char *name,
-                            int required, int def, const char *const *choices, int *out,
-                            struct qz_error *err)
+/* qz_jv_choice over a table of names (see name_at). */
+static enum qz_status choose(const struct qz_jv *at, const cJSON *obj, const char *name,
+                             int required, int def, const void *table, size_t stride, int *out,
+                             struct qz_error *err)
 {
     const cJSON *item;
     char list[768];
@@ -224,14 +239,29 @@ enum qz_status qz_jv_choice(const struct qz_jv *at, const cJSON *obj, const char
         *out = def;
         return QZ_OK;
     }
-    for (int i = 0; choices[i]; i++) {
-        if (cJSON_IsString(item) && strcmp(item->valuestring, choices[i]) == 0) {
+    for (int i = 0; name_at(table, stride, i); i++) {
+        if (cJSON_IsString(item) && strcmp(item->valuestring, name_at(table, stride, i)) == 0) {
             *out = i;
             return QZ_OK;
         }
     }
-    join_list(choices, 1, list, sizeof list);
+    join_names(table, stride, 1, list, sizeof list);
     return qz_jv_fail(at, name, item, err, "must be one of %s", list);
+}
+
+enum qz_status qz_jv_choice(const struct qz_jv *at, const cJSON *obj, const char *name,
+                            int required, int def, const char *const *choices, int *out,
+                            struct qz_error *err)
+{
+    return choose(at, obj, name, required, def, choices, sizeof *choices, out, err);
+}
+
+enum qz_status qz_jv_kind(const struct qz_jv *at, const cJSON *spec, const void *table,
+                          size_t stride, int *out, struct qz_error *err)
+{
+    if (!cJSON_IsObject(spec))
+        return qz_jv_fail(at, NULL, spec, err, "must be a JSON object");
+    return choose(at, spec, "kind", 1, 0, table, stride, out, err);
 }
 
 enum qz_status qz_jv_object(const struct qz_jv *at, const cJSON *obj, const char *name,

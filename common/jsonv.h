@@ -7,6 +7,7 @@
 #ifndef QZ_JSONV_H
 #define QZ_JSONV_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <cjson/cJSON.h>
@@ -58,6 +59,11 @@ enum qz_status qz_jv_bool(const struct qz_jv *at, const cJSON *obj, const char *
 enum qz_status qz_jv_choice(const struct qz_jv *at, const cJSON *obj, const char *name,
                             int required, int def, const char *const *choices, int *out,
                             struct qz_error *err);
+/* A backend's spec: a JSON object whose required "kind" names an element of `table`,
+ * a registry whose elements are `stride` bytes apart, each beginning with its
+ * `const char *` kind, and which ends with a NULL kind. *out receives the position. */
+enum qz_status qz_jv_kind(const struct qz_jv *at, const cJSON *spec, const void *table,
+                          size_t stride, int *out, struct qz_error *err);
 /* A JSON object (or absent and optional: *out = NULL). */
 enum qz_status qz_jv_object(const struct qz_jv *at, const cJSON *obj, const char *name,
                             int required, const cJSON **out, struct qz_error *err);

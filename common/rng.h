@@ -112,7 +112,8 @@ static inline double qz_u01_pos(uint64_t bits)
     return (double)((bits >> 11) + 1) * 0x1p-53;
 }
 
-/* The tie-break key t_i of sample `index` (SPEC §2.1): word `index` of QZ_STREAM_TIE. */
+/* The tie-break key t_i of sample `index` (README "Semantics", order): word `index` of
+ * QZ_STREAM_TIE. */
 static inline uint64_t qz_tie_key(uint64_t seed, uint64_t index)
 {
     return qz_rng_word(seed, QZ_STREAM_TIE, index);

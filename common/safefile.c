@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "sidefile.h"
+
 #define COPY_BUFFER_SIZE (1u << 20)
 #define TEMP_ATTEMPTS 100
 
@@ -104,18 +106,19 @@ static enum qz_status make_temp(const char *path, char **tmp, int *fd, struct qz
     return rc;
 }
 
-static int write_all(int fd, const char *buf, size_t n)
+/* Write all of buf; QZ_EIO with errno set when a write fails. */
+static enum qz_status write_all(int fd, const char *buf, size_t n)
 {
     while (n > 0) {
         ssize_t w = write(fd, buf, n);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
-            return -1;
+            return QZ_EIO;
         buf += w;
         n -= (size_t)w;
     }
-    return 0;
+    return QZ_OK;
 }
 
 /* Copy path byte for byte onto fd (the temporary file tmp). */
@@ -137,7 +140,7 @@ static enum qz_status copy_file(const char *path, int fd, const char *tmp, struc
             rc = qz_error_set(err, QZ_EIO, "%s: cannot read: %s", path, strerror(errno));
         else if (r == 0)
             break;
-        else if (write_all(fd, buf, (size_t)r) != 0)
+        else if (write_all(fd, buf, (size_t)r) != QZ_OK)
             rc = qz_error_set(err, QZ_EIO, "%s: cannot write temporary file %s: %s", path, tmp,
                               strerror(errno));
     }
@@ -200,20 +203,9 @@ enum qz_status qz_safefile_close_fd(struct qz_safefile *sf, struct qz_error *err
     return QZ_OK;
 }
 
-/* "<tmp>.reserve", malloc'd. */
-static char *reserve_name(const char *tmp)
-{
-    size_t n = strlen(tmp) + sizeof ".reserve";
-    char *name = malloc(n);
-
-    if (name)
-        snprintf(name, n, "%s.reserve", tmp);
-    return name;
-}
-
 enum qz_status qz_safefile_reserve(const char *tmp, off_t bytes, struct qz_error *err)
 {
-    char *name = reserve_name(tmp);
+    char *name = qz_side_path(tmp, NULL, QZ_SIDE_RESERVE);
     int fd, e;
     enum qz_status rc = QZ_OK;
 
@@ -241,7 +233,7 @@ enum qz_status qz_safefile_reserve(const char *tmp, off_t bytes, struct qz_error
 
 void qz_safefile_unreserve(const char *tmp)
 {
-    char *name = reserve_name(tmp);
+    char *name = qz_side_path(tmp, NULL, QZ_SIDE_RESERVE);
 
     if (name)
         unlink(name);

@@ -41,7 +41,7 @@ struct qz_scorer {
     double *out;           /* where the scores go, by batch position */
 };
 
-static int put_number(struct qz_scorer *s, double v)
+static enum qz_status put_number(struct qz_scorer *s, double v)
 {
     char num[40];
     int n;
@@ -108,20 +108,19 @@ done:
 static enum qz_status send_batch(struct qz_scorer *s, const struct qz_batch *b, int text,
                                  struct qz_error *err)
 {
-    int fail = 0;
+    enum qz_status rc;
 
     s->req.len = 0;
-    fail |= qz_textbuf_put(&s->req, text ? "{\"texts\": [" : "{\"values\": [", text ? 11 : 12);
-    for (size_t i = 0; i < s->m && !fail; i++) {
+    rc = qz_textbuf_put(&s->req, text ? "{\"texts\": [" : "{\"values\": [", text ? 11 : 12);
+    for (size_t i = 0; i < s->m && rc == QZ_OK; i++) {
         size_t j = s->idx[i];
-        if (i)
-            fail |= qz_textbuf_put(&s->req, ", ", 2);
-        fail |= text ? qz_textbuf_put_json_string(&s->req, b->text ? b->text + b->text_off[j] : "",
-                                                  b->text_len[j])
-                     : put_number(s, b->value[j]);
+        if (i && (rc = qz_textbuf_put(&s->req, ", ", 2)))
+            break;
+        rc = text ? qz_textbuf_put_json_string(&s->req, b->text ? b->text + b->text_off[j] : "",
+                                               b->text_len[j])
+                  : put_number(s, b->value[j]);
     }
-    fail |= qz_textbuf_put(&s->req, "]}", 2);
-    if (fail)
+    if (rc || (rc = qz_textbuf_put(&s->req, "]}", 2)))
         return qz_error_set(err, QZ_ENOMEM, "%s: out of memory for a request",
                             qz_coproc_name(s->cp));
     return qz_coproc_request(s->cp, s->req.data, s->req.len, 1, on_answer, s, err);

@@ -46,15 +46,13 @@
 
 #include <curl/curl.h>
 
-#include "apikey.h"
 #include "http.h"
+#include "http_settings.h"
 #include "textbuf.h"
 
 #define HTTP_BATCH_DEFAULT 32
 #define HTTP_BATCH_MAX 65536
 #define HTTP_CONCURRENCY_DEFAULT 4
-#define HTTP_TIMEOUT_MAX 86400.0
-#define HTTP_RETRIES_MAX 100
 #define HTTP_CLASS_MAX 65535
 #define HTTP_PATH_SEGMENTS_MAX 32
 #define HTTP_PATH_INDEX_MAX 1000000
@@ -138,48 +136,49 @@ static void path_free(struct path *p)
     p->n = 0;
 }
 
-/* Parse t into *p: 0, -1 for a syntax error, -2 when out of memory. */
-static int path_parse(const char *t, struct path *p)
+/* Parse t into *p: QZ_OK, QZ_EJOB for a syntax error (the caller says where),
+ * QZ_ENOMEM. */
+static enum qz_status path_parse(const char *t, struct path *p)
 {
     p->seg = NULL;
     p->n = 0;
     if (!*t)
-        return 0;
+        return QZ_OK;
     if (!(p->seg = calloc(HTTP_PATH_SEGMENTS_MAX, sizeof *p->seg)))
-        return -2;
+        return QZ_ENOMEM;
     for (;;) {
         struct seg *sg = &p->seg[p->n];
         if (p->n == HTTP_PATH_SEGMENTS_MAX)
-            return -1;
+            return QZ_EJOB;
         if (*t == '[') {
             long v = 0;
             const char *d = t + 1;
             if (!(*d >= '0' && *d <= '9'))
-                return -1;
+                return QZ_EJOB;
             for (; *d >= '0' && *d <= '9'; d++)
                 if ((v = v * 10 + (*d - '0')) > HTTP_PATH_INDEX_MAX)
-                    return -1;
+                    return QZ_EJOB;
             if (*d != ']')
-                return -1;
+                return QZ_EJOB;
             sg->index = (int)v;
             t = d + 1;
         } else {
             size_t n = strcspn(t, ".[]");
             if (!n)
-                return -1;
+                return QZ_EJOB;
             if (!(sg->name = strndup(t, n)))
-                return -2;
+                return QZ_ENOMEM;
             t += n;
         }
         p->n++;
         if (!*t)
-            return 0;
+            return QZ_OK;
         if (*t == '.') {
             t++;
             if (!*t || *t == '.' || *t == '[' || *t == ']')
-                return -1;
+                return QZ_EJOB;
         } else if (*t != '[') {
-            return -1;
+            return QZ_EJOB;
         }
     }
 }
@@ -202,19 +201,22 @@ static enum qz_status submit(struct qz_scorer *s, size_t first, size_t count, st
 {
     const struct qz_batch *b = s->b;
     struct http_tag tag = {first, count};
-    int bad;
+    enum qz_status rc;
 
     s->req.len = 0;
-    bad = qz_textbuf_put(&s->req, s->prefix, s->prefix_len) || qz_textbuf_put(&s->req, "[", 1);
-    for (size_t k = 0; k < count && !bad; k++) {
+    if (!(rc = qz_textbuf_put(&s->req, s->prefix, s->prefix_len)))
+        rc = qz_textbuf_put(&s->req, "[", 1);
+    for (size_t k = 0; k < count && rc == QZ_OK; k++) {
         size_t j = s->idx[first + k];
         const char *t = b->text ? b->text + b->text_off[j] : "";
-        bad = (k && qz_textbuf_put(&s->req, ",", 1)) ||
-              qz_textbuf_put_json_string(&s->req, t, b->text_len[j]);
+        if (k)
+            rc = qz_textbuf_put(&s->req, ",", 1);
+        if (!rc)
+            rc = qz_textbuf_put_json_string(&s->req, t, b->text_len[j]);
     }
-    bad =
-        bad || qz_textbuf_put(&s->req, "]", 1) || qz_textbuf_put(&s->req, s->suffix, s->suffix_len);
-    if (bad)
+    if (!rc && !(rc = qz_textbuf_put(&s->req, "]", 1)))
+        rc = qz_textbuf_put(&s->req, s->suffix, s->suffix_len);
+    if (rc)
         return qz_error_set(err, QZ_ENOMEM, "%s: out of memory for a request of %zu texts", s->who,
                             count);
     return qz_http_submit(s->http, "POST", s->url, s->req.data, s->req.len, &tag, sizeof tag, err);
@@ -397,37 +399,6 @@ static void http_close(struct qz_scorer *s)
     free(s);
 }
 
-/* The endpoint: an http or https URL with a host and no fragment; *url a malloc'd copy. */
-static enum qz_status parse_url(const struct qz_jv *at, const cJSON *spec, char **url,
-                                struct qz_error *err)
-{
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(spec, "url");
-    const char *text;
-    char *scheme = NULL, *host = NULL;
-    CURLU *u;
-    int ok;
-    enum qz_status rc = qz_jv_string(at, spec, "url", 1, NULL, &text, err);
-
-    if (rc)
-        return rc;
-    if (!(u = curl_url()))
-        return qz_error_set(err, QZ_ENOMEM, "out of memory");
-    ok = curl_url_set(u, CURLUPART_URL, text, 0) == CURLUE_OK &&
-         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-         curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host[0] &&
-         (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0) && !strchr(text, '#');
-    curl_free(scheme);
-    curl_free(host);
-    curl_url_cleanup(u);
-    if (!ok)
-        return qz_jv_fail(at, "url", item, err,
-                          "must be an http:// or https:// URL with a host, such as "
-                          "\"http://127.0.0.1:8000/get_reward\"");
-    if (!(*url = strdup(text)))
-        return qz_error_set(err, QZ_ENOMEM, "out of memory");
-    return QZ_OK;
-}
-
 /* Replace the string "{{texts}}" in the tree under node by a raw TEXTS_MARK, counting
  * them in *found. Fails on a string that holds the placeholder among other text. */
 static enum qz_status mark_texts(const struct qz_jv *at, cJSON *node, int *found,
@@ -485,7 +456,6 @@ static enum qz_status path_field(const struct qz_jv *at, const cJSON *spec, cons
 {
     const char *text = fixed;
     enum qz_status rc;
-    int r;
 
     if (!fixed && (rc = qz_jv_string(at, spec, name, required, NULL, &text, err)))
         return rc;
@@ -493,9 +463,9 @@ static enum qz_status path_field(const struct qz_jv *at, const cJSON *spec, cons
         *given = text != NULL;
     if (!text)
         return QZ_OK;
-    if ((r = path_parse(text, p)) == -2)
+    if ((rc = path_parse(text, p)) == QZ_ENOMEM)
         return qz_error_set(err, QZ_ENOMEM, "out of memory");
-    if (r)
+    if (rc)
         return qz_jv_fail(at, name, cJSON_GetObjectItemCaseSensitive(spec, name), err,
                           "must be a path of member names and [N] indices, such as "
                           "\"data\", \"output.scores\" or \"probs[1]\" (\"\" for the "
@@ -593,66 +563,40 @@ static enum qz_status http_open(struct qz_scorer **out, const cJSON *spec, const
                                 struct qz_error *err)
 {
     struct qz_scorer *s = calloc(1, sizeof *s);
-    uint64_t batch, concurrency, retries;
-    double timeout, connect_timeout, backoff, backoff_max;
+    uint64_t batch;
     int preset;
-    char *key = NULL, *auth = NULL;
+    struct qz_http_settings hs = {0};
     enum qz_status rc;
 
     *out = NULL;
     if (!s)
         return qz_error_set(err, QZ_ENOMEM, "out of memory");
     if ((rc = qz_jv_fields(at, spec, http_fields, err)) ||
-        (rc = parse_url(at, spec, &s->url, err)) ||
+        (rc = qz_http_url_parse(at, spec, "url", 1, "http://127.0.0.1:8000/get_reward", &s->url,
+                                err)) ||
         (rc = qz_jv_choice(at, spec, "preset", 1, 0, presets, &preset, err)) ||
         (rc = parse_preset(s, at, spec, preset, err)) ||
         (rc = qz_jv_uint(at, spec, "batch", 0, HTTP_BATCH_DEFAULT, 1, HTTP_BATCH_MAX, &batch,
                          err)) ||
-        (rc = qz_jv_uint(at, spec, "concurrency", 0, HTTP_CONCURRENCY_DEFAULT, 1,
-                         QZ_HTTP_CONCURRENCY_MAX, &concurrency, err)) ||
-        (rc = qz_jv_number_in(at, spec, "timeout_seconds", 60, 0, 1, HTTP_TIMEOUT_MAX, &timeout,
-                              err)) ||
-        (rc = qz_jv_number_in(at, spec, "connect_timeout_seconds", 10, 0, 1, HTTP_TIMEOUT_MAX,
-                              &connect_timeout, err)) ||
-        (rc = qz_jv_uint(at, spec, "retries", 0, 5, 0, HTTP_RETRIES_MAX, &retries, err)) ||
-        (rc = qz_jv_number_in(at, spec, "backoff_seconds", 0.5, 0, 0, HTTP_TIMEOUT_MAX, &backoff,
-                              err)) ||
-        (rc = qz_jv_number_in(at, spec, "backoff_max_seconds", 30, 0, 0, HTTP_TIMEOUT_MAX,
-                              &backoff_max, err)) ||
-        (rc = qz_apikey_read(at, spec, &key, err)))
+        (rc = qz_http_settings_parse(at, spec, HTTP_CONCURRENCY_DEFAULT, &hs, err)))
         goto fail;
     s->batch = (size_t)batch;
-    s->retries = (unsigned)retries;
+    s->retries = hs.retries;
     s->who = strdup(at->path[0] ? at->path : "scorer");
     s->tmp = calloc(s->batch, sizeof *s->tmp);
     s->seen = calloc(s->batch, 1);
-    if (!s->who || !s->tmp || !s->seen || (key && !(auth = qz_apikey_header(key)))) {
+    if (!s->who || !s->tmp || !s->seen) {
         rc = qz_error_set(err, QZ_ENOMEM, "out of memory");
         goto fail;
     }
-    {
-        const char *headers[] = {auth, NULL};
-        struct qz_http_config cfg = {
-            .who = s->who,
-            .concurrency = (size_t)concurrency,
-            .timeout_seconds = timeout,
-            .connect_timeout_seconds = connect_timeout,
-            .retries = s->retries,
-            .backoff_seconds = backoff,
-            .backoff_max_seconds = backoff_max,
-            .headers = headers,
-            .jitter_seed = 0x68747470u, /* "http"; http.c mixes in the pid and clock */
-        };
-        if ((rc = qz_http_open(&s->http, &cfg, err)))
-            goto fail;
-    }
-    qz_secret_free(key);
-    qz_secret_free(auth);
+    /* jitter seed "http"; http.c mixes in the pid and clock */
+    if ((rc = qz_http_settings_open(&hs, s->who, 0x68747470u, &s->http, err)))
+        goto fail;
+    qz_http_settings_free(&hs);
     *out = s;
     return QZ_OK;
 fail:
-    qz_secret_free(key);
-    qz_secret_free(auth);
+    qz_http_settings_free(&hs);
     http_close(s);
     return rc;
 }

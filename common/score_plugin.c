@@ -30,35 +30,35 @@ struct qz_scorer {
     size_t copy_size;
 };
 
-static int grow(struct qz_scorer *s, size_t n)
+static enum qz_status grow(struct qz_scorer *s, size_t n)
 {
     size_t *idx, *lens;
     const char **texts;
     double *values, *scores;
 
     if (n <= s->cap)
-        return 0;
+        return QZ_OK;
     if (!(idx = realloc(s->idx, n * sizeof *idx)))
-        return -1;
+        return QZ_ENOMEM;
     s->idx = idx;
     if (!(texts = realloc(s->texts, n * sizeof *texts)))
-        return -1;
+        return QZ_ENOMEM;
     s->texts = texts;
     if (!(lens = realloc(s->lens, n * sizeof *lens)))
-        return -1;
+        return QZ_ENOMEM;
     s->lens = lens;
     if (!(values = realloc(s->values, n * sizeof *values)))
-        return -1;
+        return QZ_ENOMEM;
     s->values = values;
     if (!(scores = realloc(s->scores, n * sizeof *scores)))
-        return -1;
+        return QZ_ENOMEM;
     s->scores = scores;
     s->cap = n;
-    return 0;
+    return QZ_OK;
 }
 
 /* Copy the texts of the m samples in s->idx, NUL-terminated, and point s->texts at them. */
-static int copy_texts(struct qz_scorer *s, const struct qz_batch *b, size_t m)
+static enum qz_status copy_texts(struct qz_scorer *s, const struct qz_batch *b, size_t m)
 {
     size_t bytes = 0, at = 0;
     for (size_t i = 0; i < m; i++)
@@ -66,7 +66,7 @@ static int copy_texts(struct qz_scorer *s, const struct qz_batch *b, size_t m)
     if (bytes > s->copy_size) {
         char *grown = realloc(s->copy, bytes);
         if (!grown)
-            return -1;
+            return QZ_ENOMEM;
         s->copy = grown;
         s->copy_size = bytes;
     }
@@ -83,7 +83,7 @@ static int copy_texts(struct qz_scorer *s, const struct qz_batch *b, size_t m)
         s->texts[i] = s->copy + at;
         at += s->lens[i] + 1;
     }
-    return 0;
+    return QZ_OK;
 }
 
 static enum qz_status plugin_score(struct qz_scorer *s, const struct qz_batch *b, double *out,

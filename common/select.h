@@ -1,4 +1,5 @@
-/* The SPEC §2 selection math: mass, top count and the selection draw. Local, pure. */
+/* The selection math of README "Semantics": mass, top count and the selection draw.
+ * Local, pure. */
 #ifndef QZ_SELECT_H
 #define QZ_SELECT_H
 

@@ -1,5 +1,6 @@
-/* Sweeps (SPEC §3): the figures of the q-quantilized distribution Q for a list of q,
- * all from one sample set. Local, pure: the caller passes the best-first top set.
+/* Sweeps (README "Sweeps and safety accounting"): the figures of the q-quantilized
+ * distribution Q for a list of q, all from one sample set. Local, pure: the caller
+ * passes the best-first top set.
  *
  * For each q, with N = `valid` (the samples drawn minus those excluded as invalid):
  * mass m = qz_mass(q, N), K = qz_top_count(m), and Q is the exact distribution of the

@@ -4,30 +4,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-int qz_textbuf_reserve(struct qz_textbuf *b, size_t more)
+enum qz_status qz_textbuf_reserve(struct qz_textbuf *b, size_t more)
 {
     size_t size = b->size ? b->size : 4096;
     char *grown;
     if (more > SIZE_MAX / 4 - b->len)
-        return -1;
+        return QZ_ENOMEM;
     if (b->len + more <= b->size)
-        return 0;
+        return QZ_OK;
     while (size < b->len + more)
         size *= 2;
     if (!(grown = realloc(b->data, size)))
-        return -1;
+        return QZ_ENOMEM;
     b->data = grown;
     b->size = size;
-    return 0;
+    return QZ_OK;
 }
 
-int qz_textbuf_put(struct qz_textbuf *b, const char *data, size_t len)
+enum qz_status qz_textbuf_put(struct qz_textbuf *b, const char *data, size_t len)
 {
     if (qz_textbuf_reserve(b, len))
-        return -1;
+        return QZ_ENOMEM;
     memcpy(b->data + b->len, data, len);
     b->len += len;
-    return 0;
+    return QZ_OK;
 }
 
 /* Length of the valid UTF-8 sequence at t[0..len), or 0 when it is not one. */
@@ -65,14 +65,14 @@ static size_t utf8_sequence(const unsigned char *t, size_t len)
 
 /* Append t[0..len) as a JSON string: quotes, backslashes and control characters
  * escaped, invalid UTF-8 replaced by U+FFFD, everything else as is. */
-int qz_textbuf_put_json_string(struct qz_textbuf *b, const char *text, size_t len)
+enum qz_status qz_textbuf_put_json_string(struct qz_textbuf *b, const char *text, size_t len)
 {
     const unsigned char *t = (const unsigned char *)text;
     static const char hex[] = "0123456789abcdef";
 
     /* at most 6 bytes out per byte in (\u00XX), plus the quotes */
     if (len > (SIZE_MAX - 2) / 6 || qz_textbuf_reserve(b, 6 * len + 2))
-        return -1;
+        return QZ_ENOMEM;
     b->data[b->len++] = '"';
     for (size_t i = 0; i < len;) {
         unsigned char c = t[i];
@@ -100,7 +100,7 @@ int qz_textbuf_put_json_string(struct qz_textbuf *b, const char *text, size_t le
         }
     }
     b->data[b->len++] = '"';
-    return 0;
+    return QZ_OK;
 }
 
 void qz_textbuf_free(struct qz_textbuf *b)

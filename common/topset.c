@@ -191,7 +191,7 @@ static int compact_filter(struct qz_topset *ts)
 
 /* The invariant behind thr and ties_out: every sample seen but not held has utility
  * <= thr, and ties_out of them have utility == thr. */
-void qz_topset_compact(struct qz_topset *ts)
+enum qz_status qz_topset_compact(struct qz_topset *ts, struct qz_error *err)
 {
     if (ts->n == ts->cap && ts->cap < ts->full) {
         size_t cap = ts->cap + ts->cap / 2 + 4096;
@@ -201,17 +201,17 @@ void qz_topset_compact(struct qz_topset *ts)
         if (grown) {
             ts->e = grown;
             ts->cap = cap;
-            return;
+            return QZ_OK;
         }
-        if (ts->n <= ts->k) { /* cannot grow, and nothing can be dropped */
-            qz_warn("out of memory growing a top set to %zu entries", cap);
-            abort();
-        }
+        if (ts->n <= ts->k) /* cannot grow, and nothing can be dropped */
+            return qz_error_set(err, QZ_ENOMEM, "out of memory growing a top set to %zu entries",
+                                cap);
     }
     if (ts->n <= ts->k)
-        return;
+        return QZ_OK;
     if (!compact_filter(ts))
         compact_exact(ts);
+    return QZ_OK;
 }
 
 void qz_topset_finish(struct qz_topset *ts)

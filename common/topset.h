@@ -1,4 +1,5 @@
-/* The top set: the best K samples in the SPEC §2 order, kept while streaming.
+/* The top set: the best K samples in the order of README "Semantics", kept while
+ * streaming.
  *
  * Order: utility descending, then tie-break key t_i = qz_tie_key(seed, index)
  * descending (then index, should two keys ever collide), so the order is total. Tie
@@ -52,27 +53,33 @@ enum qz_status qz_topset_init(struct qz_topset *ts, size_t k, uint64_t room, uin
 void qz_topset_free(struct qz_topset *ts);
 
 /* The buffer is full: grow it (while below K plus slack), or keep the best k of the
- * held entries and raise thr. */
-void qz_topset_compact(struct qz_topset *ts);
+ * held entries and raise thr. QZ_ENOMEM when it cannot grow and holds no more than k
+ * entries (nothing can be dropped); the set is unchanged then. */
+enum qz_status qz_topset_compact(struct qz_topset *ts, struct qz_error *err);
 
-/* Append sample `index` with utility u (not NaN, u >= thr) and cost c. */
-static inline void qz_topset_push(struct qz_topset *ts, double u, double c, uint64_t index)
+/* Append sample `index` with utility u (not NaN, u >= thr) and cost c. QZ_ENOMEM as
+ * qz_topset_compact (the sample is not added). */
+static inline enum qz_status qz_topset_push(struct qz_topset *ts, double u, double c,
+                                            uint64_t index, struct qz_error *err)
 {
-    if (ts->n == ts->cap)
-        qz_topset_compact(ts);
+    enum qz_status rc;
+    if (ts->n == ts->cap && (rc = qz_topset_compact(ts, err)))
+        return rc;
     ts->e[ts->n].utility = u;
     ts->e[ts->n].cost = c;
     ts->e[ts->n].index = index;
     ts->n++;
+    return QZ_OK;
 }
 
 /* Offer a sample: one comparison when it is below the bound. NaN is not allowed
  * (callers test `u < thr` first and see NaN only on their slow path). */
-static inline void qz_topset_offer(struct qz_topset *ts, double u, double c, uint64_t index)
+static inline enum qz_status qz_topset_offer(struct qz_topset *ts, double u, double c,
+                                             uint64_t index, struct qz_error *err)
 {
     if (u < ts->thr)
-        return;
-    qz_topset_push(ts, u, c, index);
+        return QZ_OK;
+    return qz_topset_push(ts, u, c, index, err);
 }
 
 /* End of stream: keep the best k and sort them best first. */
@@ -95,7 +102,7 @@ void qz_topset_merge(uint64_t seed, size_t k, const struct qz_entry *a, size_t n
 void qz_topset_truncate(struct qz_entry *e, size_t *n, uint64_t *c, size_t k);
 
 /* For a best-first set of n entries with ties_out c: how many samples other than the
- * last held one share its utility (SPEC §6 boundary_ties). */
+ * last held one share its utility (the record's boundary_ties). */
 uint64_t qz_topset_boundary_ties(const struct qz_entry *e, size_t n, uint64_t c);
 
 #endif

@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "agree.h"
-#include "checkpoint.h"
 #include "h5util.h"
 #include "record.h"
+#include "sidefile.h"
 
 #define QZ_AR_CHUNK ((hsize_t)1 << 20) /* entries per HDF5 chunk */
 
@@ -35,7 +35,7 @@ static int text_archive(const struct qz_job *job)
 
 char *qz_archive_staging_path(const char *out, const char *name)
 {
-    return qz_run_side_path(out, name, "samples.tmp");
+    return qz_side_path(out, name, QZ_SIDE_STAGING);
 }
 
 /* Which fields the job archives. */
@@ -165,18 +165,17 @@ static int open_layout(hid_t file, const char *run, const struct qz_job *job,
 static int open_text(MPI_Comm comm, const char *path, const char *run, const struct qz_job *job,
                      int resume, uint64_t chunks, uint64_t text_bytes, struct qz_archive *a)
 {
-    size_t len = strlen(path) + 8, glen = strlen(run) + 16;
+    size_t glen = strlen(run) + 16;
     int ok;
 
     a->chunk_size = job->chunk_size;
     a->synced_chunks = resume ? chunks : 0;
     a->text_total = resume ? text_bytes : 0;
-    a->text_path = malloc(len);
+    a->text_path = qz_side_path(path, NULL, QZ_SIDE_TEXTS);
     a->staging = strdup(path);
     a->group = malloc(glen);
     if (!a->text_path || !a->staging || !a->group)
         return 0;
-    snprintf(a->text_path, len, "%s.text", path);
     snprintf(a->group, glen, "/runs/%s/samples", run);
     ok = MPI_File_open(comm, a->text_path, MPI_MODE_CREATE | MPI_MODE_RDWR, MPI_INFO_NULL,
                        &a->text_file) == MPI_SUCCESS;

@@ -22,6 +22,7 @@
 #include "progress.h"
 #include "record.h"
 #include "report.h"
+#include "sidefile.h"
 
 #define QZ_PROGRESS_EVERY 10.0 /* seconds between progress lines in batch logs */
 
@@ -344,8 +345,7 @@ static void remove_staging(const char *staging)
     if (!staging)
         return;
     remove(staging);
-    if ((text = malloc(strlen(staging) + 6))) {
-        sprintf(text, "%s.text", staging);
+    if ((text = qz_side_path(staging, NULL, QZ_SIDE_TEXTS))) {
         remove(text);
         free(text);
     }
@@ -514,7 +514,7 @@ static int run_job(struct qz_job *job_in, const struct run_args *a_in, const cha
     int root = is_root();
     enum qz_status rc;
 
-    if (qz_interrupt_install() != 0)
+    if (qz_interrupt_install(NULL) != QZ_OK)
         QZ_ABORT(MPI_COMM_WORLD, "cannot install the signal handlers");
 
     memset(&cx, 0, sizeof cx);
@@ -531,8 +531,8 @@ static int run_job(struct qz_job *job_in, const struct run_args *a_in, const cha
     }
     cx.ckpt_path = job.ckpt_path;
     if (cx.out && !cx.ckpt_path)
-        cx.ckpt_path = default_ckpt = qz_run_side_path(cx.out, job.name, "ckpt");
-    cx.job_hash = qz_job_hash(&job);
+        cx.ckpt_path = default_ckpt = qz_side_path(cx.out, job.name, QZ_SIDE_CKPT);
+    qz_job_hash(&job, &cx.job_hash, NULL); /* 0 when out of memory */
     if (cx.out && job.archive != QZ_ARCHIVE_NONE)
         cx.staging = staging = qz_archive_staging_path(cx.out, job.name);
     rc = cx.out && cx.ckpt_path && cx.job_hash && (staging || job.archive == QZ_ARCHIVE_NONE)

@@ -95,9 +95,9 @@ static enum qz_status rank_range(struct ranker *rk, const struct qz_batch *b, co
             rk->invalid++;
             continue;
         }
-        qz_topset_push(ts, u[j], c ? c[j] : NAN, first + j);
-        if (rk->pl && (rc = qz_payload_put(rk->pl, first + j, b->text + b->text_off[j],
-                                           b->text_len[j], b->tokens[j], b->logprob_sum[j], err)))
+        if ((rc = qz_topset_push(ts, u[j], c ? c[j] : NAN, first + j, err)) ||
+            (rk->pl && (rc = qz_payload_put(rk->pl, first + j, b->text + b->text_off[j],
+                                            b->text_len[j], b->tokens[j], b->logprob_sum[j], err))))
             return rc;
     }
     return QZ_OK;

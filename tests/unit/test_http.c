@@ -168,7 +168,7 @@ static void test_split_and_seed(void)
 }
 
 struct parsed {
-    int rc;
+    enum qz_status rc;
     uint32_t taken;
     uint64_t pt, ct;
     struct openai_choice ch[OPENAI_N_MAX];
@@ -192,8 +192,9 @@ static void test_parse_completions(void)
           "{\"token_logprobs\": [-1]}}, {\"index\": 2, \"text\": \"\"}], \"usage\": "
           "{\"prompt_tokens\": 12, \"completion_tokens\": 7}}",
           0, 1, 3, &p);
-    CHECK(p.rc == 0 && p.taken == 3, "three choices out of order: rc %d, taken %u", p.rc, p.taken);
-    if (p.rc == 0) {
+    CHECK(p.rc == QZ_OK && p.taken == 3, "three choices out of order: rc %d, taken %u", p.rc,
+          p.taken);
+    if (p.rc == QZ_OK) {
         CHECK(strcmp(p.ch[0].text, "a") == 0 && strcmp(p.ch[1].text, "b") == 0 &&
                   strcmp(p.ch[2].text, "") == 0,
               "texts by index");
@@ -211,27 +212,27 @@ static void test_parse_completions(void)
     parse("{\"choices\": [{\"index\": 0, \"text\": \"a\", \"logprobs\": {\"token_logprobs\": "
           "[-1]}}]}",
           0, 0, 1, &p);
-    CHECK(p.rc == 0 && isnan(p.ch[0].logprob_sum) && p.ch[0].tokens == 0 && p.pt == 0,
+    CHECK(p.rc == QZ_OK && isnan(p.ch[0].logprob_sum) && p.ch[0].tokens == 0 && p.pt == 0,
           "logprobs off");
     cJSON_Delete(p.root);
 
     /* fewer choices than asked: the leading run */
     parse("{\"choices\": [{\"index\": 0, \"text\": \"a\"}]}", 0, 0, 8, &p);
-    CHECK(p.rc == 0 && p.taken == 1, "one of eight: taken %u", p.taken);
+    CHECK(p.rc == QZ_OK && p.taken == 1, "one of eight: taken %u", p.taken);
     cJSON_Delete(p.root);
     parse("{\"choices\": [{\"index\": 0, \"text\": \"a\"}, {\"index\": 2, \"text\": \"c\"}]}", 0, 0,
           4, &p);
-    CHECK(p.rc == 0 && p.taken == 1, "a gap: only the leading run is taken, got %u", p.taken);
+    CHECK(p.rc == QZ_OK && p.taken == 1, "a gap: only the leading run is taken, got %u", p.taken);
     cJSON_Delete(p.root);
     /* more than asked: the extra ignored */
     parse("{\"choices\": [{\"index\": 0, \"text\": \"a\"}, {\"index\": 1, \"text\": \"b\"}, "
           "{\"index\": 2, \"text\": \"c\"}]}",
           0, 0, 2, &p);
-    CHECK(p.rc == 0 && p.taken == 2, "three for two: taken %u", p.taken);
+    CHECK(p.rc == QZ_OK && p.taken == 2, "three for two: taken %u", p.taken);
     cJSON_Delete(p.root);
     /* no index: position in the array */
     parse("{\"choices\": [{\"text\": \"a\"}, {\"text\": \"b\"}]}", 0, 0, 2, &p);
-    CHECK(p.rc == 0 && p.taken == 2 && strcmp(p.ch[1].text, "b") == 0, "positions as indices");
+    CHECK(p.rc == QZ_OK && p.taken == 2 && strcmp(p.ch[1].text, "b") == 0, "positions as indices");
     cJSON_Delete(p.root);
 
     /* protocol errors and malformed answers: retried */
@@ -254,7 +255,7 @@ static void test_parse_completions(void)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         parse(bad[i], 0, 0, 2, &p);
-        CHECK(p.rc == -1 && !p.root, "bad answer %zu (%s) accepted", i, bad[i]);
+        CHECK(p.rc == QZ_EIO && !p.root, "bad answer %zu (%s) accepted", i, bad[i]);
     }
 }
 
@@ -268,8 +269,8 @@ static void test_parse_chat(void)
           "\"message\": {\"role\": \"assistant\", \"content\": null}}], \"usage\": "
           "{\"prompt_tokens\": 5, \"completion_tokens\": 2, \"total_tokens\": 7}}",
           1, 1, 2, &p);
-    CHECK(p.rc == 0 && p.taken == 2, "chat: rc %d, taken %u", p.rc, p.taken);
-    if (p.rc == 0) {
+    CHECK(p.rc == QZ_OK && p.taken == 2, "chat: rc %d, taken %u", p.rc, p.taken);
+    if (p.rc == QZ_OK) {
         CHECK(strcmp(p.ch[0].text, "hi") == 0 && p.ch[0].logprob_sum == -2.0 && p.ch[0].tokens == 2,
               "chat choice 0: %s %g %u", p.ch[0].text, p.ch[0].logprob_sum, p.ch[0].tokens);
         CHECK(strcmp(p.ch[1].text, "") == 0 && isnan(p.ch[1].logprob_sum),
@@ -278,9 +279,9 @@ static void test_parse_chat(void)
     }
     cJSON_Delete(p.root);
     parse("{\"choices\": [{\"index\": 0, \"text\": \"a completion, not chat\"}]}", 1, 0, 1, &p);
-    CHECK(p.rc == -1, "chat answer without message");
+    CHECK(p.rc == QZ_EIO, "chat answer without message");
     parse("{\"choices\": [{\"index\": 0, \"message\": {\"content\": 3}}]}", 1, 0, 1, &p);
-    CHECK(p.rc == -1, "chat content not a string");
+    CHECK(p.rc == QZ_EIO, "chat content not a string");
 }
 
 /* open() with probe off: validation messages and the request body. */

@@ -1,5 +1,5 @@
-/* The SPEC §2 selection math: mass, K, boundary weight, and the selection draw's
- * distribution over positions (a chi-square test over many seeds). */
+/* The selection math of README "Semantics": mass, K, boundary weight, and the
+ * selection draw's distribution over positions (a chi-square test over many seeds). */
 #include <math.h>
 #include <stdlib.h>
 

@@ -48,7 +48,8 @@ static void one_trial(uint64_t trial, size_t n, size_t k, int parts, int levels)
         if (isnan(u))
             continue;
         all[nall++] = (struct qz_entry){u, (double)i, i};
-        qz_topset_offer(ts, u, (double)i, i);
+        CHECK(qz_topset_offer(ts, u, (double)i, i, NULL) == QZ_OK, "offer %llu",
+              (unsigned long long)i);
     }
     sort_seed = trial;
     qsort(all, nall, sizeof *all, cmp_best_first);
@@ -100,6 +101,38 @@ static void one_trial(uint64_t trial, size_t n, size_t k, int parts, int levels)
     free(tmp);
 }
 
+/* Under AddressSanitizer a refused allocation returns NULL, as without it (the hook is
+ * read by the sanitizer runtime and unused otherwise). */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return "allocator_may_return_null=1";
+}
+
+/* A full set that cannot grow and holds no more than K entries fails with QZ_ENOMEM
+ * and stays as it was (it used to abort). The set claims room for 2^54 entries, so
+ * growing it asks for about 2^59 bytes, which no allocator grants; compaction fails
+ * before it touches an entry. */
+static void test_no_memory(void)
+{
+    struct qz_topset ts;
+    struct qz_error err = {QZ_OK, ""};
+    size_t cap, n;
+
+    qz_topset_init(&ts, 1, 1, 5, NULL);
+    cap = ts.cap;
+    ts.k = (size_t)1 << 56;
+    ts.full = ts.k + ts.k / 8;
+    ts.cap = ts.n = n = (size_t)1 << 54;
+    CHECK(qz_topset_push(&ts, 1.0, NAN, 7, &err) == QZ_ENOMEM, "push into a set that cannot grow");
+    CHECK(err.code == QZ_ENOMEM && strstr(err.msg, "out of memory growing a top set to"),
+          "message: %s", err.msg);
+    CHECK(ts.n == n && ts.cap == n, "the set changed: %zu held, room %zu", ts.n, ts.cap);
+    ts.cap = cap;
+    ts.n = 0;
+    qz_topset_free(&ts);
+}
+
 int main(void)
 {
     static const size_t ns[] = {1, 2, 10, 100, 1000, 20000, 60000};
@@ -124,7 +157,7 @@ int main(void)
     CHECK(ts.cap == 2 + 4096, "capacity %zu, want K + 4096", ts.cap);
     CHECK(ts.thr == -INFINITY, "empty set bound %g", ts.thr);
     for (uint64_t i = 0; i < ts.cap + 1; i++)
-        qz_topset_offer(&ts, (double)(i % 1000), NAN, i);
+        CHECK(qz_topset_offer(&ts, (double)(i % 1000), NAN, i, NULL) == QZ_OK, "offer");
     /* 4098 values 0..999 (999 four times): the compaction keeps two 999s. */
     CHECK(ts.thr == 999.0 && ts.n == 3 && ts.ties_out == 2,
           "bound %g (want 999), %zu held (want 3), ties_out %llu (want 2)", ts.thr, ts.n,
@@ -136,5 +169,6 @@ int main(void)
     qz_topset_init(&ts, 100000, 1u << 30, 5, NULL);
     CHECK(ts.cap == 112500, "capacity %zu, want K + K/8", ts.cap);
     qz_topset_free(&ts);
+    test_no_memory();
     return check_done("test_topset");
 }

@@ -1,0 +1,60 @@
+/* The connection settings of every backend that talks to a server (the "openai"
+ * generator, the "http" scorer), read from the backend's job object with one set of
+ * defaults and limits (README "Text from a model server"):
+ *
+ *   concurrency              requests in flight, 1 .. QZ_HTTP_CONCURRENCY_MAX
+ *                            (the default is the backend's)
+ *   timeout_seconds          one attempt, above 0 up to QZ_HTTP_TIMEOUT_MAX, default 60
+ *   connect_timeout_seconds  above 0 up to QZ_HTTP_TIMEOUT_MAX, default 10
+ *   retries                  0 .. QZ_HTTP_RETRIES_MAX, default 5
+ *   backoff_seconds          0 .. QZ_HTTP_TIMEOUT_MAX, default 0.5
+ *   backoff_max_seconds      0 .. QZ_HTTP_TIMEOUT_MAX, default 30
+ *   api_key_env, api_key_file  the API key (apikey.h), sent only as a header
+ *
+ * A backend lists these names among its allowed fields itself (the order of its list
+ * is the order its "unknown field" message shows). All calls are local. */
+#ifndef QZ_HTTP_SETTINGS_H
+#define QZ_HTTP_SETTINGS_H
+
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "error.h"
+#include "http.h"
+#include "jsonv.h"
+
+#define QZ_HTTP_TIMEOUT_MAX 86400.0 /* seconds: any timeout or backoff */
+#define QZ_HTTP_RETRIES_MAX 100
+
+struct qz_http_settings {
+    uint64_t concurrency;
+    double timeout_seconds, connect_timeout_seconds;
+    unsigned retries;
+    double backoff_seconds, backoff_max_seconds;
+    char *auth; /* "Authorization: Bearer KEY", or NULL without a key: a secret, owned */
+};
+
+/* The required string field `field` of spec: an http:// or https:// URL with a host,
+ * no fragment and, unless `query`, no query, else QZ_EJOB saying it must be such a URL
+ * "such as" `example`. *url is a malloc'd copy (caller frees). */
+enum qz_status qz_http_url_parse(const struct qz_jv *at, const cJSON *spec, const char *field,
+                                 int query, const char *example, char **url, struct qz_error *err);
+
+/* Validate and read the settings of `spec` (the backend's object, named by `at`);
+ * concurrency defaults to `concurrency_default`. On failure (QZ_EJOB naming the field,
+ * QZ_ENOMEM) *s holds nothing to free. Free with qz_http_settings_free. */
+enum qz_status qz_http_settings_parse(const struct qz_jv *at, const cJSON *spec,
+                                      uint64_t concurrency_default, struct qz_http_settings *s,
+                                      struct qz_error *err);
+
+/* Open a client (qz_http_open) with these settings: `who` prefixes its messages (not
+ * copied: it must outlive the client), `jitter_seed` seeds its backoff jitter. */
+enum qz_status qz_http_settings_open(const struct qz_http_settings *s, const char *who,
+                                     uint64_t jitter_seed, struct qz_http_client **out,
+                                     struct qz_error *err);
+
+/* Overwrite and free the key header. s may be zero-filled. */
+void qz_http_settings_free(struct qz_http_settings *s);
+
+#endif

@@ -1,0 +1,67 @@
+/* qz_job_hash: checkpoints on disk hold it, so its value for a job never changes. The
+ * constants were computed by the implementation that wrote the first checkpoints. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "job.h"
+
+#define NORMAL "\"generator\": {\"kind\": \"normal\", \"mean\": 1, \"stddev\": 2}"
+
+static uint64_t hash_of(const char *text, const char *file)
+{
+    struct qz_job job;
+    struct qz_error err = {QZ_OK, ""};
+    uint64_t h = 0;
+
+    if (qz_job_parse(text, file, &job, &err) != QZ_OK) {
+        CHECK(0, "%s", err.msg);
+        return 0;
+    }
+    CHECK(qz_job_hash(&job, &h, &err) == QZ_OK, "%s", err.msg);
+    qz_job_free(&job);
+    return h;
+}
+
+int main(void)
+{
+    char dir[] = "/tmp/qz_test_job_hash.XXXXXX", tasks[64], job_file[64];
+    FILE *f;
+    uint64_t h;
+
+    h = hash_of("{\"name\": \"h\", \"description\": \"d\", \"seed\": 7, \"q\": 0.01, \"samples\": "
+                "1000, " NORMAL ", \"output\": {\"path\": \"x.h5\"}}",
+                "job.json");
+    CHECK(h == 0x4831f24f13fadb22ULL, "hash 0x%016" PRIx64, h);
+    /* name, description, output and checkpoint do not change results */
+    h = hash_of("{\"name\": \"other\", \"seed\": 7, \"q\": 0.01, \"samples\": 1000, " NORMAL "}",
+                "job.json");
+    CHECK(h == 0x4831f24f13fadb22ULL, "neutral fields: hash 0x%016" PRIx64, h);
+    h = hash_of("{\"name\": \"h\", \"seed\": 8, \"q\": 0.01, \"samples\": 1000, " NORMAL "}",
+                "job.json");
+    CHECK(h == 0x9c81f591304a4f2fULL, "another seed: hash 0x%016" PRIx64, h);
+
+    /* A job with tasks: every task's id and generator count. */
+    if (!mkdtemp(dir)) {
+        CHECK(0, "mkdtemp");
+        return check_done("test_job_hash");
+    }
+    snprintf(tasks, sizeof tasks, "%s/tasks.jsonl", dir);
+    snprintf(job_file, sizeof job_file, "%s/job.json", dir);
+    if ((f = fopen(tasks, "w"))) {
+        fputs("{\"id\": \"t1\", \"prompt\": \"Hello\"}\n{\"id\": \"t2\", \"prompt\": \"Hi\"}\n", f);
+        fclose(f);
+    }
+    h = hash_of("{\"name\": \"t\", \"seed\": 3, \"q\": 0.1, \"samples\": 100, \"tasks\": "
+                "\"tasks.jsonl\", \"generator\": {\"kind\": \"openai\", \"base_url\": "
+                "\"http://127.0.0.1:9/v1\", \"model\": \"m\", \"probe\": false, \"prompt\": "
+                "\"x\"}, \"utility\": {\"kind\": \"length\"}}",
+                job_file);
+    CHECK(h == 0xcdbfeb4f1dbb1e69ULL, "tasks: hash 0x%016" PRIx64, h);
+    unlink(tasks);
+    rmdir(dir);
+    return check_done("test_job_hash");
+}
