@@ -9,8 +9,8 @@ answer N lines, one per sample i = F .. F+N-1 in order:
 Sample i depends only on (S, i), so quantilize gives the same record at any rank count.
 
 Test options that misbehave on purpose:
-    --crash-on-request K [--marker FILE]  exit(3) on the K-th request (only if FILE does
-                                          not exist yet; it is created first)
+    --crash-on-request K [--marker FILE]  exit(3) on the K-th request (with --marker, only
+                                          the process that creates FILE: once in all)
     --wrong-index-at I                    answer sample I with index I + 1
     --garbage-at I                        answer sample I with a line that is not JSON
 """
@@ -23,6 +23,26 @@ import sys
 
 WORDS = ["alpha", "beta", "gamma", "delta", "quote\"d", "back\\slash", "tab\there",
          "line\nbreak", "caf\u00e9", "\u65e5\u672c", "emoji\U0001F600", "a", "good", "fine"]
+
+
+def say(line):
+    """One line to stderr in one write(2): under mpirun, other ranks' lines (and
+    quantilize's) interleave only between whole lines. print() may write the text and
+    the newline in two calls (it does with PYTHONUNBUFFERED=1)."""
+    os.write(2, (line + "\n").encode())
+
+
+def crash_once(marker):
+    """True the first time any process asks with this marker file (created exclusively,
+    so that of several co-processes racing for it, only one crashes); always True
+    without a marker."""
+    if not marker:
+        return True
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
 
 
 def unit(seed, i):
@@ -50,15 +70,13 @@ def main():
     ap.add_argument("--wrong-index-at", type=int, default=-1)
     ap.add_argument("--garbage-at", type=int, default=-1)
     a = ap.parse_args()
-    print(f"generator.py: ready (pid {os.getpid()})", file=sys.stderr, flush=True)
+    say(f"generator.py: ready (pid {os.getpid()})")
     requests = 0
     for line in sys.stdin:
         req = json.loads(line)
         requests += 1
-        if requests == a.crash_on_request and not (a.marker and os.path.exists(a.marker)):
-            if a.marker:
-                open(a.marker, "w").close()
-            print("generator.py: crashing on purpose", file=sys.stderr, flush=True)
+        if requests == a.crash_on_request and crash_once(a.marker):
+            say("generator.py: crashing on purpose")
             sys.exit(3)
         first, count, seed = req["first"], req["count"], req["seed"]
         out = []

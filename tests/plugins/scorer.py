@@ -10,8 +10,8 @@ a value v scores 1 - v. Texts containing --null-word score null.
 
 Test options that misbehave on purpose:
     --crash-on-batch K [--marker FILE]  exit(3) on the K-th request of this process; with
-                                        --marker only while FILE does not exist (it is
-                                        created first), so only once across restarts
+                                        --marker only the process that creates FILE, so
+                                        once across restarts and ranks
     --sleep-on-batch K --sleep S        sleep S seconds before answering the K-th request
     --nan                               answer NaN (which is not JSON)
     --short                             answer one score too few
@@ -22,6 +22,26 @@ import json
 import os
 import sys
 import time
+
+
+def say(line):
+    """One line to stderr in one write(2): under mpirun, other ranks' lines (and
+    quantilize's) interleave only between whole lines. print() may write the text and
+    the newline in two calls (it does with PYTHONUNBUFFERED=1)."""
+    os.write(2, (line + "\n").encode())
+
+
+def crash_once(marker):
+    """True the first time any process asks with this marker file (created exclusively,
+    so that of several co-processes racing for it, only one crashes); always True
+    without a marker."""
+    if not marker:
+        return True
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
 
 
 def score_text(t):
@@ -39,16 +59,13 @@ def main():
     ap.add_argument("--nan", action="store_true")
     ap.add_argument("--short", action="store_true")
     a = ap.parse_args()
-    print(f"scorer.py: ready (pid {os.getpid()})", file=sys.stderr, flush=True)
+    say(f"scorer.py: ready (pid {os.getpid()})")
     batches = 0
     for line in sys.stdin:
         req = json.loads(line)
         batches += 1
-        if batches == a.crash_on_batch and not (a.marker and os.path.exists(a.marker)):
-            if a.marker:
-                open(a.marker, "w").close()
-            print(f"scorer.py: crashing on purpose at batch {batches}", file=sys.stderr,
-                  flush=True)
+        if batches == a.crash_on_batch and crash_once(a.marker):
+            say(f"scorer.py: crashing on purpose at batch {batches}")
             sys.exit(3)
         if batches == a.sleep_on_batch:
             time.sleep(a.sleep)
