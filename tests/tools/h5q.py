@@ -121,6 +121,7 @@ def explain(source, names):
 
 
 def check(source, names):
+    source = f"({source.strip()})"  # an expression may span lines
     try:
         ok = eval(source, names)
     except Exception as e:  # noqa: BLE001 - an expression that cannot run is a usage error
@@ -129,7 +130,7 @@ def check(source, names):
         ok = ok.all()
     if ok:
         return True
-    print(f"false: {source}")
+    print(f"false: {source[1:-1]}")
     for line in explain(source, names):
         print(line)
     return False
