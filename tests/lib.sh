@@ -1,7 +1,10 @@
 # Shared by the shell tests. Sourced; expects QZ_BIN (the quantilize binary),
 # QZ_MPIEXEC (mpirun), QZ_PYTHON (a python3 with h5py and numpy) and QZ_SOURCE (the
-# source tree) in the environment, as tests/CMakeLists.txt sets them.
+# source tree) in the environment, as tests/CMakeLists.txt sets them (the last two
+# default to /usr/bin/python3 and this file's tree).
 set -u
+QZ_SOURCE=${QZ_SOURCE:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+QZ_PYTHON=${QZ_PYTHON:-/usr/bin/python3}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
 # Open MPI's OMPIO collective-write component "vulcan" has known hangs and corruption
@@ -86,8 +89,9 @@ qz_name() {
     echo "${words[*]}"
 }
 
-# expect [-l LOG] STATUS MESSAGE COMMAND...: COMMAND exits STATUS and its stderr (kept
-# in LOG.err, its stdout in LOG.out; LOG is "expect" unless given) matches MESSAGE:
+# expect [-d DESCRIPTION] [-l LOG] STATUS MESSAGE COMMAND...: COMMAND exits STATUS and
+# its stderr (kept in LOG.err, its stdout in LOG.out; LOG is "expect" unless given)
+# matches MESSAGE:
 #   TEXT    stderr is exactly the one line TEXT
 #   =TEXT   a whole line of stderr is TEXT (other ranks' or co-processes' lines may
 #           come before or after it)
@@ -96,11 +100,11 @@ qz_name() {
 #   *       anything (only the status is checked; the stderr is shown if it is wrong)
 # On a failure it shows the command, the status and the stderr it got.
 expect() {
-    local log=expect status message got matched what
-    if [ "$1" = -l ]; then
-        log=$2
+    local log=expect what= status message got matched
+    while [ "$1" = -l ] || [ "$1" = -d ]; do
+        if [ "$1" = -l ]; then log=$2; else what=$2; fi
         shift 2
-    fi
+    done
     status=$1 message=$2
     shift 2
     "$@" > "$log.out" 2> "$log.err"
@@ -113,8 +117,10 @@ expect() {
         *) [ "$(cat "$log.err")" = "$message" ] ;;
     esac
     matched=$?
-    what="$(qz_name "$@"): exit $status"
-    [ "$message" = "*" ] || what+=" with the expected message"
+    if [ -z "$what" ]; then
+        what="$(qz_name "$@"): exit $status"
+        [ "$message" = "*" ] || what+=" with the expected message"
+    fi
     if [ "$got" -eq "$status" ] && [ "$matched" -eq 0 ]; then
         ok "$what"
         return 0

@@ -152,8 +152,7 @@ check "scorer server down: within 20 s, nothing written" \
 # 7. Bad fields are job errors (exit 2) naming the field.
 bad_field() { # bad_field WHAT FIELD SCORER-FIELDS [URL]
     textjob badf "\"utility\": {\"kind\": \"http\", \"url\": \"${4:-$BASE/get_reward}\" $3}"
-    echo "job error: $1"
-    expect -l badf 2 "/utility.$2" "$QZ_BIN" run badf.json -o badf.h5 --no-progress
+    expect -d "job error: $1" -l badf 2 "/utility.$2" "$QZ_BIN" run badf.json -o badf.h5 --no-progress
 }
 bad_field "unknown field" colour ', "preset": "openrlhf", "colour": 1'
 bad_field "preset required" preset ''
