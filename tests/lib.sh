@@ -194,14 +194,15 @@ runn() {
 # same_at NAME N...: job NAME runs on each rank count N (runn) and every record equals
 # the first one's; 1 (a failure shown) when a run fails.
 same_at() {
-    local name=$1 first=$2 n
+    local name=$1 first=$2 n unit=ranks
+    [ "$first" = 1 ] && unit=rank
     shift
     for n in "$@"; do
         if ! runn "$name" "$n"; then
             bad "$name on $n ranks exited non-zero: $(tail -n 20 "$name-$n.err")"
             return 1
         fi
-        [ "$n" = "$first" ] || check "$name: $n ranks identical to $first rank(s)" \
+        [ "$n" = "$first" ] || check "$name: $n ranks identical to $first $unit" \
             h5same "$name-$first.h5" "$name" "$name-$n.h5" "$name"
     done
 }
