@@ -12,7 +12,7 @@ cd "$QZ_TMP" || exit 1
 : "${QZ_EXAMPLE_PLUGIN:?the example plugin's path}" "${QZ_WRONG_ABI_PLUGIN:?the wrong-ABI plugin's path}"
 
 # Copies under $QZ_TMP, so that a leftover co-process would show in pgrep -f "$QZ_TMP".
-cp "$QZ_SOURCE/tests/plugins/generator.py" "$QZ_SOURCE/tests/plugins/scorer.py" .
+cp "$QZ_SOURCE"/tests/plugins/{generator,scorer,testio}.py .
 GEN="\"$QZ_PYTHON\", \"$QZ_TMP/generator.py\""
 SCO="\"$QZ_PYTHON\", \"$QZ_TMP/scorer.py\""
 PLUGIN=$QZ_EXAMPLE_PLUGIN

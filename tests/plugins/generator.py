@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""An example generator for quantilize's "exec" kind (stdlib only).
+"""An example generator for quantilize's "exec" kind (stdlib and testio.py only).
 
 Protocol: read one JSON request per line, {"first": F, "count": N, "seed": S}, and
 answer N lines, one per sample i = F .. F+N-1 in order:
@@ -21,28 +21,10 @@ import json
 import os
 import sys
 
+from testio import crash_once, say
+
 WORDS = ["alpha", "beta", "gamma", "delta", "quote\"d", "back\\slash", "tab\there",
          "line\nbreak", "caf\u00e9", "\u65e5\u672c", "emoji\U0001F600", "a", "good", "fine"]
-
-
-def say(line):
-    """One line to stderr in one write(2): under mpirun, other ranks' lines (and
-    quantilize's) interleave only between whole lines. print() may write the text and
-    the newline in two calls (it does with PYTHONUNBUFFERED=1)."""
-    os.write(2, (line + "\n").encode())
-
-
-def crash_once(marker):
-    """True the first time any process asks with this marker file (created exclusively,
-    so that of several co-processes racing for it, only one crashes); always True
-    without a marker."""
-    if not marker:
-        return True
-    try:
-        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-    except FileExistsError:
-        return False
-    return True
 
 
 def unit(seed, i):

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""An example scorer for quantilize's "exec" kind (stdlib only).
+"""An example scorer for quantilize's "exec" kind (stdlib and testio.py only).
 
 Protocol: read one JSON request per line, {"texts": [...]} or {"values": [...]}, and
 answer one line {"scores": [...]} (the member name: --field) with one number or null
@@ -23,25 +23,7 @@ import os
 import sys
 import time
 
-
-def say(line):
-    """One line to stderr in one write(2): under mpirun, other ranks' lines (and
-    quantilize's) interleave only between whole lines. print() may write the text and
-    the newline in two calls (it does with PYTHONUNBUFFERED=1)."""
-    os.write(2, (line + "\n").encode())
-
-
-def crash_once(marker):
-    """True the first time any process asks with this marker file (created exclusively,
-    so that of several co-processes racing for it, only one crashes); always True
-    without a marker."""
-    if not marker:
-        return True
-    try:
-        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-    except FileExistsError:
-        return False
-    return True
+from testio import crash_once, say
 
 
 def score_text(t):
