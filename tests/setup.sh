@@ -27,7 +27,7 @@ if ! { cmake -S "$QZ_SOURCE" -B "$QZ_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -D
     exit 1
 fi
 
-# Open MPI as root, and more ranks than cores in tests (PLATFORM.md).
+# As root, mpirun refuses to start without these two variables (or --allow-run-as-root).
 if [ "$(id -u)" -eq 0 ]; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi

@@ -6,20 +6,18 @@
 . "$(dirname "$0")/../lib.sh"
 cd "$QZ_TMP" || exit 1
 
-job() { # job NAME Q ARCHIVE [EXTRA]: a catastrophic mixture (cost 1 for 1% of samples)
-    printf '{"name": "%s", "seed": 21, "q": %s, "samples": 1000000, "chunk_size": 30000,
+mixjob() { # mixjob NAME Q ARCHIVE: a catastrophic mixture (cost 1 for 1% of samples)
+    job "$1" "$(printf '"seed": 21, "q": %s, "samples": 1000000, "chunk_size": 30000,
   "generator": {"kind": "mixture", "components": [
     {"weight": 0.99, "cost": 0, "generator": {"kind": "normal"}},
     {"weight": 0.01, "cost": 1, "generator": {"kind": "normal", "mean": 2}}]},
   "utility": {"kind": "value"}, "cost": {"kind": "component"},
-  "output": {"archive": "%s"} %s}\n' "$1" "$2" "$3" "${4:-}" > "$1.json"
+  "output": {"archive": "%s"}' "$2" "$3")"
 }
 
 # 1. The same archive at 1 and 3 ranks, bit for bit (h5compare walks samples/ too).
-job all 0.001 all
-qz_mpi 1 run all.json -o all-1.h5 --no-progress > all-1.out 2>&1 || bad "archive run on 1 rank: $(cat all-1.out)"
-qz_mpi 3 run all.json -o all-3.h5 --no-progress > all-3.out 2>&1 || bad "archive run on 3 ranks: $(cat all-3.out)"
-check "archive at 3 ranks equals archive at 1 rank" h5same all-1.h5 all all-3.h5 all
+mixjob all 0.001 all
+same_at all 1 3
 check "no staging file is left" bash -c '! ls *.tmp 2>/dev/null | grep -q .'
 
 # 2. What the archive holds: every sample, in index order, consistent with top/.
@@ -48,49 +46,41 @@ PY
 check "h5dump reads the archive" bash -c "h5dump -d /runs/all/samples/utility -s 0 -c 3 all-3.h5 | grep -q 'DATA'"
 
 # 3. "utilities" keeps no values; runs already in the file stay as they were.
-job utils 0.001 utilities
+mixjob utils 0.001 utilities
 printf '{"name": "plain", "seed": 1, "q": 0.01, "samples": 5000, "generator": {"kind": "normal"}}' > plain.json
 "$QZ_BIN" run plain.json -o mixed.h5 --no-progress > /dev/null
 "$QZ_BIN" run plain.json -o plain.h5 --no-progress > /dev/null
 qz_mpi 2 run utils.json -o mixed.h5 --no-progress > utils.out 2>&1 || bad "utilities archive: $(cat utils.out)"
 check "an earlier run of the file is kept intact" h5same plain.h5 plain mixed.h5 plain
-check "\"utilities\" archives index, utility and cost, not value" "$QZ_PYTHON" -c "
-import h5py; s = h5py.File('mixed.h5', 'r')['runs/utils/samples']
-assert sorted(s) == ['cost', 'index', 'utility'] and s.attrs['mode'] == 'utilities', list(s)"
+check "\"utilities\" archives index, utility and cost, not value" h5q assert mixed.h5 \
+    runs/utils/samples "sorted(g) == ['cost', 'index', 'utility']" "a['mode'] == 'utilities'"
 qz_mpi 2 run utils.json -o mixed.h5 --overwrite --no-progress > /dev/null 2>&1
-check "--overwrite replaces an archived run, keeping the others" "$QZ_PYTHON" -c "
-import h5py; f = h5py.File('mixed.h5', 'r'); assert sorted(f['runs']) == ['plain', 'utils']"
+check "--overwrite replaces an archived run, keeping the others" \
+    test "$(h5q keys mixed.h5 runs | paste -sd ' ')" = "plain utils"
 
 # 4. select: the archive at another q gives what a fresh run at that q gives (m
 #    fractional: 1e6 * 0.01234567 = 12345.67).
-job fresh 0.01234567 none
+mixjob fresh 0.01234567 none
 qz_mpi 1 run fresh.json -o fresh.h5 --no-progress > /dev/null 2>&1
 qz_mpi 3 run all.json -o sel.h5 --no-progress > /dev/null 2>&1
-qz_mpi 3 select sel.h5 --run all --q 0.01234567 --no-progress > sel.out 2>&1
-check "select on 3 ranks succeeds ($(tail -1 sel.out))" test $? -eq 0
+expect -l sel 0 '*' qz_mpi 3 select sel.h5 --run all --q 0.01234567 --no-progress
 check "select equals a fresh run at that q and seed" \
     h5same fresh.h5 fresh sel.h5 all-q0.01234567 --ignore job --ignore source_file --ignore source_run
-check "select records where its samples came from" "$QZ_PYTHON" -c "
-import h5py, json; a = h5py.File('sel.h5', 'r')['runs/all-q0.01234567'].attrs
-j = json.loads(a['job'])
-assert a['source_file'] == 'sel.h5' and a['source_run'] == 'all', dict(a)
-assert j['generator'] == {'kind': 'archive', 'file': 'sel.h5', 'run': 'all'}, j"
+check "select records where its samples came from" h5q assert sel.h5 runs/all-q0.01234567 \
+    "a['source_file'] == 'sel.h5'" "a['source_run'] == 'all'" \
+    "json.loads(a['job'])['generator'] == {'kind': 'archive', 'file': 'sel.h5', 'run': 'all'}"
 check "the archived run is untouched by select" h5same all-1.h5 all sel.h5 all
 qz_mpi 2 select sel.h5 --run all --q 0.001 --seed 99 --name reseeded -o other.h5 --no-progress > /dev/null 2>&1
-check "select --seed S --name NAME -o OUT: a new run with seed S in OUT" "$QZ_PYTHON" -c "
-import h5py; a = h5py.File('other.h5', 'r')['runs/reseeded'].attrs
-b = h5py.File('all-1.h5', 'r')['runs/all'].attrs
-assert a['seed'] == 99 and a['top_count'] == b['top_count'] and a['source_run'] == 'all'"
+check "select --seed S --name NAME -o OUT: a new run with seed S in OUT" h5q assert other.h5 \
+    runs/reseeded "a['seed'] == 99" "a['source_run'] == 'all'" \
+    "a['top_count'] == h5('all-1.h5')['runs/all'].attrs['top_count']"
 
 # 5. Bad selects: exit 2, one message, nothing written.
 sel_bad() { # sel_bad MESSAGE ARGS...
     local msg=$1
     shift
     cp sel.h5 before.h5
-    "$QZ_BIN" select "$@" > bad.out 2> bad.err
-    local status=$?
-    check "select $*: exit 2 (got $status)" test "$status" -eq 2
-    check "select $*: says '$msg' ($(cat bad.err))" grep -qF "$msg" bad.err
+    expect 2 "~$msg" "$QZ_BIN" select "$@"
     check "select $*: the file is unchanged" cmp -s sel.h5 before.h5
 }
 sel_bad 'no run "nothere"' sel.h5 --run nothere --q 0.01
@@ -108,13 +98,12 @@ printf '{"name": "long", "seed": 22, "q": 1e-5, "samples": 60000000, "chunk_size
 qz_mpi 2 run long.json -o longref.h5 --no-progress > /dev/null 2>&1
 "$QZ_MPIEXEC" -n 3 "$QZ_BIN" run long.json -o longkill.h5 --no-progress > kill.out 2>&1 &
 pid=$!
-for i in $(seq 3000); do [ -e longkill.h5.long.ckpt ] && break; sleep 0.02; done
+wait_until 60 test -e longkill.h5.long.ckpt
 pkill -KILL -P "$pid"
 wait "$pid"
 check "killed: a checkpoint and the staging file remain, no record" \
     bash -c 'test -e longkill.h5.long.ckpt && test -e longkill.h5.long.samples.tmp && test ! -e longkill.h5'
-qz_mpi 3 run long.json -o longkill.h5 > kill2.out 2> kill2.err
-check "killed: resumed ($(tail -1 kill2.err))" grep -q '^resuming from checkpoint' kill2.err
+expect -l kill2 0 '/^resuming from checkpoint' qz_mpi 3 run long.json -o longkill.h5
 check "killed: the resumed archive equals an uninterrupted one" h5same longref.h5 long longkill.h5 long
 rm -f longref.h5 longkill.h5
 
@@ -123,8 +112,7 @@ printf '{"name": "failing", "seed": 1, "q": 0.01, "samples": 100000, "chunk_size
   "generator": {"kind": "mixture", "components": [
     {"weight": 0.9999, "generator": {"kind": "normal"}}, {"weight": 0.0001, "generator": {"kind": "fail"}}]},
   "output": {"archive": "utilities"}}' > failing.json
-"$QZ_BIN" run failing.json -o failing.h5 --no-progress > fail.out 2> fail.err
-check "a failing archiving run exits 1" test $? -eq 1
+expect -l fail 1 '*' "$QZ_BIN" run failing.json -o failing.h5 --no-progress
 check "a failing archiving run leaves no file" bash -c '! ls failing.h5* 2>/dev/null | grep -v lock | grep -q .'
 
 # 8. Text: "all" keeps every sample's text (bytes plus offsets, in sample order) from a
@@ -132,16 +120,14 @@ check "a failing archiving run leaves no file" bash -c '! ls failing.h5* 2>/dev/
 #    select from it equals a fresh run at another q.
 start_fake text
 textjob() { # textjob NAME Q ARCHIVE [EXTRA]
-    printf '{"name": "%s", "seed": 9, "q": %s, "samples": 480, "chunk_size": 20,
+    job "$1" "$(printf '"seed": 9, "q": %s, "samples": 480, "chunk_size": 20,
   "generator": {"kind": "openai", "base_url": "%s", "model": "fake-model", "max_tokens": 12,
     "prompt": "Write:", "n": 4, "timeout_seconds": 20},
-  "utility": {"kind": "length"}, "output": {"archive": "%s"} %s}\n' "$1" "$2" "$FAKE_URL" "$3" "${4:-}" > "$1.json"
+  "utility": {"kind": "length"}, "output": {"archive": "%s"} %s' "$2" "$FAKE_URL" "$3" "${4:-}")"
 }
 textjob txt 0.05 all ', "checkpoint": {"every_seconds": 0}'
 textjob txtfresh 0.1 none
-qz_mpi 1 run txt.json -o txt-1.h5 --no-progress > t1.out 2>&1 || bad "text archive on 1 rank: $(cat t1.out)"
-qz_mpi 3 run txt.json -o txt-3.h5 --no-progress > t3.out 2>&1 || bad "text archive on 3 ranks: $(cat t3.out)"
-check "a text archive at 3 ranks equals one at 1 rank" h5same txt-1.h5 txt txt-3.h5 txt
+same_at txt 1 3
 check "the text archive holds every sample's text, agreeing with top/payload" "$QZ_PYTHON" - <<'PY'
 import h5py
 run = h5py.File("txt-3.h5", "r")["runs/txt"]
@@ -155,17 +141,15 @@ for idx, t in zip(run["top/index"][...], run["top/payload"][...]):
     assert texts[idx] == t.decode("utf-8"), (idx, texts[idx], t)
 PY
 qz_mpi 1 run txtfresh.json -o txtfresh.h5 --no-progress > /dev/null 2>&1
-qz_mpi 2 select txt-3.h5 --run txt --q 0.1 --no-progress > ts.out 2>&1 || bad "select from a text archive: $(cat ts.out)"
+expect -l ts 0 '*' qz_mpi 2 select txt-3.h5 --run txt --q 0.1 --no-progress
 check "select from a text archive equals a fresh text run at that q" \
     h5same txtfresh.h5 txtfresh txt-3.h5 txt-q0.1 --ignore job --ignore source_file \
     --ignore source_run --ignore generator_request --ignore requests --ignore retries \
     --ignore failed_samples --ignore prompt_tokens --ignore completion_tokens
-curl -s -o /dev/null -X POST "http://127.0.0.1:$FAKE_PORT/_control/fault" \
-    -d '{"kind": "slow", "count": -1, "delay": 0.3}'
+arm slow -1 0.3
 stop_midway 3 progress tu1.err run txt.json -o txtusr.h5 --progress-every 0.2
 check "text archive: SIGUSR1 gives exit 75 (got $STOP_STATUS)" test "$STOP_STATUS" -eq 75
-qz_mpi 2 run txt.json -o txtusr.h5 > tu2.out 2> tu2.err
-check "text archive: resumed on 2 ranks ($(tail -1 tu2.err))" grep -q '^resuming from checkpoint' tu2.err
+expect -l tu2 0 '/^resuming from checkpoint' qz_mpi 2 run txt.json -o txtusr.h5
 check "text archive: the resumed archive equals an uninterrupted one" h5same txt-1.h5 txt txtusr.h5 txt
 check "text archive: no side file is left" bash -c '! ls *.text 2>/dev/null | grep -q .'
 
@@ -180,22 +164,20 @@ printf '{"name": "tk", "seed": 5, "q": 0.05, "samples": 120, "chunk_size": 10,
   "generator": {"kind": "openai", "base_url": "%s", "model": "fake-model", "max_tokens": 12,
     "prompt": "unused", "n": 4, "timeout_seconds": 20},
   "utility": {"kind": "length"}, "output": {"archive": "all"}}\n' "$FAKE_URL" > tk.json
-qz_mpi 1 run tk.json -o tk-1.h5 --no-progress > k1.out 2>&1 || bad "tasks archive on 1 rank: $(cat k1.out)"
-qz_mpi 3 run tk.json -o tk-3.h5 --no-progress > k3.out 2>&1 || bad "tasks archive on 3 ranks: $(cat k3.out)"
+runn tk 1 || bad "tasks archive on 1 rank: $(cat tk-1.err)"
+runn tk 3 || bad "tasks archive on 3 ranks: $(cat tk-3.err)"
 for id in rivers stones good; do
     check "tasks archive: task $id at 3 ranks equals 1 rank" h5same tk-1.h5 "tk/tasks/$id" tk-3.h5 "tk/tasks/$id"
 done
 stop_midway 3 'task 2 of 3' ku1.err run tk.json -o tkusr.h5
 check "tasks archive: SIGUSR1 in task 2 gives exit 75 (got $STOP_STATUS)" test "$STOP_STATUS" -eq 75
-qz_mpi 2 run tk.json -o tkusr.h5 > ku2.out 2> ku2.err
-check "tasks archive: resumed on 2 ranks ($(tail -1 ku2.err))" grep -q '^resuming from checkpoint' ku2.err
+expect -l ku2 0 '/^resuming from checkpoint' qz_mpi 2 run tk.json -o tkusr.h5
 for id in rivers stones good; do
     check "tasks archive: task $id after the resume equals the uninterrupted one" \
         h5same tk-1.h5 "tk/tasks/$id" tkusr.h5 "tk/tasks/$id"
 done
-qz_mpi 2 select tk-3.h5 --run tk/tasks/stones --q 0.1 --no-progress > ks.out 2>&1
-check "select from a task's archive: a run tk-tasks-stones-q0.1 ($(tail -1 ks.out))" "$QZ_PYTHON" -c "
-import h5py; a = h5py.File('tk-3.h5', 'r')['runs/tk-tasks-stones-q0.1'].attrs
-assert a['source_run'] == 'tk/tasks/stones' and a['top_count'] == 12, dict(a)"
+expect -l ks 0 '*' qz_mpi 2 select tk-3.h5 --run tk/tasks/stones --q 0.1 --no-progress
+check "select from a task's archive: a run tk-tasks-stones-q0.1" h5q assert tk-3.h5 \
+    runs/tk-tasks-stones-q0.1 "a['source_run'] == 'tk/tasks/stones'" "a['top_count'] == 12"
 
 finish

@@ -34,7 +34,7 @@ job() { # job NAME N Q [EXTRA]
         > "$work/$1.json"
 }
 attr() { # attr NAME ATTRIBUTE
-    $PY -c "import h5py; print(h5py.File('$work/$1.h5', 'r')['runs/$1'].attrs['$2'])"
+    $PY "$QZ_SOURCE/tests/tools/h5q.py" attr "$work/$1.h5" "runs/$1" "$2"
 }
 run() { # run RANKS NAME
     mpirun -n "$1" "$QZ_BUILD/quantilize" run "$work/$2.json" -o "$work/$2.h5" --no-progress --overwrite \

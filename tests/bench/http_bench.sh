@@ -72,9 +72,6 @@ run() { # run NAME: one rank, bounded to 120 s
     timeout 120 "$QZ_BUILD/quantilize" run "$work/$1.json" -o "$work/$1.h5" --no-progress \
         > /dev/null
 }
-attr() { # attr NAME ATTRIBUTE
-    $PY -c "import h5py; print(h5py.File('$work/$1.h5', 'r')['runs/$1'].attrs['$2'])"
-}
 
 echo "quantilize HTTP client benchmark: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%F)"
 echo "server: tests/tools/fake_openai.py on 127.0.0.1:$PORT (Python ThreadingHTTPServer)"

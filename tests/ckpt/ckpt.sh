@@ -10,24 +10,14 @@ cd "$QZ_TMP" || exit 1
 # build, 30x slower, sets QZ_CKPT_SAMPLES lower), checkpointing every 0.3 s.
 N=${QZ_CKPT_SAMPLES:-600000000}
 numeric() { # numeric NAME SEED
-    printf '{"name": "%s", "seed": %s, "q": 1e-6, "samples": %s, "chunk_size": 16384,
+    job "$1" "$(printf '"seed": %s, "q": 1e-6, "samples": %s, "chunk_size": 16384,
   "generator": {"kind": "mixture", "components": [
     {"weight": 0.999, "cost": 0, "generator": {"kind": "normal"}},
     {"weight": 0.001, "cost": 1, "generator": {"kind": "normal", "mean": 2}}]},
   "utility": {"kind": "value"}, "cost": {"kind": "component"},
-  "checkpoint": {"every_seconds": 0.3}}\n' "$1" "$2" "$N" > "$1.json"
+  "checkpoint": {"every_seconds": 0.3}' "$2" "$N")"
 }
 numeric big 11
-
-# wait_for FILE SECONDS: until FILE exists.
-wait_for() {
-    local i
-    for i in $(seq $(($2 * 10))); do
-        [ -e "$1" ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
 
 # The uninterrupted reference, on 2 ranks.
 qz_mpi 2 run big.json -o ref.h5 --no-progress > ref.out 2>&1 || bad "reference run: $(cat ref.out)"
@@ -37,19 +27,18 @@ check "an uninterrupted run leaves no checkpoint behind" test ! -e ref.h5.big.ck
 #    again resumes and gives the same record.
 "$QZ_MPIEXEC" -n 3 "$QZ_BIN" run big.json -o kill.h5 --no-progress > kill1.out 2>&1 &
 mpirun_pid=$!
-if wait_for kill.h5.big.ckpt 120; then
+if wait_until 120 test -e kill.h5.big.ckpt; then
     sleep 0.4
     pkill -KILL -P "$mpirun_pid"
     wait "$mpirun_pid"
     check "SIGKILL: the killed run wrote no record" test ! -e kill.h5
-    qz_mpi 3 run big.json -o kill.h5 > kill2.out 2> kill2.err
-    check "SIGKILL: the same command again succeeds" test $? -eq 0
-    check "SIGKILL: it says it resumes" grep -q "^resuming from checkpoint kill.h5.big.ckpt: [0-9]* of $N samples done (written by 3 ranks)" kill2.err
+    expect -d "SIGKILL: the same command again succeeds and says it resumes" -l kill2 0 \
+        "/^resuming from checkpoint kill.h5.big.ckpt: [0-9]* of $N samples done (written by 3 ranks)" \
+        qz_mpi 3 run big.json -o kill.h5
     check "SIGKILL: the resumed record equals the uninterrupted one" h5same ref.h5 big kill.h5 big
     check "SIGKILL: the finished run removed its checkpoint" test ! -e kill.h5.big.ckpt
-    check "SIGKILL: the record counts the resume" "$QZ_PYTHON" -c "
-import h5py; a = h5py.File('kill.h5', 'r')['runs/big'].attrs
-assert a['resumes'] == 1 and a['checkpoints'] >= 1 and a['checkpoint_seconds'] >= 0, dict(a)"
+    check "SIGKILL: the record counts the resume" h5q assert kill.h5 runs/big \
+        "a['resumes'] == 1" "a['checkpoints'] >= 1" "a['checkpoint_seconds'] >= 0"
 else
     kill "$mpirun_pid" 2> /dev/null
     bad "SIGKILL: no checkpoint appeared within 120 s: $(cat kill1.out)"
@@ -59,7 +48,7 @@ fi
 #    record; resumed on 2 ranks (from 3) it gives the same record.
 "$QZ_MPIEXEC" -n 3 "$QZ_BIN" run big.json -o usr.h5 > usr1.out 2> usr1.err &
 mpirun_pid=$!
-wait_for usr.h5.big.ckpt 120 || bad "SIGUSR1: no periodic checkpoint within 120 s"
+wait_until 120 test -e usr.h5.big.ckpt || bad "SIGUSR1: no periodic checkpoint within 120 s"
 kill -USR1 "$mpirun_pid"
 wait "$mpirun_pid"
 status=$?
@@ -69,26 +58,23 @@ check "SIGUSR1: says it checkpointed and how to go on" grep -q "^quantilize: sto
 check "SIGUSR1: exactly one message" test "$(grep -c 'stopped by' usr1.err)" -eq 1
 check "SIGUSR1: no record, a checkpoint" bash -c 'test ! -e usr.h5 && test -s usr.h5.big.ckpt'
 cp usr.h5.big.ckpt saved.ckpt
-qz_mpi 2 run big.json -o usr.h5 > usr2.out 2> usr2.err
-check "SIGUSR1: resumed on 2 ranks from 3: success" test $? -eq 0
+expect -d "SIGUSR1: resumed on 2 ranks from 3: success" -l usr2 0 '*' qz_mpi 2 run big.json -o usr.h5
 check "SIGUSR1: resumed on 2 ranks from 3: the same record" h5same ref.h5 big usr.h5 big
 
 # 3. A checkpoint from another job (another seed) is refused: exit 2, nothing written.
 numeric big 12
 cp saved.ckpt other.h5.big.ckpt
-"$QZ_BIN" run big.json -o other.h5 > other.out 2> other.err
-check "another job's checkpoint: exit 2" test $? -eq 2
-check "another job's checkpoint: says so" grep -q '^quantilize: checkpoint other.h5.big.ckpt was written by a different job' other.err
+expect -d "another job's checkpoint: exit 2, says so" -l other 2 \
+    '/^quantilize: checkpoint other.h5.big.ckpt was written by a different job' \
+    "$QZ_BIN" run big.json -o other.h5
 check "another job's checkpoint: nothing written, checkpoint kept" bash -c 'test ! -e other.h5 && cmp -s saved.ckpt other.h5.big.ckpt'
 check "--fresh starts afresh instead" bash -c "'$QZ_BIN' run big.json -o other.h5 --fresh --no-progress > /dev/null && test -e other.h5 && test ! -e other.h5.big.ckpt"
 numeric big 11
 
 # 4. Damaged checkpoints are detected by their checksums and refused.
 damaged() { # damaged NAME MESSAGE: run big.json against NAME.h5.big.ckpt
-    "$QZ_BIN" run big.json -o "$1.h5" > "$1.out" 2> "$1.err"
-    local status=$?
-    check "$1 checkpoint: exit 2 (got $status)" test "$status" -eq 2
-    check "$1 checkpoint: the message says what ($(cat "$1.err"))" grep -q "$2" "$1.err"
+    expect -d "$1 checkpoint: exit 2, the message says what" -l "$1" 2 "/$2" \
+        "$QZ_BIN" run big.json -o "$1.h5"
     check "$1 checkpoint: nothing written" test ! -e "$1.h5"
 }
 size=$(stat -c %s saved.ckpt)
@@ -116,16 +102,14 @@ printf '{"name": "text", "seed": 5, "q": 0.05, "samples": 240, "chunk_size": 20,
     "prompt": "unused", "n": 4, "logprobs": true, "timeout_seconds": 20},
   "utility": {"kind": "logprob_mean"}, "cost": {"kind": "length"}}\n' "$FAKE_URL" > text.json
 qz_mpi 1 run text.json -o textref.h5 --no-progress > textref.out 2>&1 || bad "text reference: $(cat textref.out)"
-curl -s -o /dev/null -X POST "http://127.0.0.1:$FAKE_PORT/_control/fault" \
-    -d '{"kind": "slow", "count": -1, "delay": 0.5}'
+arm slow -1 0.5
 stop_midway 3 'task 2 of 3' text1.err run text.json -o text.h5
 status=$STOP_STATUS
 check "text: SIGUSR1 in task 2 gives exit 75 (got $status; $(tail -1 text1.err))" test "$status" -eq 75
-check "text: task 1 is recorded, task 2 not yet" "$QZ_PYTHON" -c "
-import h5py; t = h5py.File('text.h5', 'r')['runs/text/tasks']; assert sorted(t) == ['rivers'], list(t)"
-qz_mpi 2 run text.json -o text.h5 > text2.out 2> text2.err
-check "text: resumed on 2 ranks: success ($(cat text2.err))" test $? -eq 0
-check "text: it resumed in task 2" grep -q '^resuming from checkpoint text.h5.text.ckpt: [1-9][0-9]* of 240 samples done (written by 3 ranks)' text2.err
+check "text: task 1 is recorded, task 2 not yet" test "$(h5q keys text.h5 runs/text/tasks)" = rivers
+expect -d "text: resumed on 2 ranks: success, in task 2" -l text2 0 \
+    '/^resuming from checkpoint text.h5.text.ckpt: [1-9][0-9]* of 240 samples done (written by 3 ranks)' \
+    qz_mpi 2 run text.json -o text.h5
 for id in rivers stones good; do
     check "text: task $id equals the uninterrupted run's" h5same textref.h5 "text/tasks/$id" text.h5 "text/tasks/$id"
 done

@@ -12,48 +12,17 @@ cd "$QZ_TMP" || exit 1
 : "${QZ_EXAMPLE_PLUGIN:?the example plugin's path}" "${QZ_WRONG_ABI_PLUGIN:?the wrong-ABI plugin's path}"
 
 # Copies under $QZ_TMP, so that a leftover co-process would show in pgrep -f "$QZ_TMP".
-cp "$QZ_SOURCE/tests/plugins/generator.py" "$QZ_SOURCE/tests/plugins/scorer.py" .
+cp "$QZ_SOURCE"/tests/plugins/{generator,scorer,testio}.py .
 GEN="\"$QZ_PYTHON\", \"$QZ_TMP/generator.py\""
 SCO="\"$QZ_PYTHON\", \"$QZ_TMP/scorer.py\""
 PLUGIN=$QZ_EXAMPLE_PLUGIN
 
-job() { # job NAME BODY: write NAME.json
-    printf '{"name": "%s", %s}\n' "$1" "$2" > "$1.json"
-}
-# runn NAME N [ARGS]: quantilize run NAME.json on N ranks into NAME-N.h5; out/err files.
-runn() {
-    local name=$1 n=$2
-    shift 2
-    qz_mpi "$n" run "$name.json" -o "$name-$n.h5" --no-progress "$@" > "$name-$n.out" 2> "$name-$n.err"
-}
-# same_at_1_and_3 NAME: the job runs at 1 and 3 ranks with identical records.
-same_at_1_and_3() {
-    local name=$1 n
-    for n in 1 3; do
-        if ! runn "$name" "$n"; then
-            bad "$name on $n ranks exited non-zero: $(cat "$name-$n.err")"
-            return
-        fi
-    done
-    check "$name: 3 ranks identical to 1 rank" h5same "$name-1.h5" "$name" "$name-3.h5" "$name"
-}
-# expect STATUS MESSAGE NAME [N]: the job NAME fails with STATUS and its stderr has the
-# line MESSAGE (exactly, or containing it when MESSAGE starts with '~'), and no record.
-expect() {
-    local status=$1 message=$2 name=$3 n=${4:-1} got
-    runn "$name" "$n"
-    got=$?
-    if [ "$got" -ne "$status" ]; then
-        bad "$name: exit $got, want $status ($(cat "$name-$n.err"))"
-    elif [ "${message:0:1}" = "~" ] && ! grep -qF -- "${message:1}" "$name-$n.err"; then
-        bad "$name: stderr lacks '${message:1}': $(cat "$name-$n.err")"
-    elif [ "${message:0:1}" != "~" ] && ! grep -qxF -- "$message" "$name-$n.err"; then
-        bad "$name: stderr lacks the line '$message': $(cat "$name-$n.err")"
-    elif [ -e "$name-$n.h5" ]; then
-        bad "$name: a failed run wrote $name-$n.h5"
-    else
-        ok "$name: exit $status with the expected message"
-    fi
+# fails STATUS MESSAGE NAME [N]: the job NAME on N ranks (default 1) exits STATUS with
+# MESSAGE on stderr (as expect takes it; NAME-N.err), and writes no record.
+fails() {
+    local n=${4:-1}
+    expect -l "$3-$n" "$1" "$2" qz_mpi "$n" run "$3.json" -o "$3-$n.h5" --no-progress
+    check "$3: the failed run on $n ranks wrote no record" test ! -e "$3-$n.h5"
 }
 # py SCRIPT ARGS: run a check in python with tests/plugins importable; exit 0 = pass.
 py() {
@@ -64,7 +33,7 @@ py() {
 #    utility are generator.py's unit(seed, index).
 job gnum "\"seed\": 5, \"q\": 0.01, \"samples\": 3001, \"chunk_size\": 250,
   \"generator\": {\"kind\": \"exec\", \"command\": [$GEN, \"--numbers\"], \"text\": false}"
-same_at_1_and_3 gnum
+same_at gnum 1 3
 check "gnum: payloads are generator.py's values, counts recorded" py - gnum-3.h5 <<'PY'
 import sys, h5py, generator
 g = h5py.File(sys.argv[1], "r")["runs/gnum"]
@@ -85,7 +54,7 @@ job text "\"seed\": 6, \"q\": 0.02, \"samples\": 2000, \"chunk_size\": 300,
   \"generator\": {\"kind\": \"exec\", \"command\": [$GEN], \"timeout_seconds\": 30},
   \"utility\": $UTIL,
   \"cost\": {\"kind\": \"exec\", \"command\": [$SCO, \"--field\", \"s\"], \"field\": \"s\", \"batch\": 1000}"
-same_at_1_and_3 text
+same_at text 1 3
 check "text: payloads are generator.py's texts, scores are scorer.py's" py - text-3.h5 <<'PY'
 import sys, h5py, generator, scorer
 g = h5py.File(sys.argv[1], "r")["runs/text"]
@@ -101,12 +70,9 @@ PY
 job fails "\"seed\": 7, \"q\": 0.1, \"samples\": 1000, \"chunk_size\": 128, \"invalid\": \"exclude\",
   \"generator\": {\"kind\": \"exec\", \"command\": [$GEN, \"--fail-every\", \"10\"]},
   \"utility\": $UTIL"
-same_at_1_and_3 fails
-check "fails: 100 invalid samples, 100 failed samples" py - fails-1.h5 <<'PY'
-import sys, h5py
-a = h5py.File(sys.argv[1], "r")["runs/fails"].attrs
-sys.exit(0 if a["invalid_samples"] == 100 and a["failed_samples"] == 100 else 1)
-PY
+same_at fails 1 3
+check "fails: 100 invalid samples, 100 failed samples" h5q assert fails-1.h5 runs/fails \
+    "a['invalid_samples'] == 100" "a['failed_samples'] == 100"
 
 # 4. A scorer that crashes once (its 3rd batch, the first time) is restarted, the batch
 #    sent again, and the record is the same as without the crash; at 3 ranks too.
@@ -116,11 +82,12 @@ for n in 1 3; do
       \"generator\": {\"kind\": \"exec\", \"command\": [$GEN], \"timeout_seconds\": 30},
       \"utility\": {\"kind\": \"exec\", \"command\": [$SCO, \"--crash-on-batch\", \"3\", \"--marker\", \"$QZ_TMP/marker$n\"], \"batch\": 7},
       \"cost\": {\"kind\": \"exec\", \"command\": [$SCO, \"--field\", \"s\"], \"field\": \"s\", \"batch\": 1000}"
+    # Other ranks' lines may come before and after these: each is matched as a whole line.
     if runn "crash$n" "$n"; then
         check "crash once, $n ranks: same record as without the crash" \
             h5same text-1.h5 text "crash$n-$n.h5" "crash$n" --ignore job
-        check "crash once, $n ranks: the crash and the restart are reported" bash -c \
-            "grep -q 'scorer.py: crashing on purpose at batch 3' crash$n-$n.err &&
+        check "crash once, $n ranks: one crash, reported, and its restart" bash -c \
+            "test \$(grep -cx 'scorer.py: crashing on purpose at batch 3' crash$n-$n.err) -eq 1 &&
              grep -q '^quantilize: utility command \".*scorer.py --crash-on-batch 3 .*\": the program exited with status 3; restarting it (restart 1 of 1)$' crash$n-$n.err"
     else
         bad "crash once, $n ranks: the run failed: $(cat "crash$n-$n.err")"
@@ -134,9 +101,7 @@ job gcrash "\"seed\": 5, \"q\": 0.01, \"samples\": 3001, \"chunk_size\": 250,
 if runn gcrash 1; then
     check "generator crash once: same record, one retry" \
         h5same gnum-1.h5 gnum gcrash-1.h5 gcrash --ignore job --ignore retries
-    check "generator crash once: retries = 1" py -c "
-import h5py, sys
-sys.exit(0 if h5py.File('gcrash-1.h5', 'r')['runs/gcrash'].attrs['retries'] == 1 else 1)"
+    check "generator crash once: retries = 1" h5q assert gcrash-1.h5 runs/gcrash "a['retries'] == 1"
 else
     bad "generator crash once: the run failed: $(cat gcrash-1.err)"
 fi
@@ -147,8 +112,8 @@ job always "\"seed\": 6, \"q\": 0.02, \"samples\": 2000, \"chunk_size\": 300,
   \"generator\": {\"kind\": \"exec\", \"command\": [$GEN]},
   \"utility\": {\"kind\": \"exec\", \"command\": [$SCO, \"--crash-on-batch\", \"2\"], \"batch\": 7}"
 ALWAYS="quantilize: utility command \"$QZ_PYTHON $QZ_TMP/scorer.py --crash-on-batch 2\": the program exited with status 3, after 1 restart"
-expect 1 "$ALWAYS" always 1
-expect 1 "$ALWAYS" always 3
+fails 1 "=$ALWAYS" always 1
+fails 1 "=$ALWAYS" always 3
 check "always crashing, 3 ranks: one message" test "$(grep -c '^quantilize: utility command .*after 1 restart' always-3.err)" -eq 1
 
 # 7. A scorer that hangs is killed after timeout_seconds, restarted, and fails the run
@@ -157,50 +122,50 @@ job hang "\"seed\": 6, \"q\": 0.02, \"samples\": 500,
   \"generator\": {\"kind\": \"exec\", \"command\": [$GEN]},
   \"utility\": {\"kind\": \"exec\", \"command\": [$SCO, \"--sleep-on-batch\", \"2\", \"--sleep\", \"30\"], \"timeout_seconds\": 0.5, \"batch\": 100}"
 start=$(date +%s)
-expect 1 "quantilize: utility command \"$QZ_PYTHON $QZ_TMP/scorer.py --sleep-on-batch 2 --sleep 30\": the program did not answer within 0.5 s (killed it), after 1 restart" hang
+fails 1 "=quantilize: utility command \"$QZ_PYTHON $QZ_TMP/scorer.py --sleep-on-batch 2 --sleep 30\": the program did not answer within 0.5 s (killed it), after 1 restart" hang
 check "hanging scorer: the run ends within seconds" test $(($(date +%s) - start)) -lt 20
 
 # 8. A scorer that is no program at all; one that exits at once (writing to it must not
 #    kill us with SIGPIPE).
 job nosuch "\"seed\": 1, \"q\": 0.1, \"samples\": 100, \"generator\": {\"kind\": \"exec\", \"command\": [$GEN]},
   \"utility\": {\"kind\": \"exec\", \"command\": [\"no-such-program-qz\", \"-x\"]}"
-expect 2 'quantilize: nosuch.json: utility.command: cannot run "no-such-program-qz": No such file or directory, got ["no-such-program-qz","-x"]' nosuch
+fails 2 '=quantilize: nosuch.json: utility.command: cannot run "no-such-program-qz": No such file or directory, got ["no-such-program-qz","-x"]' nosuch
 job exits "\"seed\": 1, \"q\": 0.1, \"samples\": 3000, \"generator\": {\"kind\": \"exec\", \"command\": [$GEN]},
   \"utility\": {\"kind\": \"exec\", \"command\": [\"true\"], \"batch\": 3000}"
-expect 1 "~quantilize: utility command \"true\": the program " exits
+fails 1 "~quantilize: utility command \"true\": the program " exits
 
 # 9. Protocol errors quote the line and name the command.
 job wrongidx "\"seed\": 5, \"q\": 0.1, \"samples\": 100,
   \"generator\": {\"kind\": \"exec\", \"command\": [$GEN, \"--numbers\", \"--wrong-index-at\", \"3\"], \"text\": false}"
-expect 1 "~\": answer line 4 to {\"first\": 0, \"count\": 100, \"seed\": 5}: expected \"index\": 3: {\"index\": 4, \"value\": " wrongidx
+fails 1 "~\": answer line 4 to {\"first\": 0, \"count\": 100, \"seed\": 5}: expected \"index\": 3: {\"index\": 4, \"value\": " wrongidx
 job garbage "\"seed\": 5, \"q\": 0.1, \"samples\": 100,
   \"generator\": {\"kind\": \"exec\", \"command\": [$GEN, \"--garbage-at\", \"0\"]},
   \"utility\": {\"kind\": \"length\"}"
-expect 1 "quantilize: generator command \"$QZ_PYTHON $QZ_TMP/generator.py --garbage-at 0\": answer line 1 to {\"first\": 0, \"count\": 100, \"seed\": 5}: not a JSON object: this is not JSON" garbage
+fails 1 "=quantilize: generator command \"$QZ_PYTHON $QZ_TMP/generator.py --garbage-at 0\": answer line 1 to {\"first\": 0, \"count\": 100, \"seed\": 5}: not a JSON object: this is not JSON" garbage
 job nan "\"seed\": 5, \"q\": 0.1, \"samples\": 100, \"generator\": {\"kind\": \"exec\", \"command\": [$GEN]},
   \"utility\": {\"kind\": \"exec\", \"command\": [$SCO, \"--nan\"]}"
-expect 1 "~: the answer to a batch of 64 is not a JSON object (JSON has no NaN or Infinity: send null for an invalid score): {\"scores\": [NaN, " nan
+fails 1 "~: the answer to a batch of 64 is not a JSON object (JSON has no NaN or Infinity: send null for an invalid score): {\"scores\": [NaN, " nan
 job short "\"seed\": 5, \"q\": 0.1, \"samples\": 100, \"generator\": {\"kind\": \"exec\", \"command\": [$GEN]},
   \"utility\": {\"kind\": \"exec\", \"command\": [$SCO, \"--short\"], \"batch\": 10}"
-expect 1 "~: the answer to a batch of 10 lacks \"scores\": an array of 10 scores: {\"scores\": [" short
+fails 1 "~: the answer to a batch of 10 lacks \"scores\": an array of 10 scores: {\"scores\": [" short
 
 # 10. Bad exec fields: exit 2 before anything runs.
 job f1 "\"seed\": 1, \"q\": 0.1, \"samples\": 10, \"generator\": {\"kind\": \"exec\", \"command\": []}"
-expect 2 'quantilize: f1.json: generator.command: must be an array of 1 to 1024 strings: the program and its arguments, got []' f1
+fails 2 '=quantilize: f1.json: generator.command: must be an array of 1 to 1024 strings: the program and its arguments, got []' f1
 job f2 "\"seed\": 1, \"q\": 0.1, \"samples\": 10, \"generator\": {\"kind\": \"exec\", \"command\": [\"a\", 3]}"
-expect 2 'quantilize: f2.json: generator.command[1]: must be a string, got 3' f2
+fails 2 '=quantilize: f2.json: generator.command[1]: must be a string, got 3' f2
 job f3 "\"seed\": 1, \"q\": 0.1, \"samples\": 10, \"generator\": {\"kind\": \"exec\", \"command\": [$GEN], \"timeout_seconds\": 0}"
-expect 2 'quantilize: f3.json: generator.timeout_seconds: must be a number above 0 and at most 86400, got 0' f3
+fails 2 '=quantilize: f3.json: generator.timeout_seconds: must be a number above 0 and at most 86400, got 0' f3
 job f4 "\"seed\": 1, \"q\": 0.1, \"samples\": 10, \"generator\": {\"kind\": \"exec\", \"command\": [$GEN]},
   \"utility\": {\"kind\": \"exec\", \"command\": [$SCO], \"batch\": 0}"
-expect 2 'quantilize: f4.json: utility.batch: must be an integer from 1 to 65536, got 0' f4
+fails 2 '=quantilize: f4.json: utility.batch: must be an integer from 1 to 65536, got 0' f4
 job f5 "\"seed\": 1, \"q\": 0.1, \"samples\": 10, \"generator\": {\"kind\": \"exec\", \"comand\": [$GEN]}"
-expect 2 'quantilize: f5.json: generator.comand: unknown field (expected one of: kind, command, timeout_seconds, text)' f5
+fails 2 '=quantilize: f5.json: generator.comand: unknown field (expected one of: kind, command, timeout_seconds, text)' f5
 
 # 11. Plugin generator (numbers): identical at 1 and 3 ranks, values as documented.
 job pnum "\"seed\": 8, \"q\": 0.01, \"samples\": 5000, \"chunk_size\": 700,
   \"generator\": {\"kind\": \"plugin\", \"path\": \"$PLUGIN\"}"
-same_at_1_and_3 pnum
+same_at pnum 1 3
 check "pnum: payloads are the plugin's documented values" py - pnum-3.h5 <<'PY'
 import sys, h5py
 M = 2**64 - 1
@@ -224,7 +189,7 @@ job ptext "\"seed\": 9, \"q\": 0.05, \"samples\": 1500, \"chunk_size\": 200, \"i
   \"generator\": {\"kind\": \"plugin\", \"path\": \"$PLUGIN\", \"config\": {\"text\": true, \"fail_every\": 7}},
   \"utility\": {\"kind\": \"plugin\", \"path\": \"$PLUGIN\"},
   \"cost\": {\"kind\": \"exec\", \"command\": [$SCO]}"
-same_at_1_and_3 ptext
+same_at ptext 1 3
 check "ptext: utility = length in bytes, cost = scorer.py's, 214 invalid" py - ptext-1.h5 <<'PY'
 import sys, h5py, scorer
 g = h5py.File(sys.argv[1], "r")["runs/ptext"]
@@ -240,12 +205,8 @@ job pvals "\"seed\": 10, \"q\": 0.01, \"samples\": 3000,
   \"generator\": {\"kind\": \"plugin\", \"path\": \"$PLUGIN\"},
   \"utility\": {\"kind\": \"exec\", \"command\": [$SCO], \"batch\": 500}"
 if runn pvals 1; then
-    check "pvals: every utility is exactly 1 - value" py - pvals-1.h5 <<'PY'
-import sys, h5py
-g = h5py.File(sys.argv[1], "r")["runs/pvals"]
-sel = g["selected"].attrs
-sys.exit(0 if sel["utility"] == 1.0 - g["selected/payload"][0] else 1)
-PY
+    check "pvals: the selected utility is exactly 1 - its value" h5q assert pvals-1.h5 runs/pvals \
+        "g['selected'].attrs['utility'] == 1.0 - v('selected/payload')[0]"
 else
     bad "pvals failed: $(cat pvals-1.err)"
 fi
@@ -253,21 +214,21 @@ fi
 # 14. Plugins refused: wrong ABI, a missing file, a path without '/', a config the
 #     plugin rejects, a plugin without the part the job needs.
 job wrongabi "\"seed\": 1, \"q\": 0.1, \"samples\": 10, \"generator\": {\"kind\": \"plugin\", \"path\": \"$QZ_WRONG_ABI_PLUGIN\"}"
-expect 2 "quantilize: wrongabi.json: generator.path: plugin $QZ_WRONG_ABI_PLUGIN has ABI version 99, quantilize needs 1" wrongabi
-expect 2 "quantilize: wrongabi.json: generator.path: plugin $QZ_WRONG_ABI_PLUGIN has ABI version 99, quantilize needs 1" wrongabi 3
+fails 2 "=quantilize: wrongabi.json: generator.path: plugin $QZ_WRONG_ABI_PLUGIN has ABI version 99, quantilize needs 1" wrongabi
+fails 2 "=quantilize: wrongabi.json: generator.path: plugin $QZ_WRONG_ABI_PLUGIN has ABI version 99, quantilize needs 1" wrongabi 3
 job nofile "\"seed\": 1, \"q\": 0.1, \"samples\": 10, \"generator\": {\"kind\": \"plugin\", \"path\": \"$QZ_TMP/none.so\"}"
-expect 2 "~quantilize: nofile.json: generator.path: cannot load plugin: $QZ_TMP/none.so: cannot open shared object file" nofile
+fails 2 "~quantilize: nofile.json: generator.path: cannot load plugin: $QZ_TMP/none.so: cannot open shared object file" nofile
 job noslash "\"seed\": 1, \"q\": 0.1, \"samples\": 10, \"generator\": {\"kind\": \"plugin\", \"path\": \"libm.so.6\"}"
-expect 2 'quantilize: noslash.json: generator.path: must be the path of a shared library, with a '"'/'"' (such as "/opt/plugins/libmine.so" or "./libmine.so"), got "libm.so.6"' noslash
+fails 2 '=quantilize: noslash.json: generator.path: must be the path of a shared library, with a '"'/'"' (such as "/opt/plugins/libmine.so" or "./libmine.so"), got "libm.so.6"' noslash
 job reject "\"seed\": 1, \"q\": 0.1, \"samples\": 10, \"generator\": {\"kind\": \"normal\"},
   \"utility\": {\"kind\": \"plugin\", \"path\": \"$PLUGIN\", \"config\": {\"reject\": true}}"
-expect 2 'quantilize: reject.json: utility.config: plugin "example" rejected its config: rejected on purpose' reject
+fails 2 '=quantilize: reject.json: utility.config: plugin "example" rejected its config: rejected on purpose' reject
 job unknown "\"seed\": 1, \"q\": 0.1, \"samples\": 10,
   \"generator\": {\"kind\": \"plugin\", \"path\": \"$PLUGIN\", \"config\": {\"txt\": true}}"
-expect 2 'quantilize: unknown.json: generator.config: plugin "example" rejected its config: unknown option "txt"' unknown
+fails 2 '=quantilize: unknown.json: generator.config: plugin "example" rejected its config: unknown option "txt"' unknown
 # a real shared library that is no plugin: the cJSON quantilize links
 job nosym "\"seed\": 1, \"q\": 0.1, \"samples\": 10, \"generator\": {\"kind\": \"plugin\", \"path\": \"$(ldd "$QZ_BIN" | awk '/libcjson/ {print $3; exit}')\"}"
-expect 2 "~does not export qz_plugin_entry (see plugin.h)" nosym
+fails 2 "~does not export qz_plugin_entry (see plugin.h)" nosym
 
 # 15. No co-process outlives its run.
 sleep 0.5

@@ -10,7 +10,7 @@
 cd "$QZ_TMP" || exit 1
 start_fake main --log "$QZ_TMP/server.log"
 BASE="http://127.0.0.1:$FAKE_PORT"
-CONTROL="$BASE/_control"
+CONTROL=$FAKE_CONTROL
 N=200
 
 gen() { # the generator: 12-token texts, 4 per request
@@ -22,24 +22,13 @@ sc() { # sc URL FIELDS: an http scorer
     printf '{"kind": "http", "url": "%s", "timeout_seconds": 10, "backoff_seconds": 0.01,
       "backoff_max_seconds": 1 %s}' "$1" "$2"
 }
-job() { # job NAME SCORERS [EXTRA]: a text job of N samples scored by SCORERS
-    printf '{"name": "%s", "seed": 21, "q": 0.05, "samples": %d, "chunk_size": 50, %s,
-      "generator": %s %s}\n' "$1" "$N" "$2" "$(gen)" "${3:-}" > "$1.json"
-}
-arm() { # arm KIND COUNT PATH
-    curl -s -o /dev/null -X POST "$CONTROL/fault" \
-        -d "{\"kind\": \"$1\", \"count\": $2, \"path\": \"$3\"}"
+textjob() { # textjob NAME SCORERS: a text job of N samples scored by SCORERS
+    job "$1" "$(printf '"seed": 21, "q": 0.05, "samples": %d, "chunk_size": 50, %s,
+      "generator": %s' "$N" "$2" "$(gen)")"
 }
 reset() { curl -s -o /dev/null -X POST "$CONTROL/reset"; }
 stat() { # stat EXPR: a figure of GET /_control/stats, e.g. stat 's["texts_scored"]'
     curl -s "$CONTROL/stats" | "$QZ_PYTHON" -c "import json, sys; s = json.load(sys.stdin); print($1)"
-}
-attr() { # attr FILE RUN NAME
-    "$QZ_PYTHON" -c "import h5py; print(h5py.File('$1', 'r')['runs/$2'].attrs['$3'])"
-}
-# run NAME [RANKS]: run job NAME.json into NAME.h5; stdout/stderr in NAME.out/NAME.err.
-run() {
-    qz_mpi "${2:-1}" run "$1.json" -o "$1.h5" --no-progress > "$1.out" 2> "$1.err"
 }
 
 # formula FILE RUN KIND [QUERY]: the record's top/utility (top/cost for KIND cost) is the
@@ -84,11 +73,10 @@ PY
 }
 
 # 1. openrlhf: exact scores, each text sent once, the K best; identical at 1 and 3 ranks.
-job rlhf "\"utility\": $(sc "$BASE/get_reward" ', "preset": "openrlhf", "batch": 16, "concurrency": 3')"
+textjob rlhf "\"utility\": $(sc "$BASE/get_reward" ', "preset": "openrlhf", "batch": 16, "concurrency": 3')"
 for n in 1 3; do
     reset
-    cp rlhf.json rlhf-$n.json
-    run rlhf-$n "$n" || bad "openrlhf on $n ranks failed: $(cat rlhf-$n.err)"
+    runn rlhf "$n" || bad "openrlhf on $n ranks failed: $(cat rlhf-$n.err)"
     check "openrlhf, $n ranks: utilities are the server's scores; the top set is the K best" \
         formula rlhf-$n.h5 rlhf openrlhf "$CONTROL" --all
     check "openrlhf, $n ranks: every valid text scored once" test "$(stat 's["texts_scored"]')" = $N
@@ -97,83 +85,74 @@ check "openrlhf: 3 ranks identical to 1 rank" h5same rlhf-1.h5 rlhf rlhf-3.h5 rl
 
 # 2. vllm_score: text_1 + text; vllm_classify: probs[class]; custom: a template.
 Q="Is this good? "
-job vscore "\"utility\": $(sc "$BASE/score" ", \"preset\": \"vllm_score\", \"model\": \"fake-model\", \"query\": \"$Q\", \"batch\": 7")"
-run vscore || bad "vllm_score failed: $(cat vscore.err)"
-check "vllm_score: utility = score(query + text)" formula vscore.h5 vscore score "$CONTROL" "$Q"
-job vclass "\"utility\": $(sc "$BASE/classify" ', "preset": "vllm_classify", "model": "fake-model"')"
-run vclass || bad "vllm_classify failed: $(cat vclass.err)"
-check "vllm_classify: utility = probs[1] (class default 1)" formula vclass.h5 vclass classify1 "$CONTROL"
-job vclass0 "\"utility\": $(sc "$BASE/classify" ', "preset": "vllm_classify", "model": "fake-model", "class": 0, "batch": 64')"
-run vclass0 || bad "vllm_classify class 0 failed: $(cat vclass0.err)"
-check "vllm_classify class 0: utility = probs[0]" formula vclass0.h5 vclass0 classify0 "$CONTROL"
-job custom "\"utility\": $(sc "$BASE/score" ", \"preset\": \"custom\", \"batch\": 10,
+textjob vscore "\"utility\": $(sc "$BASE/score" ", \"preset\": \"vllm_score\", \"model\": \"fake-model\", \"query\": \"$Q\", \"batch\": 7")"
+runn vscore 1 || bad "vllm_score failed: $(cat vscore-1.err)"
+check "vllm_score: utility = score(query + text)" formula vscore-1.h5 vscore score "$CONTROL" "$Q"
+textjob vclass "\"utility\": $(sc "$BASE/classify" ', "preset": "vllm_classify", "model": "fake-model"')"
+runn vclass 1 || bad "vllm_classify failed: $(cat vclass-1.err)"
+check "vllm_classify: utility = probs[1] (class default 1)" formula vclass-1.h5 vclass classify1 "$CONTROL"
+textjob vclass0 "\"utility\": $(sc "$BASE/classify" ', "preset": "vllm_classify", "model": "fake-model", "class": 0, "batch": 64')"
+runn vclass0 1 || bad "vllm_classify class 0 failed: $(cat vclass0-1.err)"
+check "vllm_classify class 0: utility = probs[0]" formula vclass0-1.h5 vclass0 classify0 "$CONTROL"
+textjob custom "\"utility\": $(sc "$BASE/score" ", \"preset\": \"custom\", \"batch\": 10,
     \"body\": {\"model\": \"fake-model\", \"text_1\": \"$Q\", \"text_2\": \"{{texts}}\", \"extra\": {\"keep\": [1, \"two\"]}},
     \"score_path\": \"data\", \"score_field\": \"score\", \"index_field\": \"index\"")"
-run custom || bad "custom failed: $(cat custom.err)"
+runn custom 1 || bad "custom failed: $(cat custom-1.err)"
 check "custom (vLLM /score by template): utility = score(query + text)" \
-    formula custom.h5 custom score "$CONTROL" "$Q"
+    formula custom-1.h5 custom score "$CONTROL" "$Q"
 check "custom: the template's other members are sent as given" bash -c \
     "curl -s '$CONTROL/requests' | grep -q '\"extra\": {\"keep\": \\[1, \"two\"\\]}'"
-job cost "\"utility\": {\"kind\": \"length\"}, \"cost\": $(sc "$BASE/get_reward" ', "preset": "openrlhf"')"
-run cost || bad "http cost failed: $(cat cost.err)"
-check "as a cost scorer: top/cost = the server's score" formula cost.h5 cost cost "$CONTROL"
+textjob cost "\"utility\": {\"kind\": \"length\"}, \"cost\": $(sc "$BASE/get_reward" ', "preset": "openrlhf"')"
+runn cost 1 || bad "http cost failed: $(cat cost-1.err)"
+check "as a cost scorer: top/cost = the server's score" formula cost-1.h5 cost cost "$CONTROL"
 
 # 3. Transient faults on the reward endpoint are retried; the record is as without them.
 for kind in 500 malformed reset; do
     reset
-    arm "$kind" 2 /get_reward
+    arm "$kind" 2 "" /get_reward
     sed 's/"name": "rlhf"/"name": "f'"$kind"'"/' rlhf.json > "f$kind.json"
-    if run "f$kind"; then
+    if runn "f$kind" 1; then
         check "fault $kind on /get_reward: served twice and retried" \
             test "$(stat "s['faults_served'].get('$kind')")" = 2
         check "fault $kind: the scores are exact all the same" \
-            formula "f$kind.h5" "f$kind" openrlhf "$CONTROL"
+            formula "f$kind-1.h5" "f$kind" openrlhf "$CONTROL"
     else
-        bad "fault $kind: run failed: $(cat "f$kind.err")"
+        bad "fault $kind: run failed: $(cat "f$kind-1.err")"
     fi
 done
 
 # 4. A request still failing after its retries: its samples are invalid (exactly one
 #    request of 8 texts with retries 0 and one armed 503), with a warning.
-job lost "\"invalid\": \"exclude\", \"utility\": $(sc "$BASE/get_reward" ', "preset": "openrlhf", "batch": 8, "concurrency": 1, "retries": 0')"
+textjob lost "\"invalid\": \"exclude\", \"utility\": $(sc "$BASE/get_reward" ', "preset": "openrlhf", "batch": 8, "concurrency": 1, "retries": 0')"
 reset
-arm 503 1 /get_reward
-run lost
-status=$?
-check "lost request: exit 0, 8 samples invalid, a warning names the URL" bash -c \
-    "test $status -eq 0 && test \"$(attr lost.h5 lost invalid_samples)/$(attr lost.h5 lost valid_samples)\" = 8/192 &&
-     grep -q 'utility: POST $BASE/get_reward: gave up on 8 samples' lost.err"
+arm 503 1 "" /get_reward
+expect -l lost 0 "~utility: POST $BASE/get_reward: gave up on 8 samples" \
+    qz_mpi 1 run lost.json -o lost.h5 --no-progress
+check "lost request: 8 samples invalid" \
+    test "$(attr lost.h5 lost invalid_samples)/$(attr lost.h5 lost valid_samples)" = 8/192
 
 # 5. Other 4xx fail fast with the server's message; nothing is written.
 reset
-arm 400 1 /get_reward
+arm 400 1 "" /get_reward
 start=$(date +%s)
-run rlhf
-status=$?
-check "HTTP 400 from the scorer: exit 1 at once with the server's message, nothing written" \
-    bash -c "test $status -eq 1 && test $(($(date +%s) - start)) -lt 10 &&
-             grep -q 'utility: POST $BASE/get_reward: HTTP 400: fake: bad request injected' rlhf.err &&
-             ! test -e rlhf.h5"
+expect -l rlhf 1 "~utility: POST $BASE/get_reward: HTTP 400: fake: bad request injected" \
+    qz_mpi 1 run rlhf.json -o rlhf.h5 --no-progress
+check "HTTP 400 from the scorer: at once, nothing written" \
+    bash -c "test $(($(date +%s) - start)) -lt 10 && ! test -e rlhf.h5"
 
 # 6. A scorer server that is down (refused on every retry) fails the run, naming the URL.
 closed=$("$QZ_PYTHON" -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
-job down "\"invalid\": \"exclude\", \"utility\": $(sc "http://127.0.0.1:$closed/get_reward" ', "preset": "openrlhf", "retries": 2')"
+textjob down "\"invalid\": \"exclude\", \"utility\": $(sc "http://127.0.0.1:$closed/get_reward" ', "preset": "openrlhf", "retries": 2')"
 start=$(date +%s)
-run down 2
-status=$?
-check "scorer server down: exit 1 within 20 s naming the URL, nothing written" \
-    bash -c "test $status -eq 1 && test $(($(date +%s) - start)) -lt 20 &&
-             grep -q 'utility: POST http://127.0.0.1:$closed/get_reward: the server did not answer' down.err &&
-             ! test -e down.h5"
+expect -l down 1 "~utility: POST http://127.0.0.1:$closed/get_reward: the server did not answer" \
+    qz_mpi 2 run down.json -o down.h5 --no-progress
+check "scorer server down: within 20 s, nothing written" \
+    bash -c "test $(($(date +%s) - start)) -lt 20 && ! test -e down.h5"
 
 # 7. Bad fields are job errors (exit 2) naming the field.
 bad_field() { # bad_field WHAT FIELD SCORER-FIELDS [URL]
-    local status
-    job badf "\"utility\": {\"kind\": \"http\", \"url\": \"${4:-$BASE/get_reward}\" $3}"
-    "$QZ_BIN" run badf.json -o badf.h5 --no-progress > /dev/null 2> badf.err
-    status=$?
-    check "job error: $1 ($(head -c 150 badf.err))" \
-        bash -c "test $status -eq 2 && grep -q 'utility.$2' badf.err"
+    textjob badf "\"utility\": {\"kind\": \"http\", \"url\": \"${4:-$BASE/get_reward}\" $3}"
+    expect -d "job error: $1" -l badf 2 "/utility.$2" "$QZ_BIN" run badf.json -o badf.h5 --no-progress
 }
 bad_field "unknown field" colour ', "preset": "openrlhf", "colour": 1'
 bad_field "preset required" preset ''
@@ -188,15 +167,12 @@ bad_field "an ftp url" url ', "preset": "openrlhf"' ftp://127.0.0.1/get_reward
 
 # 8. The scorer's API key is sent and never reaches the record, the logs or the server's log.
 export QZ_TEST_SCORER_KEY="sk-scorer-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
-job key "\"utility\": $(sc "$BASE/get_reward" ', "preset": "openrlhf", "api_key_env": "QZ_TEST_SCORER_KEY"')"
+textjob key "\"utility\": $(sc "$BASE/get_reward" ', "preset": "openrlhf", "api_key_env": "QZ_TEST_SCORER_KEY"')"
 reset
-run key 2
-check "API key job succeeds" test $? -eq 0
+expect -l key 0 '*' qz_mpi 2 run key.json -o key.h5 --no-progress
 check "the reward server saw an Authorization header" test "$(stat 's["auth_seen"]')" = True
 check "the API key is in no output file, log or dump" bash -c \
     "! grep -r -a -q \"\$QZ_TEST_SCORER_KEY\" key.h5 key.out key.err server.log && ! h5dump key.h5 | grep -q \"\$QZ_TEST_SCORER_KEY\""
 unset QZ_TEST_SCORER_KEY
-"$QZ_BIN" run key.json -o key2.h5 > out.txt 2> err.txt
-check "a missing API key variable is a job error naming the field" \
-    bash -c "test $? -eq 2 && grep -q 'utility.api_key_env' err.txt"
+expect 2 "~utility.api_key_env" "$QZ_BIN" run key.json -o key2.h5
 finish

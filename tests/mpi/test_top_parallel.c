@@ -1,4 +1,4 @@
-/* The collective top/ writer (qz_output_write_top) under mpirun at 1, 2, 3, 4 ranks:
+/* The collective top/ writer (qz_output_write_top) under mpirun at 1, 2 and 3 ranks:
  * the root begins the transaction, every rank writes its slice of the top set, the
  * root commits and reads the file back with serial HDF5.
  *

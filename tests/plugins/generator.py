@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""An example generator for quantilize's "exec" kind (stdlib only).
+"""An example generator for quantilize's "exec" kind (stdlib and testio.py only).
 
 Protocol: read one JSON request per line, {"first": F, "count": N, "seed": S}, and
 answer N lines, one per sample i = F .. F+N-1 in order:
@@ -9,8 +9,8 @@ answer N lines, one per sample i = F .. F+N-1 in order:
 Sample i depends only on (S, i), so quantilize gives the same record at any rank count.
 
 Test options that misbehave on purpose:
-    --crash-on-request K [--marker FILE]  exit(3) on the K-th request (only if FILE does
-                                          not exist yet; it is created first)
+    --crash-on-request K [--marker FILE]  exit(3) on the K-th request (with --marker, only
+                                          the process that creates FILE: once in all)
     --wrong-index-at I                    answer sample I with index I + 1
     --garbage-at I                        answer sample I with a line that is not JSON
 """
@@ -20,6 +20,8 @@ import hashlib
 import json
 import os
 import sys
+
+from testio import crash_once, say
 
 WORDS = ["alpha", "beta", "gamma", "delta", "quote\"d", "back\\slash", "tab\there",
          "line\nbreak", "caf\u00e9", "\u65e5\u672c", "emoji\U0001F600", "a", "good", "fine"]
@@ -50,15 +52,13 @@ def main():
     ap.add_argument("--wrong-index-at", type=int, default=-1)
     ap.add_argument("--garbage-at", type=int, default=-1)
     a = ap.parse_args()
-    print(f"generator.py: ready (pid {os.getpid()})", file=sys.stderr, flush=True)
+    say(f"generator.py: ready (pid {os.getpid()})")
     requests = 0
     for line in sys.stdin:
         req = json.loads(line)
         requests += 1
-        if requests == a.crash_on_request and not (a.marker and os.path.exists(a.marker)):
-            if a.marker:
-                open(a.marker, "w").close()
-            print("generator.py: crashing on purpose", file=sys.stderr, flush=True)
+        if requests == a.crash_on_request and crash_once(a.marker):
+            say("generator.py: crashing on purpose")
             sys.exit(3)
         first, count, seed = req["first"], req["count"], req["seed"]
         out = []

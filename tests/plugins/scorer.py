@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""An example scorer for quantilize's "exec" kind (stdlib only).
+"""An example scorer for quantilize's "exec" kind (stdlib and testio.py only).
 
 Protocol: read one JSON request per line, {"texts": [...]} or {"values": [...]}, and
 answer one line {"scores": [...]} (the member name: --field) with one number or null
@@ -10,8 +10,8 @@ a value v scores 1 - v. Texts containing --null-word score null.
 
 Test options that misbehave on purpose:
     --crash-on-batch K [--marker FILE]  exit(3) on the K-th request of this process; with
-                                        --marker only while FILE does not exist (it is
-                                        created first), so only once across restarts
+                                        --marker only the process that creates FILE, so
+                                        once across restarts and ranks
     --sleep-on-batch K --sleep S        sleep S seconds before answering the K-th request
     --nan                               answer NaN (which is not JSON)
     --short                             answer one score too few
@@ -22,6 +22,8 @@ import json
 import os
 import sys
 import time
+
+from testio import crash_once, say
 
 
 def score_text(t):
@@ -39,16 +41,13 @@ def main():
     ap.add_argument("--nan", action="store_true")
     ap.add_argument("--short", action="store_true")
     a = ap.parse_args()
-    print(f"scorer.py: ready (pid {os.getpid()})", file=sys.stderr, flush=True)
+    say(f"scorer.py: ready (pid {os.getpid()})")
     batches = 0
     for line in sys.stdin:
         req = json.loads(line)
         batches += 1
-        if batches == a.crash_on_batch and not (a.marker and os.path.exists(a.marker)):
-            if a.marker:
-                open(a.marker, "w").close()
-            print(f"scorer.py: crashing on purpose at batch {batches}", file=sys.stderr,
-                  flush=True)
+        if batches == a.crash_on_batch and crash_once(a.marker):
+            say(f"scorer.py: crashing on purpose at batch {batches}")
             sys.exit(3)
         if batches == a.sleep_on_batch:
             time.sleep(a.sleep)

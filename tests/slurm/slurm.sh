@@ -66,22 +66,14 @@ wait_job() {
 
 # wait_log FILE PATTERN SECONDS: wait until FILE has a line matching PATTERN.
 wait_log() {
-    local t
-    for ((t = 0; t < $3 * 10; t++)); do
-        grep -Eq -- "$2" "$1" 2> /dev/null && return 0
-        sleep 0.1
-    done
+    wait_until "$3" grep -Eq -- "$2" "$1" && return 0
     echo "$1: no line matching \"$2\" after $3 s"
     return 1
 }
 
 # has_run FILE RUN: FILE holds /runs/RUN, complete.
 has_run() {
-    "$QZ_PYTHON" -c '
-import sys, h5py
-with h5py.File(sys.argv[1], "r") as f:
-    run = f["runs"][sys.argv[2]]
-    sys.exit(0 if run.attrs["status"] in (b"complete", "complete") else 1)' "$@" 2> /dev/null
+    h5q assert "$1" "runs/$2" "a['status'] == 'complete'"
 }
 
 failures_before=$qz_failures
@@ -107,13 +99,11 @@ fi
 cd .. || exit 1
 
 # Bad submissions: exit 2, one message, nothing submitted.
-"$submit" nothere.json > out.txt 2> err.txt
-check "submit of a missing job file: exit 2" test $? -eq 2
-check "submit of a missing job file: message" grep -q '^slurm/submit: nothere.json: no such job file$' err.txt
+expect -d "submit of a missing job file: exit 2, message" 2 \
+    '=slurm/submit: nothere.json: no such job file' "$submit" nothere.json
 echo '{"seed": 1}' > noname.json
-"$submit" noname.json > out.txt 2> err.txt
-check "submit of a job without a name: exit 2" test $? -eq 2
-check "submit of a job without a name: message" grep -q 'noname.json: cannot submit it' err.txt
+expect -d "submit of a job without a name: exit 2, message" 2 '~noname.json: cannot submit it' \
+    "$submit" noname.json
 check "bad submissions submitted nothing" test -z "$(squeue -h -o %i)"
 
 failures_before=$qz_failures
@@ -142,8 +132,8 @@ if id=$(QZ_RUN_ARGS="--progress-every 1" "$submit" long.json -n 2 2> submit.err)
             check "long job: checkpoint removed after the record was written" test ! -e long.h5.long.ckpt
             check "long job: finished after the restart" grep -q "job $id: finished" "$log"
             check "long job: record written" has_run long.h5 long
-            qz_mpi 2 run long.json -o reference.h5 --no-progress > reference.out 2>&1
-            check "uninterrupted reference run (mpirun, 2 ranks)" test $? -eq 0
+            check "uninterrupted reference run (mpirun, 2 ranks)" \
+                qz_mpi 2 run long.json -o reference.h5 --no-progress
             check "the requeued run's record equals the uninterrupted one" \
                 h5same long.h5 long reference.h5 long
         else
@@ -202,7 +192,8 @@ if id=$("$submit" sweep-q1e-2.json sweep-q1e-3.json sweep-q1e-4.json -n 1 2> sub
         for q in 1e-2 1e-3 1e-4; do
             check "array: run sweep-q$q recorded in sweep.h5" has_run sweep.h5 "sweep-q$q"
         done
-        qz_mpi 1 run sweep-q1e-3.json -o reference.h5 --no-progress > reference.out 2>&1
+        qz_mpi 1 run sweep-q1e-3.json -o reference.h5 --no-progress > reference.out 2>&1 ||
+            bad "array: the direct run failed: $(cat reference.out)"
         check "array: task 1's run equals one run directly" \
             h5same sweep.h5 sweep-q1e-3 reference.h5 sweep-q1e-3
         check "array: one log per task" test "$(ls sweep-q1e-2."${id}"_*.log | wc -l)" -eq 3

@@ -126,9 +126,10 @@ check("mixture: top set is all from the costly component (mean cost)",
 check("mixture: threshold ~ 3 - q/0.3", g.attrs["threshold"], 3 - q / 0.3,
       quantile_sd(q, n, 0.3))
 
-# 5. The selected position over many seeds follows the §2 weights, boundary
-#    included: N = 10, q = 0.25 gives m = 2.5, K = 3, weights 0.4, 0.4, 0.2. The
-#    chi-square statistic (2 degrees of freedom) must stay below 13.816 (p = 0.001).
+# 5. The selected position over many seeds follows the selection weights (README,
+#    Semantics), boundary included: N = 10, q = 0.25 gives m = 2.5, K = 3, weights
+#    0.4, 0.4, 0.2. The chi-square statistic (2 degrees of freedom) must stay below
+#    13.816 (p = 0.001).
 #    (Each run is a separate singleton process; two run at a time.)
 runs = 150
 counts = np.zeros(3)

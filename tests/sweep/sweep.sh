@@ -7,21 +7,19 @@
 cd "$QZ_TMP" || exit 1
 
 qs="0.01, 0.001234, 0.0001, 0.00001"
-job() { # job NAME Q [OUTPUT]
-    printf '{"name": "%s", "seed": 77, "q": %s, "samples": 3000000,
+mixjob() { # mixjob NAME Q [OUTPUT]
+    job "$1" "$(printf '"seed": 77, "q": %s, "samples": 3000000,
   "generator": {"kind": "mixture", "components": [
     {"weight": 0.999, "cost": 0, "generator": {"kind": "normal"}},
     {"weight": 0.001, "cost": 1, "generator": {"kind": "normal", "mean": 3}}]},
-  "utility": {"kind": "value"}, "cost": {"kind": "component"} %s}\n' "$1" "$2" "${3:-}" > "$1.json"
+  "utility": {"kind": "value"}, "cost": {"kind": "component"} %s' "$2" "${3:-}")"
 }
-job sweep "[$qs]" ', "output": {"archive": "utilities"}'
-qz_mpi 1 run sweep.json -o sweep-1.h5 --no-progress > s1.out 2>&1 || bad "sweep on 1 rank: $(cat s1.out)"
-qz_mpi 3 run sweep.json -o sweep-3.h5 --no-progress > s3.out 2>&1 || bad "sweep on 3 ranks: $(cat s3.out)"
-check "a sweep at 3 ranks equals one at 1 rank" h5same sweep-1.h5 sweep sweep-3.h5 sweep
+mixjob sweep "[$qs]" ', "output": {"archive": "utilities"}'
+same_at sweep 1 3
 
 i=0
 for q in ${qs//,/}; do
-    job "one$i" "$q"
+    mixjob "one$i" "$q"
     qz_mpi 2 run "one$i.json" -o ones.h5 --no-progress > /dev/null 2>&1 || bad "single run at q = $q"
     i=$((i + 1))
 done
@@ -74,11 +72,10 @@ check "inspect shows the safety figures and the archive" bash -c "grep -q '^  E_
 # are (distributed selection and exact sums over the ranks): the same records as the
 # gathered sweep, whether only the largest K is above the limit or all are.
 for limit in 20000 2000; do
-    job "lim$limit" "[$qs]" ", \"output\": {\"top_gather_limit\": $limit}"
-    qz_mpi 3 run "lim$limit.json" -o "lim$limit.h5" --no-progress > "lim$limit.out" 2>&1 ||
-        bad "sweep with gather limit $limit: $(cat "lim$limit.out")"
+    mixjob "lim$limit" "[$qs]" ", \"output\": {\"top_gather_limit\": $limit}"
+    runn "lim$limit" 3 || bad "sweep with gather limit $limit: $(cat "lim$limit-3.err")"
     check "a sweep above the gather limit ($limit) equals the gathered one" \
-        h5same sweep-1.h5 sweep "lim$limit.h5" "lim$limit" --ignore job --ignore samples
+        h5same sweep-1.h5 sweep "lim$limit-3.h5" "lim$limit" --ignore job --ignore samples
 done
 
 finish

@@ -473,7 +473,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, fmt, *args):  # never to stderr (and never headers)
         if LOG["verbose"]:
-            sys.stderr.write("fake_openai: " + (fmt % args) + "\n")
+            # one write(2) a line, so that concurrent writers interleave whole lines
+            os.write(2, ("fake_openai: " + (fmt % args) + "\n").encode())
 
     # -- responses --------------------------------------------------------------
     def _send(self, status, obj=None, raw=None, headers=(), ctype="application/json"):

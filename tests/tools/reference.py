@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""An independent reference for SPEC §2: recompute a run from its recorded job with
-numpy (Philox4x32-10, the built-in uniform / discrete_uniform / fail generators and
-mixtures of them), sort all N samples, select, and compare with the record.
+"""An independent reference for the order and the selection (README, Semantics):
+recompute a run from its recorded job with numpy (Philox4x32-10, the built-in
+uniform / discrete_uniform / fail generators and mixtures of them), sort all N
+samples, select, and compare with the record.
 
 Randomness mapping (common/rng.h): word w of stream s is out[w & 1] of the Philox block
 at counter (lo32(w >> 1), hi32(w >> 1), s, 0), where out[0] = w0 | w1 << 32 and

@@ -3,29 +3,12 @@
 # exercises every endpoint and fault kind with curl, stops it with SIGTERM.
 # Needs bash, curl and /usr/bin/python3 (standard library). ~15 s.
 # Prints "N passed, M failed"; exits non-zero on any failure.
-set -u
+. "$(dirname "$0")/../lib.sh"
 PY=${FAKE_PYTHON:-/usr/bin/python3}
 export PYTHONDONTWRITEBYTECODE=1  # the recipe check imports fake_openai
 HERE=$(cd "$(dirname "$0")" && pwd)
 SERVER="$HERE/fake_openai.py"
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/fakeoai.XXXXXX")
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-passes=0
-failures=0
-ok() { passes=$((passes + 1)); echo "ok: $*"; }
-bad() { failures=$((failures + 1)); echo "FAILED: $*"; }
-check() {
-    local what=$1
-    shift
-    if "$@"; then ok "$what"; else bad "$what"; fi
-}
+TMP=$QZ_TMP
 
 # start_server NAME ARGS...: sets SPID and SPORT (bounded wait of 10 s for the port file)
 start_server() {
@@ -34,7 +17,7 @@ start_server() {
     rm -f "$TMP/$name.port"
     "$PY" "$SERVER" --port-file "$TMP/$name.port" --log "$TMP/$name.log" "$@" &
     SPID=$!
-    PIDS+=("$SPID")
+    QZ_SERVER_PIDS+=("$SPID")
     SPORT=
     for ((i = 0; i < 100; i++)); do
         if [ -s "$TMP/$name.port" ]; then
@@ -74,7 +57,7 @@ code() {
 # ---------------------------------------------------------------------------------
 if start_server main; then ok "server started, port file has $SPORT"; else
     bad "server did not write its port file within 10 s"
-    echo "$passes passed, $failures failed"
+    finish
     exit 1
 fi
 MAIN_PID=$SPID
@@ -280,5 +263,4 @@ else
     bad "--seconds-limit instance did not start"
 fi
 
-echo "$passes passed, $failures failed"
-[ "$failures" -eq 0 ]
+finish
