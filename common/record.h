@@ -1,6 +1,7 @@
-/* The record of one run: every figure SPEC §6 names, as the root holds it before it
- * is written to HDF5 (mpi/output.c) and after it is read back (mpi/inspect.c).
- * Plain data; the strings and arrays are owned by whoever filled the struct. */
+/* The record of one run (README "The record"), as the root holds it before it is
+ * written to HDF5 (mpi/output.c). Which member becomes which attribute, with its
+ * type, units and label, is the table in fields.h. Plain data; the strings and
+ * arrays are owned by whoever filled the struct. */
 #ifndef QZ_RECORD_H
 #define QZ_RECORD_H
 
@@ -9,6 +10,7 @@
 
 #include "generator.h"
 #include "payload.h"
+#include "provenance.h"
 #include "sweep.h"
 #include "topset.h"
 
@@ -44,7 +46,7 @@ struct qz_record {
     size_t selected_payload_len;
 
     int has_cost;               /* a cost scorer was configured: write top/cost */
-    int top_stored;             /* top/ datasets are written (1) or skipped by the job (0) */
+    int top_stored;             /* top/ datasets are written (non-zero) or skipped (0) */
     const struct qz_entry *top; /* top_count entries, best first; NULL when the top set is
                                    written collectively (qz_output_write_top) or skipped */
 
@@ -74,8 +76,8 @@ struct qz_record {
     const char *source_file;
     const char *source_run;
 
-    /* The quantilized distribution Q of the run's selection (SPEC §2.3 weights):
-     * E_Q[u], and with a cost scorer E_Q[c], E_γ[c] over all valid samples with its
+    /* The quantilized distribution Q of the run's selection (README "Semantics": the weights of the
+     * selection): E_Q[u], and with a cost scorer E_Q[c], E_γ[c] over all valid samples with its
      * standard error, and the bound E_γ[c] / q; KL(Q‖γ) = ln(1/q). */
     double utility_quantilized_mean;
     double cost_quantilized_mean;
@@ -100,6 +102,9 @@ struct qz_record {
     uint64_t checkpoints;
     double checkpoint_seconds;
     uint64_t resumes;
+
+    /* Where and with what the run was made; empty members are left out. */
+    struct qz_provenance provenance;
 };
 
 #endif

@@ -146,6 +146,11 @@ static int simd_on(void)
     return qz_simd;
 }
 
+int qz_rng_simd(void)
+{
+    return simd_on();
+}
+
 /* The squeeze of layer i's wedge test (struct wedge, wedge_accepts). A wedge point of
  * layer i has x = u * x[i] with r[i] <= |u| <= 1, so |x| lies in [x[i+1], x[i]] up to
  * a few roundings, and t = -0.5 * (x * x) in [tlo, thi] below (their relative slack

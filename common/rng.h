@@ -158,4 +158,7 @@ void qz_rng_init(void);
  * now in use. For tests and benchmarks; not thread-safe (call before drawing). */
 int qz_rng_set_simd(int enable);
 
+/* 1 if the batch functions run the AVX2 kernels, 0 for the portable ones. */
+int qz_rng_simd(void);
+
 #endif

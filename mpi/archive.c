@@ -104,11 +104,11 @@ static int create_layout(hid_t file, const char *run, const struct qz_job *job,
     if (samples < 0 || dcpl < 0 || space < 0 || H5Pset_chunk(dcpl, 1, &chunk) < 0 ||
         H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) < 0 ||
         H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0 ||
-        qz_h5_write_attr(file, "format", QZ_H5_STR, QZ_FORMAT_NAME) < 0 ||
-        qz_h5_write_attr(file, "format_version", QZ_H5_I32, &version) < 0 ||
-        qz_h5_write_attr(samples, "mode", QZ_H5_STR, mode) < 0 ||
-        qz_h5_write_attr(samples, "count", QZ_H5_U64, &job->samples) < 0 ||
-        qz_h5_describe(samples, "every sample of the run, entry i being sample i", NULL) < 0)
+        qz_h5_write_attr(file, "format", QZ_H5_STR, QZ_FORMAT_NAME) ||
+        qz_h5_write_attr(file, "format_version", QZ_H5_I32, &version) ||
+        qz_h5_write_attr(samples, "mode", QZ_H5_STR, mode) ||
+        qz_h5_write_attr(samples, "count", QZ_H5_U64, &job->samples) ||
+        qz_h5_describe(samples, "every sample of the run, entry i being sample i", NULL))
         goto done;
     for (int f = 0; f < QZ_AR_FIELDS; f++) {
         hid_t ftype, mtype;
@@ -116,7 +116,7 @@ static int create_layout(hid_t file, const char *run, const struct qz_job *job,
             continue;
         qz_h5_kind_types(fields[f].kind, &ftype, &mtype);
         dset[f] = H5Dcreate2(samples, fields[f].name, ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-        if (dset[f] < 0 || qz_h5_describe(dset[f], fields[f].description, fields[f].units) < 0)
+        if (dset[f] < 0 || qz_h5_describe(dset[f], fields[f].description, fields[f].units))
             goto done;
     }
     ok = 1;
@@ -206,8 +206,7 @@ enum qz_status qz_archive_open(MPI_Comm comm, const char *path, const char *run,
         return qz_error_set(err, QZ_ENOMEM, "out of memory for the archive's buffers");
     }
     qz_h5_silence(&quiet);
-    fapl = qz_h5_fapl_mpio(comm);
-    if (fapl < 0)
+    if (qz_h5_fapl_mpio(comm, &fapl))
         QZ_ABORT(comm, "cannot set up MPI-IO for the archive");
     a->file = resume ? H5Fopen(path, H5F_ACC_RDWR, fapl)
                      : H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
@@ -343,10 +342,10 @@ enum qz_status qz_archive_sync(MPI_Comm comm, struct qz_archive *a, uint64_t chu
             o += a->pend_len[done_samples + j];
         }
         ok = ok &&
-             qz_h5_write_range(a->dset[QZ_AR_OFFSET], H5T_NATIVE_UINT64, p->first, p->n,
-                               offs + done_samples) &&
-             qz_h5_write_range(a->dset[QZ_AR_LENGTH], H5T_NATIVE_UINT64, p->first, p->n,
-                               a->pend_len + done_samples);
+             !qz_h5_write_range(a->dset[QZ_AR_OFFSET], H5T_NATIVE_UINT64, p->first, p->n,
+                                offs + done_samples) &&
+             !qz_h5_write_range(a->dset[QZ_AR_LENGTH], H5T_NATIVE_UINT64, p->first, p->n,
+                                a->pend_len + done_samples);
         at += p->bytes;
         done_samples += p->n;
     }
@@ -377,7 +376,7 @@ enum qz_status qz_archive_end_chunk(struct qz_archive *a, struct qz_error *err)
         if (a->dset[f] < 0 || f == QZ_AR_OFFSET || f == QZ_AR_LENGTH)
             continue;
         qz_h5_kind_types(fields[f].kind, &ftype, &mtype);
-        ok = qz_h5_write_range(a->dset[f], mtype, a->first, a->n, data);
+        ok = qz_h5_write_range(a->dset[f], mtype, a->first, a->n, data) == QZ_OK;
     }
     if (!ok)
         rc = qz_h5_fail(err, QZ_EIO,
@@ -417,12 +416,13 @@ static int place_bytes(const struct qz_archive *a)
         H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) >= 0 &&
         (d = H5Dcreate2(group, "payload_bytes", H5T_STD_U8LE, space, H5P_DEFAULT, dcpl,
                         H5P_DEFAULT)) >= 0 &&
-        qz_h5_describe(d, "every sample's UTF-8 text, back to back in sample order", "bytes") >= 0;
+        qz_h5_describe(d, "every sample's UTF-8 text, back to back in sample order", "bytes") ==
+            QZ_OK;
     for (uint64_t at = 0; ok && at < a->text_total;) {
         size_t count =
             a->text_total - at < QZ_COPY_PIECE ? (size_t)(a->text_total - at) : QZ_COPY_PIECE;
         ok = fread(buf, 1, count, in) == count &&
-             qz_h5_write_range(d, H5T_NATIVE_UCHAR, at, count, buf);
+             qz_h5_write_range(d, H5T_NATIVE_UCHAR, at, count, buf) == QZ_OK;
         at += count;
     }
     if (in)

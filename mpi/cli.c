@@ -19,6 +19,7 @@
 #include "inspect.h"
 #include "job.h"
 #include "output.h"
+#include "provenance_mpi.h"
 #include "progress.h"
 #include "record.h"
 #include "report.h"
@@ -403,6 +404,7 @@ static enum qz_status run_one(struct qz_job *job, const char *run, const char *r
                                  run};
     struct qz_run_result res;
     struct qz_record rec;
+    struct qz_provenance prov;
     char *job_text = NULL, *generator_request = NULL;
     double payload = NAN, t0 = MPI_Wtime();
     time_t started = time(NULL);
@@ -413,7 +415,9 @@ static enum qz_status run_one(struct qz_job *job, const char *run, const char *r
     MPI_Comm_size(MPI_COMM_WORLD, &ranks);
     if ((rc = qz_run_draw(MPI_COMM_WORLD, job, &opt, &res, err)))
         return rc;
-    if (root) {
+    rc = qz_provenance_collect(MPI_COMM_WORLD, cx->source_file ? NULL : job->file, job->json, &prov,
+                               err);
+    if (root && !rc) {
         job_text = qz_job_text(job);
         generator_request = job->gen.ops->describe ? job->gen.ops->describe(job->gen.state) : NULL;
         if (!job_text)
@@ -421,6 +425,7 @@ static enum qz_status run_one(struct qz_job *job, const char *run, const char *r
         else if (!res.text)
             rc = selected_payload(job, res.selected.index, &payload, err);
         fill_record(&rec, job, &res, job_text, &payload, ranks);
+        rec.provenance = prov;
         rec.run = run;
         rec.replace_run = replace_run;
         rec.generator_request = generator_request;

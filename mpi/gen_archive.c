@@ -62,8 +62,8 @@ static int read_texts(struct qz_generator *g, uint64_t first, size_t n, struct q
     if (!g->toff && (!(g->toff = malloc(out->cap * sizeof *g->toff)) ||
                      !(g->tlen = malloc(out->cap * sizeof *g->tlen))))
         return 0;
-    if (!qz_h5_read_range(g->off, H5T_NATIVE_UINT64, first, n, g->toff) ||
-        !qz_h5_read_range(g->len, H5T_NATIVE_UINT64, first, n, g->tlen))
+    if (qz_h5_read_range(g->off, H5T_NATIVE_UINT64, first, n, g->toff) ||
+        qz_h5_read_range(g->len, H5T_NATIVE_UINT64, first, n, g->tlen))
         return 0;
     from = g->toff[0];
     to = g->toff[n - 1] + g->tlen[n - 1];
@@ -76,7 +76,7 @@ static int read_texts(struct qz_generator *g, uint64_t first, size_t n, struct q
         g->tbuf = grown;
         g->tbuf_size = to - from;
     }
-    if (!qz_h5_read_range(g->bytes, H5T_NATIVE_UCHAR, from, to - from, g->tbuf))
+    if (qz_h5_read_range(g->bytes, H5T_NATIVE_UCHAR, from, to - from, g->tbuf))
         return 0;
     qz_batch_clear_text(out);
     for (size_t j = 0; j < n; j++) {
@@ -97,7 +97,7 @@ static int refill(struct qz_generator *g, uint64_t first)
 
     for (int f = 0; ok && f < F_COUNT; f++)
         if (g->dset[f] >= 0)
-            ok = qz_h5_read_range(g->dset[f], H5T_NATIVE_DOUBLE, first, count, g->buf[f]);
+            ok = qz_h5_read_range(g->dset[f], H5T_NATIVE_DOUBLE, first, count, g->buf[f]) == QZ_OK;
     g->buf_first = first;
     g->buf_n = ok ? count : 0;
     return ok;
@@ -227,10 +227,10 @@ enum qz_status qz_gen_archive_open(const char *path, const char *run, struct qz_
                           path, run);
         goto done;
     }
-    if (qz_h5_read_num_attr(group, "samples", H5T_NATIVE_UINT64, &src->samples) != 1 ||
-        qz_h5_read_num_attr(group, "seed", H5T_NATIVE_UINT64, &src->seed) != 1 ||
-        qz_h5_read_num_attr(group, "chunk_size", H5T_NATIVE_UINT64, &src->chunk_size) != 1 ||
-        qz_h5_read_string_attr(group, "job", &src->job_json) != 1 || src->samples == 0 ||
+    if (qz_h5_read_num_attr(group, "samples", H5T_NATIVE_UINT64, &src->samples, NULL) ||
+        qz_h5_read_num_attr(group, "seed", H5T_NATIVE_UINT64, &src->seed, NULL) ||
+        qz_h5_read_num_attr(group, "chunk_size", H5T_NATIVE_UINT64, &src->chunk_size, NULL) ||
+        qz_h5_read_string_attr(group, "job", &src->job_json, NULL) || src->samples == 0 ||
         src->chunk_size == 0) {
         rc = qz_error_set(err, QZ_EARGS,
                           "%s: run \"%s\" lacks samples, seed, chunk_size or job: not a complete "

@@ -78,6 +78,21 @@ enum qz_status qz_h5_fail(struct qz_error *err, enum qz_status code, const char 
     return rc;
 }
 
+enum qz_h5_kind qz_h5_field_kind(enum qz_field_type t)
+{
+    switch (t) {
+    case QZ_FIELD_U64:
+        return QZ_H5_U64;
+    case QZ_FIELD_F64:
+        return QZ_H5_F64;
+    case QZ_FIELD_I32:
+        return QZ_H5_I32;
+    case QZ_FIELD_STR:
+        break;
+    }
+    return QZ_H5_STR;
+}
+
 void qz_h5_kind_types(enum qz_h5_kind kind, hid_t *ftype, hid_t *mtype)
 {
     switch (kind) {
@@ -99,40 +114,41 @@ void qz_h5_kind_types(enum qz_h5_kind kind, hid_t *ftype, hid_t *mtype)
     *ftype = *mtype = H5I_INVALID_HID;
 }
 
-static herr_t write_scalar_attr(hid_t loc, const char *name, hid_t ftype, hid_t mtype,
-                                const void *value)
+static enum qz_status write_scalar_attr(hid_t loc, const char *name, hid_t ftype, hid_t mtype,
+                                        const void *value)
 {
     hid_t space = H5Screate(H5S_SCALAR), attr = H5I_INVALID_HID;
-    herr_t rc = -1;
+    enum qz_status rc = QZ_EHDF5;
 
     if (space < 0)
-        return -1;
+        return QZ_EHDF5;
     attr = H5Acreate2(loc, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
     if (attr >= 0 && H5Awrite(attr, mtype, value) >= 0)
-        rc = 0;
+        rc = QZ_OK;
     if (attr >= 0 && H5Aclose(attr) < 0)
-        rc = -1;
+        rc = QZ_EHDF5;
     if (H5Sclose(space) < 0)
-        rc = -1;
+        rc = QZ_EHDF5;
     return rc;
 }
 
 /* Variable-length UTF-8, which h5py reads as str. */
-static herr_t write_string_attr(hid_t loc, const char *name, const char *s)
+static enum qz_status write_string_attr(hid_t loc, const char *name, const char *s)
 {
     hid_t type = H5Tcopy(H5T_C_S1);
-    herr_t rc = -1;
+    enum qz_status rc = QZ_EHDF5;
 
     if (type < 0)
-        return -1;
+        return QZ_EHDF5;
     if (H5Tset_size(type, H5T_VARIABLE) >= 0 && H5Tset_cset(type, H5T_CSET_UTF8) >= 0)
         rc = write_scalar_attr(loc, name, type, type, &s);
     if (H5Tclose(type) < 0)
-        rc = -1;
+        rc = QZ_EHDF5;
     return rc;
 }
 
-herr_t qz_h5_write_attr(hid_t loc, const char *name, enum qz_h5_kind kind, const void *value)
+enum qz_status qz_h5_write_attr(hid_t loc, const char *name, enum qz_h5_kind kind,
+                                const void *value)
 {
     hid_t ftype, mtype;
 
@@ -142,61 +158,65 @@ herr_t qz_h5_write_attr(hid_t loc, const char *name, enum qz_h5_kind kind, const
     return write_scalar_attr(loc, name, ftype, mtype, value);
 }
 
-herr_t qz_h5_describe(hid_t obj, const char *description, const char *units)
+enum qz_status qz_h5_describe(hid_t obj, const char *description, const char *units)
 {
-    if (write_string_attr(obj, "description", description) < 0)
-        return -1;
-    return units ? write_string_attr(obj, "units", units) : 0;
+    enum qz_status rc = write_string_attr(obj, "description", description);
+
+    return rc || !units ? rc : write_string_attr(obj, "units", units);
 }
 
-herr_t qz_h5_write_dataset_1d(hid_t loc, const char *name, enum qz_h5_kind kind, hsize_t n,
-                              const void *data, const char *description, const char *units)
+enum qz_status qz_h5_write_dataset_1d(hid_t loc, const char *name, enum qz_h5_kind kind, hsize_t n,
+                                      const void *data, const char *description, const char *units)
 {
     hid_t ftype, mtype, dset = H5I_INVALID_HID;
     hid_t space = H5Screate_simple(1, &n, NULL);
-    herr_t rc = -1;
+    enum qz_status rc = QZ_EHDF5;
 
     if (space < 0)
-        return -1;
+        return QZ_EHDF5;
     qz_h5_kind_types(kind, &ftype, &mtype);
     dset = H5Dcreate2(loc, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    if (dset >= 0 && (n == 0 || H5Dwrite(dset, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0) &&
-        qz_h5_describe(dset, description, units) >= 0)
-        rc = 0;
+    if (dset >= 0 && (n == 0 || H5Dwrite(dset, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0))
+        rc = qz_h5_describe(dset, description, units);
     if (dset >= 0 && H5Dclose(dset) < 0)
-        rc = -1;
+        rc = QZ_EHDF5;
     if (H5Sclose(space) < 0)
-        rc = -1;
+        rc = QZ_EHDF5;
     return rc;
 }
 
-herr_t qz_h5_write_texts(hid_t loc, const char *name, const char *bytes, const uint64_t *off,
-                         const uint32_t *len, size_t n, int scalar, const char *description)
+enum qz_status qz_h5_write_texts(hid_t loc, const char *name, const char *bytes,
+                                 const uint64_t *off, const uint32_t *len, size_t n, int scalar,
+                                 const char *description)
 {
     hsize_t dim = n;
     hid_t type = H5Tcopy(H5T_C_S1), space, dset = H5I_INVALID_HID;
     char **strings = calloc(n ? n : 1, sizeof *strings);
-    herr_t rc = -1;
+    enum qz_status rc = QZ_EHDF5;
 
     space = scalar ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &dim, NULL);
-    if (type < 0 || space < 0 || !strings || H5Tset_size(type, H5T_VARIABLE) < 0 ||
+    if (!strings) {
+        rc = QZ_ENOMEM;
+        goto done;
+    }
+    if (type < 0 || space < 0 || H5Tset_size(type, H5T_VARIABLE) < 0 ||
         H5Tset_cset(type, H5T_CSET_UTF8) < 0)
         goto done;
     /* HDF5 takes NUL-terminated C strings: copy each text once. */
     for (size_t i = 0; i < n; i++) {
-        if (!(strings[i] = malloc((size_t)len[i] + 1)))
+        if (!(strings[i] = malloc((size_t)len[i] + 1))) {
+            rc = QZ_ENOMEM;
             goto done;
+        }
         memcpy(strings[i], bytes + off[i], len[i]);
         strings[i][len[i]] = '\0';
     }
     dset = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    if (dset >= 0 &&
-        (n == 0 || H5Dwrite(dset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, strings) >= 0) &&
-        qz_h5_describe(dset, description, NULL) >= 0)
-        rc = 0;
+    if (dset >= 0 && (n == 0 || H5Dwrite(dset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, strings) >= 0))
+        rc = qz_h5_describe(dset, description, NULL);
 done:
     if (dset >= 0 && H5Dclose(dset) < 0)
-        rc = -1;
+        rc = QZ_EHDF5;
     if (space >= 0)
         H5Sclose(space);
     if (type >= 0)
@@ -207,17 +227,27 @@ done:
     return rc;
 }
 
-int qz_h5_read_string_attr(hid_t loc, const char *name, char **out)
+/* The start of every reader: whether `exists` (an H5Aexists or H5Lexists result) lets
+ * the read go on (1), or settles it (0, with *rc): missing, or the lookup failed. */
+static int look_up(htri_t exists, int *found, enum qz_status *rc)
+{
+    if (found)
+        *found = 0;
+    *rc = exists < 0 || (exists == 0 && !found) ? QZ_EHDF5 : QZ_OK;
+    return exists > 0;
+}
+
+enum qz_status qz_h5_read_string_attr(hid_t loc, const char *name, char **out, int *found)
 {
     hid_t attr = H5I_INVALID_HID, ftype = H5I_INVALID_HID, mtype = H5I_INVALID_HID;
     hid_t space = H5I_INVALID_HID;
-    htri_t exists = H5Aexists(loc, name);
     char *vstr = NULL;
-    int rc = -1;
+    enum qz_status rc;
 
     *out = NULL;
-    if (exists <= 0)
-        return exists == 0 ? 0 : -1;
+    if (!look_up(H5Aexists(loc, name), found, &rc))
+        return rc;
+    rc = QZ_EHDF5;
     if ((attr = H5Aopen(loc, name, H5P_DEFAULT)) < 0 || (ftype = H5Aget_type(attr)) < 0 ||
         (space = H5Aget_space(attr)) < 0 || H5Tget_class(ftype) != H5T_STRING ||
         H5Sget_simple_extent_npoints(space) != 1 || (mtype = H5Tcopy(ftype)) < 0)
@@ -228,18 +258,22 @@ int qz_h5_read_string_attr(hid_t loc, const char *name, char **out)
             goto done;
         *out = strdup(vstr ? vstr : "");
         H5free_memory(vstr);
+        rc = *out ? QZ_OK : QZ_ENOMEM;
     } else {
         size_t n = H5Tget_size(ftype);
         if (n == 0 || H5Tset_size(mtype, n + 1) < 0 || H5Tset_strpad(mtype, H5T_STR_NULLTERM) < 0)
             goto done;
-        if (!(*out = calloc(n + 1, 1)))
+        if (!(*out = calloc(n + 1, 1))) {
+            rc = QZ_ENOMEM;
             goto done;
+        }
         if (H5Aread(attr, mtype, *out) < 0) {
             free(*out);
             *out = NULL;
+        } else {
+            rc = QZ_OK;
         }
     }
-    rc = *out ? 1 : -1;
 done:
     if (mtype >= 0)
         H5Tclose(mtype);
@@ -249,63 +283,70 @@ done:
         H5Tclose(ftype);
     if (attr >= 0)
         H5Aclose(attr);
+    if (rc == QZ_OK && found)
+        *found = 1;
     return rc;
 }
 
-int qz_h5_read_num_attr(hid_t loc, const char *name, hid_t mtype, void *value)
+enum qz_status qz_h5_read_num_attr(hid_t loc, const char *name, hid_t mtype, void *value,
+                                   int *found)
 {
     hid_t attr = H5I_INVALID_HID, type = H5I_INVALID_HID, space = H5I_INVALID_HID;
-    htri_t exists = H5Aexists(loc, name);
     H5T_class_t cls;
-    int rc = -1;
+    enum qz_status rc;
 
-    if (exists <= 0)
-        return exists == 0 ? 0 : -1;
+    if (!look_up(H5Aexists(loc, name), found, &rc))
+        return rc;
+    rc = QZ_EHDF5;
     if ((attr = H5Aopen(loc, name, H5P_DEFAULT)) >= 0 && (type = H5Aget_type(attr)) >= 0 &&
         (space = H5Aget_space(attr)) >= 0 && H5Sget_simple_extent_npoints(space) == 1 &&
         ((cls = H5Tget_class(type)) == H5T_INTEGER ||
          (cls == H5T_FLOAT && H5Tget_class(mtype) == H5T_FLOAT)) &&
         H5Aread(attr, mtype, value) >= 0)
-        rc = 1;
+        rc = QZ_OK;
     if (space >= 0)
         H5Sclose(space);
     if (type >= 0)
         H5Tclose(type);
     if (attr >= 0)
         H5Aclose(attr);
+    if (rc == QZ_OK && found)
+        *found = 1;
     return rc;
 }
 
-int qz_h5_read_f64_1d(hid_t loc, const char *name, double **out, size_t *n)
+enum qz_status qz_h5_read_f64_1d(hid_t loc, const char *name, double **out, size_t *n, int *found)
 {
     hid_t dset = H5I_INVALID_HID, space = H5I_INVALID_HID, type = H5I_INVALID_HID;
-    htri_t exists = H5Lexists(loc, name, H5P_DEFAULT);
     hsize_t len = 0;
     H5T_class_t cls;
-    int rc = -1;
+    enum qz_status rc;
 
     *out = NULL;
     *n = 0;
-    if (exists <= 0)
-        return exists == 0 ? 0 : -1;
+    if (!look_up(H5Lexists(loc, name, H5P_DEFAULT), found, &rc))
+        return rc;
+    rc = QZ_EHDF5;
     if ((dset = H5Dopen2(loc, name, H5P_DEFAULT)) < 0 || (space = H5Dget_space(dset)) < 0 ||
         (type = H5Dget_type(dset)) < 0 || H5Sget_simple_extent_ndims(space) != 1 ||
         H5Sget_simple_extent_dims(space, &len, NULL) < 0 ||
         ((cls = H5Tget_class(type)) != H5T_INTEGER && cls != H5T_FLOAT))
         goto done;
     if (len == 0) {
-        rc = 1;
+        rc = QZ_OK;
         goto done;
     }
-    if (len > SIZE_MAX / sizeof **out || !(*out = malloc((size_t)len * sizeof **out)))
+    if (len > SIZE_MAX / sizeof **out || !(*out = malloc((size_t)len * sizeof **out))) {
+        rc = QZ_ENOMEM;
         goto done;
+    }
     if (H5Dread(dset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) < 0) {
         free(*out);
         *out = NULL;
         goto done;
     }
     *n = (size_t)len;
-    rc = 1;
+    rc = QZ_OK;
 done:
     if (type >= 0)
         H5Tclose(type);
@@ -313,6 +354,8 @@ done:
         H5Sclose(space);
     if (dset >= 0)
         H5Dclose(dset);
+    if (rc == QZ_OK && found)
+        *found = 1;
     return rc;
 }
 
@@ -327,7 +370,7 @@ static const char *const mpio_hints[][2] = {
     {"romio_ds_write", "disable"},
 };
 
-hid_t qz_h5_fapl_mpio(MPI_Comm comm)
+enum qz_status qz_h5_fapl_mpio(MPI_Comm comm, hid_t *out)
 {
     MPI_Info info = MPI_INFO_NULL;
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
@@ -343,18 +386,20 @@ hid_t qz_h5_fapl_mpio(MPI_Comm comm)
         H5Pclose(fapl);
         fapl = H5I_INVALID_HID;
     }
-    return fapl;
+    *out = fapl;
+    return ok ? QZ_OK : QZ_EHDF5;
 }
 
 /* Select n entries at start of d's file space and read or write them. */
-static int range_io(hid_t d, hid_t mtype, uint64_t start, size_t n, void *out, const void *data)
+static enum qz_status range_io(hid_t d, hid_t mtype, uint64_t start, size_t n, void *out,
+                               const void *data)
 {
     hsize_t s = start, count = n;
     hid_t mem, space;
     int ok;
 
     if (n == 0)
-        return 1;
+        return QZ_OK;
     mem = H5Screate_simple(1, &count, NULL);
     space = H5Dget_space(d);
     ok = mem >= 0 && space >= 0 &&
@@ -365,15 +410,15 @@ static int range_io(hid_t d, hid_t mtype, uint64_t start, size_t n, void *out, c
         H5Sclose(mem);
     if (space >= 0)
         H5Sclose(space);
-    return ok;
+    return ok ? QZ_OK : QZ_EHDF5;
 }
 
-int qz_h5_read_range(hid_t d, hid_t mtype, uint64_t start, size_t n, void *out)
+enum qz_status qz_h5_read_range(hid_t d, hid_t mtype, uint64_t start, size_t n, void *out)
 {
     return range_io(d, mtype, start, n, out, NULL);
 }
 
-int qz_h5_write_range(hid_t d, hid_t mtype, uint64_t start, size_t n, const void *data)
+enum qz_status qz_h5_write_range(hid_t d, hid_t mtype, uint64_t start, size_t n, const void *data)
 {
     return range_io(d, mtype, start, n, NULL, data);
 }

@@ -7,6 +7,7 @@
 
 #include <hdf5.h>
 
+#include "format.h"
 #include "h5util.h"
 #include "output.h"
 
@@ -16,78 +17,105 @@
 #define PAYLOAD_SHOWN 8    /* payload values shown */
 #define TEXT_SHOWN 240     /* bytes of a text payload shown */
 #define JOB_SHOWN 60       /* characters of the job's JSON shown */
-#define VALUE_MAX 64
 
-enum { FOUND = 1, MISSING = 0, UNREADABLE = -1 };
-
-void qz_format_exact(char *buf, size_t n, double x)
+/* A number as f->show says, with f's units where the form does not imply them. */
+static void format_number(char *buf, size_t n, const struct qz_field *f, double d, uint64_t u,
+                          long long i)
 {
-    if (isfinite(x) && x == floor(x) && fabs(x) < 1e15) {
-        snprintf(buf, n, "%.0f", x); /* 1000, not 1e+03 */
-        return;
+    char num[QZ_FORMAT_MAX];
+    int units = 1;
+
+    switch (f->show) {
+    case QZ_SHOW_EXACT:
+        qz_format_exact(num, sizeof num, d);
+        break;
+    case QZ_SHOW_RATE:
+        qz_format_human(num, sizeof num, d);
+        break;
+    case QZ_SHOW_SECONDS:
+        qz_format_duration(num, sizeof num, d);
+        units = 0;
+        break;
+    case QZ_SHOW_BYTES:
+        qz_format_mib(num, sizeof num, u);
+        units = 0;
+        break;
+    case QZ_SHOW_COUNT:
+    case QZ_SHOW_TEXT:
+    case QZ_SHOW_JOB:
+    case QZ_SHOW_HIDDEN:
+        if (f->type == QZ_FIELD_I32)
+            snprintf(num, sizeof num, "%lld", i);
+        else if (f->type == QZ_FIELD_U64)
+            snprintf(num, sizeof num, "%llu", (unsigned long long)u);
+        else
+            qz_format_exact(num, sizeof num, d);
+        break;
     }
-    for (int digits = 1; digits <= 17; digits++) {
-        snprintf(buf, n, "%.*g", digits, x);
-        if (!isfinite(x) || strtod(buf, NULL) == x)
-            return;
-    }
+    units = units && f->units;
+    snprintf(buf, n, "%s%s%s", num, units ? " " : "", units ? f->units : "");
 }
 
-/* A figure for people (rates): 3 significant digits, no exponent below 1e15. */
-static void fmt_human(char *buf, size_t n, double x)
+enum qz_status qz_inspect_field(hid_t loc, const struct qz_field *f, char **text)
 {
-    if (isfinite(x) && fabs(x) >= 100 && fabs(x) < 1e15)
-        snprintf(buf, n, "%.0f", x);
-    else
-        snprintf(buf, n, "%.3g", x);
-}
+    char buf[2 * QZ_FORMAT_MAX];
+    double d = 0;
+    uint64_t u = 0;
+    long long i = 0;
+    int found = 0;
+    enum qz_status rc = QZ_EINTERNAL;
 
-/* A duration for people: "0.0123 s", "42.5 s", "3 min 7.2 s", "2 h 05 min 09 s". */
-static void fmt_duration(char *buf, size_t n, double s)
-{
-    if (!isfinite(s) || s < 60) {
-        char num[VALUE_MAX];
-        fmt_human(num, sizeof num, s);
-        snprintf(buf, n, "%s s", num);
-    } else if (s < 3600) {
-        double t = round(s * 10) / 10, min = floor(t / 60);
-        snprintf(buf, n, "%.0f min %.1f s", min, t - 60 * min);
-    } else {
-        double t = round(s), h = floor(t / 3600), min = floor((t - 3600 * h) / 60);
-        snprintf(buf, n, "%.0f h %02.0f min %02.0f s", h, min, t - 3600 * h - 60 * min);
+    *text = NULL;
+    switch (f->type) {
+    case QZ_FIELD_STR:
+        return qz_h5_read_string_attr(loc, f->name, text, &found);
+    case QZ_FIELD_U64:
+        rc = qz_h5_read_num_attr(loc, f->name, H5T_NATIVE_UINT64, &u, &found);
+        d = (double)u;
+        break;
+    case QZ_FIELD_I32:
+        rc = qz_h5_read_num_attr(loc, f->name, H5T_NATIVE_LLONG, &i, &found);
+        d = (double)i;
+        break;
+    case QZ_FIELD_F64:
+        rc = qz_h5_read_num_attr(loc, f->name, H5T_NATIVE_DOUBLE, &d, &found);
+        break;
     }
-}
-
-/* Bytes in MiB for people: "123.4 MiB". */
-static void fmt_mib(char *buf, size_t n, uint64_t bytes)
-{
-    snprintf(buf, n, "%.1f MiB", (double)bytes / (1024.0 * 1024.0));
+    if (rc || !found)
+        return rc;
+    format_number(buf, sizeof buf, f, d, u, i);
+    *text = strdup(buf);
+    return *text ? QZ_OK : QZ_ENOMEM;
 }
 
 /* Read the first n values (as mtype) of the 1-D dataset loc/name; *len gets its
- * length. FOUND, MISSING or UNREADABLE. */
-static int read_head(hid_t loc, const char *name, hid_t mtype, size_t n, void *buf, hsize_t *len)
+ * length. As the h5util readers: QZ_OK with *found 0 when there is no such
+ * dataset (found NULL: QZ_EHDF5), QZ_EHDF5 when it cannot be read. */
+static enum qz_status read_head(hid_t loc, const char *name, hid_t mtype, size_t n, void *buf,
+                                hsize_t *len, int *found)
 {
     hid_t dset = H5I_INVALID_HID, fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID;
     htri_t exists = H5Lexists(loc, name, H5P_DEFAULT);
     hsize_t start = 0, count;
-    int rc = UNREADABLE;
+    enum qz_status rc = QZ_EHDF5;
 
     *len = 0;
+    if (found)
+        *found = exists > 0;
     if (exists <= 0)
-        return exists == 0 ? MISSING : UNREADABLE;
+        return exists == 0 && found ? QZ_OK : QZ_EHDF5;
     if ((dset = H5Dopen2(loc, name, H5P_DEFAULT)) < 0 || (fspace = H5Dget_space(dset)) < 0 ||
         H5Sget_simple_extent_ndims(fspace) != 1 || H5Sget_simple_extent_dims(fspace, len, NULL) < 0)
         goto done;
     count = *len < n ? *len : n;
     if (count == 0) {
-        rc = FOUND;
+        rc = QZ_OK;
         goto done;
     }
     if (H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, NULL, &count, NULL) >= 0 &&
         (mspace = H5Screate_simple(1, &count, NULL)) >= 0 &&
         H5Dread(dset, mtype, mspace, fspace, H5P_DEFAULT, buf) >= 0)
-        rc = FOUND;
+        rc = QZ_OK;
 done:
     if (mspace >= 0)
         H5Sclose(mspace);
@@ -106,26 +134,6 @@ static void put_line(FILE *out, const char *label, const char *value)
     fprintf(out, "  %-*s%s\n", KEY_WIDTH, key, value);
 }
 
-/* How an attribute is shown. */
-enum show {
-    SHOW_U64,
-    SHOW_I64,
-    SHOW_EXACT,
-    SHOW_HUMAN,
-    SHOW_SECONDS,
-    SHOW_MIB,
-    SHOW_STR,
-    SHOW_JOB
-};
-
-struct line {
-    const char *label;
-    const char *attr;
-    enum show show;
-    const char *suffix; /* units after the value, or NULL */
-    int optional;       /* skip the line when the attribute is missing */
-};
-
 /* The job's JSON on one line, cut to JOB_SHOWN characters. */
 static void show_job(FILE *out, const char *label, const char *json)
 {
@@ -141,68 +149,28 @@ static void show_job(FILE *out, const char *label, const char *json)
     put_line(out, label, text);
 }
 
-static void show_string(FILE *out, hid_t loc, const struct line *l)
+/* One line per field of `section` in loc: "-" for a field every run has but loc
+ * lacks, nothing for one that only some runs have. */
+static void show_section(FILE *out, hid_t loc, enum qz_field_section section)
 {
-    char *s = NULL;
-    int r = qz_h5_read_string_attr(loc, l->attr, &s);
+    for (size_t i = 0; i < qz_record_nfields; i++) {
+        const struct qz_field *f = &qz_record_fields[i];
+        char *text = NULL;
+        enum qz_status rc;
 
-    if (r == MISSING && l->optional)
-        return;
-    if (r == FOUND && l->show == SHOW_JOB)
-        show_job(out, l->label, s);
-    else
-        put_line(out, l->label, r == FOUND ? s : r == MISSING ? "-" : "(unreadable)");
-    free(s);
-}
-
-static void show_attr(FILE *out, hid_t loc, const struct line *l)
-{
-    char value[VALUE_MAX], text[VALUE_MAX + 32];
-    union {
-        uint64_t u;
-        long long i;
-        double d;
-    } v;
-    int r = UNREADABLE;
-
-    switch (l->show) {
-    case SHOW_STR:
-    case SHOW_JOB:
-        show_string(out, loc, l);
-        return;
-    case SHOW_U64:
-        if ((r = qz_h5_read_num_attr(loc, l->attr, H5T_NATIVE_UINT64, &v.u)) == FOUND)
-            snprintf(value, sizeof value, "%llu", (unsigned long long)v.u);
-        break;
-    case SHOW_MIB:
-        if ((r = qz_h5_read_num_attr(loc, l->attr, H5T_NATIVE_UINT64, &v.u)) == FOUND)
-            fmt_mib(value, sizeof value, v.u);
-        break;
-    case SHOW_I64:
-        if ((r = qz_h5_read_num_attr(loc, l->attr, H5T_NATIVE_LLONG, &v.i)) == FOUND)
-            snprintf(value, sizeof value, "%lld", v.i);
-        break;
-    case SHOW_EXACT:
-    case SHOW_HUMAN:
-    case SHOW_SECONDS:
-        if ((r = qz_h5_read_num_attr(loc, l->attr, H5T_NATIVE_DOUBLE, &v.d)) == FOUND)
-            (l->show == SHOW_EXACT   ? qz_format_exact
-             : l->show == SHOW_HUMAN ? fmt_human
-                                     : fmt_duration)(value, sizeof value, v.d);
-        break;
+        if (f->section != section || f->show == QZ_SHOW_HIDDEN)
+            continue;
+        rc = qz_inspect_field(loc, f, &text);
+        if (rc)
+            put_line(out, f->label, "(unreadable)");
+        else if (text && f->show == QZ_SHOW_JOB)
+            show_job(out, f->label, text);
+        else if (text)
+            put_line(out, f->label, text);
+        else if (f->when == QZ_WHEN_ALWAYS || f->when == QZ_WHEN_COMMIT)
+            put_line(out, f->label, "-");
+        free(text);
     }
-    if (r == MISSING && l->optional)
-        return;
-    if (r == FOUND)
-        snprintf(text, sizeof text, "%s%s%s", value, l->suffix ? " " : "",
-                 l->suffix ? l->suffix : "");
-    put_line(out, l->label, r == FOUND ? text : r == MISSING ? "-" : "(unreadable)");
-}
-
-static void show_lines(FILE *out, hid_t loc, const struct line *lines, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        show_attr(out, loc, &lines[i]);
 }
 
 /* A text payload (a scalar UTF-8 string): its first TEXT_SHOWN bytes. 1 if it was
@@ -244,13 +212,13 @@ static void show_payload(FILE *out, hid_t selected)
     hsize_t len;
     char text[PAYLOAD_SHOWN * 26 + 48], num[32];
     size_t used = 0;
-    int r;
+    int found;
 
     if (show_text_payload(out, selected))
         return;
-    r = read_head(selected, "payload", H5T_NATIVE_DOUBLE, PAYLOAD_SHOWN, v, &len);
-    if (r != FOUND) {
-        put_line(out, "selected payload", r == MISSING ? "-" : "(unreadable)");
+    if (read_head(selected, "payload", H5T_NATIVE_DOUBLE, PAYLOAD_SHOWN, v, &len, &found) ||
+        !found) {
+        put_line(out, "selected payload", found ? "(unreadable)" : "-");
         return;
     }
     used += (size_t)snprintf(text, sizeof text, "[");
@@ -267,13 +235,6 @@ static void show_payload(FILE *out, hid_t selected)
 
 static void show_selected(FILE *out, hid_t run)
 {
-    static const struct line lines[] = {
-        {"selected position", "position", SHOW_U64, NULL, 0},
-        {"selected index", "index", SHOW_U64, NULL, 0},
-        {"selected utility", "utility", SHOW_EXACT, NULL, 0},
-        {"selected cost", "cost", SHOW_EXACT, NULL, 1},
-        {"selected chunk", "chunk", SHOW_U64, NULL, 0},
-    };
     htri_t exists = H5Lexists(run, "selected", H5P_DEFAULT);
     hid_t selected = exists > 0 ? H5Gopen2(run, "selected", H5P_DEFAULT) : H5I_INVALID_HID;
 
@@ -281,7 +242,7 @@ static void show_selected(FILE *out, hid_t run)
         put_line(out, "selected", exists == 0 ? "(none)" : "(unreadable)");
         return;
     }
-    show_lines(out, selected, lines, sizeof lines / sizeof lines[0]);
+    show_section(out, selected, QZ_SECTION_SELECTED);
     show_payload(out, selected);
     H5Gclose(selected);
 }
@@ -296,19 +257,20 @@ static void show_top(FILE *out, hid_t run)
     char u[32], c[32];
     int has_cost, stored = 1;
 
-    if (exists == 0 && qz_h5_read_num_attr(run, "top_stored", H5T_NATIVE_INT, &stored) == FOUND &&
-        !stored) {
+    if (exists == 0 &&
+        qz_h5_read_num_attr(run, "top_stored", H5T_NATIVE_INT, &stored, NULL) == QZ_OK && !stored) {
         put_line(out, "top set", "(not stored)");
         return;
     }
-    if (top < 0 || read_head(top, "index", H5T_NATIVE_UINT64, TOP_SHOWN, index, &k) != FOUND ||
-        read_head(top, "utility", H5T_NATIVE_DOUBLE, TOP_SHOWN, utility, &nu) != FOUND || nu != k) {
+    if (top < 0 || read_head(top, "index", H5T_NATIVE_UINT64, TOP_SHOWN, index, &k, NULL) ||
+        read_head(top, "utility", H5T_NATIVE_DOUBLE, TOP_SHOWN, utility, &nu, NULL) || nu != k) {
         put_line(out, "top set", exists == 0 ? "(none)" : "(unreadable)");
         if (top >= 0)
             H5Gclose(top);
         return;
     }
-    has_cost = read_head(top, "cost", H5T_NATIVE_DOUBLE, TOP_SHOWN, cost, &nc) == FOUND && nc == k;
+    has_cost =
+        read_head(top, "cost", H5T_NATIVE_DOUBLE, TOP_SHOWN, cost, &nc, NULL) == QZ_OK && nc == k;
     fprintf(out, "  top set (first %llu of %llu):\n",
             (unsigned long long)(k < TOP_SHOWN ? k : TOP_SHOWN), (unsigned long long)k);
     fprintf(out, "    %8s  %-20s  ", "position", "index");
@@ -338,8 +300,8 @@ static void show_archive(FILE *out, hid_t run)
     samples = H5Gopen2(run, "samples", H5P_DEFAULT);
     if (samples < 0)
         return;
-    qz_h5_read_string_attr(samples, "mode", &mode);
-    qz_h5_read_num_attr(samples, "count", H5T_NATIVE_UINT64, &count);
+    qz_h5_read_string_attr(samples, "mode", &mode, NULL);
+    qz_h5_read_num_attr(samples, "count", H5T_NATIVE_UINT64, &count, NULL);
     snprintf(line, sizeof line, "%s, %llu samples (samples/)", mode ? mode : "?",
              (unsigned long long)count);
     put_line(out, "archive", line);
@@ -362,9 +324,10 @@ static void show_sweep(FILE *out, hid_t run)
         (sweep = H5Gopen2(run, "sweep", H5P_DEFAULT)) < 0)
         return;
     for (int c = 0; c < 5; c++)
-        ok &= qz_h5_read_f64_1d(sweep, cols[c], &v[c], &n[c]) == FOUND && n[c] == n[0];
-    ok &= read_head(sweep, "top_count", H5T_NATIVE_UINT64, QZ_SHOWN_SWEEP, k, &nk) == FOUND &&
-          read_head(sweep, "selected_index", H5T_NATIVE_UINT64, QZ_SHOWN_SWEEP, idx, &ni) == FOUND;
+        ok &= qz_h5_read_f64_1d(sweep, cols[c], &v[c], &n[c], NULL) == QZ_OK && n[c] == n[0];
+    ok &= read_head(sweep, "top_count", H5T_NATIVE_UINT64, QZ_SHOWN_SWEEP, k, &nk, NULL) == QZ_OK &&
+          read_head(sweep, "selected_index", H5T_NATIVE_UINT64, QZ_SHOWN_SWEEP, idx, &ni, NULL) ==
+              QZ_OK;
     if (!ok) {
         put_line(out, "sweep", "(unreadable)");
     } else {
@@ -381,53 +344,16 @@ static void show_sweep(FILE *out, hid_t run)
     H5Gclose(sweep);
 }
 
+/* The run's figures section by section (fields.h), the selected sample with its
+ * payload, then the archive, the sweep and the top set. */
 static void show_run(FILE *out, hid_t run)
 {
-    static const struct line head[] = {
-        {"status", "status", SHOW_STR, NULL, 0},
-        {"version", "version", SHOW_STR, NULL, 0},
-        {"q", "q", SHOW_EXACT, NULL, 0},
-        {"samples (N)", "samples", SHOW_U64, NULL, 0},
-        {"valid samples", "valid_samples", SHOW_U64, NULL, 1},
-        {"invalid samples", "invalid_samples", SHOW_U64, NULL, 0},
-        {"mass (m)", "mass", SHOW_EXACT, NULL, 0},
-        {"top count (K)", "top_count", SHOW_U64, NULL, 0},
-        {"threshold", "threshold", SHOW_EXACT, NULL, 0},
-        {"boundary ties", "boundary_ties", SHOW_U64, NULL, 0},
-        {"seed", "seed", SHOW_U64, NULL, 0},
-        {"chunk size", "chunk_size", SHOW_U64, NULL, 1},
-    };
-    static const struct line tail[] = {
-        {"ranks", "ranks", SHOW_I64, NULL, 0},
-        {"started", "started", SHOW_STR, NULL, 0},
-        {"finished", "finished", SHOW_STR, NULL, 0},
-        {"wall time", "wall_seconds", SHOW_SECONDS, NULL, 0},
-        {"rate", "samples_per_second", SHOW_HUMAN, "samples/s", 0},
-        {"draw time", "draw_seconds", SHOW_SECONDS, NULL, 1},
-        {"select time", "select_seconds", SHOW_SECONDS, NULL, 1},
-        {"write time", "write_seconds", SHOW_SECONDS, NULL, 1},
-        {"peak RSS (max)", "peak_rss_bytes_max", SHOW_MIB, NULL, 1},
-        {"peak RSS (root)", "peak_rss_bytes_root", SHOW_MIB, NULL, 1},
-        {"checkpoints", "checkpoints", SHOW_U64, NULL, 1},
-        {"checkpoint time", "checkpoint_seconds", SHOW_SECONDS, NULL, 1},
-        {"resumed", "resumes", SHOW_U64, "times", 1},
-        {"source file", "source_file", SHOW_STR, NULL, 1},
-        {"source run", "source_run", SHOW_STR, NULL, 1},
-        {"job", "job", SHOW_JOB, NULL, 0},
-    };
-    static const struct line safety[] = {
-        {"E_Q[u]", "utility_quantilized_mean", SHOW_EXACT, NULL, 1},
-        {"E_Q[c]", "cost_quantilized_mean", SHOW_EXACT, NULL, 1},
-        {"E_gamma[c]", "cost_base_mean", SHOW_EXACT, NULL, 1},
-        {"E_gamma[c] s.e.", "cost_base_stderr", SHOW_EXACT, NULL, 1},
-        {"E_gamma[c] / q", "cost_bound", SHOW_EXACT, NULL, 1},
-        {"KL(Q||gamma)", "kl_nats", SHOW_EXACT, "nats = ln(1/q)", 1},
-    };
-
-    show_lines(out, run, head, sizeof head / sizeof head[0]);
-    show_lines(out, run, safety, sizeof safety / sizeof safety[0]);
-    show_selected(out, run);
-    show_lines(out, run, tail, sizeof tail / sizeof tail[0]);
+    for (int s = 0; s < QZ_SECTIONS; s++) {
+        if (s == QZ_SECTION_SELECTED)
+            show_selected(out, run);
+        else
+            show_section(out, run, (enum qz_field_section)s);
+    }
     show_archive(out, run);
     show_sweep(out, run);
     show_top(out, run);
@@ -483,7 +409,7 @@ enum qz_status qz_inspect(const char *path, FILE *out, struct qz_error *err)
         qz_h5_restore(&quiet);
         return rc;
     }
-    qz_h5_read_num_attr(file, "format_version", H5T_NATIVE_LLONG, &version);
+    qz_h5_read_num_attr(file, "format_version", H5T_NATIVE_LLONG, &version, NULL);
     has_runs = H5Lexists(file, "runs", H5P_DEFAULT);
     if (has_runs < 0 || (has_runs > 0 && ((runs = H5Gopen2(file, "runs", H5P_DEFAULT)) < 0 ||
                                           H5Gget_info(runs, &info) < 0))) {

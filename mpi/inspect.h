@@ -5,7 +5,10 @@
 
 #include <stdio.h>
 
+#include <hdf5.h>
+
 #include "error.h"
+#include "fields.h"
 
 /* Print a summary of each run under /runs (in name order) to out. Local; read-only.
  * QZ_EARGS when path is missing, not HDF5 or not a quantilize record file; QZ_EHDF5
@@ -20,8 +23,11 @@ enum qz_status qz_inspect(const char *path, FILE *out, struct qz_error *err);
  * null. Local; read-only. Errors as for qz_inspect, and QZ_ENOMEM. */
 enum qz_status qz_inspect_json(const char *path, FILE *out, struct qz_error *err);
 
-/* The shortest %g form of x that reads back as exactly x (at most 17 digits); whole
- * numbers below 1e15 without an exponent. */
-void qz_format_exact(char *buf, size_t n, double x);
+/* The record field f of a run as people read it (f->show, common/format.h): loc is
+ * the run's group, or its selected/ group for QZ_GROUP_SELECTED fields. *text is a
+ * malloc'd string the caller frees, NULL when loc lacks the attribute. QZ_EHDF5 when
+ * it is there but unreadable or not of f's type, QZ_ENOMEM. Local; call it with HDF5
+ * error printing silenced. */
+enum qz_status qz_inspect_field(hid_t loc, const struct qz_field *f, char **text);
 
 #endif

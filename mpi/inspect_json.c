@@ -29,9 +29,11 @@ static cJSON *numbers(const double *v, size_t n)
 }
 
 /* The value of attribute `name` of loc: numbers as numbers (arrays for non-scalar
- * ones), strings as strings, the job's JSON parsed; null when unreadable. */
-static cJSON *attr_value(hid_t loc, const char *name)
+ * ones), strings as strings, a record field shown as a job (fields.h) parsed; null
+ * when unreadable. */
+static cJSON *attr_value(hid_t loc, enum qz_field_group group, const char *name)
 {
+    const struct qz_field *f = qz_field_find(group, name);
     hid_t attr = H5Aopen(loc, name, H5P_DEFAULT), type = H5I_INVALID_HID;
     hid_t space = H5I_INVALID_HID;
     hssize_t npoints = 0;
@@ -44,8 +46,8 @@ static cJSON *attr_value(hid_t loc, const char *name)
     }
     if (cls == H5T_STRING && npoints == 1) {
         char *s = NULL;
-        if (qz_h5_read_string_attr(loc, name, &s) == 1) {
-            if (strcmp(name, "job") == 0)
+        if (qz_h5_read_string_attr(loc, name, &s, NULL) == QZ_OK) {
+            if (f && f->show == QZ_SHOW_JOB)
                 v = cJSON_Parse(s);
             if (!v)
                 v = cJSON_CreateString(s);
@@ -76,22 +78,30 @@ static cJSON *attr_value(hid_t loc, const char *name)
     return v ? v : cJSON_CreateNull();
 }
 
+struct attrs {
+    cJSON *obj;
+    enum qz_field_group group;
+};
+
 static herr_t attr_cb(hid_t loc, const char *name, const H5A_info_t *info, void *data)
 {
+    struct attrs *a = data;
+
     (void)info;
-    cJSON_AddItemToObject(data, name, attr_value(loc, name));
+    cJSON_AddItemToObject(a->obj, name, attr_value(loc, a->group, name));
     return 0;
 }
 
-/* Every attribute of loc, as an object. */
-static cJSON *attrs(hid_t loc)
+/* Every attribute of loc (the run's `group`), in name order, as an object: the
+ * record's fields and whatever else a newer or older quantilize wrote. */
+static cJSON *attrs(hid_t loc, enum qz_field_group group)
 {
-    cJSON *o = cJSON_CreateObject();
+    struct attrs a = {cJSON_CreateObject(), group};
     hsize_t at = 0;
 
-    if (o)
-        H5Aiterate2(loc, H5_INDEX_NAME, H5_ITER_INC, &at, attr_cb, o);
-    return o;
+    if (a.obj)
+        H5Aiterate2(loc, H5_INDEX_NAME, H5_ITER_INC, &at, attr_cb, &a);
+    return a.obj;
 }
 
 /* The selected sample's payload: a string (text), a number (one value), an array
@@ -114,7 +124,7 @@ static cJSON *payload(hid_t selected)
     } else if (dset >= 0) {
         double *d = NULL;
         size_t n = 0;
-        if (qz_h5_read_f64_1d(selected, "payload", &d, &n) == 1)
+        if (qz_h5_read_f64_1d(selected, "payload", &d, &n, NULL) == QZ_OK)
             v = n == 1 ? number(d[0]) : numbers(d, n);
         free(d);
     }
@@ -142,9 +152,9 @@ static herr_t column_cb(hid_t group, const char *name, const H5L_info_t *info, v
         cJSON_AddItemToArray(c->obj, cJSON_CreateString(name));
         return 0;
     }
-    cJSON_AddItemToObject(c->obj, name,
-                          qz_h5_read_f64_1d(group, name, &d, &n) == 1 ? numbers(d, n)
-                                                                      : cJSON_CreateNull());
+    cJSON_AddItemToObject(
+        c->obj, name,
+        qz_h5_read_f64_1d(group, name, &d, &n, NULL) == QZ_OK ? numbers(d, n) : cJSON_CreateNull());
     free(d);
     return 0;
 }
@@ -197,10 +207,10 @@ static cJSON *run_json(hid_t runs, const char *name)
         cJSON_AddStringToObject(o, "error", "not a readable run group");
         return o;
     }
-    cJSON_AddItemToObject(o, "attrs", attrs(run));
+    cJSON_AddItemToObject(o, "attrs", attrs(run, QZ_GROUP_RUN));
     if (H5Lexists(run, "selected", H5P_DEFAULT) > 0 &&
         (group = H5Gopen2(run, "selected", H5P_DEFAULT)) >= 0) {
-        cJSON *sel = attrs(group);
+        cJSON *sel = attrs(group, QZ_GROUP_SELECTED);
         cJSON_AddItemToObject(sel, "payload", payload(group));
         cJSON_AddItemToObject(o, "selected", sel);
         H5Gclose(group);
@@ -213,7 +223,7 @@ static cJSON *run_json(hid_t runs, const char *name)
             static const char *const top_fields[] = {"index", "utility"};
             cJSON_AddItemToObject(top, "count", number(first_length(group, top_fields, 2)));
             H5Gclose(group);
-        } else if (qz_h5_read_num_attr(run, "top_count", H5T_NATIVE_UINT64, &k) == 1) {
+        } else if (qz_h5_read_num_attr(run, "top_count", H5T_NATIVE_UINT64, &k, NULL) == QZ_OK) {
             cJSON_AddItemToObject(top, "count", number((double)k));
         } else {
             cJSON_AddItemToObject(top, "count", cJSON_CreateNull());
@@ -255,7 +265,7 @@ enum qz_status qz_inspect_json(const char *path, FILE *out, struct qz_error *err
         qz_h5_restore(&quiet);
         return rc;
     }
-    qz_h5_read_num_attr(file, "format_version", H5T_NATIVE_LLONG, &version);
+    qz_h5_read_num_attr(file, "format_version", H5T_NATIVE_LLONG, &version, NULL);
     if ((rc = qz_runlist_read(file, path, &list, err)))
         goto done;
     if (list.n && (runs = H5Gopen2(file, "runs", H5P_DEFAULT)) < 0) {

@@ -31,7 +31,6 @@ static enum qz_status check_path_name(const char *path, struct qz_error *err)
     return QZ_OK;
 }
 
-/* A run becomes one link name under /runs, so it cannot hold a path separator. */
 /* A run is a group name under /runs; a record may also go to a task's RUN/tasks/ID
  * (`nested`): every '/'-separated part must be a plain group name. */
 static enum qz_status check_run_name(const char *path, const char *run, int nested,
@@ -85,15 +84,15 @@ static enum qz_status check_format(hid_t file, const char *shown, struct qz_erro
     long long version = 0;
     htri_t has_runs;
     enum qz_status rc = QZ_OK;
-    int r = qz_h5_read_string_attr(file, "format", &format);
+    int found = 0;
 
-    if (r == 0)
+    if (qz_h5_read_string_attr(file, "format", &format, &found) == QZ_OK && !found)
         rc = qz_error_set(err, QZ_EARGS, "%s: not a quantilize record file (no /format attribute)",
                           shown);
-    else if (r < 0 || strcmp(format, QZ_FORMAT_NAME) != 0)
+    else if (!format || strcmp(format, QZ_FORMAT_NAME) != 0)
         rc = qz_error_set(err, QZ_EARGS, "%s: not a quantilize record file (/format is not \"%s\")",
                           shown, QZ_FORMAT_NAME);
-    else if ((r = qz_h5_read_num_attr(file, "format_version", H5T_NATIVE_LLONG, &version)) <= 0 ||
+    else if (qz_h5_read_num_attr(file, "format_version", H5T_NATIVE_LLONG, &version, NULL) ||
              version < 1)
         rc = qz_error_set(err, QZ_EARGS,
                           "%s: not a quantilize record file (no valid /format_version)", shown);
@@ -223,9 +222,37 @@ static enum qz_status put_attrs(hid_t loc, const struct attr *a, size_t n, const
                                 struct qz_error *err)
 {
     for (size_t i = 0; i < n; i++)
-        if (qz_h5_write_attr(loc, a[i].name, a[i].kind, a[i].value) < 0)
+        if (qz_h5_write_attr(loc, a[i].name, a[i].kind, a[i].value))
             return qz_h5_fail(err, QZ_EHDF5, "%s: cannot write attribute %s of %s", w->path,
                               a[i].name, w->group);
+    return QZ_OK;
+}
+
+/* The attributes of the record's `group` (the table in fields.h), in table order:
+ * those rec has, or with `commit` only those written at commit. */
+static enum qz_status put_fields(hid_t loc, enum qz_field_group group, const struct qz_record *rec,
+                                 int commit, const struct where *w, struct qz_error *err)
+{
+    for (size_t i = 0; i < qz_record_nfields; i++) {
+        const struct qz_field *f = &qz_record_fields[i];
+        union {
+            uint64_t u;
+            double d;
+            int i;
+        } v;
+        const char *s;
+
+        if (f->group != group || !(commit ? f->when == QZ_WHEN_COMMIT : qz_field_present(f, rec)))
+            continue;
+        s = qz_field_value(f, rec, &v);
+        if (f->type == QZ_FIELD_STR && !s)
+            return qz_error_set(err, QZ_EINTERNAL, "%s: record field %s is missing", w->path,
+                                f->name);
+        if (qz_h5_write_attr(loc, f->name, qz_h5_field_kind(f->type),
+                             f->type == QZ_FIELD_STR ? (const void *)s : (const void *)&v))
+            return qz_h5_fail(err, QZ_EHDF5, "%s: cannot write attribute %s of %s", w->path,
+                              f->name, w->group);
+    }
     return QZ_OK;
 }
 
@@ -263,49 +290,27 @@ static enum qz_status close_group(hid_t group, const struct where *w, struct qz_
     return QZ_OK;
 }
 
-/* The selected text sample: payload as a UTF-8 string, and its token log-probs. */
-static herr_t write_selected_text(hid_t group, const struct qz_record *rec, const struct where *w,
-                                  struct qz_error *err)
-{
-    const struct qz_texts *t = rec->selected_text;
-    size_t i = rec->selected_text_at;
-    uint64_t tokens = t->tokens[i];
-    double mean = tokens ? t->logprob_sum[i] / (double)tokens : NAN;
-    const struct attr lp[] = {
-        {"logprob_sum", QZ_H5_F64, &t->logprob_sum[i]},
-        {"logprob_mean", QZ_H5_F64, &mean},
-        {"tokens", QZ_H5_U64, &tokens},
-    };
-
-    if (rec->has_logprobs && put_attrs(group, lp, 3, w, err))
-        return -1;
-    return qz_h5_write_texts(group, "payload", t->bytes, &t->off[i], &t->len[i], 1, 1,
-                             "the selected sample's text (UTF-8): the action itself");
-}
-
-/* selected/: its attributes and the payload. */
+/* selected/: its attributes and the payload, the numeric sample or the text. */
 static enum qz_status write_selected(hid_t run, const struct qz_record *rec, const struct where *w,
                                      struct qz_error *err)
 {
-    const struct attr attrs[] = {
-        {"index", QZ_H5_U64, &rec->selected_index},
-        {"position", QZ_H5_U64, &rec->selected_position},
-        {"utility", QZ_H5_F64, &rec->selected_utility},
-        {"chunk", QZ_H5_U64, &rec->selected_chunk},
-        {"cost", QZ_H5_F64, &rec->selected_cost}, /* last: only with a cost scorer */
-    };
+    const struct qz_texts *t = rec->selected_text;
+    size_t i = rec->selected_text_at;
     hid_t group;
     enum qz_status rc = create_group(run, "selected", &group, w, err), rc2;
 
     if (rc)
         return rc;
-    if (!(rc = put_attrs(group, attrs, rec->has_cost ? 5 : 4, w, err)) &&
-        (rec->text
-             ? write_selected_text(group, rec, w, err)
-             : qz_h5_write_dataset_1d(
-                   group, "payload", QZ_H5_F64, rec->selected_payload_len, rec->selected_payload,
-                   "numeric payload of the selected sample: the action itself", NULL)) < 0)
-        rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot write dataset %s/payload", w->path, w->group);
+    if (!(rc = put_fields(group, QZ_GROUP_SELECTED, rec, 0, w, err)) &&
+        (rc = rec->text
+                  ? qz_h5_write_texts(group, "payload", t->bytes, &t->off[i], &t->len[i], 1, 1,
+                                      "the selected sample's text (UTF-8): the action "
+                                      "itself")
+                  : qz_h5_write_dataset_1d(
+                        group, "payload", QZ_H5_F64, rec->selected_payload_len,
+                        rec->selected_payload,
+                        "numeric payload of the selected sample: the action itself", NULL)))
+        rc = qz_h5_fail(err, rc, "%s: cannot write dataset %s/payload", w->path, w->group);
     rc2 = close_group(group, w, err);
     return rc ? rc : rc2;
 }
@@ -371,9 +376,9 @@ static enum qz_status write_top_texts(hid_t group, const struct qz_texts *t, int
     double *mean = NULL;
     enum qz_status rc = QZ_OK;
 
-    if (qz_h5_write_texts(group, "payload", t->bytes, t->off, t->len, t->n, 0,
-                          "texts of the top set (UTF-8), best first") < 0)
-        return qz_h5_fail(err, QZ_EHDF5, "%s: cannot write dataset %s/payload", w->path, w->group);
+    if ((rc = qz_h5_write_texts(group, "payload", t->bytes, t->off, t->len, t->n, 0,
+                                "texts of the top set (UTF-8), best first")))
+        return qz_h5_fail(err, rc, "%s: cannot write dataset %s/payload", w->path, w->group);
     if (!logprobs)
         return QZ_OK;
     tokens = malloc((t->n ? t->n : 1) * sizeof *tokens);
@@ -387,15 +392,15 @@ static enum qz_status write_top_texts(hid_t group, const struct qz_texts *t, int
         tokens[i] = t->tokens[i];
         mean[i] = t->tokens[i] ? t->logprob_sum[i] / (double)t->tokens[i] : NAN;
     }
-    if (qz_h5_write_dataset_1d(group, "logprob_sum", QZ_H5_F64, t->n, t->logprob_sum,
-                               "sums of the top set's token log-probabilities, best first",
-                               "nats") < 0 ||
-        qz_h5_write_dataset_1d(group, "logprob_mean", QZ_H5_F64, t->n, mean,
-                               "mean token log-probability of each top-set sample, best first",
-                               "nats") < 0 ||
-        qz_h5_write_dataset_1d(group, "tokens", QZ_H5_U64, t->n, tokens,
-                               "tokens generated per top-set sample, best first", NULL) < 0)
-        rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot write the log-probs of %s", w->path, w->group);
+    if ((rc = qz_h5_write_dataset_1d(group, "logprob_sum", QZ_H5_F64, t->n, t->logprob_sum,
+                                     "sums of the top set's token log-probabilities, best first",
+                                     "nats")) ||
+        (rc = qz_h5_write_dataset_1d(
+             group, "logprob_mean", QZ_H5_F64, t->n, mean,
+             "mean token log-probability of each top-set sample, best first", "nats")) ||
+        (rc = qz_h5_write_dataset_1d(group, "tokens", QZ_H5_U64, t->n, tokens,
+                                     "tokens generated per top-set sample, best first", NULL)))
+        rc = qz_h5_fail(err, rc, "%s: cannot write the log-probs of %s", w->path, w->group);
     free(tokens);
     free(mean);
     return rc;
@@ -416,10 +421,10 @@ static enum qz_status write_top_serial(hid_t run, const struct qz_record *rec,
     }
     if (!(rc = create_group(run, "top", &group, w, err))) {
         for (int f = 0; f < (rec->has_cost ? TOP_FIELDS : TOP_COST) && !rc; f++)
-            if (qz_h5_write_dataset_1d(group, top_fields[f].name, top_fields[f].kind, k,
-                                       column(&c, f), top_fields[f].description,
-                                       top_fields[f].units) < 0)
-                rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot write dataset %s/%s", w->path, w->group,
+            if ((rc = qz_h5_write_dataset_1d(group, top_fields[f].name, top_fields[f].kind, k,
+                                             column(&c, f), top_fields[f].description,
+                                             top_fields[f].units)))
+                rc = qz_h5_fail(err, rc, "%s: cannot write dataset %s/%s", w->path, w->group,
                                 top_fields[f].name);
         if (!rc && rec->top_texts)
             rc = write_top_texts(group, rec->top_texts, rec->has_logprobs, w, err);
@@ -427,51 +432,6 @@ static enum qz_status write_top_serial(hid_t run, const struct qz_record *rec,
         rc = rc ? rc : rc2;
     }
     free_columns(&c);
-    return rc;
-}
-
-/* What the generator counted and what it sends, when it says. */
-static enum qz_status write_generator_attrs(hid_t run, const struct qz_record *rec,
-                                            const struct where *w, struct qz_error *err)
-{
-    const struct attr stats[] = {
-        {"requests", QZ_H5_U64, &rec->stats.requests},
-        {"retries", QZ_H5_U64, &rec->stats.retries},
-        {"failed_samples", QZ_H5_U64, &rec->stats.failed_samples},
-        {"prompt_tokens", QZ_H5_U64, &rec->stats.prompt_tokens},
-        {"completion_tokens", QZ_H5_U64, &rec->stats.completion_tokens},
-    };
-    const struct attr request[] = {{"generator_request", QZ_H5_STR, rec->generator_request}};
-    const struct attr source[] = {{"source_file", QZ_H5_STR, rec->source_file},
-                                  {"source_run", QZ_H5_STR, rec->source_run}};
-    enum qz_status rc = QZ_OK;
-
-    if (rec->has_stats)
-        rc = put_attrs(run, stats, sizeof stats / sizeof stats[0], w, err);
-    if (!rc && rec->generator_request)
-        rc = put_attrs(run, request, 1, w, err);
-    if (!rc && rec->source_file && rec->source_run)
-        rc = put_attrs(run, source, 2, w, err);
-    return rc;
-}
-
-/* The quantilized distribution's figures (README "Safety accounting"). */
-static enum qz_status write_safety(hid_t run, const struct qz_record *rec, const struct where *w,
-                                   struct qz_error *err)
-{
-    const struct attr always[] = {
-        {"utility_quantilized_mean", QZ_H5_F64, &rec->utility_quantilized_mean},
-        {"kl_nats", QZ_H5_F64, &rec->kl_nats},
-    };
-    const struct attr cost[] = {
-        {"cost_quantilized_mean", QZ_H5_F64, &rec->cost_quantilized_mean},
-        {"cost_base_mean", QZ_H5_F64, &rec->cost_base_mean},
-        {"cost_base_stderr", QZ_H5_F64, &rec->cost_base_stderr},
-        {"cost_bound", QZ_H5_F64, &rec->cost_bound},
-    };
-    enum qz_status rc = put_attrs(run, always, 2, w, err);
-    if (!rc && rec->has_cost)
-        rc = put_attrs(run, cost, 4, w, err);
     return rc;
 }
 
@@ -515,9 +475,9 @@ static enum qz_status write_sweep(hid_t run, const struct qz_record *rec, const 
     for (size_t c = 0; c < sizeof cols / sizeof cols[0] && !rc; c++) {
         for (size_t i = 0; i < rec->nsweep; i++)
             memcpy(col + 8 * i, (const char *)&rec->sweep[i] + cols[c].offset, 8);
-        if (qz_h5_write_dataset_1d(group, cols[c].name, cols[c].kind, rec->nsweep, col,
-                                   cols[c].description, NULL) < 0)
-            rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot write %s/sweep/%s", w->path, w->group,
+        if ((rc = qz_h5_write_dataset_1d(group, cols[c].name, cols[c].kind, rec->nsweep, col,
+                                         cols[c].description, NULL)))
+            rc = qz_h5_fail(err, rc, "%s: cannot write %s/sweep/%s", w->path, w->group,
                             cols[c].name);
     }
     free(col);
@@ -543,44 +503,12 @@ static enum qz_status open_runs(hid_t file, hid_t *runs, const char *path, struc
     return QZ_OK;
 }
 
-/* Write /runs/<run> into an open record file, all but write_seconds and a top/ that
- * is written collectively. */
-/* Write /runs/<rec->run> into file. staged: the group exists already (it holds the
- * run's archive, written while drawing) and is filled in. */
+/* Write /runs/<rec->run> into file: every attribute but write_seconds, selected/,
+ * sweep/, and top/ unless it is written collectively. staged: the group exists
+ * already (it holds the run's archive, written while drawing) and is filled in. */
 static enum qz_status write_run(hid_t file, const char *path, const struct qz_record *rec,
                                 int overwrite, int staged, struct qz_error *err)
 {
-    const int top_stored = rec->top_stored ? 1 : 0;
-    const struct attr attrs[] = {
-        {"q", QZ_H5_F64, &rec->q},
-        {"samples", QZ_H5_U64, &rec->samples},
-        {"valid_samples", QZ_H5_U64, &rec->valid_samples},
-        {"invalid_samples", QZ_H5_U64, &rec->invalid_samples},
-        {"mass", QZ_H5_F64, &rec->mass},
-        {"top_count", QZ_H5_U64, &rec->top_count},
-        {"top_stored", QZ_H5_I32, &top_stored},
-        {"seed", QZ_H5_U64, &rec->seed},
-        {"chunk_size", QZ_H5_U64, &rec->chunk_size},
-        {"threshold", QZ_H5_F64, &rec->threshold},
-        {"boundary_ties", QZ_H5_U64, &rec->boundary_ties},
-        {"selected_position", QZ_H5_U64, &rec->selected_position},
-        {"selected_index", QZ_H5_U64, &rec->selected_index},
-        {"status", QZ_H5_STR, rec->status},
-        {"job", QZ_H5_STR, rec->job_json},
-        {"version", QZ_H5_STR, rec->version},
-        {"ranks", QZ_H5_I32, &rec->ranks},
-        {"started", QZ_H5_STR, rec->started},
-        {"finished", QZ_H5_STR, rec->finished},
-        {"wall_seconds", QZ_H5_F64, &rec->wall_seconds},
-        {"samples_per_second", QZ_H5_F64, &rec->samples_per_second},
-        {"draw_seconds", QZ_H5_F64, &rec->draw_seconds},
-        {"select_seconds", QZ_H5_F64, &rec->select_seconds},
-        {"peak_rss_bytes_max", QZ_H5_U64, &rec->peak_rss_max},
-        {"peak_rss_bytes_root", QZ_H5_U64, &rec->peak_rss_root},
-        {"checkpoints", QZ_H5_U64, &rec->checkpoints},
-        {"checkpoint_seconds", QZ_H5_F64, &rec->checkpoint_seconds},
-        {"resumes", QZ_H5_U64, &rec->resumes},
-    };
     char *run_path = join_path("/runs", rec->run);
     char *sel_path = run_path ? join_path(run_path, "selected") : NULL;
     char *top_path = run_path ? join_path(run_path, "top") : NULL;
@@ -620,9 +548,7 @@ static enum qz_status write_run(hid_t file, const char *path, const struct qz_re
 fill:
     if (rc)
         goto done;
-    if (!(rc = put_attrs(run, attrs, sizeof attrs / sizeof attrs[0], &w_run, err)) &&
-        !(rc = write_generator_attrs(run, rec, &w_run, err)) &&
-        !(rc = write_safety(run, rec, &w_run, err)) &&
+    if (!(rc = put_fields(run, QZ_GROUP_RUN, rec, 0, &w_run, err)) &&
         !(rc = rec->sweep ? write_sweep(run, rec, &w_run, err) : QZ_OK) &&
         !(rc = write_selected(run, rec, &w_sel, err)) && rec->top_stored && rec->top)
         rc = write_top_serial(run, rec, &w_top, err);
@@ -753,9 +679,7 @@ static enum qz_status lock_output(const char *path, int *fd, struct qz_error *er
     return rc;
 }
 
-/* Copy into dst's /runs every run of the record file `path` but rec->run (which must
- * not be there unless overwrite) and, with overwrite, rec->replace_run. Groups on the
- * way to rec->run that both files hold (a job's tasks/) are merged member by member. */
+/* What copy_run_cb needs while it walks a group of the old file. */
 struct copy_ctx {
     hid_t dst;          /* the group of dst that matches the group iterated */
     const char *prefix; /* the iterated group's path below /runs ("" at /runs) */
@@ -807,6 +731,9 @@ static herr_t copy_run_cb(hid_t src, const char *name, const H5L_info_t *info, v
     return ret;
 }
 
+/* Copy into dst's /runs every run of the record file `path` but rec->run (which must
+ * not be there unless overwrite) and, with overwrite, rec->replace_run. Groups on the
+ * way to rec->run that both files hold (a job's tasks/) are merged member by member. */
 static enum qz_status copy_runs(const char *path, hid_t dst, const struct qz_record *rec,
                                 int overwrite, struct qz_error *err)
 {
@@ -935,8 +862,7 @@ static enum qz_status create_top_parallel(hid_t run, int nfields, hsize_t total,
         qz_h5_kind_types(top_fields[f].kind, &ftype, &mtype);
         dset[f] =
             H5Dcreate2(*top, top_fields[f].name, ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-        if (dset[f] < 0 ||
-            qz_h5_describe(dset[f], top_fields[f].description, top_fields[f].units) < 0)
+        if (dset[f] < 0 || qz_h5_describe(dset[f], top_fields[f].description, top_fields[f].units))
             rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot create dataset %s/%s", w->path, w->group,
                             top_fields[f].name);
     }
@@ -1072,7 +998,7 @@ enum qz_status qz_output_write_top(MPI_Comm comm, const char *tmp_path, const ch
 
     /* Opening is collective and fails alike on every rank (no such file, not HDF5); a
      * file open on some ranks only would hang the closing ranks. */
-    if ((fapl = qz_h5_fapl_mpio(comm)) < 0 || (dxpl = H5Pcreate(H5P_DATASET_XFER)) < 0 ||
+    if (qz_h5_fapl_mpio(comm, &fapl) || (dxpl = H5Pcreate(H5P_DATASET_XFER)) < 0 ||
         H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE) < 0)
         rc = qz_h5_fail(err, QZ_EHDF5, "rank %d: cannot set up MPI-IO", rank);
     if ((rc = qz_agree(comm, rc, err)))
@@ -1117,7 +1043,7 @@ static enum qz_status finish_run(hid_t file, const struct qz_output_txn *txn, do
     const char *path = txn->file.path;
     char *run_path = join_path("/runs", txn->run);
     const struct where w = {path, run_path};
-    const struct attr seconds = {"write_seconds", QZ_H5_F64, &write_seconds};
+    struct qz_record times;
     hid_t run;
     htri_t has_top;
     enum qz_status rc, rc2;
@@ -1140,8 +1066,11 @@ static enum qz_status finish_run(hid_t file, const struct qz_output_txn *txn, do
             rc = qz_error_set(err, QZ_EINTERNAL, "%s: %s/top was not written (qz_output_write_top)",
                               path, run_path);
     }
-    if (!rc)
-        rc = put_attrs(run, &seconds, 1, &w, err);
+    if (!rc) {
+        memset(&times, 0, sizeof times);
+        times.write_seconds = write_seconds;
+        rc = put_fields(run, QZ_GROUP_RUN, &times, 1, &w, err);
+    }
     rc2 = close_group(run, &w, err);
     free(run_path);
     return rc ? rc : rc2;

@@ -1,4 +1,4 @@
-/* The HDF5 record file (SPEC §6): checking it before a run, adding a run to it
+/* The HDF5 record file (README "The record"): checking it before a run, adding a run to it
  * atomically after one, and opening it for readers (inspect, select).
  *
  * Adding a run is a transaction on a temporary copy of the file (common/safefile.h):

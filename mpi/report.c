@@ -10,6 +10,8 @@
 #include <cjson/cJSON.h>
 #include <hdf5.h>
 
+#include "fields.h"
+#include "format.h"
 #include "h5util.h"
 #include "inspect.h"
 #include "output.h"
@@ -27,8 +29,6 @@
 #define MARGIN_R 28
 #define MARGIN_T 40
 #define MARGIN_B 56
-
-enum { FOUND = 1, MISSING = 0 };
 
 /* Text for HTML content and attribute values. */
 static void esc(FILE *f, const char *s)
@@ -77,7 +77,7 @@ static void esc_n(FILE *f, const char *s, size_t n)
 
 static void put_num(FILE *f, double x)
 {
-    char buf[64];
+    char buf[QZ_FORMAT_MAX];
     qz_format_exact(buf, sizeof buf, x);
     fputs(buf, f);
 }
@@ -238,31 +238,35 @@ static void hist_count(struct hist *h, const double *v, size_t n)
 }
 
 /* Run fn over every value of the 1-D dataset loc/name, BLOCK values at a time, so
- * that an archive of 10^9 samples needs 8 MiB. 1 done, 0 no such dataset, -1 not a
- * 1-D numeric dataset or unreadable. */
-static int scan_dataset(hid_t loc, const char *name, struct hist *h,
-                        void (*fn)(struct hist *, const double *, size_t))
+ * that an archive of 10^9 samples needs 8 MiB. QZ_OK (*found 0 when there is no such
+ * dataset), QZ_EHDF5 when it is not a 1-D numeric dataset or unreadable, QZ_ENOMEM. */
+static enum qz_status scan_dataset(hid_t loc, const char *name, struct hist *h,
+                                   void (*fn)(struct hist *, const double *, size_t), int *found)
 {
     hid_t dset = H5I_INVALID_HID, fspace = H5I_INVALID_HID;
     htri_t exists = H5Lexists(loc, name, H5P_DEFAULT);
     hsize_t len = 0;
     double *buf = NULL;
-    int rc = -1;
+    enum qz_status rc = QZ_EHDF5;
 
+    *found = exists > 0;
     if (exists <= 0)
-        return exists == 0 ? MISSING : -1;
+        return exists == 0 ? QZ_OK : QZ_EHDF5;
     if ((dset = H5Dopen2(loc, name, H5P_DEFAULT)) < 0 || (fspace = H5Dget_space(dset)) < 0 ||
         H5Sget_simple_extent_ndims(fspace) != 1 ||
-        H5Sget_simple_extent_dims(fspace, &len, NULL) < 0 ||
-        !(buf = malloc((size_t)(len < BLOCK ? (len ? len : 1) : BLOCK) * sizeof *buf)))
+        H5Sget_simple_extent_dims(fspace, &len, NULL) < 0)
         goto done;
+    if (!(buf = malloc((size_t)(len < BLOCK ? (len ? len : 1) : BLOCK) * sizeof *buf))) {
+        rc = QZ_ENOMEM;
+        goto done;
+    }
     for (hsize_t start = 0; start < len; start += BLOCK) {
         hsize_t count = len - start < BLOCK ? len - start : BLOCK;
-        if (!qz_h5_read_range(dset, H5T_NATIVE_DOUBLE, start, (size_t)count, buf))
+        if (qz_h5_read_range(dset, H5T_NATIVE_DOUBLE, start, (size_t)count, buf))
             goto done;
         fn(h, buf, (size_t)count);
     }
-    rc = FOUND;
+    rc = QZ_OK;
 done:
     free(buf);
     if (fspace >= 0)
@@ -303,24 +307,24 @@ static int hist_fill(hid_t run, struct hist *h, double threshold, double selecte
 
     *note = NULL;
     for (int s = 0; s < 2; s++) {
-        int r;
+        int found = 0, read;
         memset(h, 0, sizeof *h);
         if (s == 0 && H5Lexists(run, "samples", H5P_DEFAULT) <= 0)
             continue;
         if (s == 1 && H5Lexists(run, "top", H5P_DEFAULT) <= 0)
             break;
-        r = scan_dataset(run, sources[s], h, hist_range);
-        if (r == FOUND && h->n > 0) {
+        read = scan_dataset(run, sources[s], h, hist_range, &found) == QZ_OK && found;
+        if (read && h->n > 0) {
             hist_bins(h, threshold, selected);
-            r = scan_dataset(run, sources[s], h, hist_count);
+            read = scan_dataset(run, sources[s], h, hist_count, &found) == QZ_OK;
         }
-        if (r == FOUND && h->n > 0) {
+        if (read && h->n > 0) {
             *archive = s == 0;
             return 1;
         }
         if (s == 0)
-            *note = r == FOUND ? "the archive samples/utility holds no valid utility"
-                               : "the archive samples/utility could not be read";
+            *note = read ? "the archive samples/utility holds no valid utility"
+                         : "the archive samples/utility could not be read";
     }
     return 0;
 }
@@ -335,11 +339,11 @@ static void put_histogram(FILE *f, hid_t run, size_t id)
     int archive = 0, has_t, has_s = 0, sel_bin;
     hid_t sel;
 
-    has_t = qz_h5_read_num_attr(run, "threshold", H5T_NATIVE_DOUBLE, &threshold) == FOUND &&
+    has_t = qz_h5_read_num_attr(run, "threshold", H5T_NATIVE_DOUBLE, &threshold, NULL) == QZ_OK &&
             isfinite(threshold);
     if (H5Lexists(run, "selected", H5P_DEFAULT) > 0 &&
         (sel = H5Gopen2(run, "selected", H5P_DEFAULT)) >= 0) {
-        has_s = qz_h5_read_num_attr(sel, "utility", H5T_NATIVE_DOUBLE, &selected) == FOUND &&
+        has_s = qz_h5_read_num_attr(sel, "utility", H5T_NATIVE_DOUBLE, &selected, NULL) == QZ_OK &&
                 isfinite(selected);
         H5Gclose(sel);
     }
@@ -457,7 +461,7 @@ static int sweep_read(hid_t run, struct sweep *s)
     s->n = SIZE_MAX;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         size_t n;
-        if (qz_h5_read_f64_1d(g, names[i], cols[i], &n) == FOUND && n > 0) {
+        if (qz_h5_read_f64_1d(g, names[i], cols[i], &n, NULL) == QZ_OK && n > 0) {
             s->n = n < s->n ? n : s->n;
             got_q |= i == 0;
         } else {
@@ -569,8 +573,9 @@ static void put_sweep(FILE *f, hid_t run, size_t id)
         }
     }
     log_axis(&x, qlo, qhi);
-    has_base = qz_h5_read_num_attr(run, "cost_base_mean", H5T_NATIVE_DOUBLE, &base) == FOUND &&
-               isfinite(base) && base >= 0;
+    has_base =
+        qz_h5_read_num_attr(run, "cost_base_mean", H5T_NATIVE_DOUBLE, &base, NULL) == QZ_OK &&
+        isfinite(base) && base >= 0;
 
     if (finite_range(&s, s.mean_utility, &lo, &hi)) {
         nice_axis(&y, lo, hi, &step);
@@ -616,60 +621,28 @@ static void put_sweep(FILE *f, hid_t run, size_t id)
     sweep_free(&s);
 }
 
-enum show { SHOW_U64, SHOW_I64, SHOW_NUM, SHOW_STR };
-
-struct row {
-    const char *label;
-    const char *attr;
-    enum show show;
-};
-
-/* One row of the figures table, when loc has the attribute. */
-static void put_row(FILE *f, hid_t loc, const struct row *r)
+/* The rows of the figures table for the fields of `section` that loc has (fields.h),
+ * as inspect shows them; the job has a section of its own (put_job). */
+static void put_rows(FILE *f, hid_t loc, enum qz_field_section section)
 {
-    union {
-        unsigned long long u;
-        long long i;
-        double d;
-    } v;
-    char *s = NULL;
-    int got = -1;
+    for (size_t i = 0; i < qz_record_nfields; i++) {
+        const struct qz_field *field = &qz_record_fields[i];
+        char *text = NULL;
+        enum qz_status rc;
 
-    switch (r->show) {
-    case SHOW_U64:
-        got = qz_h5_read_num_attr(loc, r->attr, H5T_NATIVE_ULLONG, &v.u);
-        break;
-    case SHOW_I64:
-        got = qz_h5_read_num_attr(loc, r->attr, H5T_NATIVE_LLONG, &v.i);
-        break;
-    case SHOW_NUM:
-        got = qz_h5_read_num_attr(loc, r->attr, H5T_NATIVE_DOUBLE, &v.d);
-        break;
-    case SHOW_STR:
-        got = qz_h5_read_string_attr(loc, r->attr, &s);
-        break;
+        if (field->section != section || field->show == QZ_SHOW_HIDDEN ||
+            field->show == QZ_SHOW_JOB)
+            continue;
+        rc = qz_inspect_field(loc, field, &text);
+        if (rc == QZ_OK && !text)
+            continue;
+        fprintf(f, "<tr data-attr=\"%s\"><th>", field->name);
+        esc(f, field->label);
+        fputs("</th><td>", f);
+        esc(f, text ? text : "(unreadable)");
+        fputs("</td></tr>\n", f);
+        free(text);
     }
-    if (got == MISSING)
-        return;
-    fprintf(f, "<tr data-attr=\"%s\"><th>%s</th><td>", r->attr, r->label);
-    if (got != FOUND)
-        fputs("(unreadable)", f);
-    else if (r->show == SHOW_U64)
-        fprintf(f, "%llu", v.u);
-    else if (r->show == SHOW_I64)
-        fprintf(f, "%lld", v.i);
-    else if (r->show == SHOW_NUM)
-        put_num(f, v.d);
-    else
-        esc(f, s);
-    fputs("</td></tr>\n", f);
-    free(s);
-}
-
-static void put_rows(FILE *f, hid_t loc, const struct row *rows, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        put_row(f, loc, &rows[i]);
 }
 
 static void put_payload(FILE *f, hid_t selected)
@@ -696,7 +669,7 @@ static void put_payload(FILE *f, hid_t selected)
     } else {
         double *d = NULL;
         size_t n = 0;
-        if (qz_h5_read_f64_1d(selected, "payload", &d, &n) == FOUND) {
+        if (qz_h5_read_f64_1d(selected, "payload", &d, &n, NULL) == QZ_OK) {
             for (size_t i = 0; i < n && i < 16; i++) {
                 fputs(i ? ", " : "", f);
                 put_num(f, d[i]);
@@ -714,57 +687,28 @@ static void put_payload(FILE *f, hid_t selected)
     H5Dclose(dset);
 }
 
+/* The figures table: one tbody per section (class = the section's name), the
+ * selected sample's from its selected/ group with the payload. */
 static void put_figures(FILE *f, hid_t run)
 {
-    static const struct row head[] = {
-        {"status", "status", SHOW_STR},
-        {"q", "q", SHOW_NUM},
-        {"samples (N)", "samples", SHOW_U64},
-        {"valid samples", "valid_samples", SHOW_U64},
-        {"invalid samples", "invalid_samples", SHOW_U64},
-        {"mass (m)", "mass", SHOW_NUM},
-        {"top count (K)", "top_count", SHOW_U64},
-        {"threshold", "threshold", SHOW_NUM},
-        {"boundary ties", "boundary_ties", SHOW_U64},
-        {"seed", "seed", SHOW_U64},
-    };
-    static const struct row selected[] = {
-        {"selected index", "index", SHOW_U64},
-        {"selected position", "position", SHOW_U64},
-        {"selected utility", "utility", SHOW_NUM},
-        {"selected cost", "cost", SHOW_NUM},
-    };
-    static const struct row safety[] = {
-        {"E_&#947;[c], mean cost of the base distribution", "cost_base_mean", SHOW_NUM},
-        {"standard error of E_&#947;[c]", "cost_base_stderr", SHOW_NUM},
-        {"E_Q[c], mean cost of the quantilizer", "cost_quantilized_mean", SHOW_NUM},
-        {"bound E_&#947;[c]/q", "cost_bound", SHOW_NUM},
-        {"KL(Q&#8214;&#947;) in nats", "kl_nats", SHOW_NUM},
-        {"E_Q[U], mean utility of the quantilizer", "utility_quantilized_mean", SHOW_NUM},
-    };
-    static const struct row tail[] = {
-        {"ranks", "ranks", SHOW_I64},
-        {"started", "started", SHOW_STR},
-        {"finished", "finished", SHOW_STR},
-        {"wall time (s)", "wall_seconds", SHOW_NUM},
-        {"samples per second", "samples_per_second", SHOW_NUM},
-        {"quantilize version", "version", SHOW_STR},
-    };
     hid_t sel;
 
-    fputs("<table class=\"figures\">\n<tbody>\n", f);
-    put_rows(f, run, head, sizeof head / sizeof head[0]);
-    if (H5Lexists(run, "selected", H5P_DEFAULT) > 0 &&
-        (sel = H5Gopen2(run, "selected", H5P_DEFAULT)) >= 0) {
-        put_rows(f, sel, selected, sizeof selected / sizeof selected[0]);
-        put_payload(f, sel);
-        H5Gclose(sel);
+    fputs("<table class=\"figures\">\n", f);
+    for (int s = 0; s < QZ_SECTIONS; s++) {
+        if (s == QZ_SECTION_JOB)
+            continue;
+        fprintf(f, "<tbody class=\"%s\">\n", qz_field_section_name((enum qz_field_section)s));
+        if (s != QZ_SECTION_SELECTED)
+            put_rows(f, run, (enum qz_field_section)s);
+        else if (H5Lexists(run, "selected", H5P_DEFAULT) > 0 &&
+                 (sel = H5Gopen2(run, "selected", H5P_DEFAULT)) >= 0) {
+            put_rows(f, sel, QZ_SECTION_SELECTED);
+            put_payload(f, sel);
+            H5Gclose(sel);
+        }
+        fputs("</tbody>\n", f);
     }
-    fputs("</tbody>\n<tbody class=\"safety\">\n", f);
-    put_rows(f, run, safety, sizeof safety / sizeof safety[0]);
-    fputs("</tbody>\n<tbody>\n", f);
-    put_rows(f, run, tail, sizeof tail / sizeof tail[0]);
-    fputs("</tbody>\n</table>\n", f);
+    fputs("</table>\n", f);
 }
 
 static void put_job(FILE *f, hid_t run)
@@ -772,7 +716,9 @@ static void put_job(FILE *f, hid_t run)
     char *s = NULL, *pretty = NULL;
     cJSON *job;
 
-    if (qz_h5_read_string_attr(run, "job", &s) != FOUND)
+    const struct qz_field *field = qz_field_find(QZ_GROUP_RUN, "job");
+
+    if (!field || qz_h5_read_string_attr(run, field->name, &s, NULL))
         return;
     if ((job = cJSON_Parse(s)))
         pretty = cJSON_Print(job);
@@ -931,7 +877,7 @@ enum qz_status qz_report(const char *path, const char *run, const char *out, str
     qz_h5_silence(&quiet);
     if ((rc = qz_output_open(path, &file, err)))
         goto done;
-    qz_h5_read_num_attr(file, "format_version", H5T_NATIVE_LLONG, &version);
+    qz_h5_read_num_attr(file, "format_version", H5T_NATIVE_LLONG, &version, NULL);
     if ((rc = qz_runlist_read(file, path, &list, err)))
         goto done;
     if (run) {

@@ -236,7 +236,7 @@ static void check_contents(const char *path, double alpha_q)
     uint64_t index[3] = {0};
     double cost[3] = {0}, payload[2] = {0};
     char *s = NULL;
-    int ranks = 0;
+    int ranks = 0, found = 1;
 
     CHECK(file >= 0);
     CHECK(read_f64_attr(file, "/runs/alpha", "q") == alpha_q);
@@ -256,17 +256,20 @@ static void check_contents(const char *path, double alpha_q)
     CHECK(payload[0] == 1.75 && payload[1] == -0.125);
     run = H5Gopen2(file, "/runs/alpha", H5P_DEFAULT);
     CHECK(run >= 0);
-    CHECK(qz_h5_read_string_attr(run, "status", &s) == 1 && s && !strcmp(s, "complete"));
+    CHECK(qz_h5_read_string_attr(run, "status", &s, NULL) == QZ_OK && s && !strcmp(s, "complete"));
     free(s);
-    CHECK(qz_h5_read_string_attr(run, "started", &s) == 1 && s &&
+    CHECK(qz_h5_read_string_attr(run, "started", &s, NULL) == QZ_OK && s &&
           !strcmp(s, "2026-01-02T03:04:05Z"));
     free(s);
-    CHECK(qz_h5_read_string_attr(run, "no_such", &s) == 0 && !s);
+    CHECK(qz_h5_read_string_attr(run, "no_such", &s, &found) == QZ_OK && !found && !s);
+    CHECK(qz_h5_read_string_attr(run, "no_such", &s, NULL) == QZ_EHDF5 && !s);
+    CHECK(qz_h5_read_string_attr(run, "ranks", &s, &found) == QZ_EHDF5 && !s);
     hid_t a = H5Aopen(run, "ranks", H5P_DEFAULT);
     CHECK(a >= 0 && H5Aread(a, H5T_NATIVE_INT, &ranks) >= 0 && ranks == 3);
     H5Aclose(a);
     H5Gclose(run);
-    CHECK(qz_h5_read_string_attr(file, "format", &s) == 1 && s && !strcmp(s, "quantilize"));
+    CHECK(qz_h5_read_string_attr(file, "format", &s, NULL) == QZ_OK && s &&
+          !strcmp(s, "quantilize"));
     free(s);
     /* beta has no cost scorer: neither top/cost nor selected.cost */
     CHECK(H5Lexists(file, "/runs/beta/top/index", H5P_DEFAULT) > 0);
@@ -381,7 +384,8 @@ static void check_transactions(const char *dir, const char *path)
         CHECK(H5Lexists(file, "/runs/epsilon/top/cost", H5P_DEFAULT) == 0);
         hid_t d = H5Dopen2(file, "/runs/epsilon/top/utility", H5P_DEFAULT);
         char *s = NULL;
-        CHECK(d >= 0 && qz_h5_read_string_attr(d, "units", &s) == 1 && s && !strcmp(s, "utility"));
+        CHECK(d >= 0 && qz_h5_read_string_attr(d, "units", &s, NULL) == QZ_OK && s &&
+              !strcmp(s, "utility"));
         free(s);
         H5Dclose(d);
     }
