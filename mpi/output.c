@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "agree.h"
+#include "runname.h"
+#include "sidefile.h"
 
 /* Disk space held in `<tmp>.reserve` (qz_safefile_reserve) while HDF5 writes and
  * given back just before each H5Fclose. Why: when the flush inside H5Fclose fails,
@@ -28,28 +30,6 @@ static enum qz_status check_path_name(const char *path, struct qz_error *err)
 
     if (n == 0 || path[n - 1] == '/')
         return qz_error_set(err, QZ_EARGS, "\"%s\": not a file name", path ? path : "");
-    return QZ_OK;
-}
-
-/* A run is a group name under /runs; a record may also go to a task's RUN/tasks/ID
- * (`nested`): every '/'-separated part must be a plain group name. */
-static enum qz_status check_run_name(const char *path, const char *run, int nested,
-                                     struct qz_error *err)
-{
-    const char *part = run;
-    int bad = !run || !*run || (!nested && strchr(run, '/'));
-
-    while (!bad && part) {
-        const char *slash = strchr(part, '/');
-        size_t len = slash ? (size_t)(slash - part) : strlen(part);
-        bad = len == 0 || (len == 1 && part[0] == '.') || (len == 2 && !strncmp(part, "..", 2));
-        part = slash ? slash + 1 : NULL;
-    }
-    if (bad)
-        return qz_error_set(err, QZ_EARGS,
-                            "%s: run name \"%s\" cannot be an HDF5 group name (it is empty, "
-                            "\".\", \"..\", has an empty part or contains '/')",
-                            path, run ? run : "");
     return QZ_OK;
 }
 
@@ -183,7 +163,7 @@ enum qz_status qz_output_check(const char *path, const char *run, int overwrite,
     htri_t has_run;
     enum qz_status rc;
 
-    if ((rc = check_path_name(path, err)) || (rc = check_run_name(path, run, 0, err)) ||
+    if ((rc = check_path_name(path, err)) || (rc = qz_run_path_check(path, run, 0, err)) ||
         (rc = qz_safefile_target(path, &exists, err)))
         return rc;
     if (exists) {
@@ -589,7 +569,7 @@ static enum qz_status check_record(const char *path, const struct qz_record *rec
         return qz_error_set(err, QZ_EINTERNAL, "%s: record field %s is missing", path, missing);
     if (rec->top && rec->top_count > SIZE_MAX / sizeof(double))
         return qz_error_set(err, QZ_EINTERNAL, "%s: top set too large", path);
-    return check_run_name(path, rec->run, 1, err);
+    return qz_run_path_check(path, rec->run, 1, err);
 }
 
 static enum qz_status create_record(const char *tmp, const char *path, hid_t *file,
@@ -649,14 +629,12 @@ double qz_output_elapsed(const struct qz_output_txn *txn)
 /* Take the exclusive lock on <path>.lock, waiting for another writer to finish. */
 static enum qz_status lock_output(const char *path, int *fd, struct qz_error *err)
 {
-    size_t len = strlen(path) + 6;
-    char *name = malloc(len);
+    char *name = qz_side_path(path, NULL, QZ_SIDE_LOCK);
     struct flock fl;
     enum qz_status rc = QZ_OK;
 
     if (!name)
         return qz_error_set(err, QZ_ENOMEM, "%s: out of memory", path);
-    snprintf(name, len, "%s.lock", path);
     memset(&fl, 0, sizeof fl);
     fl.l_type = F_WRLCK;
     fl.l_whence = SEEK_SET;

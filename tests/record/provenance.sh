@@ -7,7 +7,7 @@
 source "$(dirname "$0")/../lib.sh"
 : "${QZ_EXAMPLE_PLUGIN:?path of the example plugin}"
 cd "$QZ_TMP" || exit 1
-cp "$QZ_SOURCE/tests/plugins/generator.py" .
+cp "$QZ_SOURCE"/tests/plugins/{generator,testio}.py .
 
 cat > prov.json <<JSON
 {"name": "prov", "seed": 4, "q": 0.01, "samples": 20000, "chunk_size": 1000,
