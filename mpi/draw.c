@@ -92,9 +92,11 @@ static enum qz_status rank_range(struct ranker *rk, const struct qz_batch *b, co
             continue;
         }
         qz_topset_push(ts, u[j], c ? c[j] : NAN, first + j);
-        rc = rk->text ? qz_payload_put(rk->pl, first + j, b->text + b->text_off[j], b->text_len[j],
-                                       b->tokens[j], b->logprob_sum[j], err)
-                      : qz_run_put_value(rk->pl, first + j, b->value[j], err);
+        if (rk->text)
+            rc = qz_payload_put(rk->pl, first + j, b->text + b->text_off[j], b->text_len[j],
+                                b->tokens[j], b->logprob_sum[j], err);
+        else if (memcmp(&b->value[j], &u[j], sizeof u[j]) != 0)
+            rc = qz_run_put_value(rk->pl, first + j, b->value[j], err);
         if (rc)
             return rc;
     }

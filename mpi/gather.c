@@ -155,18 +155,17 @@ enum qz_status qz_gather_payloads(MPI_Comm comm, const struct qz_job *job, struc
                        &run->root.top_texts, err);
     if (run->fig.text)
         return collect(comm, pl, &run->fig.selected, 1, &run->root.selected_text, err);
-    /* Numeric: the selected sample's value, kept as its 8 bytes while drawing. */
-    run->root.selected_value = NAN;
+    /* Numeric: the selected sample's value, kept as its 8 bytes while drawing unless
+     * they are its utility's (mpi/run_work.h). */
     if ((rc = collect(comm, pl, &run->fig.selected, 1, &value, err)))
         return rc;
-    if (rank == 0) {
-        if (value.len[0] == sizeof run->root.selected_value)
-            memcpy(&run->root.selected_value, value.bytes + value.off[0],
-                   sizeof run->root.selected_value);
-        else
-            rc = qz_error_set(err, QZ_EINTERNAL, "no rank holds the value of selected sample %llu",
-                              (unsigned long long)run->fig.selected.index);
-    }
+    run->root.selected_value = run->fig.selected.utility;
+    if (rank == 0 && value.len[0] == sizeof run->root.selected_value)
+        memcpy(&run->root.selected_value, value.bytes + value.off[0],
+               sizeof run->root.selected_value);
+    else if (rank == 0 && value.len[0] != 0)
+        rc = qz_error_set(err, QZ_EINTERNAL, "the value of selected sample %llu has %u bytes",
+                          (unsigned long long)run->fig.selected.index, (unsigned)value.len[0]);
     qz_texts_free(&value);
     return qz_agree(comm, rc, err);
 }

@@ -24,15 +24,17 @@ struct qz_run_work {
     struct qz_run_base base;
     struct qz_topset set; /* this rank's top set; gathered: the root's is the global one */
     /* The payload of every sample in set, keyed by index: a text sample's text, or the
-     * 8 bytes of a numeric sample's value, so that the selected sample's payload is
-     * gathered, never drawn again (mpi/gather.h). */
+     * 8 bytes of a numeric sample's value when they differ from its utility's (a job
+     * whose utility is the value keeps nothing), so that the selected sample's payload
+     * is gathered, never drawn again (mpi/gather.h). */
     struct qz_payloads payloads;
     struct qz_archive archive;   /* open while drawing, when the job archives */
     struct qz_exactsum cost_sum; /* this rank's Σc over valid samples (with a cost scorer) */
     struct qz_exactsum cost_sq;  /* and Σc² */
 };
 
-/* Local: keep a numeric sample's value as its payload. */
+/* Local: keep a numeric sample's value as its payload (only one whose bits differ
+ * from its utility's: without a payload, the value is the utility). */
 enum qz_status qz_run_put_value(struct qz_payloads *pl, uint64_t index, double value,
                                 struct qz_error *err);
 
