@@ -24,6 +24,7 @@
 #include <mpi.h>
 
 #include "agree.h"
+#include "checkpoint.h"
 #include "draw.h"
 #include "error.h"
 #include "gather.h"
@@ -44,7 +45,9 @@ static void check(int ok, const char *what, int line)
     }
 }
 
-/* 200 chunks of 1000: a mixture with a component cost, K = 2000 at q = 0.01. */
+/* 200 chunks of 1000: a mixture with a component cost, K = 2000 at q = 0.01. The
+ * utility is the value, or the component cost (then the selected sample's value is
+ * not its utility, and travels as a payload). */
 static const char job_text[] =
     "{\"name\": \"draw\", \"seed\": 7, \"q\": 0.01, \"samples\": 200000, \"chunk_size\": 1000,"
     " \"generator\": {\"kind\": \"mixture\", \"components\": ["
@@ -52,7 +55,7 @@ static const char job_text[] =
     "    \"stddev\": 1}},"
     "   {\"weight\": 0.01, \"cost\": 1, \"generator\": {\"kind\": \"normal\", \"mean\": 2,"
     "    \"stddev\": 1}}]},"
-    " \"utility\": {\"kind\": \"value\"}, \"cost\": {\"kind\": \"component\"},"
+    " \"utility\": {\"kind\": \"%s\"}, \"cost\": {\"kind\": \"component\"},"
     " \"output\": {\"top_gather_limit\": %d}}";
 
 /* What a run found, the same on every rank of its communicator. */
@@ -79,11 +82,11 @@ static int same_bits(double a, double b)
     return memcmp(&a, &b, sizeof a) == 0;
 }
 
-static void load(struct qz_job *job, int gather_limit)
+static void load(struct qz_job *job, const char *utility, int gather_limit)
 {
-    char text[sizeof job_text + 32];
+    char text[sizeof job_text + 64];
     struct qz_error err = {QZ_OK, ""};
-    snprintf(text, sizeof text, job_text, gather_limit);
+    snprintf(text, sizeof text, job_text, utility, gather_limit);
     if (qz_job_parse(text, "test_draw", job, &err) != QZ_OK) {
         fprintf(stderr, "rank %d: the test job does not parse: %s\n", rank, err.msg);
         MPI_Abort(MPI_COMM_WORLD, 1);
@@ -96,7 +99,7 @@ static void load(struct qz_job *job, int gather_limit)
 static void run(MPI_Comm comm, const struct qz_job *job, const char *ckpt, double every,
                 struct outcome *o)
 {
-    struct qz_run_options opt = {NULL, 10.0, ckpt, every, 42, 0, NULL, "draw"};
+    struct qz_run_options opt = {NULL, 10.0, ckpt, every, qz_job_hash(job), 0, NULL, "draw"};
     struct qz_error err = {QZ_OK, ""};
     struct qz_run r;
     int crank, csize;
@@ -173,9 +176,9 @@ static void make_dir(char *dir, size_t len)
 
 int main(int argc, char **argv)
 {
-    struct qz_job job, dist;
+    struct qz_job job, dist, cjob;
     struct outcome world, self, resumed, split, stopped;
-    char dir[64], ckpt[128], self_ckpt[128];
+    char dir[64], ckpt[128], self_ckpt[128], cself_ckpt[128];
     struct qz_batch b;
     struct qz_error err = {QZ_OK, ""};
     int sessions = 0, all;
@@ -187,8 +190,10 @@ int main(int argc, char **argv)
     make_dir(dir, sizeof dir);
     snprintf(ckpt, sizeof ckpt, "%s/world.ckpt", dir);
     snprintf(self_ckpt, sizeof self_ckpt, "%s/self%d.ckpt", dir, rank);
-    load(&job, 1000000);
-    load(&dist, 100);
+    snprintf(cself_ckpt, sizeof cself_ckpt, "%s/cself%d.ckpt", dir, rank);
+    load(&job, "value", 1000000);
+    load(&dist, "value", 100);
+    load(&cjob, "component", 1000000);
 
     /* Fresh, on all ranks and alone: the same run. K = 2000 of N = 200000. */
     run(MPI_COMM_WORLD, &job, NULL, 0, &world);
@@ -202,6 +207,27 @@ int main(int argc, char **argv)
     CHECK(same_bits(b.value[0], world.value));
     CHECK(b.value[0] == world.fig.selected.utility); /* utility "value" */
     qz_batch_free(&b);
+
+    /* The utility is not the value: the selected value comes from the rank that drew
+     * it, through a checkpoint written by one rank and resumed by all. */
+    run(MPI_COMM_SELF, &cjob, cself_ckpt, 1e-9, &split);
+    CHECK(split.fig.checkpoints >= 3);
+    if (rank == 0 && rename(cself_ckpt, ckpt) != 0)
+        perror("rename");
+    MPI_Barrier(MPI_COMM_WORLD);
+    run(MPI_COMM_WORLD, &cjob, ckpt, 0, &resumed);
+    check_same(&split, &resumed);
+    CHECK(resumed.fig.resumes == 1);
+    CHECK(qz_batch_init(&b, 1, &err) == QZ_OK);
+    CHECK(cjob.gen.ops->draw(cjob.gen.state, resumed.fig.selected.index, 1, &b, &err) == QZ_OK);
+    CHECK(same_bits(b.value[0], resumed.value));
+    CHECK(resumed.value != resumed.fig.selected.utility);
+    qz_batch_free(&b);
+    outcome_free(&split);
+    outcome_free(&resumed);
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0)
+        remove(ckpt);
 
     /* A checkpoint at every meeting but the last: several meetings, as the schedule
      * grows each interval at most 4-fold from one chunk per rank. The last one is
@@ -265,12 +291,15 @@ int main(int argc, char **argv)
     outcome_free(&self);
     qz_job_free(&job);
     qz_job_free(&dist);
+    qz_job_free(&cjob);
+    MPI_Barrier(MPI_COMM_WORLD);
+    remove(self_ckpt);
+    remove(cself_ckpt);
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0) {
         remove(ckpt);
         rmdir(dir);
     }
-    remove(self_ckpt);
     MPI_Allreduce(MPI_IN_PLACE, &failures, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     if (rank == 0)
         printf("%s: %d failure%s on %d rank%s\n", failures ? "FAIL" : "ok", failures,
