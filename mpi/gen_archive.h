@@ -1,6 +1,6 @@
 /* An archived run as a generator: the samples of /runs/<run>/samples/ (mpi/archive.h)
  * served again, so that `quantilize select` re-quantilizes a sample set through the
- * same driver as a fresh run, without drawing anything.
+ * same run machinery as a fresh run (mpi/session.h), without drawing anything.
  *
  * Sample i of the generator is archived sample i: its value (samples/value, or the
  * utility when the source job's utility was the value itself, else NaN), its
