@@ -74,7 +74,7 @@ static enum qz_status rank_range(struct ranker *rk, const struct qz_batch *b, co
     const struct qz_job *job = rk->job;
     struct qz_topset *ts = rk->ts;
     uint64_t first = b->first;
-    enum qz_status rc;
+    enum qz_status rc = QZ_OK;
 
     for (size_t j = from; j < to; j++) {
         if (u[j] < ts->thr)
