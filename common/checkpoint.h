@@ -5,7 +5,7 @@
  * A checkpoint holds everything a run needs to go on as if it had never stopped:
  * which chunks are done (all chunks below chunks_done), the counters (samples done,
  * invalid samples, generator statistics) and, per rank that wrote it, that rank's
- * top-set entries with its ties_out and, for text jobs, the payloads of those entries.
+ * top-set entries with its ties_out and the payloads of those entries (texts, or values).
  * A resumed run may have any number of ranks: the sections are dealt out to the new
  * ranks and merged, which gives the same global top set (README "Semantics": rank-count
  * invariance).
@@ -29,7 +29,7 @@
 #include "exactsum.h"
 
 #define QZ_CKPT_MAGIC "QZCKPT\r\n"
-#define QZ_CKPT_VERSION 2
+#define QZ_CKPT_VERSION 3
 
 struct qz_ckpt_header {
     char magic[8];
@@ -43,7 +43,7 @@ struct qz_ckpt_header {
     uint64_t samples_done;       /* the samples of those chunks */
     uint64_t invalid;            /* invalid samples among them */
     uint64_t stats[5];           /* generator statistics so far (struct qz_gen_stats order) */
-    uint64_t text;               /* 1: sections carry payloads */
+    uint64_t text;               /* 1: the samples (and payloads) are text */
     uint64_t checkpoints;        /* checkpoints written by this run, this one included */
     uint64_t resumes;            /* times this run was resumed before this checkpoint */
     double checkpoint_seconds;   /* time spent writing checkpoints before this one */

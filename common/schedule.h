@@ -1,4 +1,4 @@
-/* Dealing chunks to ranks between meetings (mpi/driver.c).
+/* Dealing chunks to ranks between meetings (mpi/draw.c).
  *
  * The ranks meet every ~0.25 s. The chunks between two meetings are one contiguous
  * range (an interval), so at every meeting all chunks below some C are done — what a

@@ -14,8 +14,7 @@ enum qz_status qz_agree(MPI_Comm comm, enum qz_status rc, struct qz_error *err)
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
     mine = rc != QZ_OK ? rank : size;
-    if (MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS)
-        QZ_ABORT(comm, "MPI_Allreduce failed while agreeing on an outcome");
+    MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm);
     if (first == size)
         return QZ_OK;
     memset(&payload, 0, sizeof payload);
@@ -26,8 +25,7 @@ enum qz_status qz_agree(MPI_Comm comm, enum qz_status rc, struct qz_error *err)
         else
             snprintf(payload.msg, sizeof payload.msg, "rank %d: %s", rank, qz_strerror(rc));
     }
-    if (MPI_Bcast(&payload, (int)sizeof payload, MPI_BYTE, first, comm) != MPI_SUCCESS)
-        QZ_ABORT(comm, "MPI_Bcast failed while agreeing on an outcome");
+    MPI_Bcast(&payload, (int)sizeof payload, MPI_BYTE, first, comm);
     return qz_error_set(err, (enum qz_status)payload.code, "%s", payload.msg);
 }
 

@@ -206,8 +206,15 @@ enum qz_status qz_archive_open(MPI_Comm comm, const char *path, const char *run,
         return qz_error_set(err, QZ_ENOMEM, "out of memory for the archive's buffers");
     }
     qz_h5_silence(&quiet);
-    if (qz_h5_fapl_mpio(comm, &fapl))
-        QZ_ABORT(comm, "cannot set up MPI-IO for the archive");
+    ok = qz_h5_fapl_mpio(comm, &fapl) == QZ_OK;
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm);
+    if (!all) {
+        if (ok)
+            H5Pclose(fapl);
+        qz_h5_restore(&quiet);
+        close_all(a);
+        return qz_error_set(err, QZ_EHDF5, "cannot set up MPI-IO for the archive %s", path);
+    }
     a->file = resume ? H5Fopen(path, H5F_ACC_RDWR, fapl)
                      : H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     H5Pclose(fapl);
@@ -311,13 +318,19 @@ enum qz_status qz_archive_sync(MPI_Comm comm, struct qz_archive *a, uint64_t chu
     size_t done_samples = 0;
     struct qz_h5_quiet quiet;
     int ok = 1;
+    enum qz_status rc;
 
     if (a->text_file == MPI_FILE_NULL)
         return QZ_OK;
     place = calloc(count ? count : 1, sizeof *place);
     offs = malloc((a->pend_n ? a->pend_n : 1) * sizeof *offs);
-    if (!place || !offs)
-        QZ_ABORT(comm, "out of memory placing archived texts");
+    rc = place && offs ? QZ_OK
+                       : qz_error_set(err, QZ_ENOMEM, "out of memory placing archived texts");
+    if ((rc = qz_agree(comm, rc, err))) {
+        free(place);
+        free(offs);
+        return rc;
+    }
     for (size_t i = 0; i < a->pend_chunks; i++) {
         const struct pending_chunk *p = &a->pend_chunk[i];
         if (p->chunk < lo || p->chunk >= chunks)

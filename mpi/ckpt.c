@@ -73,6 +73,34 @@ static int write_all(MPI_File fh, uint64_t at, const void *p, uint64_t n)
     return 0;
 }
 
+void qz_ckpt_header_init(struct qz_ckpt_header *h, const struct qz_job *job, uint64_t job_hash,
+                         uint64_t task)
+{
+    memset(h, 0, sizeof *h);
+    memcpy(h->magic, QZ_CKPT_MAGIC, sizeof h->magic);
+    h->version = QZ_CKPT_VERSION;
+    h->job_hash = job_hash;
+    h->task = task;
+    h->samples = job->samples;
+    h->chunk_size = job->chunk_size;
+    h->text = (uint64_t)qz_job_text_samples(job);
+}
+
+void qz_ckpt_set_stats(struct qz_ckpt_header *h, const struct qz_gen_stats *st)
+{
+    h->stats[0] = st->requests;
+    h->stats[1] = st->retries;
+    h->stats[2] = st->failed_samples;
+    h->stats[3] = st->prompt_tokens;
+    h->stats[4] = st->completion_tokens;
+}
+
+struct qz_gen_stats qz_ckpt_stats(const struct qz_ckpt_header *h)
+{
+    struct qz_gen_stats st = {h->stats[0], h->stats[1], h->stats[2], h->stats[3], h->stats[4]};
+    return st;
+}
+
 enum qz_status qz_ckpt_write(MPI_Comm comm, const char *path, struct qz_ckpt_header *h,
                              const struct qz_topset *ts, const struct qz_payloads *pl,
                              struct qz_error *err)
@@ -100,7 +128,9 @@ enum qz_status qz_ckpt_write(MPI_Comm comm, const char *path, struct qz_ckpt_hea
         before = 0;
     d.s.offset = sizeof *h + (uint64_t)size * sizeof *table + before;
     if (rank == 0 && !(table = malloc((size_t)size * sizeof *table)))
-        QZ_ABORT(comm, "out of memory for a checkpoint's section table");
+        rc = qz_error_set(err, QZ_ENOMEM, "out of memory for a checkpoint's section table");
+    if ((rc = qz_agree(comm, rc, err)))
+        goto done;
     MPI_Gather(&d.s, (int)sizeof d.s, MPI_BYTE, table, (int)sizeof d.s, MPI_BYTE, 0, comm);
 
     /* The root makes the temporary file; every rank writes into it. */
@@ -114,7 +144,12 @@ enum qz_status qz_ckpt_write(MPI_Comm comm, const char *path, struct qz_ckpt_hea
         goto done;
     MPI_Bcast(&len, 1, MPI_INT, 0, comm);
     if (!(tmp = malloc((size_t)len)))
-        QZ_ABORT(comm, "out of memory for a file name");
+        rc = qz_error_set(err, QZ_ENOMEM, "rank %d: out of memory for a file name", rank);
+    if ((rc = qz_agree(comm, rc, err))) {
+        if (rank == 0)
+            qz_safefile_abort(&sf);
+        goto done;
+    }
     if (rank == 0)
         memcpy(tmp, sf.tmp, (size_t)len);
     MPI_Bcast(tmp, len, MPI_CHAR, 0, comm);
@@ -233,7 +268,12 @@ enum qz_status qz_ckpt_find(MPI_Comm comm, const char *path, uint64_t job_hash, 
         return QZ_OK;
     MPI_Bcast(&ck->h, (int)sizeof ck->h, MPI_BYTE, 0, comm);
     if (rank != 0 && !(ck->table = malloc(ck->h.ranks * sizeof *ck->table)))
-        QZ_ABORT(comm, "out of memory for a checkpoint's section table");
+        rc = qz_error_set(err, QZ_ENOMEM, "rank %d: out of memory for a checkpoint's section table",
+                          rank);
+    if ((rc = qz_agree(comm, rc, err))) {
+        qz_ckpt_free(ck);
+        return rc;
+    }
     MPI_Bcast(ck->table, (int)(ck->h.ranks * sizeof *ck->table), MPI_BYTE, 0, comm);
     return QZ_OK;
 }

@@ -12,12 +12,25 @@
 #include <mpi.h>
 
 #include "checkpoint.h"
+#include "generator.h"
+#include "job.h"
 #include "payload.h"
 #include "topset.h"
 
+/* Local: the header of a checkpoint of task `task` of job (qz_job_hash job_hash) with
+ * nothing done yet: magic, format version and the job's shape. Whoever writes one
+ * adds the progress fields. The one place a header is made. */
+void qz_ckpt_header_init(struct qz_ckpt_header *h, const struct qz_job *job, uint64_t job_hash,
+                         uint64_t task);
+
+/* Local: the generator statistics in a header (its stats[] are in struct
+ * qz_gen_stats order), by name. */
+void qz_ckpt_set_stats(struct qz_ckpt_header *h, const struct qz_gen_stats *st);
+struct qz_gen_stats qz_ckpt_stats(const struct qz_ckpt_header *h);
+
 /* Collective: write a checkpoint at path. h holds the fields every rank shares (the
- * same on all ranks; ranks and checksum are filled in here); ts and pl (NULL for
- * numeric jobs) are this rank's top set and payloads. */
+ * same on all ranks; ranks and checksum are filled in here); ts and pl are this
+ * rank's top set and the payloads of its entries. */
 enum qz_status qz_ckpt_write(MPI_Comm comm, const char *path, struct qz_ckpt_header *h,
                              const struct qz_topset *ts, const struct qz_payloads *pl,
                              struct qz_error *err);
@@ -35,8 +48,8 @@ enum qz_status qz_ckpt_find(MPI_Comm comm, const char *path, uint64_t job_hash, 
                             int *found, struct qz_error *err);
 
 /* Collective: this rank's share of the sections merged into the best k entries, best
- * first: *e (malloc'd), *n and *ties (ties_out of the merged set); for text jobs the
- * payloads of those entries are put into pl. seed: the run's tie-key seed. */
+ * first: *e (malloc'd), *n and *ties (ties_out of the merged set); the payloads of
+ * those entries are put into pl. seed: the run's tie-key seed. */
 enum qz_status qz_ckpt_load(MPI_Comm comm, const char *path, const struct qz_ckpt *ck,
                             uint64_t seed, size_t k, struct qz_entry **e, size_t *n, uint64_t *ties,
                             struct qz_payloads *pl, struct qz_error *err);

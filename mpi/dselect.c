@@ -89,9 +89,7 @@ enum qz_status qz_dselect(MPI_Comm comm, const struct qz_entry *e, size_t n, uin
                                : 0;
                 open |= lo[j].part[d] < hi[j].part[d];
             }
-            if (MPI_Allreduce(MPI_IN_PLACE, count, (int)m, MPI_UINT64_T, MPI_SUM, comm) !=
-                MPI_SUCCESS)
-                QZ_ABORT(comm, "MPI_Allreduce failed in the distributed selection");
+            MPI_Allreduce(MPI_IN_PLACE, count, (int)m, MPI_UINT64_T, MPI_SUM, comm);
             if (!open)
                 break; /* the same on every rank: lo and hi evolve identically */
             for (size_t j = 0; j < m; j++) {
@@ -119,9 +117,7 @@ enum qz_status qz_dselect(MPI_Comm comm, const struct qz_entry *e, size_t n, uin
                 memcpy(&count[3 * j], &e[at - 1], sizeof e[at - 1]);
         }
     }
-    if (MPI_Allreduce(MPI_IN_PLACE, count, (int)(3 * m), MPI_UINT64_T, MPI_SUM, comm) !=
-        MPI_SUCCESS)
-        QZ_ABORT(comm, "MPI_Allreduce failed in the distributed selection");
+    MPI_Allreduce(MPI_IN_PLACE, count, (int)(3 * m), MPI_UINT64_T, MPI_SUM, comm);
     for (size_t j = 0; j < m; j++)
         memcpy(&out[j], &count[3 * j], sizeof out[j]);
 done:
@@ -175,8 +171,7 @@ enum qz_status qz_dselect_redistribute(MPI_Comm comm, const struct qz_entry *e, 
         sdispl[r] = (int)cut;
         cut = end;
     }
-    if (MPI_Alltoall(scount, 1, MPI_INT, rcount, 1, MPI_INT, comm) != MPI_SUCCESS)
-        QZ_ABORT(comm, "MPI_Alltoall failed redistributing the top set");
+    MPI_Alltoall(scount, 1, MPI_INT, rcount, 1, MPI_INT, comm);
     for (int r = 0; r < size; r++) {
         rdispl[r] = (int)nin;
         nin += (size_t)rcount[r];
@@ -187,9 +182,7 @@ enum qz_status qz_dselect_redistribute(MPI_Comm comm, const struct qz_entry *e, 
         goto done;
     MPI_Type_contiguous((int)sizeof(struct qz_entry), MPI_BYTE, &entry_type);
     MPI_Type_commit(&entry_type);
-    if (MPI_Alltoallv(e, scount, sdispl, entry_type, in, rcount, rdispl, entry_type, comm) !=
-        MPI_SUCCESS)
-        QZ_ABORT(comm, "MPI_Alltoallv failed redistributing the top set");
+    MPI_Alltoallv(e, scount, sdispl, entry_type, in, rcount, rdispl, entry_type, comm);
     MPI_Type_free(&entry_type);
     qz_entries_sort(in, nin, seed);
     *out = in;

@@ -7,8 +7,11 @@
 
 #include <hdf5.h>
 
+#include "format.h"
 #include "h5util.h"
+#include "job.h"
 #include "output.h"
+#include "runname.h"
 
 #define QZ_READ_BLOCK ((size_t)1 << 20) /* samples read per H5Dread */
 
@@ -312,3 +315,93 @@ const struct qz_scorer_ops qz_score_archived_ops = {
     .close = NULL,
     .needs_numbers = 1,
 };
+
+enum qz_status qz_gen_archive_job(const struct qz_archive_select *a, struct qz_job *job,
+                                  struct qz_error *err)
+{
+    struct qz_archive_source src;
+    cJSON *j = NULL, *gen, *util, *sjob = NULL;
+    const cJSON *invalid, *output, *gather;
+    struct qz_jv at = {.file = a->file, .path = "cost"};
+    char name[QZ_NAME_MAX + 1], qtext[32];
+    enum qz_status rc;
+
+    memset(job, 0, sizeof *job);
+    if ((rc = qz_gen_archive_open(a->file, a->run, &job->gen, &src, err)))
+        return rc;
+    sjob = cJSON_Parse(src.job_json);
+    invalid = cJSON_GetObjectItemCaseSensitive(sjob, "invalid");
+    output = cJSON_GetObjectItemCaseSensitive(sjob, "output");
+    gather = cJSON_GetObjectItemCaseSensitive(output, "top_gather_limit");
+    if (a->name)
+        snprintf(name, sizeof name, "%s", a->name);
+    else {
+        /* a task's run NAME/tasks/ID gives NAME-tasks-ID-qQ */
+        qz_format_exact(qtext, sizeof qtext, a->q);
+        qz_name_derive(name, sizeof name, a->run, "-q%s", qtext);
+    }
+    j = cJSON_CreateObject();
+    gen = cJSON_CreateObject();
+    util = cJSON_CreateObject();
+    if (!j || !gen || !util || !sjob) {
+        cJSON_Delete(util);
+        rc = qz_error_set(err, QZ_ENOMEM, "out of memory");
+        goto done;
+    }
+    cJSON_AddStringToObject(j, "name", name);
+    cJSON_AddNumberToObject(j, "seed", (double)(a->has_seed ? a->seed : src.seed));
+    cJSON_AddNumberToObject(j, "q", a->q);
+    cJSON_AddNumberToObject(j, "samples", (double)src.samples);
+    cJSON_AddNumberToObject(j, "chunk_size", (double)src.chunk_size);
+    cJSON_AddStringToObject(j, "invalid", cJSON_IsString(invalid) ? invalid->valuestring : "error");
+    cJSON_AddStringToObject(gen, "kind", "archive");
+    cJSON_AddStringToObject(gen, "file", a->file);
+    cJSON_AddStringToObject(gen, "run", a->run);
+    cJSON_AddItemToObject(j, "generator", gen);
+    gen = NULL;
+    cJSON_AddStringToObject(util, "kind", "archived");
+    cJSON_AddItemToObject(j, "utility", util);
+    if (!(job->json = j) || !(job->file = strdup(a->file))) {
+        rc = qz_error_set(err, QZ_ENOMEM, "out of memory");
+        goto done;
+    }
+    j = NULL;
+    {
+        struct qz_jv nat = {.file = a->file, .path = ""};
+        if ((rc = qz_job_check_name(&nat, job->json, "name", err)))
+            goto done;
+    }
+    job->name = cJSON_GetObjectItemCaseSensitive(job->json, "name")->valuestring;
+    job->seed = a->has_seed ? a->seed : src.seed;
+    job->q = a->q;
+    job->q_list[0] = a->q;
+    job->nq = 1;
+    job->samples = src.samples;
+    job->chunk_size = src.chunk_size;
+    job->invalid = cJSON_IsString(invalid) && strcmp(invalid->valuestring, "exclude") == 0
+                       ? QZ_INVALID_EXCLUDE
+                       : QZ_INVALID_ERROR;
+    job->output_path = a->file;
+    job->output_top = 1;
+    job->top_gather_limit = cJSON_IsNumber(gather) && gather->valuedouble >= 1
+                                ? (uint64_t)gather->valuedouble
+                                : QZ_TOP_GATHER_DEFAULT;
+    job->ckpt_every = QZ_CKPT_EVERY_DEFAULT;
+    job->utility.ops = &qz_score_archived_ops;
+    if (src.has_cost) {
+        cJSON *spec = cJSON_CreateObject();
+        cJSON_AddStringToObject(spec, "kind", "component");
+        rc = spec ? qz_score_open(&job->cost, spec, &at, err)
+                  : qz_error_set(err, QZ_ENOMEM, "out of memory");
+        if (spec)
+            cJSON_AddItemToObject(job->json, "cost", spec);
+    }
+done:
+    cJSON_Delete(j);
+    cJSON_Delete(gen);
+    cJSON_Delete(sjob);
+    qz_archive_source_free(&src);
+    if (rc)
+        qz_job_free(job);
+    return rc;
+}

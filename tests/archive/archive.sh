@@ -90,11 +90,14 @@ sel_bad 'select: missing --run RUN' sel.h5 --q 0.1
 sel_bad 'run "all" already exists' sel.h5 --run all --q 0.1 --name all
 
 # 6. A killed archiving run (SIGKILL right after its first checkpoint) resumes into the
-#    same file. (Big enough that the run outlasts its first checkpoint by seconds:
-#    6e7 samples, 960 MB of archive.)
-printf '{"name": "long", "seed": 22, "q": 1e-5, "samples": 60000000, "chunk_size": 16384,
-  "generator": {"kind": "normal"}, "output": {"archive": "utilities"},
-  "checkpoint": {"every_seconds": 0.2}}\n' > long.json
+#    same file. The samples come from an exec program (about 200k samples/s a rank),
+#    so the run outlasts its first checkpoint by seconds even on a loaded machine; a
+#    built-in generator would finish within the test's polling interval.
+cp "$QZ_SOURCE"/tests/plugins/{generator,testio}.py .
+printf '{"name": "long", "seed": 22, "q": 1e-5, "samples": 4000000, "chunk_size": 16384,
+  "generator": {"kind": "exec", "command": ["python3", "%s/generator.py", "--numbers"],
+                "text": false},
+  "output": {"archive": "utilities"}, "checkpoint": {"every_seconds": 0.2}}\n' "$PWD" > long.json
 qz_mpi 2 run long.json -o longref.h5 --no-progress > /dev/null 2>&1
 "$QZ_MPIEXEC" -n 3 "$QZ_BIN" run long.json -o longkill.h5 --no-progress > kill.out 2>&1 &
 pid=$!

@@ -1,0 +1,171 @@
+#include "gather.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agree.h"
+#include "run_work.h"
+
+/* One payload as it travels: where it goes in the root's order, and its figures. */
+struct rec {
+    uint64_t pos;
+    uint32_t len, tokens;
+    double logprob_sum;
+};
+
+/* Root: room for count payloads of bt bytes in out, and for the records (rt bytes). */
+static enum qz_status make_room(struct qz_texts *out, uint64_t count, uint64_t rt, uint64_t bt,
+                                char **all, struct qz_error *err)
+{
+    size_t c = count ? (size_t)count : 1;
+    if (rt > INT32_MAX || bt > INT32_MAX)
+        return qz_error_set(err, QZ_ENOMEM,
+                            "the top set's payloads exceed 2 GiB: lower output.top_gather_limit");
+    *all = malloc(rt ? rt : 1);
+    out->bytes = malloc(bt ? bt : 1);
+    out->n = count;
+    out->off = calloc(c, sizeof *out->off);
+    out->len = calloc(c, sizeof *out->len);
+    out->tokens = calloc(c, sizeof *out->tokens);
+    out->logprob_sum = malloc(c * sizeof *out->logprob_sum);
+    if (!*all || !out->bytes || !out->off || !out->len || !out->tokens || !out->logprob_sum)
+        return qz_error_set(err, QZ_ENOMEM, "out of memory collecting payloads");
+    return QZ_OK;
+}
+
+/* Collective. The payloads of samples want[0..n) (on the root; n is the root's) from
+ * the ranks that hold them, into *out on the root, in the same order. Every step
+ * that can fail is agreed on before the next collective. */
+static enum qz_status collect(MPI_Comm comm, const struct qz_payloads *pl,
+                              const struct qz_entry *want, size_t n, struct qz_texts *out,
+                              struct qz_error *err)
+{
+    struct rec *mine = NULL;
+    int rank, size, *rcount = NULL, *rdispl = NULL, *bcount = NULL, *bdispl = NULL, *both = NULL;
+    uint64_t count = n, *idx = NULL, nmine = 0, bytes = 0, off;
+    char *text = NULL, *all = NULL;
+    enum qz_status rc = QZ_OK;
+
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    memset(out, 0, sizeof *out);
+    MPI_Bcast(&count, 1, MPI_UINT64_T, 0, comm);
+    if (!(idx = malloc((count ? count : 1) * sizeof *idx)))
+        rc = qz_error_set(err, QZ_ENOMEM, "rank %d: out of memory collecting payloads", rank);
+    if ((rc = qz_agree(comm, rc, err)))
+        goto done;
+    for (uint64_t i = 0; rank == 0 && i < count; i++)
+        idx[i] = want[i].index;
+    MPI_Bcast(idx, (int)count, MPI_UINT64_T, 0, comm);
+    /* What this rank holds: one record per payload, then the payloads back to back. */
+    mine = malloc((count ? count : 1) * sizeof *mine);
+    for (uint64_t i = 0; mine && i < count; i++) {
+        struct qz_payload p;
+        if (qz_payload_get(pl, idx[i], &p)) {
+            mine[nmine++] = (struct rec){i, p.len, p.tokens, p.logprob_sum};
+            bytes += p.len;
+        }
+    }
+    text = malloc(bytes ? bytes : 1);
+    if (!mine || !text || bytes > INT32_MAX || nmine * sizeof *mine > INT32_MAX)
+        rc = qz_error_set(err, QZ_ENOMEM, "rank %d: cannot send %llu bytes of payloads", rank,
+                          (unsigned long long)bytes);
+    off = 0;
+    for (uint64_t k = 0; rc == QZ_OK && k < nmine; k++) {
+        struct qz_payload p;
+        qz_payload_get(pl, idx[mine[k].pos], &p);
+        memcpy(text + off, p.text, p.len);
+        off += p.len;
+    }
+    if (rank == 0) {
+        rcount = calloc((size_t)size, sizeof *rcount);
+        rdispl = calloc((size_t)size, sizeof *rdispl);
+        bcount = calloc((size_t)size, sizeof *bcount);
+        bdispl = calloc((size_t)size, sizeof *bdispl);
+        both = malloc(2 * (size_t)size * sizeof *both);
+        if (rc == QZ_OK && (!rcount || !rdispl || !bcount || !bdispl || !both))
+            rc = qz_error_set(err, QZ_ENOMEM, "out of memory collecting payloads");
+    }
+    if ((rc = qz_agree(comm, rc, err)))
+        goto done;
+    {
+        int sizes[2] = {(int)(nmine * sizeof *mine), (int)bytes};
+        MPI_Gather(sizes, 2, MPI_INT, both, 2, MPI_INT, 0, comm);
+    }
+    if (rank == 0) {
+        uint64_t rt = 0, bt = 0;
+        for (int r = 0; r < size; r++) {
+            rcount[r] = both[2 * r];
+            bcount[r] = both[2 * r + 1];
+            rdispl[r] = (int)rt;
+            bdispl[r] = (int)bt;
+            rt += (uint64_t)rcount[r];
+            bt += (uint64_t)bcount[r];
+        }
+        rc = make_room(out, count, rt, bt, &all, err);
+    }
+    if ((rc = qz_agree(comm, rc, err)))
+        goto done;
+    MPI_Gatherv(mine, (int)(nmine * sizeof *mine), MPI_BYTE, all, rcount, rdispl, MPI_BYTE, 0,
+                comm);
+    MPI_Gatherv(text, (int)bytes, MPI_BYTE, out->bytes, bcount, bdispl, MPI_BYTE, 0, comm);
+    if (rank == 0) {
+        /* Records arrive rank by rank, each rank's payloads in its record order. */
+        for (uint64_t i = 0; i < count; i++)
+            out->logprob_sum[i] = NAN;
+        for (int r = 0; r < size; r++) {
+            const struct rec *rr = (const struct rec *)(all + rdispl[r]);
+            uint64_t o = (uint64_t)bdispl[r];
+            for (size_t k = 0; k < (size_t)rcount[r] / sizeof *rr; k++) {
+                out->off[rr[k].pos] = o;
+                out->len[rr[k].pos] = rr[k].len;
+                out->tokens[rr[k].pos] = rr[k].tokens;
+                out->logprob_sum[rr[k].pos] = rr[k].logprob_sum;
+                o += rr[k].len;
+            }
+        }
+    }
+done:
+    if (rc)
+        qz_texts_free(out);
+    free(idx);
+    free(mine);
+    free(text);
+    free(all);
+    free(rcount);
+    free(rdispl);
+    free(bcount);
+    free(bdispl);
+    free(both);
+    return rc;
+}
+
+enum qz_status qz_gather_payloads(MPI_Comm comm, const struct qz_job *job, struct qz_run *run,
+                                  struct qz_error *err)
+{
+    const struct qz_payloads *pl = &run->work->payloads;
+    struct qz_texts value;
+    int rank;
+    enum qz_status rc;
+
+    MPI_Comm_rank(comm, &rank);
+    if (run->fig.text && run->fig.gathered && job->output_top)
+        return collect(comm, pl, run->root.top, rank == 0 ? run->root.top_n : 0,
+                       &run->root.top_texts, err);
+    if (run->fig.text)
+        return collect(comm, pl, &run->fig.selected, 1, &run->root.selected_text, err);
+    /* Numeric: the selected sample's value, kept as its 8 bytes while drawing unless
+     * they are its utility's (mpi/run_work.h). */
+    if ((rc = collect(comm, pl, &run->fig.selected, 1, &value, err)))
+        return rc;
+    run->root.selected_value = run->fig.selected.utility;
+    if (rank == 0 && value.len[0] == sizeof run->root.selected_value)
+        memcpy(&run->root.selected_value, value.bytes + value.off[0],
+               sizeof run->root.selected_value);
+    else if (rank == 0 && value.len[0] != 0)
+        rc = qz_error_set(err, QZ_EINTERNAL, "the value of selected sample %llu has %u bytes",
+                          (unsigned long long)run->fig.selected.index, (unsigned)value.len[0]);
+    qz_texts_free(&value);
+    return qz_agree(comm, rc, err);
+}

@@ -1,0 +1,93 @@
+#include "run.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <sys/resource.h>
+
+#include "job.h"
+#include "run_work.h"
+
+enum qz_status qz_run_put_value(struct qz_payloads *pl, uint64_t index, double value,
+                                struct qz_error *err)
+{
+    char bytes[sizeof value];
+    memcpy(bytes, &value, sizeof value);
+    return qz_payload_put(pl, index, bytes, sizeof bytes, 0, 0.0, err);
+}
+
+void qz_sum_over_ranks(MPI_Comm comm, const struct qz_exactsum *mine,
+                       const struct qz_exactsum *base, struct qz_exactsum *out)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    *out = *mine;
+    if (rank == 0 && base)
+        qz_exactsum_merge(out, base);
+    qz_exactsum_normalize(out);
+    MPI_Allreduce(MPI_IN_PLACE, out, QZ_EXACTSUM_WORDS, MPI_INT64_T, MPI_SUM, comm);
+}
+
+/* All fields are uint64_t, so the struct reduces as an array of them. */
+_Static_assert(sizeof(struct qz_gen_stats) == 5 * sizeof(uint64_t),
+               "struct qz_gen_stats holds five uint64_t");
+
+void qz_gen_stats_total(MPI_Comm comm, const struct qz_job *job, const struct qz_gen_stats *base,
+                        struct qz_gen_stats *out)
+{
+    struct qz_gen_stats mine = {0, 0, 0, 0, 0};
+    if (job->gen.ops->stats)
+        job->gen.ops->stats(job->gen.state, &mine);
+    MPI_Allreduce(&mine, out, (int)(sizeof mine / sizeof(uint64_t)), MPI_UINT64_T, MPI_SUM, comm);
+    out->requests += base->requests;
+    out->retries += base->retries;
+    out->failed_samples += base->failed_samples;
+    out->prompt_tokens += base->prompt_tokens;
+    out->completion_tokens += base->completion_tokens;
+}
+
+/* Peak resident memory of this process, bytes. */
+static uint64_t peak_rss(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (uint64_t)ru.ru_maxrss * 1024; /* Linux reports KiB */
+}
+
+void qz_run_totals(MPI_Comm comm, const struct qz_job *job, double draw_seconds,
+                   double select_seconds, struct qz_run *run)
+{
+    double times[2] = {draw_seconds, select_seconds};
+    uint64_t rss[2];
+
+    if (job->gen.ops->stats) {
+        qz_gen_stats_total(comm, job, &run->work->base.stats, &run->fig.stats);
+        run->fig.has_stats = 1;
+    }
+    MPI_Allreduce(MPI_IN_PLACE, times, 2, MPI_DOUBLE, MPI_MAX, comm);
+    run->fig.draw_seconds = times[0];
+    run->fig.select_seconds = times[1];
+    rss[0] = peak_rss();
+    rss[1] = rss[0];
+    MPI_Allreduce(MPI_IN_PLACE, &rss[0], 1, MPI_UINT64_T, MPI_MAX, comm);
+    MPI_Bcast(&rss[1], 1, MPI_UINT64_T, 0, comm);
+    run->fig.peak_rss_max = rss[0];
+    run->fig.peak_rss_root = rss[1];
+}
+
+void qz_run_free(struct qz_run *run)
+{
+    if (run->work) {
+        qz_topset_free(&run->work->set);
+        qz_payload_free(&run->work->payloads);
+        free(run->work);
+        run->work = NULL;
+    }
+    free(run->root.sweep);
+    qz_texts_free(&run->root.top_texts);
+    qz_texts_free(&run->root.selected_text);
+    free(run->slice.e);
+    memset(&run->root, 0, sizeof run->root);
+    memset(&run->slice, 0, sizeof run->slice);
+}

@@ -1,0 +1,222 @@
+#include "selection.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "agree.h"
+#include "dselect.h"
+#include "reduce.h"
+#include "run_work.h"
+#include "select.h"
+
+/* K <= the gather limit: a tree reduction to the root, which selects, and sweeps
+ * unless the sweep was done distributed (swept). */
+static enum qz_status select_gathered(MPI_Comm comm, const struct qz_job *job, int swept,
+                                      struct qz_run *run, struct qz_error *err)
+{
+    struct qz_run_figures *fig = &run->fig;
+    struct qz_topset *ts = &run->work->set;
+    int rank;
+    enum qz_status rc;
+    uint64_t ties = 0, want;
+    int sweep_here;
+
+    MPI_Comm_rank(comm, &rank);
+    sweep_here = job->sweep && !swept;
+    want = sweep_here ? fig->sweep_k : fig->top_count;
+    if ((rc = qz_reduce_topset(comm, ts, want, err)))
+        return rc;
+    if (rank == 0) {
+        if (ts->n != want)
+            rc = qz_error_set(err, QZ_EINTERNAL, "top set holds %zu entries, expected %llu", ts->n,
+                              (unsigned long long)want);
+        else if (sweep_here && !(run->root.sweep = malloc(job->nq * sizeof *run->root.sweep)))
+            rc = qz_error_set(err, QZ_ENOMEM, "out of memory for the sweep");
+        else if (sweep_here && (rc = qz_sweep(ts->e, ts->n, fig->valid, job->seed, job->q_list,
+                                              job->nq, fig->cost_base_mean, run->root.sweep, err)))
+            ;
+        else {
+            /* The sweep needed the best sweep_k; the run's own top set is its K. */
+            qz_topset_truncate(ts->e, &ts->n, &ts->ties_out, fig->top_count);
+            run->root.top = ts->e;
+            run->root.top_n = ts->n;
+            ties = qz_topset_boundary_ties(ts->e, ts->n, ts->ties_out);
+            fig->threshold = ts->e[ts->n - 1];
+            fig->selected = ts->e[fig->selected_position];
+        }
+    }
+    if ((rc = qz_agree(comm, rc, err)))
+        return rc;
+    /* Every rank learns the figures the record needs. */
+    MPI_Bcast(&ties, 1, MPI_UINT64_T, 0, comm);
+    MPI_Bcast(&fig->threshold, (int)sizeof fig->threshold, MPI_BYTE, 0, comm);
+    MPI_Bcast(&fig->selected, (int)sizeof fig->selected, MPI_BYTE, 0, comm);
+    fig->boundary_ties = ties;
+    return QZ_OK;
+}
+
+/* Collective: E_Q[u] and E_Q[c] of the run's selection, from the entries better than
+ * the threshold (positions 0 .. K-2, wherever they are held) summed exactly over the
+ * ranks, and the threshold's share (qz_sweep_mean: the same bits as a sweep's row). */
+static void quantilized_means(MPI_Comm comm, const struct qz_job *job, struct qz_run *run)
+{
+    const struct qz_topset *ts = &run->work->set;
+    struct qz_run_figures *fig = &run->fig;
+    struct qz_exactsum su, sc, tu, tc;
+
+    qz_exactsum_init(&su);
+    qz_exactsum_init(&sc);
+    for (size_t i = 0; i < ts->n; i++)
+        if (qz_entry_better(job->seed, &ts->e[i], &fig->threshold)) {
+            qz_exactsum_add(&su, ts->e[i].utility);
+            qz_exactsum_add(&sc, ts->e[i].cost);
+        }
+    qz_sum_over_ranks(comm, &su, NULL, &tu);
+    qz_sum_over_ranks(comm, &sc, NULL, &tc);
+    fig->utility_q_mean = qz_sweep_mean(&tu, fig->threshold.utility, fig->mass, fig->top_count);
+    fig->cost_q_mean =
+        fig->has_cost ? qz_sweep_mean(&tc, fig->threshold.cost, fig->mass, fig->top_count) : NAN;
+}
+
+/* Collective: the sweep of a job whose largest K is above the gather limit, from the
+ * ranks' sets (best first, each truncated to the largest K): the thresholds and
+ * selected entries of every q by one distributed selection, and E_Q[u], E_Q[c] from
+ * the entries better than each threshold, summed exactly over the ranks. The same
+ * rows as qz_sweep on a gathered set. */
+static enum qz_status sweep_distributed(MPI_Comm comm, const struct qz_job *job, struct qz_run *run,
+                                        struct qz_error *err)
+{
+    const struct qz_topset *ts = &run->work->set;
+    uint64_t *pos = malloc(2 * job->nq * sizeof *pos);
+    struct qz_entry *found = malloc(2 * job->nq * sizeof *found);
+    struct qz_sweep_row *rows = malloc(job->nq * sizeof *rows);
+    int rank;
+    enum qz_status rc = QZ_OK;
+
+    MPI_Comm_rank(comm, &rank);
+    /* Every rank computes the rows; the root keeps them. */
+    if (!pos || !found || !rows)
+        rc = qz_error_set(err, QZ_ENOMEM, "out of memory for the sweep");
+    if ((rc = qz_agree(comm, rc, err)))
+        goto done;
+    for (size_t i = 0; i < job->nq; i++) {
+        qz_sweep_row(&rows[i], job->q_list[i], run->fig.valid, job->seed, run->fig.cost_base_mean);
+        pos[2 * i] = rows[i].top_count - 1;
+        pos[2 * i + 1] = rows[i].selected_position;
+    }
+    rc = qz_dselect(comm, ts->e, ts->n, job->seed, pos, 2 * job->nq, found, err);
+    for (size_t i = 0; rc == QZ_OK && i < job->nq; i++) {
+        struct qz_sweep_row *r = &rows[i];
+        struct qz_exactsum su, sc, tu, tc;
+        size_t better = qz_dselect_count_better(ts->e, ts->n, job->seed, &found[2 * i]);
+        qz_exactsum_init(&su);
+        qz_exactsum_init(&sc);
+        for (size_t j = 0; j < better; j++) {
+            qz_exactsum_add(&su, ts->e[j].utility);
+            qz_exactsum_add(&sc, ts->e[j].cost);
+        }
+        qz_sum_over_ranks(comm, &su, NULL, &tu);
+        qz_sum_over_ranks(comm, &sc, NULL, &tc);
+        r->threshold = found[2 * i].utility;
+        r->mean_utility = qz_sweep_mean(&tu, found[2 * i].utility, r->mass, r->top_count);
+        r->mean_cost = qz_sweep_mean(&tc, found[2 * i].cost, r->mass, r->top_count);
+        r->selected_index = found[2 * i + 1].index;
+    }
+done:
+    if (rank == 0)
+        run->root.sweep = rows;
+    else
+        free(rows);
+    free(pos);
+    free(found);
+    return rc;
+}
+
+/* K above the gather limit: distributed selection, and a redistribution into even
+ * slices when the job writes top/. */
+static enum qz_status select_distributed(MPI_Comm comm, const struct qz_job *job,
+                                         struct qz_run *run, struct qz_error *err)
+{
+    struct qz_run_figures *fig = &run->fig;
+    struct qz_topset *ts = &run->work->set;
+    uint64_t pos[2] = {fig->top_count - 1, fig->selected_position}, ties = 0;
+    struct qz_entry found[2], *smaller;
+    size_t kept;
+    enum qz_status rc;
+
+    if ((rc = qz_dselect(comm, ts->e, ts->n, job->seed, pos, 2, found, err)))
+        return rc;
+    fig->threshold = found[0];
+    fig->selected = found[1];
+    /* Samples tied with the threshold: held ones, and those a rank dropped when its
+     * lowest held utility is the threshold's. */
+    for (size_t i = 0; i < ts->n; i++)
+        ties += ts->e[i].utility == fig->threshold.utility;
+    if (ts->n && ts->e[ts->n - 1].utility == fig->threshold.utility)
+        ties += ts->ties_out;
+    MPI_Allreduce(MPI_IN_PLACE, &ties, 1, MPI_UINT64_T, MPI_SUM, comm);
+    fig->boundary_ties = ties - 1;
+    if (!job->output_top)
+        return QZ_OK;
+    /* Only entries down to the threshold are part of the top set: drop the rest
+     * (and their memory) before the slices arrive. */
+    kept = qz_dselect_count_better(ts->e, ts->n, job->seed, &fig->threshold);
+    if (kept < ts->n && ts->e[kept].index == fig->threshold.index)
+        kept++; /* the threshold entry itself */
+    ts->n = kept;
+    if ((smaller = realloc(ts->e, (kept ? kept : 1) * sizeof *smaller))) {
+        ts->e = smaller;
+        ts->cap = kept ? kept : 1;
+    }
+    return qz_dselect_redistribute(comm, ts->e, ts->n, job->seed, fig->top_count, &run->slice.e,
+                                   &run->slice.n, &run->slice.offset, err);
+}
+
+enum qz_status qz_select_global(MPI_Comm comm, const struct qz_job *job, struct qz_run *run,
+                                struct qz_error *err)
+{
+    struct qz_run_figures *fig = &run->fig;
+    struct qz_run_work *w = run->work;
+    int swept;
+    enum qz_status rc;
+
+    fig->valid = fig->samples - fig->invalid;
+    if (fig->valid == 0)
+        return qz_error_set(err, QZ_EINVALID, "all %llu samples were invalid: nothing to select",
+                            (unsigned long long)fig->samples);
+    fig->mass = qz_mass(job->q, fig->valid);
+    fig->top_count = qz_top_count(fig->mass);
+    fig->selected_position = qz_select_position(job->seed, 0, fig->mass);
+    fig->gathered = fig->top_count <= job->top_gather_limit;
+    fig->sweep_k = fig->top_count;
+    for (size_t i = 0; i < job->nq; i++) {
+        uint64_t k = qz_top_count(qz_mass(job->q_list[i], fig->valid));
+        fig->sweep_k = k > fig->sweep_k ? k : fig->sweep_k;
+    }
+    if (fig->has_cost) {
+        struct qz_exactsum s1, s2;
+        qz_sum_over_ranks(comm, &w->cost_sum, &w->base.sum1, &s1);
+        qz_sum_over_ranks(comm, &w->cost_sq, &w->base.sum2, &s2);
+        qz_sweep_base_cost(qz_exactsum_value(&s1), qz_exactsum_value(&s2), fig->valid,
+                           &fig->cost_base_mean, &fig->cost_base_stderr);
+    }
+    qz_topset_finish(&w->set);
+    qz_topset_truncate(w->set.e, &w->set.n, &w->set.ties_out, fig->sweep_k);
+    rc = qz_payload_retain(&w->payloads, w->set.e, w->set.n, err);
+    if ((rc = qz_agree(comm, rc, err)))
+        return rc;
+    /* A sweep whose largest K is above the gather limit is swept where the entries are;
+     * select_gathered sweeps the others on the root. */
+    swept = job->sweep && fig->sweep_k > job->top_gather_limit;
+    if (swept) {
+        if ((rc = sweep_distributed(comm, job, run, err)))
+            return rc;
+        qz_topset_truncate(w->set.e, &w->set.n, &w->set.ties_out, fig->top_count);
+    }
+    rc = fig->gathered ? select_gathered(comm, job, swept, run, err)
+                       : select_distributed(comm, job, run, err);
+    if ((rc = qz_agree(comm, rc, err)))
+        return rc;
+    quantilized_means(comm, job, run);
+    return QZ_OK;
+}
