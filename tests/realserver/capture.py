@@ -64,8 +64,8 @@ def main():
              json.dumps(SAMPLING), "",
              "| file | request | status | notes |", "|---|---|---|---|"]
 
-    def save(name, method, path, body=None, shown=None, key=args.key, raw=None, headers=()):
-        status, reply_headers, data = request(args.base, method, path, body, key, raw)
+    def save(name, method, path, body=None, shown=None, key=args.key, raw=None):
+        status, _, data = request(args.base, method, path, body, key, raw)
         note = []
         try:
             doc = json.loads(data)
@@ -76,9 +76,6 @@ def main():
         except ValueError:
             text = data.decode("utf-8", "replace")
             note.append("not JSON")
-        for h in headers:
-            if h in reply_headers:
-                note.append("%s: %s" % (h, reply_headers[h]))
         with open(os.path.join(args.dir, name + ".json"), "w", encoding="utf-8") as f:
             f.write(text + "\n")
         shown = shown if shown is not None else (json.dumps(body) if body is not None else "")
@@ -107,8 +104,7 @@ def main():
     save("slots", "GET", "/slots")
     for n in (1, 2, 8):
         base = {"model": "tiny", "prompt": PROMPT, "n": n}
-        save("completions-n%d" % n, "POST", "/v1/completions", {**base, **SAMPLING}, json.dumps(base),
-             headers=("Content-Type",))
+        save("completions-n%d" % n, "POST", "/v1/completions", {**base, **SAMPLING}, json.dumps(base))
         lp = {**base, "logprobs": 2}
         save("completions-logprobs-n%d" % n, "POST", "/v1/completions", {**lp, **SAMPLING},
              json.dumps(lp))
@@ -129,6 +125,15 @@ def main():
     lp = {"model": "tiny", "messages": MESSAGES, "n": 1, "logprobs": True}
     save("chat-logprobs-notop-n1", "POST", "/v1/chat/completions", {**lp, **SAMPLING},
          json.dumps(lp))
+    # A stop string: choices shorter than max_tokens, usage of choice 0 only, and
+    # log-probs that lack the last tokens (or are null) when a stop string ended a choice.
+    for name, path, base in (
+            ("completions-logprobs-stop-n4", "/v1/completions",
+             {"model": "tiny", "prompt": PROMPT, "n": 4, "logprobs": 1}),
+            ("chat-logprobs-stop-n4", "/v1/chat/completions",
+             {"model": "tiny", "messages": MESSAGES, "n": 4, "logprobs": True, "top_logprobs": 1})):
+        body = {**base, "stop": [" "], "max_tokens": 30, "seed": 7}
+        save(name, "POST", path, {**SAMPLING, **body}, json.dumps(body))
     # A model name the server does not have, and errors.
     body = {"model": "no-such-model", "prompt": PROMPT, "n": 1}
     save("completions-other-model", "POST", "/v1/completions", {**body, **SAMPLING}, json.dumps(body))

@@ -74,6 +74,7 @@ start_server() {
     "$server" -m tiny.gguf --host 127.0.0.1 --port "$PORT" -c 2048 --parallel 4 "$@" \
         > "$name.log" 2>&1 &
     SERVER_PID=$!
+    disown "$SERVER_PID" # no "Killed" notice from bash when a test kills it
     pids+=("$SERVER_PID")
     URL="http://127.0.0.1:$PORT/v1"
     for i in $(seq 600); do
@@ -94,6 +95,7 @@ start_proxy() {
     local name=$1 i
     "$QZ_PYTHON" "$here/logproxy.py" --upstream "http://127.0.0.1:$2" \
         --port-file "$name.port" --log "$name.jsonl" &
+    disown $!
     pids+=($!)
     for i in $(seq 100); do
         [ -s "$name.port" ] && break
@@ -127,9 +129,8 @@ run() { # run RANKS NAME [OUT]: quantilize run NAME.json -o OUT (default NAME-RA
     timeout 300 "$QZ_MPIEXEC" -n "$n" "$QZ_BIN" run "$name.json" -o "$out" --no-progress \
         > "$name-$n.out" 2> "$name-$n.err"
 }
-errors() { # errors NAME RANKS: quantilize's stderr, on one line
-    grep -v '^\s*$' "$1-$2.err" | grep -v -e '^-\{5,\}' -e 'mpirun\|Primary job\|process rank' |
-        head -5 | tr '\n' ' '
+errors() { # errors NAME RANKS: quantilize's error lines (not mpirun's notice), on one line
+    { grep '^quantilize:' "$1-$2.err" || head -3 "$1-$2.err"; } | head -3 | tr '\n' ' ' | sed 's/ $//'
 }
 same() { # same A.h5 B.h5 RUN: identical records (times and ranks aside)
     "$QZ_PYTHON" "$QZ_SOURCE/tests/tools/h5compare.py" "$1" "$3" "$2" "$3" > /dev/null
@@ -329,18 +330,19 @@ fi
 #     within the timeout, a message naming the failure, no output file left.
 if start_server victim; then
     job kill "\"seed\": 8, \"q\": 0.01, \"samples\": 4000, \"invalid\": \"error\",
-      \"generator\": $(gen "$URL" ', "prompt": "Write a haiku about rivers:", "n": 4, "max_tokens": 32,
-         "retries": 2, "backoff_seconds": 0.1, "backoff_max_seconds": 1, "timeout_seconds": 5'),
+      \"generator\": $(gen "$URL" ', "prompt": "Write a haiku about rivers:", "n": 4,
+         "retries": 2, "backoff_max_seconds": 1'),
       \"utility\": {\"kind\": \"length\"}"
     began=$(date +%s)
     timeout 120 "$QZ_MPIEXEC" -n 2 "$QZ_BIN" run kill.json -o kill.h5 --no-progress \
         > kill-2.out 2> kill-2.err &
     qz=$!
-    for i in $(seq 600); do # until the server has answered a few requests (60 s at most)
-        [ "$(grep -c 'done request: POST' victim.log)" -ge 8 ] && break
+    for i in $(seq 600); do # until the server has finished a few requests (60 s at most)
+        [ "$(grep -c 'stop processing' victim.log)" -ge 16 ] && break
+        kill -0 "$qz" 2> /dev/null || break
         sleep 0.1
     done
-    echo "# killing llama-server after $(grep -c 'done request: POST' victim.log) answered requests"
+    echo "# killing llama-server after $(grep -c 'stop processing' victim.log) finished choices"
     kill -9 "$SERVER_PID"
     wait "$qz"
     status=$?
