@@ -47,6 +47,11 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 cd "$tmp" || exit 1
 
+if ! [ -x "$QZ_BIN" ]; then
+    bad "no quantilize binary at QZ_BIN=$QZ_BIN"
+    finish
+fi
+
 # The server and the model.
 start=$(date +%s)
 if ! server=$(bash "$here/build-llama.sh"); then
@@ -95,8 +100,8 @@ start_proxy() {
     local name=$1 i
     "$QZ_PYTHON" "$here/logproxy.py" --upstream "http://127.0.0.1:$2" \
         --port-file "$name.port" --log "$name.jsonl" &
-    disown $!
     pids+=($!)
+    disown $!
     for i in $(seq 100); do
         [ -s "$name.port" ] && break
         sleep 0.1
@@ -350,7 +355,8 @@ if start_server victim; then
     check "(g) server killed mid-run: exit 1, no hang (exit $status after $took s)" \
         test "$status" -eq 1
     check "(g) the error names the failure ($(errors kill 2))" \
-        grep -q -i -E 'quantilize: .*(connect|refused|reset|recv|closed|empty reply|timed? ?out)' kill-2.err
+        grep -q -i -E \
+        'quantilize: .*(connect|refused|reset|recv|receiv|closed|empty reply|returned nothing|timed? ?out|timeout)' kill-2.err
     check "(g) no output file left" bash -c '! ls kill.h5 kill.h5.tmp.* > /dev/null 2>&1'
 else
     bad "(g) a second llama-server starts"
