@@ -234,6 +234,10 @@ for i, (text, u) in enumerate(zip(texts, util)):
     means = [sum(lp) / len(lp) for lp in cands]
     if not any(abs(m - u) <= 1e-9 * max(1.0, abs(m)) for m in means):
         problems.append("top %d: utility %r, the server's mean log-prob %r" % (i, u, means))
+    if "logprob_sum" in top and not any(
+            abs(sum(lp) - top["logprob_sum"][i]) <= 1e-9 * max(1.0, abs(sum(lp))) for lp in cands):
+        problems.append("top %d: top/logprob_sum %r, the server's sums %r" % (
+            i, top["logprob_sum"][i], [sum(lp) for lp in cands]))
     if "tokens" in top and not any(len(lp) == top["tokens"][i] for lp in cands):
         problems.append("top %d: %d tokens recorded, the server sent %s" % (
             i, top["tokens"][i], [len(lp) for lp in cands]))
