@@ -334,6 +334,15 @@ enum qz_status qz_job_load(const char *path, struct qz_job *job, struct qz_error
         return qz_error_set(err, QZ_EJOB, "%s: job file contains a NUL byte", path);
     }
     rc = qz_job_parse(text, path, job, err);
+    if (rc == QZ_OK) {
+        /* The digest of what was parsed: an edit during a long run does not show. */
+        struct qz_sha256 digest;
+        unsigned char sum[QZ_SHA256_BYTES];
+        qz_sha256_init(&digest);
+        qz_sha256_update(&digest, text, len);
+        qz_sha256_final(&digest, sum);
+        qz_sha256_hex(sum, job->sha256);
+    }
     free(text);
     return rc;
 }

@@ -15,6 +15,7 @@
 #include "generator.h"
 #include "runname.h"
 #include "scorer.h"
+#include "sha256.h"
 #include "tasks.h"
 
 #define QZ_CHUNK_DEFAULT 65536
@@ -30,9 +31,11 @@ enum qz_invalid_policy { QZ_INVALID_ERROR = 0, QZ_INVALID_EXCLUDE = 1 };
 enum qz_archive_mode { QZ_ARCHIVE_NONE = 0, QZ_ARCHIVE_UTILITIES = 1, QZ_ARCHIVE_ALL = 2 };
 
 struct qz_job {
-    char *file;       /* the path it was loaded from (owned) */
-    cJSON *json;      /* the parsed job (owned) */
-    const char *name; /* the run name, in json */
+    char *file;                 /* the path it was loaded from (owned) */
+    char sha256[QZ_SHA256_HEX]; /* SHA-256 of the job file's bytes as loaded (hex); "" for
+                                   a job built in memory (select) */
+    cJSON *json;                /* the parsed job (owned) */
+    const char *name;           /* the run name, in json */
     uint64_t seed;
     double q;                    /* the run's q: q_list[0] */
     double q_list[QZ_SWEEP_MAX]; /* a sweep's q values, in the job's order */

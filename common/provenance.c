@@ -88,27 +88,7 @@ static void hash_backend(const cJSON *spec, const char *role, char hex[QZ_SHA256
 }
 
 /* The tasks file the job names, taken from the job file's directory when relative. */
-static void hash_tasks(const cJSON *job, const char *job_file, char hex[QZ_SHA256_HEX])
-{
-    const cJSON *tasks = cJSON_GetObjectItemCaseSensitive(job, "tasks");
-    const char *slash = strrchr(job_file, '/');
-    int dir;
-    size_t n;
-    char *path;
-
-    hex[0] = '\0';
-    if (!cJSON_IsString(tasks))
-        return;
-    dir = slash && tasks->valuestring[0] != '/' ? (int)(slash - job_file) + 1 : 0;
-    n = (size_t)dir + strlen(tasks->valuestring) + 1;
-    if (!(path = malloc(n)))
-        return;
-    snprintf(path, n, "%.*s%s", dir, job_file, tasks->valuestring);
-    hash_file(path, "tasks file", hex);
-    free(path);
-}
-
-void qz_provenance_local(struct qz_provenance *p, const char *job_file, const cJSON *job)
+void qz_provenance_local(struct qz_provenance *p, const struct qz_job *job)
 {
     p->revision = QZ_REVISION;
     p->compiler = QZ_COMPILER;
@@ -120,13 +100,12 @@ void qz_provenance_local(struct qz_provenance *p, const char *job_file, const cJ
     p->glibc = NULL;
 #endif
     p->draw_kernel = qz_rng_simd() ? "avx2" : "portable";
-    p->job_sha256[0] = p->tasks_sha256[0] = '\0';
-    if (job_file) {
-        hash_file(job_file, "job file", p->job_sha256);
-        hash_tasks(job, job_file, p->tasks_sha256);
-    }
-    hash_backend(cJSON_GetObjectItemCaseSensitive(job, "generator"), "generator",
+    /* The job and tasks files as they were read when the job was loaded. */
+    snprintf(p->job_sha256, sizeof p->job_sha256, "%s", job->sha256);
+    snprintf(p->tasks_sha256, sizeof p->tasks_sha256, "%s", job->tasks.n ? job->tasks.sha256 : "");
+    hash_backend(cJSON_GetObjectItemCaseSensitive(job->json, "generator"), "generator",
                  p->generator_sha256);
-    hash_backend(cJSON_GetObjectItemCaseSensitive(job, "utility"), "utility", p->utility_sha256);
-    hash_backend(cJSON_GetObjectItemCaseSensitive(job, "cost"), "cost", p->cost_sha256);
+    hash_backend(cJSON_GetObjectItemCaseSensitive(job->json, "utility"), "utility",
+                 p->utility_sha256);
+    hash_backend(cJSON_GetObjectItemCaseSensitive(job->json, "cost"), "cost", p->cost_sha256);
 }

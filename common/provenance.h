@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "job.h"
 #include "sha256.h"
 
 #define QZ_PROVENANCE_TEXT 256 /* room for a host name or a version line */
@@ -33,13 +34,13 @@ struct qz_provenance {
 };
 
 /* Fill what needs neither MPI nor HDF5 (everything but host, hosts, mpi and hdf5):
- * build facts, library versions, the draw kernel, and the digests of the job file
- * `job_file` (NULL: none, as for `select`), of the tasks file the job names
- * (relative to the job file's directory), and of the program or plugin library of
- * the job's generator, utility and cost (kinds "exec": command[0] resolved through
- * PATH as execvp does; "plugin": path). A file that cannot be read is left out with
- * a warning (qz_warn). Local; call it on the root. */
-void qz_provenance_local(struct qz_provenance *p, const char *job_file, const cJSON *job);
+ * build facts, library versions, the draw kernel, the digests of the job and tasks
+ * files taken when the job was loaded (none for a job built in memory, as for
+ * `select`), and of the program or plugin library of the job's generator, utility and
+ * cost (kinds "exec": command[0] resolved through PATH as execvp does; "plugin":
+ * path). A file that cannot be read is left out with a warning (qz_warn). Local;
+ * call it on the root. */
+void qz_provenance_local(struct qz_provenance *p, const struct qz_job *job);
 
 /* Where execvp would find `program`: itself when it holds a '/', else the first
  * executable regular file PATH/program (PATH unset: /bin:/usr/bin). Malloc'd; NULL

@@ -56,9 +56,12 @@ enum qz_status qz_tasks_load(struct qz_tasks *t, const char *path, const char *j
     size_t size = 0, lineno = 0;
     FILE *f;
     ssize_t got;
+    struct qz_sha256 digest;
+    unsigned char sum[QZ_SHA256_BYTES];
     enum qz_status rc = QZ_OK;
 
     memset(t, 0, sizeof *t);
+    qz_sha256_init(&digest);
     if (!full)
         return qz_error_set(err, QZ_ENOMEM, "out of memory");
     if (!(f = fopen(full, "r"))) {
@@ -70,6 +73,7 @@ enum qz_status qz_tasks_load(struct qz_tasks *t, const char *path, const char *j
         char where[512];
         cJSON *line, **grown;
         lineno++;
+        qz_sha256_update(&digest, text, (size_t)got);
         snprintf(where, sizeof where, "%s:%zu", full, lineno);
         if (strspn(text, " \t\r\n") == (size_t)got)
             continue; /* blank lines are allowed */
@@ -97,6 +101,8 @@ enum qz_status qz_tasks_load(struct qz_tasks *t, const char *path, const char *j
     }
     if (rc == QZ_OK && t->n == 0)
         rc = qz_error_set(err, QZ_EJOB, "%s: no tasks in the file", full);
+    qz_sha256_final(&digest, sum);
+    qz_sha256_hex(sum, t->sha256);
     fclose(f);
     free(text);
     free(full);

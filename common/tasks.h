@@ -9,6 +9,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "sha256.h"
+
 #include "error.h"
 #include "jsonv.h"
 
@@ -17,6 +19,7 @@
 struct qz_tasks {
     size_t n;
     cJSON **line; /* the parsed lines (owned); line[t] has "id" and the prompt fields */
+    char sha256[QZ_SHA256_HEX]; /* SHA-256 of the file's bytes as read (hex) */
 };
 
 /* Read and check the JSONL file `path` (relative paths are taken from the directory of

@@ -797,12 +797,9 @@ static enum qz_status check_slices(MPI_Comm comm, size_t n, uint64_t offset, uin
     int rank;
 
     MPI_Comm_rank(comm, &rank);
-    if (MPI_Exscan(&mine, &before, 1, MPI_UNSIGNED_LONG_LONG, MPI_SUM, comm) != MPI_SUCCESS ||
-        MPI_Allreduce(&mine, &sum, 1, MPI_UNSIGNED_LONG_LONG, MPI_SUM, comm) != MPI_SUCCESS ||
-        MPI_Allreduce(MPI_IN_PLACE, totals, 2, MPI_UNSIGNED_LONG_LONG, MPI_MAX, comm) !=
-            MPI_SUCCESS)
-        return qz_error_set(err, QZ_EMPI, "rank %d: %s: MPI failed while checking the top set",
-                            rank, tmp_path);
+    MPI_Exscan(&mine, &before, 1, MPI_UNSIGNED_LONG_LONG, MPI_SUM, comm);
+    MPI_Allreduce(&mine, &sum, 1, MPI_UNSIGNED_LONG_LONG, MPI_SUM, comm);
+    MPI_Allreduce(MPI_IN_PLACE, totals, 2, MPI_UNSIGNED_LONG_LONG, MPI_MAX, comm);
     if (rank == 0)
         before = 0; /* MPI_Exscan leaves rank 0's result undefined */
     if (totals[0] != ~totals[1])

@@ -33,13 +33,12 @@ static void mpi_version(char *buf, size_t n)
     char version[MPI_MAX_LIBRARY_VERSION_STRING] = "";
     int len = 0;
 
-    if (MPI_Get_library_version(version, &len) != MPI_SUCCESS)
-        version[0] = '\0';
+    MPI_Get_library_version(version, &len);
     version[strcspn(version, "\r\n")] = '\0';
     snprintf(buf, n, "%s", version); /* "" leaves it out of the record */
 }
 
-enum qz_status qz_provenance_collect(MPI_Comm comm, const char *job_file, const cJSON *job,
+enum qz_status qz_provenance_collect(MPI_Comm comm, const struct qz_job *job,
                                      struct qz_provenance *p, struct qz_error *err)
 {
     char mine[MPI_MAX_PROCESSOR_NAME], *all = NULL;
@@ -51,17 +50,15 @@ enum qz_status qz_provenance_collect(MPI_Comm comm, const char *job_file, const 
     memset(mine, 0, sizeof mine);
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
-    if (MPI_Get_processor_name(mine, &len) != MPI_SUCCESS)
-        rc = qz_error_set(err, QZ_EMPI, "rank %d: cannot get the processor name", rank);
+    MPI_Get_processor_name(mine, &len);
     mine[sizeof mine - 1] = '\0';
     if (rank == 0 && !(all = calloc((size_t)size, MPI_MAX_PROCESSOR_NAME)))
         rc = qz_error_set(err, QZ_ENOMEM, "out of memory for the host names of %d ranks", size);
     if ((rc = qz_agree(comm, rc, err)))
         return rc;
-    if (MPI_Gather(mine, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, 0,
-                   comm) != MPI_SUCCESS)
-        rc = qz_error_set(err, QZ_EMPI, "rank %d: cannot gather the host names", rank);
-    if (rc == QZ_OK && rank == 0) {
+    MPI_Gather(mine, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, 0,
+               comm);
+    if (rank == 0) {
         p->hosts = count_distinct(all, size);
         if (gethostname(p->host, sizeof p->host) != 0)
             p->host[0] = '\0';
@@ -69,7 +66,7 @@ enum qz_status qz_provenance_collect(MPI_Comm comm, const char *job_file, const 
         mpi_version(p->mpi, sizeof p->mpi);
         if (H5get_libversion(&major, &minor, &release) >= 0)
             snprintf(p->hdf5, sizeof p->hdf5, "%u.%u.%u", major, minor, release);
-        qz_provenance_local(p, job_file, job);
+        qz_provenance_local(p, job);
     }
     free(all);
     return qz_agree(comm, rc, err);

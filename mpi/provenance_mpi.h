@@ -5,17 +5,15 @@
 
 #include <mpi.h>
 
-#include <cjson/cJSON.h>
-
 #include "error.h"
 #include "provenance.h"
 
 /* Collective over comm: fill *p on rank 0 (the other ranks' *p is left zeroed). Every
  * rank sends rank 0 its processor name, which counts the distinct ones; rank 0 adds
- * its own host name, the library versions and the rest (qz_provenance_local, with
- * job_file and job as there). Every rank returns the same status: QZ_EMPI, or
- * QZ_ENOMEM on rank 0. */
-enum qz_status qz_provenance_collect(MPI_Comm comm, const char *job_file, const cJSON *job,
+ * its own host name, the library versions and the rest (qz_provenance_local). MPI
+ * failures end the job (MPI's fatal handler); every rank returns the same status:
+ * QZ_ENOMEM on rank 0, or QZ_OK. */
+enum qz_status qz_provenance_collect(MPI_Comm comm, const struct qz_job *job,
                                      struct qz_provenance *p, struct qz_error *err);
 
 #endif

@@ -263,8 +263,7 @@ static enum qz_status run_one(struct qz_job *job, const char *name, const char *
         qz_run_totals(MPI_COMM_WORLD, job, t_select - t_draw, MPI_Wtime() - t_select, &run);
     /* Where and with what it ran (agreed). */
     if (rc == QZ_OK)
-        rc = qz_provenance_collect(MPI_COMM_WORLD, a->source_file ? NULL : job->file, job->json,
-                                   &prov, err);
+        rc = qz_provenance_collect(MPI_COMM_WORLD, job, &prov, err);
     /* Record. */
     if (rc == QZ_OK && root) {
         job_text = qz_job_text(job);
