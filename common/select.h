@@ -21,7 +21,7 @@ uint64_t qz_top_count(double mass);
  * QZ_STREAM_SELECT, position = floor(r), clamped to K - 1 against rounding. */
 uint64_t qz_select_position(uint64_t seed, uint64_t selection, double mass);
 
-/* The probability §2.3 gives position p (0 <= p < K) for mass m. */
+/* The probability the selection gives position p (0 <= p < K) for mass m. */
 double qz_position_weight(double mass, uint64_t p);
 
 #endif

@@ -4,7 +4,7 @@
  *
  * For each q, with N = `valid` (the samples drawn minus those excluded as invalid):
  * mass m = qz_mass(q, N), K = qz_top_count(m), and Q is the exact distribution of the
- * §2 selection over positions 0 .. K-1: weight 1/m for each of the first K-1 and
+ * selection (README: Semantics) over positions 0 .. K-1: weight 1/m for each of the first K-1 and
  * (m - (K-1))/m at the boundary (weight 1 on position 0 when m < 1). The expectations
  * E_Q[u] and E_Q[c] are computed as (exact sum of the first K-1 values + (m - (K-1)) *
  * value at K-1) / m, the sum held exactly by qz_exactsum: deterministic, and rounded
@@ -38,12 +38,12 @@ struct qz_sweep_row {
     double kl;                  /* ln(1/q) */
 };
 
-/* Fill rows[0 .. nq) for q[0 .. nq), from the first n entries e[0 .. n) of the §2 order
+/* Fill rows[0 .. nq) for q[0 .. nq), from the first n entries e[0 .. n) of the selection order
  * over `valid` valid samples (best first, as after qz_topset_finish) and the run's
  * seed. base_cost is E_γ[c] (NaN without a cost scorer).
  *
  * cost_bound = E_γ[c] / q bounds E_Q[c] for any cost c >= 0 (for costs in [0, 1] the
- * §3 bound is min(1, E_γ[c] / q)). On the empirical distribution mean_cost <=
+ * bound is min(1, E_γ[c] / q)). On the empirical distribution mean_cost <=
  * E_γ[c] / q holds exactly (every weight is at most 1/m = (1/q) (1/N)), up to rounding.
  *
  * kl = ln(1/q) is the KL divergence KL(Q‖γ) of the idealised q-quantilizer (γ

@@ -10,7 +10,7 @@
 #define QZ_FILTER_MIN (8 * QZ_FILTER_SAMPLE) /* smaller buffers compact exactly */
 #define QZ_INSERTION_MAX 16
 
-/* a before b in the §2 order; utilities first, tie keys only for equal utilities. */
+/* a before b in the selection order; utilities first, tie keys only for equal utilities. */
 static inline int better(uint64_t seed, const struct qz_entry *a, const struct qz_entry *b)
 {
     uint64_t ta, tb;

@@ -88,7 +88,7 @@ void qz_topset_finish(struct qz_topset *ts);
 /* Sort n entries best first. Local. */
 void qz_entries_sort(struct qz_entry *e, size_t n, uint64_t seed);
 
-/* 1 if a comes before b in the §2 order (a is better), else 0. */
+/* 1 if a comes before b in the selection order (a is better), else 0. */
 int qz_entry_better(uint64_t seed, const struct qz_entry *a, const struct qz_entry *b);
 
 /* Merge two best-first sets a (na entries, ties_out ca) and b into out (room for k),

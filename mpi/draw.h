@@ -1,5 +1,5 @@
 /* Drawing: every rank draws, scores and ranks its share of the N samples, meeting
- * the others every few hundred milliseconds (SPEC §2).
+ * the others every few hundred milliseconds (README: Semantics).
  *
  * Work units are chunks of chunk_size consecutive indices. The chunks between two
  * meetings of the ranks form one interval, split into a block per rank in proportion

@@ -6,7 +6,7 @@
 #include "agree.h"
 #include "rng.h"
 
-/* The §2 order as a 3-part unsigned key, larger = better. */
+/* The selection order as a 3-part unsigned key, larger = better. */
 struct key {
     uint64_t part[3]; /* utility (order-preserving bits), tie key, index */
 };

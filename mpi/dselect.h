@@ -1,7 +1,7 @@
 /* Distributed selection: find the entries at given global positions of the union
  * of the ranks' sorted sets, without gathering them.
  *
- * Each entry maps to a key (utility, tie key, index) that preserves the §2 order.
+ * Each entry maps to a key (utility, tie key, index) that preserves the selection order.
  * A position's key is found by bisection on each 64-bit part in turn, every step
  * one allreduce of counts (each rank counts its entries at or above a candidate by
  * binary search), so the cost is about 64-192 small allreduces for any number of
@@ -21,7 +21,7 @@ enum qz_status qz_dselect(MPI_Comm comm, const struct qz_entry *e, size_t n, uin
                           const uint64_t *pos, size_t m, struct qz_entry *out,
                           struct qz_error *err);
 
-/* How many of e[0..n) (best first) come before entry x in the §2 order. Local. */
+/* How many of e[0..n) (best first) come before entry x in the selection order. Local. */
 size_t qz_dselect_count_better(const struct qz_entry *e, size_t n, uint64_t seed,
                                const struct qz_entry *x);
 

@@ -1,5 +1,5 @@
 /* One quantilization across the ranks of a communicator: what it is told, what it
- * finds, and the phases that find it (SPEC §2, §3).
+ * finds, and the phases that find it (README: Semantics, How it works).
  *
  * A run goes through four collective phases, each in its own module:
  *

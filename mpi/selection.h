@@ -1,5 +1,5 @@
-/* The global selection (SPEC §2, §3): from the ranks' top sets, the run's K, its
- * threshold, boundary ties, selected entry and E_Q means, and a sweep's rows.
+/* The global selection (README: Semantics, How it works): from the ranks' top sets, the run's K,
+ * its threshold, boundary ties, selected entry and E_Q means, and a sweep's rows.
  *
  * For K up to the job's output.top_gather_limit a tree reduction gathers the top set
  * on the root (mpi/reduce.h), which selects and sweeps. For larger K nothing is

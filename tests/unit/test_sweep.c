@@ -1,6 +1,6 @@
 /* Sweeps: per-q mass, K, threshold, E_Q[u], E_Q[c], the selection, the cost bound and
- * KL, against values worked out by hand from §2 (integer and fractional mass, m < 1);
- * the base-distribution mean and standard error; the input errors. */
+ * KL, against values worked out by hand from the selection rule (integer and fractional mass, m <
+ * 1); the base-distribution mean and standard error; the input errors. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
