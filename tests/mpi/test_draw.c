@@ -33,17 +33,9 @@
 #include "run.h"
 #include "selection.h"
 
-static int failures, rank, size;
+#include "mpicheck.h"
 
-#define CHECK(cond) check((cond), #cond, __LINE__)
-
-static void check(int ok, const char *what, int line)
-{
-    if (!ok) {
-        fprintf(stderr, "rank %d: FAIL line %d: %s\n", rank, line, what);
-        failures++;
-    }
-}
+static int size;
 
 /* 200 chunks of 1000: a mixture with a component cost, K = 2000 at q = 0.01. The
  * utility is the value, or the component cost (then the selected sample's value is

@@ -26,18 +26,9 @@
 #include "output.h"
 #include "record.h"
 
-static int failures;
+#include "mpicheck.h"
 
-#define CHECK(cond) check((cond), #cond, __LINE__)
 #define CHECK_RC(call, want) check_rc((call), (want), &err, #call, __LINE__)
-
-static void check(int ok, const char *what, int line)
-{
-    if (!ok) {
-        fprintf(stderr, "FAIL line %d: %s\n", line, what);
-        failures++;
-    }
-}
 
 /* Print every error message that comes back, so the log shows what users see. */
 static void check_rc(enum qz_status got, enum qz_status want, const struct qz_error *err,
@@ -112,23 +103,6 @@ static char *join(const char *dir, const char *name)
     return s;
 }
 
-/* The whole file in a malloc'd buffer (NULL if unreadable); *len its size. */
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long n;
-
-    *len = 0;
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, f) == (size_t)n)
-        *len = (size_t)n;
-    fclose(f);
-    return buf;
-}
-
 static int same_content(const char *path, const char *buf, size_t len)
 {
     size_t n;
@@ -137,21 +111,6 @@ static int same_content(const char *path, const char *buf, size_t len)
 
     free(now);
     return same;
-}
-
-static int count_temp_files(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-
-    if (!d)
-        return -1;
-    while ((e = readdir(d)))
-        if (strstr(e->d_name, ".tmp."))
-            n++;
-    closedir(d);
-    return n;
 }
 
 static void write_text(const char *path, const char *text)

@@ -31,19 +31,11 @@
 #include "record.h"
 #include "topset.h"
 
+#include "mpicheck.h"
+
 #define BIG_K 1000003ULL
 
-static int failures, rank, size;
-
-#define CHECK(cond) check((cond), #cond, __LINE__)
-
-static void check(int ok, const char *what, int line)
-{
-    if (!ok) {
-        fprintf(stderr, "rank %d: FAIL line %d: %s\n", rank, line, what);
-        failures++;
-    }
-}
+static int size;
 
 /* The entry at global position p of a top set: best first, distinct indices. */
 static struct qz_entry entry_at(uint64_t p)
@@ -216,38 +208,6 @@ static void check_top(const char *path, const char *run, uint64_t k, int has_cos
     free(index);
     free(utility);
     free(cost);
-}
-
-/* The whole file in a malloc'd buffer (NULL if unreadable); *len its size. */
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long n;
-
-    *len = 0;
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, f) == (size_t)n)
-        *len = (size_t)n;
-    fclose(f);
-    return buf;
-}
-
-static int count_temp_files(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-
-    if (!d)
-        return -1;
-    while ((e = readdir(d)))
-        if (strstr(e->d_name, ".tmp."))
-            n++;
-    closedir(d);
-    return n;
 }
 
 /* A failing collective part (the run group is "ghostless", the top set goes to
