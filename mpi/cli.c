@@ -8,6 +8,7 @@
 #include <mpi.h>
 
 #include "agree.h"
+#include "export.h"
 #include "gen_archive.h"
 #include "inspect.h"
 #include "job.h"
@@ -24,6 +25,7 @@ static const char usage[] =
     "                              [--overwrite] [--fresh] [--no-progress]\n"
     "       quantilize inspect OUT.h5 [--json]\n"
     "       quantilize report OUT.h5 [--run RUN] [-o REPORT.html]\n"
+    "       quantilize export FILE.h5 --run RUN [--what selected|top|all] [-o OUT.jsonl]\n"
     "       quantilize --help | --version\n"
     "\n"
     "  run      draw the job's N samples on all MPI ranks (under mpirun or srun, or\n"
@@ -44,6 +46,12 @@ static const char usage[] =
     "           OUT.h5: figures, the utility distribution, sweeps over q\n"
     "           --run RUN          only this run (NAME, or NAME/tasks/ID)\n"
     "           -o REPORT.html     write here (default: OUT.html beside OUT.h5)\n"
+    "  export   write run RUN's samples as JSON Lines for fine-tuning, each with its\n"
+    "           weight under the quantilized distribution (RUN: NAME, every task of\n"
+    "           a job with tasks, or NAME/tasks/ID)\n"
+    "           --what W           selected (default), top (the top set) or all (the\n"
+    "                              archive: every sample)\n"
+    "           -o OUT.jsonl       write here, atomically (default: stdout)\n"
     "\n"
     "  A run resumes from its checkpoint (OUT.h5.NAME.ckpt unless the job's\n"
     "  checkpoint.path says otherwise) by itself. On SIGUSR1 or SIGTERM it writes a\n"
@@ -264,6 +272,44 @@ static int cmd_report(int argc, char **argv)
     return rc ? fail(rc, &err) : 0;
 }
 
+static int cmd_export(int argc, char **argv)
+{
+    struct qz_error err = {QZ_OK, ""};
+    enum qz_status rc = QZ_OK;
+    enum qz_export_what what = QZ_EXPORT_SELECTED;
+    const char *file = NULL, *run = NULL, *out = NULL;
+
+    for (int i = 2; i < argc && rc == QZ_OK; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "-o") == 0 || strcmp(arg, "--output") == 0 || strcmp(arg, "--run") == 0 ||
+            strcmp(arg, "--what") == 0) {
+            if (++i == argc)
+                rc = qz_error_set(&err, QZ_EARGS, "export: %s needs a value", arg);
+            else if (strcmp(arg, "--run") == 0)
+                run = argv[i];
+            else if (strcmp(arg, "--what") == 0)
+                rc = qz_export_parse_what(argv[i], &what, &err);
+            else
+                out = argv[i];
+        } else if (arg[0] == '-') {
+            rc = qz_error_set(&err, QZ_EARGS, "export: unknown option \"%s\" (see --help)", arg);
+        } else if (!file) {
+            file = arg;
+        } else {
+            rc = qz_error_set(&err, QZ_EARGS, "export: more than one record file (\"%s\", \"%s\")",
+                              file, arg);
+        }
+    }
+    if (rc == QZ_OK && !file)
+        rc = qz_error_set(&err, QZ_EARGS, "export: missing FILE.h5 (see --help)");
+    if (rc == QZ_OK && !run)
+        rc = qz_error_set(&err, QZ_EARGS, "export: missing --run RUN (see --help)");
+    if (rc == QZ_OK && is_root())
+        rc = qz_export(file, run, what, out, stdout, &err);
+    rc = qz_agree(MPI_COMM_WORLD, rc, &err);
+    return rc ? fail(rc, &err) : 0;
+}
+
 int qz_cli_main(int argc, char **argv)
 {
     struct qz_error err = {QZ_OK, ""};
@@ -287,6 +333,8 @@ int qz_cli_main(int argc, char **argv)
         return cmd_run(argc, argv);
     if (cmd && strcmp(cmd, "report") == 0)
         return cmd_report(argc, argv);
+    if (cmd && strcmp(cmd, "export") == 0)
+        return cmd_export(argc, argv);
     if (!cmd && is_root())
         fputs(usage, stderr);
     if (cmd)
