@@ -13,9 +13,16 @@ export OMPI_MCA_fcoll=dynamic_gen2
 
 QZ_TMP=$(mktemp -d "${TMPDIR:-/tmp}/qztest.XXXXXX")
 QZ_SERVER_PIDS=()
+# QZ_KEEP_DIR=DIR keeps a copy of each test's files (records, jobs, logs) in
+# DIR/SCRIPT.PID, e.g. to compare the records of two builds with
+# tests/tools/compare_kept.sh.
 qz_cleanup() {
     local pid
     for pid in "${QZ_SERVER_PIDS[@]}"; do kill "$pid" 2> /dev/null; done
+    if [ -n "${QZ_KEEP_DIR:-}" ]; then
+        mkdir -p "$QZ_KEEP_DIR/$(basename "$0" .sh).$$" &&
+            cp -a "$QZ_TMP"/. "$QZ_KEEP_DIR/$(basename "$0" .sh).$$"/
+    fi
     rm -rf "$QZ_TMP"
 }
 trap qz_cleanup EXIT

@@ -6,6 +6,7 @@
     h5q.py len FILE PATH                print a dataset's length
     h5q.py sum FILE PATH                print the sum of a dataset's values
     h5q.py keys FILE PATH               print a group's members, sorted, one per line
+    h5q.py runs FILE                    print every run (and task run NAME/tasks/ID)
     h5q.py cmp FILE PATH FILE2 PATH2 NAME...
                                         attributes NAME... are equal on both objects
     h5q.py assert FILE PATH EXPR...     every Python expression EXPR is true
@@ -136,9 +137,24 @@ def check(source, names):
     return False
 
 
+def run_paths(group, prefix=""):
+    """Every run below /runs, task runs as NAME/tasks/ID, sorted."""
+    out = []
+    for name in sorted(group):
+        out.append(prefix + name)
+        if "tasks" in group[name]:
+            out += run_paths(group[name]["tasks"], prefix + name + "/tasks/")
+    return out
+
+
 def main(argv):
+    if len(argv) == 2 and argv[0] == "runs":
+        f = open_file(argv[1])
+        for path in run_paths(f["runs"]) if "runs" in f else []:
+            print(path)
+        return 0
     if len(argv) < 3:
-        usage("usage: h5q.py attr|get|len|sum|keys|cmp|assert FILE PATH ... (see its docstring)")
+        usage("usage: h5q.py attr|get|len|sum|keys|runs|cmp|assert FILE PATH ... (see its docstring)")
     verb, f = argv[0], open_file(argv[1])
     obj = member(f, argv[2])
     rest = argv[3:]
