@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 #include <hdf5.h>
 
+#include "format.h"
 #include "h5util.h"
 #include "output.h"
 #include "runlist.h"
@@ -111,25 +112,17 @@ static void put_str(FILE *f, const char *s, size_t n)
     putc('"', f);
 }
 
-/* A JSON number that reads back as exactly x (the shortest of 15 to 17 digits, whole
- * numbers without an exponent); null for NaN and infinities. */
+/* A JSON number that reads back as exactly x (qz_format_exact: the fewest digits,
+ * whole numbers without an exponent, 0 for -0); null for NaN and infinities. */
 static void put_num(FILE *f, double x)
 {
-    char buf[40];
+    char buf[QZ_FORMAT_MAX];
 
     if (!isfinite(x)) {
         fputs("null", f);
         return;
     }
-    if (x == floor(x) && fabs(x) < 1e15) {
-        fprintf(f, "%.0f", x == 0 ? 0.0 : x);
-        return;
-    }
-    for (int digits = 15; digits <= 17; digits++) {
-        snprintf(buf, sizeof buf, "%.*g", digits, x);
-        if (strtod(buf, NULL) == x)
-            break;
-    }
+    qz_format_exact(buf, sizeof buf, x == 0 ? 0.0 : x);
     fputs(buf, f);
 }
 
