@@ -140,6 +140,7 @@ static enum qz_status exec_draw(struct qz_generator *g, uint64_t first, size_t n
         return rc;
     g->stats.requests++;
     g->stats.failed_samples += g->failed;
+    g->stats.utf8_repaired_samples += qz_batch_repaired(out);
     return QZ_OK;
 }
 
@@ -183,6 +184,7 @@ static void exec_stats(const struct qz_generator *g, struct qz_gen_stats *st)
     st->requests += g->stats.requests;
     st->retries += g->stats.retries;
     st->failed_samples += g->stats.failed_samples;
+    st->utf8_repaired_samples += g->stats.utf8_repaired_samples;
 }
 
 const struct qz_generator_ops qz_gen_exec_ops = {
