@@ -330,7 +330,7 @@ static const char *const openai_fields[] = {
     "kind", "base_url", "endpoint", "model", "prompt", "messages", "max_tokens", "temperature",
     "top_p", "top_k", "min_p", "presence_penalty", "frequency_penalty", "stop", "n", "concurrency",
     "logprobs", "api_key_env", "api_key_file", "timeout_seconds", "connect_timeout_seconds",
-    "retries", "backoff_seconds", "backoff_max_seconds", "probe", NULL,
+    "retries", "backoff_seconds", "backoff_max_seconds", "probe", "max_response_bytes", NULL,
 };
 /* clang-format on */
 static const char *const endpoints[] = {"completions", "chat", NULL};
