@@ -108,4 +108,33 @@ check "exec: long lines dropped (samples invalid), invalid UTF-8 repaired and co
     "a['utf8_repaired_samples'] == 12" \
     "all(t.endswith(' \ufffd\ufffd \x1b[1m') for t in v('top/payload'))"
 check "exec: the summary escapes the program's ESC" bash -c "! grep -q '$ESC' ex.out && grep -qF '\\x1b[1m' ex.out"
+
+# 8. The count survives a checkpoint: stopped (SIGUSR1) and resumed, the record is the
+#    uninterrupted one, utf8_repaired_samples included.
+cat > slow.py << 'PY'
+import json, sys, time
+for line in sys.stdin:
+    r = json.loads(line)
+    time.sleep(0.05)
+    for i in range(r["first"], r["first"] + r["count"]):
+        out = json.dumps({"index": i, "text": "t%d BAD" % i}).encode()
+        if i % 3 == 0:
+            out = out.replace(b"BAD", b"\xff")
+        sys.stdout.buffer.write(out + b"\n")
+    sys.stdout.flush()
+PY
+job slow "\"seed\": 1, \"q\": 0.25, \"samples\": 600, \"chunk_size\": 10,
+  \"checkpoint\": {\"every_seconds\": 0.3},
+  \"generator\": {\"kind\": \"exec\", \"command\": [\"$QZ_PYTHON\", \"slow.py\"]},
+  \"utility\": {\"kind\": \"length\"}"
+expect -l slowref 0 '*' "$QZ_BIN" run slow.json -o slowref.h5 --no-progress
+"$QZ_BIN" run slow.json -o slow.h5 --no-progress > slow1.out 2> slow1.err &
+pid=$!
+wait_until 60 test -e slow.h5.slow.ckpt || bad "no checkpoint within 60 s"
+kill -USR1 "$pid"
+wait "$pid"
+check "stopped with a checkpoint (status 75)" test "$?" -eq 75
+expect -l slow2 0 '*' "$QZ_BIN" run slow.json -o slow.h5 --no-progress
+check "resumed: the same record, the count included" h5same slowref.h5 slow slow.h5 slow
+check "the count: every third text of 600" h5q assert slow.h5 runs/slow "a['utf8_repaired_samples'] == 200" "a['resumes'] == 1"
 finish
