@@ -5,6 +5,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define QZ_APIKEY_ENV_SHOWN 40 /* the longest api_key_env a message quotes back */
+
+/* [A-Za-z_][A-Za-z0-9_]*: what a shell accepts as a variable name */
+static int env_name_valid(const char *s)
+{
+    if (!s[0] || (s[0] >= '0' && s[0] <= '9'))
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+              *s == '_'))
+            return 0;
+    return 1;
+}
+
 enum qz_status qz_apikey_read(const struct qz_jv *at, const cJSON *spec, char **key,
                               struct qz_error *err)
 {
@@ -26,10 +40,22 @@ enum qz_status qz_apikey_read(const struct qz_jv *at, const cJSON *spec, char **
                           "give api_key_env or api_key_file, not both");
     if (!env_name && !path)
         return QZ_OK;
+    if (env_name && !env_name_valid(env_name))
+        /* item NULL: the value is not quoted back, it may be the key pasted in */
+        return qz_jv_fail(at, field, NULL, err,
+                          "must be the name of an environment variable "
+                          "([A-Za-z_][A-Za-z0-9_]*), got a value that is not (not shown: it "
+                          "may be a key)");
     if (env_name) {
         const char *v = getenv(env_name);
         if (!v || !v[0])
-            return qz_jv_fail(at, field, item, err, "the environment variable is not set");
+            /* a long name may be a key that happens to look like one: not shown */
+            return strlen(env_name) <= QZ_APIKEY_ENV_SHOWN
+                       ? qz_jv_fail(at, field, item, err, "the environment variable is not set")
+                       : qz_jv_fail(at, field, NULL, err,
+                                    "the environment variable is not set (its %zu-character "
+                                    "name is not shown: it may be a key)",
+                                    strlen(env_name));
         len = strlen(v);
         if (!(line = malloc(len + 1)))
             return qz_error_set(err, QZ_ENOMEM, "out of memory");

@@ -51,7 +51,8 @@ struct qz_ckpt_header {
     struct qz_exactsum cost_sq;  /* Σc² */
     uint64_t archive_text_bytes; /* text archives: bytes of text placed (chunks below
                                     chunks_done) */
-    uint64_t reserved[7];        /* zero */
+    uint64_t reserved[6];        /* zero */
+    uint64_t utf8_repaired;      /* generator statistics: texts repaired (was reserved: 0) */
     uint64_t checksum;
 };
 

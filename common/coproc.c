@@ -31,7 +31,9 @@ struct qz_coproc {
     int out_fd; /* our end of the child's stdout */
     char *buf;  /* bytes read from the child: buf[start..end) not yet consumed */
     size_t start, end, scan, size;
-    char why[256]; /* how the child died, for messages */
+    size_t line_max; /* the longest answer line kept; longer ones are skipped */
+    size_t skipped;  /* bytes of an over-long line dropped so far (0: not skipping) */
+    char why[256];   /* how the child died, for messages */
 };
 
 static double now(void)
@@ -126,6 +128,7 @@ static void close_pipes(struct qz_coproc *cp)
         close(cp->out_fd);
     cp->in_fd = cp->out_fd = -1;
     cp->start = cp->end = cp->scan = 0;
+    cp->skipped = 0;
 }
 
 /* The child closed a pipe: reap it (killing it if it lingers) and say how it ended.
@@ -194,6 +197,7 @@ static enum qz_status spawn(struct qz_coproc *cp, struct qz_error *err)
     cp->in_fd = in[1];
     cp->out_fd = out[0];
     cp->start = cp->end = cp->scan = 0;
+    cp->skipped = 0;
     if (fcntl(cp->in_fd, F_SETFL, O_NONBLOCK) != 0 || fcntl(cp->out_fd, F_SETFL, O_NONBLOCK) != 0)
         return qz_error_set(err, QZ_EIO, "%s: cannot set up its pipes: %s", cp->name,
                             strerror(errno));
@@ -257,7 +261,9 @@ static enum io write_all(struct qz_coproc *cp, const char *data, size_t len, dou
 }
 
 /* Read the next line into *line (NUL-terminated in the buffer, valid until the next
- * read). IO_FAIL sets err (out of memory, a line too long). */
+ * read); a line longer than line_max is read to its end without being kept (memory
+ * stays bounded) and given as *line NULL, *len its length. IO_FAIL sets err (out of
+ * memory). */
 static enum io read_line(struct qz_coproc *cp, char **line, size_t *len, double deadline,
                          enum qz_status *fail, struct qz_error *err)
 {
@@ -267,6 +273,13 @@ static enum io read_line(struct qz_coproc *cp, char **line, size_t *len, double 
         ssize_t r;
         int ready;
 
+        if (nl && (cp->skipped || (size_t)(nl - (cp->buf + cp->start)) > cp->line_max)) {
+            *line = NULL;
+            *len = cp->skipped + (size_t)(nl - (cp->buf + cp->start));
+            cp->skipped = 0;
+            cp->start = cp->scan = (size_t)(nl - cp->buf) + 1;
+            return IO_OK;
+        }
         if (nl) {
             size_t n = (size_t)(nl - (cp->buf + cp->start));
             *line = cp->buf + cp->start;
@@ -278,10 +291,10 @@ static enum io read_line(struct qz_coproc *cp, char **line, size_t *len, double 
             return IO_OK;
         }
         cp->scan = cp->end;
-        if (cp->end - cp->start > QZ_COPROC_LINE_MAX) {
-            *fail = qz_error_set(err, QZ_EIO, "%s: an answer line is longer than %zu MiB", cp->name,
-                                 QZ_COPROC_LINE_MAX >> 20);
-            return IO_FAIL;
+        if (cp->skipped || cp->end - cp->start > cp->line_max) {
+            /* drop what we have of the over-long line, read on to its end */
+            cp->skipped += cp->end - cp->start;
+            cp->start = cp->end = cp->scan = 0;
         }
         if (cp->start > 0) { /* keep the partial line at the front */
             memmove(cp->buf, cp->buf + cp->start, cp->end - cp->start);
@@ -320,6 +333,11 @@ static enum io read_line(struct qz_coproc *cp, char **line, size_t *len, double 
     }
 }
 
+void qz_coproc_set_line_max(struct qz_coproc *cp, size_t bytes)
+{
+    cp->line_max = bytes;
+}
+
 enum qz_status qz_coproc_open(struct qz_coproc **out, const char *const *argv, const char *name,
                               double timeout_seconds, unsigned restarts, struct qz_error *err)
 {
@@ -328,6 +346,8 @@ enum qz_status qz_coproc_open(struct qz_coproc **out, const char *const *argv, c
     enum qz_status rc;
 
     *out = NULL;
+    if (cp)
+        cp->line_max = QZ_COPROC_LINE_MAX;
     if (!cp)
         return qz_error_set(err, QZ_ENOMEM, "out of memory");
     cp->pid = -1;

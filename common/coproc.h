@@ -41,7 +41,9 @@ enum qz_status qz_coproc_open(struct qz_coproc **cp, const char *const *argv, co
                               double timeout_seconds, unsigned restarts, struct qz_error *err);
 
 /* Called for answer line k (0-based) of a request: line[0..len) without the newline
- * (and without a trailing '\r'), NUL-terminated at line[len]. Return QZ_OK, or an
+ * (and without a trailing '\r'), NUL-terminated at line[len]; line NULL for a line
+ * longer than the line cap (qz_coproc_set_line_max), len its length, which was read
+ * to its end and dropped (the request goes on with the next line). Return QZ_OK, or an
  * error in err, which ends the request without a restart (a protocol error). After a
  * restart the lines of the request come again from k = 0. */
 typedef enum qz_status (*qz_coproc_line_fn)(void *ctx, size_t k, const char *line, size_t len,
@@ -54,6 +56,10 @@ typedef enum qz_status (*qz_coproc_line_fn)(void *ctx, size_t k, const char *lin
  * program exited with status 3 (after 1 restart)`. */
 enum qz_status qz_coproc_request(struct qz_coproc *cp, const char *req, size_t len, size_t lines,
                                  qz_coproc_line_fn on_line, void *ctx, struct qz_error *err);
+
+/* The longest answer line kept (default QZ_COPROC_LINE_MAX): a longer one is read and
+ * dropped, and handed to on_line as NULL, so memory stays bounded. */
+void qz_coproc_set_line_max(struct qz_coproc *cp, size_t bytes);
 
 /* Restarts so far. */
 unsigned qz_coproc_restarts(const struct qz_coproc *cp);

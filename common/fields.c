@@ -147,6 +147,9 @@ const struct qz_field qz_record_fields[] = {
      RUN(GENERATOR, STATS), QZ_SHOW_COUNT, AT(stats.prompt_tokens)},
     {"completion_tokens", U64, NULL, "completion tokens the server reported", "completion tokens",
      RUN(GENERATOR, STATS), QZ_SHOW_COUNT, AT(stats.completion_tokens)},
+    {"utf8_repaired_samples", U64, NULL,
+     "texts that held invalid UTF-8, stored with U+FFFD in its place", "texts repaired (UTF-8)",
+     RUN(GENERATOR, STATS), QZ_SHOW_COUNT, AT(stats.utf8_repaired_samples)},
     {"generator_request", STR, NULL, "the request as sent, without secrets", "generator request",
      RUN(GENERATOR, SET), QZ_SHOW_TEXT, AT(generator_request)},
 

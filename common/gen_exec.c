@@ -17,7 +17,9 @@
  * is not such an object, or has the wrong index, fails the draw with a message naming
  * the command and quoting the line. A program that dies or does not answer within
  * timeout_seconds per line is restarted once (the request is sent again); a second
- * time fails the draw. */
+ * time fails the draw. Texts that are not valid UTF-8 are repaired (generator.h). A
+ * line longer than max_response_bytes (default 16 MiB) is read to its end and dropped:
+ * that sample failed (invalid), and memory stays bounded. */
 #include "generator.h"
 
 #include <math.h>
@@ -26,8 +28,10 @@
 #include <string.h>
 
 #include "coproc.h"
+#include "utf8.h"
 
 #define EXEC_QUOTE_MAX 200 /* bytes of an offending line quoted in a message */
+#define QZ_EXEC_LINE_MAX_DEFAULT ((uint64_t)16 << 20) /* max_response_bytes: 16 MiB */
 
 struct qz_generator {
     struct qz_coproc *cp;
@@ -45,10 +49,11 @@ struct qz_generator {
 static enum qz_status bad_line(struct qz_generator *g, size_t k, const char *line,
                                struct qz_error *err, const char *problem)
 {
-    size_t len = strlen(line);
-    return qz_error_set(err, QZ_EIO, "%s: answer line %zu to %s: %s: %.*s%s", qz_coproc_name(g->cp),
-                        k + 1, g->req, problem, EXEC_QUOTE_MAX, line,
-                        len > EXEC_QUOTE_MAX ? "..." : "");
+    char quote[4 * EXEC_QUOTE_MAX + 8];
+    /* the program's text, cut at a character and with its control characters escaped */
+    qz_utf8_escape(line, strlen(line), EXEC_QUOTE_MAX, quote, sizeof quote);
+    return qz_error_set(err, QZ_EIO, "%s: answer line %zu to %s: %s: %s", qz_coproc_name(g->cp),
+                        k + 1, g->req, problem, quote);
 }
 
 static enum qz_status on_line(void *ctx, size_t k, const char *line, size_t len,
@@ -65,6 +70,11 @@ static enum qz_status on_line(void *ctx, size_t k, const char *line, size_t len,
         if (g->text)
             qz_batch_clear_text(out);
         g->failed = 0;
+    }
+    if (!line) { /* longer than max_response_bytes: dropped unread, the sample failed */
+        out->value[k] = NAN;
+        g->failed++;
+        return QZ_OK;
     }
     root = cJSON_ParseWithLength(line, len);
     if (!cJSON_IsObject(root)) {
@@ -140,6 +150,7 @@ static enum qz_status exec_draw(struct qz_generator *g, uint64_t first, size_t n
         return rc;
     g->stats.requests++;
     g->stats.failed_samples += g->failed;
+    g->stats.utf8_repaired_samples += qz_batch_repaired(out);
     return QZ_OK;
 }
 
@@ -151,12 +162,14 @@ static void exec_close(struct qz_generator *g)
     }
 }
 
-static const char *const exec_fields[] = {"kind", "command", "timeout_seconds", "text", NULL};
+static const char *const exec_fields[] = {
+    "kind", "command", "timeout_seconds", "text", "max_response_bytes", NULL};
 
 static enum qz_status exec_open(struct qz_generator **out, const cJSON *spec,
                                 const struct qz_jv *at, uint64_t seed, struct qz_error *err)
 {
     struct qz_generator *g;
+    uint64_t line_max;
     enum qz_status rc;
 
     *out = NULL;
@@ -165,10 +178,13 @@ static enum qz_status exec_open(struct qz_generator **out, const cJSON *spec,
     g->seed = seed;
     if ((rc = qz_jv_fields(at, spec, exec_fields, err)) ||
         (rc = qz_jv_bool(at, spec, "text", 0, 1, &g->text, err)) ||
+        (rc = qz_jv_uint(at, spec, "max_response_bytes", 0, QZ_EXEC_LINE_MAX_DEFAULT, 1,
+                         QZ_COPROC_LINE_MAX, &line_max, err)) ||
         (rc = qz_coproc_from_job(&g->cp, at, spec, 1, err))) {
         exec_close(g);
         return rc;
     }
+    qz_coproc_set_line_max(g->cp, (size_t)line_max);
     *out = g;
     return QZ_OK;
 }
@@ -183,6 +199,7 @@ static void exec_stats(const struct qz_generator *g, struct qz_gen_stats *st)
     st->requests += g->stats.requests;
     st->retries += g->stats.retries;
     st->failed_samples += g->stats.failed_samples;
+    st->utf8_repaired_samples += g->stats.utf8_repaired_samples;
 }
 
 const struct qz_generator_ops qz_gen_exec_ops = {

@@ -284,6 +284,7 @@ static enum qz_status openai_draw(struct qz_generator *g, uint64_t first, size_t
     qz_http_get_counts(g->http, &after);
     g->stats.requests += after.answered - before.answered;
     g->stats.retries += after.retries - before.retries;
+    g->stats.utf8_repaired_samples += qz_batch_repaired(out);
     g->out = NULL;
     return rc;
 }
@@ -301,6 +302,7 @@ static void openai_stats(const struct qz_generator *g, struct qz_gen_stats *st)
     st->failed_samples += g->stats.failed_samples;
     st->prompt_tokens += g->stats.prompt_tokens;
     st->completion_tokens += g->stats.completion_tokens;
+    st->utf8_repaired_samples += g->stats.utf8_repaired_samples;
 }
 
 static char *openai_describe(const struct qz_generator *g)
@@ -328,7 +330,7 @@ static const char *const openai_fields[] = {
     "kind", "base_url", "endpoint", "model", "prompt", "messages", "max_tokens", "temperature",
     "top_p", "top_k", "min_p", "presence_penalty", "frequency_penalty", "stop", "n", "concurrency",
     "logprobs", "api_key_env", "api_key_file", "timeout_seconds", "connect_timeout_seconds",
-    "retries", "backoff_seconds", "backoff_max_seconds", "probe", NULL,
+    "retries", "backoff_seconds", "backoff_max_seconds", "probe", "max_response_bytes", NULL,
 };
 /* clang-format on */
 static const char *const endpoints[] = {"completions", "chat", NULL};

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "plugin_host.h"
+#include "utf8.h"
 
 static const char *const plugin_fields[] = {"kind", "path", "config", NULL};
 
@@ -142,7 +143,7 @@ static enum qz_status plugin_draw(struct qz_generator *g, uint64_t first, size_t
                                   struct qz_batch *out, struct qz_error *err)
 {
     const struct qz_plugin_sink sink = {g, sink_text, sink_logprobs};
-    char errbuf[QZ_PLUGIN_ERR_MAX] = "";
+    char errbuf[QZ_PLUGIN_ERR_MAX] = "", why[4 * QZ_PLUGIN_ERR_MAX + 8];
     int failed;
 
     qz_batch_begin(out, first, n, g->text);
@@ -153,6 +154,8 @@ static enum qz_status plugin_draw(struct qz_generator *g, uint64_t first, size_t
     g->sink_rc = QZ_OK;
     failed = g->ops->draw(g->state, first, n, out->value, &sink, errbuf, sizeof errbuf);
     errbuf[sizeof errbuf - 1] = '\0';
+    /* the plugin's text, control characters escaped */
+    qz_utf8_escape(errbuf, strlen(errbuf), sizeof errbuf, why, sizeof why);
     g->out = NULL;
     g->err = NULL;
     if (g->sink_rc)
@@ -160,7 +163,7 @@ static enum qz_status plugin_draw(struct qz_generator *g, uint64_t first, size_t
     if (failed)
         return qz_error_set(err, QZ_EIO, "%s: drawing samples %llu to %llu: %s", g->lib.label,
                             (unsigned long long)first, (unsigned long long)(first + n - 1),
-                            errbuf[0] ? errbuf : "failed (no message)");
+                            why[0] ? why : "failed (no message)");
     if (!g->text)
         return QZ_OK;
     for (size_t j = 0; j < n; j++) /* a text sample never emitted is a failed one */

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 #define QZ_BATCH_ARENA 4096 /* bytes of text a batch holds before its arena grows */
 
 /* The registry: job kind -> backend. Adding a backend is one file and one line. */
@@ -36,12 +38,13 @@ enum qz_status qz_batch_init(struct qz_batch *b, size_t cap, struct qz_error *er
     b->text_len = calloc(cap, sizeof *b->text_len);
     b->logprob_sum = malloc(cap * sizeof *b->logprob_sum);
     b->tokens = calloc(cap, sizeof *b->tokens);
+    b->text_repaired = calloc(cap, sizeof *b->text_repaired);
     /* The text arena always exists, so b->text + off is valid even when every text is
      * empty. */
     b->text = malloc(QZ_BATCH_ARENA);
     b->text_size = b->text ? QZ_BATCH_ARENA : 0;
     if (!b->value || !b->component_cost || !b->utility || !b->cost || !b->text_off ||
-        !b->text_len || !b->logprob_sum || !b->tokens || !b->text) {
+        !b->text_len || !b->logprob_sum || !b->tokens || !b->text_repaired || !b->text) {
         qz_batch_free(b);
         return qz_error_set(err, QZ_ENOMEM, "out of memory for a batch of %zu samples", cap);
     }
@@ -59,6 +62,7 @@ void qz_batch_free(struct qz_batch *b)
     free(b->text_len);
     free(b->logprob_sum);
     free(b->tokens);
+    free(b->text_repaired);
     memset(b, 0, sizeof *b);
 }
 
@@ -79,6 +83,7 @@ void qz_batch_clear_text(struct qz_batch *b)
     b->text_used = 0;
     memset(b->text_len, 0, b->cap * sizeof *b->text_len);
     memset(b->tokens, 0, b->cap * sizeof *b->tokens);
+    memset(b->text_repaired, 0, b->cap * sizeof *b->text_repaired);
     for (size_t j = 0; j < b->cap; j++)
         b->logprob_sum[j] = NAN;
 }
@@ -86,23 +91,40 @@ void qz_batch_clear_text(struct qz_batch *b)
 enum qz_status qz_batch_put_text(struct qz_batch *b, size_t j, const char *s, size_t len,
                                  struct qz_error *err)
 {
-    if (len > UINT32_MAX)
-        return qz_error_set(err, QZ_EINVALID, "sample text of %zu bytes is too long", len);
-    if (b->text_used + len > b->text_size) {
+    /* the one place every generator's texts pass through: what is stored is valid UTF-8 */
+    int valid = qz_utf8_valid(s, len);
+    size_t stored = valid ? len : qz_utf8_repaired_len(s, len);
+
+    if (stored > UINT32_MAX)
+        return qz_error_set(err, QZ_EINVALID, "sample text of %zu bytes is too long", stored);
+    if (b->text_used + stored > b->text_size) {
         size_t size = b->text_size ? b->text_size : QZ_BATCH_ARENA;
         char *grown;
-        while (size < b->text_used + len)
+        while (size < b->text_used + stored)
             size *= 2;
         if (!(grown = realloc(b->text, size)))
             return qz_error_set(err, QZ_ENOMEM, "out of memory for %zu bytes of text", size);
         b->text = grown;
         b->text_size = size;
     }
-    memcpy(b->text + b->text_used, s, len);
+    if (valid)
+        memcpy(b->text + b->text_used, s, len);
+    else
+        qz_utf8_repair(s, len, b->text + b->text_used);
+    b->text_repaired[j] = !valid;
     b->text_off[j] = b->text_used;
-    b->text_len[j] = (uint32_t)len;
-    b->text_used += len;
+    b->text_len[j] = (uint32_t)stored;
+    b->text_used += stored;
     return QZ_OK;
+}
+
+uint64_t qz_batch_repaired(const struct qz_batch *b)
+{
+    uint64_t count = 0;
+    if (b->has_text)
+        for (size_t j = 0; j < b->n; j++)
+            count += b->text_repaired[j] != 0;
+    return count;
 }
 
 enum qz_status qz_gen_open(struct qz_gen *gen, const cJSON *spec, const struct qz_jv *at,

@@ -39,8 +39,9 @@ struct qz_batch {
     size_t text_used, text_size;
     uint64_t *text_off;
     uint32_t *text_len;
-    double *logprob_sum; /* sum of the sample's token log-probs; NaN when not returned */
-    uint32_t *tokens;    /* tokens generated; 0 when unknown */
+    double *logprob_sum;          /* sum of the sample's token log-probs; NaN when not returned */
+    uint32_t *tokens;             /* tokens generated; 0 when unknown */
+    unsigned char *text_repaired; /* 1: the text had invalid UTF-8, stored with U+FFFD */
 };
 
 enum qz_status qz_batch_init(struct qz_batch *b, size_t cap, struct qz_error *err);
@@ -53,9 +54,15 @@ void qz_batch_begin(struct qz_batch *b, uint64_t first, size_t n, int text);
 /* Forget all texts of the batch (keeps the memory). Sets every sample's text empty. */
 void qz_batch_clear_text(struct qz_batch *b);
 
-/* Set sample j's text to a copy of s[0..len). QZ_ENOMEM if the arena cannot grow. */
+/* Set sample j's text to a copy of s[0..len), made valid UTF-8: each invalid sequence
+ * becomes U+FFFD (utf8.h) and the sample is marked repaired. QZ_ENOMEM if the arena
+ * cannot grow. */
 enum qz_status qz_batch_put_text(struct qz_batch *b, size_t j, const char *s, size_t len,
                                  struct qz_error *err);
+
+/* Samples of the batch whose text was repaired (a generator adds this to its
+ * utf8_repaired_samples after each draw). */
+uint64_t qz_batch_repaired(const struct qz_batch *b);
 
 /* Figures a generator counts while drawing (summed over ranks for the record). */
 struct qz_gen_stats {
@@ -64,6 +71,7 @@ struct qz_gen_stats {
     uint64_t failed_samples; /* samples that failed after all retries */
     uint64_t prompt_tokens;  /* usage totals reported by the server */
     uint64_t completion_tokens;
+    uint64_t utf8_repaired_samples; /* texts whose invalid UTF-8 became U+FFFD */
 };
 
 struct qz_generator; /* a backend's opaque state */

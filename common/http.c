@@ -6,10 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
+
+#include "utf8.h"
 
 /* A queued request. The client owns it from qz_http_submit until it is accepted, given
  * up or dropped. */
@@ -32,7 +35,9 @@ struct slot {
     struct req *req;
     char *buf; /* the response body, NUL-terminated */
     size_t len, cap;
-    int oom; /* the body could not grow */
+    int oom;     /* the body could not grow */
+    int too_big; /* the body passed max_response_bytes: the transfer was stopped */
+    uint64_t max;
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -46,7 +51,34 @@ struct qz_http_client {
     struct req *delayed;            /* requests waiting for their not_before */
     uint64_t rng;                   /* splitmix64 state for jitter */
     struct qz_http_counts counts;
+    char *secret; /* the API key of the Authorization header, or NULL (owned, wiped) */
+    enum qz_http_reason last_reason;
+    char last_why[QZ_ERROR_MSG_MAX];
 };
+
+const char *qz_http_reason_name(enum qz_http_reason r)
+{
+    static const char *const names[QZ_HTTP_FAIL_REASONS] = {
+        "none", "status", "timeout", "connect", "protocol", "too_large", "malformed"};
+    return (unsigned)r < QZ_HTTP_FAIL_REASONS ? names[r] : "none";
+}
+
+/* The reason of a failed transfer's curl code (not CURLE_WRITE_ERROR from our cap). */
+static enum qz_http_reason curl_reason(CURLcode code)
+{
+    switch (code) {
+    case CURLE_OPERATION_TIMEDOUT:
+        return QZ_HTTP_FAIL_TIMEOUT;
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_QUIC_CONNECT_ERROR:
+        return QZ_HTTP_FAIL_CONNECT;
+    default:
+        return QZ_HTTP_FAIL_PROTOCOL;
+    }
+}
 
 static double mono_now(void)
 {
@@ -172,11 +204,15 @@ static const char *json_message(const cJSON *root)
     return NULL;
 }
 
-void qz_http_error_summary(const char *body, size_t body_len, char *out, size_t len)
+void qz_http_error_summary_scrubbed(const char *body, size_t body_len, const char *secret,
+                                    char *out, size_t len)
 {
     cJSON *root = body ? cJSON_ParseWithLength(body, body_len) : NULL;
     const char *msg = root ? json_message(root) : NULL;
-    size_t n, cut, used = 0;
+    /* room for the shown part with every secret hidden: secrets are found in the whole
+     * text, then the scrubbed copy is cut */
+    char clean[4 * QZ_HTTP_SUMMARY_MAX + 64];
+    size_t n;
 
     if (!len)
         return;
@@ -190,23 +226,26 @@ void qz_http_error_summary(const char *body, size_t body_len, char *out, size_t 
     while (body_len &&
            (body[body_len - 1] == '\n' || body[body_len - 1] == '\r' || body[body_len - 1] == ' '))
         body_len--;
-    n = body_len;
-    cut = n > QZ_HTTP_SUMMARY_MAX ? QZ_HTTP_SUMMARY_MAX : n;
-    /* back off to a UTF-8 boundary: never end inside a multi-byte sequence */
-    while (cut < n && cut > 0 && ((unsigned char)body[cut] & 0xC0) == 0x80)
-        cut--;
-    for (size_t i = 0; i < cut && used + 1 < len; i++) {
-        unsigned char ch = (unsigned char)body[i];
-        out[used++] = ch < 0x20 || ch == 0x7F ? ' ' : (char)ch;
-    }
-    if (cut < n)
-        for (const char *e = "..."; *e && used + 1 < len; e++)
-            out[used++] = *e;
-    if (!n)
-        for (const char *e = "(empty body)"; *e && used + 1 < len; e++)
-            out[used++] = *e;
-    out[used] = '\0';
+    n = qz_scrub_secret(body, body_len, secret, clean, sizeof clean);
+    /* a one-line summary: line breaks and tabs become spaces, other controls are escaped */
+    for (size_t i = 0; i < n; i++)
+        if (clean[i] == '\n' || clean[i] == '\r' || clean[i] == '\t')
+            clean[i] = ' ';
+    if (!body_len)
+        snprintf(out, len, "(empty body)");
+    else /* a scrubbed copy that filled up is longer than what is shown */
+        qz_utf8_escape(clean, n, QZ_HTTP_SUMMARY_MAX, out, len);
     cJSON_Delete(root);
+}
+
+void qz_http_error_summary(const char *body, size_t body_len, char *out, size_t len)
+{
+    qz_http_error_summary_scrubbed(body, body_len, NULL, out, len);
+}
+
+void qz_http_result_summary(const struct qz_http_result *res, char *out, size_t len)
+{
+    qz_http_error_summary_scrubbed(res->body, res->body_len, res->secret, out, len);
 }
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
@@ -214,6 +253,11 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     struct slot *s = userp;
     size_t n = size * nmemb;
 
+    /* libcurl hands over the decompressed body: a gzip bomb is stopped here too */
+    if ((uint64_t)s->len + n > s->max) {
+        s->too_big = 1;
+        return 0; /* curl fails the transfer with CURLE_WRITE_ERROR */
+    }
     if (s->len + n + 1 > s->cap) {
         size_t cap = s->cap ? s->cap : 16384;
         char *grown;
@@ -294,6 +338,8 @@ enum qz_status qz_http_open(struct qz_http_client **out, const struct qz_http_co
     }
     c->cfg = *cfg;
     c->cfg.headers = NULL;
+    if (!c->cfg.max_response_bytes)
+        c->cfg.max_response_bytes = QZ_HTTP_RESPONSE_MAX_DEFAULT;
     /* ranks share the job seed: mix in the process and the clock so that they do not
      * retry in lockstep (timing never changes results) */
     c->rng = cfg->jitter_seed ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(mono_now() * 1e9);
@@ -312,6 +358,9 @@ enum qz_status qz_http_open(struct qz_http_client **out, const struct qz_http_co
             if (!grown)
                 goto oom;
             c->headers = grown;
+            if (pass && strncasecmp(*list, "Authorization: Bearer ", 22) == 0 && !c->secret &&
+                !(c->secret = strdup(*list + 22)))
+                goto oom;
         }
     }
     if (curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)cfg->concurrency))
@@ -367,6 +416,12 @@ void qz_http_close(struct qz_http_client *c)
     if (c->multi)
         curl_multi_cleanup(c->multi);
     curl_slist_free_all(c->headers);
+    if (c->secret) {
+        volatile char *p = c->secret;
+        while (*p)
+            *p++ = 0;
+        free(c->secret);
+    }
     free(c->slots);
     free(c->free_slots);
     free(c);
@@ -422,6 +477,8 @@ static enum qz_status start_one(struct qz_http_client *c, struct qz_error *err)
     s->req = q;
     s->len = 0;
     s->oom = 0;
+    s->too_big = 0;
+    s->max = c->cfg.max_response_bytes;
     s->errbuf[0] = '\0';
     if (!s->easy) {
         if (!(s->easy = curl_easy_init()))
@@ -453,11 +510,15 @@ const char *qz_http_result_header(const struct qz_http_result *res, const char *
 
 /* Schedule q again after a transient failure, or give it up. Takes q. */
 static void retry_or_give_up(struct qz_http_client *c, const struct qz_http_handler *h, void *ctx,
-                             struct req *q, const struct qz_http_result *res, const char *why)
+                             struct req *q, const struct qz_http_result *res,
+                             enum qz_http_reason reason, const char *why)
 {
     double wait, asked;
 
-    if (q->attempt >= c->cfg.retries) {
+    c->counts.failures[reason]++;
+    c->last_reason = reason;
+    snprintf(c->last_why, sizeof c->last_why, "%s", why);
+    if (q->attempt >= c->cfg.retries || reason == QZ_HTTP_FAIL_TOO_LARGE) {
         c->counts.gave_up++;
         h->on_give_up(ctx, q->tag, why);
         free_list(q);
@@ -486,8 +547,8 @@ static enum qz_status finish_one(struct qz_http_client *c, const struct qz_http_
 {
     struct slot *s = &c->slots[i];
     struct req *q = s->req;
-    struct qz_http_result res = {q->method, q->url,     0,      s->buf ? s->buf : "",
-                                 s->len,    q->attempt, s->easy};
+    struct qz_http_result res = {q->method, q->url,     0,       s->buf ? s->buf : "",
+                                 s->len,    q->attempt, s->easy, c->secret};
     enum qz_status rc = QZ_OK;
     char why[QZ_ERROR_MSG_MAX];
 
@@ -496,14 +557,25 @@ static enum qz_status finish_one(struct qz_http_client *c, const struct qz_http_
     c->free_slots[c->nfree++] = i;
 
     if (code != CURLE_OK) {
-        const char *text = s->errbuf[0] ? s->errbuf : curl_easy_strerror(code);
-        if (code == CURLE_WRITE_ERROR && s->oom)
+        char text[QZ_HTTP_SUMMARY_MAX * 4 + 64];
+        enum qz_http_reason reason = curl_reason(code);
+        /* curl's text may quote what the server sent: scrubbed and escaped like a body */
+        qz_http_error_summary_scrubbed(s->errbuf[0] ? s->errbuf : curl_easy_strerror(code),
+                                       strlen(s->errbuf[0] ? s->errbuf : curl_easy_strerror(code)),
+                                       c->secret, text, sizeof text);
+        if (code == CURLE_WRITE_ERROR && s->too_big) {
+            snprintf(why, sizeof why, "answer larger than max_response_bytes (%llu bytes)",
+                     (unsigned long long)c->cfg.max_response_bytes);
+            retry_or_give_up(c, h, ctx, q, NULL, QZ_HTTP_FAIL_TOO_LARGE, why);
+        } else if (code == CURLE_WRITE_ERROR && s->oom)
             rc = qz_error_set(err, QZ_ENOMEM, "%s: %s %s: out of memory for the response",
                               c->cfg.who, q->method, q->url);
         else if (!qz_http_transient_curl(code))
             rc = qz_error_set(err, QZ_EIO, "%s: %s %s: %s", c->cfg.who, q->method, q->url, text);
-        else
-            retry_or_give_up(c, h, ctx, q, NULL, text);
+        else {
+            snprintf(why, sizeof why, "%s: %s", qz_http_reason_name(reason), text);
+            retry_or_give_up(c, h, ctx, q, NULL, reason, why);
+        }
         if (rc)
             free_list(q);
         curl_multi_remove_handle(c->multi, s->easy);
@@ -518,7 +590,7 @@ static enum qz_status finish_one(struct qz_http_client *c, const struct qz_http_
             free_list(q);
             break;
         case QZ_HTTP_RETRY:
-            retry_or_give_up(c, h, ctx, q, &res, why_err.msg);
+            retry_or_give_up(c, h, ctx, q, &res, QZ_HTTP_FAIL_MALFORMED, why_err.msg);
             break;
         case QZ_HTTP_ABORT:
             rc = why_err.code ? why_err.code : QZ_EINTERNAL;
@@ -528,11 +600,11 @@ static enum qz_status finish_one(struct qz_http_client *c, const struct qz_http_
             break;
         }
     } else {
-        char summary[QZ_HTTP_SUMMARY_MAX + 16];
-        qz_http_error_summary(res.body, res.body_len, summary, sizeof summary);
+        char summary[QZ_HTTP_SUMMARY_MAX * 4 + 16];
+        qz_http_result_summary(&res, summary, sizeof summary);
         snprintf(why, sizeof why, "HTTP %ld: %s", res.status, summary);
         if (qz_http_transient_status(res.status))
-            retry_or_give_up(c, h, ctx, q, &res, why);
+            retry_or_give_up(c, h, ctx, q, &res, QZ_HTTP_FAIL_STATUS, why);
         else {
             rc = qz_error_set(err, QZ_EIO, "%s: %s %s: %s", c->cfg.who, q->method, q->url, why);
             free_list(q);
@@ -614,6 +686,13 @@ void qz_http_get_counts(const struct qz_http_client *c, struct qz_http_counts *o
     *out = c->counts;
 }
 
+const char *qz_http_last_failure(const struct qz_http_client *c, enum qz_http_reason *reason)
+{
+    if (reason)
+        *reason = c->last_reason;
+    return c->last_reason == QZ_HTTP_FAIL_NONE ? "" : c->last_why;
+}
+
 enum qz_status qz_http_probe(struct qz_http_client *c, const char *url, char *why, size_t why_len)
 {
     struct slot s;
@@ -621,14 +700,20 @@ enum qz_status qz_http_probe(struct qz_http_client *c, const char *url, char *wh
     CURLcode r;
 
     memset(&s, 0, sizeof s);
+    s.max = c->cfg.max_response_bytes;
     if (!e) {
         snprintf(why, why_len, "out of memory");
         return QZ_ENOMEM;
     }
     if (!(r = easy_setup(c, e, &s)) && !(r = curl_easy_setopt(e, CURLOPT_URL, url)))
         r = curl_easy_perform(e);
-    if (r)
-        snprintf(why, why_len, "%s", s.errbuf[0] ? s.errbuf : curl_easy_strerror(r));
+    if (r && s.too_big)
+        snprintf(why, why_len, "answer larger than max_response_bytes (%llu bytes)",
+                 (unsigned long long)c->cfg.max_response_bytes);
+    else if (r) {
+        const char *text = s.errbuf[0] ? s.errbuf : curl_easy_strerror(r);
+        qz_http_error_summary_scrubbed(text, strlen(text), c->secret, why, why_len);
+    }
     curl_easy_cleanup(e);
     free(s.buf);
     return r ? QZ_EIO : QZ_OK;

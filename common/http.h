@@ -17,6 +17,12 @@
  *   stalling the run; raise backoff_max_seconds to honour longer ones). Waiting never
  *   blocks the other requests in flight.
  * - a request whose retries are used up is handed to on_give_up; the run goes on.
+ * - an answer larger than max_response_bytes (counted after decompression, the transfer
+ *   stopped there) is not transient: that request is given up at once, no retry.
+ *
+ * Server text in messages (error bodies) is cut, scrubbed of the API key and of any
+ * "Bearer ..." token, and its control characters escaped (utf8.h) before it reaches
+ * a message. Why a request was given up: qz_http_last_failure during on_give_up.
  *
  * Timing never changes what a request returns, so jitter may come from any RNG. */
 #ifndef QZ_HTTP_H
@@ -30,6 +36,7 @@
 
 #define QZ_HTTP_CONCURRENCY_MAX 1024
 #define QZ_HTTP_SUMMARY_MAX 200 /* bytes of a server's error message kept in our messages */
+#define QZ_HTTP_RESPONSE_MAX_DEFAULT ((uint64_t)16 << 20) /* max_response_bytes: 16 MiB */
 
 struct qz_http_config {
     const char *who;                /* message prefix, e.g. "generator" (not copied) */
@@ -38,21 +45,27 @@ struct qz_http_config {
     double connect_timeout_seconds; /* time to connect */
     unsigned retries;               /* retries per request after its first attempt */
     double backoff_seconds, backoff_max_seconds;
-    const char *const *headers; /* NULL-terminated "Name: value" lines sent with every request
-                                   (copied; may hold a secret: never printed) */
-    uint64_t jitter_seed;       /* seeds the jitter RNG (mixed with the pid and the clock) */
+    const char *const *headers;  /* NULL-terminated "Name: value" lines sent with every request
+                                    (copied; may hold a secret: never printed) */
+    uint64_t jitter_seed;        /* seeds the jitter RNG (mixed with the pid and the clock) */
+    uint64_t max_response_bytes; /* the largest answer body (decompressed); 0: the default */
 };
 
 /* What one attempt brought back, as handed to the callbacks. Valid only during the
  * callback. */
 struct qz_http_result {
     const char *method, *url;
-    long status;      /* HTTP status of a complete answer */
-    const char *body; /* the body, NUL-terminated (owned by the client) */
-    size_t body_len;  /* its length (the body may contain NULs) */
-    unsigned attempt; /* 0 for the first attempt */
-    void *easy;       /* for qz_http_result_header */
+    long status;        /* HTTP status of a complete answer */
+    const char *body;   /* the body, NUL-terminated (owned by the client) */
+    size_t body_len;    /* its length (the body may contain NULs) */
+    unsigned attempt;   /* 0 for the first attempt */
+    void *easy;         /* for qz_http_result_header */
+    const char *secret; /* the API key, or NULL: for qz_http_result_summary only */
 };
+
+/* qz_http_error_summary of the result's body, scrubbed of the key and Bearer tokens:
+ * what an on_answer callback may quote in a message. */
+void qz_http_result_summary(const struct qz_http_result *res, char *out, size_t len);
 
 /* The value of response header `name` (case-insensitive; the last one if repeated), or
  * NULL. Valid during the callback. */
@@ -72,6 +85,22 @@ struct qz_http_handler {
     /* The request failed its last retry; `why` says how the last attempt failed. */
     void (*on_give_up)(void *ctx, void *tag, const char *why);
 };
+
+/* How an attempt failed (qz_http_last_failure; counted in qz_http_counts). */
+enum qz_http_reason {
+    QZ_HTTP_FAIL_NONE,      /* no failure yet */
+    QZ_HTTP_FAIL_STATUS,    /* an HTTP error status (the message has it and the server's text) */
+    QZ_HTTP_FAIL_TIMEOUT,   /* timeout_seconds or connect_timeout_seconds ran out */
+    QZ_HTTP_FAIL_CONNECT,   /* no connection: refused, host not found, reset while connecting */
+    QZ_HTTP_FAIL_PROTOCOL,  /* a broken answer: truncated, garbled, bad encoding, nothing */
+    QZ_HTTP_FAIL_TOO_LARGE, /* the answer was larger than max_response_bytes */
+    QZ_HTTP_FAIL_MALFORMED, /* a 2xx answer on_answer rejected (QZ_HTTP_RETRY) */
+    QZ_HTTP_FAIL_REASONS
+};
+
+/* A short name of a reason ("status", "timeout", "connect", "protocol", "too_large",
+ * "malformed"; "none"), for counts in records. */
+const char *qz_http_reason_name(enum qz_http_reason r);
 
 struct qz_http_client; /* opaque */
 
@@ -98,7 +127,13 @@ struct qz_http_counts {
     uint64_t answered; /* attempts that brought a complete HTTP answer (any status) */
     uint64_t retries;  /* attempts scheduled again after a transient failure */
     uint64_t gave_up;  /* requests that failed their last retry */
+    uint64_t failures[QZ_HTTP_FAIL_REASONS]; /* failed attempts by reason */
 };
+
+/* The reason and the message (as handed to on_give_up: "HTTP 401: <server text>",
+ * "timeout: ...", "answer larger than max_response_bytes (N bytes)", ...) of the last
+ * failed attempt; valid until the next qz_http_run step (read it in on_give_up). */
+const char *qz_http_last_failure(const struct qz_http_client *c, enum qz_http_reason *reason);
 void qz_http_get_counts(const struct qz_http_client *c, struct qz_http_counts *out);
 
 /* One blocking GET of url with the client's headers and timeouts, to check that a
@@ -126,9 +161,13 @@ int qz_http_retry_after(const char *retry_after, const char *retry_after_ms, tim
                         double *seconds);
 
 /* A one-line summary of an error body for messages: error.message, error (a string),
- * message or detail of a JSON object, else the text itself; control characters become
- * spaces; cut to QZ_HTTP_SUMMARY_MAX bytes at a UTF-8 boundary with "..." appended.
- * Writes at most len bytes (NUL included). */
+ * message or detail of a JSON object, else the text itself; control characters
+ * escaped (\n, \x1b, ...); cut to QZ_HTTP_SUMMARY_MAX bytes of text at a UTF-8
+ * boundary with "..." appended. Writes at most len bytes (NUL included; 4 *
+ * QZ_HTTP_SUMMARY_MAX + 16 holds any summary). */
 void qz_http_error_summary(const char *body, size_t body_len, char *out, size_t len);
+/* The same, with `secret` (when not NULL) and Bearer tokens replaced by "[hidden]". */
+void qz_http_error_summary_scrubbed(const char *body, size_t body_len, const char *secret,
+                                    char *out, size_t len);
 
 #endif

@@ -58,6 +58,8 @@ enum qz_status qz_http_settings_parse(const struct qz_jv *at, const cJSON *spec,
                               &s->backoff_seconds, err)) ||
         (rc = qz_jv_number_in(at, spec, "backoff_max_seconds", 30, 0, 0, QZ_HTTP_TIMEOUT_MAX,
                               &s->backoff_max_seconds, err)) ||
+        (rc = qz_jv_uint(at, spec, "max_response_bytes", 0, QZ_HTTP_RESPONSE_MAX_DEFAULT, 1,
+                         QZ_HTTP_RESPONSE_MAX, &s->max_response_bytes, err)) ||
         (rc = qz_apikey_read(at, spec, &key, err)))
         return rc;
     s->retries = (unsigned)retries;
@@ -82,6 +84,7 @@ enum qz_status qz_http_settings_open(const struct qz_http_settings *s, const cha
         .backoff_max_seconds = s->backoff_max_seconds,
         .headers = headers,
         .jitter_seed = jitter_seed,
+        .max_response_bytes = s->max_response_bytes,
     };
     return qz_http_open(out, &cfg, err);
 }

@@ -9,6 +9,8 @@
  *   retries                  0 .. QZ_HTTP_RETRIES_MAX, default 5
  *   backoff_seconds          0 .. QZ_HTTP_TIMEOUT_MAX, default 0.5
  *   backoff_max_seconds      0 .. QZ_HTTP_TIMEOUT_MAX, default 30
+ *   max_response_bytes       the largest answer body, decompressed, 1 ..
+ *                            QZ_HTTP_RESPONSE_MAX, default 16 MiB
  *   api_key_env, api_key_file  the API key (apikey.h), sent only as a header
  *
  * A backend lists these names among its allowed fields itself (the order of its list
@@ -26,12 +28,14 @@
 
 #define QZ_HTTP_TIMEOUT_MAX 86400.0 /* seconds: any timeout or backoff */
 #define QZ_HTTP_RETRIES_MAX 100
+#define QZ_HTTP_RESPONSE_MAX ((uint64_t)1 << 40) /* max_response_bytes: 1 TiB */
 
 struct qz_http_settings {
     uint64_t concurrency;
     double timeout_seconds, connect_timeout_seconds;
     unsigned retries;
     double backoff_seconds, backoff_max_seconds;
+    uint64_t max_response_bytes;
     char *auth; /* "Authorization: Bearer KEY", or NULL without a key: a secret, owned */
 };
 

@@ -26,6 +26,7 @@
 
 #include "coproc.h"
 #include "textbuf.h"
+#include "utf8.h"
 
 #define EXEC_BATCH_DEFAULT 64
 #define EXEC_BATCH_MAX 65536
@@ -55,12 +56,14 @@ static enum qz_status put_number(struct qz_scorer *s, double v)
 static enum qz_status bad_answer(struct qz_scorer *s, const char *line, struct qz_error *err,
                                  const char *problem)
 {
-    size_t len = strlen(line);
+    char quote[4 * EXEC_QUOTE_MAX + 8];
     int nan = strstr(line, "NaN") || strstr(line, "Infinity");
-    return qz_error_set(err, QZ_EIO, "%s: the answer to a batch of %zu %s%s: %.*s%s",
+    /* the program's text, cut at a character and with its control characters escaped */
+    qz_utf8_escape(line, strlen(line), EXEC_QUOTE_MAX, quote, sizeof quote);
+    return qz_error_set(err, QZ_EIO, "%s: the answer to a batch of %zu %s%s: %s",
                         qz_coproc_name(s->cp), s->m, problem,
                         nan ? " (JSON has no NaN or Infinity: send null for an invalid score)" : "",
-                        EXEC_QUOTE_MAX, line, len > EXEC_QUOTE_MAX ? "..." : "");
+                        quote);
 }
 
 static enum qz_status on_answer(void *ctx, size_t k, const char *line, size_t len,
@@ -68,12 +71,16 @@ static enum qz_status on_answer(void *ctx, size_t k, const char *line, size_t le
 {
     struct qz_scorer *s = ctx;
     const cJSON *list, *it;
-    cJSON *root = cJSON_ParseWithLength(line, len);
+    cJSON *root;
     size_t i = 0;
     char problem[160];
     enum qz_status rc = QZ_OK;
 
     (void)k;
+    if (!line) /* dropped unread (coproc.h) */
+        return qz_error_set(err, QZ_EIO, "%s: the answer to a batch of %zu is longer than %zu MiB",
+                            qz_coproc_name(s->cp), s->m, QZ_COPROC_LINE_MAX >> 20);
+    root = cJSON_ParseWithLength(line, len);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return bad_answer(s, line, err, "is not a JSON object");

@@ -68,7 +68,7 @@ static const char *const http_fields[] = {
     "kind", "url", "preset", "batch", "concurrency", "model", "query", "class", "body",
     "score_path", "score_field", "index_field", "api_key_env", "api_key_file",
     "timeout_seconds", "connect_timeout_seconds", "retries", "backoff_seconds",
-    "backoff_max_seconds", NULL,
+    "backoff_max_seconds", "max_response_bytes", NULL,
 };
 /* clang-format on */
 
@@ -225,10 +225,10 @@ static enum qz_status submit(struct qz_scorer *s, size_t first, size_t count, st
 static enum qz_http_verdict malformed(const struct qz_http_result *res, const char *why,
                                       struct qz_error *err)
 {
-    char quote[QZ_HTTP_SUMMARY_MAX + 16];
+    char quote[QZ_HTTP_SUMMARY_MAX * 4 + 16];
     int nan = strstr(res->body, "NaN") || strstr(res->body, "Infinity");
 
-    qz_http_error_summary(res->body, res->body_len, quote, sizeof quote);
+    qz_http_result_summary(res, quote, sizeof quote);
     /* only the give-up warning shows it, after the scorer and URL */
     qz_error_set(err, QZ_EIO, "the answer %s%s: %s", why,
                  nan ? " (JSON has no NaN or Infinity)" : "", quote);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "plugin_host.h"
+#include "utf8.h"
 
 struct qz_scorer {
     struct qz_plugin_lib lib;
@@ -110,10 +111,12 @@ static enum qz_status plugin_score(struct qz_scorer *s, const struct qz_batch *b
         return qz_error_set(err, QZ_ENOMEM, "%s: out of memory for texts", s->lib.label);
     if (s->ops->score(s->state, m, text ? s->texts : NULL, text ? s->lens : NULL, s->values,
                       s->scores, errbuf, sizeof errbuf)) {
+        char why[4 * sizeof errbuf + 8];
         errbuf[sizeof errbuf - 1] = '\0';
+        qz_utf8_escape(errbuf, strlen(errbuf), sizeof errbuf, why, sizeof why);
         return qz_error_set(err, QZ_EIO, "%s: scoring samples %llu to %llu: %s", s->lib.label,
                             (unsigned long long)b->first, (unsigned long long)(b->first + b->n - 1),
-                            errbuf[0] ? errbuf : "failed (no message)");
+                            why[0] ? why : "failed (no message)");
     }
     for (size_t i = 0; i < m; i++)
         out[s->idx[i]] = s->scores[i];

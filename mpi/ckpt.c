@@ -93,11 +93,13 @@ void qz_ckpt_set_stats(struct qz_ckpt_header *h, const struct qz_gen_stats *st)
     h->stats[2] = st->failed_samples;
     h->stats[3] = st->prompt_tokens;
     h->stats[4] = st->completion_tokens;
+    h->utf8_repaired = st->utf8_repaired_samples;
 }
 
 struct qz_gen_stats qz_ckpt_stats(const struct qz_ckpt_header *h)
 {
-    struct qz_gen_stats st = {h->stats[0], h->stats[1], h->stats[2], h->stats[3], h->stats[4]};
+    struct qz_gen_stats st = {h->stats[0], h->stats[1], h->stats[2],
+                              h->stats[3], h->stats[4], h->utf8_repaired};
     return st;
 }
 

@@ -10,6 +10,7 @@
 #include "format.h"
 #include "h5util.h"
 #include "output.h"
+#include "utf8.h"
 
 #define KEY_WIDTH 19       /* "selected position:" and a space */
 #define QZ_SHOWN_SWEEP 256 /* sweep rows shown (a job lists at most QZ_SWEEP_MAX) */
@@ -126,12 +127,25 @@ done:
     return rc;
 }
 
+/* Terminal-safe text of s (control characters escaped, utf8.h), malloc'd, or NULL. */
+static char *shown(const char *s, size_t max)
+{
+    size_t len = strlen(s), cap = 4 * (len < max ? len : max) + 8;
+    char *t = malloc(cap);
+
+    if (t)
+        qz_utf8_escape(s, len, max, t, cap);
+    return t;
+}
+
+/* Values may come from a server or a program (texts, messages): always escaped. */
 static void put_line(FILE *out, const char *label, const char *value)
 {
-    char key[64];
+    char key[64], *safe = shown(value, SIZE_MAX);
 
     snprintf(key, sizeof key, "%s:", label);
-    fprintf(out, "  %-*s%s\n", KEY_WIDTH, key, value);
+    fprintf(out, "  %-*s%s\n", KEY_WIDTH, key, safe ? safe : "(out of memory)");
+    free(safe);
 }
 
 /* The job's JSON on one line, cut to JOB_SHOWN characters. */
@@ -178,7 +192,7 @@ static void show_section(FILE *out, hid_t loc, enum qz_field_section section)
 static int show_text_payload(FILE *out, hid_t selected)
 {
     hid_t dset = H5Dopen2(selected, "payload", H5P_DEFAULT), ftype, mtype;
-    char *s = NULL, line[TEXT_SHOWN + 64];
+    char *s = NULL, line[4 * TEXT_SHOWN + 64];
     int shown = 0;
 
     if (dset < 0)
@@ -190,8 +204,10 @@ static int show_text_payload(FILE *out, hid_t selected)
         H5Tset_cset(mtype, H5T_CSET_UTF8);
         if (H5Dread(dset, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, &s) >= 0 && s) {
             size_t len = strlen(s);
-            snprintf(line, sizeof line, "\"%.*s\"%s (%zu bytes)", TEXT_SHOWN, s,
-                     len > TEXT_SHOWN ? "..." : "", len);
+            char quoted[4 * TEXT_SHOWN + 8];
+            /* cut at a character boundary, never inside an escape */
+            qz_utf8_escape(s, len, TEXT_SHOWN, quoted, sizeof quoted);
+            snprintf(line, sizeof line, "\"%s\" (%zu bytes)", quoted, len);
             put_line(out, "selected text", line);
             free(s); /* HDF5 allocates variable-length strings with malloc by default */
         } else {
@@ -386,7 +402,13 @@ static herr_t show_run_cb(hid_t runs, const char *name, const H5L_info_t *info, 
         H5Gclose(run);
         return rc < 0 ? rc : 0;
     }
-    fprintf(w->out, "\nrun %s%s\n", w->prefix, name);
+    {
+        char full[1024], *safe;
+        snprintf(full, sizeof full, "%s%s", w->prefix, name);
+        safe = shown(full, SIZE_MAX);
+        fprintf(w->out, "\nrun %s\n", safe ? safe : "?");
+        free(safe);
+    }
     if (run < 0) {
         put_line(w->out, "status", "(not a run group)");
         return 0;

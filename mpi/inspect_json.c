@@ -11,6 +11,27 @@
 #include "h5util.h"
 #include "output.h"
 #include "runlist.h"
+#include "utf8.h"
+
+/* A JSON string of s, repaired (U+FFFD) if it is not valid UTF-8: a record written
+ * before texts were repaired, or by another program, must still give valid JSON. */
+static cJSON *utf8_string(const char *s)
+{
+    size_t len = strlen(s), n;
+    char *fixed;
+    cJSON *v;
+
+    if (qz_utf8_valid(s, len))
+        return cJSON_CreateString(s);
+    n = qz_utf8_repaired_len(s, len);
+    if (!(fixed = malloc(n + 1)))
+        return NULL;
+    qz_utf8_repair(s, len, fixed);
+    fixed[n] = '\0';
+    v = cJSON_CreateString(fixed);
+    free(fixed);
+    return v;
+}
 
 /* A number, or null for NaN and infinities (JSON has neither). */
 static cJSON *number(double x)
@@ -50,7 +71,7 @@ static cJSON *attr_value(hid_t loc, enum qz_field_group group, const char *name)
             if (f && f->show == QZ_SHOW_JOB)
                 v = cJSON_Parse(s);
             if (!v)
-                v = cJSON_CreateString(s);
+                v = utf8_string(s);
         }
         free(s);
     } else if (cls == H5T_INTEGER && npoints == 1) {
@@ -116,7 +137,7 @@ static cJSON *payload(hid_t selected)
         hid_t mtype = H5Tcopy(type);
         char *s = NULL;
         if (mtype >= 0 && H5Dread(dset, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, &s) >= 0 && s) {
-            v = cJSON_CreateString(s);
+            v = utf8_string(s);
             free(s); /* HDF5 allocates variable-length strings with malloc by default */
         }
         if (mtype >= 0)
@@ -149,7 +170,7 @@ static herr_t column_cb(hid_t group, const char *name, const H5L_info_t *info, v
 
     (void)info;
     if (c->as_names) {
-        cJSON_AddItemToArray(c->obj, cJSON_CreateString(name));
+        cJSON_AddItemToArray(c->obj, utf8_string(name));
         return 0;
     }
     cJSON_AddItemToObject(
@@ -202,7 +223,7 @@ static cJSON *run_json(hid_t runs, const char *name)
     hid_t run = H5Gopen2(runs, name, H5P_DEFAULT), group;
     int stored;
 
-    cJSON_AddStringToObject(o, "run", name);
+    cJSON_AddItemToObject(o, "run", utf8_string(name));
     if (run < 0) {
         cJSON_AddStringToObject(o, "error", "not a readable run group");
         return o;

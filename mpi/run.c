@@ -29,13 +29,13 @@ void qz_sum_over_ranks(MPI_Comm comm, const struct qz_exactsum *mine,
 }
 
 /* All fields are uint64_t, so the struct reduces as an array of them. */
-_Static_assert(sizeof(struct qz_gen_stats) == 5 * sizeof(uint64_t),
-               "struct qz_gen_stats holds five uint64_t");
+_Static_assert(sizeof(struct qz_gen_stats) == 6 * sizeof(uint64_t),
+               "struct qz_gen_stats holds six uint64_t");
 
 void qz_gen_stats_total(MPI_Comm comm, const struct qz_job *job, const struct qz_gen_stats *base,
                         struct qz_gen_stats *out)
 {
-    struct qz_gen_stats mine = {0, 0, 0, 0, 0};
+    struct qz_gen_stats mine = {0, 0, 0, 0, 0, 0};
     if (job->gen.ops->stats)
         job->gen.ops->stats(job->gen.state, &mine);
     MPI_Allreduce(&mine, out, (int)(sizeof mine / sizeof(uint64_t)), MPI_UINT64_T, MPI_SUM, comm);
@@ -44,6 +44,7 @@ void qz_gen_stats_total(MPI_Comm comm, const struct qz_job *job, const struct qz
     out->failed_samples += base->failed_samples;
     out->prompt_tokens += base->prompt_tokens;
     out->completion_tokens += base->completion_tokens;
+    out->utf8_repaired_samples += base->utf8_repaired_samples;
 }
 
 /* Peak resident memory of this process, bytes. */

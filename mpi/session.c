@@ -23,6 +23,7 @@
 #include "run.h"
 #include "selection.h"
 #include "sidefile.h"
+#include "utf8.h"
 
 /* What every quantilization of one session shares. */
 struct session {
@@ -52,9 +53,11 @@ static void print_summary(const struct qz_record *rec, const char *path)
     char rate[16];
     if (rec->text) {
         const struct qz_texts *t = rec->selected_text;
-        size_t i = rec->selected_text_at, len = t->len[i];
-        printf("selected text: \"%.*s\"%s\n", len > 240 ? 240 : (int)len, t->bytes + t->off[i],
-               len > 240 ? "..." : "");
+        size_t i = rec->selected_text_at;
+        char shown[4 * 240 + 8];
+        /* cut at a character boundary, control characters (ESC included) escaped */
+        qz_utf8_escape(t->bytes + t->off[i], t->len[i], 240, shown, sizeof shown);
+        printf("selected text: \"%s\"\n", shown);
     }
     qz_format_count(rec->samples_per_second, rate, sizeof rate);
     printf("run \"%s\": selected sample %llu (utility %.17g", rec->run,

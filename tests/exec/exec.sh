@@ -160,7 +160,7 @@ job f4 "\"seed\": 1, \"q\": 0.1, \"samples\": 10, \"generator\": {\"kind\": \"ex
   \"utility\": {\"kind\": \"exec\", \"command\": [$SCO], \"batch\": 0}"
 fails 2 '=quantilize: f4.json: utility.batch: must be an integer from 1 to 65536, got 0' f4
 job f5 "\"seed\": 1, \"q\": 0.1, \"samples\": 10, \"generator\": {\"kind\": \"exec\", \"comand\": [$GEN]}"
-fails 2 '=quantilize: f5.json: generator.comand: unknown field (expected one of: kind, command, timeout_seconds, text)' f5
+fails 2 '=quantilize: f5.json: generator.comand: unknown field (expected one of: kind, command, timeout_seconds, text, max_response_bytes)' f5
 
 # 11. Plugin generator (numbers): identical at 1 and 3 ranks, values as documented.
 job pnum "\"seed\": 8, \"q\": 0.01, \"samples\": 5000, \"chunk_size\": 700,

@@ -116,6 +116,14 @@ static void test_summary(void)
     check_summary("{\"object\": \"error\", \"message\": \"bad\"}", "bad");
     check_summary("Internal\nServer Error\n", "Internal Server Error");
     check_summary("", "(empty body)");
+    check_summary("{\"error\": \"bad \\u001b[2Jthing\"}", "bad \\x1b[2Jthing");
+    check_summary("no auth: Bearer sk-abc123", "no auth: Bearer [hidden]");
+    {
+        char out[4 * QZ_HTTP_SUMMARY_MAX + 16];
+        static const char echo[] = "{\"error\": \"key sk-SECRET-42 refused\"}";
+        qz_http_error_summary_scrubbed(echo, sizeof echo - 1, "sk-SECRET-42", out, sizeof out);
+        CHECK(strcmp(out, "key [hidden] refused") == 0, "scrubbed: %s", out);
+    }
     memset(body, 'a', 300);
     body[300] = '\0';
     memset(want, 'a', 200);

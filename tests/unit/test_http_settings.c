@@ -47,8 +47,13 @@ static void test_defaults(void)
               s.retries == 0 && s.backoff_seconds == 0 && s.backoff_max_seconds == 86400,
           "given values not kept");
     qz_http_settings_free(&s);
-    CHECK(parse("{}", "utility", 4, &s, &err) == QZ_OK && s.concurrency == 4,
-          "the backend's default concurrency");
+    CHECK(parse("{\"max_response_bytes\": 1000}", "utility", 4, &s, &err) == QZ_OK &&
+              s.max_response_bytes == 1000,
+          "max_response_bytes: %s", err.msg);
+    qz_http_settings_free(&s);
+    CHECK(parse("{}", "utility", 4, &s, &err) == QZ_OK && s.concurrency == 4 &&
+              s.max_response_bytes == (uint64_t)16 << 20,
+          "the backend's default concurrency, 16 MiB answers");
     qz_http_settings_free(&s);
 
     setenv("QZ_TEST_HTTP_SETTINGS_KEY", "  sk-test  ", 1);
@@ -75,6 +80,15 @@ static const struct {
     {"\"backoff_max_seconds\": \"x\"", "backoff_max_seconds: must be a finite number, got \"x\""},
     {"\"api_key_env\": \"QZ_TEST_SURELY_UNSET_VAR\"",
      "api_key_env: the environment variable is not set, got \"QZ_TEST_SURELY_UNSET_VAR\""},
+    /* a key pasted in place of a variable name is never quoted back */
+    {"\"api_key_env\": \"sk-proj-PASTEDKEY123\"",
+     "api_key_env: must be the name of an environment variable ([A-Za-z_][A-Za-z0-9_]*), got a "
+     "value that is not (not shown: it may be a key)"},
+    {"\"api_key_env\": \"PASTEDKEYabcdefghijklmnopqrstuvwxyz0123456789\"",
+     "api_key_env: the environment variable is not set (its 45-character name is not shown: it "
+     "may be a key)"},
+    {"\"max_response_bytes\": 0", "max_response_bytes: must be an integer from 1 to "
+                                  "1099511627776, got 0"},
 };
 
 static void test_bad(void)
