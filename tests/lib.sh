@@ -57,22 +57,36 @@ check() {
 # qz_context STATUS LOG COMMAND...: what a failed COMMAND looked at: the command, its
 # exit status, its output (LOG), and the last lines of each text file it names (as an
 # argument, or as a word of a `bash -c` script), so that a failure explains itself.
+# qz_show FILE: the file indented, or when it is long its first 10 and last 30 lines
+# (the first error line and mpirun's closing banner both show).
+qz_show() {
+    local lines
+    lines=$(wc -l < "$1")
+    if [ "$lines" -le 40 ]; then
+        sed 's/^/      /' "$1"
+    else
+        head -n 10 "$1" | sed 's/^/      /'
+        echo "      ... ($((lines - 40)) lines) ..."
+        tail -n 30 "$1" | sed 's/^/      /'
+    fi
+}
+
 qz_context() {
     local status=$1 log=$2 word shown=0
     shift 2
     echo "    command: $(qz_quote "$@")"
     echo "    exit status: $status"
     if [ -s "$log" ]; then
-        echo "    output (last 40 lines):"
-        tail -n 40 "$log" | sed 's/^/      /'
+        echo "    output:"
+        qz_show "$log"
     fi
     while IFS= read -r word; do
         [ -f "$word" ] && [ -s "$word" ] && grep -Iq . "$word" 2> /dev/null || continue
         case $(realpath "$word") in "$QZ_SOURCE"/* | "$log") continue ;; esac
         [ "$shown" -lt 4 ] || break
         shown=$((shown + 1))
-        echo "    $word (last 20 lines):"
-        tail -n 20 "$word" | sed 's/^/      /'
+        echo "    $word:"
+        qz_show "$word"
     done < <(printf '%s\n' "$@" | tr -s " \t'\"();&|<>=" '\n' | sort -u)
 }
 
@@ -135,8 +149,8 @@ expect() {
     bad "$what"
     echo "    command: $(qz_quote "$@")"
     echo "    exit status: $got (want $status)"
-    echo "    stderr ($log.err, last 20 lines):"
-    tail -n 20 "$log.err" | sed 's/^/      /'
+    echo "    stderr ($log.err):"
+    qz_show "$log.err"
     [ "$matched" -eq 0 ] || echo "    want (see expect): $message"
     return 1
 }
