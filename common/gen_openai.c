@@ -36,34 +36,45 @@
 #define OPENAI_MAX_TOKENS_MAX 1000000
 #define OPENAI_CONCURRENCY_DEFAULT 8
 
-/* What a request covers; the tag the HTTP layer hands back. */
+/* What a request covers; the tag the HTTP layer hands back. `kind` is why on_answer
+ * last refused an answer to it (enum qz_gen_failure). */
 struct openai_tag {
     uint64_t start;
     uint32_t size;
+    uint32_t kind;
 };
 
 /* One choice of an answer, pointing into the parsed JSON. */
 struct openai_choice {
     const char *text;
-    double logprob_sum; /* NaN when not requested or absent */
+    double logprob_sum; /* NaN when not requested */
     uint32_t tokens;
+    int has_nul; /* the text held a NUL character (seen as U+FFFF, see nul_escapes) */
 };
 
 struct qz_generator {
     uint64_t seed;
     int chat, logprobs;
-    uint32_t n;
-    char *url;     /* the endpoint */
-    cJSON *body;   /* the request body; "n" and "seed" are set per request */
-    cJSON *n_item; /* in body */
+    uint32_t n;           /* the effective n (settled before drawing) */
+    uint32_t n_requested; /* the job's n (8 when unset) */
+    int n_explicit;       /* the job set n */
+    char *props_url;      /* llama.cpp's /props beside base_url */
+    char *url;            /* the endpoint */
+    cJSON *body;          /* the request body; "n" and "seed" are set per request */
+    cJSON *n_item;        /* in body */
     cJSON *seed_item;
     char *describe; /* compact JSON, no secrets */
     struct qz_http_client *http;
     struct qz_gen_stats stats;
+    struct qz_gen_report report; /* n is filled by openai_report */
+    int model_seen;
+    uint64_t props_slots; /* settle: /props total_slots, 0 unknown */
 
     /* the draw in progress */
     struct qz_batch *out;
 };
+
+static enum qz_status describe_body(struct qz_generator *g);
 
 /* The seed of the request for `size` samples starting at sample `start`. */
 static uint32_t openai_request_seed(uint64_t seed, uint64_t start, uint32_t size)
@@ -79,50 +90,131 @@ static uint64_t request_end(uint64_t start, uint64_t end, uint32_t n)
     return stop < end ? stop : end;
 }
 
-/* Sum of the token log-probs of a choice, NaN/0 when absent. */
-static void choice_logprobs(const cJSON *choice, int chat, struct openai_choice *c)
+/* The sum and count of a choice's token log-probs, in either shape servers send:
+ * logprobs.content[j].logprob (OpenAI chat; vLLM chat; llama.cpp on both endpoints) or
+ * logprobs.token_logprobs[j] (the legacy completions shape: OpenAI, vLLM). Returns 0
+ * when the choice carries neither (then c is untouched). A token whose log-prob is not
+ * a finite number counts as a token that adds nothing. */
+static int choice_logprobs(const cJSON *choice, struct openai_choice *c)
 {
     const cJSON *lp = cJSON_GetObjectItemCaseSensitive(choice, "logprobs");
     const cJSON *list, *it;
     double sum = 0;
     uint32_t count = 0;
+    int content;
 
-    c->logprob_sum = NAN;
-    c->tokens = 0;
     if (!cJSON_IsObject(lp))
-        return;
-    list = cJSON_GetObjectItemCaseSensitive(lp, chat ? "content" : "token_logprobs");
+        return 0;
+    list = cJSON_GetObjectItemCaseSensitive(lp, "content");
+    content = cJSON_IsArray(list);
+    if (!content)
+        list = cJSON_GetObjectItemCaseSensitive(lp, "token_logprobs");
     if (!cJSON_IsArray(list))
-        return;
+        return 0;
     cJSON_ArrayForEach(it, list)
     {
-        const cJSON *v = chat ? cJSON_GetObjectItemCaseSensitive(it, "logprob") : it;
+        const cJSON *v = content ? cJSON_GetObjectItemCaseSensitive(it, "logprob") : it;
         if (cJSON_IsNumber(v) && isfinite(v->valuedouble))
             sum += v->valuedouble;
         count++;
     }
     c->logprob_sum = sum;
     c->tokens = count;
+    return 1;
+}
+
+/* The UTF-8 bytes of U+FFFF, which stands for a NUL escape while an answer is parsed
+ * (cJSON's strings end at a NUL). */
+#define NUL_STAND_IN "\xEF\xBF\xBF"
+
+/* 1 if the JSON text body[0..len) holds the escape \u0000 (a NUL in a string). When it
+ * does, and holds no U+FFFF (escaped or not), *copy is a malloc'd copy with each such
+ * escape written as \uFFFF; *copy stays NULL when it also holds U+FFFF (ambiguous) or
+ * memory ran out. */
+static int nul_escapes(const char *body, size_t len, char **copy)
+{
+    int found = 0, ffff = 0;
+
+    *copy = NULL;
+    for (size_t i = 0; i < len; i++) {
+        if ((unsigned char)body[i] == 0xEF && i + 2 < len && (unsigned char)body[i + 1] == 0xBF &&
+            (unsigned char)body[i + 2] == 0xBF)
+            ffff = 1;
+        if (body[i] != '\\' || i + 1 >= len)
+            continue;
+        if (body[i + 1] == 'u' && i + 5 < len) {
+            if (!memcmp(body + i + 2, "0000", 4))
+                found = 1;
+            else if (strchr("fF", body[i + 2]) && strchr("fF", body[i + 3]) &&
+                     strchr("fF", body[i + 4]) && strchr("fF", body[i + 5]))
+                ffff = 1;
+        }
+        i++; /* the escaped character is not a backslash that starts an escape */
+    }
+    if (!found || ffff || !(*copy = malloc(len + 1)))
+        return found;
+    memcpy(*copy, body, len);
+    (*copy)[len] = '\0';
+    for (size_t i = 0; i + 5 < len; i++) {
+        if ((*copy)[i] != '\\')
+            continue;
+        if (!memcmp(*copy + i + 1, "u0000", 5))
+            memcpy(*copy + i + 2, "FFFF", 4);
+        i++;
+    }
+    return found;
+}
+
+/* A string member of the answer, copied (cut at a UTF-8 boundary) into out[size];
+ * "" when absent. */
+static void answer_string(const cJSON *root, const char *name, char *out, size_t size)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, name);
+    size_t len = 0;
+
+    if (cJSON_IsString(v)) {
+        len = strlen(v->valuestring);
+        if (len >= size) {
+            len = size - 1;
+            while (len && ((unsigned char)v->valuestring[len] & 0xC0) == 0x80)
+                len--;
+        }
+        memcpy(out, v->valuestring, len);
+    }
+    out[len] = '\0';
 }
 
 /* Parse a 2xx answer to a request for `size` (<= OPENAI_N_MAX) samples. On success
  * returns QZ_OK with *root the parsed body (the caller deletes it), ch[0 .. *taken) the
  * leading run of choices (taken >= 1) and *prompt_tokens / *completion_tokens the usage
- * (0 when absent). Otherwise returns QZ_EIO and says why in `why` (malformed or a
- * protocol error: no choices, a duplicate, negative or non-integer index, a choice
- * without text). */
+ * (0 when absent). Otherwise returns QZ_EIO, sets *kind (QZ_GEN_FAIL_PROTOCOL or
+ * QZ_GEN_FAIL_NO_LOGPROBS) and says why in `why` (malformed or a protocol error: no
+ * choices, a duplicate, negative or non-integer index, a choice without text; log-probs
+ * asked for and a choice of the leading run without them). */
 static enum qz_status openai_parse(const char *body, size_t len, int chat, int logprobs,
                                    uint32_t size, cJSON **root, struct openai_choice *ch,
                                    uint32_t *taken, uint64_t *prompt_tokens,
-                                   uint64_t *completion_tokens, char *why, size_t why_len)
+                                   uint64_t *completion_tokens, uint32_t *kind, char *why,
+                                   size_t why_len)
 {
     unsigned char seen[OPENAI_N_MAX] = {0};
+    unsigned char no_lp[OPENAI_N_MAX] = {0};
     const cJSON *choices, *it, *usage;
-    int pos = 0;
+    char *copy;
+    int pos = 0, nul;
     uint32_t m = 0;
 
-    *root = cJSON_ParseWithLength(body, len);
+    *kind = QZ_GEN_FAIL_PROTOCOL;
+    *root = NULL;
     *prompt_tokens = *completion_tokens = 0;
+    nul = nul_escapes(body, len, &copy);
+    if (nul && !copy) {
+        snprintf(why, why_len,
+                 "the answer holds both NUL and U+FFFF characters (or memory ran out)");
+        goto bad;
+    }
+    *root = cJSON_ParseWithLength(copy ? copy : body, len);
+    free(copy);
     if (!*root || !cJSON_IsObject(*root)) {
         snprintf(why, why_len, "the answer is not a JSON object");
         goto bad;
@@ -172,12 +264,11 @@ static enum qz_status openai_parse(const char *body, size_t len, int chat, int l
         }
         /* null content (a refusal, a tool call) is an empty text */
         ch[(size_t)k].text = cJSON_IsString(text) ? text->valuestring : "";
-        if (logprobs)
-            choice_logprobs(it, chat, &ch[(size_t)k]);
-        else {
-            ch[(size_t)k].logprob_sum = NAN;
-            ch[(size_t)k].tokens = 0;
-        }
+        ch[(size_t)k].has_nul = nul && strstr(ch[(size_t)k].text, NUL_STAND_IN) != NULL;
+        ch[(size_t)k].logprob_sum = NAN;
+        ch[(size_t)k].tokens = 0;
+        if (logprobs && !choice_logprobs(it, &ch[(size_t)k]))
+            no_lp[(size_t)k] = 1;
     }
     while (m < size && seen[m])
         m++;
@@ -185,6 +276,15 @@ static enum qz_status openai_parse(const char *body, size_t len, int chat, int l
         snprintf(why, why_len, "the answer lacks choice 0");
         goto bad;
     }
+    for (uint32_t k = 0; k < m; k++)
+        if (no_lp[k]) {
+            *kind = QZ_GEN_FAIL_NO_LOGPROBS;
+            snprintf(why, why_len,
+                     "choice %u of the answer has no log-probs (neither logprobs.content nor "
+                     "logprobs.token_logprobs)",
+                     (unsigned)k);
+            goto bad;
+        }
     usage = cJSON_GetObjectItemCaseSensitive(*root, "usage");
     if (cJSON_IsObject(usage)) {
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens");
@@ -206,7 +306,7 @@ bad:
 static enum qz_status submit(struct qz_generator *g, uint64_t start, uint32_t size,
                              struct qz_error *err)
 {
-    struct openai_tag tag = {start, size};
+    struct openai_tag tag = {start, size, QZ_GEN_FAIL_PROTOCOL};
     char *body;
     enum qz_status rc;
 
@@ -219,6 +319,31 @@ static enum qz_status submit(struct qz_generator *g, uint64_t start, uint32_t si
     return rc;
 }
 
+/* Keep the model and system_fingerprint of the first answer; note a later change. */
+static void note_model(struct qz_generator *g, const cJSON *root)
+{
+    char model[QZ_GEN_MODEL_MAX], fingerprint[QZ_GEN_MODEL_MAX];
+
+    answer_string(root, "model", model, sizeof model);
+    answer_string(root, "system_fingerprint", fingerprint, sizeof fingerprint);
+    if (!g->model_seen) {
+        memcpy(g->report.model, model, sizeof model);
+        memcpy(g->report.fingerprint, fingerprint, sizeof fingerprint);
+        g->model_seen = 1;
+    } else if (strcmp(model, g->report.model) || strcmp(fingerprint, g->report.fingerprint))
+        g->report.model_changed = 1;
+}
+
+/* Remember why samples from `start` on failed (the failure with the highest first
+ * sample index is the run's last: the same whichever rank saw it). */
+static void note_failure(struct qz_generator *g, uint64_t start, const char *why)
+{
+    if (start + 1 < g->report.last_failure_at)
+        return;
+    g->report.last_failure_at = start + 1;
+    snprintf(g->report.last_failure, sizeof g->report.last_failure, "%s", why);
+}
+
 static enum qz_http_verdict on_answer(void *ctx, void *tagp, const struct qz_http_result *res,
                                       struct qz_error *err)
 {
@@ -227,25 +352,37 @@ static enum qz_http_verdict on_answer(void *ctx, void *tagp, const struct qz_htt
     struct openai_choice ch[OPENAI_N_MAX];
     struct openai_tag tag;
     uint64_t pt, ct;
-    uint32_t taken;
+    uint32_t taken, kind;
     cJSON *root;
     char why[256];
     enum qz_status rc = QZ_OK;
 
     memcpy(&tag, tagp, sizeof tag);
     if (openai_parse(res->body, res->body_len, g->chat, g->logprobs, tag.size, &root, ch, &taken,
-                     &pt, &ct, why, sizeof why)) {
+                     &pt, &ct, &kind, why, sizeof why)) {
         qz_error_set(err, QZ_EIO, "generator: %s %s: %s", res->method, res->url, why);
+        tag.kind = kind;
+        memcpy(tagp, &tag, sizeof tag);
         return QZ_HTTP_RETRY;
     }
     g->stats.prompt_tokens += pt;
     g->stats.completion_tokens += ct;
+    note_model(g, root);
     for (uint32_t k = 0; k < taken && !rc; k++) {
         size_t j = (size_t)(tag.start - out->first) + k;
+        if (ch[k].has_nul) {
+            /* refused, not cut: the sample stays failed with an empty text */
+            g->report.failures[QZ_GEN_FAIL_NUL]++;
+            g->stats.failed_samples++;
+            note_failure(g, tag.start + k, "the text contains a NUL character");
+            continue;
+        }
         rc = qz_batch_put_text(out, j, ch[k].text, strlen(ch[k].text), err);
         out->value[j] = 0;
         out->logprob_sum[j] = ch[k].logprob_sum;
         out->tokens[j] = ch[k].tokens;
+        if (g->logprobs)
+            g->report.completion_tokens_counted += ch[k].tokens;
     }
     cJSON_Delete(root);
     if (!rc && taken < tag.size)
@@ -257,11 +394,21 @@ static void on_give_up(void *ctx, void *tagp, const char *why)
 {
     struct qz_generator *g = ctx;
     struct openai_tag tag;
+    enum qz_gen_failure kind;
 
-    (void)why;
     memcpy(&tag, tagp, sizeof tag);
     /* the samples stay NaN with empty texts: the job's invalid policy decides */
     g->stats.failed_samples += tag.size;
+    if (!strncmp(why, "HTTP ", 5))
+        kind = why[5] == '4' ? QZ_GEN_FAIL_HTTP_4XX : QZ_GEN_FAIL_HTTP_5XX;
+    else if (!strncmp(why, "generator: ", 11)) /* on_answer refused the answer */
+        kind = (enum qz_gen_failure)tag.kind;
+    else if (strstr(why, "timed out") || strstr(why, "Timeout"))
+        kind = QZ_GEN_FAIL_TIMEOUT;
+    else
+        kind = QZ_GEN_FAIL_CONNECTION;
+    g->report.failures[kind]++;
+    note_failure(g, tag.start, why);
 }
 
 static enum qz_status openai_draw(struct qz_generator *g, uint64_t first, size_t count,
@@ -286,6 +433,80 @@ static enum qz_status openai_draw(struct qz_generator *g, uint64_t first, size_t
     g->stats.retries += after.retries - before.retries;
     g->out = NULL;
     return rc;
+}
+
+/* The /props answer of the settle probe: llama.cpp's slot count. */
+static enum qz_http_verdict on_props(void *ctx, void *tagp, const struct qz_http_result *res,
+                                     struct qz_error *err)
+{
+    struct qz_generator *g = ctx;
+    cJSON *root = cJSON_ParseWithLength(res->body, res->body_len);
+    const cJSON *slots = cJSON_GetObjectItemCaseSensitive(root, "total_slots");
+
+    (void)tagp;
+    (void)err;
+    if (cJSON_IsNumber(slots) && slots->valuedouble >= 1 && slots->valuedouble <= OPENAI_N_MAX &&
+        slots->valuedouble == floor(slots->valuedouble))
+        g->props_slots = (uint64_t)slots->valuedouble;
+    cJSON_Delete(root);
+    return QZ_HTTP_ACCEPT;
+}
+
+static void on_props_give_up(void *ctx, void *tagp, const char *why)
+{
+    (void)ctx;
+    (void)tagp;
+    (void)why;
+}
+
+/* On one rank: the n every rank uses. A server that states a limit on n (llama.cpp's
+ * /props "total_slots", the number of slots; n above it is answered HTTP 400) lowers
+ * it; any other answer to /props (404 from servers without it) leaves the job's n. */
+static enum qz_status openai_settle(struct qz_generator *g, uint64_t *value, struct qz_error *err)
+{
+    static const struct qz_http_handler handler = {on_props, on_props_give_up};
+    struct qz_error ignored;
+    struct openai_tag tag = {0, 0, 0};
+    enum qz_status rc;
+
+    *value = g->n_requested;
+    if (g->n_requested <= 1)
+        return QZ_OK;
+    g->props_slots = 0;
+    rc = qz_http_submit(g->http, "GET", g->props_url, NULL, 0, &tag, sizeof tag, err);
+    if (rc)
+        return rc;
+    qz_error_clear(&ignored);
+    (void)qz_http_run(g->http, &handler, g, &ignored); /* no /props: no limit known */
+    if (g->props_slots && g->props_slots < g->n_requested) {
+        *value = g->props_slots;
+        if (g->n_explicit)
+            qz_warn("quantilize: warning: generator: the server has %llu slots (%s "
+                    "\"total_slots\"), so n = %u is lowered to %llu\n",
+                    (unsigned long long)g->props_slots, g->props_url, (unsigned)g->n_requested,
+                    (unsigned long long)g->props_slots);
+    }
+    return QZ_OK;
+}
+
+static void openai_apply_settled(struct qz_generator *g, uint64_t value)
+{
+    if (value < 1 || value > g->n_requested || value == g->n)
+        return;
+    g->n = (uint32_t)value;
+    cJSON_SetNumberValue(g->n_item, g->n);
+    describe_body(g);
+}
+
+static void openai_report(const struct qz_generator *g, struct qz_gen_report *r)
+{
+    *r = g->report;
+    r->n = g->n;
+}
+
+static const char *openai_last_failure(const struct qz_generator *g)
+{
+    return g->report.last_failure;
 }
 
 static int openai_produces_text(const struct qz_generator *g)
@@ -319,6 +540,7 @@ static void openai_close(struct qz_generator *g)
     qz_http_close(g->http);
     cJSON_Delete(g->body);
     free(g->url);
+    free(g->props_url);
     free(g->describe);
     free(g);
 }
@@ -360,6 +582,19 @@ static char *join_url(const char *a, const char *b)
         memcpy(s, a, la);
         memcpy(s + la, b, lb + 1);
     }
+    return s;
+}
+
+/* llama.cpp's /props: at the server's root, beside /v1 (base_url without a final /v1). */
+static char *props_url(const char *base)
+{
+    size_t len = strlen(base);
+    char *s;
+
+    if (len >= 3 && !strcmp(base + len - 3, "/v1"))
+        len -= 3;
+    if ((s = malloc(len + sizeof "/props")))
+        snprintf(s, len + sizeof "/props", "%.*s/props", (int)len, base);
     return s;
 }
 
@@ -407,13 +642,38 @@ static enum qz_status parse_messages(const struct qz_jv *at, const cJSON *list, 
     return *out ? QZ_OK : qz_error_set(err, QZ_ENOMEM, "out of memory");
 }
 
+/* (Re)make g->describe from g->body: the endpoint and the body as sent, except the
+ * per-request seed (which the body holds only after build_body). */
+static enum qz_status describe_body(struct qz_generator *g)
+{
+    cJSON *d = cJSON_CreateObject(), *copy = NULL, *seed;
+    char *text = NULL;
+    int ok = d != NULL;
+
+    ok = ok && cJSON_AddStringToObject(d, "url", g->url) && (copy = cJSON_Duplicate(g->body, 1)) &&
+         cJSON_AddItemToObject(d, "body", copy);
+    if (ok && (seed = cJSON_DetachItemFromObjectCaseSensitive(copy, "seed")))
+        cJSON_Delete(seed);
+    ok = ok && cJSON_AddStringToObject(d, "seed",
+                                       "per request for size samples from index start: "
+                                       "(philox_word(job seed, stream 5, start) ^ size) & "
+                                       "0x7fffffff");
+    ok = ok && (text = cJSON_PrintUnformatted(d));
+    cJSON_Delete(d);
+    if (!ok)
+        return QZ_ENOMEM;
+    free(g->describe);
+    g->describe = text;
+    return QZ_OK;
+}
+
 /* Build g->body and g->describe from the validated fields. */
 static enum qz_status build_body(struct qz_generator *g, const char *model, const char *prompt,
                                  cJSON *messages, cJSON *stop, const double *num, uint32_t n,
                                  struct qz_error *err)
 {
-    cJSON *b = cJSON_CreateObject(), *d = cJSON_CreateObject(), *copy;
-    int ok = b && d;
+    cJSON *b = cJSON_CreateObject();
+    int ok = b != NULL;
 
     g->body = b;
     ok = ok && cJSON_AddStringToObject(b, "model", model);
@@ -441,24 +701,20 @@ static enum qz_status build_body(struct qz_generator *g, const char *model, cons
         stop = NULL;
     }
     ok = ok && (g->n_item = cJSON_AddNumberToObject(b, "n", n));
+    /* log-probs asked for in the way every server honours: completions an integer >= 1
+     * (llama.cpp answers "logprobs": 0 with none), chat true with top_logprobs >= 1
+     * (llama.cpp attaches none with top_logprobs 0, and 20 alternatives without it) */
     if (g->chat) {
         ok = ok && cJSON_AddBoolToObject(b, "logprobs", g->logprobs);
         if (g->logprobs)
-            ok = ok && cJSON_AddNumberToObject(b, "top_logprobs", 0);
+            ok = ok && cJSON_AddNumberToObject(b, "top_logprobs", 1);
     } else if (g->logprobs) {
         ok = ok && cJSON_AddNumberToObject(b, "logprobs", 1);
     } else {
         ok = ok && cJSON_AddNullToObject(b, "logprobs");
     }
-    /* describe: the endpoint and the body as sent, except the per-request seed */
-    ok = ok && cJSON_AddStringToObject(d, "url", g->url) && (copy = cJSON_Duplicate(b, 1)) &&
-         cJSON_AddItemToObject(d, "body", copy) &&
-         cJSON_AddStringToObject(d, "seed",
-                                 "per request for size samples from index start: "
-                                 "(philox_word(job seed, stream 5, start) ^ size) & 0x7fffffff");
-    ok = ok && (g->describe = cJSON_PrintUnformatted(d));
+    ok = ok && describe_body(g) == QZ_OK;
     ok = ok && (g->seed_item = cJSON_AddNumberToObject(b, "seed", 0));
-    cJSON_Delete(d);
     cJSON_Delete(messages);
     cJSON_Delete(stop);
     return ok ? QZ_OK : qz_error_set(err, QZ_ENOMEM, "out of memory");
@@ -533,7 +789,12 @@ static enum qz_status openai_open(struct qz_generator **out, const cJSON *spec,
         goto fail;
     num[0] = (double)max_tokens;
     num[3] = top_k;
-    g->n = (uint32_t)n;
+    g->n = g->n_requested = (uint32_t)n;
+    g->n_explicit = cJSON_GetObjectItemCaseSensitive(spec, "n") != NULL;
+    if (!(g->props_url = props_url(base))) {
+        rc = qz_error_set(err, QZ_ENOMEM, "out of memory");
+        goto fail;
+    }
     rc = build_body(g, model, prompt, messages, stop, num, g->n, err);
     messages = stop = NULL; /* taken by build_body */
     if (rc)
@@ -575,5 +836,9 @@ const struct qz_generator_ops qz_gen_openai_ops = {
     .produces_text = openai_produces_text,
     .stats = openai_stats,
     .describe = openai_describe,
+    .settle = openai_settle,
+    .apply_settled = openai_apply_settled,
+    .report = openai_report,
+    .last_failure = openai_last_failure,
     .close = openai_close,
 };
