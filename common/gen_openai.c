@@ -27,6 +27,7 @@
 
 #include <curl/curl.h>
 
+#include "apikey.h"
 #include "http.h"
 #include "http_settings.h"
 #include "rng.h"
@@ -69,6 +70,8 @@ struct qz_generator {
     struct qz_gen_report report; /* n is filled by openai_report */
     int model_seen;
     uint64_t props_slots; /* settle: /props total_slots, 0 unknown */
+    char *auth;           /* the Authorization header for /props (a secret), or NULL */
+    double timeout_seconds, connect_timeout_seconds;
 
     /* the draw in progress */
     struct qz_batch *out;
@@ -435,28 +438,57 @@ static enum qz_status openai_draw(struct qz_generator *g, uint64_t first, size_t
     return rc;
 }
 
-/* The /props answer of the settle probe: llama.cpp's slot count. */
-static enum qz_http_verdict on_props(void *ctx, void *tagp, const struct qz_http_result *res,
-                                     struct qz_error *err)
-{
-    struct qz_generator *g = ctx;
-    cJSON *root = cJSON_ParseWithLength(res->body, res->body_len);
-    const cJSON *slots = cJSON_GetObjectItemCaseSensitive(root, "total_slots");
+/* The body of the /props probe, capped (a slot count needs little). */
+struct props_buf {
+    char data[1 << 16];
+    size_t len;
+};
 
-    (void)tagp;
-    (void)err;
-    if (cJSON_IsNumber(slots) && slots->valuedouble >= 1 && slots->valuedouble <= OPENAI_N_MAX &&
-        slots->valuedouble == floor(slots->valuedouble))
-        g->props_slots = (uint64_t)slots->valuedouble;
-    cJSON_Delete(root);
-    return QZ_HTTP_ACCEPT;
+static size_t props_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct props_buf *b = userdata;
+    size_t n = size * nmemb;
+    if (n > sizeof b->data - 1 - b->len)
+        return 0; /* too long for a /props answer: abandon it */
+    memcpy(b->data + b->len, ptr, n);
+    b->len += n;
+    return n;
 }
 
-static void on_props_give_up(void *ctx, void *tagp, const char *why)
+/* llama.cpp's slot count from GET /props (its own connection, so the generator's
+ * connections stay as they were), 0 when the server does not say. */
+static uint64_t props_slots(const struct qz_generator *g)
 {
-    (void)ctx;
-    (void)tagp;
-    (void)why;
+    struct props_buf *b = calloc(1, sizeof *b);
+    struct curl_slist *headers = NULL;
+    CURL *easy = curl_easy_init();
+    uint64_t slots = 0;
+    long status = 0;
+
+    if (b && easy && (!g->auth || (headers = curl_slist_append(NULL, g->auth)))) {
+        curl_easy_setopt(easy, CURLOPT_URL, g->props_url);
+        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, props_write);
+        curl_easy_setopt(easy, CURLOPT_WRITEDATA, b);
+        curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)(g->timeout_seconds * 1000));
+        curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                         (long)(g->connect_timeout_seconds * 1000));
+        if (curl_easy_perform(easy) == CURLE_OK &&
+            curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200) {
+            cJSON *root = cJSON_ParseWithLength(b->data, b->len);
+            const cJSON *n = cJSON_GetObjectItemCaseSensitive(root, "total_slots");
+            if (cJSON_IsNumber(n) && n->valuedouble >= 1 && n->valuedouble <= OPENAI_N_MAX &&
+                n->valuedouble == floor(n->valuedouble))
+                slots = (uint64_t)n->valuedouble;
+            cJSON_Delete(root);
+        }
+    }
+    curl_slist_free_all(headers); /* holds a copy of the key: freed, as curl's own copy */
+    if (easy)
+        curl_easy_cleanup(easy);
+    free(b);
+    return slots;
 }
 
 /* On one rank: the n every rank uses. A server that states a limit on n (llama.cpp's
@@ -464,20 +496,11 @@ static void on_props_give_up(void *ctx, void *tagp, const char *why)
  * it; any other answer to /props (404 from servers without it) leaves the job's n. */
 static enum qz_status openai_settle(struct qz_generator *g, uint64_t *value, struct qz_error *err)
 {
-    static const struct qz_http_handler handler = {on_props, on_props_give_up};
-    struct qz_error ignored;
-    struct openai_tag tag = {0, 0, 0};
-    enum qz_status rc;
-
+    (void)err;
     *value = g->n_requested;
     if (g->n_requested <= 1)
         return QZ_OK;
-    g->props_slots = 0;
-    rc = qz_http_submit(g->http, "GET", g->props_url, NULL, 0, &tag, sizeof tag, err);
-    if (rc)
-        return rc;
-    qz_error_clear(&ignored);
-    (void)qz_http_run(g->http, &handler, g, &ignored); /* no /props: no limit known */
+    g->props_slots = props_slots(g);
     if (g->props_slots && g->props_slots < g->n_requested) {
         *value = g->props_slots;
         if (g->n_explicit)
@@ -541,6 +564,7 @@ static void openai_close(struct qz_generator *g)
     cJSON_Delete(g->body);
     free(g->url);
     free(g->props_url);
+    qz_secret_free(g->auth);
     free(g->describe);
     free(g);
 }
@@ -802,6 +826,10 @@ static enum qz_status openai_open(struct qz_generator **out, const cJSON *spec,
 
     if ((rc = qz_http_settings_open(&hs, "generator", seed ^ 0x6f70656e6169u, &g->http, err)))
         goto fail;
+    g->timeout_seconds = hs.timeout_seconds;
+    g->connect_timeout_seconds = hs.connect_timeout_seconds;
+    g->auth = hs.auth; /* kept for /props; hs forgets it */
+    hs.auth = NULL;
     if (probe) {
         char why[CURL_ERROR_SIZE + 64];
         if (!(models = join_url(base, "/models"))) {

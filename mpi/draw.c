@@ -80,14 +80,21 @@ static enum qz_status rank_range(struct ranker *rk, const struct qz_batch *b, co
         if (u[j] < ts->thr)
             continue;
         if (isnan(u[j])) {
-            if (job->invalid == QZ_INVALID_ERROR)
+            if (job->invalid == QZ_INVALID_ERROR) {
+                /* a sample the generator failed: say why it did */
+                const char *why = job->gen.ops->last_failure && isnan(b->value[j])
+                                      ? job->gen.ops->last_failure(job->gen.state)
+                                      : "";
                 return qz_error_set(err, QZ_EINVALID,
                                     "sample %llu (chunk %llu) is invalid: its %s is not a number "
-                                    "(set \"invalid\": \"exclude\" in the job to exclude and "
-                                    "count such samples)",
+                                    "%s%s%s(set \"invalid\": \"exclude\" in the job to exclude "
+                                    "and count such samples)",
                                     (unsigned long long)(first + j),
                                     (unsigned long long)((first + j) / job->chunk_size),
-                                    c && isnan(c[j]) ? "cost" : "utility");
+                                    c && isnan(c[j]) ? "cost" : "utility",
+                                    why[0] ? "(the generator's last failure: " : "", why,
+                                    why[0] ? ") " : "");
+            }
             rk->invalid++;
             continue;
         }
