@@ -175,8 +175,8 @@ const struct qz_field qz_record_fields[] = {
     {"failures_no_logprobs", U64, NULL,
      "requests given up: log-probs asked for, a choice lacked them", "failures: no log-probs",
      RUN(GENERATOR, REPORT), QZ_SHOW_COUNT, AT(report.failures[QZ_GEN_FAIL_NO_LOGPROBS])},
-    {"failures_nul", U64, NULL, "samples refused: the text contains a NUL character",
-     "failures: NUL", RUN(GENERATOR, REPORT), QZ_SHOW_COUNT, AT(report.failures[QZ_GEN_FAIL_NUL])},
+    {"texts_nul_replaced", U64, NULL, "texts whose NUL characters were replaced by U+FFFD",
+     "NUL texts", RUN(GENERATOR, REPORT), QZ_SHOW_COUNT, AT(report.nul_texts)},
     {"last_failure", STR, NULL, "the reason of the last failure (highest sample index)",
      "last failure", RUN(GENERATOR, SET), QZ_SHOW_TEXT, CHARS(report.last_failure)},
 

@@ -50,7 +50,7 @@ struct openai_choice {
     const char *text;
     double logprob_sum; /* NaN when not requested */
     uint32_t tokens;
-    int has_nul; /* the text held a NUL character (seen as U+FFFF, see nul_escapes) */
+    int had_nul; /* the text held NUL characters, now U+FFFD (see nul_escapes) */
 };
 
 struct qz_generator {
@@ -127,8 +127,21 @@ static int choice_logprobs(const cJSON *choice, struct openai_choice *c)
 }
 
 /* The UTF-8 bytes of U+FFFF, which stands for a NUL escape while an answer is parsed
- * (cJSON's strings end at a NUL). */
+ * (cJSON's strings end at a NUL, and the record's strings too), and of U+FFFD, which
+ * replaces it in the text (the same length). */
 #define NUL_STAND_IN "\xEF\xBF\xBF"
+#define NUL_REPLACEMENT "\xEF\xBF\xBD"
+
+/* Replace each stand-in in s by U+FFFD; 1 if there was one. */
+static int replace_nul_stand_ins(char *s)
+{
+    int found = 0;
+    for (char *p = s; (p = strstr(p, NUL_STAND_IN)); p += 3) {
+        memcpy(p, NUL_REPLACEMENT, 3);
+        found = 1;
+    }
+    return found;
+}
 
 /* 1 if the JSON text body[0..len) holds the escape \u0000 (a NUL in a string). When it
  * does, and holds no U+FFFF (escaped or not), *copy is a malloc'd copy with each such
@@ -202,7 +215,8 @@ static enum qz_status openai_parse(const char *body, size_t len, int chat, int l
 {
     unsigned char seen[OPENAI_N_MAX] = {0};
     unsigned char no_lp[OPENAI_N_MAX] = {0};
-    const cJSON *choices, *it, *usage;
+    const cJSON *choices, *usage;
+    cJSON *it;
     char *copy;
     int pos = 0, nul;
     uint32_t m = 0;
@@ -230,7 +244,7 @@ static enum qz_status openai_parse(const char *body, size_t len, int chat, int l
     cJSON_ArrayForEach(it, choices)
     {
         const cJSON *index = cJSON_GetObjectItemCaseSensitive(it, "index");
-        const cJSON *text;
+        cJSON *text;
         double k = pos++;
 
         if (!cJSON_IsObject(it)) {
@@ -252,7 +266,7 @@ static enum qz_status openai_parse(const char *body, size_t len, int chat, int l
         }
         seen[(size_t)k] = 1;
         if (chat) {
-            const cJSON *msg = cJSON_GetObjectItemCaseSensitive(it, "message");
+            cJSON *msg = cJSON_GetObjectItemCaseSensitive(it, "message");
             text = cJSON_GetObjectItemCaseSensitive(msg, "content");
             if (!cJSON_IsObject(msg) || !(cJSON_IsString(text) || cJSON_IsNull(text))) {
                 snprintf(why, why_len, "choice %.0f has no message.content", k);
@@ -266,8 +280,9 @@ static enum qz_status openai_parse(const char *body, size_t len, int chat, int l
             }
         }
         /* null content (a refusal, a tool call) is an empty text */
+        ch[(size_t)k].had_nul =
+            nul && cJSON_IsString(text) && replace_nul_stand_ins(text->valuestring);
         ch[(size_t)k].text = cJSON_IsString(text) ? text->valuestring : "";
-        ch[(size_t)k].has_nul = nul && strstr(ch[(size_t)k].text, NUL_STAND_IN) != NULL;
         ch[(size_t)k].logprob_sum = NAN;
         ch[(size_t)k].tokens = 0;
         if (logprobs && !choice_logprobs(it, &ch[(size_t)k]))
@@ -373,13 +388,7 @@ static enum qz_http_verdict on_answer(void *ctx, void *tagp, const struct qz_htt
     note_model(g, root);
     for (uint32_t k = 0; k < taken && !rc; k++) {
         size_t j = (size_t)(tag.start - out->first) + k;
-        if (ch[k].has_nul) {
-            /* refused, not cut: the sample stays failed with an empty text */
-            g->report.failures[QZ_GEN_FAIL_NUL]++;
-            g->stats.failed_samples++;
-            note_failure(g, tag.start + k, "the text contains a NUL character");
-            continue;
-        }
+        g->report.nul_texts += ch[k].had_nul ? 1 : 0;
         rc = qz_batch_put_text(out, j, ch[k].text, strlen(ch[k].text), err);
         out->value[j] = 0;
         out->logprob_sum[j] = ch[k].logprob_sum;

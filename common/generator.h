@@ -66,8 +66,8 @@ struct qz_gen_stats {
     uint64_t completion_tokens;
 };
 
-/* Why a request to a model server was given up (its last attempt), or why a sample was
- * refused; the record counts each (README "The record"). */
+/* Why a request to a model server was given up (its last attempt); the record counts
+ * each (README "The record"). */
 enum qz_gen_failure {
     QZ_GEN_FAIL_HTTP_4XX,    /* a retried 4xx (408, 409, 429) */
     QZ_GEN_FAIL_HTTP_5XX,    /* 5xx */
@@ -75,7 +75,6 @@ enum qz_gen_failure {
     QZ_GEN_FAIL_CONNECTION,  /* refused, reset, closed early, empty reply */
     QZ_GEN_FAIL_PROTOCOL,    /* a 2xx answer that is not a valid completion */
     QZ_GEN_FAIL_NO_LOGPROBS, /* log-probs were asked for and a choice lacks them */
-    QZ_GEN_FAIL_NUL,         /* samples refused: the text contains a NUL character */
     QZ_GEN_FAIL_KINDS
 };
 
@@ -83,12 +82,13 @@ enum qz_gen_failure {
 #define QZ_GEN_FAILURE_MAX 320
 
 /* What a server-backed generator reports about the server for the record: plain data
- * (reduced over ranks byte-wise, mpi/run.c). Strings are NUL-terminated, empty when
+ * (reduced over ranks in mpi/run.c). Strings are NUL-terminated, empty when
  * unknown. */
 struct qz_gen_report {
     uint64_t n;                           /* the effective n (settled before drawing) */
     uint64_t completion_tokens_counted;   /* tokens counted from per-token log-probs */
-    uint64_t failures[QZ_GEN_FAIL_KINDS]; /* requests given up (samples for NUL), by reason */
+    uint64_t failures[QZ_GEN_FAIL_KINDS]; /* requests given up, by reason */
+    uint64_t nul_texts;                   /* texts whose NUL characters became U+FFFD */
     uint64_t last_failure_at;             /* 1 + the first sample index of the last failure,
                                              0: none */
     uint64_t model_changed;               /* 1: the model or fingerprint changed */

@@ -73,7 +73,7 @@ static int lowest_rank(MPI_Comm comm, int mine)
 static void gen_report_total(MPI_Comm comm, const struct qz_job *job, struct qz_gen_report *out)
 {
     struct qz_gen_report mine;
-    uint64_t counts[QZ_GEN_FAIL_KINDS + 2];
+    uint64_t counts[QZ_GEN_FAIL_KINDS + 3];
     int ranks, from, seen, differs;
 
     MPI_Comm_size(comm, &ranks);
@@ -83,7 +83,9 @@ static void gen_report_total(MPI_Comm comm, const struct qz_job *job, struct qz_
     memcpy(counts, mine.failures, sizeof mine.failures);
     counts[QZ_GEN_FAIL_KINDS] = mine.completion_tokens_counted;
     counts[QZ_GEN_FAIL_KINDS + 1] = mine.model_changed;
-    MPI_Allreduce(MPI_IN_PLACE, counts, QZ_GEN_FAIL_KINDS + 2, MPI_UINT64_T, MPI_SUM, comm);
+    counts[QZ_GEN_FAIL_KINDS + 2] = mine.nul_texts;
+    MPI_Allreduce(MPI_IN_PLACE, counts, QZ_GEN_FAIL_KINDS + 3, MPI_UINT64_T, MPI_SUM, comm);
+    out->nul_texts = counts[QZ_GEN_FAIL_KINDS + 2];
     memcpy(out->failures, counts, sizeof out->failures);
     out->completion_tokens_counted = counts[QZ_GEN_FAIL_KINDS];
 

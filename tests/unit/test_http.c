@@ -231,13 +231,16 @@ static void test_parse_completions(void)
         CHECK(p.rc == QZ_EIO && p.kind == QZ_GEN_FAIL_NO_LOGPROBS && !p.root,
               "missing log-probs %zu: rc %d kind %u", i, p.rc, p.kind);
     }
-    /* a NUL in a text: seen, not cut silently; an escaped backslash before u0000 is not one */
+    /* a NUL in a text: replaced by U+FFFD, not cut; an escaped backslash before u0000 is
+     * not one */
     parse("{\"choices\": [{\"index\": 0, \"text\": \"a\\u0000b\"}, {\"index\": 1, \"text\": "
           "\"c\\\\u0000\"}]}",
           0, 0, 2, &p);
-    CHECK(p.rc == QZ_OK && p.ch[0].has_nul && !p.ch[1].has_nul &&
+    CHECK(p.rc == QZ_OK && p.ch[0].had_nul && !p.ch[1].had_nul &&
+              strcmp(p.ch[0].text, "a\xEF\xBF\xBD"
+                                   "b") == 0 &&
               strcmp(p.ch[1].text, "c\\u0000") == 0,
-          "NUL: rc %d, has_nul %d %d", p.rc, p.ch[0].has_nul, p.ch[1].has_nul);
+          "NUL: rc %d, had_nul %d %d", p.rc, p.ch[0].had_nul, p.ch[1].had_nul);
     cJSON_Delete(p.root);
     parse("{\"choices\": [{\"index\": 0, \"text\": \"a\\u0000b\\uffff\"}]}", 0, 0, 1, &p);
     CHECK(p.rc == QZ_EIO && p.kind == QZ_GEN_FAIL_PROTOCOL, "NUL and U+FFFF: rc %d", p.rc);
