@@ -219,6 +219,11 @@ static enum qz_status checkpoint(MPI_Comm comm, const struct qz_job *job,
     h.samples_done = base->done + done;
     h.invalid = base->invalid + invalid;
     qz_ckpt_set_stats(&h, &st);
+    if (job->gen.ops->report) {
+        struct qz_gen_report r;
+        qz_gen_report_total(comm, job, &base->report, &r);
+        qz_ckpt_set_report(&h, &r);
+    }
     h.checkpoints = run->fig.checkpoints + 1;
     h.resumes = run->fig.resumes;
     h.checkpoint_seconds = run->fig.checkpoint_seconds;
@@ -430,6 +435,7 @@ enum qz_status qz_draw_resume(MPI_Comm comm, const struct qz_job *job,
         w->base.done = ck.h.samples_done;
         w->base.invalid = ck.h.invalid;
         w->base.stats = qz_ckpt_stats(&ck.h);
+        qz_ckpt_report(&ck.h, &w->base.report);
         w->base.sum1 = ck.h.cost_sum;
         w->base.sum2 = ck.h.cost_sq;
         ck_text_bytes = ck.h.archive_text_bytes;

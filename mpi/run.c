@@ -1,5 +1,6 @@
 #include "run.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,8 +70,10 @@ static int lowest_rank(MPI_Comm comm, int mine)
 /* Collective: the generator's reports of all ranks as one: counts summed; the model
  * and fingerprint of the lowest rank that saw an answer, changed when any rank saw a
  * change or another one; the failure with the highest sample index (the lowest rank
- * on a tie). No allocation: it cannot fail. */
-static void gen_report_total(MPI_Comm comm, const struct qz_job *job, struct qz_gen_report *out)
+ * on a tie); the counts of sessions before (base) added. No allocation: it cannot
+ * fail. */
+void qz_gen_report_total(MPI_Comm comm, const struct qz_job *job, const struct qz_gen_report *base,
+                         struct qz_gen_report *out)
 {
     struct qz_gen_report mine;
     uint64_t counts[QZ_GEN_FAIL_KINDS + 3];
@@ -85,9 +88,10 @@ static void gen_report_total(MPI_Comm comm, const struct qz_job *job, struct qz_
     counts[QZ_GEN_FAIL_KINDS + 1] = mine.model_changed;
     counts[QZ_GEN_FAIL_KINDS + 2] = mine.nul_texts;
     MPI_Allreduce(MPI_IN_PLACE, counts, QZ_GEN_FAIL_KINDS + 3, MPI_UINT64_T, MPI_SUM, comm);
-    out->nul_texts = counts[QZ_GEN_FAIL_KINDS + 2];
-    memcpy(out->failures, counts, sizeof out->failures);
-    out->completion_tokens_counted = counts[QZ_GEN_FAIL_KINDS];
+    for (int k = 0; k < QZ_GEN_FAIL_KINDS; k++)
+        out->failures[k] = counts[k] + base->failures[k];
+    out->completion_tokens_counted = counts[QZ_GEN_FAIL_KINDS] + base->completion_tokens_counted;
+    out->nul_texts = counts[QZ_GEN_FAIL_KINDS + 2] + base->nul_texts;
 
     seen = mine.model[0] || mine.fingerprint[0];
     if ((from = lowest_rank(comm, seen)) < ranks) {
@@ -98,7 +102,7 @@ static void gen_report_total(MPI_Comm comm, const struct qz_job *job, struct qz_
     differs =
         seen && (strcmp(mine.model, out->model) || strcmp(mine.fingerprint, out->fingerprint));
     MPI_Allreduce(MPI_IN_PLACE, &differs, 1, MPI_INT, MPI_MAX, comm);
-    out->model_changed = counts[QZ_GEN_FAIL_KINDS + 1] || differs ? 1 : 0;
+    out->model_changed = counts[QZ_GEN_FAIL_KINDS + 1] || differs || base->model_changed ? 1 : 0;
 
     MPI_Allreduce(&mine.last_failure_at, &out->last_failure_at, 1, MPI_UINT64_T, MPI_MAX, comm);
     from = lowest_rank(comm, out->last_failure_at && mine.last_failure_at == out->last_failure_at);
@@ -106,6 +110,13 @@ static void gen_report_total(MPI_Comm comm, const struct qz_job *job, struct qz_
         MPI_Bcast(out->last_failure, (int)sizeof out->last_failure, MPI_CHAR, from, comm);
     else
         out->last_failure[0] = '\0';
+    if (base->last_failure_at > out->last_failure_at) {
+        /* the last failure came before the checkpoint this session resumed from; the
+         * checkpoint keeps the counts, not the text */
+        out->last_failure_at = base->last_failure_at;
+        snprintf(out->last_failure, sizeof out->last_failure,
+                 "(before the resume from a checkpoint)");
+    }
 }
 
 void qz_run_totals(MPI_Comm comm, const struct qz_job *job, double draw_seconds,
@@ -119,7 +130,7 @@ void qz_run_totals(MPI_Comm comm, const struct qz_job *job, double draw_seconds,
         run->fig.has_stats = 1;
     }
     if (job->gen.ops->report) {
-        gen_report_total(comm, job, &run->fig.report);
+        qz_gen_report_total(comm, job, &run->work->base.report, &run->fig.report);
         run->fig.has_report = 1;
     }
     MPI_Allreduce(MPI_IN_PLACE, times, 2, MPI_DOUBLE, MPI_MAX, comm);
