@@ -29,7 +29,8 @@
 #include "exactsum.h"
 
 #define QZ_CKPT_MAGIC "QZCKPT\r\n"
-#define QZ_CKPT_VERSION 3
+#define QZ_CKPT_VERSION 4
+#define QZ_CKPT_REPORT_WORDS 10
 
 struct qz_ckpt_header {
     char magic[8];
@@ -51,8 +52,10 @@ struct qz_ckpt_header {
     struct qz_exactsum cost_sq;  /* Σc² */
     uint64_t archive_text_bytes; /* text archives: bytes of text placed (chunks below
                                     chunks_done) */
-    uint64_t reserved[6];        /* zero */
-    uint64_t utf8_repaired;      /* generator statistics: texts repaired (was reserved: 0) */
+    uint64_t report[QZ_CKPT_REPORT_WORDS]; /* the generator's report counts so far
+                                              (qz_ckpt_set_report) */
+    uint64_t reserved[6];                  /* zero */
+    uint64_t utf8_repaired; /* generator statistics: texts repaired (was reserved: 0) */
     uint64_t checksum;
 };
 

@@ -152,6 +152,36 @@ const struct qz_field qz_record_fields[] = {
      RUN(GENERATOR, STATS), QZ_SHOW_COUNT, AT(stats.utf8_repaired_samples)},
     {"generator_request", STR, NULL, "the request as sent, without secrets", "generator request",
      RUN(GENERATOR, SET), QZ_SHOW_TEXT, AT(generator_request)},
+    {"generator_n", U64, NULL, "the effective n (choices per request), settled before drawing",
+     "generator n", RUN(GENERATOR, REPORT), QZ_SHOW_COUNT, AT(report.n)},
+    {"generator_model", STR, NULL, "the model the server named in its first answer", "server model",
+     RUN(GENERATOR, SET), QZ_SHOW_TEXT, CHARS(report.model)},
+    {"generator_system_fingerprint", STR, NULL, "the system_fingerprint of that answer",
+     "server fingerprint", RUN(GENERATOR, SET), QZ_SHOW_TEXT, CHARS(report.fingerprint)},
+    {"generator_model_changed", U64, NULL, "1 if a later answer named another model or fingerprint",
+     "model changed", RUN(GENERATOR, REPORT), QZ_SHOW_COUNT, AT(report.model_changed)},
+    {"completion_tokens_counted", U64, NULL, "tokens counted from the answers' per-token log-probs",
+     "tokens counted", RUN(GENERATOR, REPORT), QZ_SHOW_COUNT, AT(report.completion_tokens_counted)},
+    {"failures_http_4xx", U64, NULL, "requests given up after a retried 4xx (408, 409, 429)",
+     "failures: HTTP 4xx", RUN(GENERATOR, REPORT), QZ_SHOW_COUNT,
+     AT(report.failures[QZ_GEN_FAIL_HTTP_4XX])},
+    {"failures_http_5xx", U64, NULL, "requests given up after HTTP 5xx", "failures: HTTP 5xx",
+     RUN(GENERATOR, REPORT), QZ_SHOW_COUNT, AT(report.failures[QZ_GEN_FAIL_HTTP_5XX])},
+    {"failures_timeout", U64, NULL, "requests given up after a timeout", "failures: timeout",
+     RUN(GENERATOR, REPORT), QZ_SHOW_COUNT, AT(report.failures[QZ_GEN_FAIL_TIMEOUT])},
+    {"failures_connection", U64, NULL, "requests given up: connection refused, reset or closed",
+     "failures: connection", RUN(GENERATOR, REPORT), QZ_SHOW_COUNT,
+     AT(report.failures[QZ_GEN_FAIL_CONNECTION])},
+    {"failures_protocol", U64, NULL, "requests given up: the answer was not a valid completion",
+     "failures: protocol", RUN(GENERATOR, REPORT), QZ_SHOW_COUNT,
+     AT(report.failures[QZ_GEN_FAIL_PROTOCOL])},
+    {"failures_no_logprobs", U64, NULL,
+     "requests given up: log-probs asked for, a choice lacked them", "failures: no log-probs",
+     RUN(GENERATOR, REPORT), QZ_SHOW_COUNT, AT(report.failures[QZ_GEN_FAIL_NO_LOGPROBS])},
+    {"texts_nul_replaced", U64, NULL, "texts whose NUL characters were replaced by U+FFFD",
+     "NUL texts", RUN(GENERATOR, REPORT), QZ_SHOW_COUNT, AT(report.nul_texts)},
+    {"last_failure", STR, NULL, "the reason of the last failure (highest sample index)",
+     "last failure", RUN(GENERATOR, SET), QZ_SHOW_TEXT, CHARS(report.last_failure)},
 
     {"source_file", STR, NULL, "the archive's file", "source file", RUN(SOURCE, SET), QZ_SHOW_TEXT,
      AT(source_file)},
@@ -264,6 +294,8 @@ int qz_field_present(const struct qz_field *f, const struct qz_record *rec)
         return rec->has_cost != 0;
     case QZ_WHEN_STATS:
         return rec->has_stats != 0;
+    case QZ_WHEN_REPORT:
+        return rec->has_report != 0;
     case QZ_WHEN_LOGPROBS:
         return rec->text && rec->has_logprobs;
     case QZ_WHEN_SET:

@@ -27,43 +27,58 @@
 
 #include <curl/curl.h>
 
+#include "apikey.h"
 #include "http.h"
 #include "http_settings.h"
 #include "rng.h"
+#include "utf8.h"
 
 #define OPENAI_SEED_STREAM QZ_STREAM_REQUEST /* Philox stream of the request seeds */
 #define OPENAI_N_MAX 128
 #define OPENAI_MAX_TOKENS_MAX 1000000
 #define OPENAI_CONCURRENCY_DEFAULT 8
 
-/* What a request covers; the tag the HTTP layer hands back. */
+/* What a request covers; the tag the HTTP layer hands back. `kind` is why on_answer
+ * last refused an answer to it (enum qz_gen_failure). */
 struct openai_tag {
     uint64_t start;
     uint32_t size;
+    uint32_t kind;
 };
 
 /* One choice of an answer, pointing into the parsed JSON. */
 struct openai_choice {
     const char *text;
-    double logprob_sum; /* NaN when not requested or absent */
+    double logprob_sum; /* NaN when not requested */
     uint32_t tokens;
+    int had_nul; /* the text held NUL characters, now U+FFFD (see nul_escapes) */
 };
 
 struct qz_generator {
     uint64_t seed;
     int chat, logprobs;
-    uint32_t n;
-    char *url;     /* the endpoint */
-    cJSON *body;   /* the request body; "n" and "seed" are set per request */
-    cJSON *n_item; /* in body */
+    uint32_t n;           /* the effective n (settled before drawing) */
+    uint32_t n_requested; /* the job's n (8 when unset) */
+    int n_explicit;       /* the job set n */
+    char *props_url;      /* llama.cpp's /props beside base_url */
+    char *url;            /* the endpoint */
+    cJSON *body;          /* the request body; "n" and "seed" are set per request */
+    cJSON *n_item;        /* in body */
     cJSON *seed_item;
     char *describe; /* compact JSON, no secrets */
     struct qz_http_client *http;
     struct qz_gen_stats stats;
+    struct qz_gen_report report; /* n is filled by openai_report */
+    int model_seen;
+    uint64_t props_slots; /* settle: /props total_slots, 0 unknown */
+    char *auth;           /* the Authorization header for /props (a secret), or NULL */
+    double timeout_seconds, connect_timeout_seconds;
 
     /* the draw in progress */
     struct qz_batch *out;
 };
+
+static enum qz_status describe_body(struct qz_generator *g);
 
 /* The seed of the request for `size` samples starting at sample `start`. */
 static uint32_t openai_request_seed(uint64_t seed, uint64_t start, uint32_t size)
@@ -79,50 +94,138 @@ static uint64_t request_end(uint64_t start, uint64_t end, uint32_t n)
     return stop < end ? stop : end;
 }
 
-/* Sum of the token log-probs of a choice, NaN/0 when absent. */
-static void choice_logprobs(const cJSON *choice, int chat, struct openai_choice *c)
+/* The sum and count of a choice's token log-probs, in either shape servers send:
+ * logprobs.content[j].logprob (OpenAI chat; vLLM chat; llama.cpp on both endpoints) or
+ * logprobs.token_logprobs[j] (the legacy completions shape: OpenAI, vLLM). Returns 0
+ * when the choice carries neither (then c is untouched). A token whose log-prob is not
+ * a finite number counts as a token that adds nothing. */
+static int choice_logprobs(const cJSON *choice, struct openai_choice *c)
 {
     const cJSON *lp = cJSON_GetObjectItemCaseSensitive(choice, "logprobs");
     const cJSON *list, *it;
     double sum = 0;
     uint32_t count = 0;
+    int content;
 
-    c->logprob_sum = NAN;
-    c->tokens = 0;
     if (!cJSON_IsObject(lp))
-        return;
-    list = cJSON_GetObjectItemCaseSensitive(lp, chat ? "content" : "token_logprobs");
+        return 0;
+    list = cJSON_GetObjectItemCaseSensitive(lp, "content");
+    content = cJSON_IsArray(list);
+    if (!content)
+        list = cJSON_GetObjectItemCaseSensitive(lp, "token_logprobs");
     if (!cJSON_IsArray(list))
-        return;
+        return 0;
     cJSON_ArrayForEach(it, list)
     {
-        const cJSON *v = chat ? cJSON_GetObjectItemCaseSensitive(it, "logprob") : it;
+        const cJSON *v = content ? cJSON_GetObjectItemCaseSensitive(it, "logprob") : it;
         if (cJSON_IsNumber(v) && isfinite(v->valuedouble))
             sum += v->valuedouble;
         count++;
     }
     c->logprob_sum = sum;
     c->tokens = count;
+    return 1;
+}
+
+/* The UTF-8 bytes of U+FFFF, which stands for a NUL escape while an answer is parsed
+ * (cJSON's strings end at a NUL, and the record's strings too), and of U+FFFD, which
+ * replaces it in the text (the same length). */
+#define NUL_STAND_IN "\xEF\xBF\xBF"
+#define NUL_REPLACEMENT "\xEF\xBF\xBD"
+
+/* Replace each stand-in in s by U+FFFD; 1 if there was one. */
+static int replace_nul_stand_ins(char *s)
+{
+    int found = 0;
+    for (char *p = s; (p = strstr(p, NUL_STAND_IN)); p += 3) {
+        memcpy(p, NUL_REPLACEMENT, 3);
+        found = 1;
+    }
+    return found;
+}
+
+/* 1 if the JSON text body[0..len) holds the escape \u0000 (a NUL in a string). When it
+ * does, and holds no U+FFFF (escaped or not), *copy is a malloc'd copy with each such
+ * escape written as \uFFFF; *copy stays NULL when it also holds U+FFFF (ambiguous) or
+ * memory ran out. */
+static int nul_escapes(const char *body, size_t len, char **copy)
+{
+    int found = 0, ffff = 0;
+
+    *copy = NULL;
+    for (size_t i = 0; i < len; i++) {
+        if ((unsigned char)body[i] == 0xEF && i + 2 < len && (unsigned char)body[i + 1] == 0xBF &&
+            (unsigned char)body[i + 2] == 0xBF)
+            ffff = 1;
+        if (body[i] != '\\' || i + 1 >= len)
+            continue;
+        if (body[i + 1] == 'u' && i + 5 < len) {
+            if (!memcmp(body + i + 2, "0000", 4))
+                found = 1;
+            else if (strchr("fF", body[i + 2]) && strchr("fF", body[i + 3]) &&
+                     strchr("fF", body[i + 4]) && strchr("fF", body[i + 5]))
+                ffff = 1;
+        }
+        i++; /* the escaped character is not a backslash that starts an escape */
+    }
+    if (!found || ffff || !(*copy = malloc(len + 1)))
+        return found;
+    memcpy(*copy, body, len);
+    (*copy)[len] = '\0';
+    for (size_t i = 0; i + 5 < len; i++) {
+        if ((*copy)[i] != '\\')
+            continue;
+        if (!memcmp(*copy + i + 1, "u0000", 5))
+            memcpy(*copy + i + 2, "FFFF", 4);
+        i++;
+    }
+    return found;
+}
+
+/* A string member of the answer, escaped (qz_utf8_escape) and cut into out[size];
+ * "" when absent. */
+static void answer_string(const cJSON *root, const char *name, char *out, size_t size)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, name);
+
+    out[0] = '\0';
+    /* Stored in the record and shown: valid UTF-8, control characters escaped. */
+    if (cJSON_IsString(v))
+        qz_utf8_escape(v->valuestring, strlen(v->valuestring), (size - 8) / 4, out, size);
 }
 
 /* Parse a 2xx answer to a request for `size` (<= OPENAI_N_MAX) samples. On success
  * returns QZ_OK with *root the parsed body (the caller deletes it), ch[0 .. *taken) the
  * leading run of choices (taken >= 1) and *prompt_tokens / *completion_tokens the usage
- * (0 when absent). Otherwise returns QZ_EIO and says why in `why` (malformed or a
- * protocol error: no choices, a duplicate, negative or non-integer index, a choice
- * without text). */
+ * (0 when absent). Otherwise returns QZ_EIO, sets *kind (QZ_GEN_FAIL_PROTOCOL or
+ * QZ_GEN_FAIL_NO_LOGPROBS) and says why in `why` (malformed or a protocol error: no
+ * choices, a duplicate, negative or non-integer index, a choice without text; log-probs
+ * asked for and a choice of the leading run without them). */
 static enum qz_status openai_parse(const char *body, size_t len, int chat, int logprobs,
                                    uint32_t size, cJSON **root, struct openai_choice *ch,
                                    uint32_t *taken, uint64_t *prompt_tokens,
-                                   uint64_t *completion_tokens, char *why, size_t why_len)
+                                   uint64_t *completion_tokens, uint32_t *kind, char *why,
+                                   size_t why_len)
 {
     unsigned char seen[OPENAI_N_MAX] = {0};
-    const cJSON *choices, *it, *usage;
-    int pos = 0;
+    unsigned char no_lp[OPENAI_N_MAX] = {0};
+    const cJSON *choices, *usage;
+    cJSON *it;
+    char *copy;
+    int pos = 0, nul;
     uint32_t m = 0;
 
-    *root = cJSON_ParseWithLength(body, len);
+    *kind = QZ_GEN_FAIL_PROTOCOL;
+    *root = NULL;
     *prompt_tokens = *completion_tokens = 0;
+    nul = nul_escapes(body, len, &copy);
+    if (nul && !copy) {
+        snprintf(why, why_len,
+                 "the answer holds both NUL and U+FFFF characters (or memory ran out)");
+        goto bad;
+    }
+    *root = cJSON_ParseWithLength(copy ? copy : body, len);
+    free(copy);
     if (!*root || !cJSON_IsObject(*root)) {
         snprintf(why, why_len, "the answer is not a JSON object");
         goto bad;
@@ -135,7 +238,7 @@ static enum qz_status openai_parse(const char *body, size_t len, int chat, int l
     cJSON_ArrayForEach(it, choices)
     {
         const cJSON *index = cJSON_GetObjectItemCaseSensitive(it, "index");
-        const cJSON *text;
+        cJSON *text;
         double k = pos++;
 
         if (!cJSON_IsObject(it)) {
@@ -157,7 +260,7 @@ static enum qz_status openai_parse(const char *body, size_t len, int chat, int l
         }
         seen[(size_t)k] = 1;
         if (chat) {
-            const cJSON *msg = cJSON_GetObjectItemCaseSensitive(it, "message");
+            cJSON *msg = cJSON_GetObjectItemCaseSensitive(it, "message");
             text = cJSON_GetObjectItemCaseSensitive(msg, "content");
             if (!cJSON_IsObject(msg) || !(cJSON_IsString(text) || cJSON_IsNull(text))) {
                 snprintf(why, why_len, "choice %.0f has no message.content", k);
@@ -171,13 +274,13 @@ static enum qz_status openai_parse(const char *body, size_t len, int chat, int l
             }
         }
         /* null content (a refusal, a tool call) is an empty text */
+        ch[(size_t)k].had_nul =
+            nul && cJSON_IsString(text) && replace_nul_stand_ins(text->valuestring);
         ch[(size_t)k].text = cJSON_IsString(text) ? text->valuestring : "";
-        if (logprobs)
-            choice_logprobs(it, chat, &ch[(size_t)k]);
-        else {
-            ch[(size_t)k].logprob_sum = NAN;
-            ch[(size_t)k].tokens = 0;
-        }
+        ch[(size_t)k].logprob_sum = NAN;
+        ch[(size_t)k].tokens = 0;
+        if (logprobs && !choice_logprobs(it, &ch[(size_t)k]))
+            no_lp[(size_t)k] = 1;
     }
     while (m < size && seen[m])
         m++;
@@ -185,6 +288,15 @@ static enum qz_status openai_parse(const char *body, size_t len, int chat, int l
         snprintf(why, why_len, "the answer lacks choice 0");
         goto bad;
     }
+    for (uint32_t k = 0; k < m; k++)
+        if (no_lp[k]) {
+            *kind = QZ_GEN_FAIL_NO_LOGPROBS;
+            snprintf(why, why_len,
+                     "choice %u of the answer has no log-probs (neither logprobs.content nor "
+                     "logprobs.token_logprobs)",
+                     (unsigned)k);
+            goto bad;
+        }
     usage = cJSON_GetObjectItemCaseSensitive(*root, "usage");
     if (cJSON_IsObject(usage)) {
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens");
@@ -206,7 +318,7 @@ bad:
 static enum qz_status submit(struct qz_generator *g, uint64_t start, uint32_t size,
                              struct qz_error *err)
 {
-    struct openai_tag tag = {start, size};
+    struct openai_tag tag = {start, size, QZ_GEN_FAIL_PROTOCOL};
     char *body;
     enum qz_status rc;
 
@@ -219,6 +331,31 @@ static enum qz_status submit(struct qz_generator *g, uint64_t start, uint32_t si
     return rc;
 }
 
+/* Keep the model and system_fingerprint of the first answer; note a later change. */
+static void note_model(struct qz_generator *g, const cJSON *root)
+{
+    char model[QZ_GEN_MODEL_MAX], fingerprint[QZ_GEN_MODEL_MAX];
+
+    answer_string(root, "model", model, sizeof model);
+    answer_string(root, "system_fingerprint", fingerprint, sizeof fingerprint);
+    if (!g->model_seen) {
+        memcpy(g->report.model, model, sizeof model);
+        memcpy(g->report.fingerprint, fingerprint, sizeof fingerprint);
+        g->model_seen = 1;
+    } else if (strcmp(model, g->report.model) || strcmp(fingerprint, g->report.fingerprint))
+        g->report.model_changed = 1;
+}
+
+/* Remember why samples from `start` on failed (the failure with the highest first
+ * sample index is the run's last: the same whichever rank saw it). */
+static void note_failure(struct qz_generator *g, uint64_t start, const char *why)
+{
+    if (start + 1 < g->report.last_failure_at)
+        return;
+    g->report.last_failure_at = start + 1;
+    snprintf(g->report.last_failure, sizeof g->report.last_failure, "%s", why);
+}
+
 static enum qz_http_verdict on_answer(void *ctx, void *tagp, const struct qz_http_result *res,
                                       struct qz_error *err)
 {
@@ -227,25 +364,31 @@ static enum qz_http_verdict on_answer(void *ctx, void *tagp, const struct qz_htt
     struct openai_choice ch[OPENAI_N_MAX];
     struct openai_tag tag;
     uint64_t pt, ct;
-    uint32_t taken;
+    uint32_t taken, kind;
     cJSON *root;
     char why[256];
     enum qz_status rc = QZ_OK;
 
     memcpy(&tag, tagp, sizeof tag);
     if (openai_parse(res->body, res->body_len, g->chat, g->logprobs, tag.size, &root, ch, &taken,
-                     &pt, &ct, why, sizeof why)) {
+                     &pt, &ct, &kind, why, sizeof why)) {
         qz_error_set(err, QZ_EIO, "generator: %s %s: %s", res->method, res->url, why);
+        tag.kind = kind;
+        memcpy(tagp, &tag, sizeof tag);
         return QZ_HTTP_RETRY;
     }
     g->stats.prompt_tokens += pt;
     g->stats.completion_tokens += ct;
+    note_model(g, root);
     for (uint32_t k = 0; k < taken && !rc; k++) {
         size_t j = (size_t)(tag.start - out->first) + k;
+        g->report.nul_texts += ch[k].had_nul ? 1 : 0;
         rc = qz_batch_put_text(out, j, ch[k].text, strlen(ch[k].text), err);
         out->value[j] = 0;
         out->logprob_sum[j] = ch[k].logprob_sum;
         out->tokens[j] = ch[k].tokens;
+        if (g->logprobs)
+            g->report.completion_tokens_counted += ch[k].tokens;
     }
     cJSON_Delete(root);
     if (!rc && taken < tag.size)
@@ -257,11 +400,21 @@ static void on_give_up(void *ctx, void *tagp, const char *why)
 {
     struct qz_generator *g = ctx;
     struct openai_tag tag;
+    enum qz_gen_failure kind;
 
-    (void)why;
     memcpy(&tag, tagp, sizeof tag);
     /* the samples stay NaN with empty texts: the job's invalid policy decides */
     g->stats.failed_samples += tag.size;
+    if (!strncmp(why, "HTTP ", 5))
+        kind = why[5] == '4' ? QZ_GEN_FAIL_HTTP_4XX : QZ_GEN_FAIL_HTTP_5XX;
+    else if (!strncmp(why, "generator: ", 11)) /* on_answer refused the answer */
+        kind = (enum qz_gen_failure)tag.kind;
+    else if (strstr(why, "timed out") || strstr(why, "Timeout"))
+        kind = QZ_GEN_FAIL_TIMEOUT;
+    else
+        kind = QZ_GEN_FAIL_CONNECTION;
+    g->report.failures[kind]++;
+    note_failure(g, tag.start, why);
 }
 
 static enum qz_status openai_draw(struct qz_generator *g, uint64_t first, size_t count,
@@ -287,6 +440,100 @@ static enum qz_status openai_draw(struct qz_generator *g, uint64_t first, size_t
     g->stats.utf8_repaired_samples += qz_batch_repaired(out);
     g->out = NULL;
     return rc;
+}
+
+/* The body of the /props probe, capped (a slot count needs little). */
+struct props_buf {
+    char data[1 << 16];
+    size_t len;
+};
+
+static size_t props_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct props_buf *b = userdata;
+    size_t n = size * nmemb;
+    if (n > sizeof b->data - 1 - b->len)
+        return 0; /* too long for a /props answer: abandon it */
+    memcpy(b->data + b->len, ptr, n);
+    b->len += n;
+    return n;
+}
+
+/* llama.cpp's slot count from GET /props (its own connection, so the generator's
+ * connections stay as they were), 0 when the server does not say. */
+static uint64_t props_slots(const struct qz_generator *g)
+{
+    struct props_buf *b = calloc(1, sizeof *b);
+    struct curl_slist *headers = NULL;
+    CURL *easy = curl_easy_init();
+    uint64_t slots = 0;
+    long status = 0;
+
+    if (b && easy && (!g->auth || (headers = curl_slist_append(NULL, g->auth)))) {
+        curl_easy_setopt(easy, CURLOPT_URL, g->props_url);
+        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, props_write);
+        curl_easy_setopt(easy, CURLOPT_WRITEDATA, b);
+        curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)(g->timeout_seconds * 1000));
+        curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                         (long)(g->connect_timeout_seconds * 1000));
+        if (curl_easy_perform(easy) == CURLE_OK &&
+            curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200) {
+            cJSON *root = cJSON_ParseWithLength(b->data, b->len);
+            const cJSON *n = cJSON_GetObjectItemCaseSensitive(root, "total_slots");
+            if (cJSON_IsNumber(n) && n->valuedouble >= 1 && n->valuedouble <= OPENAI_N_MAX &&
+                n->valuedouble == floor(n->valuedouble))
+                slots = (uint64_t)n->valuedouble;
+            cJSON_Delete(root);
+        }
+    }
+    curl_slist_free_all(headers); /* holds a copy of the key: freed, as curl's own copy */
+    if (easy)
+        curl_easy_cleanup(easy);
+    free(b);
+    return slots;
+}
+
+/* On one rank: the n every rank uses. A server that states a limit on n (llama.cpp's
+ * /props "total_slots", the number of slots; n above it is answered HTTP 400) lowers
+ * it; any other answer to /props (404 from servers without it) leaves the job's n. */
+static enum qz_status openai_settle(struct qz_generator *g, uint64_t *value, struct qz_error *err)
+{
+    (void)err;
+    *value = g->n_requested;
+    if (g->n_requested <= 1)
+        return QZ_OK;
+    g->props_slots = props_slots(g);
+    if (g->props_slots && g->props_slots < g->n_requested) {
+        *value = g->props_slots;
+        if (g->n_explicit)
+            qz_warn("quantilize: warning: generator: the server has %llu slots (%s "
+                    "\"total_slots\"), so n = %u is lowered to %llu\n",
+                    (unsigned long long)g->props_slots, g->props_url, (unsigned)g->n_requested,
+                    (unsigned long long)g->props_slots);
+    }
+    return QZ_OK;
+}
+
+static void openai_apply_settled(struct qz_generator *g, uint64_t value)
+{
+    if (value < 1 || value > g->n_requested || value == g->n)
+        return;
+    g->n = (uint32_t)value;
+    cJSON_SetNumberValue(g->n_item, g->n);
+    describe_body(g);
+}
+
+static void openai_report(const struct qz_generator *g, struct qz_gen_report *r)
+{
+    *r = g->report;
+    r->n = g->n;
+}
+
+static const char *openai_last_failure(const struct qz_generator *g)
+{
+    return g->report.last_failure;
 }
 
 static int openai_produces_text(const struct qz_generator *g)
@@ -321,6 +568,8 @@ static void openai_close(struct qz_generator *g)
     qz_http_close(g->http);
     cJSON_Delete(g->body);
     free(g->url);
+    free(g->props_url);
+    qz_secret_free(g->auth);
     free(g->describe);
     free(g);
 }
@@ -362,6 +611,19 @@ static char *join_url(const char *a, const char *b)
         memcpy(s, a, la);
         memcpy(s + la, b, lb + 1);
     }
+    return s;
+}
+
+/* llama.cpp's /props: at the server's root, beside /v1 (base_url without a final /v1). */
+static char *props_url(const char *base)
+{
+    size_t len = strlen(base);
+    char *s;
+
+    if (len >= 3 && !strcmp(base + len - 3, "/v1"))
+        len -= 3;
+    if ((s = malloc(len + sizeof "/props")))
+        snprintf(s, len + sizeof "/props", "%.*s/props", (int)len, base);
     return s;
 }
 
@@ -409,13 +671,38 @@ static enum qz_status parse_messages(const struct qz_jv *at, const cJSON *list, 
     return *out ? QZ_OK : qz_error_set(err, QZ_ENOMEM, "out of memory");
 }
 
+/* (Re)make g->describe from g->body: the endpoint and the body as sent, except the
+ * per-request seed (which the body holds only after build_body). */
+static enum qz_status describe_body(struct qz_generator *g)
+{
+    cJSON *d = cJSON_CreateObject(), *copy = NULL, *seed;
+    char *text = NULL;
+    int ok = d != NULL;
+
+    ok = ok && cJSON_AddStringToObject(d, "url", g->url) && (copy = cJSON_Duplicate(g->body, 1)) &&
+         cJSON_AddItemToObject(d, "body", copy);
+    if (ok && (seed = cJSON_DetachItemFromObjectCaseSensitive(copy, "seed")))
+        cJSON_Delete(seed);
+    ok = ok && cJSON_AddStringToObject(d, "seed",
+                                       "per request for size samples from index start: "
+                                       "(philox_word(job seed, stream 5, start) ^ size) & "
+                                       "0x7fffffff");
+    ok = ok && (text = cJSON_PrintUnformatted(d));
+    cJSON_Delete(d);
+    if (!ok)
+        return QZ_ENOMEM;
+    free(g->describe);
+    g->describe = text;
+    return QZ_OK;
+}
+
 /* Build g->body and g->describe from the validated fields. */
 static enum qz_status build_body(struct qz_generator *g, const char *model, const char *prompt,
                                  cJSON *messages, cJSON *stop, const double *num, uint32_t n,
                                  struct qz_error *err)
 {
-    cJSON *b = cJSON_CreateObject(), *d = cJSON_CreateObject(), *copy;
-    int ok = b && d;
+    cJSON *b = cJSON_CreateObject();
+    int ok = b != NULL;
 
     g->body = b;
     ok = ok && cJSON_AddStringToObject(b, "model", model);
@@ -443,24 +730,20 @@ static enum qz_status build_body(struct qz_generator *g, const char *model, cons
         stop = NULL;
     }
     ok = ok && (g->n_item = cJSON_AddNumberToObject(b, "n", n));
+    /* log-probs asked for in the way every server honours: completions an integer >= 1
+     * (llama.cpp answers "logprobs": 0 with none), chat true with top_logprobs >= 1
+     * (llama.cpp attaches none with top_logprobs 0, and 20 alternatives without it) */
     if (g->chat) {
         ok = ok && cJSON_AddBoolToObject(b, "logprobs", g->logprobs);
         if (g->logprobs)
-            ok = ok && cJSON_AddNumberToObject(b, "top_logprobs", 0);
+            ok = ok && cJSON_AddNumberToObject(b, "top_logprobs", 1);
     } else if (g->logprobs) {
         ok = ok && cJSON_AddNumberToObject(b, "logprobs", 1);
     } else {
         ok = ok && cJSON_AddNullToObject(b, "logprobs");
     }
-    /* describe: the endpoint and the body as sent, except the per-request seed */
-    ok = ok && cJSON_AddStringToObject(d, "url", g->url) && (copy = cJSON_Duplicate(b, 1)) &&
-         cJSON_AddItemToObject(d, "body", copy) &&
-         cJSON_AddStringToObject(d, "seed",
-                                 "per request for size samples from index start: "
-                                 "(philox_word(job seed, stream 5, start) ^ size) & 0x7fffffff");
-    ok = ok && (g->describe = cJSON_PrintUnformatted(d));
+    ok = ok && describe_body(g) == QZ_OK;
     ok = ok && (g->seed_item = cJSON_AddNumberToObject(b, "seed", 0));
-    cJSON_Delete(d);
     cJSON_Delete(messages);
     cJSON_Delete(stop);
     return ok ? QZ_OK : qz_error_set(err, QZ_ENOMEM, "out of memory");
@@ -535,7 +818,12 @@ static enum qz_status openai_open(struct qz_generator **out, const cJSON *spec,
         goto fail;
     num[0] = (double)max_tokens;
     num[3] = top_k;
-    g->n = (uint32_t)n;
+    g->n = g->n_requested = (uint32_t)n;
+    g->n_explicit = cJSON_GetObjectItemCaseSensitive(spec, "n") != NULL;
+    if (!(g->props_url = props_url(base))) {
+        rc = qz_error_set(err, QZ_ENOMEM, "out of memory");
+        goto fail;
+    }
     rc = build_body(g, model, prompt, messages, stop, num, g->n, err);
     messages = stop = NULL; /* taken by build_body */
     if (rc)
@@ -543,6 +831,10 @@ static enum qz_status openai_open(struct qz_generator **out, const cJSON *spec,
 
     if ((rc = qz_http_settings_open(&hs, "generator", seed ^ 0x6f70656e6169u, &g->http, err)))
         goto fail;
+    g->timeout_seconds = hs.timeout_seconds;
+    g->connect_timeout_seconds = hs.connect_timeout_seconds;
+    g->auth = hs.auth; /* kept for /props; hs forgets it */
+    hs.auth = NULL;
     if (probe) {
         char why[CURL_ERROR_SIZE + 64];
         if (!(models = join_url(base, "/models"))) {
@@ -577,5 +869,9 @@ const struct qz_generator_ops qz_gen_openai_ops = {
     .produces_text = openai_produces_text,
     .stats = openai_stats,
     .describe = openai_describe,
+    .settle = openai_settle,
+    .apply_settled = openai_apply_settled,
+    .report = openai_report,
+    .last_failure = openai_last_failure,
     .close = openai_close,
 };

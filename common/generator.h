@@ -74,6 +74,37 @@ struct qz_gen_stats {
     uint64_t utf8_repaired_samples; /* texts whose invalid UTF-8 became U+FFFD */
 };
 
+/* Why a request to a model server was given up (its last attempt); the record counts
+ * each (README "The record"). */
+enum qz_gen_failure {
+    QZ_GEN_FAIL_HTTP_4XX,    /* a retried 4xx (408, 409, 429) */
+    QZ_GEN_FAIL_HTTP_5XX,    /* 5xx */
+    QZ_GEN_FAIL_TIMEOUT,     /* the attempt timed out */
+    QZ_GEN_FAIL_CONNECTION,  /* refused, reset, closed early, empty reply */
+    QZ_GEN_FAIL_PROTOCOL,    /* a 2xx answer that is not a valid completion */
+    QZ_GEN_FAIL_NO_LOGPROBS, /* log-probs were asked for and a choice lacks them */
+    QZ_GEN_FAIL_KINDS
+};
+
+#define QZ_GEN_MODEL_MAX 128
+#define QZ_GEN_FAILURE_MAX 320
+
+/* What a server-backed generator reports about the server for the record: plain data
+ * (reduced over ranks in mpi/run.c). Strings are NUL-terminated, empty when
+ * unknown. */
+struct qz_gen_report {
+    uint64_t n;                           /* the effective n (settled before drawing) */
+    uint64_t completion_tokens_counted;   /* tokens counted from per-token log-probs */
+    uint64_t failures[QZ_GEN_FAIL_KINDS]; /* requests given up, by reason */
+    uint64_t nul_texts;                   /* texts whose NUL characters became U+FFFD */
+    uint64_t last_failure_at;             /* 1 + the first sample index of the last failure,
+                                             0: none */
+    uint64_t model_changed;               /* 1: the model or fingerprint changed */
+    char model[QZ_GEN_MODEL_MAX];         /* the first the server named */
+    char fingerprint[QZ_GEN_MODEL_MAX];   /* its system_fingerprint */
+    char last_failure[QZ_GEN_FAILURE_MAX];
+};
+
 struct qz_generator; /* a backend's opaque state */
 
 struct qz_generator_ops {
@@ -97,6 +128,17 @@ struct qz_generator_ops {
      * generators: the request body template with every sampling parameter), malloc'd;
      * recorded as the run's `generator_request` attribute. */
     char *(*describe)(const struct qz_generator *g);
+    /* Optional (NULL: nothing to settle). Called on ONE rank before the first sample:
+     * ask the server for its limits and return the value every rank must use
+     * (openai: the effective n). */
+    enum qz_status (*settle)(struct qz_generator *g, uint64_t *value, struct qz_error *err);
+    /* With settle: use the settled value (called on every rank with the same value). */
+    void (*apply_settled)(struct qz_generator *g, uint64_t value);
+    /* Optional. This instance's report about the server (the caller zero-fills *r). */
+    void (*report)(const struct qz_generator *g, struct qz_gen_report *r);
+    /* Optional. Why this instance's last sample failed, "" when none known (valid
+     * until the next draw). */
+    const char *(*last_failure)(const struct qz_generator *g);
     void (*close)(struct qz_generator *g);
 };
 

@@ -70,6 +70,10 @@ struct qz_record {
     int has_stats;
     struct qz_gen_stats stats;
     const char *generator_request;
+    /* What a server-backed generator reported about the server (agreed over ranks);
+     * has_report 0 when none. */
+    int has_report;
+    struct qz_gen_report report;
 
     /* A run re-selected from an archive (quantilize select): where the samples came
      * from; NULL for a run that drew its own. */

@@ -96,6 +96,27 @@ void qz_ckpt_set_stats(struct qz_ckpt_header *h, const struct qz_gen_stats *st)
     h->utf8_repaired = st->utf8_repaired_samples;
 }
 
+_Static_assert(QZ_GEN_FAIL_KINDS + 4 <= QZ_CKPT_REPORT_WORDS, "the report fits the header");
+
+void qz_ckpt_set_report(struct qz_ckpt_header *h, const struct qz_gen_report *r)
+{
+    memcpy(h->report, r->failures, sizeof r->failures);
+    h->report[QZ_GEN_FAIL_KINDS] = r->completion_tokens_counted;
+    h->report[QZ_GEN_FAIL_KINDS + 1] = r->nul_texts;
+    h->report[QZ_GEN_FAIL_KINDS + 2] = r->model_changed;
+    h->report[QZ_GEN_FAIL_KINDS + 3] = r->last_failure_at;
+}
+
+void qz_ckpt_report(const struct qz_ckpt_header *h, struct qz_gen_report *r)
+{
+    memset(r, 0, sizeof *r);
+    memcpy(r->failures, h->report, sizeof r->failures);
+    r->completion_tokens_counted = h->report[QZ_GEN_FAIL_KINDS];
+    r->nul_texts = h->report[QZ_GEN_FAIL_KINDS + 1];
+    r->model_changed = h->report[QZ_GEN_FAIL_KINDS + 2];
+    r->last_failure_at = h->report[QZ_GEN_FAIL_KINDS + 3];
+}
+
 struct qz_gen_stats qz_ckpt_stats(const struct qz_ckpt_header *h)
 {
     struct qz_gen_stats st = {h->stats[0], h->stats[1], h->stats[2],

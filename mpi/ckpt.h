@@ -27,6 +27,9 @@ void qz_ckpt_header_init(struct qz_ckpt_header *h, const struct qz_job *job, uin
  * qz_gen_stats order), by name. */
 void qz_ckpt_set_stats(struct qz_ckpt_header *h, const struct qz_gen_stats *st);
 struct qz_gen_stats qz_ckpt_stats(const struct qz_ckpt_header *h);
+/* The counts of a generator's report (not its strings) into and out of the header. */
+void qz_ckpt_set_report(struct qz_ckpt_header *h, const struct qz_gen_report *r);
+void qz_ckpt_report(const struct qz_ckpt_header *h, struct qz_gen_report *r);
 
 /* Collective: write a checkpoint at path. h holds the fields every rank shares (the
  * same on all ranks; ranks and checksum are filled in here); ts and pl are this

@@ -80,14 +80,21 @@ static enum qz_status rank_range(struct ranker *rk, const struct qz_batch *b, co
         if (u[j] < ts->thr)
             continue;
         if (isnan(u[j])) {
-            if (job->invalid == QZ_INVALID_ERROR)
+            if (job->invalid == QZ_INVALID_ERROR) {
+                /* a sample the generator failed: say why it did */
+                const char *why = job->gen.ops->last_failure && isnan(b->value[j])
+                                      ? job->gen.ops->last_failure(job->gen.state)
+                                      : "";
                 return qz_error_set(err, QZ_EINVALID,
                                     "sample %llu (chunk %llu) is invalid: its %s is not a number "
-                                    "(set \"invalid\": \"exclude\" in the job to exclude and "
-                                    "count such samples)",
+                                    "%s%s%s(set \"invalid\": \"exclude\" in the job to exclude "
+                                    "and count such samples)",
                                     (unsigned long long)(first + j),
                                     (unsigned long long)((first + j) / job->chunk_size),
-                                    c && isnan(c[j]) ? "cost" : "utility");
+                                    c && isnan(c[j]) ? "cost" : "utility",
+                                    why[0] ? "(the generator's last failure: " : "", why,
+                                    why[0] ? ") " : "");
+            }
             rk->invalid++;
             continue;
         }
@@ -212,6 +219,11 @@ static enum qz_status checkpoint(MPI_Comm comm, const struct qz_job *job,
     h.samples_done = base->done + done;
     h.invalid = base->invalid + invalid;
     qz_ckpt_set_stats(&h, &st);
+    if (job->gen.ops->report) {
+        struct qz_gen_report r;
+        qz_gen_report_total(comm, job, &base->report, &r);
+        qz_ckpt_set_report(&h, &r);
+    }
     h.checkpoints = run->fig.checkpoints + 1;
     h.resumes = run->fig.resumes;
     h.checkpoint_seconds = run->fig.checkpoint_seconds;
@@ -423,6 +435,7 @@ enum qz_status qz_draw_resume(MPI_Comm comm, const struct qz_job *job,
         w->base.done = ck.h.samples_done;
         w->base.invalid = ck.h.invalid;
         w->base.stats = qz_ckpt_stats(&ck.h);
+        qz_ckpt_report(&ck.h, &w->base.report);
         w->base.sum1 = ck.h.cost_sum;
         w->base.sum2 = ck.h.cost_sq;
         ck_text_bytes = ck.h.archive_text_bytes;

@@ -1,5 +1,6 @@
 #include "run.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,6 +57,69 @@ static uint64_t peak_rss(void)
     return (uint64_t)ru.ru_maxrss * 1024; /* Linux reports KiB */
 }
 
+/* Collective: the lowest rank where `mine` holds, or `ranks` when none does. */
+static int lowest_rank(MPI_Comm comm, int mine)
+{
+    int rank, ranks, low;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &ranks);
+    low = mine ? rank : ranks;
+    MPI_Allreduce(MPI_IN_PLACE, &low, 1, MPI_INT, MPI_MIN, comm);
+    return low;
+}
+
+/* Collective: the generator's reports of all ranks as one: counts summed; the model
+ * and fingerprint of the lowest rank that saw an answer, changed when any rank saw a
+ * change or another one; the failure with the highest sample index (the lowest rank
+ * on a tie); the counts of sessions before (base) added. No allocation: it cannot
+ * fail. */
+void qz_gen_report_total(MPI_Comm comm, const struct qz_job *job, const struct qz_gen_report *base,
+                         struct qz_gen_report *out)
+{
+    struct qz_gen_report mine;
+    uint64_t counts[QZ_GEN_FAIL_KINDS + 3];
+    int ranks, from, seen, differs;
+
+    MPI_Comm_size(comm, &ranks);
+    memset(&mine, 0, sizeof mine);
+    job->gen.ops->report(job->gen.state, &mine);
+    *out = mine; /* n: settled, the same on every rank */
+    memcpy(counts, mine.failures, sizeof mine.failures);
+    counts[QZ_GEN_FAIL_KINDS] = mine.completion_tokens_counted;
+    counts[QZ_GEN_FAIL_KINDS + 1] = mine.model_changed;
+    counts[QZ_GEN_FAIL_KINDS + 2] = mine.nul_texts;
+    MPI_Allreduce(MPI_IN_PLACE, counts, QZ_GEN_FAIL_KINDS + 3, MPI_UINT64_T, MPI_SUM, comm);
+    for (int k = 0; k < QZ_GEN_FAIL_KINDS; k++)
+        out->failures[k] = counts[k] + base->failures[k];
+    out->completion_tokens_counted = counts[QZ_GEN_FAIL_KINDS] + base->completion_tokens_counted;
+    out->nul_texts = counts[QZ_GEN_FAIL_KINDS + 2] + base->nul_texts;
+
+    seen = mine.model[0] || mine.fingerprint[0];
+    if ((from = lowest_rank(comm, seen)) < ranks) {
+        MPI_Bcast(out->model, (int)sizeof out->model, MPI_CHAR, from, comm);
+        MPI_Bcast(out->fingerprint, (int)sizeof out->fingerprint, MPI_CHAR, from, comm);
+    } else
+        out->model[0] = out->fingerprint[0] = '\0';
+    differs =
+        seen && (strcmp(mine.model, out->model) || strcmp(mine.fingerprint, out->fingerprint));
+    MPI_Allreduce(MPI_IN_PLACE, &differs, 1, MPI_INT, MPI_MAX, comm);
+    out->model_changed = counts[QZ_GEN_FAIL_KINDS + 1] || differs || base->model_changed ? 1 : 0;
+
+    MPI_Allreduce(&mine.last_failure_at, &out->last_failure_at, 1, MPI_UINT64_T, MPI_MAX, comm);
+    from = lowest_rank(comm, out->last_failure_at && mine.last_failure_at == out->last_failure_at);
+    if (from < ranks)
+        MPI_Bcast(out->last_failure, (int)sizeof out->last_failure, MPI_CHAR, from, comm);
+    else
+        out->last_failure[0] = '\0';
+    if (base->last_failure_at > out->last_failure_at) {
+        /* the last failure came before the checkpoint this session resumed from; the
+         * checkpoint keeps the counts, not the text */
+        out->last_failure_at = base->last_failure_at;
+        snprintf(out->last_failure, sizeof out->last_failure,
+                 "(before the resume from a checkpoint)");
+    }
+}
+
 void qz_run_totals(MPI_Comm comm, const struct qz_job *job, double draw_seconds,
                    double select_seconds, struct qz_run *run)
 {
@@ -65,6 +129,10 @@ void qz_run_totals(MPI_Comm comm, const struct qz_job *job, double draw_seconds,
     if (job->gen.ops->stats) {
         qz_gen_stats_total(comm, job, &run->work->base.stats, &run->fig.stats);
         run->fig.has_stats = 1;
+    }
+    if (job->gen.ops->report) {
+        qz_gen_report_total(comm, job, &run->work->base.report, &run->fig.report);
+        run->fig.has_report = 1;
     }
     MPI_Allreduce(MPI_IN_PLACE, times, 2, MPI_DOUBLE, MPI_MAX, comm);
     run->fig.draw_seconds = times[0];

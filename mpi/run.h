@@ -64,14 +64,16 @@ struct qz_run_figures {
     int has_cost;          /* a cost scorer is configured */
     double cost_base_mean; /* E_γ[c] over the valid samples (NaN without a cost) */
     double cost_base_stderr;
-    double utility_q_mean;     /* E_Q[u] under the run's quantilized distribution */
-    double cost_q_mean;        /* E_Q[c] (NaN without a cost) */
-    uint64_t checkpoints;      /* written by this run, earlier sessions included */
-    double checkpoint_seconds; /* time spent writing them (max over ranks, summed) */
-    uint64_t resumes;          /* times this run was resumed from a checkpoint */
-    uint64_t resumed_samples;  /* samples already done when this session resumed */
-    int has_stats;             /* the generator counts requests */
-    struct qz_gen_stats stats; /* summed over ranks and sessions */
+    double utility_q_mean;       /* E_Q[u] under the run's quantilized distribution */
+    double cost_q_mean;          /* E_Q[c] (NaN without a cost) */
+    uint64_t checkpoints;        /* written by this run, earlier sessions included */
+    double checkpoint_seconds;   /* time spent writing them (max over ranks, summed) */
+    uint64_t resumes;            /* times this run was resumed from a checkpoint */
+    uint64_t resumed_samples;    /* samples already done when this session resumed */
+    int has_stats;               /* the generator counts requests */
+    struct qz_gen_stats stats;   /* summed over ranks and sessions */
+    int has_report;              /* the generator reports about its server */
+    struct qz_gen_report report; /* agreed over ranks (this session's counts) */
 };
 
 /* What only the root holds (empty elsewhere). */

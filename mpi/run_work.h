@@ -17,6 +17,7 @@ struct qz_run_base {
     uint64_t done;                 /* their samples */
     uint64_t invalid;              /* invalid samples among them */
     struct qz_gen_stats stats;     /* generator statistics so far */
+    struct qz_gen_report report;   /* the counts of the generator's report so far */
     struct qz_exactsum sum1, sum2; /* Σc and Σc² over their valid samples */
 };
 
@@ -43,6 +44,10 @@ void qz_sum_over_ranks(MPI_Comm comm, const struct qz_exactsum *mine,
                        const struct qz_exactsum *base, struct qz_exactsum *out);
 
 /* Collective: the generator's statistics summed over the ranks, plus base's. */
+/* Collective: the generator's reports of all ranks as one, plus the counts in base
+ * (sessions before). Needs job->gen.ops->report. */
+void qz_gen_report_total(MPI_Comm comm, const struct qz_job *job, const struct qz_gen_report *base,
+                         struct qz_gen_report *out);
 void qz_gen_stats_total(MPI_Comm comm, const struct qz_job *job, const struct qz_gen_stats *base,
                         struct qz_gen_stats *out);
 

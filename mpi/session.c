@@ -131,6 +131,8 @@ static void fill_record(struct qz_record *rec, const struct qz_job *job, const s
     }
     rec->has_stats = res->has_stats;
     rec->stats = res->stats;
+    rec->has_report = res->has_report;
+    rec->report = res->report;
     rec->utility_quantilized_mean = res->utility_q_mean;
     rec->cost_quantilized_mean = res->cost_q_mean;
     rec->cost_base_mean = res->cost_base_mean;
@@ -223,6 +225,24 @@ static enum qz_status advance_checkpoint(const struct qz_job *job, const struct 
     return qz_ckpt_write(MPI_COMM_WORLD, cx->ckpt_path, &h, &none, NULL, err);
 }
 
+/* Collective: the root asks the server for its limits (the generator's settle op) and
+ * every rank applies the same answer, so requests split alike at any rank count. */
+static enum qz_status settle_generator(struct qz_job *job, struct qz_error *err)
+{
+    uint64_t value = 0;
+    enum qz_status rc = QZ_OK;
+
+    if (!job->gen.ops->settle || !job->gen.ops->apply_settled)
+        return QZ_OK;
+    if (is_root())
+        rc = job->gen.ops->settle(job->gen.state, &value, err);
+    if ((rc = qz_agree(MPI_COMM_WORLD, rc, err)))
+        return rc;
+    MPI_Bcast(&value, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+    job->gen.ops->apply_settled(job->gen.state, value);
+    return QZ_OK;
+}
+
 /* Collective: one quantilization of the (current) job, recorded as /runs/<name>:
  * resume, draw, select, gather payloads, record, clean up. */
 static enum qz_status run_one(struct qz_job *job, const char *name, const char *replace_run,
@@ -248,8 +268,11 @@ static enum qz_status run_one(struct qz_job *job, const char *name, const char *
 
     memset(&rec, 0, sizeof rec);
     MPI_Comm_size(MPI_COMM_WORLD, &ranks);
-    /* Resume: this task's checkpoint, if there is one. */
-    rc = qz_draw_resume(MPI_COMM_WORLD, job, &opt, &run, err);
+    /* Settle what the generator must use on every rank (the effective n), then resume:
+     * this task's checkpoint, if there is one. */
+    rc = settle_generator(job, err);
+    if (rc == QZ_OK)
+        rc = qz_draw_resume(MPI_COMM_WORLD, job, &opt, &run, err);
     /* Draw every sample not drawn yet. */
     if (rc == QZ_OK) {
         t_draw = MPI_Wtime();

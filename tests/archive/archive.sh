@@ -149,7 +149,11 @@ check "select from a text archive equals a fresh text run at that q" \
     h5same txtfresh.h5 txtfresh txt-3.h5 txt-q0.1 --ignore job --ignore source_file \
     --ignore source_run --ignore generator_request --ignore requests --ignore retries \
     --ignore failed_samples --ignore prompt_tokens --ignore completion_tokens \
-    --ignore utf8_repaired_samples
+    --ignore utf8_repaired_samples \
+    $(for a in generator_n generator_model generator_system_fingerprint \
+        generator_model_changed completion_tokens_counted texts_nul_replaced failures_http_4xx \
+        failures_http_5xx failures_timeout failures_connection failures_protocol \
+        failures_no_logprobs; do printf -- '--ignore %s ' "$a"; done)
 arm slow -1 0.3
 stop_midway 3 progress tu1.err run txt.json -o txtusr.h5 --progress-every 0.2
 check "text archive: SIGUSR1 gives exit 75 (got $STOP_STATUS)" test "$STOP_STATUS" -eq 75

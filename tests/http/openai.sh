@@ -139,4 +139,104 @@ job dup "\"seed\": 1, \"q\": 0.1, \"samples\": 4, \"tasks\": \"dup.jsonl\",
   \"generator\": $(gen ', "prompt": "p"'), \"utility\": {\"kind\": \"length\"}"
 expect 2 '~dup.jsonl:2: id: "a" is already the id of task 0' "$QZ_BIN" run dup.json -o dup.h5
 check "a repeated task id writes nothing" test ! -e dup.h5
+
+# 10. Server dialects (fake_openai.py --dialect): each at 1 and 3 ranks gives identical
+#     records with a log-prob utility working; the default n is settled (llama.cpp's 4
+#     slots from /props) and recorded; the model and fingerprint the server named are
+#     recorded; tokens are counted from the log-probs (llama.cpp reports choice 0 only).
+dgen() { # dgen URL ENDPOINT: a log-prob generator without n (the default 8)
+    local what='"prompt": "Write a good sentence:"'
+    [ "$2" = chat ] && what='"endpoint": "chat", "messages": [{"role": "user", "content": "Say something good."}]'
+    printf '{"kind": "openai", "base_url": "%s", "model": "fake-model", "max_tokens": 12,
+      "temperature": 0.9, "timeout_seconds": 5, "backoff_seconds": 0.01, "logprobs": true, %s}' "$1" "$what"
+}
+for dialect in openai llama vllm ollama tgi; do
+    start_fake "d-$dialect" --dialect "$dialect"
+    case $dialect in
+        llama) n=4 model=tiny.gguf fp=b1-fake ;;
+        tgi) n=8 model=fake/tgi-model fp=3.0.0-native ;;
+        ollama) n=8 model=fake-model fp=fp_ollama ;;
+        openai) n=8 model=fake-model fp=fp_fake ;;
+        vllm) n=8 model=fake-model fp= ;;
+    esac
+    endpoints="chat completions"
+    case $dialect in ollama | tgi) endpoints=chat ;; esac
+    for endpoint in $endpoints; do
+        name="d_${dialect}_$endpoint"
+        job "$name" "\"seed\": 21, \"q\": 0.1, \"samples\": 50, \"chunk_size\": 16,
+          \"generator\": $(dgen "$FAKE_URL" "$endpoint"), \"utility\": {\"kind\": \"logprob_mean\"}"
+        same_at "$name" 1 3 || continue
+        check "$dialect $endpoint: log-prob utility, n $n, model $model, fingerprint '$fp', tokens counted" \
+            h5q assert "$name-3.h5" "runs/$name" "a['valid_samples'] == 50" \
+            "(v('top/logprob_mean') == v('top/utility')).all()" "(v('top/tokens') == 12).all()" \
+            "a['generator_n'] == $n" "json.loads(a['generator_request'])['body']['n'] == $n" \
+            "a['generator_model'] == '$model'" "a.get('generator_system_fingerprint', '') == '$fp'" \
+            "a['generator_model_changed'] == 0" "a['completion_tokens_counted'] == 50 * 12" \
+            "a['completion_tokens'] $([ $dialect = llama ] && echo '<' || echo '==') 50 * 12" \
+            "'last_failure' not in a and sum(a[k] for k in a if k.startswith('failures_')) == 0"
+    done
+done
+
+# 11. n set above llama.cpp's slots: lowered to the slot count with a warning.
+start_fake llama2 --dialect llama --slots 2 --change-after 5
+LLAMA2=$FAKE_URL
+job nset "\"seed\": 22, \"q\": 0.1, \"samples\": 20,
+  \"generator\": {\"kind\": \"openai\", \"base_url\": \"$LLAMA2\", \"model\": \"m\", \"prompt\": \"p\",
+   \"n\": 6, \"max_tokens\": 4}, \"utility\": {\"kind\": \"length\"}"
+expect -l nset 0 "~the server has 2 slots" "$QZ_BIN" run nset.json -o nset.h5 --no-progress
+# ... and the fingerprint changed after 5 answers (--change-after): recorded
+check "n 6 above 2 slots: generator_n 2, 10 requests; the fingerprint change is recorded" \
+    h5q assert nset.h5 runs/nset "a['generator_n'] == 2" "a['requests'] == 10" \
+    "a['valid_samples'] == 20" "a['generator_system_fingerprint'] == 'b1-fake'" \
+    "a['generator_model_changed'] == 1"
+
+# 12. Log-probs asked for and missing (llama.cpp drops them for a choice that ended
+#     early on a stop string): the request is retried, then its samples are invalid,
+#     counted in failures_no_logprobs, and the reason reaches the error and the record.
+job nolp "\"seed\": 23, \"q\": 0.1, \"samples\": 40, \"invalid\": \"exclude\",
+  \"generator\": {\"kind\": \"openai\", \"base_url\": \"$LLAMA2\", \"model\": \"m\",
+   \"prompt\": \"p\", \"n\": 2, \"max_tokens\": 8, \"stop\": [\"o\"], \"logprobs\": true,
+   \"retries\": 1, \"backoff_seconds\": 0.01}, \"utility\": {\"kind\": \"logprob_mean\"}"
+expect -l nolp 0 '*' "$QZ_BIN" run nolp.json -o nolp.h5 --no-progress
+check "missing log-probs: requests given up, their samples invalid, the reason recorded" \
+    h5q assert nolp.h5 runs/nolp "a['failures_no_logprobs'] >= 1" \
+    "a['invalid_samples'] == a['failed_samples'] == 2 * a['failures_no_logprobs']" \
+    "a['valid_samples'] >= 1" "a['retries'] >= a['failures_no_logprobs']" \
+    "'has no log-probs' in a['last_failure']"
+sed -i 's/"invalid": "exclude",//' nolp.json
+expect 1 "~of the answer has no log-probs (neither logprobs.content nor logprobs.token_logprobs))" \
+    "$QZ_BIN" run nolp.json -o nolp2.h5 --no-progress
+
+# 13. Failure reasons: a 503 on one request (retries 0): counted by reason and
+#     recorded; under "error" the reason reaches the message, and so does a refused
+#     connection.
+job why "\"seed\": 24, \"q\": 0.1, \"samples\": 40, \"invalid\": \"exclude\",
+  \"generator\": $(gen ', "prompt": "p", "retries": 0, "concurrency": 1'),
+  \"utility\": {\"kind\": \"length\"}"
+start_fake why  # a server of its own: nothing else arms faults there
+sed -i "s#$URL#$FAKE_URL#" why.json
+arm 503 1
+expect -l why 0 '*' "$QZ_BIN" run why.json -o why.h5 --no-progress
+check "failures by reason: one 5xx, recorded with the server's message" \
+    h5q assert why.h5 runs/why "a['failures_http_5xx'] == 1" \
+    "a['failures_timeout'] + a['failures_http_4xx'] + a['failures_protocol'] == 0" \
+    "a['failures_connection'] + a['failures_no_logprobs'] == 0" "a['invalid_samples'] == 4" \
+    "a['last_failure'] == 'HTTP 503: fake: server error injected (503)'"
+sed -i 's/"invalid": "exclude",//' why.json
+arm 503 1
+expect 1 "~is invalid: its utility is not a number (the generator's last failure: HTTP 503: " \
+    "$QZ_BIN" run why.json -o why2.h5 --no-progress
+sed -i -e "s#$FAKE_URL#http://127.0.0.1:$closed/v1#" -e 's/"retries": 0,/"retries": 0, "probe": false,/' why.json
+expect 1 "~(the generator's last failure: Failed to connect to 127.0.0.1 port $closed" \
+    "$QZ_BIN" run why.json -o why3.h5 --no-progress
+
+# 14. A NUL in a text (EMIT_NUL: choice 1 of each request): replaced by U+FFFD and
+#     counted, the text otherwise whole, identical at 1 and 3 ranks.
+job nul "\"seed\": 26, \"q\": 1, \"samples\": 8,
+  \"generator\": $(gen ', "prompt": "EMIT_NUL"'), \"utility\": {\"kind\": \"length\"}"
+same_at nul 1 3
+check "NUL: 2 texts with U+FFFD in the middle, none cut" h5q assert nul-3.h5 runs/nul \
+    "a['texts_nul_replaced'] == 2" \
+    "sorted(chr(0xfffd) in (x.decode() if isinstance(x, bytes) else x) for x in v('top/payload')) == [False] * 6 + [True] * 2" \
+    "all(len(x.decode() if isinstance(x, bytes) else x) >= 24 for x in v('top/payload'))"
 finish

@@ -51,7 +51,35 @@ Chat "logprobs" (if the request's logprobs is true):
   {"content": [{"token", "logprob", "bytes", "top_logprobs": [...]}, ...]}
   top_logprobs has top_logprobs entries: the token itself, then other vocabulary
   words with logprob - 0.5*j.
---ignore-n: always exactly one choice (index 0, i.e. k = 0), like llama.cpp.
+--ignore-n: always exactly one choice (index 0, i.e. k = 0).
+
+Dialects (--dialect NAME; the texts are the same in every dialect, only the shape of
+the answers differs):
+  default  as described above (legacy token_logprobs on completions, content[] on
+           chat; chat log-probs with top_logprobs 0 too; the request's model echoed)
+  openai   as default, plus "system_fingerprint": "fp_fake"
+  llama    llama.cpp's llama-server (tests/realserver/README.md): log-probs only as
+           logprobs.content[j].logprob on BOTH endpoints; completions attach them for
+           "logprobs" true or an integer >= 1 (0 or null: "logprobs": null); chat only
+           with "logprobs": true and top_logprobs >= 1 (absent: 20 alternatives; 0:
+           none); n above --slots (default 4) -> 400 "Field 'n': Value must be between
+           1 <= value <= 4, but got 8"; usage.completion_tokens counts choice 0 only;
+           "model": "tiny.gguf" whatever was asked; "system_fingerprint": "b1-fake";
+           GET /props -> {"total_slots": SLOTS, ...}. A choice that ended on a stop
+           string loses the log-prob of its last token, and has none at all
+           (completions "logprobs": null, chat no "logprobs" key) when it has at most
+           two tokens.
+  vllm     vLLM: content[] on chat, token_logprobs on completions, n honoured, no
+           system_fingerprint
+  ollama   Ollama's OpenAI-compatible API: n ignored (one choice), chat log-probs as
+           content[], completions never carry log-probs, "system_fingerprint":
+           "fp_ollama"
+  tgi      text-generation-inference's Messages API: n ignored (one choice), chat
+           log-probs as content[], completions without log-probs, "model":
+           "fake/tgi-model", "system_fingerprint": "3.0.0-native"
+--change-after N: after N answered work requests, system_fingerprint gains "-changed"
+(a server upgraded mid-run). A prompt containing "EMIT_NUL" gives choice k = 1 a text
+with a NUL character in its middle (JSON \u0000).
 
 Reward endpoints.  score(t) = t.count("good") + 0.001 * len(t.encode("utf-8"))
 (substring count, case-sensitive; UTF-8 byte length).
@@ -279,6 +307,60 @@ def common_params(body):
     return n, max_tokens, temperature, seed_of(body), stop_list(body)
 
 
+DIALECT = {"name": "default", "slots": 4, "change_after": None, "answered": 0}
+DIALECTS = ("default", "openai", "llama", "vllm", "ollama", "tgi")
+
+
+def dialect_n(n, ignore_n):
+    """The number of choices a dialect answers for a request asking for n."""
+    d = DIALECT["name"]
+    if ignore_n or d in ("ollama", "tgi"):
+        return 1
+    if d == "llama" and n > DIALECT["slots"]:
+        raise BadRequest("Field 'n': Value must be between 1 <= value <= %d, but got %d"
+                         % (DIALECT["slots"], n))
+    return n
+
+
+def with_nul(text, k, prompt):
+    if "EMIT_NUL" in prompt and k == 1:
+        half = len(text) // 2
+        return text[:half] + "\x00" + text[half:]
+    return text
+
+
+def llama_stop_cut(content, fin):
+    """llama.cpp's log-probs of a choice that ended on a stop string (None: none)."""
+    if fin != "stop":
+        return content
+    if len(content) <= 2:
+        return None
+    return content[:-1]
+
+
+def finish_answer(out, body, choice_tokens):
+    """The dialect's model, fingerprint and usage on an answer."""
+    d = DIALECT["name"]
+    with STATE.lock:
+        DIALECT["answered"] += 1
+        changed = (DIALECT["change_after"] is not None
+                   and DIALECT["answered"] > DIALECT["change_after"])
+    fp = {"openai": "fp_fake", "llama": "b1-fake", "ollama": "fp_ollama",
+          "tgi": "3.0.0-native"}.get(d)
+    if d == "llama":
+        out["model"] = "tiny.gguf"
+        if choice_tokens:
+            out["usage"]["completion_tokens"] = choice_tokens[0]
+            out["usage"]["total_tokens"] = out["usage"]["prompt_tokens"] + choice_tokens[0]
+    elif d == "tgi":
+        out["model"] = "fake/tgi-model"
+    if fp is None and changed:
+        fp = "fp"
+    if fp is not None:
+        out["system_fingerprint"] = fp + ("-changed" if changed else "")
+    return out
+
+
 def do_completions(body, ignore_n):
     n, max_tokens, temperature, seed, stops = common_params(body)
     prompt = body.get("prompt")
@@ -289,18 +371,31 @@ def do_completions(body, ignore_n):
         prompts = prompt
     else:
         raise BadRequest("'prompt' is required and must be a string or a list of strings")
-    if ignore_n:
-        n = 1
+    n = dialect_n(n, ignore_n)
     if n * max_tokens * len(prompts) > MAX_WORK:
         raise BadRequest("fake: n * max_tokens too large")
+    d = DIALECT["name"]
     want_lp = body.get("logprobs") is not None and body.get("logprobs") is not False
-    choices, ctoks = [], 0
+    if d == "llama":
+        v = body.get("logprobs")
+        want_lp = v is True or (isinstance(v, int) and not isinstance(v, bool) and v >= 1)
+    elif d in ("ollama", "tgi"):
+        want_lp = False
+    choices, ctoks, per_choice = [], 0, []
     for i, p in enumerate(prompts):
         for k in range(n):
             toks, lps, text, fin = generate(seed, k, p, temperature, max_tokens, stops)
+            text = with_nul(text, k, p)
             ctoks += len(toks)
+            per_choice.append(len(toks))
             lp = None
-            if want_lp:
+            if want_lp and d == "llama":
+                lp = llama_stop_cut([{"id": 0, "token": t, "logprob": l,
+                                      "bytes": list(t.encode()), "top_logprobs": []}
+                                     for t, l in zip(toks, lps)], fin)
+                if lp is not None:
+                    lp = {"content": lp}
+            elif want_lp:
                 offs, pos = [], 0
                 for t in toks:
                     offs.append(pos)
@@ -312,10 +407,11 @@ def do_completions(body, ignore_n):
     ptoks = sum(len(p.split()) for p in prompts)
     with STATE.lock:
         STATE.choices_served += len(choices)
-    return {"id": new_id("cmpl"), "object": "text_completion",
-            "created": int(time.time()), "model": body["model"], "choices": choices,
-            "usage": {"prompt_tokens": ptoks, "completion_tokens": ctoks,
-                      "total_tokens": ptoks + ctoks}}
+    return finish_answer({"id": new_id("cmpl"), "object": "text_completion",
+                          "created": int(time.time()), "model": body["model"],
+                          "choices": choices,
+                          "usage": {"prompt_tokens": ptoks, "completion_tokens": ctoks,
+                                    "total_tokens": ptoks + ctoks}}, body, per_choice)
 
 
 def chat_prompt(body):
@@ -341,20 +437,24 @@ def chat_prompt(body):
 def do_chat(body, ignore_n):
     n, max_tokens, temperature, seed, stops = common_params(body)
     prompt = chat_prompt(body)
-    if ignore_n:
-        n = 1
+    n = dialect_n(n, ignore_n)
     if n * max_tokens > MAX_WORK:
         raise BadRequest("fake: n * max_tokens too large")
+    d = DIALECT["name"]
     want_lp = body.get("logprobs") is True
     ntop = 0
     if want_lp:
-        ntop = as_int(body, "top_logprobs", 0, 0)
+        ntop = as_int(body, "top_logprobs", 20 if d == "llama" else 0, 0)
         if ntop > 20:
             raise BadRequest("'top_logprobs' must be <= 20")
-    choices, ctoks = [], 0
+        if d == "llama" and ntop == 0:
+            want_lp = False
+    choices, ctoks, per_choice = [], 0, []
     for k in range(n):
         toks, lps, text, fin = generate(seed, k, prompt, temperature, max_tokens, stops)
+        text = with_nul(text, k, prompt)
         ctoks += len(toks)
+        per_choice.append(len(toks))
         lp = None
         if want_lp:
             content = []
@@ -370,15 +470,25 @@ def do_chat(body, ignore_n):
                 content.append({"token": t, "logprob": l, "bytes": list(t.encode()),
                                 "top_logprobs": top})
             lp = {"content": content}
-        choices.append({"index": k, "message": {"role": "assistant", "content": text},
-                        "logprobs": lp, "finish_reason": fin})
+        choice = {"index": k, "message": {"role": "assistant", "content": text},
+                  "logprobs": lp, "finish_reason": fin}
+        if d == "llama" and lp is not None:
+            cut = llama_stop_cut(lp["content"], fin)
+            if cut is None:
+                del choice["logprobs"]
+            else:
+                lp["content"] = cut
+        elif d == "llama":
+            del choice["logprobs"]
+        choices.append(choice)
     ptoks = len(prompt.split())
     with STATE.lock:
         STATE.choices_served += len(choices)
-    return {"id": new_id("chatcmpl"), "object": "chat.completion",
-            "created": int(time.time()), "model": body["model"], "choices": choices,
-            "usage": {"prompt_tokens": ptoks, "completion_tokens": ctoks,
-                      "total_tokens": ptoks + ctoks}}
+    return finish_answer({"id": new_id("chatcmpl"), "object": "chat.completion",
+                          "created": int(time.time()), "model": body["model"],
+                          "choices": choices,
+                          "usage": {"prompt_tokens": ptoks, "completion_tokens": ctoks,
+                                    "total_tokens": ptoks + ctoks}}, body, per_choice)
 
 
 def str_list(v, name, allow_str=True):
@@ -691,6 +801,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _route(self, method, path, body, raw):
         get_routes = {"/health": None, "/v1/models": None}
+        if DIALECT["name"] == "llama":
+            get_routes["/props"] = None
         post_routes = {
             "/v1/completions": lambda b: do_completions(b, self.server.ignore_n),
             "/v1/chat/completions": lambda b: do_chat(b, self.server.ignore_n),
@@ -703,6 +815,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self._error(405, f"method {method} not allowed on {path}")
             elif path == "/health":
                 self._send(200, {"status": "ok"})
+            elif path == "/props":
+                self._send(200, {"total_slots": DIALECT["slots"], "model_path": "tiny.gguf",
+                                 "build_info": "b1-fake",
+                                 "default_generation_settings": {"n_ctx": 2048}})
             else:
                 self._send(200, {"object": "list", "data": [
                     {"id": "fake-model", "object": "model", "created": 0,
@@ -796,11 +912,15 @@ def main(argv=None):
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--ignore-n", action="store_true")
+    ap.add_argument("--dialect", choices=DIALECTS, default="default")
+    ap.add_argument("--slots", type=int, default=4)
+    ap.add_argument("--change-after", type=int)
     ap.add_argument("--seconds-limit", type=float, default=3600.0)
     ap.add_argument("--log")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args(argv)
     LOG["verbose"] = args.verbose
+    DIALECT.update(name=args.dialect, slots=args.slots, change_after=args.change_after)
     if args.log:
         LOG["file"] = open(args.log, "a", encoding="utf-8")
 

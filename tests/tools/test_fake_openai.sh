@@ -145,6 +145,57 @@ else
     bad "--ignore-n instance did not start"
 fi
 
+# --- --dialect llama (llama.cpp's llama-server, tests/realserver/answers) ------------------
+if start_server llama --dialect llama --slots 4; then
+    LPID=$SPID
+    LC='{"model":"m","prompt":"p","max_tokens":3,"n":2,"logprobs":1}'
+    R=$(post "$SPORT" /v1/completions "$LC")
+    check "llama: completions log-probs as content[], no token_logprobs, model tiny.gguf" jtest \
+        "all(len(c['logprobs']['content'])==3 and 'token_logprobs' not in c['logprobs'] for c in d['choices']) and d['model']=='tiny.gguf' and d['system_fingerprint']=='b1-fake'" <<<"$R"
+    check "llama: usage counts choice 0 only" jtest "d['usage']['completion_tokens']==3" <<<"$R"
+    R=$(post "$SPORT" /v1/completions '{"model":"m","prompt":"p","max_tokens":3,"logprobs":0}')
+    check "llama: logprobs 0 -> null" jtest "d['choices'][0]['logprobs'] is None" <<<"$R"
+    LCH='{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":3,"logprobs":true'
+    R=$(post "$SPORT" /v1/chat/completions "$LCH,\"top_logprobs\":0}")
+    check "llama: chat top_logprobs 0 -> no logprobs key" jtest "'logprobs' not in d['choices'][0]" <<<"$R"
+    R=$(post "$SPORT" /v1/chat/completions "$LCH,\"top_logprobs\":1}")
+    check "llama: chat top_logprobs 1 -> content[]" jtest "len(d['choices'][0]['logprobs']['content'])==3" <<<"$R"
+    R=$(post "$SPORT" /v1/completions '{"model":"m","prompt":"p","n":8}')
+    check "llama: n 8 above 4 slots -> 400 naming the cap" jtest \
+        "d['error']['message']==\"Field 'n': Value must be between 1 <= value <= 4, but got 8\"" <<<"$R"
+    R=$(curl -s --max-time 5 "http://127.0.0.1:$SPORT/props")
+    check "llama: /props total_slots" jtest "d['total_slots']==4" <<<"$R"
+    R=$(post "$SPORT" /v1/completions '{"model":"m","prompt":"p","max_tokens":8,"n":4,"logprobs":1,"stop":["o"],"seed":3}')
+    check "llama: a choice ended on a stop string loses its last log-prob, or all of them" jtest \
+        "all(c['finish_reason']=='length' and len(c['logprobs']['content'])==8 or c['finish_reason']=='stop' and (c['logprobs'] is None or len(c['logprobs']['content'])>=2) for c in d['choices'])" <<<"$R"
+    kill -TERM "$LPID"
+    wait "$LPID"
+else
+    bad "--dialect llama instance did not start"
+fi
+for dialect in vllm ollama tgi; do
+    if start_server "$dialect" --dialect "$dialect"; then
+        DPID=$SPID
+        R=$(post "$SPORT" /v1/chat/completions '{"model":"m","messages":[{"role":"user","content":"x EMIT_NUL"}],"max_tokens":3,"n":2,"logprobs":true,"top_logprobs":1}')
+        want=2
+        [ "$dialect" = vllm ] || want=1
+        check "$dialect: chat n=2 gives $want choice(s) with content[] log-probs" jtest \
+            "len(d['choices'])==$want and all(len(c['logprobs']['content'])==3 for c in d['choices'])" <<<"$R"
+        [ "$want" = 2 ] && check "$dialect: EMIT_NUL puts a NUL in choice 1 only" jtest \
+            "'\\x00' in d['choices'][1]['message']['content'] and '\\x00' not in d['choices'][0]['message']['content']" <<<"$R"
+        R=$(post "$SPORT" /v1/completions '{"model":"m","prompt":"p","max_tokens":3,"logprobs":1}')
+        if [ "$dialect" = vllm ]; then
+            check "vllm: completions token_logprobs" jtest "len(d['choices'][0]['logprobs']['token_logprobs'])==3" <<<"$R"
+        else
+            check "$dialect: completions without log-probs" jtest "d['choices'][0]['logprobs'] is None" <<<"$R"
+        fi
+        kill -TERM "$DPID"
+        wait "$DPID"
+    else
+        bad "--dialect $dialect instance did not start"
+    fi
+done
+
 # --- faults via X-Fault header -----------------------------------------------------------
 SMALL='{"model":"m","prompt":"p","max_tokens":2}'
 H=$(curl -s -D - -o /dev/null --max-time 5 -H 'X-Fault: 429' --data-binary "$SMALL" "$B/v1/completions" | tr -d '\r')

@@ -179,6 +179,7 @@ struct parsed {
     enum qz_status rc;
     uint32_t taken;
     uint64_t pt, ct;
+    uint32_t kind;
     struct openai_choice ch[OPENAI_N_MAX];
     cJSON *root;
 };
@@ -188,7 +189,7 @@ static void parse(const char *body, int chat, int logprobs, uint32_t size, struc
     char why[200];
     memset(p, 0, sizeof *p);
     p->rc = openai_parse(body, strlen(body), chat, logprobs, size, &p->root, p->ch, &p->taken,
-                         &p->pt, &p->ct, why, sizeof why);
+                         &p->pt, &p->ct, &p->kind, why, sizeof why);
 }
 
 static void test_parse_completions(void)
@@ -197,7 +198,8 @@ static void test_parse_completions(void)
 
     parse("{\"choices\": [{\"index\": 1, \"text\": \"b\", \"logprobs\": {\"token_logprobs\": "
           "[-0.5, null, -0.25]}}, {\"index\": 0, \"text\": \"a\", \"logprobs\": "
-          "{\"token_logprobs\": [-1]}}, {\"index\": 2, \"text\": \"\"}], \"usage\": "
+          "{\"token_logprobs\": [-1]}}, {\"index\": 2, \"text\": \"\", \"logprobs\": "
+          "{\"content\": []}}], \"usage\": "
           "{\"prompt_tokens\": 12, \"completion_tokens\": 7}}",
           0, 1, 3, &p);
     CHECK(p.rc == QZ_OK && p.taken == 3, "three choices out of order: rc %d, taken %u", p.rc,
@@ -210,11 +212,46 @@ static void test_parse_completions(void)
               p.ch[0].logprob_sum, p.ch[0].tokens);
         CHECK(p.ch[1].logprob_sum == -0.75 && p.ch[1].tokens == 3,
               "choice 1 logprobs skip null: %g / %u", p.ch[1].logprob_sum, p.ch[1].tokens);
-        CHECK(isnan(p.ch[2].logprob_sum) && p.ch[2].tokens == 0, "choice 2 has no logprobs");
+        CHECK(p.ch[2].logprob_sum == 0 && p.ch[2].tokens == 0, "choice 2 has no tokens");
         CHECK(p.pt == 12 && p.ct == 7, "usage %llu / %llu", (unsigned long long)p.pt,
               (unsigned long long)p.ct);
     }
     cJSON_Delete(p.root);
+
+    /* llama.cpp's shape on completions: content[].logprob */
+    parse("{\"choices\": [{\"index\": 0, \"text\": \"ab\", \"logprobs\": {\"content\": "
+          "[{\"token\": \"a\", \"logprob\": -0.5}, {\"token\": \"b\", \"logprob\": -1.5}]}}]}",
+          0, 1, 1, &p);
+    CHECK(p.rc == QZ_OK && p.ch[0].logprob_sum == -2 && p.ch[0].tokens == 2,
+          "content[] log-probs on completions: rc %d, %g / %u", p.rc, p.ch[0].logprob_sum,
+          p.ch[0].tokens);
+    cJSON_Delete(p.root);
+    /* log-probs asked for and missing (null, absent, no list): the request failed */
+    static const char *const no_lp[] = {
+        "{\"choices\": [{\"index\": 0, \"text\": \"a\", \"logprobs\": null}]}",
+        "{\"choices\": [{\"index\": 0, \"text\": \"a\"}]}",
+        "{\"choices\": [{\"index\": 0, \"text\": \"a\", \"logprobs\": {\"tokens\": []}}]}",
+        "{\"choices\": [{\"index\": 0, \"text\": \"a\", \"logprobs\": {\"token_logprobs\": "
+        "[-1]}}, {\"index\": 1, \"text\": \"b\"}]}",
+    };
+    for (size_t i = 0; i < sizeof no_lp / sizeof no_lp[0]; i++) {
+        parse(no_lp[i], 0, 1, 2, &p);
+        CHECK(p.rc == QZ_EIO && p.kind == QZ_GEN_FAIL_NO_LOGPROBS && !p.root,
+              "missing log-probs %zu: rc %d kind %u", i, p.rc, p.kind);
+    }
+    /* a NUL in a text: replaced by U+FFFD, not cut; an escaped backslash before u0000 is
+     * not one */
+    parse("{\"choices\": [{\"index\": 0, \"text\": \"a\\u0000b\"}, {\"index\": 1, \"text\": "
+          "\"c\\\\u0000\"}]}",
+          0, 0, 2, &p);
+    CHECK(p.rc == QZ_OK && p.ch[0].had_nul && !p.ch[1].had_nul &&
+              strcmp(p.ch[0].text, "a\xEF\xBF\xBD"
+                                   "b") == 0 &&
+              strcmp(p.ch[1].text, "c\\u0000") == 0,
+          "NUL: rc %d, had_nul %d %d", p.rc, p.ch[0].had_nul, p.ch[1].had_nul);
+    cJSON_Delete(p.root);
+    parse("{\"choices\": [{\"index\": 0, \"text\": \"a\\u0000b\\uffff\"}]}", 0, 0, 1, &p);
+    CHECK(p.rc == QZ_EIO && p.kind == QZ_GEN_FAIL_PROTOCOL, "NUL and U+FFFF: rc %d", p.rc);
 
     /* logprobs not requested: NaN even when the server sends them */
     parse("{\"choices\": [{\"index\": 0, \"text\": \"a\", \"logprobs\": {\"token_logprobs\": "
@@ -274,14 +311,15 @@ static void test_parse_chat(void)
     parse("{\"choices\": [{\"index\": 0, \"message\": {\"role\": \"assistant\", \"content\": "
           "\"hi\"}, \"logprobs\": {\"content\": [{\"token\": \"h\", \"logprob\": -0.5, "
           "\"top_logprobs\": []}, {\"token\": \"i\", \"logprob\": -1.5}]}}, {\"index\": 1, "
-          "\"message\": {\"role\": \"assistant\", \"content\": null}}], \"usage\": "
+          "\"message\": {\"role\": \"assistant\", \"content\": null}, \"logprobs\": "
+          "{\"content\": []}}], \"usage\": "
           "{\"prompt_tokens\": 5, \"completion_tokens\": 2, \"total_tokens\": 7}}",
           1, 1, 2, &p);
     CHECK(p.rc == QZ_OK && p.taken == 2, "chat: rc %d, taken %u", p.rc, p.taken);
     if (p.rc == QZ_OK) {
         CHECK(strcmp(p.ch[0].text, "hi") == 0 && p.ch[0].logprob_sum == -2.0 && p.ch[0].tokens == 2,
               "chat choice 0: %s %g %u", p.ch[0].text, p.ch[0].logprob_sum, p.ch[0].tokens);
-        CHECK(strcmp(p.ch[1].text, "") == 0 && isnan(p.ch[1].logprob_sum),
+        CHECK(strcmp(p.ch[1].text, "") == 0 && p.ch[1].logprob_sum == 0 && p.ch[1].tokens == 0,
               "null content is an empty text");
         CHECK(p.pt == 5 && p.ct == 2, "chat usage");
     }
@@ -426,7 +464,7 @@ static void test_open_body(void)
         CHECK(d && strstr(d, "/v1/chat/completions\"") &&
                   strstr(d, "\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],"
                             "\"max_tokens\":64,\"temperature\":0.7,") &&
-                  strstr(d, "\"stop\":[\"\\n\"],\"n\":3,\"logprobs\":true,\"top_logprobs\":0}"),
+                  strstr(d, "\"stop\":[\"\\n\"],\"n\":3,\"logprobs\":true,\"top_logprobs\":1}"),
               "describe chat: %s", d ? d : "(null)");
         free(d);
         qz_gen_close(&gen);
