@@ -396,6 +396,33 @@ static enum qz_http_verdict on_answer(void *ctx, void *tagp, const struct qz_htt
     return rc ? QZ_HTTP_ABORT : QZ_HTTP_ACCEPT;
 }
 
+/* The reason a request was given up, as the record counts it (from the http layer's
+ * reason of the last attempt). */
+static enum qz_gen_failure failure_kind(const struct qz_generator *g, const struct openai_tag *tag,
+                                        const char *why)
+{
+    enum qz_http_reason reason = QZ_HTTP_FAIL_NONE;
+
+    qz_http_last_failure(g->http, &reason);
+    switch (reason) {
+    case QZ_HTTP_FAIL_STATUS: /* the message starts "HTTP <status>" */
+        return !strncmp(why, "HTTP 4", 6) ? QZ_GEN_FAIL_HTTP_4XX : QZ_GEN_FAIL_HTTP_5XX;
+    case QZ_HTTP_FAIL_TIMEOUT:
+        return QZ_GEN_FAIL_TIMEOUT;
+    case QZ_HTTP_FAIL_NONE:
+    case QZ_HTTP_FAIL_CONNECT:
+    case QZ_HTTP_FAIL_PROTOCOL: /* closed early, truncated, an empty reply */
+        return QZ_GEN_FAIL_CONNECTION;
+    case QZ_HTTP_FAIL_TOO_LARGE:
+        return QZ_GEN_FAIL_PROTOCOL;
+    case QZ_HTTP_FAIL_MALFORMED: /* on_answer refused the answer, and said why */
+        return (enum qz_gen_failure)tag->kind;
+    case QZ_HTTP_FAIL_REASONS:
+        break;
+    }
+    return QZ_GEN_FAIL_CONNECTION;
+}
+
 static void on_give_up(void *ctx, void *tagp, const char *why)
 {
     struct qz_generator *g = ctx;
@@ -405,14 +432,7 @@ static void on_give_up(void *ctx, void *tagp, const char *why)
     memcpy(&tag, tagp, sizeof tag);
     /* the samples stay NaN with empty texts: the job's invalid policy decides */
     g->stats.failed_samples += tag.size;
-    if (!strncmp(why, "HTTP ", 5))
-        kind = why[5] == '4' ? QZ_GEN_FAIL_HTTP_4XX : QZ_GEN_FAIL_HTTP_5XX;
-    else if (!strncmp(why, "generator: ", 11)) /* on_answer refused the answer */
-        kind = (enum qz_gen_failure)tag.kind;
-    else if (strstr(why, "timed out") || strstr(why, "Timeout"))
-        kind = QZ_GEN_FAIL_TIMEOUT;
-    else
-        kind = QZ_GEN_FAIL_CONNECTION;
+    kind = failure_kind(g, &tag, why);
     g->report.failures[kind]++;
     note_failure(g, tag.start, why);
 }
