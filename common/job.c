@@ -8,6 +8,7 @@
 
 #include "checkpoint.h"
 #include "select.h"
+#include "utf8.h"
 
 #define QZ_JOB_FILE_MAX (16u << 20)
 
@@ -297,11 +298,20 @@ fail:
     return rc;
 }
 
+/* The line (from 1) that holds byte `at` of text. */
+static size_t line_of(const char *text, size_t at)
+{
+    size_t line = 1;
+    for (size_t i = 0; i < at; i++)
+        line += text[i] == '\n';
+    return line;
+}
+
 enum qz_status qz_job_load(const char *path, struct qz_job *job, struct qz_error *err)
 {
     FILE *f = fopen(path, "rb");
     char *text;
-    size_t len;
+    size_t len, bad;
     long size;
     enum qz_status rc;
 
@@ -332,6 +342,12 @@ enum qz_status qz_job_load(const char *path, struct qz_job *job, struct qz_error
     if (strlen(text) != len) {
         free(text);
         return qz_error_set(err, QZ_EJOB, "%s: job file contains a NUL byte", path);
+    }
+    if ((bad = qz_utf8_invalid_at(text, len)) < len) {
+        rc = qz_error_set(err, QZ_EJOB, "%s:%zu: not valid UTF-8 (byte 0x%02x at offset %zu)", path,
+                          line_of(text, bad), (unsigned char)text[bad], bad);
+        free(text);
+        return rc;
     }
     rc = qz_job_parse(text, path, job, err);
     if (rc == QZ_OK) {

@@ -7,6 +7,7 @@
 
 #include "job.h"
 #include "rng.h"
+#include "utf8.h"
 
 #define QZ_STREAM_TASK 6u /* Philox stream of the task seeds */
 
@@ -77,6 +78,10 @@ enum qz_status qz_tasks_load(struct qz_tasks *t, const char *path, const char *j
         snprintf(where, sizeof where, "%s:%zu", full, lineno);
         if (strspn(text, " \t\r\n") == (size_t)got)
             continue; /* blank lines are allowed */
+        if (qz_utf8_invalid_at(text, (size_t)got) < (size_t)got) {
+            rc = qz_error_set(err, QZ_EJOB, "%s: not valid UTF-8", where);
+            break;
+        }
         if (!(line = cJSON_Parse(text))) {
             rc = qz_error_set(err, QZ_EJOB, "%s: not valid JSON", where);
             break;

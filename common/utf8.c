@@ -42,10 +42,10 @@ static size_t char_at(const unsigned char *p, size_t n, int *ok)
     return need + 1;
 }
 
-int qz_utf8_valid(const char *s, size_t len)
+size_t qz_utf8_invalid_at(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
+    size_t i = 0, n;
     int ok;
 
     while (i < len) {
@@ -53,11 +53,17 @@ int qz_utf8_valid(const char *s, size_t len)
             i++;
             continue;
         }
-        i += char_at(p + i, len - i, &ok);
+        n = char_at(p + i, len - i, &ok);
         if (!ok)
-            return 0;
+            return i;
+        i += n;
     }
-    return 1;
+    return len;
+}
+
+int qz_utf8_valid(const char *s, size_t len)
+{
+    return qz_utf8_invalid_at(s, len) == len;
 }
 
 size_t qz_utf8_repaired_len(const char *s, size_t len)

@@ -14,6 +14,10 @@
 /* 1 if s[0..len) is valid UTF-8 (NUL bytes are valid characters). */
 int qz_utf8_valid(const char *s, size_t len);
 
+/* The offset of the first byte of s[0..len) that starts an invalid sequence; len when
+ * s is valid UTF-8. */
+size_t qz_utf8_invalid_at(const char *s, size_t len);
+
 /* The length of s[0..len) once repaired: at most 3 * len. */
 size_t qz_utf8_repaired_len(const char *s, size_t len);
 

@@ -1,6 +1,8 @@
 /* Job validation: a table of bad jobs, each with the message it must give, and
  * good jobs with their resolved values. */
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "job.h"
@@ -179,6 +181,26 @@ int main(void)
         CHECK(qz_job_load("/nonexistent/job.json", &job, &err) == QZ_EJOB &&
                   strstr(err.msg, "/nonexistent/job.json: cannot open job file") == err.msg,
               "missing file: %s", err.msg);
+    }
+    {
+        /* A job file that is not UTF-8 is refused with its line (a name in Latin-1). */
+        char path[] = "/tmp/qz_test_job_XXXXXX";
+        const char text[] =
+            "{\"name\": \"demo\",\n \"description\": \"caf\xe9\",\n"
+            " \"q\": 0.1, \"samples\": 10, \"generator\": {\"kind\": \"normal\"}}\n";
+        int fd = mkstemp(path);
+        struct qz_job job;
+        struct qz_error err = {QZ_OK, ""};
+        char want[128];
+
+        CHECK(fd >= 0 && write(fd, text, sizeof text - 1) == (ssize_t)(sizeof text - 1), "write %s",
+              path);
+        if (fd >= 0)
+            close(fd);
+        snprintf(want, sizeof want, "%s:2: not valid UTF-8 (byte 0xe9 at offset 37)", path);
+        CHECK(qz_job_load(path, &job, &err) == QZ_EJOB && strcmp(err.msg, want) == 0,
+              "invalid UTF-8: %s", err.msg);
+        remove(path);
     }
     return check_done("test_job");
 }

@@ -96,5 +96,14 @@ int main(void)
         size_t n = qz_scrub_secret("xx sk-SECRET123", 15, "sk-SECRET123", out, sizeof out);
         CHECK(n == 3 && memcmp(out, "xx ", 3) == 0, "a cut never shows part of a secret: %s", out);
     }
+    /* Where the first invalid sequence starts. */
+    CHECK(qz_utf8_invalid_at("abc", 3) == 3, "valid: its length");
+    CHECK(qz_utf8_invalid_at("a\xc3\xa9"
+                             "b\xff"
+                             "c",
+                             6) == 4,
+          "a stray byte after a valid 2-byte one");
+    CHECK(qz_utf8_invalid_at("ab\xe2\x82", 4) == 2, "a sequence cut at the end");
+    CHECK(qz_utf8_invalid_at("\xed\xa0\x80", 3) == 0, "a surrogate");
     return check_done("test_utf8");
 }
