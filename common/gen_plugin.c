@@ -104,6 +104,8 @@ struct qz_generator {
     void *state;
     int opened; /* ops->open succeeded: close is due */
     int text;
+    struct qz_gen_stats stats; /* calls of the plugin's draw, samples it left out, texts
+                                  repaired to valid UTF-8 */
 
     /* the draw in progress, for the sink */
     struct qz_batch *out;
@@ -164,12 +166,22 @@ static enum qz_status plugin_draw(struct qz_generator *g, uint64_t first, size_t
         return qz_error_set(err, QZ_EIO, "%s: drawing samples %llu to %llu: %s", g->lib.label,
                             (unsigned long long)first, (unsigned long long)(first + n - 1),
                             why[0] ? why : "failed (no message)");
-    if (!g->text)
-        return QZ_OK;
-    for (size_t j = 0; j < n; j++) /* a text sample never emitted is a failed one */
-        if (isnan(out->value[j]))
-            out->text_len[j] = 0;
+    g->stats.requests++;
+    g->stats.utf8_repaired_samples += qz_batch_repaired(out);
+    for (size_t j = 0; j < n; j++)
+        if (isnan(out->value[j])) {
+            g->stats.failed_samples++;
+            if (g->text) /* a text sample never emitted is a failed one */
+                out->text_len[j] = 0;
+        }
     return QZ_OK;
+}
+
+static void plugin_stats(const struct qz_generator *g, struct qz_gen_stats *st)
+{
+    st->requests += g->stats.requests;
+    st->failed_samples += g->stats.failed_samples;
+    st->utf8_repaired_samples += g->stats.utf8_repaired_samples;
 }
 
 static void plugin_close(struct qz_generator *g)
@@ -226,5 +238,6 @@ const struct qz_generator_ops qz_gen_plugin_ops = {
     .open = plugin_open,
     .draw = plugin_draw,
     .produces_text = plugin_produces_text,
+    .stats = plugin_stats,
     .close = plugin_close,
 };

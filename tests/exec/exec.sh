@@ -200,6 +200,26 @@ ok = (g.attrs["invalid_samples"] == 1500 // 7
 sys.exit(0 if ok else 1)
 PY
 
+check "ptext: the plugin's counts: 214 left out, one draw call per 200-sample chunk" \
+    h5q assert ptext-1.h5 runs/ptext "a['failed_samples'] == 214" "a['requests'] == 8" \
+    "a['utf8_repaired_samples'] == 0"
+
+# 12b. A plugin's invalid UTF-8 is stored as U+FFFD and counted, the same at 1 and 3
+#      ranks: the count equals the archived texts that hold U+FFFD.
+job platin "\"seed\": 9, \"q\": 0.05, \"samples\": 1500, \"chunk_size\": 200,
+  \"generator\": {\"kind\": \"plugin\", \"path\": \"$PLUGIN\", \"config\": {\"text\": true, \"latin1\": true}},
+  \"utility\": {\"kind\": \"length\"}, \"output\": {\"archive\": \"all\"}"
+same_at platin 1 3
+check "platin: texts repaired to U+FFFD and counted" py - platin-1.h5 <<'PY'
+import sys, h5py
+g = h5py.File(sys.argv[1], "r")["runs/platin"]
+s = g["samples"]
+off, ln, data = s["payload_offset"][...], s["payload_length"][...], s["payload_bytes"][...].tobytes()
+texts = [data[o:o + n].decode("utf-8") for o, n in zip(off, ln)]  # strict: valid UTF-8
+fixed = sum("caf\ufffd" in t for t in texts)
+sys.exit(0 if fixed > 0 and g.attrs["utf8_repaired_samples"] == fixed else 1)
+PY
+
 # 13. Numbers round-trip exactly through an exec scorer: utility = 1 - value, bit for bit.
 job pvals "\"seed\": 10, \"q\": 0.01, \"samples\": 3000,
   \"generator\": {\"kind\": \"plugin\", \"path\": \"$PLUGIN\"},

@@ -3,7 +3,8 @@
  * Generator: sample i under seed s is u(s, i) = splitmix64(s ^ splitmix64(i)) >> 11
  * times 2^-53, a number in [0, 1) (config {"text": true}: a text of words chosen by the
  * same hash instead). Config {"fail_every": K}: every index i with i % K == K - 1
- * fails. Scorer: numbers score 1 - v, texts their length in bytes; config
+ * fails. Config {"latin1": true}: the word "café" in Latin-1 (an invalid UTF-8 byte), to
+ * test the repair of texts. Scorer: numbers score 1 - v, texts their length in bytes; config
  * {"reject": true} makes open fail (to test the message).
  *
  * Build: cc -std=c11 -fPIC -shared -I common example_plugin.c -o libexample.so
@@ -20,6 +21,7 @@
 struct gen {
     uint64_t seed;
     int text;
+    int latin1; /* "caf\xe9" instead of "caf\xc3\xa9" */
     unsigned long fail_every;
 };
 
@@ -67,7 +69,7 @@ static int only_known(const char *json, const char *const *known, char *errbuf, 
 
 static int gen_open(const char *config, uint64_t seed, void **state, char *errbuf, size_t errlen)
 {
-    static const char *const known[] = {"text", "fail_every", NULL};
+    static const char *const known[] = {"text", "fail_every", "latin1", NULL};
     const char *v;
     struct gen *g;
 
@@ -79,6 +81,7 @@ static int gen_open(const char *config, uint64_t seed, void **state, char *errbu
     }
     g->seed = seed;
     g->text = (v = member(config, "text")) && strncmp(v, "true", 4) == 0;
+    g->latin1 = (v = member(config, "latin1")) && strncmp(v, "true", 4) == 0;
     if ((v = member(config, "fail_every"))) {
         char *end;
         g->fail_every = strtoul(v, &end, 10);
@@ -112,6 +115,8 @@ static int gen_draw(void *state, uint64_t first, size_t count, double *values,
         }
         for (unsigned w = 0; w < 1 + (h & 3); w++) {
             const char *word = words[(h >> (8 + 4 * w)) % 7];
+            if (g->latin1 && word == words[6])
+                word = "caf\xe9";
             int n = snprintf(text + len, sizeof text - len, "%s%s", w ? " " : "", word);
             len += (size_t)n;
         }
