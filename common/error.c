@@ -32,6 +32,8 @@ const char *qz_strerror(enum qz_status code)
         return "bad checkpoint";
     case QZ_ESTOPPED:
         return "stopped after a checkpoint";
+    case QZ_EOUTAGE:
+        return "model servers down";
     }
     return "unknown error";
 }
@@ -47,6 +49,7 @@ int qz_exit_status(enum qz_status code)
     case QZ_ECKPT:
         return 2;
     case QZ_ESTOPPED:
+    case QZ_EOUTAGE:
         return QZ_EXIT_REQUEUE;
     case QZ_EIO:
     case QZ_EHDF5:

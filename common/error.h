@@ -21,6 +21,8 @@ enum qz_status {
     QZ_EINTERNAL, /* a broken invariant */
     QZ_ECKPT,     /* a checkpoint that does not belong to the job, or is damaged */
     QZ_ESTOPPED,  /* stopped by a signal after writing a checkpoint: run again */
+    QZ_EOUTAGE,   /* a generator's servers are all down (job field on_server_down
+                     "checkpoint"): the draw loop checkpoints and exits 75 */
 };
 
 #define QZ_ERROR_MSG_MAX 1024
@@ -34,7 +36,7 @@ struct qz_error {
 const char *qz_strerror(enum qz_status code);
 
 /* The process exit status for a status: 0 ok, 2 bad job, arguments or checkpoint,
- * QZ_EXIT_REQUEUE after a checkpoint on a signal, 1 otherwise. */
+ * QZ_EXIT_REQUEUE after a checkpoint on a signal or an outage, 1 otherwise. */
 #define QZ_EXIT_REQUEUE 75 /* EX_TEMPFAIL: checkpointed, please requeue */
 int qz_exit_status(enum qz_status code);
 
