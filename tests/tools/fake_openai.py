@@ -2,7 +2,8 @@
 """A fake OpenAI-compatible server for the quantilize tests (standard library only).
 
     fake_openai.py --port-file PATH [--port 0] [--ignore-n] [--seconds-limit 3600]
-                   [--log PATH] [--verbose]
+                   [--log PATH] [--verbose] [--cpu-per-sample SECONDS]
+                   [--rate SAMPLES_PER_SECOND]
 
 Binds 127.0.0.1 only (never any other address) on --port (0: a free port chosen by
 the OS), then writes the port number to PATH (via PATH.tmp + rename, so a reader
@@ -77,6 +78,19 @@ the answers differs):
   tgi      text-generation-inference's Messages API: n ignored (one choice), chat
            log-probs as content[], completions without log-probs, "model":
            "fake/tgi-model", "system_fingerprint": "3.0.0-native"
+Pace (the cost of producing text; both off by default, and they never change a text):
+--rate SAMPLES_PER_SECOND  the server produces at most that many choices per second in
+           all (completions and chat; reward endpoints are not paced). A request for
+           c choices reserves the next c slots of 1/RATE seconds each, in the order
+           requests reach this point, and is answered when its last slot ends: a
+           request waits behind those before it, an idle server has no credit saved
+           up, and a request the client gave up on keeps its slots. The waiting is
+           sleeping (no CPU). "A server answering 2 samples/s": --rate 2.
+--cpu-per-sample SECONDS   each choice costs that much CPU time (a busy loop timed with
+           the thread's CPU clock) under one global lock, so the server is a CPU-bound
+           stand-in for a model server that can use one core: requests take their
+           turns, and on a loaded machine a choice takes longer than SECONDS of wall
+           time. With --rate too, a request first waits for its slots, then computes.
 --change-after N: after N answered work requests, system_fingerprint gains "-changed"
 (a server upgraded mid-run). A prompt containing "EMIT_NUL" gives choice k = 1 a text
 with a NUL character in its middle (JSON \u0000).
@@ -309,6 +323,29 @@ def common_params(body):
 
 DIALECT = {"name": "default", "slots": 4, "change_after": None, "answered": 0}
 DIALECTS = ("default", "openai", "llama", "vllm", "ollama", "tgi")
+PACE = {"rate": None, "cpu": None, "next": 0.0, "rate_lock": threading.Lock(),
+        "cpu_lock": threading.Lock()}
+
+
+def pace(choices):
+    """--rate and --cpu-per-sample: what producing `choices` choices costs."""
+    if choices <= 0:
+        return
+    if PACE["rate"]:
+        with PACE["rate_lock"]:
+            start = max(time.monotonic(), PACE["next"])
+            PACE["next"] = end = start + choices / PACE["rate"]
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(left)
+    if PACE["cpu"]:
+        for _ in range(choices):
+            with PACE["cpu_lock"]:
+                until = time.thread_time() + PACE["cpu"]
+                while time.thread_time() < until:
+                    pass
 
 
 def dialect_n(n, ignore_n):
@@ -374,6 +411,7 @@ def do_completions(body, ignore_n):
     n = dialect_n(n, ignore_n)
     if n * max_tokens * len(prompts) > MAX_WORK:
         raise BadRequest("fake: n * max_tokens too large")
+    pace(n * len(prompts))
     d = DIALECT["name"]
     want_lp = body.get("logprobs") is not None and body.get("logprobs") is not False
     if d == "llama":
@@ -449,6 +487,7 @@ def do_chat(body, ignore_n):
             raise BadRequest("'top_logprobs' must be <= 20")
         if d == "llama" and ntop == 0:
             want_lp = False
+    pace(n)
     choices, ctoks, per_choice = [], 0, []
     for k in range(n):
         toks, lps, text, fin = generate(seed, k, prompt, temperature, max_tokens, stops)
@@ -918,7 +957,14 @@ def main(argv=None):
     ap.add_argument("--seconds-limit", type=float, default=3600.0)
     ap.add_argument("--log")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--cpu-per-sample", type=float, metavar="SECONDS")
+    ap.add_argument("--rate", type=float, metavar="SAMPLES_PER_SECOND")
     args = ap.parse_args(argv)
+    if args.cpu_per_sample is not None and not 0 < args.cpu_per_sample <= 60:
+        ap.error("--cpu-per-sample must be > 0 and <= 60 seconds")
+    if args.rate is not None and not 0 < args.rate <= 1e6:
+        ap.error("--rate must be > 0 and <= 1e6 samples per second")
+    PACE.update(rate=args.rate, cpu=args.cpu_per_sample)
     LOG["verbose"] = args.verbose
     DIALECT.update(name=args.dialect, slots=args.slots, change_after=args.change_after)
     if args.log:

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Self-check of tests/tools/fake_openai.py: starts it on 127.0.0.1 (a free port),
 # exercises every endpoint and fault kind with curl, stops it with SIGTERM.
-# Needs bash, curl and /usr/bin/python3 (standard library). ~15 s.
+# Needs bash, curl and /usr/bin/python3 (standard library). ~20 s.
 # Prints "N passed, M failed"; exits non-zero on any failure.
 . "$(dirname "$0")/../lib.sh"
 PY=${FAKE_PYTHON:-/usr/bin/python3}
@@ -293,6 +293,90 @@ check "get_reward with a bad body -> 400" test "$(code "$P" /get_reward '{"query
 N=$(curl -s -o /dev/null -o /dev/null -o /dev/null -w '%{num_connects}\n' --max-time 5 \
     "$B/health" "$B/v1/models" "$B/health" | paste -sd' ')
 check "keep-alive: 3 requests reuse 1 connection (connects: $N)" test "$N" = "1 0 0"
+
+# --- pace: --cpu-per-sample and --rate ---------------------------------------------------
+TCK=$(getconf CLK_TCK)
+now() { date +%s.%N; }
+# cpu_of PID: the process's CPU time so far (utime + stime) in clock ticks
+cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# holds EXPR: the Python expression (numbers from the shell) is true; prints it
+holds() { echo "$1"; "$PY" -c "import sys; sys.exit(0 if ($1) else 1)"; }
+# timed_post PORT BODY NAME: POST /v1/completions in the background; the answer in
+# $TMP/NAME.json, the time it came in $TMP/NAME.t ($! is the background job)
+timed_post() {
+    (post "$1" /v1/completions "$2" --max-time 30 > "$TMP/$3.json"; now > "$TMP/$3.t") &
+}
+texts() { jget '[c["text"] for c in d["choices"]]' < "$1"; }
+REQ2=${REQ/\"seed\":42/\"seed\":43}  # R3's request
+if start_server cpu --cpu-per-sample 0.1; then
+    CPID=$SPID
+    c0=$(cpu_of "$CPID")
+    t0=$(now)
+    R=$(post "$SPORT" /v1/completions "$REQ" --max-time 30)
+    t1=$(now)
+    c1=$(cpu_of "$CPID")
+    check "--cpu-per-sample: the same texts as without it" \
+        test "$(jget '[c["text"] for c in d["choices"]]' <<<"$R")" = "$T1"
+    check "--cpu-per-sample 0.1: 3 choices take >= 0.3 s and cost the server >= 0.3 s of CPU" \
+        holds "$t1 - $t0 >= 0.3 and ($c1 - $c0) / $TCK >= 0.3 - 2 / $TCK"
+    c0=$(cpu_of "$CPID")
+    t0=$(now)
+    timed_post "$SPORT" "$REQ" cpuA
+    pa=$!
+    timed_post "$SPORT" "$REQ2" cpuB
+    pb=$!
+    wait "$pa" "$pb"
+    c1=$(cpu_of "$CPID")
+    tA=$(cat "$TMP/cpuA.t")
+    tB=$(cat "$TMP/cpuB.t")
+    check "--cpu-per-sample: two requests at once, the same texts as without it" \
+        test "$(texts "$TMP/cpuA.json")|$(texts "$TMP/cpuB.json")" = "$T1|$T3"
+    check "--cpu-per-sample: two requests of 3 choices at once take >= 0.6 s (one core, turns)" \
+        holds "max($tA, $tB) - $t0 >= 0.6"
+    check "--cpu-per-sample: ... and cost >= 0.6 s of CPU, at most one core's worth" \
+        holds "0.6 - 2 / $TCK <= ($c1 - $c0) / $TCK <= 1.1 * (max($tA, $tB) - $t0) + 2 / $TCK"
+    kill -TERM "$CPID"
+    wait "$CPID"
+else
+    bad "--cpu-per-sample instance did not start"
+fi
+if start_server rate --rate 10; then
+    RPID=$SPID
+    t0=$(now)
+    R=$(post "$SPORT" /v1/completions "$REQ" --max-time 30)
+    t1=$(now)
+    check "--rate: the same texts as without it" \
+        test "$(jget '[c["text"] for c in d["choices"]]' <<<"$R")" = "$T1"
+    check "--rate 10: a request for 3 choices takes >= 0.3 s" holds "$t1 - $t0 >= 0.3"
+    FIVE='{"model":"m","prompt":"p","max_tokens":2,"n":5}'
+    c0=$(cpu_of "$RPID")
+    t0=$(now)
+    pids=()
+    for r in r1 r2 r3; do
+        timed_post "$SPORT" "$FIVE" "$r"
+        pids+=($!)
+    done
+    wait "${pids[@]}"
+    c1=$(cpu_of "$RPID")
+    ts=$(cat "$TMP"/r[123].t | paste -sd,)
+    check "--rate 10: three requests of 5 choices at once all answered" \
+        bash -c "for r in r1 r2 r3; do '$PY' -c 'import json,sys; assert len(json.load(sys.stdin)[\"choices\"]) == 5' < '$TMP/'\$r.json || exit 1; done"
+    check "--rate 10: ... the last after >= 1.5 s, the first >= 0.5 s before it (turns)" \
+        holds "max($ts) - $t0 >= 1.5 and min($ts) <= max($ts) - 0.5"
+    check "--rate: waiting costs the server no CPU (< 0.3 s for 1.5 s of waiting)" \
+        holds "($c1 - $c0) / $TCK < 0.3"
+    kill -TERM "$RPID"
+    wait "$RPID"
+else
+    bad "--rate instance did not start"
+fi
+for bad_opt in "--rate 0" "--rate -1" "--cpu-per-sample 0" "--cpu-per-sample nan"; do
+    # shellcheck disable=SC2086
+    "$PY" "$SERVER" --port-file "$TMP/badopt.port" $bad_opt 2> "$TMP/badopt.err"
+    rc=$?
+    check "$bad_opt is refused (exit $rc, no port file): $(tail -n1 "$TMP/badopt.err")" \
+        test "$rc" = 2 -a ! -e "$TMP/badopt.port"
+done
 
 # --- log, shutdown ---------------------------------------------------------------------------------
 check "log has one line per request, no header values" \
