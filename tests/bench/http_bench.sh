@@ -20,15 +20,7 @@ for c in "${CONCURRENCY[@]}"; do
     [[ "$c" =~ ^[1-9][0-9]{0,2}$ ]] || { echo "http_bench: bad concurrency '$c'" >&2; exit 2; }
 done
 [[ "$SECONDS_PER_RUN" =~ ^[1-9][0-9]?$ ]] || { echo "http_bench: SECONDS must be 1-99" >&2; exit 2; }
-QZ_BUILD=${QZ_BUILD:-$(cd "$(dirname "$0")/../.." && pwd)/build-bench}
-QZ_CMAKE_ARGS="-DCMAKE_BUILD_TYPE=Release"
-. "$(dirname "${BASH_SOURCE[0]}")/../setup.sh"
-if ! dpkg-query -W -f='${Status}' wrk 2>/dev/null | grep -q 'install ok installed'; then
-    echo "http_bench: installing wrk" >&2
-    SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null
-fi
+. "$(dirname "${BASH_SOURCE[0]}")/with_wrk.sh"
 WRK_SECONDS=5
 MAX_SAMPLES=200000   # cap per run (~ 40 s at 5000 requests/s)
 PY=/usr/bin/python3
@@ -81,17 +73,7 @@ echo "request: POST /v1/completions, n = 1, max_tokens = 8; quantilize runs ~${S
 # then posts (with a fixed seed: the server's work does not depend on its value).
 job warm 200 8
 run warm
-$PY - "$work/warm.h5" "$work/post.lua" <<'EOF'
-import h5py, json, sys
-req = json.loads(h5py.File(sys.argv[1], "r")["runs/warm"].attrs["generator_request"])
-body = dict(req["body"], seed=1)
-text = json.dumps(body, separators=(",", ":"))
-assert "]==]" not in text
-with open(sys.argv[2], "w") as f:
-    f.write('wrk.method = "POST"\n')
-    f.write(f"wrk.body = [==[{text}]==]\n")
-    f.write('wrk.headers["Content-Type"] = "application/json"\n')
-EOF
+wrk_post "$work/warm.h5" warm "$work/post.lua"
 
 declare -A QRATE WRATE
 for c in "${CONCURRENCY[@]}"; do
