@@ -1,5 +1,6 @@
 #include "session.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,7 +236,7 @@ enum qz_status qz_session_startup_stop(enum qz_status rc, const char *during, co
 
     mine[0] = qz_interrupt_pending();
     if (rc == QZ_ESTOPPED && !mine[0])
-        mine[0] = -1;
+        mine[0] = INT_MAX; /* stopped for a signal another rank got: "a signal" */
     mine[1] = rc != QZ_OK && rc != QZ_ESTOPPED;
     MPI_Allreduce(mine, all, 2, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     if (all[1])

@@ -178,6 +178,35 @@ else
 fi
 cd .. || exit 1
 
+# scancel --signal=TERM (to the ranks, not to srun): a checkpoint and a requeue.
+failures_before=$qz_failures
+cd long || exit 1
+sed -e 's/"name": "long"/"name": "termed"/' -e 's/long.h5/termed.h5/' long.json > termed.json
+if id=$(QZ_RUN_ARGS="--progress-every 1" "$submit" termed.json -n 2 2> submit.err); then
+    log=$PWD/termed.$id.log
+    if wait_log "$log" '^progress: ' 120; then
+        check "scancel --signal=TERM $id" scancel --signal=TERM "$id"
+        if wait_job "$id" 240; then
+            check "TERM to the ranks: COMPLETED after a requeue" test "$states" = "COMPLETED "
+            check "TERM to the ranks: restarted once" test "$(job_field "$id" Restarts)" = 1
+            check "TERM to the ranks: they checkpointed and stopped" \
+                grep -q "^quantilize: stopped by SIGTERM after checkpointing [0-9]* of 2000000000 samples" "$log"
+            check "TERM to the ranks: resumed from the checkpoint" \
+                grep -q "resuming from checkpoint .*termed.h5.termed.ckpt" "$log"
+            check "TERM to the ranks: record written" has_run termed.h5 termed
+        else
+            bad "TERM to the ranks: the job did not finish"
+        fi
+    else
+        bad "TERM to the ranks: no progress"
+    fi
+    [ "$qz_failures" -eq "$failures_before" ] || dump_logs "$log" submit.err
+else
+    cat submit.err
+    bad "slurm/submit termed.json"
+fi
+cd .. || exit 1
+
 failures_before=$qz_failures
 # (3) A q-sweep as a job array: three jobs, one per q, each its own run, in one
 # submission; all three tasks run at once (1 rank each) and add their runs to one
