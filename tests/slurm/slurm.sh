@@ -390,6 +390,8 @@ for form in literal host; do
             check "servers ($form): it served the job's requests" \
                 grep -q ' POST /v1/completions 200 ' requests.log
             check "servers ($form): stopped at the end" grep -q "job $id: stopping the model servers" "$log"
+            check "servers ($form): ... by TERM to the server, which removed its port file" \
+                test ! -e "port.$node" -a -z "$(grep -E '(Killed|forcing job termination)' "$log")"
             check "servers ($form): no server process left" wait_until 30 no_server_left
             check "servers ($form): the record equals a run against a server of the test's" \
                 h5same "ref-$form.h5" "srv-$form" "srv-$form.h5" "srv-$form"
