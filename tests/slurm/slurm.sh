@@ -462,6 +462,23 @@ else
     cat submit.err
     bad "no answer: slurm/submit"
 fi
+# A server command that ends at once (a typo, a missing model): 69 without waiting.
+failures_before=$qz_failures
+if id=$("$submit" --server "echo no such model >&2; exit 3" --server-port "$port" --server-wait 300 never.json -n 1 2> submit.err); then
+    log=$PWD/never.$id.log
+    if wait_job "$id" 120; then
+        check "server ends: job FAILED with exit code 69" test "$states" = "FAILED " -a "$(job_field "$id" ExitCode)" = "69:0"
+        check "server ends: the message says so and where its log is" \
+            grep -q "job $id: the model server step ended (status 3) before every node answered; logs: $PWD/never.$id.server.NODE.log$" "$log"
+        check "server ends: its log has what it said" grep -qx "no such model" "never.$id.server.$node.log"
+    else
+        bad "server ends: the job did not end"
+    fi
+    [ "$qz_failures" -eq "$failures_before" ] || dump_logs "$log" submit.err
+else
+    cat submit.err
+    bad "server ends: slurm/submit"
+fi
 cd .. || exit 1
 
 finish
