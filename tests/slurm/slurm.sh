@@ -444,7 +444,7 @@ fi
 # node and the server's log, and the server step is gone.
 failures_before=$qz_failures
 server_job never "http://$node:$port/v1" 16
-if id=$("$submit" --server "exec sleep 300" --server-port "$port" --server-wait 5 never.json -n 1 2> submit.err); then
+if id=$("$submit" --server "exec sleep 300.$$" --server-port "$port" --server-wait 5 never.json -n 1 2> submit.err); then
     log=$PWD/never.$id.log
     if wait_job "$id" 120; then
         check "no answer: job FAILED" test "$states" = "FAILED "
@@ -453,7 +453,7 @@ if id=$("$submit" --server "exec sleep 300" --server-port "$port" --server-wait 
             grep -q "job $id: the model server on node $node did not answer http://$node:$port/v1/models within 5 s (QZ_SERVER_WAIT); its log: $PWD/never.$id.server.$node.log$" "$log"
         check "no answer: quantilize was not started" grep -q "job $id: quantilize was not started" "$log"
         check "no answer: no record" test ! -e never.h5
-        check "no answer: the server command is gone" wait_until 30 bash -c '! pgrep -x -f "sleep 300" > /dev/null'
+        check "no answer: the server command is gone" wait_until 30 bash -c '! pgrep -x -f "sleep 300.'$$'" > /dev/null'
     else
         bad "no answer: the job did not end"
     fi
