@@ -2,8 +2,9 @@
 # Stop requests at every moment of a run, under mpirun at 1 and 2 ranks:
 #  (1) start-up: SIGUSR1 to the ranks as soon as their handlers are installed (before
 #      MPI_Init is done), to mpirun while every rank waits for a slow server probe,
-#      and while a resuming run waits for the server's /props: exit 75 with one
-#      message, never 138 (killed by the signal); no record, the checkpoint unchanged;
+#      and while a resuming run waits for the server's /props (also with an
+#      archive): exit 75 with one message, never 138 (killed by the signal); no
+#      record, the checkpoint unchanged, the next run resumes;
 #  (2) SIGTERM and SIGINT sent to mpirun mid-run: mpirun passes a SIGTERM on to the
 #      ranks (after a SIGCONT, SIGKILL following odls_base_sigkill_timeout later), the
 #      ranks write a checkpoint, and the resumed run's record equals an
@@ -116,6 +117,36 @@ for n in 1 2; do
     check "$n rank(s): ... to the record of an uninterrupted run" h5same ref.h5 txt txt.h5 txt
     rm -f txt.h5
 done
+
+# (1d) The same with an archive (output.archive "all"): the resume has opened the
+# archive's staging file when the stop comes, and leaves it for the next run.
+sed -e 's/"name": "txt"/"name": "arc"/' -e 's/"cost": {"kind": "length"}}/"cost": {"kind": "length"}, "output": {"archive": "all"}}/' \
+    txt.json > arc.json
+reset_fake
+qz_mpi 2 run arc.json -o arcref.h5 --no-progress > arcref.out 2>&1 || bad "archive reference: $(cat arcref.out)"
+arm slow -1 1
+stop_midway 2 '^progress: ' arcmid.err run arc.json --progress-every 0.5
+check "archive: a run stopped midway: exit 75 (got $STOP_STATUS)" test "$STOP_STATUS" -eq 75
+reset_fake
+arm slow -1 6 /props
+"$QZ_MPIEXEC" -n 2 "$QZ_BIN" run arc.json --no-progress > arcre.out 2> arcre.err &
+pid=$!
+if wait_until 60 in_flight /props 1; then
+    sleep 0.3
+    kill -USR1 "$pid"
+    wait "$pid"
+    status=$?
+    check "archive: SIGUSR1 while a resume starts: exit 75 (got $status)" test "$status" -eq 75
+    check "archive: ... the staging file kept" test -e arc.h5.arc.samples.tmp
+else
+    kill "$pid"
+    wait "$pid"
+    bad "archive: the resuming ranks never asked for /props: $(cat arcre.err)"
+fi
+reset_fake
+expect -d "archive: the next run resumes" -l arcagain 0 \
+    '/^resuming from checkpoint arc.h5.arc.ckpt: [1-9][0-9]* of 240 samples done' qz_mpi 2 run arc.json
+check "archive: ... to the record (and archive) of an uninterrupted run" h5same arcref.h5 arc arc.h5 arc
 
 # (2) SIGTERM and SIGINT to mpirun. Open MPI 4.1's mpirun answers either by sending the
 # ranks SIGCONT, SIGTERM odls_base_sigkill_timeout seconds later (default 1), then
