@@ -55,7 +55,8 @@ static const char usage[] =
     "\n"
     "  A run resumes from its checkpoint (OUT.h5.NAME.ckpt unless the job's\n"
     "  checkpoint.path says otherwise) by itself. On SIGUSR1 or SIGTERM it writes a\n"
-    "  checkpoint and stops with exit status 75.\n"
+    "  checkpoint and stops with exit status 75 (before the first sample is drawn:\n"
+    "  without a checkpoint, or leaving the one it resumes unchanged).\n"
     "\n"
     "exit status: 0 success, 1 run-time failure, 2 bad job, bad arguments or a\n"
     "             checkpoint of another job, 75 checkpointed on a signal: run again\n";
@@ -198,7 +199,9 @@ static int cmd_run(int argc, char **argv)
     } else {
         rc = qz_job_load(a.job, &job, &err);
     }
-    if ((rc = qz_agree(MPI_COMM_WORLD, rc, &err)))
+    /* A stop request while the job loaded (a server probe) ends the run here. */
+    if ((rc = qz_session_startup_stop(
+             rc, select ? "while reading the archive's run" : "while loading the job", NULL, &err)))
         return fail(rc, &err);
     {
         struct qz_session_args sa = {a.out,
@@ -308,6 +311,11 @@ static int cmd_export(int argc, char **argv)
         rc = qz_export(file, run, what, out, stdout, &err);
     rc = qz_agree(MPI_COMM_WORLD, rc, &err);
     return rc ? fail(rc, &err) : 0;
+}
+
+int qz_cli_stoppable(int argc, char **argv)
+{
+    return argc > 1 && (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "select") == 0);
 }
 
 int qz_cli_main(int argc, char **argv)

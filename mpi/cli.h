@@ -8,4 +8,9 @@
 
 int qz_cli_main(int argc, char **argv);
 
+/* Whether the command line is one that a stop request (SIGUSR1, SIGTERM) asks to
+ * checkpoint and stop (run, select), rather than end (inspect, report, ...). Local;
+ * main asks before MPI_Init, to install the handlers first thing. */
+int qz_cli_stoppable(int argc, char **argv);
+
 #endif

@@ -1,5 +1,6 @@
 #include "session.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "provenance_mpi.h"
 #include "record.h"
 #include "run.h"
+#include "run_work.h" /* the archive a resume opened, closed on a stop before drawing */
 #include "selection.h"
 #include "sidefile.h"
 #include "utf8.h"
@@ -225,6 +227,37 @@ static enum qz_status advance_checkpoint(const struct qz_job *job, const struct 
     return qz_ckpt_write(MPI_COMM_WORLD, cx->ckpt_path, &h, &none, NULL, err);
 }
 
+enum qz_status qz_session_startup_stop(enum qz_status rc, const char *during, const char *ckpt,
+                                       struct qz_error *err)
+{
+    /* [0] the signal of a stop request (the highest number over the ranks), [1] some
+     * rank failed for another reason */
+    int mine[2], all[2];
+
+    mine[0] = qz_interrupt_pending();
+    if (rc == QZ_ESTOPPED && !mine[0])
+        mine[0] = INT_MAX; /* stopped for a signal another rank got: "a signal" */
+    mine[1] = rc != QZ_OK && rc != QZ_ESTOPPED;
+    MPI_Allreduce(mine, all, 2, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (all[1])
+        return qz_agree(MPI_COMM_WORLD, rc == QZ_ESTOPPED ? QZ_OK : rc, err);
+    if (!all[0])
+        return QZ_OK;
+    if (!ckpt)
+        return qz_error_set(err, QZ_ESTOPPED,
+                            "stopped by %s %s, before drawing a sample: run the same command again",
+                            qz_interrupt_name(all[0]), during);
+    if (access(ckpt, F_OK) == 0)
+        return qz_error_set(err, QZ_ESTOPPED,
+                            "stopped by %s %s, before drawing a sample: checkpoint %s is "
+                            "unchanged; run the same command again to resume",
+                            qz_interrupt_name(all[0]), during, ckpt);
+    return qz_error_set(err, QZ_ESTOPPED,
+                        "stopped by %s %s, before drawing a sample: nothing to checkpoint; "
+                        "run the same command again",
+                        qz_interrupt_name(all[0]), during);
+}
+
 /* Collective: the root asks the server for its limits (the generator's settle op) and
  * every rank applies the same answer, so requests split alike at any rank count. */
 static enum qz_status settle_generator(struct qz_job *job, struct qz_error *err)
@@ -263,16 +296,24 @@ static enum qz_status run_one(struct qz_job *job, const char *name, const char *
     char *job_text = NULL, *generator_request = NULL;
     double t0 = MPI_Wtime(), t_draw = 0, t_select = 0;
     time_t started = time(NULL);
-    int ranks, root = is_root(), agreed;
+    int ranks, root = is_root(), agreed, resumed = 0;
     enum qz_status rc;
 
     memset(&rec, 0, sizeof rec);
+    memset(&run, 0, sizeof run);
     MPI_Comm_size(MPI_COMM_WORLD, &ranks);
     /* Settle what the generator must use on every rank (the effective n), then resume:
-     * this task's checkpoint, if there is one. */
+     * this task's checkpoint, if there is one. A stop request so far ends the run
+     * before it draws. */
     rc = settle_generator(job, err);
     if (rc == QZ_OK)
-        rc = qz_draw_resume(MPI_COMM_WORLD, job, &opt, &run, err);
+        resumed = (rc = qz_draw_resume(MPI_COMM_WORLD, job, &opt, &run, err)) == QZ_OK;
+    rc = qz_session_startup_stop(rc, job->tasks.n ? "while starting a task" : "during start-up",
+                                 cx->ckpt_path, err);
+    if (rc && resumed && opt.archive_path) {
+        struct qz_error ignored; /* collective; the staging file stays for the resume */
+        qz_archive_close(MPI_COMM_WORLD, &run.work->archive, 0, &ignored);
+    }
     /* Draw every sample not drawn yet. */
     if (rc == QZ_OK) {
         t_draw = MPI_Wtime();

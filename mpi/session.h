@@ -27,4 +27,13 @@ struct qz_session_args {
 enum qz_status qz_session_run(struct qz_job *job, const struct qz_session_args *a,
                               struct qz_error *err);
 
+/* Collective: the end of a start-up step (`during`: what it did, "while loading the
+ * job"). When no rank failed otherwise (rc, agreed first) and any rank has a stop
+ * request pending (SIGUSR1, SIGTERM), or stopped its step for one (QZ_ESTOPPED),
+ * every rank returns QZ_ESTOPPED with one message naming the signal and the step;
+ * nothing has been drawn, and the checkpoint `ckpt` (NULL: not known yet), if there
+ * is one, is left as it is. Else rc, agreed. */
+enum qz_status qz_session_startup_stop(enum qz_status rc, const char *during, const char *ckpt,
+                                       struct qz_error *err);
+
 #endif
