@@ -30,6 +30,7 @@
 #include "apikey.h"
 #include "http.h"
 #include "http_settings.h"
+#include "interrupt.h"
 #include "rng.h"
 #include "utf8.h"
 
@@ -498,7 +499,7 @@ static uint64_t props_slots(const struct qz_generator *g)
         curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)(g->timeout_seconds * 1000));
         curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
                          (long)(g->connect_timeout_seconds * 1000));
-        if (curl_easy_perform(easy) == CURLE_OK &&
+        if (qz_http_perform(easy) == CURLE_OK &&
             curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200) {
             cJSON *root = cJSON_ParseWithLength(b->data, b->len);
             const cJSON *n = cJSON_GetObjectItemCaseSensitive(root, "total_slots");
@@ -520,11 +521,12 @@ static uint64_t props_slots(const struct qz_generator *g)
  * it; any other answer to /props (404 from servers without it) leaves the job's n. */
 static enum qz_status openai_settle(struct qz_generator *g, uint64_t *value, struct qz_error *err)
 {
-    (void)err;
     *value = g->n_requested;
     if (g->n_requested <= 1)
         return QZ_OK;
     g->props_slots = props_slots(g);
+    if (qz_interrupt_pending())
+        return qz_error_set(err, QZ_ESTOPPED, "stopped");
     if (g->props_slots && g->props_slots < g->n_requested) {
         *value = g->props_slots;
         if (g->n_explicit)
@@ -861,7 +863,11 @@ static enum qz_status openai_open(struct qz_generator **out, const cJSON *spec,
             rc = qz_error_set(err, QZ_ENOMEM, "out of memory");
             goto fail;
         }
-        if ((rc = qz_http_probe(g->http, models, why, sizeof why))) {
+        if ((rc = qz_http_probe(g->http, models, why, sizeof why)) == QZ_ESTOPPED) {
+            rc = qz_error_set(err, rc, "stopped");
+            goto fail;
+        }
+        if (rc) {
             rc = qz_error_set(err, rc, "%s: %s%sbase_url: cannot reach %s: %s", at->file, at->path,
                               at->path[0] ? "." : "", models, why);
             goto fail;

@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 
+#include "interrupt.h"
 #include "utf8.h"
 
 /* A queued request. The client owns it from qz_http_submit until it is accepted, given
@@ -280,6 +281,42 @@ static long to_ms(double seconds)
 {
     double ms = ceil(seconds * 1000.0);
     return ms < 1 ? 1 : ms > 1e9 ? 1000000000L : (long)ms;
+}
+
+/* The longest a run waits in curl_multi_poll: how soon it sees a stop request. */
+#define STOP_POLL_MS 100
+
+int qz_http_perform(void *easy)
+{
+    CURLM *m = curl_multi_init();
+    CURLMsg *msg;
+    CURLcode r = CURLE_OUT_OF_MEMORY;
+    int running = 1, left;
+
+    if (!m)
+        return (int)r;
+    if (curl_multi_add_handle(m, easy)) {
+        curl_multi_cleanup(m);
+        return (int)r;
+    }
+    r = CURLE_ABORTED_BY_CALLBACK;
+    while (!qz_interrupt_pending()) {
+        if (curl_multi_perform(m, &running)) {
+            r = CURLE_FAILED_INIT;
+            break;
+        }
+        if ((msg = curl_multi_info_read(m, &left)) && msg->msg == CURLMSG_DONE) {
+            r = msg->data.result;
+            break;
+        }
+        if (curl_multi_poll(m, NULL, 0, STOP_POLL_MS, NULL)) {
+            r = CURLE_FAILED_INIT;
+            break;
+        }
+    }
+    curl_multi_remove_handle(m, easy);
+    curl_multi_cleanup(m);
+    return (int)r;
 }
 
 /* The options every transfer shares. */
@@ -620,6 +657,8 @@ enum qz_status qz_http_run(struct qz_http_client *c, const struct qz_http_handle
 {
     enum qz_status rc = QZ_OK;
 
+    if (qz_interrupt_pending())
+        return qz_error_set(err, QZ_ESTOPPED, "stopped");
     while (c->ready || c->delayed || c->nfree < c->cfg.concurrency) {
         double now = mono_now(), next = now + 1.0;
         struct req **pp = &c->delayed;
@@ -663,11 +702,17 @@ enum qz_status qz_http_run(struct qz_http_client *c, const struct qz_http_handle
             if ((rc = finish_one(c, h, ctx, (size_t)(s - c->slots), msg->data.result, err)))
                 goto fail;
         }
+        if (qz_interrupt_pending()) {
+            rc = qz_error_set(err, QZ_ESTOPPED, "stopped");
+            goto fail;
+        }
         if (finished)
             continue; /* start what the freed slots and callbacks allow before waiting */
         {
             double wait = c->ready && c->nfree ? 0 : next - now;
-            int ms = wait <= 0 ? 0 : wait >= 1.0 ? 1000 : (int)ceil(wait * 1000.0);
+            int ms = wait <= 0                       ? 0
+                     : wait >= STOP_POLL_MS / 1000.0 ? STOP_POLL_MS
+                                                     : (int)ceil(wait * 1000.0);
             if ((mr = curl_multi_poll(c->multi, NULL, 0, ms, NULL))) {
                 rc = qz_error_set(err, QZ_EINTERNAL, "%s: libcurl: %s", c->cfg.who,
                                   curl_multi_strerror(mr));
@@ -706,7 +751,13 @@ enum qz_status qz_http_probe(struct qz_http_client *c, const char *url, char *wh
         return QZ_ENOMEM;
     }
     if (!(r = easy_setup(c, e, &s)) && !(r = curl_easy_setopt(e, CURLOPT_URL, url)))
-        r = curl_easy_perform(e);
+        r = (CURLcode)qz_http_perform(e);
+    if (r == CURLE_ABORTED_BY_CALLBACK && qz_interrupt_pending()) {
+        snprintf(why, why_len, "stopped");
+        curl_easy_cleanup(e);
+        free(s.buf);
+        return QZ_ESTOPPED;
+    }
     if (r && s.too_big)
         snprintf(why, why_len, "answer larger than max_response_bytes (%llu bytes)",
                  (unsigned long long)c->cfg.max_response_bytes);

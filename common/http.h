@@ -119,7 +119,10 @@ enum qz_status qz_http_submit(struct qz_http_client *c, const char *method, cons
 /* Run every queued request, and those the callbacks submit, until all are accepted or
  * given up. Returns QZ_OK, or the first permanent failure (QZ_EIO with
  * `WHO: METHOD URL: HTTP 400: <the server's message>`, or an on_answer abort), in which
- * case the rest of the queue is dropped. The client can run again afterwards. */
+ * case the rest of the queue is dropped. Once a stop is requested
+ * (qz_interrupt_pending() non-zero, looked at least every 100 ms), returns QZ_ESTOPPED
+ * with the message "stopped", dropping what is in flight and queued. The client can
+ * run again afterwards. */
 enum qz_status qz_http_run(struct qz_http_client *c, const struct qz_http_handler *h, void *ctx,
                            struct qz_error *err);
 
@@ -136,9 +139,15 @@ struct qz_http_counts {
 const char *qz_http_last_failure(const struct qz_http_client *c, enum qz_http_reason *reason);
 void qz_http_get_counts(const struct qz_http_client *c, struct qz_http_counts *out);
 
+/* curl_easy_perform of the curl easy handle `easy`, except that it gives up with
+ * CURLE_ABORTED_BY_CALLBACK within 0.1 s once qz_interrupt_pending() is non-zero (and
+ * at once when it already is). Returns the CURLcode (as int). */
+int qz_http_perform(void *easy);
+
 /* One blocking GET of url with the client's headers and timeouts, to check that a
- * server is there: QZ_OK on any HTTP answer; otherwise QZ_EIO with the curl error text
- * in why (why_len bytes). */
+ * server is there: QZ_OK on any HTTP answer; QZ_ESTOPPED ("stopped" in why) when a
+ * stop was requested (qz_interrupt_pending) before or during it; otherwise QZ_EIO
+ * with the curl error text in why (why_len bytes). */
 enum qz_status qz_http_probe(struct qz_http_client *c, const char *url, char *why, size_t why_len);
 
 /* The pure parts of the policy, exposed for tests. */
