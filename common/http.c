@@ -39,6 +39,7 @@ struct slot {
     int server;     /* the pool's server running req, -1 without a pool */
     char *url;      /* with a pool: the server's base URL + the request's path (owned) */
     double started; /* monotonic seconds */
+    int wired;      /* the attempt reached the wire (on_wire) */
     char *buf;      /* the response body, NUL-terminated */
     size_t len, cap;
     int oom;     /* the body could not grow */
@@ -332,6 +333,7 @@ static int on_wire(void *p, char *remote_ip, char *local_ip, int remote_port, in
 {
     struct slot *s = p;
     (void)remote_ip, (void)local_ip, (void)remote_port, (void)local_port;
+    s->wired = 1;
     if (s->owner) {
         s->owner->counts.sent++;
         if (s->server >= 0)
@@ -584,6 +586,7 @@ static enum qz_status start_one(struct qz_http_client *c, int *none, struct qz_e
         s->server = server;
     }
     s->started = mono_now();
+    s->wired = 0;
     c->ready = q->next;
     if (!c->ready)
         c->ready_tail = NULL;
@@ -656,17 +659,14 @@ static void retry_or_give_up(struct qz_http_client *c, const struct qz_http_hand
 }
 
 /* A transfer of slot i ended with `code`: decide what follows. */
-/* 1 when a failed transfer never reached its server: no connection was made. */
-static int unreachable(CURL *easy, CURLcode code)
+/* 1 when a failed transfer ended for want of its server: the last connection could
+ * not be made (refused, no such host; libcurl may have sent the request on a kept-alive
+ * connection the server had closed before), or it timed out before any request went
+ * on the wire (a connect timeout, not a slow answer). */
+static int unreachable(const struct slot *s, CURLcode code)
 {
-    curl_off_t connect_us = 0;
     enum qz_http_reason reason = curl_reason(code);
-
-    if (reason == QZ_HTTP_FAIL_CONNECT)
-        return 1;
-    return reason == QZ_HTTP_FAIL_TIMEOUT &&
-           curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &connect_us) == CURLE_OK &&
-           connect_us == 0;
+    return reason == QZ_HTTP_FAIL_CONNECT || (reason == QZ_HTTP_FAIL_TIMEOUT && !s->wired);
 }
 
 /* Queue q again at the front, at once, without using one of its retries. */
@@ -705,7 +705,7 @@ static enum qz_status finish_attempt(struct qz_http_client *c, const struct qz_h
     if (code != CURLE_OK) {
         char text[QZ_HTTP_SUMMARY_MAX * 4 + 64];
         enum qz_http_reason reason = curl_reason(code);
-        int down = unreachable(s->easy, code);
+        int down = unreachable(s, code);
         /* curl's text may quote what the server sent: scrubbed and escaped like a body */
         qz_http_error_summary_scrubbed(s->errbuf[0] ? s->errbuf : curl_easy_strerror(code),
                                        strlen(s->errbuf[0] ? s->errbuf : curl_easy_strerror(code)),

@@ -177,6 +177,20 @@ else
     bad "resets run failed: $(tail -5 resets-1.err)"
 fi
 
+# 6b. A slow answer is not a dead server: 4 timeouts at once (on kept-alive connections)
+#     are retried, no outage.
+start_fake slow
+job slow "\"seed\": 9, \"q\": 0.1, \"samples\": 200, \"generator\": {\"kind\": \"openai\",
+  \"base_url\": \"$FAKE_URL\", \"model\": \"m\", \"prompt\": \"p\", \"n\": 4, \"concurrency\": 4,
+  \"timeout_seconds\": 1, \"backoff_seconds\": 0.01}, \"utility\": {\"kind\": \"length\"}"
+arm slow 4 3
+if runn slow 1; then
+    check "4 timeouts: retried, no outage, every sample valid" h5q assert slow-1.h5 runs/slow \
+        "a['retries'] >= 4" "a['server_outages'] == 0" "a['valid_samples'] == 200"
+else
+    bad "a slow server made an outage: $(tail -5 slow-1.err)"
+fi
+
 # 7. Job validation: base_url lists, no user name or password in a URL (never shown).
 job v1 "$(body "$(gen '[]' '')")"
 expect 2 "~generator.base_url: must list 1 to 64 URLs, got 0" "$QZ_BIN" run v1.json -o v.h5
