@@ -24,19 +24,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
 #include "apikey.h"
 #include "http.h"
 #include "http_settings.h"
+#include "interrupt.h"
 #include "rng.h"
+#include "servers.h"
 #include "utf8.h"
 
 #define OPENAI_SEED_STREAM QZ_STREAM_REQUEST /* Philox stream of the request seeds */
 #define OPENAI_N_MAX 128
 #define OPENAI_MAX_TOKENS_MAX 1000000
 #define OPENAI_CONCURRENCY_DEFAULT 8
+#define OPENAI_DOWN_WAIT_DEFAULT 900.0 /* server_down_wait_seconds */
 
 /* What a request covers; the tag the HTTP layer hands back. `kind` is why on_answer
  * last refused an answer to it (enum qz_gen_failure). */
@@ -60,10 +64,12 @@ struct qz_generator {
     uint32_t n;           /* the effective n (settled before drawing) */
     uint32_t n_requested; /* the job's n (8 when unset) */
     int n_explicit;       /* the job set n */
-    char *props_url;      /* llama.cpp's /props beside base_url */
-    char *url;            /* the endpoint */
-    cJSON *body;          /* the request body; "n" and "seed" are set per request */
-    cJSON *n_item;        /* in body */
+    char **servers;       /* the base URLs ({host} replaced, no final '/') */
+    size_t nservers;
+    const char *path; /* the endpoint after a base URL: "/completions", ... */
+    char *url;        /* the endpoint on the first server (describe) */
+    cJSON *body;      /* the request body; "n" and "seed" are set per request */
+    cJSON *n_item;    /* in body */
     cJSON *seed_item;
     char *describe; /* compact JSON, no secrets */
     struct qz_http_client *http;
@@ -326,7 +332,7 @@ static enum qz_status submit(struct qz_generator *g, uint64_t start, uint32_t si
     cJSON_SetNumberValue(g->seed_item, openai_request_seed(g->seed, start, size));
     if (!(body = cJSON_PrintUnformatted(g->body)))
         return qz_error_set(err, QZ_ENOMEM, "out of memory for a request body");
-    rc = qz_http_submit(g->http, "POST", g->url, body, strlen(body), &tag, sizeof tag, err);
+    rc = qz_http_submit(g->http, "POST", g->path, body, strlen(body), &tag, sizeof tag, err);
     cJSON_free(body);
     return rc;
 }
@@ -455,7 +461,7 @@ static enum qz_status openai_draw(struct qz_generator *g, uint64_t first, size_t
     if (!rc)
         rc = qz_http_run(g->http, &handler, g, err);
     qz_http_get_counts(g->http, &after);
-    g->stats.requests += after.answered - before.answered;
+    g->stats.requests += after.sent - before.sent;
     g->stats.retries += after.retries - before.retries;
     g->stats.utf8_repaired_samples += qz_batch_repaired(out);
     g->out = NULL;
@@ -479,9 +485,10 @@ static size_t props_write(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
-/* llama.cpp's slot count from GET /props (its own connection, so the generator's
- * connections stay as they were), 0 when the server does not say. */
-static uint64_t props_slots(const struct qz_generator *g)
+/* llama.cpp's slot count from GET url (/props; its own connection, so the generator's
+ * connections stay as they were), 0 when the server does not say; *answered: 1 when an
+ * HTTP answer came. */
+static uint64_t props_slots_at(const struct qz_generator *g, const char *url, int *answered)
 {
     struct props_buf *b = calloc(1, sizeof *b);
     struct curl_slist *headers = NULL;
@@ -489,8 +496,10 @@ static uint64_t props_slots(const struct qz_generator *g)
     uint64_t slots = 0;
     long status = 0;
 
+    *answered = 0;
+
     if (b && easy && (!g->auth || (headers = curl_slist_append(NULL, g->auth)))) {
-        curl_easy_setopt(easy, CURLOPT_URL, g->props_url);
+        curl_easy_setopt(easy, CURLOPT_URL, url);
         curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
         curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, props_write);
         curl_easy_setopt(easy, CURLOPT_WRITEDATA, b);
@@ -498,8 +507,9 @@ static uint64_t props_slots(const struct qz_generator *g)
         curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)(g->timeout_seconds * 1000));
         curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
                          (long)(g->connect_timeout_seconds * 1000));
-        if (curl_easy_perform(easy) == CURLE_OK &&
-            curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200) {
+        *answered = qz_http_perform(easy) == CURLE_OK;
+        if (*answered && curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
+            status == 200) {
             cJSON *root = cJSON_ParseWithLength(b->data, b->len);
             const cJSON *n = cJSON_GetObjectItemCaseSensitive(root, "total_slots");
             if (cJSON_IsNumber(n) && n->valuedouble >= 1 && n->valuedouble <= OPENAI_N_MAX &&
@@ -515,24 +525,62 @@ static uint64_t props_slots(const struct qz_generator *g)
     return slots;
 }
 
+/* llama.cpp's /props: at the server's root, beside /v1 (base without a final /v1). */
+static char *props_url(const char *base)
+{
+    size_t len = strlen(base);
+    char *s;
+
+    if (len >= 3 && !strcmp(base + len - 3, "/v1"))
+        len -= 3;
+    if ((s = malloc(len + sizeof "/props")))
+        snprintf(s, len + sizeof "/props", "%.*s/props", (int)len, base);
+    return s;
+}
+
+/* The slot count of the first server that answers GET /props (0 when it does not
+ * say, or none answers); *url: that /props URL (malloc'd, or NULL). */
+static uint64_t props_slots(const struct qz_generator *g, char **url)
+{
+    *url = NULL;
+    for (size_t i = 0; i < g->nservers && !qz_interrupt_pending(); i++) {
+        int answered;
+        uint64_t slots;
+        if (!(*url = props_url(g->servers[i])))
+            return 0;
+        slots = props_slots_at(g, *url, &answered);
+        if (answered)
+            return slots;
+        free(*url);
+        *url = NULL;
+    }
+    return 0;
+}
+
 /* On one rank: the n every rank uses. A server that states a limit on n (llama.cpp's
  * /props "total_slots", the number of slots; n above it is answered HTTP 400) lowers
  * it; any other answer to /props (404 from servers without it) leaves the job's n. */
 static enum qz_status openai_settle(struct qz_generator *g, uint64_t *value, struct qz_error *err)
 {
-    (void)err;
+    char *url = NULL;
+
     *value = g->n_requested;
     if (g->n_requested <= 1)
         return QZ_OK;
-    g->props_slots = props_slots(g);
+    g->props_slots = props_slots(g, &url);
+    if (qz_interrupt_pending()) {
+        free(url);
+        return qz_error_set(err, QZ_ESTOPPED, "stopped");
+    }
     if (g->props_slots && g->props_slots < g->n_requested) {
         *value = g->props_slots;
         if (g->n_explicit)
-            qz_warn("quantilize: warning: generator: the server has %llu slots (%s "
-                    "\"total_slots\"), so n = %u is lowered to %llu\n",
-                    (unsigned long long)g->props_slots, g->props_url, (unsigned)g->n_requested,
+            qz_warn("warning: generator: the server has %llu slots (%s \"total_slots\"), so n "
+                    "= %u is lowered to %llu",
+                    (unsigned long long)g->props_slots, url, (unsigned)g->n_requested,
                     (unsigned long long)g->props_slots);
     }
+    free(url);
     return QZ_OK;
 }
 
@@ -547,8 +595,21 @@ static void openai_apply_settled(struct qz_generator *g, uint64_t value)
 
 static void openai_report(const struct qz_generator *g, struct qz_gen_report *r)
 {
+    const struct qz_pool *p = qz_http_pool(g->http);
+    struct qz_http_counts counts;
+
     *r = g->report;
     r->n = g->n;
+    qz_http_get_counts(g->http, &counts);
+    r->outages = counts.outages;
+    r->outage_seconds = counts.outage_seconds;
+    r->nservers = 0;
+    for (size_t i = 0; p && i < p->n && i < QZ_GEN_SERVERS_MAX; i++) {
+        struct qz_gen_server *s = &r->servers[r->nservers++];
+        snprintf(s->url, sizeof s->url, "%s", p->s[i].url);
+        s->requests = p->s[i].requests;
+        s->failures = p->s[i].failures;
+    }
 }
 
 static const char *openai_last_failure(const struct qz_generator *g)
@@ -588,7 +649,9 @@ static void openai_close(struct qz_generator *g)
     qz_http_close(g->http);
     cJSON_Delete(g->body);
     free(g->url);
-    free(g->props_url);
+    for (size_t i = 0; g->servers && i < g->nservers; i++)
+        free(g->servers[i]);
+    free(g->servers);
     qz_secret_free(g->auth);
     free(g->describe);
     free(g);
@@ -599,26 +662,106 @@ static const char *const openai_fields[] = {
     "kind", "base_url", "endpoint", "model", "prompt", "messages", "max_tokens", "temperature",
     "top_p", "top_k", "min_p", "presence_penalty", "frequency_penalty", "stop", "n", "concurrency",
     "logprobs", "api_key_env", "api_key_file", "timeout_seconds", "connect_timeout_seconds",
-    "retries", "backoff_seconds", "backoff_max_seconds", "probe", "max_response_bytes", NULL,
+    "retries", "backoff_seconds", "backoff_max_seconds", "probe", "max_response_bytes",
+    "on_server_down", "server_down_wait_seconds", NULL,
 };
 /* clang-format on */
 static const char *const endpoints[] = {"completions", "chat", NULL};
+static const char *const down_modes[] = {"wait", "checkpoint", "fail", NULL};
 static const char *const message_fields[] = {"role", "content", NULL};
 
-/* The base URL: http or https with a host, no query. *url is a malloc'd copy without
- * trailing '/'. */
-static enum qz_status parse_base_url(const struct qz_jv *at, const cJSON *spec, char **url,
-                                     struct qz_error *err)
+/* This rank's node name for "{host}": SLURMD_NODENAME when set, else the host name. */
+static void node_name(char *out, size_t len)
 {
-    size_t len;
-    enum qz_status rc =
-        qz_http_url_parse(at, spec, "base_url", 0, "http://127.0.0.1:8000/v1", url, err);
+    const char *v = getenv("SLURMD_NODENAME");
+    if (v && *v)
+        snprintf(out, len, "%s", v);
+    else if (gethostname(out, len) != 0 || !out[0])
+        snprintf(out, len, "localhost");
+    out[len - 1] = '\0';
+}
 
-    if (rc)
-        return rc;
-    len = strlen(*url);
-    while (len && (*url)[len - 1] == '/')
-        (*url)[--len] = '\0';
+/* text with every "{host}" replaced by host, malloc'd (NULL when out of memory). */
+static char *with_host(const char *text, const char *host)
+{
+    size_t lh = strlen(host), n = 0, len;
+    const char *p;
+    char *out, *o;
+
+    for (p = text; (p = strstr(p, "{host}")); p += 6)
+        n++;
+    len = strlen(text) + n * lh - n * 6;
+    if (!(o = out = malloc(len + 1)))
+        return NULL;
+    for (p = text; *p;) {
+        if (!strncmp(p, "{host}", 6)) {
+            memcpy(o, host, lh);
+            o += lh;
+            p += 6;
+        } else
+            *o++ = *p++;
+    }
+    *o = '\0';
+    return out;
+}
+
+/* base_url: a URL or a non-empty array of at most QZ_POOL_MAX URLs, http or https with
+ * a host, no query, no user name or password; "{host}" in one is this rank's node
+ * name. g->servers: the URLs without a final '/', each once. */
+static enum qz_status parse_base_urls(const struct qz_jv *at, const cJSON *spec,
+                                      struct qz_generator *g, struct qz_error *err)
+{
+    static const char example[] = "http://127.0.0.1:8000/v1";
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(spec, "base_url"), *it;
+    int list = cJSON_IsArray(item), count = list ? cJSON_GetArraySize(item) : 1, i = 0;
+    struct qz_jv lat;
+    char host[256];
+
+    if (!item)
+        return qz_jv_fail(at, "base_url", NULL, err, "is required");
+    if (!cJSON_IsString(item) && !list)
+        return qz_jv_fail(at, "base_url", item, err,
+                          "must be a URL such as \"%s\", or an array of such URLs", example);
+    if (count < 1 || count > QZ_POOL_MAX)
+        return qz_jv_fail(at, "base_url", NULL, err, "must list 1 to %d URLs, got %d", QZ_POOL_MAX,
+                          count);
+    node_name(host, sizeof host);
+    if (!(g->servers = calloc((size_t)count, sizeof *g->servers)))
+        return qz_error_set(err, QZ_ENOMEM, "out of memory");
+    qz_jv_child(at, "base_url", &lat);
+    for (it = list ? item->child : item; it; it = list ? it->next : NULL) {
+        struct qz_jv iat = lat;
+        char *url;
+        size_t len;
+        enum qz_status rc;
+        int dup = 0;
+
+        if (list)
+            qz_jv_item(&lat, i, &iat);
+        i++;
+        if (!cJSON_IsString(it))
+            return qz_jv_fail(&iat, NULL, it, err, "must be a URL such as \"%s\"", example);
+        if (!(url = with_host(it->valuestring, host)))
+            return qz_error_set(err, QZ_ENOMEM, "out of memory");
+        if ((rc = qz_http_url_check(&iat, NULL, it, url, 0, example, err))) {
+            free(url);
+            return rc;
+        }
+        len = strlen(url);
+        while (len && url[len - 1] == '/')
+            url[--len] = '\0';
+        if (len + sizeof "/chat/completions" > QZ_POOL_URL_MAX) {
+            free(url);
+            return qz_jv_fail(&iat, NULL, NULL, err, "is longer than %d bytes",
+                              (int)(QZ_POOL_URL_MAX - sizeof "/chat/completions"));
+        }
+        for (size_t k = 0; k < g->nservers && !dup; k++)
+            dup = !strcmp(g->servers[k], url);
+        if (dup)
+            free(url); /* the same server twice (e.g. {host} and this node's name) */
+        else
+            g->servers[g->nservers++] = url;
+    }
     return QZ_OK;
 }
 
@@ -631,19 +774,6 @@ static char *join_url(const char *a, const char *b)
         memcpy(s, a, la);
         memcpy(s + la, b, lb + 1);
     }
-    return s;
-}
-
-/* llama.cpp's /props: at the server's root, beside /v1 (base_url without a final /v1). */
-static char *props_url(const char *base)
-{
-    size_t len = strlen(base);
-    char *s;
-
-    if (len >= 3 && !strcmp(base + len - 3, "/v1"))
-        len -= 3;
-    if ((s = malloc(len + sizeof "/props")))
-        snprintf(s, len + sizeof "/props", "%.*s/props", (int)len, base);
     return s;
 }
 
@@ -769,6 +899,36 @@ static enum qz_status build_body(struct qz_generator *g, const char *model, cons
     return ok ? QZ_OK : qz_error_set(err, QZ_ENOMEM, "out of memory");
 }
 
+/* Start-up: GET /models of the servers in turn until one answers (any HTTP answer);
+ * QZ_EIO naming each one's failure when none does. */
+static enum qz_status probe_servers(struct qz_generator *g, const struct qz_jv *at,
+                                    struct qz_error *err)
+{
+    char failed[QZ_ERROR_MSG_MAX - 128] = "";
+    size_t used = 0;
+
+    for (size_t i = 0; i < g->nservers; i++) {
+        char why[CURL_ERROR_SIZE + 64], *models = join_url(g->servers[i], "/models");
+        enum qz_status rc;
+        int n;
+
+        if (!models)
+            return qz_error_set(err, QZ_ENOMEM, "out of memory");
+        rc = qz_http_probe(g->http, models, why, sizeof why);
+        free(models);
+        if (rc == QZ_OK)
+            return QZ_OK;
+        if (rc == QZ_ESTOPPED || rc == QZ_ENOMEM)
+            return qz_error_set(err, rc, "%s", why);
+        n = snprintf(failed + used, sizeof failed - used, "%s%s/models: %s", i ? "; " : "",
+                     g->servers[i], why);
+        if (n > 0 && (size_t)n < sizeof failed - used)
+            used += (size_t)n;
+    }
+    return qz_error_set(err, QZ_EIO, "%s: %s%sbase_url: cannot reach %s", at->file, at->path,
+                        at->path[0] ? "." : "", failed);
+}
+
 static enum qz_status openai_open(struct qz_generator **out, const cJSON *spec,
                                   const struct qz_jv *at, uint64_t seed, struct qz_error *err)
 {
@@ -778,9 +938,9 @@ static enum qz_status openai_open(struct qz_generator **out, const cJSON *spec,
     cJSON *messages = NULL, *stop = NULL;
     uint64_t max_tokens, n;
     double num[7], top_k;
-    int endpoint, probe;
+    int endpoint, probe, on_down;
+    double down_wait;
     struct qz_http_settings hs = {0};
-    char *base = NULL, *models = NULL;
     enum qz_status rc;
 
     *out = NULL;
@@ -790,13 +950,14 @@ static enum qz_status openai_open(struct qz_generator **out, const cJSON *spec,
     qz_rng_init();
     messages_item = cJSON_GetObjectItemCaseSensitive(spec, "messages");
     if ((rc = qz_jv_fields(at, spec, openai_fields, err)) ||
-        (rc = parse_base_url(at, spec, &base, err)) ||
+        (rc = parse_base_urls(at, spec, g, err)) ||
         (rc = qz_jv_choice(at, spec, "endpoint", 0, 0, endpoints, &endpoint, err)) ||
         (rc = qz_jv_string(at, spec, "model", 1, NULL, &model, err)) ||
         (rc = qz_jv_string(at, spec, "prompt", 0, NULL, &prompt, err)))
         goto fail;
     g->chat = endpoint == 1;
-    if (!(g->url = join_url(base, g->chat ? "/chat/completions" : "/completions"))) {
+    g->path = g->chat ? "/chat/completions" : "/completions";
+    if (!(g->url = join_url(g->servers[0], g->path))) {
         rc = qz_error_set(err, QZ_ENOMEM, "out of memory");
         goto fail;
     }
@@ -834,47 +995,39 @@ static enum qz_status openai_open(struct qz_generator **out, const cJSON *spec,
         (rc = qz_jv_uint(at, spec, "n", 0, 8, 1, OPENAI_N_MAX, &n, err)) ||
         (rc = qz_jv_bool(at, spec, "logprobs", 0, 0, &g->logprobs, err)) ||
         (rc = qz_jv_bool(at, spec, "probe", 0, 1, &probe, err)) ||
+        (rc = qz_jv_choice(at, spec, "on_server_down", 0, getenv("SLURM_JOB_ID") ? 1 : 2,
+                           down_modes, &on_down, err)) ||
+        (rc = qz_jv_number_in(at, spec, "server_down_wait_seconds", OPENAI_DOWN_WAIT_DEFAULT, 0, 1,
+                              QZ_HTTP_TIMEOUT_MAX, &down_wait, err)) ||
         (rc = qz_http_settings_parse(at, spec, OPENAI_CONCURRENCY_DEFAULT, &hs, err)))
         goto fail;
     num[0] = (double)max_tokens;
     num[3] = top_k;
     g->n = g->n_requested = (uint32_t)n;
     g->n_explicit = cJSON_GetObjectItemCaseSensitive(spec, "n") != NULL;
-    if (!(g->props_url = props_url(base))) {
-        rc = qz_error_set(err, QZ_ENOMEM, "out of memory");
-        goto fail;
-    }
     rc = build_body(g, model, prompt, messages, stop, num, g->n, err);
     messages = stop = NULL; /* taken by build_body */
     if (rc)
         goto fail;
 
+    hs.servers = (const char *const *)g->servers;
+    hs.nservers = g->nservers;
+    hs.outage = on_down == 0   ? QZ_HTTP_OUTAGE_WAIT
+                : on_down == 1 ? QZ_HTTP_OUTAGE_CHECKPOINT
+                               : QZ_HTTP_OUTAGE_FAIL;
+    hs.outage_wait_seconds = down_wait;
     if ((rc = qz_http_settings_open(&hs, "generator", seed ^ 0x6f70656e6169u, &g->http, err)))
         goto fail;
     g->timeout_seconds = hs.timeout_seconds;
     g->connect_timeout_seconds = hs.connect_timeout_seconds;
     g->auth = hs.auth; /* kept for /props; hs forgets it */
     hs.auth = NULL;
-    if (probe) {
-        char why[CURL_ERROR_SIZE + 64];
-        if (!(models = join_url(base, "/models"))) {
-            rc = qz_error_set(err, QZ_ENOMEM, "out of memory");
-            goto fail;
-        }
-        if ((rc = qz_http_probe(g->http, models, why, sizeof why))) {
-            rc = qz_error_set(err, rc, "%s: %s%sbase_url: cannot reach %s: %s", at->file, at->path,
-                              at->path[0] ? "." : "", models, why);
-            goto fail;
-        }
-    }
-    free(base);
-    free(models);
+    if (probe && (rc = probe_servers(g, at, err)))
+        goto fail;
     qz_http_settings_free(&hs);
     *out = g;
     return QZ_OK;
 fail:
-    free(base);
-    free(models);
     qz_http_settings_free(&hs);
     cJSON_Delete(messages);
     cJSON_Delete(stop);

@@ -66,8 +66,8 @@ uint64_t qz_batch_repaired(const struct qz_batch *b);
 
 /* Figures a generator counts while drawing (summed over ranks for the record). */
 struct qz_gen_stats {
-    uint64_t requests;       /* HTTP requests (or program calls) that got an answer */
-    uint64_t retries;        /* requests sent again after a transient failure */
+    uint64_t requests;       /* HTTP attempts that reached the wire (or program calls) */
+    uint64_t retries;        /* attempts made again after a failed one */
     uint64_t failed_samples; /* samples that failed after all retries */
     uint64_t prompt_tokens;  /* usage totals reported by the server */
     uint64_t completion_tokens;
@@ -88,6 +88,17 @@ enum qz_gen_failure {
 
 #define QZ_GEN_MODEL_MAX 128
 #define QZ_GEN_FAILURE_MAX 320
+#define QZ_GEN_SERVERS_MAX 64 /* servers in a report (the record lists at most these) */
+#define QZ_GEN_URL_MAX 256
+/* The record's JSON lists of the servers: ["URL", ...] (URLs escaped) and [N, ...]. */
+#define QZ_GEN_SERVERS_TEXT (QZ_GEN_SERVERS_MAX * (2 * QZ_GEN_URL_MAX + 4) + 64)
+#define QZ_GEN_COUNTS_TEXT (QZ_GEN_SERVERS_MAX * 22 + 8)
+
+/* One server's counts: attempts that reached it, and failed attempts (any reason). */
+struct qz_gen_server {
+    char url[QZ_GEN_URL_MAX]; /* the base URL ({host} replaced) */
+    uint64_t requests, failures;
+};
 
 /* What a server-backed generator reports about the server for the record: plain data
  * (reduced over ranks in mpi/run.c). Strings are NUL-terminated, empty when
@@ -103,6 +114,15 @@ struct qz_gen_report {
     char model[QZ_GEN_MODEL_MAX];         /* the first the server named */
     char fingerprint[QZ_GEN_MODEL_MAX];   /* its system_fingerprint */
     char last_failure[QZ_GEN_FAILURE_MAX];
+    uint64_t outages;      /* times every server was set aside at once */
+    double outage_seconds; /* seconds waited for a server to come back (on_server_down "wait") */
+    uint64_t nservers;     /* servers[0 .. nservers): this rank's; after the reduction over
+                              ranks, their union (merged by URL, first seen first) */
+    struct qz_gen_server servers[QZ_GEN_SERVERS_MAX];
+    /* Filled by the reduction over ranks (mpi/run.c) for the record, "" before: */
+    char servers_text[QZ_GEN_SERVERS_TEXT];        /* ["URL", ...] */
+    char server_requests_text[QZ_GEN_COUNTS_TEXT]; /* [requests, ...] in that order */
+    char server_failures_text[QZ_GEN_COUNTS_TEXT]; /* [failures, ...] */
 };
 
 struct qz_generator; /* a backend's opaque state */

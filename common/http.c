@@ -12,6 +12,8 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 
+#include "interrupt.h"
+#include "servers.h"
 #include "utf8.h"
 
 /* A queued request. The client owns it from qz_http_submit until it is accepted, given
@@ -31,9 +33,14 @@ struct req {
 /* One transfer slot: an easy handle kept across requests (so its settings and the
  * multi handle's connection cache are reused) and the request it runs. */
 struct slot {
+    struct qz_http_client *owner;
     CURL *easy; /* NULL until first used */
     struct req *req;
-    char *buf; /* the response body, NUL-terminated */
+    int server;     /* the pool's server running req, -1 without a pool */
+    char *url;      /* with a pool: the server's base URL + the request's path (owned) */
+    double started; /* monotonic seconds */
+    int wired;      /* the attempt reached the wire (on_wire) */
+    char *buf;      /* the response body, NUL-terminated */
     size_t len, cap;
     int oom;     /* the body could not grow */
     int too_big; /* the body passed max_response_bytes: the transfer was stopped */
@@ -54,6 +61,8 @@ struct qz_http_client {
     char *secret; /* the API key of the Authorization header, or NULL (owned, wiped) */
     enum qz_http_reason last_reason;
     char last_why[QZ_ERROR_MSG_MAX];
+    struct qz_pool *pool; /* the servers (cfg.nservers > 0), or NULL */
+    double outage_since;  /* monotonic seconds when every server was set aside; 0: none */
 };
 
 const char *qz_http_reason_name(enum qz_http_reason r)
@@ -282,6 +291,57 @@ static long to_ms(double seconds)
     return ms < 1 ? 1 : ms > 1e9 ? 1000000000L : (long)ms;
 }
 
+/* The longest a run waits in curl_multi_poll: how soon it sees a stop request. */
+#define STOP_POLL_MS 100
+
+int qz_http_perform(void *easy)
+{
+    CURLM *m = curl_multi_init();
+    CURLMsg *msg;
+    CURLcode r = CURLE_OUT_OF_MEMORY;
+    int running = 1, left;
+
+    if (!m)
+        return (int)r;
+    if (curl_multi_add_handle(m, easy)) {
+        curl_multi_cleanup(m);
+        return (int)r;
+    }
+    r = CURLE_ABORTED_BY_CALLBACK;
+    while (!qz_interrupt_pending()) {
+        if (curl_multi_perform(m, &running)) {
+            r = CURLE_FAILED_INIT;
+            break;
+        }
+        if ((msg = curl_multi_info_read(m, &left)) && msg->msg == CURLMSG_DONE) {
+            r = msg->data.result;
+            break;
+        }
+        if (curl_multi_poll(m, NULL, 0, STOP_POLL_MS, NULL)) {
+            r = CURLE_FAILED_INIT;
+            break;
+        }
+    }
+    curl_multi_remove_handle(m, easy);
+    curl_multi_cleanup(m);
+    return (int)r;
+}
+
+/* libcurl is about to send a request on a connection: an attempt reaches the wire
+ * (libcurl's own re-sends on a reused connection the server had closed included). */
+static int on_wire(void *p, char *remote_ip, char *local_ip, int remote_port, int local_port)
+{
+    struct slot *s = p;
+    (void)remote_ip, (void)local_ip, (void)remote_port, (void)local_port;
+    s->wired = 1;
+    if (s->owner) {
+        s->owner->counts.sent++;
+        if (s->server >= 0)
+            s->owner->pool->s[s->server].requests++;
+    }
+    return CURL_PREREQFUNC_OK;
+}
+
 /* The options every transfer shares. */
 static CURLcode easy_setup(struct qz_http_client *c, CURL *e, struct slot *s)
 {
@@ -298,18 +358,20 @@ static CURLcode easy_setup(struct qz_http_client *c, CURL *e, struct slot *s)
         (r = curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body)) ||
         (r = curl_easy_setopt(e, CURLOPT_WRITEDATA, s)) ||
         (r = curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf)) ||
-        (r = curl_easy_setopt(e, CURLOPT_PRIVATE, s)))
+        (r = curl_easy_setopt(e, CURLOPT_PRIVATE, s)) ||
+        (r = curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_wire)) ||
+        (r = curl_easy_setopt(e, CURLOPT_PREREQDATA, s)))
         return r;
     return CURLE_OK;
 }
 
 /* Point easy handle e at request q. */
-static CURLcode easy_request(CURL *e, const struct req *q)
+static CURLcode easy_request(CURL *e, const struct req *q, const char *url)
 {
     const char *custom = strcmp(q->method, q->body ? "POST" : "GET") ? q->method : NULL;
     CURLcode r;
 
-    if ((r = curl_easy_setopt(e, CURLOPT_URL, q->url)))
+    if ((r = curl_easy_setopt(e, CURLOPT_URL, url)))
         return r;
     if (!q->body)
         r = curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
@@ -338,12 +400,28 @@ enum qz_status qz_http_open(struct qz_http_client **out, const struct qz_http_co
     }
     c->cfg = *cfg;
     c->cfg.headers = NULL;
+    c->cfg.servers = NULL;
+    if (cfg->nservers) {
+        if (!(c->pool = malloc(sizeof *c->pool)))
+            goto oom;
+        qz_pool_init(c->pool);
+        for (size_t i = 0; i < cfg->nservers; i++)
+            if (qz_pool_add(c->pool, cfg->servers[i]) < 0) {
+                qz_http_close(c);
+                return qz_error_set(err, QZ_EINTERNAL, "%s: server %s: repeated, or more than %d",
+                                    cfg->who, cfg->servers[i], QZ_POOL_MAX);
+            }
+    }
     if (!c->cfg.max_response_bytes)
         c->cfg.max_response_bytes = QZ_HTTP_RESPONSE_MAX_DEFAULT;
     /* ranks share the job seed: mix in the process and the clock so that they do not
      * retry in lockstep (timing never changes results) */
     c->rng = cfg->jitter_seed ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(mono_now() * 1e9);
     c->slots = calloc(cfg->concurrency, sizeof *c->slots);
+    for (size_t i = 0; c->slots && i < cfg->concurrency; i++) {
+        c->slots[i].owner = c;
+        c->slots[i].server = -1;
+    }
     c->free_slots = calloc(cfg->concurrency, sizeof *c->free_slots);
     c->multi = curl_multi_init();
     if (!c->slots || !c->free_slots || !c->multi)
@@ -383,6 +461,17 @@ static void free_list(struct req *q)
     }
 }
 
+/* The slot's attempt no longer runs on its server (the pool's counts are the
+ * caller's). */
+static void release_server(struct qz_http_client *c, struct slot *s)
+{
+    if (s->server >= 0 && c->pool && c->pool->s[s->server].in_flight)
+        c->pool->s[s->server].in_flight--;
+    s->server = -1;
+    free(s->url);
+    s->url = NULL;
+}
+
 /* Remove every transfer in flight and drop the queue. */
 static void drop_all(struct qz_http_client *c)
 {
@@ -394,6 +483,7 @@ static void drop_all(struct qz_http_client *c)
             s->req = NULL;
             c->free_slots[c->nfree++] = i;
         }
+        release_server(c, s);
     }
     free_list(c->ready);
     free_list(c->delayed);
@@ -424,6 +514,7 @@ void qz_http_close(struct qz_http_client *c)
     }
     free(c->slots);
     free(c->free_slots);
+    free(c->pool);
     free(c);
     curl_global_cleanup();
 }
@@ -462,14 +553,40 @@ enum qz_status qz_http_submit(struct qz_http_client *c, const char *method, cons
     return QZ_OK;
 }
 
-static enum qz_status start_one(struct qz_http_client *c, struct qz_error *err)
+/* Start the first ready request on a free slot (on the server the pool picks). Sets
+ * *none when no server may take it now. */
+static enum qz_status start_one(struct qz_http_client *c, int *none, struct qz_error *err)
 {
-    size_t i = c->free_slots[--c->nfree];
-    struct slot *s = &c->slots[i];
+    size_t i;
+    struct slot *s;
     struct req *q = c->ready;
+    const char *url = q->url;
+    int server = -1;
     CURLcode r;
     CURLMcode mr;
 
+    *none = 0;
+    if (c->pool && (server = qz_pool_pick(c->pool, mono_now())) < 0) {
+        *none = 1;
+        return QZ_OK;
+    }
+    i = c->free_slots[--c->nfree];
+    s = &c->slots[i];
+    if (server >= 0) {
+        const char *base = c->pool->s[server].url;
+        size_t lb = strlen(base), lp = strlen(q->url);
+        if (!(s->url = malloc(lb + lp + 1))) {
+            c->free_slots[c->nfree++] = i;
+            return qz_error_set(err, QZ_ENOMEM, "out of memory for a request");
+        }
+        memcpy(s->url, base, lb);
+        memcpy(s->url + lb, q->url, lp + 1);
+        url = s->url;
+        qz_pool_start(c->pool, server);
+        s->server = server;
+    }
+    s->started = mono_now();
+    s->wired = 0;
     c->ready = q->next;
     if (!c->ready)
         c->ready_tail = NULL;
@@ -487,8 +604,8 @@ static enum qz_status start_one(struct qz_http_client *c, struct qz_error *err)
             return qz_error_set(err, QZ_EINTERNAL, "%s: libcurl: %s", c->cfg.who,
                                 curl_easy_strerror(r));
     }
-    if ((r = easy_request(s->easy, q)))
-        return qz_error_set(err, QZ_EINTERNAL, "%s: %s %s: %s", c->cfg.who, q->method, q->url,
+    if ((r = easy_request(s->easy, q, url)))
+        return qz_error_set(err, QZ_EINTERNAL, "%s: %s %s: %s", c->cfg.who, q->method, url,
                             curl_easy_strerror(r));
     if ((mr = curl_multi_add_handle(c->multi, s->easy)))
         return qz_error_set(err, QZ_EINTERNAL, "%s: libcurl: %s", c->cfg.who,
@@ -542,15 +659,44 @@ static void retry_or_give_up(struct qz_http_client *c, const struct qz_http_hand
 }
 
 /* A transfer of slot i ended with `code`: decide what follows. */
-static enum qz_status finish_one(struct qz_http_client *c, const struct qz_http_handler *h,
-                                 void *ctx, size_t i, CURLcode code, struct qz_error *err)
+/* 1 when a failed transfer ended for want of its server: the last connection could
+ * not be made (refused, no such host; libcurl may have sent the request on a kept-alive
+ * connection the server had closed before), or it timed out before any request went
+ * on the wire (a connect timeout, not a slow answer). */
+static int unreachable(const struct slot *s, CURLcode code)
+{
+    enum qz_http_reason reason = curl_reason(code);
+    return reason == QZ_HTTP_FAIL_CONNECT || (reason == QZ_HTTP_FAIL_TIMEOUT && !s->wired);
+}
+
+/* Queue q again at the front, at once, without using one of its retries. */
+static void reroute(struct qz_http_client *c, struct req *q, enum qz_http_reason reason,
+                    const char *why)
+{
+    c->counts.failures[reason]++;
+    c->counts.retries++;
+    c->counts.rerouted++;
+    c->last_reason = reason;
+    snprintf(c->last_why, sizeof c->last_why, "%s", why);
+    q->next = c->ready;
+    c->ready = q;
+    if (!c->ready_tail)
+        c->ready_tail = q;
+}
+
+/* A transfer of slot i ended with `code`: decide what follows. */
+static enum qz_status finish_attempt(struct qz_http_client *c, const struct qz_http_handler *h,
+                                     void *ctx, size_t i, CURLcode code, int server,
+                                     struct qz_error *err)
 {
     struct slot *s = &c->slots[i];
     struct req *q = s->req;
-    struct qz_http_result res = {q->method, q->url,     0,       s->buf ? s->buf : "",
+    const char *url = s->url ? s->url : q->url;
+    struct qz_http_result res = {q->method, url,        0,       s->buf ? s->buf : "",
                                  s->len,    q->attempt, s->easy, c->secret};
     enum qz_status rc = QZ_OK;
     char why[QZ_ERROR_MSG_MAX];
+    double now = mono_now();
 
     curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &res.status);
     s->req = NULL;
@@ -559,19 +705,31 @@ static enum qz_status finish_one(struct qz_http_client *c, const struct qz_http_
     if (code != CURLE_OK) {
         char text[QZ_HTTP_SUMMARY_MAX * 4 + 64];
         enum qz_http_reason reason = curl_reason(code);
+        int down = unreachable(s, code);
         /* curl's text may quote what the server sent: scrubbed and escaped like a body */
         qz_http_error_summary_scrubbed(s->errbuf[0] ? s->errbuf : curl_easy_strerror(code),
                                        strlen(s->errbuf[0] ? s->errbuf : curl_easy_strerror(code)),
                                        c->secret, text, sizeof text);
-        if (code == CURLE_WRITE_ERROR && s->too_big) {
+        if (server >= 0) {
+            if (down)
+                qz_pool_unreachable(c->pool, server, now);
+            else
+                qz_pool_failed(c->pool, server, now);
+        }
+        if (server >= 0 && down) {
+            /* the server is not there: another one (or this one, when it comes back)
+             * takes the request; an outage is the run loop's business */
+            snprintf(why, sizeof why, "%s: %s", qz_http_reason_name(reason), text);
+            reroute(c, q, reason, why);
+        } else if (code == CURLE_WRITE_ERROR && s->too_big) {
             snprintf(why, sizeof why, "answer larger than max_response_bytes (%llu bytes)",
                      (unsigned long long)c->cfg.max_response_bytes);
             retry_or_give_up(c, h, ctx, q, NULL, QZ_HTTP_FAIL_TOO_LARGE, why);
         } else if (code == CURLE_WRITE_ERROR && s->oom)
             rc = qz_error_set(err, QZ_ENOMEM, "%s: %s %s: out of memory for the response",
-                              c->cfg.who, q->method, q->url);
+                              c->cfg.who, q->method, url);
         else if (!qz_http_transient_curl(code))
-            rc = qz_error_set(err, QZ_EIO, "%s: %s %s: %s", c->cfg.who, q->method, q->url, text);
+            rc = qz_error_set(err, QZ_EIO, "%s: %s %s: %s", c->cfg.who, q->method, url, text);
         else {
             snprintf(why, sizeof why, "%s: %s", qz_http_reason_name(reason), text);
             retry_or_give_up(c, h, ctx, q, NULL, reason, why);
@@ -582,6 +740,8 @@ static enum qz_status finish_one(struct qz_http_client *c, const struct qz_http_
         return rc;
     }
     c->counts.answered++;
+    if (server >= 0)
+        qz_pool_answered(c->pool, server, now - s->started);
     if (res.status >= 200 && res.status <= 299) {
         struct qz_error why_err;
         qz_error_clear(&why_err);
@@ -590,6 +750,8 @@ static enum qz_status finish_one(struct qz_http_client *c, const struct qz_http_
             free_list(q);
             break;
         case QZ_HTTP_RETRY:
+            if (server >= 0)
+                c->pool->s[server].failures++;
             retry_or_give_up(c, h, ctx, q, &res, QZ_HTTP_FAIL_MALFORMED, why_err.msg);
             break;
         case QZ_HTTP_ABORT:
@@ -603,10 +765,12 @@ static enum qz_status finish_one(struct qz_http_client *c, const struct qz_http_
         char summary[QZ_HTTP_SUMMARY_MAX * 4 + 16];
         qz_http_result_summary(&res, summary, sizeof summary);
         snprintf(why, sizeof why, "HTTP %ld: %s", res.status, summary);
+        if (server >= 0)
+            c->pool->s[server].failures++;
         if (qz_http_transient_status(res.status))
             retry_or_give_up(c, h, ctx, q, &res, QZ_HTTP_FAIL_STATUS, why);
         else {
-            rc = qz_error_set(err, QZ_EIO, "%s: %s %s: %s", c->cfg.who, q->method, q->url, why);
+            rc = qz_error_set(err, QZ_EIO, "%s: %s %s: %s", c->cfg.who, q->method, url, why);
             free_list(q);
         }
     }
@@ -615,17 +779,113 @@ static enum qz_status finish_one(struct qz_http_client *c, const struct qz_http_
     return rc;
 }
 
+static enum qz_status finish_one(struct qz_http_client *c, const struct qz_http_handler *h,
+                                 void *ctx, size_t i, CURLcode code, struct qz_error *err)
+{
+    struct slot *s = &c->slots[i];
+    int server = s->server;
+    enum qz_status rc;
+
+    s->server = -1; /* the pool's counts are finish_attempt's */
+    rc = finish_attempt(c, h, ctx, i, code, server, err);
+    release_server(c, s);
+    return rc;
+}
+
+/* "rank N: " under mpirun (from the launcher's environment; the HTTP layer knows no
+ * communicator), else "". */
+static const char *rank_prefix(char *buf, size_t len)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v && strlen(v) < 12) {
+            snprintf(buf, len, "rank %s: ", v);
+            return buf;
+        }
+    }
+    return "";
+}
+
+/* The pool's servers, ", "-separated, into out (cut with "..." when long). */
+static void server_list(const struct qz_pool *p, char *out, size_t len)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < p->n && used + 1 < len; i++) {
+        int n = snprintf(out + used, len - used, "%s%s", i ? ", " : "", p->s[i].url);
+        if (n < 0 || (size_t)n >= len - used) {
+            if (len > 4)
+                memcpy(out + len - 4, "...", 4);
+            return;
+        }
+        used += (size_t)n;
+    }
+}
+
+/* Every server of the pool is set aside: the error the job's on_server_down asks for
+ * (`waited`: the seconds waited, 0 when it does not wait). */
+static enum qz_status outage_error(struct qz_http_client *c, enum qz_status code, double waited,
+                                   struct qz_error *err)
+{
+    char list[512], after[64] = "";
+    if (waited > 0)
+        snprintf(after, sizeof after, " after waiting %.0f s", waited);
+    server_list(c->pool, list, sizeof list);
+    return qz_error_set(err, code, "%s: every server is down%s (%s); the last failure: %s",
+                        c->cfg.who, after, list, c->last_reason ? c->last_why : "none");
+}
+
+/* Outages: every server set aside starts one; a server back ends it. */
+static enum qz_status outage_check(struct qz_http_client *c, double now, struct qz_error *err)
+{
+    char rank[32], list[512];
+
+    if (!c->pool)
+        return QZ_OK;
+    if (qz_pool_all_aside(c->pool)) {
+        if (!c->outage_since) {
+            c->outage_since = now;
+            c->counts.outages++;
+            if (c->cfg.outage != QZ_HTTP_OUTAGE_WAIT) {
+                c->outage_since = 0;
+                return outage_error(
+                    c, c->cfg.outage == QZ_HTTP_OUTAGE_CHECKPOINT ? QZ_EOUTAGE : QZ_EIO, 0, err);
+            }
+            server_list(c->pool, list, sizeof list);
+            qz_warn("%s%s: every server is down (%s); waiting up to %.0f s for one to come back "
+                    "(the last failure: %s)",
+                    rank_prefix(rank, sizeof rank), c->cfg.who, list, c->cfg.outage_wait_seconds,
+                    c->last_why);
+        } else if (now - c->outage_since > c->cfg.outage_wait_seconds) {
+            double waited = now - c->outage_since;
+            c->counts.outage_seconds += waited;
+            c->outage_since = 0;
+            return outage_error(c, QZ_EIO, waited, err);
+        }
+    } else if (c->outage_since) {
+        double waited = now - c->outage_since;
+        c->counts.outage_seconds += waited;
+        c->outage_since = 0;
+        qz_warn("%s%s: a server is back after %.1f s; going on", rank_prefix(rank, sizeof rank),
+                c->cfg.who, waited);
+    }
+    return QZ_OK;
+}
+
 enum qz_status qz_http_run(struct qz_http_client *c, const struct qz_http_handler *h, void *ctx,
                            struct qz_error *err)
 {
     enum qz_status rc = QZ_OK;
 
+    if (qz_interrupt_pending())
+        return qz_error_set(err, QZ_ESTOPPED, "stopped");
     while (c->ready || c->delayed || c->nfree < c->cfg.concurrency) {
         double now = mono_now(), next = now + 1.0;
         struct req **pp = &c->delayed;
         CURLMsg *msg;
         CURLMcode mr;
-        int running, left, finished = 0;
+        int running, left, finished = 0, blocked = 0;
 
         /* requests whose backoff is over join the ready queue */
         while (*pp) {
@@ -644,9 +904,13 @@ enum qz_status qz_http_run(struct qz_http_client *c, const struct qz_http_handle
                 pp = &q->next;
             }
         }
-        while (c->nfree && c->ready)
-            if ((rc = start_one(c, err)))
+        if ((rc = outage_check(c, now, err)))
+            goto fail;
+        while (c->nfree && c->ready && !blocked)
+            if ((rc = start_one(c, &blocked, err)))
                 goto fail;
+        if (c->pool && qz_pool_next_probe(c->pool) < next)
+            next = qz_pool_next_probe(c->pool);
         if ((mr = curl_multi_perform(c->multi, &running))) {
             rc = qz_error_set(err, QZ_EINTERNAL, "%s: libcurl: %s", c->cfg.who,
                               curl_multi_strerror(mr));
@@ -663,11 +927,17 @@ enum qz_status qz_http_run(struct qz_http_client *c, const struct qz_http_handle
             if ((rc = finish_one(c, h, ctx, (size_t)(s - c->slots), msg->data.result, err)))
                 goto fail;
         }
+        if (qz_interrupt_pending()) {
+            rc = qz_error_set(err, QZ_ESTOPPED, "stopped");
+            goto fail;
+        }
         if (finished)
             continue; /* start what the freed slots and callbacks allow before waiting */
         {
-            double wait = c->ready && c->nfree ? 0 : next - now;
-            int ms = wait <= 0 ? 0 : wait >= 1.0 ? 1000 : (int)ceil(wait * 1000.0);
+            double wait = c->ready && c->nfree && !blocked ? 0 : next - now;
+            int ms = wait <= 0                       ? 0
+                     : wait >= STOP_POLL_MS / 1000.0 ? STOP_POLL_MS
+                                                     : (int)ceil(wait * 1000.0);
             if ((mr = curl_multi_poll(c->multi, NULL, 0, ms, NULL))) {
                 rc = qz_error_set(err, QZ_EINTERNAL, "%s: libcurl: %s", c->cfg.who,
                                   curl_multi_strerror(mr));
@@ -677,6 +947,11 @@ enum qz_status qz_http_run(struct qz_http_client *c, const struct qz_http_handle
     }
     return QZ_OK;
 fail:
+    if (c->outage_since && rc != QZ_EIO && rc != QZ_EOUTAGE) {
+        /* stopped while waiting: the wait so far counts */
+        c->counts.outage_seconds += mono_now() - c->outage_since;
+        c->outage_since = 0;
+    }
     drop_all(c);
     return rc;
 }
@@ -684,6 +959,11 @@ fail:
 void qz_http_get_counts(const struct qz_http_client *c, struct qz_http_counts *out)
 {
     *out = c->counts;
+}
+
+const struct qz_pool *qz_http_pool(const struct qz_http_client *c)
+{
+    return c->pool;
 }
 
 const char *qz_http_last_failure(const struct qz_http_client *c, enum qz_http_reason *reason)
@@ -706,7 +986,13 @@ enum qz_status qz_http_probe(struct qz_http_client *c, const char *url, char *wh
         return QZ_ENOMEM;
     }
     if (!(r = easy_setup(c, e, &s)) && !(r = curl_easy_setopt(e, CURLOPT_URL, url)))
-        r = curl_easy_perform(e);
+        r = (CURLcode)qz_http_perform(e);
+    if (r == CURLE_ABORTED_BY_CALLBACK && qz_interrupt_pending()) {
+        snprintf(why, why_len, "stopped");
+        curl_easy_cleanup(e);
+        free(s.buf);
+        return QZ_ESTOPPED;
+    }
     if (r && s.too_big)
         snprintf(why, why_len, "answer larger than max_response_bytes (%llu bytes)",
                  (unsigned long long)c->cfg.max_response_bytes);

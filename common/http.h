@@ -38,6 +38,13 @@
 #define QZ_HTTP_SUMMARY_MAX 200 /* bytes of a server's error message kept in our messages */
 #define QZ_HTTP_RESPONSE_MAX_DEFAULT ((uint64_t)16 << 20) /* max_response_bytes: 16 MiB */
 
+/* What qz_http_run does when every server of its pool is set aside (an outage). */
+enum qz_http_outage {
+    QZ_HTTP_OUTAGE_FAIL,       /* return QZ_EIO at once */
+    QZ_HTTP_OUTAGE_CHECKPOINT, /* return QZ_EOUTAGE at once */
+    QZ_HTTP_OUTAGE_WAIT,       /* probe with backoff; QZ_EIO after outage_wait_seconds */
+};
+
 struct qz_http_config {
     const char *who;                /* message prefix, e.g. "generator" (not copied) */
     size_t concurrency;             /* requests in flight at once, 1 .. 1024 */
@@ -49,6 +56,13 @@ struct qz_http_config {
                                     (copied; may hold a secret: never printed) */
     uint64_t jitter_seed;        /* seeds the jitter RNG (mixed with the pid and the clock) */
     uint64_t max_response_bytes; /* the largest answer body (decompressed); 0: the default */
+    /* Optional: the servers (base URLs, copied; at most QZ_POOL_MAX, servers.h). With
+     * them, a submitted url is a path that follows the base URL of the server the pool
+     * picks for each attempt; without them (nservers 0) it is the whole URL. */
+    const char *const *servers;
+    size_t nservers;
+    enum qz_http_outage outage; /* with servers: what an outage does */
+    double outage_wait_seconds; /* QZ_HTTP_OUTAGE_WAIT: the longest wait */
 };
 
 /* What one attempt brought back, as handed to the callbacks. Valid only during the
@@ -119,14 +133,32 @@ enum qz_status qz_http_submit(struct qz_http_client *c, const char *method, cons
 /* Run every queued request, and those the callbacks submit, until all are accepted or
  * given up. Returns QZ_OK, or the first permanent failure (QZ_EIO with
  * `WHO: METHOD URL: HTTP 400: <the server's message>`, or an on_answer abort), in which
- * case the rest of the queue is dropped. The client can run again afterwards. */
+ * case the rest of the queue is dropped. Once a stop is requested
+ * (qz_interrupt_pending() non-zero, looked at least every 100 ms), returns QZ_ESTOPPED
+ * with the message "stopped", dropping what is in flight and queued.
+ *
+ * With servers (a pool, servers.h): each attempt goes to the server the pool picks;
+ * an attempt that cannot connect (refused, no such host, connect timeout) is queued
+ * again at once without using one of its retries (another server takes it, or this
+ * one when it is back). When every server is set aside (an outage), cfg.outage says
+ * what happens: QZ_EIO or QZ_EOUTAGE at once (`WHO: every server is down (URLS); the
+ * last failure: WHY`), or a wait (one qz_warn line when it starts and one when a
+ * server is back) of at most outage_wait_seconds, then QZ_EIO. The client can run
+ * again afterwards. */
 enum qz_status qz_http_run(struct qz_http_client *c, const struct qz_http_handler *h, void *ctx,
                            struct qz_error *err);
 
 struct qz_http_counts {
-    uint64_t answered; /* attempts that brought a complete HTTP answer (any status) */
-    uint64_t retries;  /* attempts scheduled again after a transient failure */
-    uint64_t gave_up;  /* requests that failed their last retry */
+    uint64_t sent;         /* attempts that reached the wire: libcurl was about to send the
+                              request on a connection (its own silent re-sends on a reused
+                              connection the server had closed included) */
+    uint64_t answered;     /* attempts that brought a complete HTTP answer (any status) */
+    uint64_t retries;      /* attempts scheduled again after a failed one (rerouted included) */
+    uint64_t rerouted;     /* attempts that found their server unreachable, queued again at
+                              once for another server without using one of their retries */
+    uint64_t outages;      /* times every server was set aside */
+    double outage_seconds; /* time spent waiting in outages (QZ_HTTP_OUTAGE_WAIT) */
+    uint64_t gave_up;      /* requests that failed their last retry */
     uint64_t failures[QZ_HTTP_FAIL_REASONS]; /* failed attempts by reason */
 };
 
@@ -136,9 +168,19 @@ struct qz_http_counts {
 const char *qz_http_last_failure(const struct qz_http_client *c, enum qz_http_reason *reason);
 void qz_http_get_counts(const struct qz_http_client *c, struct qz_http_counts *out);
 
+struct qz_pool;
+/* The client's servers with their counts (requests, failures), or NULL without. */
+const struct qz_pool *qz_http_pool(const struct qz_http_client *c);
+
+/* curl_easy_perform of the curl easy handle `easy`, except that it gives up with
+ * CURLE_ABORTED_BY_CALLBACK within 0.1 s once qz_interrupt_pending() is non-zero (and
+ * at once when it already is). Returns the CURLcode (as int). */
+int qz_http_perform(void *easy);
+
 /* One blocking GET of url with the client's headers and timeouts, to check that a
- * server is there: QZ_OK on any HTTP answer; otherwise QZ_EIO with the curl error text
- * in why (why_len bytes). */
+ * server is there: QZ_OK on any HTTP answer; QZ_ESTOPPED ("stopped" in why) when a
+ * stop was requested (qz_interrupt_pending) before or during it; otherwise QZ_EIO
+ * with the curl error text in why (why_len bytes). */
 enum qz_status qz_http_probe(struct qz_http_client *c, const char *url, char *why, size_t why_len);
 
 /* The pure parts of the policy, exposed for tests. */

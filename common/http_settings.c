@@ -7,18 +7,14 @@
 
 #include "apikey.h"
 
-enum qz_status qz_http_url_parse(const struct qz_jv *at, const cJSON *spec, const char *field,
-                                 int query, const char *example, char **url, struct qz_error *err)
+enum qz_status qz_http_url_check(const struct qz_jv *at, const char *field, const cJSON *item,
+                                 const char *text, int query, const char *example,
+                                 struct qz_error *err)
 {
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(spec, field);
-    const char *text;
-    char *scheme = NULL, *host = NULL;
+    char *scheme = NULL, *host = NULL, *user = NULL, *password = NULL;
     CURLU *u;
-    int ok;
-    enum qz_status rc = qz_jv_string(at, spec, field, 1, NULL, &text, err);
+    int ok, userinfo;
 
-    if (rc)
-        return rc;
     if (!(u = curl_url()))
         return qz_error_set(err, QZ_ENOMEM, "out of memory");
     ok = curl_url_set(u, CURLUPART_URL, text, 0) == CURLUE_OK &&
@@ -26,13 +22,34 @@ enum qz_status qz_http_url_parse(const struct qz_jv *at, const cJSON *spec, cons
          curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host[0] &&
          (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0) &&
          (query || !strchr(text, '?')) && !strchr(text, '#');
+    userinfo = ok && (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
+                      curl_url_get(u, CURLUPART_PASSWORD, &password, 0) == CURLUE_OK);
     curl_free(scheme);
     curl_free(host);
+    curl_free(user);
+    curl_free(password);
     curl_url_cleanup(u);
     if (!ok)
         return qz_jv_fail(at, field, item, err,
                           "must be an http:// or https:// URL with a host, such as \"%s\"",
                           example);
+    /* the URL is recorded and shown: a secret in it would leak (so it is not quoted) */
+    if (userinfo)
+        return qz_jv_fail(at, field, NULL, err,
+                          "must not hold a user name or password (\"user:pass@\"); give an "
+                          "API key with api_key_env or api_key_file");
+    return QZ_OK;
+}
+
+enum qz_status qz_http_url_parse(const struct qz_jv *at, const cJSON *spec, const char *field,
+                                 int query, const char *example, char **url, struct qz_error *err)
+{
+    const char *text;
+    enum qz_status rc = qz_jv_string(at, spec, field, 1, NULL, &text, err);
+
+    if (rc || (rc = qz_http_url_check(at, field, cJSON_GetObjectItemCaseSensitive(spec, field),
+                                      text, query, example, err)))
+        return rc;
     if (!(*url = strdup(text)))
         return qz_error_set(err, QZ_ENOMEM, "out of memory");
     return QZ_OK;
@@ -85,6 +102,10 @@ enum qz_status qz_http_settings_open(const struct qz_http_settings *s, const cha
         .headers = headers,
         .jitter_seed = jitter_seed,
         .max_response_bytes = s->max_response_bytes,
+        .servers = s->servers,
+        .nservers = s->nservers,
+        .outage = s->outage,
+        .outage_wait_seconds = s->outage_wait_seconds,
     };
     return qz_http_open(out, &cfg, err);
 }

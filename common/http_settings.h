@@ -37,11 +37,24 @@ struct qz_http_settings {
     double backoff_seconds, backoff_max_seconds;
     uint64_t max_response_bytes;
     char *auth; /* "Authorization: Bearer KEY", or NULL without a key: a secret, owned */
+    /* Set by the backend before qz_http_settings_open, not read from the job here
+     * (qz_http_config): its servers (not owned) and what an outage does. */
+    const char *const *servers;
+    size_t nservers;
+    enum qz_http_outage outage;
+    double outage_wait_seconds;
 };
 
+/* `text`, the value of field `field` (the JSON item, or NULL) of the object named by
+ * `at`: an http:// or https:// URL with a host, no fragment, unless `query` no query,
+ * and no user name or password; else QZ_EJOB saying what it must be. */
+enum qz_status qz_http_url_check(const struct qz_jv *at, const char *field, const cJSON *item,
+                                 const char *text, int query, const char *example,
+                                 struct qz_error *err);
+
 /* The required string field `field` of spec: an http:// or https:// URL with a host,
- * no fragment and, unless `query`, no query, else QZ_EJOB saying it must be such a URL
- * "such as" `example`. *url is a malloc'd copy (caller frees). */
+ * no fragment, no user name or password and, unless `query`, no query, else QZ_EJOB saying it must
+ * be such a URL "such as" `example`. *url is a malloc'd copy (caller frees). */
 enum qz_status qz_http_url_parse(const struct qz_jv *at, const cJSON *spec, const char *field,
                                  int query, const char *example, char **url, struct qz_error *err);
 

@@ -68,11 +68,107 @@ static int lowest_rank(MPI_Comm comm, int mine)
     return low;
 }
 
+/* The servers of a report, as reduced over ranks. */
+struct server_table {
+    uint64_t n;
+    struct qz_gen_server s[QZ_GEN_SERVERS_MAX];
+};
+
+/* MPI_Op (not commutative, so applied in rank order): io = in, then the servers of io
+ * that in lacks; the counts of a server in both summed. Servers past
+ * QZ_GEN_SERVERS_MAX are left out. */
+static void merge_servers(void *in, void *io, int *len, MPI_Datatype *type)
+{
+    (void)type;
+    for (int k = 0; k < *len; k++) {
+        const struct server_table *a = (const struct server_table *)in + k;
+        struct server_table *b = (struct server_table *)io + k;
+        struct server_table m = *a;
+        for (uint64_t j = 0; j < b->n; j++) {
+            uint64_t i = 0;
+            while (i < m.n && strcmp(m.s[i].url, b->s[j].url))
+                i++;
+            if (i < m.n) {
+                m.s[i].requests += b->s[j].requests;
+                m.s[i].failures += b->s[j].failures;
+            } else if (m.n < QZ_GEN_SERVERS_MAX)
+                m.s[m.n++] = b->s[j];
+        }
+        *b = m;
+    }
+}
+
+/* s as a JSON string into out (len bytes, room for 2 * strlen + 3): '"' and '\'
+ * escaped, control characters left out (URLs hold none). */
+static size_t json_string(const char *s, char *out)
+{
+    size_t n = 0;
+    out[n++] = '"';
+    for (; *s; s++) {
+        if ((unsigned char)*s < 0x20)
+            continue;
+        if (*s == '"' || *s == '\\')
+            out[n++] = '\\';
+        out[n++] = *s;
+    }
+    out[n++] = '"';
+    out[n] = '\0';
+    return n;
+}
+
+/* The record's JSON lists of the table: URLs, requests, failures. */
+static void servers_text(const struct server_table *t, struct qz_gen_report *r)
+{
+    size_t a = 0, b = 0, c = 0;
+    r->servers_text[a++] = '[';
+    r->server_requests_text[b++] = '[';
+    r->server_failures_text[c++] = '[';
+    for (uint64_t i = 0; i < t->n; i++) {
+        if (i) {
+            r->servers_text[a++] = ',';
+            r->server_requests_text[b++] = ',';
+            r->server_failures_text[c++] = ',';
+        }
+        a += json_string(t->s[i].url, r->servers_text + a);
+        b += (size_t)snprintf(r->server_requests_text + b, 22, "%llu",
+                              (unsigned long long)t->s[i].requests);
+        c += (size_t)snprintf(r->server_failures_text + c, 22, "%llu",
+                              (unsigned long long)t->s[i].failures);
+    }
+    memcpy(r->servers_text + a, "]", 2);
+    memcpy(r->server_requests_text + b, "]", 2);
+    memcpy(r->server_failures_text + c, "]", 2);
+}
+
+/* Collective: the servers of every rank's report, merged by URL (rank order), into
+ * out->servers and the record's texts. */
+static void servers_total(MPI_Comm comm, const struct qz_gen_report *mine,
+                          struct qz_gen_report *out)
+{
+    static struct server_table t; /* large: not on the stack */
+    MPI_Datatype type;
+    MPI_Op op;
+
+    memset(&t, 0, sizeof t);
+    t.n = mine->nservers <= QZ_GEN_SERVERS_MAX ? mine->nservers : QZ_GEN_SERVERS_MAX;
+    memcpy(t.s, mine->servers, (size_t)t.n * sizeof t.s[0]);
+    MPI_Type_contiguous((int)sizeof t, MPI_BYTE, &type);
+    MPI_Type_commit(&type);
+    MPI_Op_create(merge_servers, 0, &op);
+    MPI_Allreduce(MPI_IN_PLACE, &t, 1, type, op, comm);
+    MPI_Op_free(&op);
+    MPI_Type_free(&type);
+    out->nservers = t.n;
+    memcpy(out->servers, t.s, sizeof t.s);
+    servers_text(&t, out);
+}
+
 /* Collective: the generator's reports of all ranks as one: counts summed; the model
  * and fingerprint of the lowest rank that saw an answer, changed when any rank saw a
  * change or another one; the failure with the highest sample index (the lowest rank
- * on a tie); the counts of sessions before (base) added. No allocation: it cannot
- * fail. */
+ * on a tie); the counts of sessions before (base) added; the servers merged by URL
+ * and the outages summed (this session's: a checkpoint does not keep them). No
+ * allocation: it cannot fail. */
 void qz_gen_report_total(MPI_Comm comm, const struct qz_job *job, const struct qz_gen_report *base,
                          struct qz_gen_report *out)
 {
@@ -104,6 +200,10 @@ void qz_gen_report_total(MPI_Comm comm, const struct qz_job *job, const struct q
         seen && (strcmp(mine.model, out->model) || strcmp(mine.fingerprint, out->fingerprint));
     MPI_Allreduce(MPI_IN_PLACE, &differs, 1, MPI_INT, MPI_MAX, comm);
     out->model_changed = counts[QZ_GEN_FAIL_KINDS + 1] || differs || base->model_changed ? 1 : 0;
+
+    MPI_Allreduce(&mine.outages, &out->outages, 1, MPI_UINT64_T, MPI_SUM, comm);
+    MPI_Allreduce(&mine.outage_seconds, &out->outage_seconds, 1, MPI_DOUBLE, MPI_SUM, comm);
+    servers_total(comm, &mine, out);
 
     MPI_Allreduce(&mine.last_failure_at, &out->last_failure_at, 1, MPI_UINT64_T, MPI_MAX, comm);
     from = lowest_rank(comm, out->last_failure_at && mine.last_failure_at == out->last_failure_at);

@@ -153,7 +153,10 @@ check "select from a text archive equals a fresh text run at that q" \
     $(for a in generator_n generator_model generator_system_fingerprint \
         generator_model_changed completion_tokens_counted texts_nul_replaced failures_http_4xx \
         failures_http_5xx failures_timeout failures_connection failures_protocol \
-        failures_no_logprobs; do printf -- '--ignore %s ' "$a"; done)
+        failures_no_logprobs generator_servers generator_server_requests \
+        generator_server_failures server_outages server_outage_seconds; do
+        printf -- '--ignore %s ' "$a"
+    done)
 arm slow -1 0.3
 stop_midway 3 progress tu1.err run txt.json -o txtusr.h5 --progress-every 0.2
 check "text archive: SIGUSR1 gives exit 75 (got $STOP_STATUS)" test "$STOP_STATUS" -eq 75

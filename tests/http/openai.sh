@@ -227,7 +227,8 @@ arm 503 1
 expect 1 "~is invalid: its utility is not a number (the generator's last failure: HTTP 503: " \
     "$QZ_BIN" run why.json -o why2.h5 --no-progress
 sed -i -e "s#$FAKE_URL#http://127.0.0.1:$closed/v1#" -e 's/"retries": 0,/"retries": 0, "probe": false,/' why.json
-expect 1 "~(the generator's last failure: connect: Failed to connect to 127.0.0.1 port $closed" \
+# (a server that refuses every connection is an outage: on_server_down "fail" outside Slurm)
+expect 1 "~generator: every server is down (http://127.0.0.1:$closed/v1); the last failure: connect: Failed to connect to 127.0.0.1 port $closed" \
     "$QZ_BIN" run why.json -o why3.h5 --no-progress
 
 # 14. A NUL in a text (EMIT_NUL: choice 1 of each request): replaced by U+FFFD and
