@@ -53,7 +53,30 @@ struct snapshot {
     uint64_t ties_out;
     uint64_t done, invalid;
     struct qz_exactsum sum1, sum2; /* with a cost scorer */
+    /* the generator's counts that describe samples (not work): failed, repaired */
+    uint64_t gen_samples[3];
 };
+
+/* The generator's counts about samples rather than work: failed samples, texts
+ * repaired to UTF-8, texts with NUL. A rollback takes back the rolled-back samples'
+ * share (their requests and tokens were spent: they stay counted). */
+static void gen_sample_counts(const struct qz_job *job, uint64_t out[3])
+{
+    struct qz_gen_stats st;
+    memset(&st, 0, sizeof st);
+    out[0] = out[1] = out[2] = 0;
+    if (job->gen.ops->stats) {
+        job->gen.ops->stats(job->gen.state, &st);
+        out[0] = st.failed_samples;
+        out[1] = st.utf8_repaired_samples;
+    }
+    if (job->gen.ops->report) {
+        struct qz_gen_report r;
+        memset(&r, 0, sizeof r);
+        job->gen.ops->report(job->gen.state, &r);
+        out[2] = r.nul_texts;
+    }
+}
 
 #define QZ_SCAN_BLOCK 32
 
@@ -237,6 +260,7 @@ static enum qz_status take_snapshot(struct snapshot *s, const struct ranker *rk,
         s->sum1 = *rk->sum1;
         s->sum2 = *rk->sum2;
     }
+    gen_sample_counts(rk->job, s->gen_samples);
     return QZ_OK;
 }
 
@@ -382,10 +406,21 @@ static enum qz_status abandon_interval(MPI_Comm comm, const struct qz_job *job,
     uint64_t done = (uint64_t)(t->done - t->redone), invalid;
     enum qz_status out;
     int64_t inv = (int64_t)rk->invalid - (int64_t)s->invalid;
+    uint64_t counts[3], drop[3];
+    struct qz_run_base *b = &run->work->base;
 
     /* the invalid samples of the interval, summed over the ranks, are dropped too */
     MPI_Allreduce(MPI_IN_PLACE, &inv, 1, MPI_INT64_T, MPI_SUM, comm);
     invalid = (uint64_t)(t->invalid - inv);
+    /* and the generator's counts of their failures and repairs: taken off the base
+     * (sessions' totals are base + the ranks' counts; uint64 wraps back exactly) */
+    gen_sample_counts(job, counts);
+    for (int i = 0; i < 3; i++)
+        drop[i] = counts[i] - s->gen_samples[i];
+    MPI_Allreduce(MPI_IN_PLACE, drop, 3, MPI_UINT64_T, MPI_SUM, comm);
+    b->stats.failed_samples -= drop[0];
+    b->stats.utf8_repaired_samples -= drop[1];
+    b->report.nul_texts -= drop[2];
     run->fig.samples_redone += (uint64_t)t->redone;
     out = qz_agree(comm, roll_back(rk, s, err), err);
     if (out == QZ_OK)
