@@ -29,7 +29,7 @@
 #include "exactsum.h"
 
 #define QZ_CKPT_MAGIC "QZCKPT\r\n"
-#define QZ_CKPT_VERSION 4
+#define QZ_CKPT_VERSION 5
 #define QZ_CKPT_REPORT_WORDS 10
 
 struct qz_ckpt_header {
@@ -54,8 +54,11 @@ struct qz_ckpt_header {
                                     chunks_done) */
     uint64_t report[QZ_CKPT_REPORT_WORDS]; /* the generator's report counts so far
                                               (qz_ckpt_set_report) */
-    uint64_t reserved[6];                  /* zero */
-    uint64_t utf8_repaired; /* generator statistics: texts repaired (was reserved: 0) */
+    uint64_t samples_redone;     /* samples drawn and discarded (rolled back, or drawn after
+                                    the last checkpoint by a killed session) */
+    uint64_t outage_checkpoints; /* checkpoints written because the model servers were down */
+    uint64_t reserved[4];        /* zero */
+    uint64_t utf8_repaired;      /* generator statistics: texts repaired (was reserved: 0) */
     uint64_t checksum;
 };
 

@@ -13,13 +13,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "interrupt.h"
+
 extern char **environ;
 
 #define READ_CHUNK 65536
 #define EXIT_GRACE_SECONDS 2.0 /* how long close waits after end of file, then after SIGTERM */
+#define STOP_SLICE_MS 200      /* a wait looks for a stop request this often */
 
-/* What an exchange with the child came to. */
-enum io { IO_OK, IO_DEAD, IO_FAIL };
+/* What an exchange with the child came to (IO_STOPPED: a stop request, the child
+ * killed in the middle of its answer). */
+enum io { IO_OK, IO_DEAD, IO_FAIL, IO_STOPPED };
 
 struct qz_coproc {
     char **argv; /* owned, NULL-terminated */
@@ -55,6 +59,25 @@ static int ms_left(double deadline)
 {
     double left = (deadline - now()) * 1e3;
     return left <= 0 ? 0 : left > 86400e3 ? 86400000 : (int)left + 1;
+}
+
+/* poll one descriptor until it is ready or the deadline, in slices of STOP_SLICE_MS:
+ * 1 ready, 0 timed out, -1 a stop request (qz_interrupt_pending). */
+static int poll_until(int fd, short events, double deadline)
+{
+    for (;;) {
+        struct pollfd p = {fd, events, 0};
+        int left = ms_left(deadline), ready;
+        if (qz_interrupt_pending())
+            return -1;
+        ready = poll(&p, 1, left < STOP_SLICE_MS ? left : STOP_SLICE_MS);
+        if (ready > 0)
+            return 1;
+        if (ready < 0 && errno != EINTR)
+            return 1; /* let read or write report it */
+        if (ready == 0 && left <= STOP_SLICE_MS)
+            return qz_interrupt_pending() ? -1 : 0;
+    }
 }
 
 /* A pipe whose ends are close-on-exec and above 2 (so that dup2 onto 0 or 1 in the
@@ -204,6 +227,18 @@ static enum qz_status spawn(struct qz_coproc *cp, struct qz_error *err)
     return QZ_OK;
 }
 
+/* A stop request in the middle of an exchange: its answer will never be read, so the
+ * child is killed (a restart would begin afresh). */
+static enum io stopped(struct qz_coproc *cp)
+{
+    int status;
+    close_pipes(cp);
+    if (cp->pid >= 0)
+        reap_now(cp, &status);
+    snprintf(cp->why, sizeof cp->why, "stopped");
+    return IO_STOPPED;
+}
+
 /* The child did not answer in time: kill it. */
 static enum io timed_out(struct qz_coproc *cp, const char *what)
 {
@@ -230,11 +265,12 @@ static enum io write_all(struct qz_coproc *cp, const char *data, size_t len, dou
     sigpending(&pending);
     was_pending = sigismember(&pending, SIGPIPE) == 1;
     while (len > 0) {
-        struct pollfd p = {cp->in_fd, POLLOUT, 0};
         ssize_t w;
-        int ready = poll(&p, 1, ms_left(deadline));
-        if (ready < 0 && errno == EINTR)
-            continue;
+        int ready = poll_until(cp->in_fd, POLLOUT, deadline);
+        if (ready < 0) {
+            result = stopped(cp);
+            break;
+        }
         if (ready == 0) {
             result = timed_out(cp, "take in a request");
             break;
@@ -269,7 +305,6 @@ static enum io read_line(struct qz_coproc *cp, char **line, size_t *len, double 
 {
     for (;;) {
         char *nl = cp->end > cp->scan ? memchr(cp->buf + cp->scan, '\n', cp->end - cp->scan) : NULL;
-        struct pollfd p;
         ssize_t r;
         int ready;
 
@@ -313,12 +348,9 @@ static enum io read_line(struct qz_coproc *cp, char **line, size_t *len, double 
             cp->buf = grown;
             cp->size = size;
         }
-        p.fd = cp->out_fd;
-        p.events = POLLIN;
-        p.revents = 0;
-        ready = poll(&p, 1, ms_left(deadline));
-        if (ready < 0 && errno == EINTR)
-            continue;
+        ready = poll_until(cp->out_fd, POLLIN, deadline);
+        if (ready < 0)
+            return stopped(cp);
         if (ready == 0)
             return timed_out(cp, "answer");
         /* room for the line's NUL: never fill the buffer to its last byte */
@@ -411,6 +443,8 @@ enum qz_status qz_coproc_request(struct qz_coproc *cp, const char *req, size_t l
             return QZ_OK;
         if (r == IO_FAIL)
             return rc;
+        if (r == IO_STOPPED || qz_interrupt_pending())
+            return qz_error_set(err, QZ_ESTOPPED, "%s: stopped", cp->name);
         if (cp->restarts >= cp->restarts_max) {
             if (cp->restarts == 0)
                 return qz_error_set(err, QZ_EIO, "%s: %s", cp->name, cp->why);

@@ -53,7 +53,10 @@ typedef enum qz_status (*qz_coproc_line_fn)(void *ctx, size_t k, const char *lin
  * `lines` answer lines, handing each to on_line. If the child dies or times out on the
  * way, it is restarted (while restarts remain) and the request sent again; otherwise
  * returns QZ_EIO with `NAME: WHAT HAPPENED` in err, e.g. `utility command "x": the
- * program exited with status 3 (after 1 restart)`. */
+ * program exited with status 3 (after 1 restart)`. Every wait looks for a stop request
+ * (qz_interrupt_pending, interrupt.h) at least every 0.2 s: on one the child is
+ * killed in the middle of its answer (the next request starts it again) and the call
+ * returns QZ_ESTOPPED with `NAME: stopped`. */
 enum qz_status qz_coproc_request(struct qz_coproc *cp, const char *req, size_t len, size_t lines,
                                  qz_coproc_line_fn on_line, void *ctx, struct qz_error *err);
 

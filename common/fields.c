@@ -136,6 +136,13 @@ const struct qz_field qz_record_fields[] = {
      RUN(CHECKPOINT, ALWAYS), QZ_SHOW_SECONDS, AT(checkpoint_seconds)},
     {"resumes", U64, NULL, "times the run was resumed from a checkpoint", "resumes",
      RUN(CHECKPOINT, ALWAYS), QZ_SHOW_COUNT, AT(resumes)},
+    {"samples_redone", U64, NULL,
+     "samples drawn and then discarded: rolled back on a stop or an outage, or drawn after "
+     "the last checkpoint by a session that was killed",
+     "samples redone", RUN(CHECKPOINT, ALWAYS), QZ_SHOW_COUNT, AT(samples_redone)},
+    {"outage_checkpoints", U64, NULL,
+     "checkpoints written because the generator's model servers were down", "outage checkpoints",
+     RUN(CHECKPOINT, ALWAYS), QZ_SHOW_COUNT, AT(outage_checkpoints)},
 
     {"requests", U64, NULL, "attempts that reached the wire (summed over ranks)", "requests",
      RUN(GENERATOR, STATS), QZ_SHOW_COUNT, AT(stats.requests)},

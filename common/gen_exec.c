@@ -202,11 +202,20 @@ static void exec_stats(const struct qz_generator *g, struct qz_gen_stats *st)
     st->utf8_repaired_samples += g->stats.utf8_repaired_samples;
 }
 
+#define QZ_EXEC_CHUNK_DEFAULT 64 /* a program call per few samples: a stop loses little */
+
+static uint64_t exec_chunk_hint(const struct qz_generator *g)
+{
+    (void)g;
+    return QZ_EXEC_CHUNK_DEFAULT;
+}
+
 const struct qz_generator_ops qz_gen_exec_ops = {
     .name = "exec",
     .open = exec_open,
     .draw = exec_draw,
     .produces_text = exec_produces_text,
     .stats = exec_stats,
+    .chunk_hint = exec_chunk_hint,
     .close = exec_close,
 };

@@ -79,6 +79,7 @@ struct qz_generator {
     uint64_t props_slots; /* settle: /props total_slots, 0 unknown */
     char *auth;           /* the Authorization header for /props (a secret), or NULL */
     double timeout_seconds, connect_timeout_seconds;
+    size_t concurrency; /* requests in flight at once (the chunk hint) */
 
     /* the draw in progress */
     struct qz_batch *out;
@@ -1004,6 +1005,7 @@ static enum qz_status openai_open(struct qz_generator **out, const cJSON *spec,
     num[0] = (double)max_tokens;
     num[3] = top_k;
     g->n = g->n_requested = (uint32_t)n;
+    g->concurrency = (size_t)hs.concurrency;
     g->n_explicit = cJSON_GetObjectItemCaseSensitive(spec, "n") != NULL;
     rc = build_body(g, model, prompt, messages, stop, num, g->n, err);
     messages = stop = NULL; /* taken by build_body */
@@ -1035,6 +1037,13 @@ fail:
     return rc;
 }
 
+/* The job's n (before /props settles it: the chunk is fixed at load, the same on every
+ * rank) times concurrency: one round of requests per chunk. */
+static uint64_t openai_chunk_hint(const struct qz_generator *g)
+{
+    return (uint64_t)g->n_requested * (g->concurrency ? g->concurrency : 1);
+}
+
 const struct qz_generator_ops qz_gen_openai_ops = {
     .name = "openai",
     .open = openai_open,
@@ -1046,5 +1055,6 @@ const struct qz_generator_ops qz_gen_openai_ops = {
     .apply_settled = openai_apply_settled,
     .report = openai_report,
     .last_failure = openai_last_failure,
+    .chunk_hint = openai_chunk_hint,
     .close = openai_close,
 };

@@ -233,11 +233,20 @@ static int plugin_produces_text(const struct qz_generator *g)
     return g->text;
 }
 
+#define QZ_PLUGIN_CHUNK_DEFAULT 256 /* a plugin call cannot be abandoned: keep chunks short */
+
+static uint64_t plugin_chunk_hint(const struct qz_generator *g)
+{
+    (void)g;
+    return QZ_PLUGIN_CHUNK_DEFAULT;
+}
+
 const struct qz_generator_ops qz_gen_plugin_ops = {
     .name = "plugin",
     .open = plugin_open,
     .draw = plugin_draw,
     .produces_text = plugin_produces_text,
     .stats = plugin_stats,
+    .chunk_hint = plugin_chunk_hint,
     .close = plugin_close,
 };

@@ -159,6 +159,13 @@ struct qz_generator_ops {
     /* Optional. Why this instance's last sample failed, "" when none known (valid
      * until the next draw). */
     const char *(*last_failure)(const struct qz_generator *g);
+    /* Optional (NULL: the job's default chunk is QZ_CHUNK_DEFAULT). The chunk size a
+     * job without `chunk_size` uses: samples this generator draws in a short time, so
+     * every rank has work from the start and a stop loses little (openai: the job's n
+     * x concurrency, fixed when the job is opened, the same on every rank). The job
+     * caps it to 1 .. 2048. Also marks draws that can take long and be abandoned on a
+     * stop (QZ_ESTOPPED): the draw loop keeps a snapshot to roll back to. */
+    uint64_t (*chunk_hint)(const struct qz_generator *g);
     void (*close)(struct qz_generator *g);
 };
 

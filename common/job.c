@@ -32,6 +32,15 @@ enum qz_status qz_job_check_name(const struct qz_jv *at, const cJSON *obj, const
 }
 
 /* The smallest q of the job. */
+uint64_t qz_chunk_from_hint(uint64_t hint)
+{
+    if (hint > QZ_CHUNK_HINT_MAX)
+        hint = QZ_CHUNK_HINT_MAX;
+    if (hint > 4)
+        hint -= hint % 4; /* whole cost lanes (mpi/draw.c) */
+    return hint ? hint : 1;
+}
+
 static double smallest_q(const struct qz_job *job)
 {
     double q = job->q_list[0];
@@ -291,6 +300,8 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
         (rc = qz_jv_string(&at, job->json, "description", 0, NULL, &description, err)) ||
         (rc = open_backends(&at, job, err)) || (rc = load_tasks(&at, job, err)))
         goto fail;
+    if (!cJSON_GetObjectItemCaseSensitive(job->json, "chunk_size") && job->gen.ops->chunk_hint)
+        job->chunk_size = qz_chunk_from_hint(job->gen.ops->chunk_hint(job->gen.state));
     return QZ_OK;
 
 fail:

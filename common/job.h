@@ -19,6 +19,7 @@
 #include "tasks.h"
 
 #define QZ_CHUNK_DEFAULT 65536
+#define QZ_CHUNK_HINT_MAX 2048 /* the largest default chunk a generator's pace gives */
 #define QZ_CHUNK_MAX (1u << 24)
 #define QZ_SAMPLES_MAX 9007199254740992.0 /* 2^53: JSON numbers are exact up to here */
 #define QZ_TOP_GATHER_DEFAULT 1000000
@@ -79,6 +80,10 @@ enum qz_status qz_job_hash(const struct qz_job *job, uint64_t *hash, struct qz_e
 
 /* 1 if the job's generator draws text samples (else numbers). */
 int qz_job_text_samples(const struct qz_job *job);
+
+/* The default chunk size for a generator's chunk_hint: capped to 1 .. QZ_CHUNK_HINT_MAX,
+ * a multiple of 4 when above 4. */
+uint64_t qz_chunk_from_hint(uint64_t hint);
 
 /* The job as compact JSON text for the record (secrets removed). Caller frees with
  * cJSON_free. NULL when out of memory. */

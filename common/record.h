@@ -106,6 +106,8 @@ struct qz_record {
     uint64_t checkpoints;
     double checkpoint_seconds;
     uint64_t resumes;
+    uint64_t samples_redone;     /* drawn and discarded: rollbacks, killed sessions' work */
+    uint64_t outage_checkpoints; /* checkpoints written because the servers were down */
 
     /* Where and with what the run was made; empty members are left out. */
     struct qz_provenance provenance;

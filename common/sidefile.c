@@ -21,6 +21,8 @@ static const char *suffix(enum qz_side kind, int *per_run)
         return "lock";
     case QZ_SIDE_RESERVE:
         return "reserve";
+    case QZ_SIDE_LEDGER:
+        return "ledger";
     }
     return NULL;
 }

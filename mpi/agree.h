@@ -12,6 +12,16 @@
 
 enum qz_status qz_agree(MPI_Comm comm, enum qz_status rc, struct qz_error *err);
 
+/* Complete a non-blocking request without busy waiting: MPI_Test, then sleep, with
+ * the sleep growing from 50 us to 10 ms, so a rank that waits long for the others
+ * (a meeting while another rank draws from a slow model server) uses well under 5%
+ * of a core, and one that waits briefly loses at most a few tens of microseconds. */
+void qz_wait(MPI_Request *req);
+
+/* MPI_Allgather and MPI_Bcast completed with qz_wait (MPI_Iallgather, MPI_Ibcast). */
+void qz_allgather(const void *send, void *recv, int bytes, MPI_Comm comm);
+void qz_bcast(void *buf, int count, MPI_Datatype type, int root, MPI_Comm comm);
+
 /* Abort the whole job on a broken invariant, naming rank, host and place. */
 #define QZ_ABORT(comm, what) qz_abort_at((comm), (what), __FILE__, __LINE__)
 _Noreturn void qz_abort_at(MPI_Comm comm, const char *what, const char *file, int line);

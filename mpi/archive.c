@@ -400,6 +400,12 @@ enum qz_status qz_archive_end_chunk(struct qz_archive *a, struct qz_error *err)
     return rc;
 }
 
+void qz_archive_discard(struct qz_archive *a)
+{
+    a->n = 0;
+    a->pend_chunks = a->pend_n = a->pend_bytes = 0;
+}
+
 enum qz_status qz_archive_flush(MPI_Comm comm, struct qz_archive *a, struct qz_error *err)
 {
     int ok = H5Fflush(a->file, H5F_SCOPE_GLOBAL) >= 0, all;

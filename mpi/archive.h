@@ -107,6 +107,11 @@ enum qz_status qz_archive_end_chunk(struct qz_archive *a, struct qz_error *err);
 enum qz_status qz_archive_sync(MPI_Comm comm, struct qz_archive *a, uint64_t chunks,
                                struct qz_error *err);
 
+/* Local. Forget what was drawn since the last meeting: the buffered chunk and the
+ * texts not yet placed (a rolled-back interval, mpi/draw.c). The numeric columns its
+ * chunks wrote are written again, with the same values, when they are drawn again. */
+void qz_archive_discard(struct qz_archive *a);
+
 /* Collective. Everything written so far is in the file (before a checkpoint). */
 enum qz_status qz_archive_flush(MPI_Comm comm, struct qz_archive *a, struct qz_error *err);
 

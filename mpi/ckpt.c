@@ -1,6 +1,7 @@
 #include "ckpt.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 
 #include "agree.h"
 #include "safefile.h"
+#include "sidefile.h"
 
 #define QZ_IO_PIECE ((size_t)1 << 30) /* bytes per MPI-IO call: under INT_MAX */
 #define QZ_CKPT_RANKS_MAX (1u << 24)
@@ -413,5 +415,78 @@ void qz_ckpt_free(struct qz_ckpt *ck)
 
 void qz_ckpt_remove(const char *path)
 {
+    char *ledger = qz_side_path(path, NULL, QZ_SIDE_LEDGER);
     unlink(path);
+    if (ledger)
+        unlink(ledger);
+    free(ledger);
+}
+
+#define QZ_LEDGER_FIELDS 9
+
+static const char *const ledger_names[QZ_LEDGER_FIELDS] = {
+    "job_hash", "task",    "follows_checkpoint", "samples_drawn_since", "samples_redone",
+    "requests", "retries", "prompt_tokens",      "completion_tokens"};
+
+static void ledger_values(const struct qz_ledger *l, uint64_t v[QZ_LEDGER_FIELDS])
+{
+    const uint64_t in[QZ_LEDGER_FIELDS] = {l->job_hash,    l->task,           l->follows,
+                                           l->drawn_since, l->samples_redone, l->requests,
+                                           l->retries,     l->prompt_tokens,  l->completion_tokens};
+    memcpy(v, in, sizeof in);
+}
+
+int qz_ledger_write(const char *ckpt_path, const struct qz_ledger *l)
+{
+    char *path = qz_side_path(ckpt_path, NULL, QZ_SIDE_LEDGER), *tmp = NULL;
+    uint64_t v[QZ_LEDGER_FIELDS];
+    FILE *f = NULL;
+    int ok = 0;
+
+    ledger_values(l, v);
+    if (path && (tmp = malloc(strlen(path) + 8)))
+        sprintf(tmp, "%s.tmp", path);
+    if (tmp && (f = fopen(tmp, "w"))) {
+        ok = fprintf(f, "quantilize ledger 1\n") > 0;
+        for (int i = 0; i < QZ_LEDGER_FIELDS; i++)
+            ok &= fprintf(f, "%s %llu\n", ledger_names[i], (unsigned long long)v[i]) > 0;
+        ok &= fclose(f) == 0;
+        ok = ok && rename(tmp, path) == 0;
+        if (!ok)
+            unlink(tmp);
+    }
+    free(tmp);
+    free(path);
+    return ok ? 0 : -1;
+}
+
+int qz_ledger_read(const char *ckpt_path, struct qz_ledger *l)
+{
+    char *path = qz_side_path(ckpt_path, NULL, QZ_SIDE_LEDGER), line[128], name[64];
+    uint64_t v[QZ_LEDGER_FIELDS];
+    unsigned seen = 0;
+    FILE *f = path ? fopen(path, "r") : NULL;
+
+    free(path);
+    if (!f)
+        return 0;
+    if (!fgets(line, sizeof line, f) || strcmp(line, "quantilize ledger 1\n") != 0) {
+        fclose(f);
+        return 0;
+    }
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long x;
+        if (sscanf(line, "%63s %llu", name, &x) != 2)
+            continue;
+        for (int i = 0; i < QZ_LEDGER_FIELDS; i++)
+            if (strcmp(name, ledger_names[i]) == 0) {
+                v[i] = x;
+                seen |= 1u << i;
+            }
+    }
+    fclose(f);
+    if (seen != (1u << QZ_LEDGER_FIELDS) - 1)
+        return 0;
+    *l = (struct qz_ledger){v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]};
+    return 1;
 }

@@ -59,7 +59,28 @@ enum qz_status qz_ckpt_load(MPI_Comm comm, const char *path, const struct qz_ckp
 
 void qz_ckpt_free(struct qz_ckpt *ck);
 
-/* Root: remove the checkpoint at path (a finished run no longer needs it). */
+/* Root: remove the checkpoint at path and its ledger (a finished run no longer needs
+ * them). */
 void qz_ckpt_remove(const char *path);
+
+/* The ledger beside a checkpoint (`CKPT.ledger`, common/sidefile.h): what a session
+ * did after checkpoint `follows` was written, as the totals a checkpoint written at
+ * that moment would have held, so that a session killed without a checkpoint still
+ * counts its work. Rank 0 rewrites it (atomically: a temporary file renamed) at most
+ * every few seconds at a meeting; a run resuming checkpoint `follows` of the same job
+ * and task takes its totals. Plain text, one "name value" per line. */
+struct qz_ledger {
+    uint64_t job_hash, task;
+    uint64_t follows;        /* the checkpoint's number (its header's `checkpoints`) */
+    uint64_t drawn_since;    /* samples drawn since that checkpoint (all ranks) */
+    uint64_t samples_redone; /* the run's total, drawn_since included */
+    uint64_t requests, retries, prompt_tokens, completion_tokens; /* the run's totals */
+};
+
+/* Local (rank 0): write the ledger of the checkpoint at ckpt_path; 0 on success. */
+int qz_ledger_write(const char *ckpt_path, const struct qz_ledger *l);
+
+/* Local: read it; 1 when there is one that parses, else 0. */
+int qz_ledger_read(const char *ckpt_path, struct qz_ledger *l);
 
 #endif

@@ -15,6 +15,7 @@
 #include "progress.h"
 #include "run_work.h"
 #include "schedule.h"
+#include "scorer.h"
 #include "select.h"
 
 #define QZ_BATCH_MAX 2048    /* samples per generator call */
@@ -34,7 +35,48 @@ struct ranker {
     struct qz_exactsum *sum1, *sum2;
     uint64_t done;    /* samples drawn by this rank */
     uint64_t invalid; /* invalid samples excluded by this rank */
+    /* Generators whose draws take long and can be abandoned (chunk_hint): the payload
+     * store is collected only at meetings (a rollback needs the payloads of the top
+     * set it restores), and with a checkpoint path a stop request is looked at
+     * between batches and chunks. */
+    int interruptible;
+    int stop_checks;
 };
+
+/* The state of a rank at the start of an interval, for generators whose draws can be
+ * abandoned (README "Checkpoints and resuming"): a stopped or failed-over interval is
+ * rolled back to it on every rank. */
+struct snapshot {
+    struct qz_entry *e; /* a copy of the top set's entries */
+    size_t n, room;
+    double thr;
+    uint64_t ties_out;
+    uint64_t done, invalid;
+    struct qz_exactsum sum1, sum2; /* with a cost scorer */
+    /* the generator's counts that describe samples (not work): failed, repaired */
+    uint64_t gen_samples[3];
+};
+
+/* The generator's counts about samples rather than work: failed samples, texts
+ * repaired to UTF-8, texts with NUL. A rollback takes back the rolled-back samples'
+ * share (their requests and tokens were spent: they stay counted). */
+static void gen_sample_counts(const struct qz_job *job, uint64_t out[3])
+{
+    struct qz_gen_stats st;
+    memset(&st, 0, sizeof st);
+    out[0] = out[1] = out[2] = 0;
+    if (job->gen.ops->stats) {
+        job->gen.ops->stats(job->gen.state, &st);
+        out[0] = st.failed_samples;
+        out[1] = st.utf8_repaired_samples;
+    }
+    if (job->gen.ops->report) {
+        struct qz_gen_report r;
+        memset(&r, 0, sizeof r);
+        job->gen.ops->report(job->gen.state, &r);
+        out[2] = r.nul_texts;
+    }
+}
 
 #define QZ_SCAN_BLOCK 32
 
@@ -154,10 +196,16 @@ static enum qz_status run_batch(struct ranker *rk, struct qz_batch *b, uint64_t 
             rk->lane2[i & 3] += x * x;
         }
     rk->done += n;
-    /* Payloads of samples the top set has dropped since are garbage: collect it. */
-    if (rk->pl->count > 2 * rk->ts->cap)
+    /* Payloads of samples the top set has dropped since are garbage: collect it (at
+     * the meeting when the interval may be rolled back). */
+    if (!rk->interruptible && rk->pl->count > 2 * rk->ts->cap)
         return qz_payload_retain(rk->pl, rk->ts->e, rk->ts->n, err);
     return QZ_OK;
+}
+
+static enum qz_status stop_request(struct qz_error *err)
+{
+    return qz_error_set(err, QZ_ESTOPPED, "stopped");
 }
 
 static enum qz_status run_chunk(struct ranker *rk, struct qz_batch *b, uint64_t chunk,
@@ -168,11 +216,15 @@ static enum qz_status run_chunk(struct ranker *rk, struct qz_batch *b, uint64_t 
     uint64_t end = first + job->chunk_size < job->samples ? first + job->chunk_size : job->samples;
 
     /* Batches start at multiples of b->cap (a multiple of 4, or the whole chunk) into
-     * the chunk, so a sample's lane is its position in the chunk mod 4. */
+     * the chunk, so a sample's lane is its position in the chunk mod 4. Batch
+     * boundaries depend only on the chunk size: so do the generator's request counts,
+     * the same at any rank count. */
     for (uint64_t i = first; i < end; i += b->cap) {
         size_t n = end - i < b->cap ? (size_t)(end - i) : b->cap;
-        enum qz_status rc = run_batch(rk, b, i, n, err);
-        if (rc)
+        enum qz_status rc;
+        if (rk->stop_checks && qz_interrupt_pending())
+            return stop_request(err);
+        if ((rc = run_batch(rk, b, i, n, err)))
             return rc;
     }
     if (job->cost.ops) {
@@ -182,6 +234,58 @@ static enum qz_status run_chunk(struct ranker *rk, struct qz_batch *b, uint64_t 
         memset(rk->lane2, 0, sizeof rk->lane2);
     }
     return rk->ar ? qz_archive_end_chunk(rk->ar, err) : QZ_OK;
+}
+
+/* Keep the state at the start of an interval. */
+static enum qz_status take_snapshot(struct snapshot *s, const struct ranker *rk,
+                                    struct qz_error *err)
+{
+    const struct qz_topset *ts = rk->ts;
+    if (ts->n > s->room) {
+        size_t room = ts->n > 2 * s->room ? ts->n : 2 * s->room;
+        struct qz_entry *e = realloc(s->e, room * sizeof *e);
+        if (!e)
+            return qz_error_set(err, QZ_ENOMEM, "out of memory keeping the top set's snapshot");
+        s->e = e;
+        s->room = room;
+    }
+    if (ts->n)
+        memcpy(s->e, ts->e, ts->n * sizeof *s->e);
+    s->n = ts->n;
+    s->thr = ts->thr;
+    s->ties_out = ts->ties_out;
+    s->done = rk->done;
+    s->invalid = rk->invalid;
+    if (rk->job->cost.ops) {
+        s->sum1 = *rk->sum1;
+        s->sum2 = *rk->sum2;
+    }
+    gen_sample_counts(rk->job, s->gen_samples);
+    return QZ_OK;
+}
+
+/* Go back to the snapshot: the top set, the counters, the exact cost sums, the chunk
+ * in progress, the archive's texts not yet placed, and the payloads of every sample
+ * drawn since (so a sample drawn again after resuming never has two). */
+static enum qz_status roll_back(struct ranker *rk, const struct snapshot *s, struct qz_error *err)
+{
+    struct qz_topset *ts = rk->ts;
+    if (s->n)
+        memcpy(ts->e, s->e, s->n * sizeof *s->e); /* the set's room only grows */
+    ts->n = s->n;
+    ts->thr = s->thr;
+    ts->ties_out = s->ties_out;
+    rk->done = s->done;
+    rk->invalid = s->invalid;
+    if (rk->job->cost.ops) {
+        *rk->sum1 = s->sum1;
+        *rk->sum2 = s->sum2;
+    }
+    memset(rk->lane1, 0, sizeof rk->lane1);
+    memset(rk->lane2, 0, sizeof rk->lane2);
+    if (rk->ar)
+        qz_archive_discard(rk->ar);
+    return qz_payload_retain(rk->pl, ts->e, ts->n, err);
 }
 
 /* Samples in the chunks rank draws from chunk `from` on: from + rank, from + rank + P, ... */
@@ -199,10 +303,12 @@ static uint64_t rank_samples(const struct qz_job *job, uint64_t from, int rank, 
 }
 
 /* Collective: write a checkpoint holding chunks below `chunks`; done and invalid are
- * this session's sums over the ranks. */
+ * this session's sums over the ranks; run->fig.samples_redone counts all sessions'
+ * discarded samples; `outage`: it is written because the model servers are down. */
 static enum qz_status checkpoint(MPI_Comm comm, const struct qz_job *job,
                                  const struct qz_run_options *opt, uint64_t chunks, uint64_t done,
-                                 uint64_t invalid, struct qz_run *run, struct qz_error *err)
+                                 uint64_t invalid, int outage, struct qz_run *run,
+                                 struct qz_error *err)
 {
     struct qz_run_work *w = run->work;
     const struct qz_run_base *base = &w->base;
@@ -225,6 +331,8 @@ static enum qz_status checkpoint(MPI_Comm comm, const struct qz_job *job,
         qz_ckpt_set_report(&h, &r);
     }
     h.checkpoints = run->fig.checkpoints + 1;
+    h.samples_redone = run->fig.samples_redone;
+    h.outage_checkpoints = run->fig.outage_checkpoints + (outage != 0);
     h.resumes = run->fig.resumes;
     h.checkpoint_seconds = run->fig.checkpoint_seconds;
     h.archive_text_bytes = opt->archive_path ? w->archive.text_total : 0;
@@ -235,6 +343,7 @@ static enum qz_status checkpoint(MPI_Comm comm, const struct qz_job *job,
     MPI_Allreduce(MPI_IN_PLACE, &took, 1, MPI_DOUBLE, MPI_MAX, comm);
     if (rc == QZ_OK) {
         run->fig.checkpoints++;
+        run->fig.outage_checkpoints += outage != 0;
         run->fig.checkpoint_seconds += took;
     }
     return rc;
@@ -242,25 +351,135 @@ static enum qz_status checkpoint(MPI_Comm comm, const struct qz_job *job,
 
 /* What each rank brings to a meeting. */
 struct report {
-    int64_t failed;  /* this rank failed */
-    int64_t done;    /* samples it drew in this session */
-    int64_t invalid; /* invalid samples it excluded */
-    int64_t stop;    /* it received a stop request (SIGUSR1, SIGTERM) */
-    int64_t ckpt;    /* rank 0: a periodic checkpoint is due */
-    double rate;     /* chunks per second it drew in the interval (0: drew none) */
+    int64_t failed;      /* this rank failed */
+    int64_t done;        /* samples it drew in this session */
+    int64_t invalid;     /* invalid samples it excluded */
+    int64_t stop;        /* it received a stop request (SIGUSR1, SIGTERM) */
+    int64_t ckpt;        /* rank 0: a periodic checkpoint is due */
+    int64_t interrupted; /* its block is incomplete: a stop, or the servers are down */
+    int64_t outage;      /* the generator's servers are down (QZ_EOUTAGE) */
+    int64_t redone;      /* samples it drew in the interval (discarded on a rollback) */
+    int64_t requests, retries, prompt_tokens, completion_tokens; /* its generator's, this
+                                                                    session (the ledger) */
+    double rate; /* chunks per second it drew in the interval (0: drew none) */
 };
 
 /* The figures of a meeting, the same on every rank: sums over the reports. */
 static struct report sum_reports(const struct report *all, int size)
 {
-    struct report t = {0, 0, 0, 0, all[0].ckpt, 0};
+    struct report t;
+    memset(&t, 0, sizeof t);
+    t.ckpt = all[0].ckpt;
     for (int r = 0; r < size; r++) {
+        t.requests += all[r].requests;
+        t.retries += all[r].retries;
+        t.prompt_tokens += all[r].prompt_tokens;
+        t.completion_tokens += all[r].completion_tokens;
         t.failed += all[r].failed;
         t.done += all[r].done;
         t.invalid += all[r].invalid;
         t.stop += all[r].stop;
+        t.interrupted += all[r].interrupted;
+        t.outage += all[r].outage;
+        t.redone += all[r].redone;
     }
     return t;
+}
+
+static const char *signal_name(int sig)
+{
+    return sig == SIGUSR1 ? "SIGUSR1" : sig == SIGTERM ? "SIGTERM" : "a signal to another rank";
+}
+
+/* Collective, after a rank's block of the interval was abandoned (a stop request, or
+ * the generator's servers down): every rank rolls back to the interval's start `s`,
+ * checkpoints chunks below lo and returns QZ_ESTOPPED or QZ_EOUTAGE, all with the same
+ * message. rc and err: this rank's outcome of the interval. */
+static enum qz_status abandon_interval(MPI_Comm comm, const struct qz_job *job,
+                                       const struct qz_run_options *opt, struct qz_run *run,
+                                       struct ranker *rk, const struct snapshot *s,
+                                       const struct report *t, uint64_t lo, enum qz_status rc,
+                                       struct qz_error *err)
+{
+    const struct qz_run_base *base = &run->work->base;
+    struct qz_error why = *err;
+    uint64_t done = (uint64_t)(t->done - t->redone), invalid;
+    enum qz_status out;
+    int64_t inv = (int64_t)rk->invalid - (int64_t)s->invalid;
+    uint64_t counts[3], drop[3];
+    struct qz_run_base *b = &run->work->base;
+
+    /* the invalid samples of the interval, summed over the ranks, are dropped too */
+    MPI_Allreduce(MPI_IN_PLACE, &inv, 1, MPI_INT64_T, MPI_SUM, comm);
+    invalid = (uint64_t)(t->invalid - inv);
+    /* and the generator's counts of their failures and repairs: taken off the base
+     * (sessions' totals are base + the ranks' counts; uint64 wraps back exactly) */
+    gen_sample_counts(job, counts);
+    for (int i = 0; i < 3; i++)
+        drop[i] = counts[i] - s->gen_samples[i];
+    MPI_Allreduce(MPI_IN_PLACE, drop, 3, MPI_UINT64_T, MPI_SUM, comm);
+    b->stats.failed_samples -= drop[0];
+    b->stats.utf8_repaired_samples -= drop[1];
+    b->report.nul_texts -= drop[2];
+    run->fig.samples_redone += (uint64_t)t->redone;
+    out = qz_agree(comm, roll_back(rk, s, err), err);
+    if (out == QZ_OK)
+        out = checkpoint(comm, job, opt, lo, done, invalid, t->outage != 0, run, err);
+    if (out)
+        return out;
+    run->fig.invalid = base->invalid + invalid;
+    if (t->outage) {
+        /* the generator's message from the lowest rank that saw the outage */
+        *err = why;
+        qz_agree(comm, rc == QZ_EOUTAGE ? QZ_EOUTAGE : QZ_OK, err);
+        snprintf(why.msg, sizeof why.msg, "%s", err->msg);
+        return qz_error_set(err, QZ_EOUTAGE,
+                            "the generator's model servers are down (%s): checkpointed %llu of "
+                            "%llu samples to %s (%llu samples drawn since were discarded): run "
+                            "the same command again to resume",
+                            why.msg, (unsigned long long)(base->done + done),
+                            (unsigned long long)job->samples, opt->ckpt_path,
+                            (unsigned long long)t->redone);
+    }
+    return qz_error_set(err, QZ_ESTOPPED,
+                        "stopped by %s after checkpointing %llu of %llu samples to %s: run the "
+                        "same command again to resume",
+                        signal_name(qz_interrupt_pending()),
+                        (unsigned long long)(base->done + done), (unsigned long long)job->samples,
+                        opt->ckpt_path);
+}
+
+#define QZ_LEDGER_SECONDS 5.0 /* the ledger is rewritten at most this often */
+
+/* Rank 0, at a meeting: write the ledger of the work done since the last checkpoint
+ * (mpi/ckpt.h), when there is a checkpoint it follows. done_at_ckpt: this session's
+ * samples (all ranks) when it was written. */
+static void write_ledger(const struct qz_job *job, const struct qz_run_options *opt,
+                         const struct qz_run *run, const struct report *t, uint64_t done_at_ckpt)
+{
+    const struct qz_gen_stats *b = &run->work->base.stats;
+    struct qz_ledger l;
+    l.job_hash = opt->job_hash;
+    l.task = opt->task;
+    l.follows = run->fig.checkpoints;
+    l.drawn_since = (uint64_t)t->done - done_at_ckpt;
+    l.samples_redone = run->fig.samples_redone + l.drawn_since;
+    l.requests = b->requests + (uint64_t)t->requests;
+    l.retries = b->retries + (uint64_t)t->retries;
+    l.prompt_tokens = b->prompt_tokens + (uint64_t)t->prompt_tokens;
+    l.completion_tokens = b->completion_tokens + (uint64_t)t->completion_tokens;
+    (void)job;
+    if (qz_ledger_write(opt->ckpt_path, &l) != 0)
+        qz_warn("cannot write the ledger beside %s (the work of a killed session will not "
+                "be counted)",
+                opt->ckpt_path);
+}
+
+/* 1 for a scorer whose calls may take long and are abandoned on a stop. */
+static int slow_scorer(const struct qz_score *sc)
+{
+    return sc->ops == &qz_score_exec_ops || sc->ops == &qz_score_http_ops ||
+           sc->ops == &qz_score_plugin_ops;
 }
 
 /* The draw loop: intervals of chunks between meetings, from chunk base->chunks on
@@ -274,26 +493,31 @@ static enum qz_status draw_all(MPI_Comm comm, const struct qz_job *job,
     int rank, size;
     uint64_t nchunks = (job->samples + job->chunk_size - 1) / job->chunk_size;
     uint64_t lo = base->chunks, span, *start = NULL;
-    struct ranker rk = {job,
-                        &w->set,
-                        &w->payloads,
-                        run->fig.text,
-                        opt->archive_path ? &w->archive : NULL,
-                        {0, 0, 0, 0},
-                        {0, 0, 0, 0},
-                        &w->cost_sum,
-                        &w->cost_sq,
-                        0,
-                        0};
+    struct ranker rk;
+    struct snapshot snap;
     struct report *all = NULL;
     struct qz_schedule sched;
     struct qz_batch b;
     struct qz_progress prog;
-    double last_ckpt = MPI_Wtime(), *rates = NULL;
+    double last_ckpt = MPI_Wtime(), last_ledger = last_ckpt, *rates = NULL;
+    uint64_t done_at_ckpt = 0; /* this session's samples at its last checkpoint */
+    int agreed = 0;            /* rc is the same on every rank already */
     enum qz_status rc;
 
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
+    memset(&rk, 0, sizeof rk);
+    rk.job = job;
+    rk.ts = &w->set;
+    rk.pl = &w->payloads;
+    rk.text = run->fig.text;
+    rk.ar = opt->archive_path ? &w->archive : NULL;
+    rk.sum1 = &w->cost_sum;
+    rk.sum2 = &w->cost_sq;
+    rk.interruptible = job->gen.ops->chunk_hint != NULL || slow_scorer(&job->utility) ||
+                       (job->cost.ops && slow_scorer(&job->cost));
+    rk.stop_checks = rk.interruptible && opt->ckpt_path;
+    memset(&snap, 0, sizeof snap);
     memset(&sched, 0, sizeof sched);
     rc = qz_batch_init(&b, job->chunk_size < QZ_BATCH_MAX ? job->chunk_size : QZ_BATCH_MAX, err);
     if (rc == QZ_OK)
@@ -311,50 +535,96 @@ static enum qz_status draw_all(MPI_Comm comm, const struct qz_job *job,
     run->fig.invalid = base->invalid;
     span = nchunks - lo < (uint64_t)size ? nchunks - lo : (uint64_t)size;
     while (lo < nchunks) {
-        struct report mine = {0, 0, 0, 0, 0, 0}, t;
+        struct report mine, t;
         double t0 = MPI_Wtime(), now;
         uint64_t hi = lo + span, mine_n;
+        int abandoned;
 
+        memset(&mine, 0, sizeof mine);
         qz_schedule_split(&sched, span, start);
         mine_n = start[rank + 1] - start[rank];
+        if (rk.interruptible)
+            rc = take_snapshot(&snap, &rk, err);
         for (uint64_t c = lo + start[rank]; rc == QZ_OK && c < lo + start[rank + 1]; c++)
-            rc = run_chunk(&rk, &b, c, err);
+            rc = rk.stop_checks && qz_interrupt_pending() ? stop_request(err)
+                                                          : run_chunk(&rk, &b, c, err);
         now = MPI_Wtime();
-        mine.failed = rc != QZ_OK;
+        /* A stop or an outage abandons the block: rolled back with a checkpoint to
+         * write it to; without one it is an error like any other. */
+        abandoned = rk.interruptible && opt->ckpt_path && (rc == QZ_ESTOPPED || rc == QZ_EOUTAGE);
+        if (!abandoned && (rc == QZ_ESTOPPED || rc == QZ_EOUTAGE))
+            rc = qz_error_set(err, QZ_EIO,
+                              "%s, and the run has no checkpoint path to save its work to: the "
+                              "samples drawn are lost",
+                              err->msg);
+        mine.failed = rc != QZ_OK && !abandoned;
+        mine.interrupted = abandoned;
+        mine.outage = abandoned && rc == QZ_EOUTAGE;
+        mine.redone = rk.interruptible ? (int64_t)(rk.done - snap.done) : 0;
         mine.done = (int64_t)rk.done;
         mine.invalid = (int64_t)rk.invalid;
         mine.stop = opt->ckpt_path && qz_interrupt_pending();
         mine.ckpt = rank == 0 && opt->ckpt_path && opt->ckpt_every > 0 &&
                     now - last_ckpt >= opt->ckpt_every;
-        mine.rate = mine_n && now > t0 ? (double)mine_n / (now - t0) : 0;
-        MPI_Allgather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE, comm);
+        mine.rate = mine_n && now > t0 && !abandoned ? (double)mine_n / (now - t0) : 0;
+        if (job->gen.ops->stats) {
+            struct qz_gen_stats st;
+            memset(&st, 0, sizeof st);
+            job->gen.ops->stats(job->gen.state, &st);
+            mine.requests = (int64_t)st.requests;
+            mine.retries = (int64_t)st.retries;
+            mine.prompt_tokens = (int64_t)st.prompt_tokens;
+            mine.completion_tokens = (int64_t)st.completion_tokens;
+        }
+        qz_allgather(&mine, all, (int)sizeof mine, comm);
         t = sum_reports(all, size);
+        if (t.failed) {
+            if (abandoned)
+                rc = QZ_OK; /* qz_agree below hands the failing rank's message to all */
+            break;
+        }
+        if (t.interrupted) {
+            rc = abandon_interval(comm, job, opt, run, &rk, &snap, &t, lo, rc, err);
+            agreed = 1;
+            break;
+        }
+        rc = QZ_OK;
         qz_progress_update(&prog, base->done + (uint64_t)t.done, now);
         run->fig.invalid = base->invalid + (uint64_t)t.invalid;
-        if (t.failed)
-            break; /* some rank failed; qz_agree below hands its message to all */
+        if (rk.interruptible) { /* the payloads dropped in the interval: collected now */
+            if (rk.pl->count > 2 * rk.ts->cap)
+                rc = qz_payload_retain(rk.pl, rk.ts->e, rk.ts->n, err);
+            if ((rc = qz_agree(comm, rc, err))) {
+                agreed = 1;
+                break;
+            }
+        }
         if (rk.ar && (rc = qz_archive_sync(comm, rk.ar, hi, err)))
             break; /* agreed: text archives place the texts of the chunks done */
         if (hi == nchunks) {
             qz_progress_finish(&prog, base->done + (uint64_t)t.done, now);
             break; /* all drawn: a stop request now lets the run finish */
         }
+        if (rank == 0 && opt->ckpt_path && run->fig.checkpoints > 0 && !t.stop && !t.ckpt &&
+            now - last_ledger >= QZ_LEDGER_SECONDS) {
+            write_ledger(job, opt, run, &t, done_at_ckpt);
+            last_ledger = now;
+        }
         if (t.stop || t.ckpt) {
-            rc = checkpoint(comm, job, opt, hi, (uint64_t)t.done, (uint64_t)t.invalid, run, err);
+            rc = checkpoint(comm, job, opt, hi, (uint64_t)t.done, (uint64_t)t.invalid, 0, run, err);
             last_ckpt = MPI_Wtime();
-            if (rc == QZ_OK && t.stop) {
-                int sig = qz_interrupt_pending();
+            done_at_ckpt = (uint64_t)t.done;
+            if (rc == QZ_OK && t.stop)
                 rc = qz_error_set(err, QZ_ESTOPPED,
                                   "stopped by %s after checkpointing %llu of %llu samples to %s: "
                                   "run the same command again to resume",
-                                  sig == SIGUSR1   ? "SIGUSR1"
-                                  : sig == SIGTERM ? "SIGTERM"
-                                                   : "a signal to another rank",
+                                  signal_name(qz_interrupt_pending()),
                                   (unsigned long long)(base->done + (uint64_t)t.done),
                                   (unsigned long long)job->samples, opt->ckpt_path);
-            }
-            if (rc)
+            if (rc) {
+                agreed = 1;
                 break; /* every rank has the same status */
+            }
             if (rank == 0 && opt->progress)
                 fprintf(
                     opt->progress,
@@ -373,10 +643,42 @@ static enum qz_status draw_all(MPI_Comm comm, const struct qz_job *job,
 done:
     qz_batch_free(&b);
     qz_schedule_free(&sched);
+    free(snap.e);
     free(all);
     free(rates);
     free(start);
-    return rc == QZ_ESTOPPED ? rc : qz_agree(comm, rc, err);
+    return agreed ? rc : qz_agree(comm, rc, err);
+}
+
+/* Collective, resuming checkpoint h: a ledger that follows it (a session killed after
+ * writing it) adds that session's work to the totals. */
+static void apply_ledger(MPI_Comm comm, const struct qz_run_options *opt,
+                         const struct qz_ckpt_header *h, struct qz_run *run)
+{
+    struct qz_gen_stats *b = &run->work->base.stats;
+    struct qz_ledger l;
+    int rank, found = 0;
+
+    MPI_Comm_rank(comm, &rank);
+    memset(&l, 0, sizeof l);
+    if (rank == 0)
+        found = qz_ledger_read(opt->ckpt_path, &l) && l.job_hash == opt->job_hash &&
+                l.task == opt->task && l.follows == h->checkpoints &&
+                l.samples_redone >= h->samples_redone && l.requests >= b->requests;
+    MPI_Bcast(&found, 1, MPI_INT, 0, comm);
+    if (!found)
+        return;
+    MPI_Bcast(&l, (int)sizeof l, MPI_BYTE, 0, comm);
+    run->fig.samples_redone = l.samples_redone;
+    b->requests = l.requests;
+    b->retries = l.retries;
+    b->prompt_tokens = l.prompt_tokens;
+    b->completion_tokens = l.completion_tokens;
+    if (rank == 0 && opt->progress)
+        fprintf(opt->progress,
+                "the session after that checkpoint drew %llu samples before it ended: counted "
+                "as redone\n",
+                (unsigned long long)l.drawn_since);
 }
 
 enum qz_status qz_draw_resume(MPI_Comm comm, const struct qz_job *job,
@@ -443,6 +745,9 @@ enum qz_status qz_draw_resume(MPI_Comm comm, const struct qz_job *job,
         run->fig.checkpoint_seconds = ck.h.checkpoint_seconds;
         run->fig.resumes = ck.h.resumes + 1;
         run->fig.resumed_samples = ck.h.samples_done;
+        run->fig.samples_redone = ck.h.samples_redone;
+        run->fig.outage_checkpoints = ck.h.outage_checkpoints;
+        apply_ledger(comm, opt, &ck.h, run);
         if (rank == 0 && opt->progress)
             fprintf(opt->progress,
                     "resuming from checkpoint %s: %llu of %llu samples done (written by %u "

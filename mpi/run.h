@@ -70,6 +70,8 @@ struct qz_run_figures {
     double checkpoint_seconds;   /* time spent writing them (max over ranks, summed) */
     uint64_t resumes;            /* times this run was resumed from a checkpoint */
     uint64_t resumed_samples;    /* samples already done when this session resumed */
+    uint64_t samples_redone;     /* drawn and discarded (rollbacks, killed sessions' work) */
+    uint64_t outage_checkpoints; /* checkpoints written because the servers were down */
     int has_stats;               /* the generator counts requests */
     struct qz_gen_stats stats;   /* summed over ranks and sessions */
     int has_report;              /* the generator reports about its server */

@@ -146,6 +146,8 @@ static void fill_record(struct qz_record *rec, const struct qz_job *job, const s
     rec->checkpoints = res->checkpoints;
     rec->checkpoint_seconds = res->checkpoint_seconds;
     rec->resumes = res->resumes;
+    rec->samples_redone = res->samples_redone;
+    rec->outage_checkpoints = res->outage_checkpoints;
 }
 
 /* Collective: write the record (filled on the root only) to `out`. The root writes

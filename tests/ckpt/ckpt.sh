@@ -110,8 +110,10 @@ check "text: task 1 is recorded, task 2 not yet" test "$(h5q keys text.h5 runs/t
 expect -d "text: resumed on 2 ranks: success, in task 2" -l text2 0 \
     '/^resuming from checkpoint text.h5.text.ckpt: [1-9][0-9]* of 240 samples done (written by 3 ranks)' \
     qz_mpi 2 run text.json -o text.h5
+# (the requests of an interval the stop rolled back are counted: they were sent again)
 for id in rivers stones good; do
-    check "text: task $id equals the uninterrupted run's" h5same textref.h5 "text/tasks/$id" text.h5 "text/tasks/$id"
+    check "text: task $id equals the uninterrupted run's" h5same textref.h5 "text/tasks/$id" \
+        text.h5 "text/tasks/$id" --ignore requests --ignore prompt_tokens --ignore completion_tokens
 done
 check "text: no checkpoint left" test ! -e text.h5.text.ckpt
 

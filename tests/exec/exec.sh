@@ -137,11 +137,11 @@ fails 1 "~quantilize: utility command \"true\": the program " exits
 # 9. Protocol errors quote the line and name the command.
 job wrongidx "\"seed\": 5, \"q\": 0.1, \"samples\": 100,
   \"generator\": {\"kind\": \"exec\", \"command\": [$GEN, \"--numbers\", \"--wrong-index-at\", \"3\"], \"text\": false}"
-fails 1 "~\": answer line 4 to {\"first\": 0, \"count\": 100, \"seed\": 5}: expected \"index\": 3: {\"index\": 4, \"value\": " wrongidx
+fails 1 "~\": answer line 4 to {\"first\": 0, \"count\": 64, \"seed\": 5}: expected \"index\": 3: {\"index\": 4, \"value\": " wrongidx
 job garbage "\"seed\": 5, \"q\": 0.1, \"samples\": 100,
   \"generator\": {\"kind\": \"exec\", \"command\": [$GEN, \"--garbage-at\", \"0\"]},
   \"utility\": {\"kind\": \"length\"}"
-fails 1 "=quantilize: generator command \"$QZ_PYTHON $QZ_TMP/generator.py --garbage-at 0\": answer line 1 to {\"first\": 0, \"count\": 100, \"seed\": 5}: not a JSON object: this is not JSON" garbage
+fails 1 "=quantilize: generator command \"$QZ_PYTHON $QZ_TMP/generator.py --garbage-at 0\": answer line 1 to {\"first\": 0, \"count\": 64, \"seed\": 5}: not a JSON object: this is not JSON" garbage
 job nan "\"seed\": 5, \"q\": 0.1, \"samples\": 100, \"generator\": {\"kind\": \"exec\", \"command\": [$GEN]},
   \"utility\": {\"kind\": \"exec\", \"command\": [$SCO, \"--nan\"]}"
 fails 1 "~: the answer to a batch of 64 is not a JSON object (JSON has no NaN or Infinity: send null for an invalid score): {\"scores\": [NaN, " nan

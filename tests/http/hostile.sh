@@ -135,6 +135,8 @@ kill -USR1 "$pid"
 wait "$pid"
 check "stopped with a checkpoint (status 75)" test "$?" -eq 75
 expect -l slow2 0 '*' "$QZ_BIN" run slow.json -o slow.h5 --no-progress
-check "resumed: the same record, the count included" h5same slowref.h5 slow slow.h5 slow
+# (the program calls of an interval the stop rolled back are counted: they were made)
+check "resumed: the same record, the count included" h5same slowref.h5 slow slow.h5 slow \
+    --ignore requests
 check "the count: every third text of 600" h5q assert slow.h5 runs/slow "a['utf8_repaired_samples'] == 200" "a['resumes'] == 1"
 finish

@@ -10,7 +10,13 @@
  *     intervals), and a run resumed from the last one, written at another rank count;
  *   - K above the gather limit: distributed selection and the top set's slices;
  *   - a stop request (SIGUSR1 on rank 0): every rank stops with QZ_ESTOPPED after a
- *     checkpoint, and runs resumed again and again until done give the same result.
+ *     checkpoint, and runs resumed again and again until done give the same result;
+ *   - a generator that can be interrupted (chunk_hint) returning QZ_EOUTAGE in the
+ *     middle of an interval on whichever rank draws sample OUTAGE_AT: every rank rolls
+ *     back to the interval's start (top set, counters, exact cost sums, payloads),
+ *     checkpoints and returns QZ_EOUTAGE with the generator's message; resumed, the run
+ *     is the undisturbed one and counts the discarded samples in samples_redone.
+ *     Without a checkpoint path the same outage is an error (QZ_EIO).
  *
  * Usage: mpirun -n R test_draw */
 #include <math.h>
@@ -36,6 +42,7 @@
 #include "mpicheck.h"
 
 static int size;
+static int outage_armed; /* the wrapped generator fails at OUTAGE_AT (below) */
 
 /* 200 chunks of 1000: a mixture with a component cost, K = 2000 at q = 0.01. The
  * utility is the value, or the component cost (then the selected sample's value is
@@ -53,6 +60,7 @@ static const char job_text[] =
 /* What a run found, the same on every rank of its communicator. */
 struct outcome {
     enum qz_status rc;
+    char msg[QZ_ERROR_MSG_MAX];
     struct qz_run_figures fig;
     struct qz_entry *top; /* the whole top set, best first (top_count entries) */
     double value;         /* the selected sample's value, as gathered */
@@ -128,9 +136,10 @@ static void run(MPI_Comm comm, const struct qz_job *job, const char *ckpt, doubl
         }
         if (r.fig.gathered)
             MPI_Bcast(o->top, (int)(k * sizeof *o->top), MPI_BYTE, 0, comm);
-    } else if (o->rc != QZ_ESTOPPED) {
+    } else if (o->rc != QZ_ESTOPPED && o->rc != QZ_EOUTAGE && !outage_armed) {
         fprintf(stderr, "rank %d: run failed: %s\n", rank, err.msg);
     }
+    snprintf(o->msg, sizeof o->msg, "%s", err.msg);
     if (o->rc == QZ_ESTOPPED)
         CHECK(strstr(err.msg, rank == 0 ? "stopped by SIGUSR1" : "a signal to another rank") !=
               NULL);
@@ -155,6 +164,27 @@ static void check_same(const struct outcome *a, const struct outcome *b)
     CHECK(same_bits(a->fig.cost_base_mean, b->fig.cost_base_mean));
     CHECK(same_bits(a->fig.cost_base_stderr, b->fig.cost_base_stderr));
     CHECK(same_bits(a->value, b->value));
+}
+
+/* The generator of cjob wrapped: it can be interrupted (chunk_hint), and while
+ * outage_armed its draw of a batch holding sample OUTAGE_AT fails with QZ_EOUTAGE. */
+#define OUTAGE_AT 150500
+static struct qz_generator_ops outage_ops;
+static enum qz_status (*real_draw)(struct qz_generator *, uint64_t, size_t, struct qz_batch *,
+                                   struct qz_error *);
+
+static enum qz_status outage_draw(struct qz_generator *g, uint64_t first, size_t n,
+                                  struct qz_batch *out, struct qz_error *err)
+{
+    if (outage_armed && first <= OUTAGE_AT && OUTAGE_AT < first + n)
+        return qz_error_set(err, QZ_EOUTAGE, "generator: every server is down (test)");
+    return real_draw(g, first, n, out, err);
+}
+
+static uint64_t outage_hint(const struct qz_generator *g)
+{
+    (void)g;
+    return 1000;
 }
 
 /* A temporary directory, the same name on every rank (rank 0 makes it). */
@@ -254,6 +284,40 @@ int main(int argc, char **argv)
         outcome_free(&resumed);
     }
     outcome_free(&split);
+
+    /* An outage in the middle of an interval: rolled back on every rank, checkpointed,
+     * resumed to the undisturbed run (the reference: cjob drawn fresh). */
+    {
+        struct outcome ref, out, back;
+        memset(&back, 0, sizeof back);
+        run(MPI_COMM_WORLD, &cjob, NULL, 0, &ref);
+        outage_ops = *cjob.gen.ops;
+        real_draw = outage_ops.draw;
+        outage_ops.draw = outage_draw;
+        outage_ops.chunk_hint = outage_hint;
+        cjob.gen.ops = &outage_ops;
+        remove(ckpt);
+        MPI_Barrier(MPI_COMM_WORLD);
+        outage_armed = 1;
+        run(MPI_COMM_WORLD, &cjob, ckpt, 0, &out);
+        CHECK(out.rc == QZ_EOUTAGE);
+        CHECK(strstr(out.msg, "model servers are down (generator: every server is down "
+                              "(test)): checkpointed ") != NULL);
+        /* without a checkpoint path: an error */
+        outcome_free(&out);
+        run(MPI_COMM_WORLD, &cjob, NULL, 0, &out);
+        CHECK(out.rc == QZ_EIO && strstr(out.msg, "no checkpoint path") != NULL);
+        outage_armed = 0;
+        run(MPI_COMM_WORLD, &cjob, ckpt, 0, &back);
+        check_same(&ref, &back);
+        CHECK(back.fig.resumes == 1 && back.fig.outage_checkpoints == 1);
+        CHECK(back.fig.resumed_samples > 0 && back.fig.resumed_samples <= OUTAGE_AT);
+        CHECK(back.fig.samples_redone > 0);
+        CHECK(back.fig.samples_redone < 200000);
+        outcome_free(&out);
+        outcome_free(&back);
+        outcome_free(&ref);
+    }
 
     /* K above the gather limit (100): distributed selection and slices. */
     run(MPI_COMM_WORLD, &dist, NULL, 0, &split);

@@ -10,7 +10,7 @@ Attributes that differ between otherwise identical runs are ignored by default:
 started, finished, wall_seconds, samples_per_second, ranks, and the per-phase times
 and peak memory (draw_seconds, select_seconds, write_seconds, peak_rss_bytes_max,
 peak_rss_bytes_root), and how it was checkpointed (checkpoints, checkpoint_seconds,
-resumes). --ignore NAME adds
+resumes, samples_redone, outage_checkpoints). --ignore NAME adds
 an attribute (or member) name, or a path relative to the run such as
 "selected/cost" or "top/cost".
 
@@ -30,7 +30,8 @@ import numpy as np
 
 DEFAULT_IGNORED = ("started", "finished", "wall_seconds", "samples_per_second", "ranks",
                    "draw_seconds", "select_seconds", "write_seconds", "peak_rss_bytes_max",
-                   "peak_rss_bytes_root", "checkpoints", "checkpoint_seconds", "resumes")
+                   "peak_rss_bytes_root", "checkpoints", "checkpoint_seconds", "resumes",
+                   "samples_redone", "outage_checkpoints")
 
 
 def type_key(dtype):
