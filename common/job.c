@@ -390,6 +390,31 @@ char *qz_job_text(const struct qz_job *job)
     return cJSON_PrintUnformatted(job->json);
 }
 
+/* Remove from a generator object the fields that say how to reach a model server, not
+ * what it draws: a run may resume against other servers, with other timeouts or keys
+ * (seeds are per request, so the samples are the same). */
+static void drop_transport(cJSON *gen)
+{
+    static const char *const transport[] = {"base_url",
+                                            "api_key_env",
+                                            "api_key_file",
+                                            "timeout_seconds",
+                                            "connect_timeout_seconds",
+                                            "retries",
+                                            "backoff_seconds",
+                                            "backoff_max_seconds",
+                                            "probe",
+                                            "max_response_bytes",
+                                            "on_server_down",
+                                            "server_down_wait_seconds"};
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(gen, "kind");
+
+    if (!cJSON_IsString(kind) || strcmp(kind->valuestring, "openai") != 0)
+        return;
+    for (size_t i = 0; i < sizeof transport / sizeof *transport; i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(gen, transport[i]);
+}
+
 enum qz_status qz_job_hash(const struct qz_job *job, uint64_t *hash, struct qz_error *err)
 {
     static const char *const neutral[] = {"name", "description", "output", "checkpoint"};
@@ -403,6 +428,7 @@ enum qz_status qz_job_hash(const struct qz_job *job, uint64_t *hash, struct qz_e
         return qz_error_set(err, QZ_ENOMEM, "out of memory for the job's hash");
     for (size_t i = 0; i < sizeof neutral / sizeof *neutral; i++)
         cJSON_DeleteItemFromObjectCaseSensitive(copy, neutral[i]);
+    drop_transport(cJSON_GetObjectItemCaseSensitive(copy, "generator"));
     text = cJSON_PrintUnformatted(copy);
     cJSON_Delete(copy);
     if (!text)
@@ -412,6 +438,8 @@ enum qz_status qz_job_hash(const struct qz_job *job, uint64_t *hash, struct qz_e
     for (size_t t = 0; t < job->tasks.n; t++) {
         cJSON *g = qz_task_generator(&job->tasks, t, spec);
         const char *id = qz_task_id(&job->tasks, t);
+        if (g)
+            drop_transport(g);
         text = g ? cJSON_PrintUnformatted(g) : NULL;
         cJSON_Delete(g);
         if (!text)

@@ -248,6 +248,15 @@ h5same() {
     "$QZ_PYTHON" "$QZ_SOURCE/tests/tools/h5compare.py" "$@"
 }
 
+# h5same_resumed A RUN B RUN ...: h5same without the work counters that a stop and a
+# resume honestly raise (the requests of a rolled-back interval were sent, and are
+# sent again): requests, retries, tokens and the per-server counts.
+h5same_resumed() {
+    h5same "$@" --ignore requests --ignore retries --ignore prompt_tokens \
+        --ignore completion_tokens --ignore completion_tokens_counted \
+        --ignore generator_server_requests --ignore generator_server_failures
+}
+
 # h5q VERB FILE PATH ...: tests/tools/h5q.py (attr, get, len, sum, keys, cmp, assert).
 h5q() {
     "$QZ_PYTHON" "$QZ_SOURCE/tests/tools/h5q.py" "$@"

@@ -156,7 +156,7 @@ check "checkpoint: a checkpoint was written, no record" bash -c "test -e ckpt-2.
 start_fake k2 --port "$port_k"
 if SLURM_JOB_ID=1 runn ckpt 2; then
     check "checkpoint: resumed with the server back, the record equals the reference's" \
-        h5same ref-1.h5 ref ckpt-2.h5 ckpt "${IGNORE[@]}"
+        h5same_resumed ref-1.h5 ref ckpt-2.h5 ckpt "${IGNORE[@]}"
 else
     bad "checkpoint: the run again failed: $(tail -5 ckpt-2.err)"
 fi

@@ -114,7 +114,7 @@ for n in 1 2; do
     expect -d "$n rank(s): the next run resumes" -l again$n 0 \
         '/^resuming from checkpoint txt.h5.txt.ckpt: [1-9][0-9]* of 240 samples done' \
         qz_mpi "$n" run txt.json
-    check "$n rank(s): ... to the record of an uninterrupted run" h5same ref.h5 txt txt.h5 txt
+    check "$n rank(s): ... to the record of an uninterrupted run" h5same_resumed ref.h5 txt txt.h5 txt
     rm -f txt.h5
 done
 
@@ -146,7 +146,7 @@ fi
 reset_fake
 expect -d "archive: the next run resumes" -l arcagain 0 \
     '/^resuming from checkpoint arc.h5.arc.ckpt: [1-9][0-9]* of 240 samples done' qz_mpi 2 run arc.json
-check "archive: ... to the record (and archive) of an uninterrupted run" h5same arcref.h5 arc arc.h5 arc
+check "archive: ... to the record (and archive) of an uninterrupted run" h5same_resumed arcref.h5 arc arc.h5 arc
 
 # (2) SIGTERM and SIGINT to mpirun. Open MPI 4.1's mpirun answers either by sending the
 # ranks SIGCONT, SIGTERM odls_base_sigkill_timeout seconds later (default 1), then
@@ -179,7 +179,7 @@ for sig in TERM INT; do
             '/^resuming from checkpoint term.h5.term.ckpt: [0-9]* of 480 samples done (written by 2 ranks)' \
             qz_mpi 2 run term.json
         check "SIG$sig to mpirun: ... to the record of an uninterrupted run" \
-            h5same termref.h5 term term.h5 term
+            h5same_resumed termref.h5 term term.h5 term
     else
         kill "$pid"
         wait "$pid"

@@ -335,7 +335,7 @@ if id=$(QZ_RUN_ARGS="--progress-every 10" "$submit" --max-restarts 4 tl.json -n 
         done
         check "submit -t 2: every stop checkpointed" \
             test "$(grep -c '^quantilize: stopped by SIGUSR1 after checkpointing [0-9]* of 400 samples' "$log")" -eq "${#usr1[@]}"
-        check "submit -t 2: the record equals an uninterrupted run's" h5same reference.h5 tl tl.h5 tl
+        check "submit -t 2: the record equals an uninterrupted run's" h5same_resumed reference.h5 tl tl.h5 tl
     else
         bad "submit -t 2: the job did not finish"
     fi
@@ -427,7 +427,7 @@ if id=$(QZ_RUN_ARGS="--progress-every 1" "$submit" --server "$server_cmd" --serv
             check "requeue: stopped, then requeued" grep -q "job $id: checkpointed; requeueing" "$log"
             check "requeue: resumed" grep -q "^resuming from checkpoint requeue.h5.requeue.ckpt" "$log"
             check "requeue: no server process left" wait_until 30 no_server_left
-            check "requeue: the record equals an uninterrupted run's" h5same refq.h5 requeue requeue.h5 requeue
+            check "requeue: the record equals an uninterrupted run's" h5same_resumed refq.h5 requeue requeue.h5 requeue
         else
             bad "requeue: the job did not finish"
         fi

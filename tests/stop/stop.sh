@@ -11,7 +11,9 @@ cd "$QZ_TMP" || exit 1
 SLOW="$QZ_SOURCE/tests/stop/slow_gen.py"
 # Every attribute that says how the run was interrupted (not what it found).
 IGNORE=(--ignore samples_redone --ignore outage_checkpoints --ignore requests
-    --ignore retries --ignore prompt_tokens --ignore completion_tokens)
+    --ignore retries --ignore prompt_tokens --ignore completion_tokens
+    --ignore completion_tokens_counted --ignore generator_server_requests
+    --ignore generator_server_failures)
 
 # stop_after RANKS SECONDS LOG FILE ARGS...: start quantilize ARGS on RANKS ranks,
 # send SIGUSR1 to mpirun SECONDS later (after FILE appears, when FILE is not "-") and
@@ -96,6 +98,22 @@ expect -d "openai: resumed" -l llmr 0 "/^resuming from checkpoint" \
     qz_mpi 1 run llm.json -o llmstop.h5
 check "openai: the resumed record equals the undisturbed one" \
     h5same llm-1.h5 llm llmstop.h5 llm "${IGNORE[@]}"
+# A run resumes against other servers: base_url, timeouts and retries are not part of
+# the job's identity (seeds are per request).
+first_url=$FAKE_URL
+start_fake other
+llm llmo "" 16
+runn llmo 1 || bad "openai: the undisturbed 16-sample run failed: $(tail -n 5 llmo-1.err)"
+stop_after 1 2.5 llmo - run llmo.json -o llmo.h5 --no-progress
+check "openai, other server: exit 75 (got $STOP_STATUS)" test "$STOP_STATUS" -eq 75
+sed -i -e "s|$FAKE_URL|$first_url|" -e 's|"max_tokens": 8|"max_tokens": 8, "timeout_seconds": 77, "retries": 5|' \
+    llmo.json
+check "openai, other server: the job now names the first server" grep -q "$first_url" llmo.json
+expect -d "openai, other server: resumed against the first server" -l llmor 0 \
+    "/^resuming from checkpoint" qz_mpi 1 run llmo.json -o llmo.h5
+check "openai, other server: the record equals the undisturbed one" \
+    h5same llmo-1.h5 llmo llmo.h5 llmo "${IGNORE[@]}" --ignore job --ignore generator_request \
+    --ignore generator_servers
 check "openai: requests counted across sessions" \
     h5q assert llmstop.h5 runs/llm "a['requests'] >= 12"
 

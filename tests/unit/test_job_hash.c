@@ -1,5 +1,7 @@
-/* qz_job_hash: checkpoints on disk hold it, so its value for a job never changes. The
- * constants were computed by the implementation that wrote the first checkpoints. */
+/* qz_job_hash: checkpoints on disk hold it, so its value for a job changes only with
+ * the checkpoint format. The constants were computed by the implementation that wrote
+ * the first checkpoints (the model-server one by format 5's, which left out how the
+ * servers are reached). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,7 +62,22 @@ int main(void)
                 "\"http://127.0.0.1:9/v1\", \"model\": \"m\", \"probe\": false, \"prompt\": "
                 "\"x\"}, \"utility\": {\"kind\": \"length\"}}",
                 job_file);
-    CHECK(h == 0xcdbfeb4f1dbb1e69ULL, "tasks: hash 0x%016" PRIx64, h);
+    CHECK(h == 0x3a1f4f3d50a7738eULL, "tasks: hash 0x%016" PRIx64, h);
+    /* How the servers are reached is not the job's identity (checkpoint format 5 on):
+     * other servers, timeouts, retries; another model is another job. */
+    h = hash_of("{\"name\": \"t\", \"seed\": 3, \"q\": 0.1, \"samples\": 100, \"tasks\": "
+                "\"tasks.jsonl\", \"generator\": {\"kind\": \"openai\", \"base_url\": "
+                "[\"http://127.0.0.1:10/v1\", \"http://{host}:11/v1\"], \"model\": \"m\", "
+                "\"probe\": false, \"timeout_seconds\": 5, \"retries\": 9, \"prompt\": \"x\"}, "
+                "\"utility\": {\"kind\": \"length\"}}",
+                job_file);
+    CHECK(h == 0x3a1f4f3d50a7738eULL, "tasks, other servers: hash 0x%016" PRIx64, h);
+    h = hash_of("{\"name\": \"t\", \"seed\": 3, \"q\": 0.1, \"samples\": 100, \"tasks\": "
+                "\"tasks.jsonl\", \"generator\": {\"kind\": \"openai\", \"base_url\": "
+                "\"http://127.0.0.1:9/v1\", \"model\": \"m2\", \"probe\": false, \"prompt\": "
+                "\"x\"}, \"utility\": {\"kind\": \"length\"}}",
+                job_file);
+    CHECK(h != 0x3a1f4f3d50a7738eULL, "tasks, another model: hash 0x%016" PRIx64, h);
     unlink(tasks);
     rmdir(dir);
     return check_done("test_job_hash");
