@@ -4,10 +4,11 @@
 #include <string.h>
 #include <time.h>
 
-#define QZ_WAIT_FIRST_NS 50000L      /* the first sleep: 50 us */
-#define QZ_WAIT_LONGEST_NS 10000000L /* the longest: 10 ms */
-#define QZ_WAIT_SPIN_SECONDS 1e-3    /* polled before the first sleep */
-#define QZ_WAIT_TESTS 16             /* MPI_Test calls per wake-up */
+#define QZ_WAIT_FIRST_NS 50000L     /* the first sleep: 50 us */
+#define QZ_WAIT_LONGEST_NS 2000000L /* the longest: 2 ms (a model server idles while ranks meet)   \
+                                     */
+#define QZ_WAIT_SPIN_SECONDS 1e-3   /* polled before the first sleep */
+#define QZ_WAIT_TESTS 16            /* MPI_Test calls per wake-up */
 
 /* Test req up to QZ_WAIT_TESTS times: Open MPI progresses non-blocking collectives
  * (libnbc) only on every 8th progress call, so one MPI_Test per wake-up would make each
