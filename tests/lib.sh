@@ -229,15 +229,16 @@ same_at() {
 }
 
 # stop_midway RANKS PATTERN LOG ARGS...: start quantilize ARGS on RANKS ranks (stderr
-# to LOG), send SIGUSR1 to mpirun (which forwards it to the ranks) half a second after
-# PATTERN appears in LOG, and wait; STOP_STATUS is the exit status.
+# to LOG), send SIGUSR1 to mpirun (which forwards it to the ranks) QZ_STOP_DELAY
+# seconds (default 0.5) after PATTERN appears in LOG, and wait; STOP_STATUS is the exit
+# status.
 stop_midway() {
     local n=$1 pattern=$2 log=$3 pid
     shift 3
     "$QZ_MPIEXEC" -n "$n" "$QZ_BIN" "$@" > "$log.out" 2> "$log" &
     pid=$!
     wait_until 60 grep -q "$pattern" "$log"
-    sleep 0.5
+    sleep "${QZ_STOP_DELAY:-0.5}"
     kill -USR1 "$pid"
     wait "$pid"
     STOP_STATUS=$?

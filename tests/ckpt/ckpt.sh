@@ -103,7 +103,9 @@ printf '{"name": "text", "seed": 5, "q": 0.05, "samples": 240, "chunk_size": 20,
   "utility": {"kind": "logprob_mean"}, "cost": {"kind": "length"}}\n' "$FAKE_URL" > text.json
 qz_mpi 1 run text.json -o textref.h5 --no-progress > textref.out 2>&1 || bad "text reference: $(cat textref.out)"
 arm slow -1 0.5
-stop_midway 3 'task 2 of 3' text1.err run text.json -o text.h5
+# (1.2 s into task 2: two intervals of 0.5 s are done, the third is interrupted and
+# rolled back, so the checkpoint holds some of task 2's samples)
+QZ_STOP_DELAY=1.2 stop_midway 3 'task 2 of 3' text1.err run text.json -o text.h5
 status=$STOP_STATUS
 check "text: SIGUSR1 in task 2 gives exit 75 (got $status; $(tail -1 text1.err))" test "$status" -eq 75
 check "text: task 1 is recorded, task 2 not yet" test "$(h5q keys text.h5 runs/text/tasks)" = rivers
