@@ -4,9 +4,9 @@
 #include <string.h>
 #include <time.h>
 
+/* The longest sleep is short: while the ranks meet, a model server has no request. */
 #define QZ_WAIT_FIRST_NS 50000L     /* the first sleep: 50 us */
-#define QZ_WAIT_LONGEST_NS 2000000L /* the longest: 2 ms (a model server idles while ranks meet)   \
-                                     */
+#define QZ_WAIT_LONGEST_NS 2000000L /* the longest: 2 ms */
 #define QZ_WAIT_SPIN_SECONDS 1e-3   /* polled before the first sleep */
 #define QZ_WAIT_TESTS 16            /* MPI_Test calls per wake-up */
 
