@@ -424,3 +424,35 @@ enum qz_status qz_h5_write_range(hid_t d, hid_t mtype, uint64_t start, size_t n,
 {
     return range_io(d, mtype, start, n, NULL, data);
 }
+
+char *qz_h5_join_path(const char *parent, const char *name)
+{
+    size_t n = strlen(parent) + strlen(name) + 2;
+    char *s = malloc(n);
+
+    if (s)
+        snprintf(s, n, "%s/%s", parent, name);
+    return s;
+}
+
+enum qz_status qz_h5_create_group(hid_t loc, const char *name, hid_t *group,
+                                  const struct qz_h5_where *w, struct qz_error *err)
+{
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+
+    *group = lcpl >= 0 && H5Pset_create_intermediate_group(lcpl, 1) >= 0
+                 ? H5Gcreate2(loc, name, lcpl, H5P_DEFAULT, H5P_DEFAULT)
+                 : H5I_INVALID_HID;
+    if (lcpl >= 0)
+        H5Pclose(lcpl);
+    if (*group < 0)
+        return qz_h5_fail(err, QZ_EHDF5, "%s: cannot create group %s", w->path, w->group);
+    return QZ_OK;
+}
+
+enum qz_status qz_h5_close_group(hid_t group, const struct qz_h5_where *w, struct qz_error *err)
+{
+    if (H5Gclose(group) < 0)
+        return qz_h5_fail(err, QZ_EHDF5, "%s: cannot close group %s", w->path, w->group);
+    return QZ_OK;
+}

@@ -41,6 +41,24 @@ enum qz_h5_kind qz_h5_field_kind(enum qz_field_type t);
 /* The file and memory types of a numeric kind (QZ_H5_STR gives H5I_INVALID_HID). */
 void qz_h5_kind_types(enum qz_h5_kind kind, hid_t *ftype, hid_t *mtype);
 
+/* Helpers for writers that fill the message themselves (qz_h5_fail), naming the
+ * file as the caller gave it and the group being written. */
+struct qz_h5_where {
+    const char *path;
+    const char *group; /* "/", "/runs/<run>", "/runs/<run>/top", ... */
+};
+
+/* "<parent>/<name>", malloc'd (NULL when out of memory). */
+char *qz_h5_join_path(const char *parent, const char *name);
+
+/* Create group `name` in loc, with any missing parents (a task's record goes to
+ * RUN/tasks/ID); w->group is its full path, for the message. */
+enum qz_status qz_h5_create_group(hid_t loc, const char *name, hid_t *group,
+                                  const struct qz_h5_where *w, struct qz_error *err);
+
+/* Close a group, QZ_EHDF5 with a message when that fails. */
+enum qz_status qz_h5_close_group(hid_t group, const struct qz_h5_where *w, struct qz_error *err);
+
 /* Every function below returns QZ_OK or the kind of failure (QZ_EHDF5 when HDF5
  * failed or an object is not what was asked for, QZ_ENOMEM) and fills no message:
  * the caller knows what was being done and says so, with qz_h5_fail, which adds

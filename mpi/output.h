@@ -31,6 +31,7 @@
 #include "h5util.h"
 #include "record.h"
 #include "safefile.h"
+#include "output_top.h"
 #include "topset.h"
 
 /* Check, before any sample is drawn, that the run can later be written to `path`.
@@ -69,21 +70,6 @@ struct qz_output_txn {
  * there is filled in, and commit renames it over path (abort removes it). */
 enum qz_status qz_output_begin(const char *path, const char *staging, const struct qz_record *rec,
                                int overwrite, struct qz_output_txn *txn, struct qz_error *err);
-
-/* Collective over comm. Write /runs/<run>/top/{index,utility[,cost]} into the
- * temporary file tmp_path (the root's txn.file.tmp, the same string on every rank)
- * with the MPI-IO driver. The top set of `total` entries (K), best first, is split
- * into consecutive slices in rank order: this rank passes its n entries e[0..n-1],
- * which are global positions offset .. offset+n-1 (n may be 0; e may then be NULL).
- * run, total and has_cost must be the same on every rank. Rank 0 first claims the
- * disk space (Open MPI's OMPIO collective writers do not report a full disk; see
- * output.c); the datasets are contiguous, never prefilled, and written with
- * collective transfers. Every rank returns the same status and message (QZ_EIO no
- * room, QZ_EHDF5, QZ_ENOMEM, QZ_EINTERNAL when the slices do not tile 0 .. total-1):
- * the root then aborts the transaction. */
-enum qz_status qz_output_write_top(MPI_Comm comm, const char *tmp_path, const char *run,
-                                   const struct qz_entry *e, size_t n, uint64_t offset,
-                                   uint64_t total, int has_cost, struct qz_error *err);
 
 /* Seconds since qz_output_begin started (CLOCK_MONOTONIC), e.g. for write_seconds. */
 double qz_output_elapsed(const struct qz_output_txn *txn);

@@ -1,0 +1,355 @@
+#include "output_top.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agree.h"
+#include "safefile.h"
+
+/* top/: the top set as one array per field, best first; cost only with a cost scorer. */
+enum { TOP_INDEX, TOP_UTILITY, TOP_COST, TOP_FIELDS };
+
+static const struct top_field {
+    const char *name;
+    enum qz_h5_kind kind;
+    const char *description;
+    const char *units;
+} top_fields[TOP_FIELDS] = {
+    {"index", QZ_H5_U64, "global sample indices of the top set, best first", NULL},
+    {"utility", QZ_H5_F64, "utilities of the top set, best first", "utility"},
+    {"cost", QZ_H5_F64, "costs of the top set, best first", "cost"},
+};
+
+/* The fields of n entries as separate arrays (malloc'd, freed by free_columns). */
+struct columns {
+    uint64_t *index;
+    double *utility;
+    double *cost;
+};
+
+static int fill_columns(struct columns *c, const struct qz_entry *e, size_t n)
+{
+    size_t bytes = n ? n * sizeof(double) : 1;
+
+    c->index = n <= SIZE_MAX / sizeof(double) ? malloc(bytes) : NULL;
+    c->utility = c->index ? malloc(bytes) : NULL;
+    c->cost = c->utility ? malloc(bytes) : NULL;
+    if (!c->cost)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        c->index[i] = e[i].index;
+        c->utility[i] = e[i].utility;
+        c->cost[i] = e[i].cost;
+    }
+    return 0;
+}
+
+static void free_columns(struct columns *c)
+{
+    free(c->index);
+    free(c->utility);
+    free(c->cost);
+    memset(c, 0, sizeof *c);
+}
+
+static const void *column(const struct columns *c, int field)
+{
+    return field == TOP_INDEX     ? (const void *)c->index
+           : field == TOP_UTILITY ? (const void *)c->utility
+                                  : c->cost;
+}
+
+/* top/payload (UTF-8 texts) and, with log-probs, top/logprob_sum and top/tokens. */
+static enum qz_status write_top_texts(hid_t group, const struct qz_texts *t, int logprobs,
+                                      const struct qz_h5_where *w, struct qz_error *err)
+{
+    uint64_t *tokens = NULL;
+    double *mean = NULL;
+    enum qz_status rc = QZ_OK;
+
+    if ((rc = qz_h5_write_texts(group, "payload", t->bytes, t->off, t->len, t->n, 0,
+                                "texts of the top set (UTF-8), best first")))
+        return qz_h5_fail(err, rc, "%s: cannot write dataset %s/payload", w->path, w->group);
+    if (!logprobs)
+        return QZ_OK;
+    tokens = malloc((t->n ? t->n : 1) * sizeof *tokens);
+    mean = malloc((t->n ? t->n : 1) * sizeof *mean);
+    if (!tokens || !mean) {
+        free(tokens);
+        free(mean);
+        return qz_error_set(err, QZ_ENOMEM, "%s: out of memory", w->path);
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        tokens[i] = t->tokens[i];
+        mean[i] = t->tokens[i] ? t->logprob_sum[i] / (double)t->tokens[i] : NAN;
+    }
+    if ((rc = qz_h5_write_dataset_1d(group, "logprob_sum", QZ_H5_F64, t->n, t->logprob_sum,
+                                     "sums of the top set's token log-probabilities, best first",
+                                     "nats")) ||
+        (rc = qz_h5_write_dataset_1d(
+             group, "logprob_mean", QZ_H5_F64, t->n, mean,
+             "mean token log-probability of each top-set sample, best first", "nats")) ||
+        (rc = qz_h5_write_dataset_1d(group, "tokens", QZ_H5_U64, t->n, tokens,
+                                     "tokens generated per top-set sample, best first", NULL)))
+        rc = qz_h5_fail(err, rc, "%s: cannot write the log-probs of %s", w->path, w->group);
+    free(tokens);
+    free(mean);
+    return rc;
+}
+
+/* top/ written by the root from rec->top. */
+enum qz_status qz_output_top_serial(hid_t run, const struct qz_record *rec,
+                                    const struct qz_h5_where *w, struct qz_error *err)
+{
+    size_t k = (size_t)rec->top_count;
+    struct columns c = {NULL, NULL, NULL};
+    hid_t group;
+    enum qz_status rc, rc2;
+
+    if (fill_columns(&c, rec->top, k) != 0) {
+        free_columns(&c);
+        return qz_error_set(err, QZ_ENOMEM, "%s: out of memory for a top set of %zu", w->path, k);
+    }
+    if (!(rc = qz_h5_create_group(run, "top", &group, w, err))) {
+        for (int f = 0; f < (rec->has_cost ? TOP_FIELDS : TOP_COST) && !rc; f++)
+            if ((rc = qz_h5_write_dataset_1d(group, top_fields[f].name, top_fields[f].kind, k,
+                                             column(&c, f), top_fields[f].description,
+                                             top_fields[f].units)))
+                rc = qz_h5_fail(err, rc, "%s: cannot write dataset %s/%s", w->path, w->group,
+                                top_fields[f].name);
+        if (!rc && rec->top_texts)
+            rc = write_top_texts(group, rec->top_texts, rec->has_logprobs, w, err);
+        rc2 = qz_h5_close_group(group, w, err);
+        rc = rc ? rc : rc2;
+    }
+    free_columns(&c);
+    return rc;
+}
+
+/* Every rank's slice must start where the previous rank's ended, and they must add
+ * up to total. Collective; the outcome is the same everywhere. */
+static enum qz_status check_slices(MPI_Comm comm, size_t n, uint64_t offset, uint64_t total,
+                                   const char *tmp_path, struct qz_error *err)
+{
+    unsigned long long mine = n, before = 0, sum = 0,
+                       totals[2] = {total, ~(unsigned long long)total};
+    int rank;
+
+    MPI_Comm_rank(comm, &rank);
+    MPI_Exscan(&mine, &before, 1, MPI_UNSIGNED_LONG_LONG, MPI_SUM, comm);
+    MPI_Allreduce(&mine, &sum, 1, MPI_UNSIGNED_LONG_LONG, MPI_SUM, comm);
+    MPI_Allreduce(MPI_IN_PLACE, totals, 2, MPI_UNSIGNED_LONG_LONG, MPI_MAX, comm);
+    if (rank == 0)
+        before = 0; /* MPI_Exscan leaves rank 0's result undefined */
+    if (totals[0] != ~totals[1])
+        return qz_error_set(err, QZ_EINTERNAL, "rank %d: %s: ranks disagree on the top set size",
+                            rank, tmp_path);
+    if (offset != before)
+        return qz_error_set(err, QZ_EINTERNAL,
+                            "rank %d: %s: the top set slice at position %llu does not start "
+                            "where the slices of the lower ranks end (%llu)",
+                            rank, tmp_path, (unsigned long long)offset, before);
+    if (sum != total)
+        return qz_error_set(err, QZ_EINTERNAL,
+                            "rank %d: %s: the top set slices add up to %llu entries, not %llu",
+                            rank, tmp_path, sum, (unsigned long long)total);
+    return QZ_OK;
+}
+
+/* Create top/ and its datasets in the run group (collective: every rank the same
+ * calls). Contiguous, allocated at creation (as parallel HDF5 requires) and never
+ * filled, as every element is written next. */
+static enum qz_status create_top_parallel(hid_t run, int nfields, hsize_t total, hid_t *top,
+                                          hid_t *dset, const struct qz_h5_where *w,
+                                          struct qz_error *err)
+{
+    hid_t space = H5Screate_simple(1, &total, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    enum qz_status rc = QZ_OK;
+
+    if (space < 0 || dcpl < 0 || H5Pset_layout(dcpl, H5D_CONTIGUOUS) < 0 ||
+        H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) < 0 ||
+        H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0)
+        rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot set up the datasets of %s", w->path, w->group);
+    else
+        rc = qz_h5_create_group(run, "top", top, w, err);
+    for (int f = 0; f < nfields && !rc; f++) {
+        hid_t ftype, mtype;
+        qz_h5_kind_types(top_fields[f].kind, &ftype, &mtype);
+        dset[f] =
+            H5Dcreate2(*top, top_fields[f].name, ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        if (dset[f] < 0 || qz_h5_describe(dset[f], top_fields[f].description, top_fields[f].units))
+            rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot create dataset %s/%s", w->path, w->group,
+                            top_fields[f].name);
+    }
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    if (space >= 0)
+        H5Sclose(space);
+    return rc;
+}
+
+/* Room on disk for the top set, taken by rank 0 before any rank writes it (the
+ * agreement that follows orders it before the writes), for two reasons:
+ * - Open MPI 4.1's OMPIO collective writers (fcoll dynamic_gen2, vulcan, two_phase)
+ *   print "fbtl_pwritev failed" but return MPI_SUCCESS with the full count when the
+ *   file system refuses a write (ENOSPC, EDQUOT): the record would be committed with
+ *   holes of zeros. ROMIO and fcoll "individual" do report the failure.
+ * - A parallel H5Fclose whose flush fails on rank 0 hangs in HDF5 1.10 (the ranks
+ *   part ways between a barrier and a broadcast). So the space, and the file size
+ *   (RLIMIT_FSIZE, EFBIG), is claimed past the end of the file before HDF5 opens it
+ *   and grows its address space: new datasets are placed there, at the end. Once
+ *   they exist, their exact blocks are allocated again (a no-op where they already
+ *   are), should HDF5 have placed one elsewhere. At close, HDF5 truncates the file
+ *   to what it uses. */
+#define TOP_SLACK ((off_t)1 << 20) /* the datasets' object headers and attributes */
+
+static enum qz_status claim_top_space(const char *tmp_path, uint64_t total, int nfields,
+                                      struct qz_error *err)
+{
+    if ((uint64_t)nfields * total > (uint64_t)(INT64_MAX - TOP_SLACK) / 8)
+        return qz_error_set(err, QZ_EINTERNAL, "%s: top set too large", tmp_path);
+    return qz_safefile_allocate(tmp_path, QZ_SAFEFILE_END,
+                                (off_t)(8 * (uint64_t)nfields * total) + TOP_SLACK, err);
+}
+
+static enum qz_status allocate_top(const char *tmp_path, const hid_t *dset, int nfields,
+                                   const struct qz_h5_where *w, struct qz_error *err)
+{
+    enum qz_status rc = QZ_OK;
+
+    for (int f = 0; f < nfields && !rc; f++) {
+        haddr_t at = H5Dget_offset(dset[f]);
+        hsize_t bytes = H5Dget_storage_size(dset[f]);
+        if (at == HADDR_UNDEF || bytes == 0)
+            rc = qz_h5_fail(err, QZ_EHDF5, "%s: no storage allocated for %s/%s", w->path, w->group,
+                            top_fields[f].name);
+        else
+            rc = qz_safefile_allocate(tmp_path, (off_t)at, (off_t)bytes, err);
+    }
+    return rc;
+}
+
+/* Write this rank's n elements at offset with a collective transfer; a rank with
+ * none still takes part, selecting nothing. */
+static enum qz_status write_slice(hid_t dset, int field, const void *data, hsize_t n,
+                                  hsize_t offset, hid_t dxpl, const struct qz_h5_where *w,
+                                  struct qz_error *err)
+{
+    hid_t ftype, mtype, fspace = H5Dget_space(dset), mspace;
+    hsize_t one = 1;
+    enum qz_status rc = QZ_OK;
+
+    qz_h5_kind_types(top_fields[field].kind, &ftype, &mtype);
+    mspace = H5Screate_simple(1, n ? &n : &one, NULL);
+    if (fspace < 0 || mspace < 0 ||
+        (n > 0 && H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &offset, NULL, &n, NULL) < 0) ||
+        (n == 0 && (H5Sselect_none(fspace) < 0 || H5Sselect_none(mspace) < 0)) ||
+        H5Dwrite(dset, mtype, mspace, fspace, dxpl, data) < 0)
+        rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot write dataset %s/%s", w->path, w->group,
+                        top_fields[field].name);
+    if (mspace >= 0)
+        H5Sclose(mspace);
+    if (fspace >= 0)
+        H5Sclose(fspace);
+    return rc;
+}
+
+/* Close what write_top opened, on every rank in the same order (the closes are
+ * collective). Returns the first failure, in *err. */
+static enum qz_status close_parallel(hid_t file, hid_t run_group, hid_t top, const hid_t *dset,
+                                     const char *tmp_path, const struct qz_h5_where *w, int rank,
+                                     struct qz_error *err)
+{
+    enum qz_status rc = QZ_OK;
+
+    for (int f = 0; f < TOP_FIELDS; f++)
+        if (dset[f] >= 0 && H5Dclose(dset[f]) < 0 && !rc)
+            rc = qz_h5_fail(err, QZ_EHDF5, "rank %d: %s: cannot close %s/%s", rank, tmp_path,
+                            w->group, top_fields[f].name);
+    if (top >= 0 && H5Gclose(top) < 0 && !rc)
+        rc = qz_h5_fail(err, QZ_EHDF5, "rank %d: %s: cannot close group %s", rank, tmp_path,
+                        w->group);
+    if (run_group >= 0 && H5Gclose(run_group) < 0 && !rc)
+        rc = qz_h5_fail(err, QZ_EHDF5, "rank %d: %s: cannot close the run group", rank, tmp_path);
+    if (!rc && H5Fget_obj_count(file, H5F_OBJ_ALL) != 1)
+        rc = qz_error_set(err, QZ_EINTERNAL, "rank %d: %s: HDF5 objects still open at close", rank,
+                          tmp_path);
+    if (rank == 0)
+        qz_safefile_unreserve(tmp_path); /* room for the close (QZ_RESERVE_BYTES) */
+    if (H5Fclose(file) < 0 && !rc)
+        rc = qz_h5_fail(err, QZ_EHDF5, "rank %d: %s: closing it after writing %s failed", rank,
+                        tmp_path, w->group);
+    return rc;
+}
+
+enum qz_status qz_output_write_top(MPI_Comm comm, const char *tmp_path, const char *run,
+                                   const struct qz_entry *e, size_t n, uint64_t offset,
+                                   uint64_t total, int has_cost, struct qz_error *err)
+{
+    struct qz_h5_quiet quiet;
+    struct qz_error close_err = {QZ_OK, ""};
+    struct columns c = {NULL, NULL, NULL};
+    hid_t fapl = H5I_INVALID_HID, dxpl = H5I_INVALID_HID, file = H5I_INVALID_HID;
+    hid_t run_group = H5I_INVALID_HID, top = H5I_INVALID_HID;
+    hid_t dset[TOP_FIELDS] = {H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID};
+    int nfields = has_cost ? TOP_FIELDS : TOP_COST, rank;
+    char *run_path = qz_h5_join_path("/runs", run ? run : "");
+    char *top_path = run_path ? qz_h5_join_path(run_path, "top") : NULL;
+    const struct qz_h5_where w = {tmp_path, top_path};
+    enum qz_status rc, rc_close;
+
+    MPI_Comm_rank(comm, &rank);
+    qz_h5_silence(&quiet);
+    rc = check_slices(comm, n, offset, total, tmp_path, err);
+    if (!rc && (!top_path || fill_columns(&c, e, n) != 0))
+        rc =
+            qz_error_set(err, QZ_ENOMEM, "rank %d: out of memory for %zu top set entries", rank, n);
+    if ((rc = qz_agree(comm, rc, err)))
+        goto done;
+    if (total > 0 &&
+        (rc = qz_agree(comm, rank == 0 ? claim_top_space(tmp_path, total, nfields, err) : QZ_OK,
+                       err)))
+        goto done;
+
+    /* Opening is collective and fails alike on every rank (no such file, not HDF5); a
+     * file open on some ranks only would hang the closing ranks. */
+    if (qz_h5_fapl_mpio(comm, &fapl) || (dxpl = H5Pcreate(H5P_DATASET_XFER)) < 0 ||
+        H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE) < 0)
+        rc = qz_h5_fail(err, QZ_EHDF5, "rank %d: cannot set up MPI-IO", rank);
+    if ((rc = qz_agree(comm, rc, err)))
+        goto done;
+    if ((file = H5Fopen(tmp_path, H5F_ACC_RDWR, fapl)) < 0)
+        rc = qz_h5_fail(err, QZ_EHDF5, "rank %d: %s: cannot open with MPI-IO", rank, tmp_path);
+    if ((rc = qz_agree(comm, rc, err)))
+        goto done;
+
+    if ((run_group = H5Gopen2(file, run_path, H5P_DEFAULT)) < 0)
+        rc = qz_h5_fail(err, QZ_EHDF5, "%s: no group %s to add the top set to", tmp_path, run_path);
+    else
+        rc = create_top_parallel(run_group, nfields, total, &top, dset, &w, err);
+    rc = qz_agree(comm, rc, err);
+    if (!rc && total > 0)
+        rc =
+            qz_agree(comm, rank == 0 ? allocate_top(tmp_path, dset, nfields, &w, err) : QZ_OK, err);
+    for (int f = 0; f < nfields && total > 0 && !rc; f++)
+        rc = qz_agree(comm, write_slice(dset[f], f, column(&c, f), n, offset, dxpl, &w, err), err);
+
+    /* After a failure, its message stands, not one about the close. */
+    rc_close = close_parallel(file, run_group, top, dset, tmp_path, &w, rank, &close_err);
+    if (!rc && rc_close)
+        *err = close_err;
+    rc = qz_agree(comm, rc ? rc : rc_close, err);
+done:
+    if (dxpl >= 0)
+        H5Pclose(dxpl);
+    if (fapl >= 0)
+        H5Pclose(fapl);
+    free_columns(&c);
+    free(run_path);
+    free(top_path);
+    qz_h5_restore(&quiet);
+    return rc;
+}
