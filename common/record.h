@@ -15,8 +15,9 @@
 #include "topset.h"
 
 #define QZ_FORMAT_NAME "quantilize"
-#define QZ_FORMAT_VERSION 1
-#define QZ_TIME_MAX 32 /* "2026-11-26T03:46:15Z" fits with room */
+#define QZ_FORMAT_VERSION 2
+#define QZ_RUN_FORMAT_NAME "quantilize-run" /* a run file's /format (README "The record") */
+#define QZ_TIME_MAX 32                      /* "2026-11-26T03:46:15Z" fits with room */
 
 struct qz_record {
     const char *run;         /* group path under /runs: the job's name, or NAME/tasks/ID */

@@ -23,6 +23,8 @@ static const char *suffix(enum qz_side kind, int *per_run)
         return "reserve";
     case QZ_SIDE_LEDGER:
         return "ledger";
+    case QZ_SIDE_RUNS:
+        return "runs";
     }
     return NULL;
 }

@@ -11,6 +11,7 @@ enum qz_side {
     QZ_SIDE_LOCK,    /* OUT.lock: held while the record file OUT is updated (run NULL) */
     QZ_SIDE_RESERVE, /* FILE.reserve: disk space kept for the temporary file FILE (run NULL) */
     QZ_SIDE_LEDGER,  /* CKPT.ledger: work done since the checkpoint CKPT (run NULL) */
+    QZ_SIDE_RUNS,    /* OUT.runs/: the directory of the record OUT's run files (run NULL) */
 };
 
 /* The side file `kind` of `file` (the record file OUT, or the file named above), and of

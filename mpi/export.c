@@ -739,7 +739,7 @@ enum qz_status qz_export(const char *path, const char *run, enum qz_export_what 
                          const char *out, FILE *stdout_stream, struct qz_error *err)
 {
     struct qz_h5_quiet quiet;
-    struct qz_runlist list = {NULL, 0};
+    struct qz_runlist list = {0};
     struct qz_safefile sf;
     struct xrun *x = NULL;
     hid_t file = H5I_INVALID_HID, runs = H5I_INVALID_HID;

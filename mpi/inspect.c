@@ -10,6 +10,7 @@
 #include "format.h"
 #include "h5util.h"
 #include "output.h"
+#include "runlist.h"
 #include "utf8.h"
 
 #define KEY_WIDTH 19       /* "selected position:" and a space */
@@ -375,46 +376,20 @@ static void show_run(FILE *out, hid_t run)
     show_top(out, run);
 }
 
-/* What show_run_cb needs: where to print, and the path of the group iterated. */
-struct runs_walk {
-    FILE *out;
-    const char *prefix; /* "" for /runs, "NAME/tasks/" for a job's tasks */
-};
-
-static herr_t show_run_cb(hid_t runs, const char *name, const H5L_info_t *info, void *data)
+/* Show the run `name` (a path under /runs; a linked run is opened through its link). */
+static void show_named_run(FILE *out, hid_t runs, const char *name)
 {
-    const struct runs_walk *w = data;
-    hid_t run = H5I_INVALID_HID;
-    herr_t rc;
+    hid_t run = H5Gopen2(runs, name, H5P_DEFAULT);
+    char *safe = shown(name, SIZE_MAX);
 
-    if (info->type == H5L_TYPE_HARD)
-        run = H5Gopen2(runs, name, H5P_DEFAULT);
-    if (run >= 0 && H5Lexists(run, "tasks", H5P_DEFAULT) > 0 && H5Aexists(run, "samples") <= 0) {
-        /* A job with tasks: each task is a run of its own under NAME/tasks/. */
-        char prefix[512];
-        struct runs_walk inner = {w->out, prefix};
-        hid_t tasks = H5Gopen2(run, "tasks", H5P_DEFAULT);
-        snprintf(prefix, sizeof prefix, "%s%s/tasks/", w->prefix, name);
-        rc = tasks >= 0 ? H5Literate(tasks, H5_INDEX_NAME, H5_ITER_INC, NULL, show_run_cb, &inner)
-                        : -1;
-        if (tasks >= 0)
-            H5Gclose(tasks);
-        H5Gclose(run);
-        return rc < 0 ? rc : 0;
-    }
-    {
-        char full[1024], *safe;
-        snprintf(full, sizeof full, "%s%s", w->prefix, name);
-        safe = shown(full, SIZE_MAX);
-        fprintf(w->out, "\nrun %s\n", safe ? safe : "?");
-        free(safe);
-    }
+    fprintf(out, "\nrun %s\n", safe ? safe : "?");
+    free(safe);
     if (run < 0) {
-        put_line(w->out, "status", "(not a run group)");
-        return 0;
+        put_line(out, "status", "(not a run group)");
+        return;
     }
-    show_run(w->out, run);
-    return H5Gclose(run);
+    show_run(out, run);
+    H5Gclose(run);
 }
 
 enum qz_status qz_inspect(const char *path, FILE *out, struct qz_error *err)
@@ -424,6 +399,7 @@ enum qz_status qz_inspect(const char *path, FILE *out, struct qz_error *err)
     H5G_info_t info = {0};
     long long version = 0;
     htri_t has_runs;
+    struct qz_runlist list = {0};
     enum qz_status rc = QZ_OK;
 
     qz_h5_silence(&quiet);
@@ -443,14 +419,14 @@ enum qz_status qz_inspect(const char *path, FILE *out, struct qz_error *err)
     else
         fprintf(out, "%s: quantilize record, format version %lld, %llu run%s\n", path, version,
                 (unsigned long long)info.nlinks, info.nlinks == 1 ? "" : "s");
-    struct runs_walk walk = {out, ""};
-    if (runs >= 0 && H5Literate(runs, H5_INDEX_NAME, H5_ITER_INC, NULL, show_run_cb, &walk) < 0) {
-        rc = qz_error_set(err, QZ_EHDF5, "%s: cannot list the runs under /runs", path);
+    if ((rc = qz_runlist_read(file, path, &list, err)))
         goto done;
-    }
+    for (size_t i = 0; i < list.n; i++)
+        show_named_run(out, runs, list.name[i]);
     if (fflush(out) != 0 || ferror(out))
         rc = qz_error_set(err, QZ_EIO, "%s: cannot write the summary", path);
 done:
+    qz_runlist_free(&list);
     if (runs >= 0)
         H5Gclose(runs);
     H5Fclose(file);

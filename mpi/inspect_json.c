@@ -274,7 +274,7 @@ static cJSON *run_json(hid_t runs, const char *name)
 enum qz_status qz_inspect_json(const char *path, FILE *out, struct qz_error *err)
 {
     struct qz_h5_quiet quiet;
-    struct qz_runlist list = {NULL, 0};
+    struct qz_runlist list = {0};
     hid_t file, runs = H5I_INVALID_HID;
     long long version = 0;
     cJSON *doc = NULL, *array;

@@ -1,3 +1,4 @@
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "output.h"
 
 #include <errno.h>
@@ -7,10 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agree.h"
+#include "runlist.h"
 #include "runname.h"
 #include "sidefile.h"
 
@@ -128,8 +133,19 @@ enum qz_status qz_output_open(const char *path, hid_t *file, struct qz_error *er
 {
     enum qz_status rc = check_path_name(path, err);
 
+    struct qz_runlist list;
+
     *file = H5I_INVALID_HID;
-    return rc ? rc : open_record(path, path, H5F_ACC_RDONLY, file, err);
+    if (rc || (rc = open_record(path, path, H5F_ACC_RDONLY, file, err)))
+        return rc;
+    if (!(rc = qz_runlist_read(*file, path, &list, err)))
+        rc = qz_runlist_check(*file, path, &list, err);
+    qz_runlist_free(&list);
+    if (rc) {
+        H5Fclose(*file);
+        *file = H5I_INVALID_HID;
+    }
+    return rc;
 }
 
 /* 1 if /runs/<run> exists, 0 if not, negative on failure. */
@@ -344,13 +360,6 @@ static enum qz_status write_run(hid_t file, const char *path, const struct qz_re
     }
     if ((rc = open_runs(file, &runs, path, err)))
         goto done;
-    /* A task's first record replaces the whole run it belongs to (--overwrite). */
-    if (overwrite && rec->replace_run && path_exists(runs, rec->replace_run) > 0 &&
-        H5Ldelete(runs, rec->replace_run, H5P_DEFAULT) < 0) {
-        rc =
-            qz_h5_fail(err, QZ_EHDF5, "%s: cannot remove the old /runs/%s", path, rec->replace_run);
-        goto done;
-    }
     if (staged) {
         run = H5Gopen2(runs, rec->run, H5P_DEFAULT);
         if (run < 0)
@@ -498,85 +507,245 @@ static enum qz_status lock_output(const char *path, int *fd, struct qz_error *er
     return rc;
 }
 
-/* What copy_run_cb needs while it walks a group of the old file. */
-struct copy_ctx {
-    hid_t dst;          /* the group of dst that matches the group iterated */
-    const char *prefix; /* the iterated group's path below /runs ("" at /runs) */
-    const struct qz_record *rec;
-    int overwrite;
-    int exists; /* rec->run was found */
-    int failed;
-};
-
-static herr_t copy_run_cb(hid_t src, const char *name, const H5L_info_t *info, void *data)
+/* Tests only: QZ_TEST_KILL_AT=<moment> makes the writer kill itself (SIGKILL) there. */
+static int test_kill_at(const char *moment)
 {
-    struct copy_ctx *c = data, inner;
-    size_t len = strlen(c->prefix) + strlen(name) + 2;
-    char *rel = malloc(len);
-    hid_t s = H5I_INVALID_HID, d = H5I_INVALID_HID;
-    herr_t ret = 0;
+    const char *at = getenv("QZ_TEST_KILL_AT");
 
-    (void)info;
-    if (!rel) {
-        c->failed = 1;
-        return -1;
-    }
-    snprintf(rel, len, "%s%s%s", c->prefix, c->prefix[0] ? "/" : "", name);
-    if (strcmp(rel, c->rec->run) == 0) {
-        c->exists = 1;
-        ret = c->overwrite ? 0 : 1;
-    } else if (c->overwrite && c->rec->replace_run && strcmp(rel, c->rec->replace_run) == 0) {
-        ret = 0;
-    } else if (H5Lexists(c->dst, name, H5P_DEFAULT) <= 0) {
-        ret = H5Ocopy(src, name, c->dst, name, H5P_DEFAULT, H5P_DEFAULT) < 0 ? -1 : 0;
-    } else { /* both hold it: a group on the way to rec->run */
-        s = H5Gopen2(src, name, H5P_DEFAULT);
-        d = H5Gopen2(c->dst, name, H5P_DEFAULT);
-        inner = *c;
-        inner.dst = d;
-        inner.prefix = rel;
-        ret = s < 0 || d < 0 ? -1
-                             : H5Literate(s, H5_INDEX_NAME, H5_ITER_INC, NULL, copy_run_cb, &inner);
-        c->exists |= inner.exists;
-        c->failed |= inner.failed;
-    }
-    if (ret < 0)
-        c->failed = 1;
-    if (s >= 0)
-        H5Gclose(s);
-    if (d >= 0)
-        H5Gclose(d);
-    free(rel);
-    return ret;
+    return at && strcmp(at, moment) == 0;
 }
 
-/* Copy into dst's /runs every run of the record file `path` but rec->run (which must
- * not be there unless overwrite) and, with overwrite, rec->replace_run. Groups on the
- * way to rec->run that both files hold (a job's tasks/) are merged member by member. */
-static enum qz_status copy_runs(const char *path, hid_t dst, const struct qz_record *rec,
-                                int overwrite, struct qz_error *err)
-{
-    hid_t src = H5I_INVALID_HID, src_runs = H5I_INVALID_HID;
-    struct copy_ctx c = {H5I_INVALID_HID, "", rec, overwrite, 0, 0};
-    enum qz_status rc;
+/* ---- Run files (README "The record"): REC.runs/<label>-<host>-<pid>-<seconds>-<n>.h5 */
 
-    if ((rc = open_record(path, path, H5F_ACC_RDONLY, &src, err)))
+/* This host's name with every character but [A-Za-z0-9_] made '_' (so that '-'
+ * separates the fields of a run file's name), at most 40 characters. */
+static void host_label(char *buf, size_t size)
+{
+    char host[256] = "";
+    size_t n = 0;
+
+    if (gethostname(host, sizeof host - 1) != 0 || !host[0])
+        strcpy(host, "localhost");
+    for (const char *c = host; *c && n + 1 < size && n < 40; c++)
+        buf[n++] =
+            ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9'))
+                ? *c
+                : '_';
+    buf[n] = '\0';
+}
+
+/* The directory part of path with its '/' ("" when none) and its last part. */
+static void split_path(const char *path, size_t *dirlen, const char **base)
+{
+    const char *slash = strrchr(path, '/');
+
+    *dirlen = slash ? (size_t)(slash - path) + 1 : 0;
+    *base = slash ? slash + 1 : path;
+}
+
+/* A new, unique name for a run file of the record `path`: *full (to open) and *link
+ * (as the record's external link holds it, relative to the record's directory). The
+ * directory REC.runs/ is made if missing. label: the run (sanitised) or "legacy". */
+static enum qz_status new_run_file_name(const char *path, const char *label, char **full,
+                                        char **link, struct qz_error *err)
+{
+    static unsigned counter;
+    char host[48], safe[65];
+    char *dir = qz_side_path(path, NULL, QZ_SIDE_RUNS);
+    size_t dirlen, n = 0, len;
+    const char *base;
+
+    *full = *link = NULL;
+    if (!dir)
+        return qz_error_set(err, QZ_ENOMEM, "%s: out of memory", path);
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        enum qz_status rc = qz_error_set(err, QZ_EIO, "%s: cannot make directory %s: %s", path, dir,
+                                         strerror(errno));
+        free(dir);
         return rc;
-    if (path_exists(src, "runs") > 0) {
-        src_runs = H5Gopen2(src, "runs", H5P_DEFAULT);
-        c.dst = H5Gopen2(dst, "runs", H5P_DEFAULT);
-        if (src_runs < 0 || c.dst < 0 ||
-            H5Literate(src_runs, H5_INDEX_NAME, H5_ITER_INC, NULL, copy_run_cb, &c) < 0 || c.failed)
-            rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot copy its runs into the new file", path);
-        else if (c.exists && !overwrite)
-            rc = run_exists_error(path, rec->run, err);
     }
-    if (c.dst >= 0)
-        H5Gclose(c.dst);
-    if (src_runs >= 0)
-        H5Gclose(src_runs);
-    H5Fclose(src);
+    free(dir);
+    host_label(host, sizeof host);
+    for (const char *c = label; *c && n < sizeof safe - 1; c++)
+        safe[n++] = ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                     (*c >= '0' && *c <= '9') || *c == '_' || *c == '.')
+                        ? *c
+                        : '_';
+    safe[n] = '\0';
+    split_path(path, &dirlen, &base);
+    len = strlen(path) + strlen(safe) + strlen(host) + 96;
+    *full = malloc(len);
+    *link = malloc(len);
+    if (!*full || !*link) {
+        free(*full);
+        free(*link);
+        *full = *link = NULL;
+        return qz_error_set(err, QZ_ENOMEM, "%s: out of memory", path);
+    }
+    snprintf(*link, len, "%s.runs/%s-%s-%ld-%lld-%u.h5", base, safe, host, (long)getpid(),
+             (long long)time(NULL), counter++);
+    snprintf(*full, len, "%.*s%s", (int)dirlen, path, *link);
+    return QZ_OK;
+}
+
+/* The pid and host a run file's name (no directory) carries; 0 when it has none. */
+static int run_file_owner(const char *name, long *pid, char *host, size_t hostsize)
+{
+    char buf[512], *dash[4];
+    size_t n = strlen(name);
+    int k = 0;
+
+    if (n < 4 || n >= sizeof buf || strcmp(name + n - 3, ".h5") != 0)
+        return 0;
+    memcpy(buf, name, n - 3);
+    buf[n - 3] = '\0';
+    for (char *p = buf + strlen(buf); p > buf && k < 4; p--)
+        if (p[-1] == '-')
+            dash[k++] = p - 1;
+    if (k < 4)
+        return 0;
+    *dash[2] = *dash[3] = '\0';
+    *pid = strtol(dash[2] + 1, NULL, 10);
+    snprintf(host, hostsize, "%s", dash[3] + 1);
+    return *pid > 0;
+}
+
+/* Whether process pid is gone (on this host). */
+static int pid_dead(long pid)
+{
+    return pid != (long)getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+/* Whether `file` (a link's file name) is REC.runs/NAME of the record path: a run file
+ * quantilize may delete. *name: NAME. */
+static int own_run_file(const char *path, const char *file, const char **name)
+{
+    size_t dirlen, blen;
+    const char *base, *slash = strchr(file, '/');
+
+    split_path(path, &dirlen, &base);
+    blen = strlen(base);
+    if (!slash || strncmp(file, base, blen) != 0 || strncmp(file + blen, ".runs/", 6) != 0 ||
+        strchr(slash + 1, '/') || !slash[1] || strcmp(slash + 1, "..") == 0 ||
+        strcmp(slash + 1, ".") == 0)
+        return 0;
+    *name = slash + 1;
+    return 1;
+}
+
+static int referenced(const struct qz_runlist *keep, const char *file)
+{
+    for (size_t i = 0; i < keep->n; i++)
+        if (keep->file[i] && strcmp(keep->file[i], file) == 0)
+            return 1;
+    return 0;
+}
+
+/* After a commit, under the lock: delete the run files of `dropped` that no run of
+ * `keep` links to, and in REC.runs/ the files (and reserves) of dead processes of
+ * this host that no run links to (a crash before a commit, or a killed run). */
+static void clean_runs(const char *path, const struct qz_runlist *keep,
+                       const struct qz_runlist *dropped)
+{
+    char *dir = qz_side_path(path, NULL, QZ_SIDE_RUNS), host[48], owner[64];
+    size_t dirlen;
+    const char *base, *name;
+    DIR *d;
+    struct dirent *e;
+    long pid;
+
+    if (!dir)
+        return;
+    split_path(path, &dirlen, &base);
+    host_label(host, sizeof host);
+    for (size_t i = 0; dropped && i < dropped->n; i++)
+        if (dropped->file[i] && own_run_file(path, dropped->file[i], &name) &&
+            !referenced(keep, dropped->file[i])) {
+            char *full = qz_h5_join_path(dir, name);
+            if (full)
+                unlink(full);
+            free(full);
+        }
+    if ((d = opendir(dir))) {
+        while ((e = readdir(d))) {
+            char link[1024], stem[512];
+            size_t n = strlen(e->d_name);
+            int reserve = n > 8 && strcmp(e->d_name + n - 8, ".reserve") == 0;
+            if (n >= sizeof stem)
+                continue;
+            snprintf(stem, sizeof stem, "%.*s", (int)(reserve ? n - 8 : n), e->d_name);
+            snprintf(link, sizeof link, "%s.runs/%s", base, stem);
+            if (run_file_owner(stem, &pid, owner, sizeof owner) && strcmp(owner, host) == 0 &&
+                pid_dead(pid) && (reserve || !referenced(keep, link))) {
+                char *full = qz_h5_join_path(dir, e->d_name);
+                if (full)
+                    unlink(full);
+                free(full);
+            }
+        }
+        closedir(d);
+    }
+    free(dir);
+}
+
+/* fsync the file or directory `name`; directories that cannot be synced pass. */
+static enum qz_status sync_path(const char *name, int is_dir, struct qz_error *err)
+{
+    int fd = open(name, (is_dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+    enum qz_status rc = QZ_OK;
+
+    if (fd < 0 || (fsync(fd) != 0 && !(is_dir && errno == EINVAL)))
+        rc = qz_error_set(err, QZ_EIO, "%s: cannot sync: %s", name, strerror(errno));
+    if (fd >= 0)
+        close(fd);
     return rc;
+}
+
+/* Create the run file for rec at txn->runfile (new) or take the staging file as it. */
+static enum qz_status open_run_file(struct qz_output_txn *txn, const char *staging, hid_t *file,
+                                    struct qz_error *err)
+{
+    const int version = QZ_FORMAT_VERSION;
+    const struct qz_h5_where w = {txn->runfile, "/"};
+    const char *path = txn->path;
+
+    if (staging) {
+        if (link(staging, txn->runfile) != 0)
+            return qz_error_set(err, QZ_EIO, "%s: cannot move the archive %s to %s: %s", path,
+                                staging, txn->runfile, strerror(errno));
+        unlink(staging);
+        if ((*file = H5Fopen(txn->runfile, H5F_ACC_RDWR, H5P_DEFAULT)) < 0)
+            return qz_h5_fail(err, QZ_EHDF5, "%s: cannot open the archive %s", path, txn->runfile);
+        if (H5Aexists(*file, "format") > 0 && H5Adelete(*file, "format") < 0)
+            return qz_h5_fail(err, QZ_EHDF5, "%s: cannot rewrite /format of %s", path,
+                              txn->runfile);
+        if (H5Aexists(*file, "format_version") > 0 && H5Adelete(*file, "format_version") < 0)
+            return qz_h5_fail(err, QZ_EHDF5, "%s: cannot rewrite /format_version of %s", path,
+                              txn->runfile);
+    } else if ((*file = H5Fcreate(txn->runfile, H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT)) < 0)
+        return qz_h5_fail(err, QZ_EHDF5, "%s: cannot create the run file %s", path, txn->runfile);
+    {
+        const struct attr attrs[] = {
+            {"format", QZ_H5_STR, QZ_RUN_FORMAT_NAME},
+            {"format_version", QZ_H5_I32, &version},
+            {"run", QZ_H5_STR, txn->run},
+        };
+        return put_attrs(*file, attrs, 3, &w, err);
+    }
+}
+
+/* The record `path` (a symlink followed to the file it names). */
+static enum qz_status resolve_record(const char *path, char **out, struct qz_error *err)
+{
+    struct stat st;
+
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+        if (!(*out = realpath(path, NULL)))
+            return qz_error_set(err, QZ_EARGS, "%s: a symbolic link to a missing file (%s)", path,
+                                strerror(errno));
+    } else if (!(*out = strdup(path)))
+        return qz_error_set(err, QZ_ENOMEM, "%s: out of memory", path);
+    return QZ_OK;
 }
 
 enum qz_status qz_output_begin(const char *path, const char *staging, const struct qz_record *rec,
@@ -584,55 +753,48 @@ enum qz_status qz_output_begin(const char *path, const char *staging, const stru
 {
     struct qz_h5_quiet quiet;
     hid_t file = H5I_INVALID_HID;
-    const char *tmp;
     enum qz_status rc;
 
     memset(txn, 0, sizeof *txn);
-    txn->file.fd = -1;
+    txn->how.overwrite = overwrite; /* looked at when the run is linked, under the lock */
     txn->started = monotonic_seconds();
     if ((rc = check_path_name(path, err)) || (rc = check_record(path, rec, err)) ||
-        (rc = lock_output(path, &txn->lock_fd, err)))
+        (rc = resolve_record(path, &txn->path, err)))
         return rc;
-    txn->locked = 1;
     if (!(txn->run = strdup(rec->run))) {
         qz_output_abort(txn);
         return qz_error_set(err, QZ_ENOMEM, "%s: out of memory", path);
     }
+    if (overwrite && rec->replace_run && !(txn->how.replace_run = strdup(rec->replace_run))) {
+        qz_output_abort(txn);
+        return qz_error_set(err, QZ_ENOMEM, "%s: out of memory", path);
+    }
     txn->top_collective = rec->top_stored && !rec->top;
+    if ((rc = new_run_file_name(txn->path, rec->run, &txn->runfile, &txn->runlink, err))) {
+        qz_output_abort(txn);
+        return rc;
+    }
     qz_h5_silence(&quiet);
-    if ((rc = staging ? qz_safefile_adopt(path, staging, &txn->file, err)
-                      : qz_safefile_begin(path, 1, &txn->file, err)))
-        goto done;
-    tmp = txn->file.tmp;
-    if ((rc = qz_safefile_close_fd(&txn->file, err)) ||
-        (rc = qz_safefile_reserve(tmp, QZ_RESERVE_BYTES + 2 * (off_t)strlen(rec->job_json), err)))
-        goto done;
-    if (staging) {
-        rc = open_record(tmp, path, H5F_ACC_RDWR, &file, err);
-        if (!rc && txn->file.existed)
-            rc = copy_runs(path, file, rec, overwrite, err);
-    } else if (txn->file.existed)
-        rc = open_record(tmp, path, H5F_ACC_RDWR, &file, err);
-    else
-        rc = create_record(tmp, path, &file, err);
-    if (!rc && !(rc = write_run(file, path, rec, overwrite, staging != NULL, err)))
+    if (!(rc = qz_safefile_reserve(txn->runfile,
+                                   QZ_RESERVE_BYTES + 2 * (off_t)strlen(rec->job_json), err)) &&
+        !(rc = open_run_file(txn, staging, &file, err)) &&
+        !(rc = write_run(file, path, rec, 0, staging != NULL, err)))
         rc = check_all_closed(file, path, err);
-    rc = close_file(&file, tmp, path, rc, err);
+    rc = close_file(&file, txn->runfile, path, rc, err);
     /* Held through qz_output_write_top, whose rank 0 gives it back before closing. */
     if (!rc && txn->top_collective)
-        rc = qz_safefile_reserve(tmp, QZ_RESERVE_BYTES, err);
-done:
+        rc = qz_safefile_reserve(txn->runfile, QZ_RESERVE_BYTES, err);
     if (rc)
         qz_output_abort(txn);
     qz_h5_restore(&quiet);
     return rc;
 }
 
-/* The last touches to /runs/<run> in the reopened temporary file. */
+/* The last touches to /runs/<run> in the reopened run file. */
 static enum qz_status finish_run(hid_t file, const struct qz_output_txn *txn, double write_seconds,
                                  struct qz_error *err)
 {
-    const char *path = txn->file.path;
+    const char *path = txn->path;
     char *run_path = qz_h5_join_path("/runs", txn->run);
     const struct qz_h5_where w = {path, run_path};
     struct qz_record times;
@@ -668,26 +830,224 @@ static enum qz_status finish_run(hid_t file, const struct qz_output_txn *txn, do
     return rc ? rc : rc2;
 }
 
+/* An external link at /runs/<name> of dst to file:obj, with the groups on the way. */
+static enum qz_status put_link(hid_t dst, const char *path, const char *name, const char *file,
+                               const char *obj, struct qz_error *err)
+{
+    char *at = qz_h5_join_path("/runs", name);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    enum qz_status rc = QZ_OK;
+
+    if (!at || lcpl < 0 || H5Pset_create_intermediate_group(lcpl, 1) < 0 ||
+        H5Lcreate_external(file, obj, dst, at, lcpl, H5P_DEFAULT) < 0)
+        rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot link %s to %s in a new record", path,
+                        at ? at : name, file);
+    if (lcpl >= 0)
+        H5Pclose(lcpl);
+    free(at);
+    return rc;
+}
+
+enum qz_status qz_output_relink(const char *path, const struct qz_runlist *keep, const char *legacy,
+                                const char *add_name, const char *add_file, const char *add_obj,
+                                struct qz_error *err)
+{
+    struct qz_safefile sf;
+    hid_t dst = H5I_INVALID_HID;
+    enum qz_status rc;
+
+    if ((rc = qz_safefile_begin(path, 0, &sf, err)))
+        return rc;
+    if ((rc = qz_safefile_close_fd(&sf, err)) || (rc = create_record(sf.tmp, path, &dst, err)))
+        goto done;
+    for (size_t i = 0; i < keep->n && !rc; i++) {
+        char *obj = keep->file[i] ? NULL : qz_h5_join_path("/runs", keep->name[i]);
+        if (!keep->file[i] && !obj)
+            rc = qz_error_set(err, QZ_ENOMEM, "%s: out of memory", path);
+        else if (!keep->file[i] && !legacy)
+            rc = qz_error_set(err, QZ_EINTERNAL, "%s: inline run %s without a legacy file", path,
+                              keep->name[i]);
+        else
+            rc = put_link(dst, path, keep->name[i], keep->file[i] ? keep->file[i] : legacy,
+                          keep->file[i] ? keep->obj[i] : obj, err);
+        free(obj);
+    }
+    if (!rc && add_name)
+        rc = put_link(dst, path, add_name, add_file, add_obj, err);
+    if (!rc && H5Lexists(dst, "runs", H5P_DEFAULT) <= 0) {
+        hid_t g = H5Gcreate2(dst, "runs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        if (g < 0 || H5Gclose(g) < 0)
+            rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot create /runs", path);
+    }
+    if (!rc)
+        rc = check_all_closed(dst, path, err);
+done:
+    if (dst >= 0 && H5Fclose(dst) < 0 && !rc)
+        rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot finish writing %s", path, sf.tmp);
+    if (!rc)
+        return qz_safefile_commit(&sf, err);
+    qz_safefile_abort(&sf);
+    return rc;
+}
+
+enum qz_status qz_output_list(const char *path, int *exists, struct qz_runlist *list,
+                              struct qz_error *err)
+{
+    hid_t file;
+    enum qz_status rc;
+
+    memset(list, 0, sizeof *list);
+    if ((rc = qz_safefile_target(path, exists, err)) || !*exists)
+        return rc;
+    if ((rc = open_record(path, path, H5F_ACC_RDONLY, &file, err)))
+        return rc;
+    rc = qz_runlist_read(file, path, list, err);
+    if (H5Fclose(file) < 0 && !rc)
+        rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot close", path);
+    return rc;
+}
+
+enum qz_status qz_output_legacy(const char *path, const struct qz_runlist *keep, char **legacy,
+                                char **legacy_full, struct qz_error *err)
+{
+    enum qz_status rc;
+    size_t i;
+
+    *legacy = *legacy_full = NULL;
+    for (i = 0; i < keep->n && keep->file[i]; i++)
+        ;
+    if (i == keep->n)
+        return QZ_OK;
+    if ((rc = new_run_file_name(path, "legacy", legacy_full, legacy, err)))
+        return rc;
+    if (link(path, *legacy_full) != 0) {
+        rc = qz_error_set(err, QZ_EIO, "%s: cannot link it as %s: %s", path, *legacy_full,
+                          strerror(errno));
+        free(*legacy);
+        free(*legacy_full);
+        *legacy = *legacy_full = NULL;
+    }
+    return rc;
+}
+
+/* Under the lock: link the finished run file into a new record and rename it over. */
+static enum qz_status link_run(struct qz_output_txn *txn, const struct qz_record_link *how,
+                               struct qz_error *err)
+{
+    const char *path = txn->path;
+    struct qz_runlist keep, dropped;
+    char *legacy = NULL, *legacy_full = NULL, *obj = qz_h5_join_path("/runs", txn->run);
+    int exists = 0, found = 0;
+    enum qz_status rc;
+
+    memset(&dropped, 0, sizeof dropped);
+    if (!obj)
+        return qz_error_set(err, QZ_ENOMEM, "%s: out of memory", path);
+    if ((rc = qz_output_list(path, &exists, &keep, err)))
+        goto done;
+    for (size_t i = 0; i < keep.n; i++)
+        found |=
+            qz_runlist_under(keep.name[i], txn->run) || qz_runlist_under(txn->run, keep.name[i]);
+    if (found && !how->overwrite) {
+        rc = run_exists_error(path, txn->run, err);
+        goto done;
+    }
+    /* Split off what the new run replaces: itself, or with replace_run (a task's first
+     * record) the whole job it belongs to. */
+    {
+        size_t kept = 0;
+        dropped.name = malloc((keep.n + 1) * sizeof *dropped.name);
+        dropped.file = malloc((keep.n + 1) * sizeof *dropped.file);
+        dropped.obj = malloc((keep.n + 1) * sizeof *dropped.obj);
+        if (!dropped.name || !dropped.file || !dropped.obj) {
+            rc = qz_error_set(err, QZ_ENOMEM, "%s: out of memory", path);
+            goto done;
+        }
+        for (size_t i = 0; i < keep.n; i++) {
+            int drop = qz_runlist_under(keep.name[i], txn->run) ||
+                       qz_runlist_under(txn->run, keep.name[i]) ||
+                       (how->replace_run && qz_runlist_under(keep.name[i], how->replace_run));
+            if (drop) {
+                dropped.name[dropped.n] = keep.name[i];
+                dropped.file[dropped.n] = keep.file[i];
+                dropped.obj[dropped.n++] = keep.obj[i];
+            } else {
+                keep.name[kept] = keep.name[i];
+                keep.file[kept] = keep.file[i];
+                keep.obj[kept++] = keep.obj[i];
+            }
+        }
+        keep.n = kept;
+    }
+    if ((rc = qz_output_legacy(path, &keep, &legacy, &legacy_full, err)))
+        goto done;
+    if (test_kill_at("before-record"))
+        raise(SIGKILL);
+    rc = qz_output_relink(path, &keep, legacy, txn->run, txn->runlink, obj, err);
+    if (rc && legacy_full)
+        unlink(legacy_full);
+    if (!rc) {
+        /* the new run's file is referenced now: keep it out of the clean-up's reach */
+        struct qz_runlist all = keep;
+        char **f = realloc(keep.file, (keep.n + 1) * sizeof *f);
+        if (f) {
+            keep.file = f;
+            all.file = f;
+            f[keep.n] = txn->runlink;
+            all.n = keep.n + 1;
+            if (legacy)
+                for (size_t i = 0; i < keep.n; i++)
+                    if (!keep.file[i])
+                        keep.file[i] = legacy;
+            clean_runs(path, &all, &dropped);
+            for (size_t i = 0; i < keep.n; i++)
+                if (keep.file[i] == legacy)
+                    keep.file[i] = NULL;
+        }
+    }
+done:
+    qz_runlist_free(&keep);
+    qz_runlist_free(&dropped);
+    free(legacy);
+    free(legacy_full);
+    free(obj);
+    return rc;
+}
+
 enum qz_status qz_output_commit(struct qz_output_txn *txn, double write_seconds,
                                 struct qz_error *err)
 {
     struct qz_h5_quiet quiet;
-    const char *path = txn->file.path, *tmp = txn->file.tmp;
+    const char *path = txn->path, *runfile = txn->runfile;
     hid_t file = H5I_INVALID_HID;
     enum qz_status rc;
+    int lock_fd = -1;
 
-    if (!tmp)
+    if (!runfile)
         return qz_error_set(err, QZ_EINTERNAL, "qz_output_commit: no write in progress");
     qz_h5_silence(&quiet);
-    if (!(rc = qz_safefile_reserve(tmp, QZ_RESERVE_BYTES, err))) {
-        if ((file = H5Fopen(tmp, H5F_ACC_RDWR, H5P_DEFAULT)) < 0)
-            rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot reopen %s", path, tmp);
+    if (!(rc = qz_safefile_reserve(runfile, QZ_RESERVE_BYTES, err))) {
+        if ((file = H5Fopen(runfile, H5F_ACC_RDWR, H5P_DEFAULT)) < 0)
+            rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot reopen %s", path, runfile);
         else if (!(rc = finish_run(file, txn, write_seconds, err)))
             rc = check_all_closed(file, path, err);
-        rc = close_file(&file, tmp, path, rc, err);
+        rc = close_file(&file, runfile, path, rc, err);
     }
-    if (!rc)
-        rc = qz_safefile_commit(&txn->file, err);
+    if (!rc && !(rc = sync_path(runfile, 0, err))) {
+        char *dir = qz_side_path(path, NULL, QZ_SIDE_RUNS);
+        rc = dir ? sync_path(dir, 1, err) : qz_error_set(err, QZ_ENOMEM, "out of memory");
+        free(dir);
+    }
+    if (!rc && test_kill_at("before-lock"))
+        raise(SIGKILL);
+    if (!rc && !(rc = lock_output(path, &lock_fd, err))) {
+        rc = link_run(txn, &txn->how, err);
+        close(lock_fd); /* releases the lock */
+    }
+    if (!rc) { /* the run file is the record's now */
+        free(txn->runfile);
+        txn->runfile = NULL;
+    }
     qz_output_abort(txn);
     qz_h5_restore(&quiet);
     return rc;
@@ -695,12 +1055,17 @@ enum qz_status qz_output_commit(struct qz_output_txn *txn, double write_seconds,
 
 void qz_output_abort(struct qz_output_txn *txn)
 {
-    qz_safefile_abort(&txn->file);
+    if (txn->runfile) {
+        qz_safefile_unreserve(txn->runfile);
+        unlink(txn->runfile);
+    }
+    free(txn->runfile);
+    free(txn->runlink);
     free(txn->run);
-    txn->run = NULL;
-    if (txn->locked)
-        close(txn->lock_fd); /* releases the lock */
-    txn->locked = 0;
+    free(txn->path);
+    free(txn->how.replace_run);
+    txn->runfile = txn->runlink = txn->run = txn->path = NULL;
+    txn->how.replace_run = NULL;
 }
 
 enum qz_status qz_output_write(const char *path, const struct qz_record *rec, int overwrite,

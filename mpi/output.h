@@ -32,6 +32,7 @@
 #include "record.h"
 #include "safefile.h"
 #include "output_top.h"
+#include "runlist.h"
 #include "topset.h"
 
 /* Check, before any sample is drawn, that the run can later be written to `path`.
@@ -42,47 +43,55 @@
 enum qz_status qz_output_check(const char *path, const char *run, int overwrite,
                                struct qz_error *err);
 
-/* A run being added, held by the root between qz_output_begin and qz_output_commit
- * or qz_output_abort. Read file.tmp (the temporary file's name) to hand it to the
- * other ranks for qz_output_write_top; leave the rest alone. */
-struct qz_output_txn {
-    struct qz_safefile file; /* the temporary copy of the record file */
-    char *run;               /* the run's name, owned */
-    int top_collective;      /* top/ is to be written by qz_output_write_top */
-    double started;          /* CLOCK_MONOTONIC seconds at qz_output_begin */
-    int locked;              /* lock_fd holds the lock on <path>.lock */
-    int lock_fd;
+/* What linking a run into the record replaces (looked at under the lock). */
+struct qz_record_link {
+    int overwrite;     /* the run may exist and is replaced */
+    char *replace_run; /* with overwrite: the whole job replaced too (a task's first record) */
 };
 
-/* Root only. Copy `path` (if it exists) to `<path>.tmp.<pid>` and write /runs/<rec->run>
- * there: every attribute but write_seconds, selected/, and top/ when rec->top_stored
- * and rec->top != NULL; then close the HDF5 file. On success *txn must be finished
- * with qz_output_commit or qz_output_abort; on failure nothing is left (no abort
- * needed). Results: QZ_EARGS (not our file, bad run name), QZ_EEXISTS (the run exists
- * and !overwrite), QZ_EHDF5, QZ_EIO, QZ_ENOMEM, QZ_EINTERNAL (a record field is NULL
- * that must not be). With overwrite, an existing run of that name is unlinked first
- * (HDF5 does not reclaim its space; h5repack does). rec and its arrays stay the
- * caller's and are not used after the call.
+/* A run being added, held by the root between qz_output_begin and qz_output_commit
+ * or qz_output_abort. Hand runfile (the run file's name) to the other ranks for
+ * qz_output_write_top; leave the rest alone. */
+struct qz_output_txn {
+    char *path;    /* the record file (a symbolic link followed) */
+    char *run;     /* the run's name, owned */
+    char *runfile; /* the run file being written (REC.runs/...); NULL once linked */
+    char *runlink; /* its name relative to the record's directory, as the link holds it */
+    struct qz_record_link how;
+    int top_collective; /* top/ is to be written by qz_output_write_top */
+    double started;     /* CLOCK_MONOTONIC seconds at qz_output_begin */
+};
+
+/* Root only. Write /runs/<rec->run> into a new run file REC.runs/<run>-<host>-<pid>-
+ * <seconds>-<n>.h5 beside the record `path` (a symbolic link is followed): every
+ * attribute but write_seconds, selected/, and top/ when rec->top_stored and rec->top !=
+ * NULL; then close it. The record is not touched. On success *txn must be finished with
+ * qz_output_commit or qz_output_abort; on failure nothing is left (no abort needed).
+ * Results: QZ_EARGS (bad run name), QZ_EHDF5, QZ_EIO, QZ_ENOMEM, QZ_EINTERNAL (a record
+ * field is NULL that must not be). rec and its arrays stay the caller's and are not
+ * used after the call.
  *
  * staging (not NULL): the run's archive was written to this file (mpi/archive.h),
- * which then becomes the new file instead of a copy: the runs `path` holds are copied
- * into it (the run itself must not be among them unless overwrite), the run's group
- * there is filled in, and commit renames it over path (abort removes it). */
+ * which then becomes the run file (moved, never copied) and is filled in. */
 enum qz_status qz_output_begin(const char *path, const char *staging, const struct qz_record *rec,
                                int overwrite, struct qz_output_txn *txn, struct qz_error *err);
 
 /* Seconds since qz_output_begin started (CLOCK_MONOTONIC), e.g. for write_seconds. */
 double qz_output_elapsed(const struct qz_output_txn *txn);
 
-/* Root only. Reopen the temporary file serially, check that top/ is there when it
- * was to be written collectively, add the attribute write_seconds to the run, close,
- * fsync, rename over the record file and fsync its directory. txn is released
- * whatever the outcome; on failure the temporary file is removed and the record file
- * is as it was (except that a failing directory fsync after the rename is QZ_EIO). */
+/* Root only. Reopen the run file, check that top/ is there when it was to be written
+ * collectively, add the attribute write_seconds, close and fsync it; then, holding the
+ * lock on <path>.lock, make a new record of the old one's links plus a link to the run
+ * file (the run must not exist unless overwrite: QZ_EEXISTS), fsync it, rename it over
+ * the record and fsync its directory; last, delete the files of replaced runs and the
+ * run files of dead processes of this host that no run links to. An old-format record
+ * (inline runs) is first hard-linked as REC.runs/legacy-....h5, which its runs then
+ * link to. txn is released whatever the outcome; on failure the run file is removed
+ * and the record is as it was. */
 enum qz_status qz_output_commit(struct qz_output_txn *txn, double write_seconds,
                                 struct qz_error *err);
 
-/* Root only. Remove the temporary file and release txn. Harmless on a txn already
+/* Root only. Remove the run file and release txn. Harmless on a txn already
  * committed or aborted, and on a zero-filled one. */
 void qz_output_abort(struct qz_output_txn *txn);
 
@@ -98,5 +107,24 @@ enum qz_status qz_output_write(const char *path, const struct qz_record *rec, in
  * file", "not a quantilize record file (...)"), QZ_EIO or QZ_EHDF5. Local; call it
  * with HDF5 error printing silenced (qz_h5_silence). */
 enum qz_status qz_output_open(const char *path, hid_t *file, struct qz_error *err);
+
+/* The runs of the record path (*exists 0 and an empty list when there is no file),
+ * its linked files not checked (for writers). Local. */
+enum qz_status qz_output_list(const char *path, int *exists, struct qz_runlist *list,
+                              struct qz_error *err);
+
+/* When keep holds inline runs (an old-format or packed record), hard-link path as
+ * REC.runs/legacy-....h5: *legacy its name relative to the record's directory,
+ * *legacy_full to open; both NULL when keep has no inline run. Caller frees. Local. */
+enum qz_status qz_output_legacy(const char *path, const struct qz_runlist *keep, char **legacy,
+                                char **legacy_full, struct qz_error *err);
+
+/* Replace the record path atomically by a new one whose /runs holds an external link
+ * for each run of keep (to its file, or for an inline run to legacy:/runs/NAME) and,
+ * when add_name is not NULL, one at add_name to add_file:add_obj. Call it holding the
+ * lock. Local, HDF5 error printing silenced by the caller. */
+enum qz_status qz_output_relink(const char *path, const struct qz_runlist *keep, const char *legacy,
+                                const char *add_name, const char *add_file, const char *add_obj,
+                                struct qz_error *err);
 
 #endif

@@ -863,7 +863,7 @@ static enum qz_status unknown_run(const char *path, const char *run, const struc
 enum qz_status qz_report(const char *path, const char *run, const char *out, struct qz_error *err)
 {
     struct qz_h5_quiet quiet;
-    struct qz_runlist list = {NULL, 0};
+    struct qz_runlist list = {0};
     struct qz_safefile sf;
     hid_t file = H5I_INVALID_HID, runs = H5I_INVALID_HID;
     long long version = 0;

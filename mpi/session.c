@@ -170,7 +170,7 @@ static enum qz_status write_record(const struct qz_job *job, const char *name,
     memset(&txn, 0, sizeof txn);
     if (root) {
         rc = qz_output_begin(out, staging, rec, overwrite, &txn, err);
-        len = rc == QZ_OK ? (int)strlen(txn.file.tmp) + 1 : 0;
+        len = rc == QZ_OK ? (int)strlen(txn.runfile) + 1 : 0;
     }
     if ((rc = qz_agree(MPI_COMM_WORLD, rc, err)))
         return rc;
@@ -183,7 +183,7 @@ static enum qz_status write_record(const struct qz_job *job, const char *name,
         return rc;
     }
     if (root)
-        memcpy(tmp, txn.file.tmp, (size_t)len);
+        memcpy(tmp, txn.runfile, (size_t)len);
     MPI_Bcast(tmp, len, MPI_CHAR, 0, MPI_COMM_WORLD);
     if (collective)
         rc = qz_output_write_top(MPI_COMM_WORLD, tmp, name, run->slice.e, run->slice.n,

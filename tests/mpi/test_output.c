@@ -273,6 +273,15 @@ static int extra_temp_files(const char *dir, int expected)
     return count_temp_files(dir) - expected;
 }
 
+/* Whether the run file has its reserve beside it. */
+static int has_reserve(const char *runfile)
+{
+    char name[4096];
+
+    snprintf(name, sizeof name, "%s.reserve", runfile);
+    return access(name, F_OK) == 0;
+}
+
 /* begin + commit, begin + abort, the checks on a top set written collectively, a
  * run without a top set. path holds alpha and beta. */
 static void check_transactions(const char *dir, const char *path)
@@ -288,12 +297,12 @@ static void check_transactions(const char *dir, const char *path)
 
     /* begin + abort: the file as it was, no temporary file. */
     CHECK_RC(qz_output_begin(path, NULL, &delta, 0, &txn, &err), QZ_OK);
-    CHECK(txn.file.tmp != NULL && strstr(txn.file.tmp, ".tmp.") != NULL);
-    CHECK(extra_temp_files(dir, 1) == 0);
+    CHECK(txn.runfile != NULL && strstr(txn.runfile, ".runs/delta-") != NULL);
+    CHECK(access(txn.runfile, F_OK) == 0);
     CHECK(same_content(path, before, len));
     qz_output_abort(&txn);
     qz_output_abort(&txn); /* harmless twice */
-    CHECK(txn.file.tmp == NULL);
+    CHECK(txn.runfile == NULL);
     CHECK(same_content(path, before, len));
     CHECK(extra_temp_files(dir, 0) == 0);
 
@@ -317,7 +326,8 @@ static void check_transactions(const char *dir, const char *path)
     eps.top = NULL;
     CHECK_RC(qz_output_write(path, &eps, 0, &err), QZ_EINTERNAL);
     CHECK_RC(qz_output_begin(path, NULL, &eps, 0, &txn, &err), QZ_OK);
-    CHECK(extra_temp_files(dir, 2) == 0); /* the temporary file and its reserve */
+    CHECK(extra_temp_files(dir, 0) == 0); /* the run file and its reserve are in .runs/ */
+    CHECK(access(txn.runfile, F_OK) == 0 && has_reserve(txn.runfile));
     CHECK_RC(qz_output_commit(&txn, 1.0, &err), QZ_EINTERNAL);
     CHECK(strstr(err.msg, "was not written") != NULL);
     CHECK(same_content(path, before, len));
@@ -326,9 +336,9 @@ static void check_transactions(const char *dir, const char *path)
     /* ... and with it, on one rank. */
     CHECK_RC(qz_output_begin(path, NULL, &eps, 0, &txn, &err), QZ_OK);
     CHECK_RC(
-        qz_output_write_top(MPI_COMM_SELF, txn.file.tmp, "epsilon", top_alpha, 3, 0, 3, 0, &err),
+        qz_output_write_top(MPI_COMM_SELF, txn.runfile, "epsilon", top_alpha, 3, 0, 3, 0, &err),
         QZ_OK);
-    CHECK(extra_temp_files(dir, 1) == 0); /* rank 0 gave the reserve back */
+    CHECK(!has_reserve(txn.runfile)); /* rank 0 gave the reserve back */
     CHECK_RC(qz_output_commit(&txn, 1.0, &err), QZ_OK);
     CHECK(extra_temp_files(dir, 0) == 0);
     file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -354,11 +364,11 @@ static void check_transactions(const char *dir, const char *path)
 
     /* Slices that do not tile the top set, and a run that is not there. */
     CHECK_RC(qz_output_begin(path, NULL, &bare, 0, &txn, &err), QZ_OK);
-    CHECK_RC(qz_output_write_top(MPI_COMM_SELF, txn.file.tmp, "bare", top_alpha, 3, 1, 4, 0, &err),
+    CHECK_RC(qz_output_write_top(MPI_COMM_SELF, txn.runfile, "bare", top_alpha, 3, 1, 4, 0, &err),
              QZ_EINTERNAL);
-    CHECK_RC(qz_output_write_top(MPI_COMM_SELF, txn.file.tmp, "no_such_run", top_alpha, 3, 0, 3, 0,
-                                 &err),
-             QZ_EHDF5);
+    CHECK_RC(
+        qz_output_write_top(MPI_COMM_SELF, txn.runfile, "no_such_run", top_alpha, 3, 0, 3, 0, &err),
+        QZ_EHDF5);
     qz_output_abort(&txn);
     CHECK(same_content(path, before, len));
     CHECK(extra_temp_files(dir, 0) == 0);

@@ -120,7 +120,7 @@ static enum qz_status add_run(const char *path, const struct qz_record *rec, con
 
     memset(&txn, 0, sizeof txn);
     if (rank == 0 && (rc = qz_output_begin(path, NULL, rec, 0, &txn, err)) == QZ_OK)
-        snprintf(tmp, sizeof tmp, "%s", txn.file.tmp);
+        snprintf(tmp, sizeof tmp, "%s", txn.runfile);
     if ((rc = qz_agree(MPI_COMM_WORLD, rc, err)))
         return rc;
     MPI_Bcast(tmp, sizeof tmp, MPI_CHAR, 0, MPI_COMM_WORLD);
@@ -288,7 +288,7 @@ static void check_bad_slices(const char *dir, const char *path)
     for (int i = 0; i < 6; i++)
         e[i] = entry_at((uint64_t)i);
     if (rank == 0 && (rc = qz_output_begin(path, NULL, &rec, 0, &txn, &err)) == QZ_OK)
-        snprintf(tmp, sizeof tmp, "%s", txn.file.tmp);
+        snprintf(tmp, sizeof tmp, "%s", txn.runfile);
     CHECK(qz_agree(MPI_COMM_WORLD, rc, &err) == QZ_OK);
     MPI_Bcast(tmp, sizeof tmp, MPI_CHAR, 0, MPI_COMM_WORLD);
     rc = qz_output_write_top(MPI_COMM_WORLD, tmp, "slices", e, n, offset + (rank == size - 1), 6, 0,
