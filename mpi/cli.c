@@ -11,6 +11,7 @@
 #include "export.h"
 #include "gen_archive.h"
 #include "inspect.h"
+#include "manage.h"
 #include "job.h"
 #include "record.h"
 #include "report.h"
@@ -26,6 +27,8 @@ static const char usage[] =
     "       quantilize inspect OUT.h5 [--json]\n"
     "       quantilize report OUT.h5 [--run RUN] [-o REPORT.html]\n"
     "       quantilize export FILE.h5 --run RUN [--what selected|top|all] [-o OUT.jsonl]\n"
+    "       quantilize rm FILE.h5 --run RUN\n"
+    "       quantilize pack FILE.h5 -o ONE.h5\n"
     "       quantilize --help | --version\n"
     "\n"
     "  run      draw the job's N samples on all MPI ranks (under mpirun or srun, or\n"
@@ -52,6 +55,9 @@ static const char usage[] =
     "           --what W           selected (default), top (the top set) or all (the\n"
     "                              archive: every sample)\n"
     "           -o OUT.jsonl       write here, atomically (default: stdout)\n"
+    "  rm       remove run RUN (NAME, a job with all its tasks, or NAME/tasks/ID)\n"
+    "           from FILE.h5 and delete its run file\n"
+    "  pack     write FILE.h5 with every run copied in as one self-contained file\n"
     "\n"
     "  A run resumes from its checkpoint (OUT.h5.NAME.ckpt unless the job's\n"
     "  checkpoint.path says otherwise) by itself. On SIGUSR1 or SIGTERM it writes a\n"
@@ -313,6 +319,40 @@ static int cmd_export(int argc, char **argv)
     return rc ? fail(rc, &err) : 0;
 }
 
+/* rm FILE --run RUN, pack FILE -o OUT. */
+static int cmd_manage(int argc, char **argv)
+{
+    struct qz_error err = {QZ_OK, ""};
+    enum qz_status rc = QZ_OK;
+    int rm = strcmp(argv[1], "rm") == 0;
+    const char *file = NULL, *value = NULL, *want = rm ? "--run" : "-o";
+
+    for (int i = 2; i < argc && rc == QZ_OK; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, want) == 0 || (!rm && strcmp(arg, "--output") == 0)) {
+            if (++i == argc)
+                rc = qz_error_set(&err, QZ_EARGS, "%s: %s needs a value", argv[1], arg);
+            else
+                value = argv[i];
+        } else if (arg[0] == '-') {
+            rc = qz_error_set(&err, QZ_EARGS, "%s: unknown option \"%s\" (see --help)", argv[1],
+                              arg);
+        } else if (!file) {
+            file = arg;
+        } else {
+            rc = qz_error_set(&err, QZ_EARGS, "%s: more than one record file (\"%s\", \"%s\")",
+                              argv[1], file, arg);
+        }
+    }
+    if (rc == QZ_OK && (!file || !value))
+        rc = qz_error_set(&err, QZ_EARGS, "%s: expected FILE.h5 %s %s (see --help)", argv[1], want,
+                          rm ? "RUN" : "ONE.h5");
+    if (rc == QZ_OK && is_root())
+        rc = rm ? qz_manage_rm(file, value, &err) : qz_manage_pack(file, value, &err);
+    rc = qz_agree(MPI_COMM_WORLD, rc, &err);
+    return rc ? fail(rc, &err) : 0;
+}
+
 int qz_cli_stoppable(int argc, char **argv)
 {
     return argc > 1 && (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "select") == 0);
@@ -343,6 +383,8 @@ int qz_cli_main(int argc, char **argv)
         return cmd_report(argc, argv);
     if (cmd && strcmp(cmd, "export") == 0)
         return cmd_export(argc, argv);
+    if (cmd && (strcmp(cmd, "rm") == 0 || strcmp(cmd, "pack") == 0))
+        return cmd_manage(argc, argv);
     if (!cmd && is_root())
         fputs(usage, stderr);
     if (cmd)

@@ -1,4 +1,4 @@
-/* The command line: `quantilize run|select|inspect|report|--help|--version` — usage,
+/* The command line: `quantilize run|select|inspect|report|export|rm|pack|--help|--version` — usage,
  * option parsing and dispatch (a run's work is in mpi/session.h).
  * Collective over MPI_COMM_WORLD (every rank parses the same arguments); only rank 0
  * prints. Returns the process exit status (0 ok, 1 run-time failure, 2 bad job or

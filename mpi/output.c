@@ -476,8 +476,7 @@ double qz_output_elapsed(const struct qz_output_txn *txn)
     return monotonic_seconds() - txn->started;
 }
 
-/* Take the exclusive lock on <path>.lock, waiting for another writer to finish. */
-static enum qz_status lock_output(const char *path, int *fd, struct qz_error *err)
+enum qz_status qz_output_lock(const char *path, int *fd, struct qz_error *err)
 {
     char *name = qz_side_path(path, NULL, QZ_SIDE_LOCK);
     struct flock fl;
@@ -644,8 +643,8 @@ static int referenced(const struct qz_runlist *keep, const char *file)
 /* After a commit, under the lock: delete the run files of `dropped` that no run of
  * `keep` links to, and in REC.runs/ the files (and reserves) of dead processes of
  * this host that no run links to (a crash before a commit, or a killed run). */
-static void clean_runs(const char *path, const struct qz_runlist *keep,
-                       const struct qz_runlist *dropped)
+void qz_output_clean(const char *path, const struct qz_runlist *keep,
+                     const struct qz_runlist *dropped)
 {
     char *dir = qz_side_path(path, NULL, QZ_SIDE_RUNS), host[48], owner[64];
     size_t dirlen;
@@ -848,9 +847,29 @@ static enum qz_status put_link(hid_t dst, const char *path, const char *name, co
     return rc;
 }
 
-enum qz_status qz_output_relink(const char *path, const struct qz_runlist *keep, const char *legacy,
-                                const char *add_name, const char *add_file, const char *add_obj,
-                                struct qz_error *err)
+/* Copy run `name` of src (through its link, if any) to /runs/<name> of dst. */
+static enum qz_status copy_run(hid_t src, hid_t dst, const char *path, const char *name,
+                               struct qz_error *err)
+{
+    char *at = qz_h5_join_path("/runs", name);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE), ocpl = H5Pcreate(H5P_OBJECT_COPY);
+    enum qz_status rc = QZ_OK;
+
+    if (!at || lcpl < 0 || ocpl < 0 || H5Pset_create_intermediate_group(lcpl, 1) < 0 ||
+        H5Pset_copy_object(ocpl, H5O_COPY_EXPAND_EXT_LINK_FLAG) < 0 ||
+        H5Ocopy(src, at, dst, at, ocpl, lcpl) < 0)
+        rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot copy run %s", path, name);
+    if (lcpl >= 0)
+        H5Pclose(lcpl);
+    if (ocpl >= 0)
+        H5Pclose(ocpl);
+    free(at);
+    return rc;
+}
+
+enum qz_status qz_output_relink(const char *path, hid_t src, const struct qz_runlist *keep,
+                                const char *legacy, int copy_linked, const char *add_name,
+                                const char *add_file, const char *add_obj, struct qz_error *err)
 {
     struct qz_safefile sf;
     hid_t dst = H5I_INVALID_HID;
@@ -864,9 +883,10 @@ enum qz_status qz_output_relink(const char *path, const struct qz_runlist *keep,
         char *obj = keep->file[i] ? NULL : qz_h5_join_path("/runs", keep->name[i]);
         if (!keep->file[i] && !obj)
             rc = qz_error_set(err, QZ_ENOMEM, "%s: out of memory", path);
-        else if (!keep->file[i] && !legacy)
-            rc = qz_error_set(err, QZ_EINTERNAL, "%s: inline run %s without a legacy file", path,
-                              keep->name[i]);
+        else if ((keep->file[i] && copy_linked) || (!keep->file[i] && !legacy))
+            rc = src < 0 ? qz_error_set(err, QZ_EINTERNAL, "%s: run %s to copy without a source",
+                                        path, keep->name[i])
+                         : copy_run(src, dst, path, keep->name[i], err);
         else
             rc = put_link(dst, path, keep->name[i], keep->file[i] ? keep->file[i] : legacy,
                           keep->file[i] ? keep->obj[i] : obj, err);
@@ -983,7 +1003,8 @@ static enum qz_status link_run(struct qz_output_txn *txn, const struct qz_record
         goto done;
     if (test_kill_at("before-record"))
         raise(SIGKILL);
-    rc = qz_output_relink(path, &keep, legacy, txn->run, txn->runlink, obj, err);
+    rc =
+        qz_output_relink(path, H5I_INVALID_HID, &keep, legacy, 0, txn->run, txn->runlink, obj, err);
     if (rc && legacy_full)
         unlink(legacy_full);
     if (!rc) {
@@ -999,7 +1020,7 @@ static enum qz_status link_run(struct qz_output_txn *txn, const struct qz_record
                 for (size_t i = 0; i < keep.n; i++)
                     if (!keep.file[i])
                         keep.file[i] = legacy;
-            clean_runs(path, &all, &dropped);
+            qz_output_clean(path, &all, &dropped);
             for (size_t i = 0; i < keep.n; i++)
                 if (keep.file[i] == legacy)
                     keep.file[i] = NULL;
@@ -1040,7 +1061,7 @@ enum qz_status qz_output_commit(struct qz_output_txn *txn, double write_seconds,
     }
     if (!rc && test_kill_at("before-lock"))
         raise(SIGKILL);
-    if (!rc && !(rc = lock_output(path, &lock_fd, err))) {
+    if (!rc && !(rc = qz_output_lock(path, &lock_fd, err))) {
         rc = link_run(txn, &txn->how, err);
         close(lock_fd); /* releases the lock */
     }

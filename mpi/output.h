@@ -121,10 +121,22 @@ enum qz_status qz_output_legacy(const char *path, const struct qz_runlist *keep,
 
 /* Replace the record path atomically by a new one whose /runs holds an external link
  * for each run of keep (to its file, or for an inline run to legacy:/runs/NAME) and,
- * when add_name is not NULL, one at add_name to add_file:add_obj. Call it holding the
+ * when add_name is not NULL, one at add_name to add_file:add_obj. A run is copied from
+ * the open record src instead (H5Ocopy, external links expanded) when it is inline and
+ * legacy is NULL, or linked and copy_linked (pack). Call it holding the
  * lock. Local, HDF5 error printing silenced by the caller. */
-enum qz_status qz_output_relink(const char *path, const struct qz_runlist *keep, const char *legacy,
-                                const char *add_name, const char *add_file, const char *add_obj,
-                                struct qz_error *err);
+enum qz_status qz_output_relink(const char *path, hid_t src, const struct qz_runlist *keep,
+                                const char *legacy, int copy_linked, const char *add_name,
+                                const char *add_file, const char *add_obj, struct qz_error *err);
+
+/* Take the exclusive lock on <path>.lock (waiting, with a warning, for another writer);
+ * close *fd to release it. Local. */
+enum qz_status qz_output_lock(const char *path, int *fd, struct qz_error *err);
+
+/* After a commit, holding the lock: delete the run files (REC.runs/NAME only) of
+ * `dropped` that no run of `keep` links to, and in REC.runs/ the files and reserves of
+ * dead processes of this host that no run of keep links to. Never fails. */
+void qz_output_clean(const char *path, const struct qz_runlist *keep,
+                     const struct qz_runlist *dropped);
 
 #endif

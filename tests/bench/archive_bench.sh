@@ -47,7 +47,7 @@ dd_bytes=$(stat -c %s "$work/dd.bin")
 rm -f "$work/dd.bin"
 sync
 t_run=$(seconds run archived)
-size=$(stat -c %s "$work/archived.h5")
+size=$(du -b --apparent-size -c "$work/archived.h5" "$work/archived.h5.runs" | tail -n 1 | cut -f1) # record + run files
 echo "    the run without an archive  $t_plain s"
 echo "    dd, $dd_bytes bytes, fsync     $t_dd s  $($PY -c "print(f'{$dd_bytes / $t_dd / 1e6:8.1f} MB/s')")"
 echo "    the run with the archive    $t_run s  $(mbs "$t_run")   (file: $size bytes; whole run, draw and commit with fsync included)"
