@@ -1,6 +1,9 @@
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "safefile.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,20 +80,93 @@ enum qz_status qz_safefile_check_dir(const char *path, struct qz_error *err)
     return rc;
 }
 
-/* Create `<path>.tmp.<pid>` (or .1, .2, ... after it should a stale one exist). */
+void qz_safefile_host(char *buf, size_t size)
+{
+    char host[256] = "";
+    size_t n = 0;
+
+    if (gethostname(host, sizeof host - 1) != 0 || !host[0])
+        strcpy(host, "localhost");
+    for (const char *c = host; *c && n + 1 < size && n < 40; c++)
+        buf[n++] =
+            ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9'))
+                ? *c
+                : '_';
+    buf[n] = '\0';
+}
+
+enum qz_status qz_safefile_check_writable(const char *path, struct qz_error *err)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0)
+        return QZ_OK; /* nothing to replace */
+    if (st.st_uid == geteuid() && !(st.st_mode & S_IWUSR))
+        return qz_error_set(err, QZ_EARGS,
+                            "%s: the file is read-only (mode %04o): not replaced (chmod u+w "
+                            "it to write to it)",
+                            path, (unsigned)(st.st_mode & 07777));
+    if (access(path, W_OK) != 0)
+        return qz_error_set(err, QZ_EARGS,
+                            "%s: not writable by you (owner uid %u, mode %04o): not replaced", path,
+                            (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+    return QZ_OK;
+}
+
+/* Whether `rest` (what follows "<base>.tmp.") names a temporary file of a process of
+ * this host that is gone: "<pid>@<host>", then maybe ".<n>" and ".reserve". */
+static int stale_temp(const char *rest, const char *host)
+{
+    char *end;
+    long pid = strtol(rest, &end, 10);
+    size_t hl = strlen(host);
+
+    if (end == rest || pid <= 0 || *end != '@' || strncmp(end + 1, host, hl) != 0 ||
+        (end[1 + hl] != '\0' && end[1 + hl] != '.'))
+        return 0;
+    return pid != (long)getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+void qz_safefile_clean(const char *path, int locked)
+{
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    char *dir = dir_of(path), host[48], prefix[1024];
+    DIR *d = dir ? opendir(dir) : NULL;
+    struct dirent *e;
+
+    qz_safefile_host(host, sizeof host);
+    snprintf(prefix, sizeof prefix, "%s.tmp.", base);
+    while (d && (e = readdir(d))) {
+        size_t n = strlen(prefix);
+        char *full;
+        if (strncmp(e->d_name, prefix, n) != 0 || !(locked || stale_temp(e->d_name + n, host)))
+            continue;
+        if ((full = malloc(strlen(dir) + strlen(e->d_name) + 2))) {
+            sprintf(full, "%s/%s", dir, e->d_name);
+            unlink(full);
+            free(full);
+        }
+    }
+    if (d)
+        closedir(d);
+    free(dir);
+}
+
+/* Create `<path>.tmp.<pid>@<host>` (or .1, .2, ... after it should a stale one exist). */
 static enum qz_status make_temp(const char *path, char **tmp, int *fd, struct qz_error *err)
 {
-    size_t n = strlen(path) + 48;
-    char *name = malloc(n);
+    size_t n = strlen(path) + 96;
+    char *name = malloc(n), host[48];
     int e = 0;
 
     if (!name)
         return qz_error_set(err, QZ_ENOMEM, "%s: out of memory", path);
+    qz_safefile_host(host, sizeof host);
     for (unsigned attempt = 0; attempt < TEMP_ATTEMPTS; attempt++) {
         if (attempt == 0)
-            snprintf(name, n, "%s.tmp.%ld", path, (long)getpid());
+            snprintf(name, n, "%s.tmp.%ld@%s", path, (long)getpid(), host);
         else
-            snprintf(name, n, "%s.tmp.%ld.%u", path, (long)getpid(), attempt);
+            snprintf(name, n, "%s.tmp.%ld@%s.%u", path, (long)getpid(), host, attempt);
         *fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (*fd >= 0) {
             *tmp = name;
@@ -155,18 +231,31 @@ enum qz_status qz_safefile_begin(const char *path, int copy_existing, struct qz_
 {
     enum qz_status rc;
 
+    struct stat st;
+
     memset(sf, 0, sizeof *sf);
     sf->fd = -1;
-    if ((rc = stat_target(path, &sf->existed, &sf->mode, err)))
-        return rc;
-    if (!(sf->path = strdup(path)))
+    /* A symbolic link is written through: its target is replaced, not the link. */
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+        if (!(sf->path = realpath(path, NULL)))
+            return qz_error_set(err, QZ_EARGS, "%s: a symbolic link to a missing file (%s)", path,
+                                strerror(errno));
+    } else if (!(sf->path = strdup(path)))
         return qz_error_set(err, QZ_ENOMEM, "%s: out of memory", path);
+    path = sf->path;
+    if ((rc = stat_target(path, &sf->existed, &sf->mode, err)) ||
+        (sf->existed && (rc = qz_safefile_check_writable(path, err)))) {
+        free(sf->path);
+        sf->path = NULL;
+        return rc;
+    }
+    qz_safefile_clean(path, 0);
     if ((rc = make_temp(path, &sf->tmp, &sf->fd, err))) {
         free(sf->path);
         sf->path = NULL;
         return rc;
     }
-    if (copy_existing && sf->existed && (rc = copy_file(path, sf->fd, sf->tmp, err)))
+    if (copy_existing && sf->existed && (rc = copy_file(sf->path, sf->fd, sf->tmp, err)))
         qz_safefile_abort(sf);
     return rc;
 }

@@ -1,6 +1,6 @@
 /* Atomic replacement of one file: write a temporary file beside it, then rename it over.
  *
- * The temporary file is `<path>.tmp.<pid>` (with `.1`, `.2`, ... appended should a
+ * The temporary file is `<path>.tmp.<pid>@<host>` (with `.1`, `.2`, ... appended should a
  * stale one exist), in path's own directory so that the final rename is atomic. Until
  * qz_safefile_commit renames it, path is not touched; after a failure the temporary
  * file (and its reserve, below) is removed, so nothing is left behind.
@@ -10,6 +10,7 @@
 #ifndef QZ_SAFEFILE_H
 #define QZ_SAFEFILE_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "error.h"
@@ -35,10 +36,26 @@ enum qz_status qz_safefile_target(const char *path, int *exists, struct qz_error
  * temporary file can be made there and renamed: QZ_EARGS names what is wrong. */
 enum qz_status qz_safefile_check_dir(const char *path, struct qz_error *err);
 
-/* Create the temporary file for path; with copy_existing, copy path's current bytes
+/* This host's name, every character but [A-Za-z0-9_] made '_', at most 40 long. */
+void qz_safefile_host(char *buf, size_t size);
+
+/* path, if it exists, may be replaced by this user: QZ_EARGS when it is read-only to
+ * its owner who runs this, or when access(W_OK) says no (another user's file in a
+ * directory this user can write: the rename alone would need only the directory). */
+enum qz_status qz_safefile_check_writable(const char *path, struct qz_error *err);
+
+/* Remove temporary files of path left by killed processes: `<path>.tmp.<pid>@<host>`
+ * (and their .N and .reserve forms) of this host whose process is gone; with locked
+ * (the caller holds the lock under which all of path's temporary files are made),
+ * every `<path>.tmp.*`. Never fails. */
+void qz_safefile_clean(const char *path, int locked);
+
+/* Create the temporary file for path (a symbolic link: for the file it names, which
+ * is what commit replaces); with copy_existing, copy path's current bytes
  * into it (when path exists). On success sf is filled and sf->fd is open; on failure
- * nothing is left on disk and sf needs no abort. QZ_EARGS (path is not a regular
- * file), QZ_EIO, QZ_ENOMEM. */
+ * nothing is left on disk and sf needs no abort. Stale temporary files of path are
+ * removed first (qz_safefile_clean, unlocked). QZ_EARGS (path is not a regular file,
+ * or one this user may not replace: qz_safefile_check_writable), QZ_EIO, QZ_ENOMEM. */
 enum qz_status qz_safefile_begin(const char *path, int copy_existing, struct qz_safefile *sf,
                                  struct qz_error *err);
 

@@ -29,6 +29,8 @@
  * RLIMIT_FSIZE. */
 #define QZ_RESERVE_BYTES ((off_t)4 << 20)
 
+static enum qz_status resolve_record(const char *path, char **out, struct qz_error *err);
+
 static enum qz_status check_path_name(const char *path, struct qz_error *err)
 {
     size_t n = path ? strlen(path) : 0;
@@ -135,12 +137,21 @@ enum qz_status qz_output_open(const char *path, hid_t *file, struct qz_error *er
 
     struct qz_runlist list;
 
+    char *real = NULL;
+
     *file = H5I_INVALID_HID;
-    if (rc || (rc = open_record(path, path, H5F_ACC_RDONLY, file, err)))
+    /* Through a symbolic link, the run files' names are relative to the target's
+     * directory: open the target. */
+    if (rc || (rc = resolve_record(path, &real, err)))
         return rc;
-    if (!(rc = qz_runlist_read(*file, path, &list, err)))
-        rc = qz_runlist_check(*file, path, &list, err);
+    if ((rc = open_record(real, path, H5F_ACC_RDONLY, file, err))) {
+        free(real);
+        return rc;
+    }
+    if (!(rc = qz_runlist_read(*file, real, &list, err)))
+        rc = qz_runlist_check(*file, real, &list, err);
     qz_runlist_free(&list);
+    free(real);
     if (rc) {
         H5Fclose(*file);
         *file = H5I_INVALID_HID;
@@ -180,7 +191,8 @@ enum qz_status qz_output_check(const char *path, const char *run, int overwrite,
     enum qz_status rc;
 
     if ((rc = check_path_name(path, err)) || (rc = qz_run_path_check(path, run, 0, err)) ||
-        (rc = qz_safefile_target(path, &exists, err)))
+        (rc = qz_safefile_target(path, &exists, err)) ||
+        (exists && (rc = qz_safefile_check_writable(path, err))))
         return rc;
     if (exists) {
         qz_h5_silence(&quiet);
@@ -516,23 +528,6 @@ static int test_kill_at(const char *moment)
 
 /* ---- Run files (README "The record"): REC.runs/<label>-<host>-<pid>-<seconds>-<n>.h5 */
 
-/* This host's name with every character but [A-Za-z0-9_] made '_' (so that '-'
- * separates the fields of a run file's name), at most 40 characters. */
-static void host_label(char *buf, size_t size)
-{
-    char host[256] = "";
-    size_t n = 0;
-
-    if (gethostname(host, sizeof host - 1) != 0 || !host[0])
-        strcpy(host, "localhost");
-    for (const char *c = host; *c && n + 1 < size && n < 40; c++)
-        buf[n++] =
-            ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9'))
-                ? *c
-                : '_';
-    buf[n] = '\0';
-}
-
 /* The directory part of path with its '/' ("" when none) and its last part. */
 static void split_path(const char *path, size_t *dirlen, const char **base)
 {
@@ -564,7 +559,7 @@ static enum qz_status new_run_file_name(const char *path, const char *label, cha
         return rc;
     }
     free(dir);
-    host_label(host, sizeof host);
+    qz_safefile_host(host, sizeof host);
     for (const char *c = label; *c && n < sizeof safe - 1; c++)
         safe[n++] = ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
                      (*c >= '0' && *c <= '9') || *c == '_' || *c == '.')
@@ -656,7 +651,7 @@ void qz_output_clean(const char *path, const struct qz_runlist *keep,
     if (!dir)
         return;
     split_path(path, &dirlen, &base);
-    host_label(host, sizeof host);
+    qz_safefile_host(host, sizeof host);
     for (size_t i = 0; dropped && i < dropped->n; i++)
         if (dropped->file[i] && own_run_file(path, dropped->file[i], &name) &&
             !referenced(keep, dropped->file[i])) {
@@ -760,6 +755,10 @@ enum qz_status qz_output_begin(const char *path, const char *staging, const stru
     if ((rc = check_path_name(path, err)) || (rc = check_record(path, rec, err)) ||
         (rc = resolve_record(path, &txn->path, err)))
         return rc;
+    if ((rc = qz_safefile_check_writable(txn->path, err))) {
+        qz_output_abort(txn);
+        return rc;
+    }
     if (!(txn->run = strdup(rec->run))) {
         qz_output_abort(txn);
         return qz_error_set(err, QZ_ENOMEM, "%s: out of memory", path);
@@ -875,6 +874,7 @@ enum qz_status qz_output_relink(const char *path, hid_t src, const struct qz_run
     hid_t dst = H5I_INVALID_HID;
     enum qz_status rc;
 
+    qz_safefile_clean(path, 1); /* every temporary record file is made under the lock */
     if ((rc = qz_safefile_begin(path, 0, &sf, err)))
         return rc;
     if ((rc = qz_safefile_close_fd(&sf, err)) || (rc = create_record(sf.tmp, path, &dst, err)))

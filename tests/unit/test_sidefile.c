@@ -22,6 +22,7 @@ int main(void)
     expect("demo.h5", NULL, QZ_SIDE_LOCK, "demo.h5.lock");
     expect("demo.h5", "ignored", QZ_SIDE_LOCK, "demo.h5.lock");
     expect("demo.h5.tmp.42", NULL, QZ_SIDE_RESERVE, "demo.h5.tmp.42.reserve");
+    expect("out/demo.h5", "ignored", QZ_SIDE_RUNS, "out/demo.h5.runs");
     CHECK(qz_side_path("demo.h5", NULL, QZ_SIDE_CKPT) == NULL, "a run's side file needs the run");
 
     /* The texts of a run's staging file: one name however it is reached. */
