@@ -115,9 +115,11 @@ enum qz_status qz_manage_pack(const char *path, const char *out, struct qz_error
     enum qz_status rc;
 
     memset(&list, 0, sizeof list);
-    if ((rc = qz_output_open(path, &src, err)))
-        return rc;
     qz_h5_silence(&quiet);
+    if ((rc = qz_output_open(path, &src, err))) {
+        qz_h5_restore(&quiet);
+        return rc;
+    }
     if (stat(path, &a) == 0 && stat(out, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
         rc = qz_error_set(err, QZ_EARGS, "%s: pack -o names the record itself", out);
     else if (!(rc = qz_safefile_check_dir(out, err)) &&

@@ -904,6 +904,8 @@ enum qz_status qz_output_relink(const char *path, hid_t src, const struct qz_run
 done:
     if (dst >= 0 && H5Fclose(dst) < 0 && !rc)
         rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot finish writing %s", path, sf.tmp);
+    if (!rc && test_kill_at("before-rename"))
+        raise(SIGKILL);
     if (!rc)
         return qz_safefile_commit(&sf, err);
     qz_safefile_abort(&sf);
