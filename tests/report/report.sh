@@ -260,7 +260,7 @@ import json, math, sys
 d = json.load(open("inspect.json"))
 runs = {r["run"]: r for r in d["runs"]}
 fail = []
-if d["file"] != "rich.h5" or d["format_version"] != 1:
+if d["file"] != "rich.h5" or d["format_version"] != 2:
     fail.append("file %r, format_version %r" % (d["file"], d["format_version"]))
 if [r["run"] for r in d["runs"]] != ['mix<b>&"x"', "multi/tasks/t1", "multi/tasks/t2", "plain"]:
     fail.append("runs %s" % [r["run"] for r in d["runs"]])
