@@ -71,11 +71,15 @@ check "the record's temporary files are gone (made under the lock: all stale)" b
 check "an unlinked run file of a dead process of this host is gone" test ! -e "mine.h5.runs/b-$host-$dead-1-0.h5"
 check "a live process's run file stays" test -e "mine.h5.runs/b-$host-$live-1-0.h5"
 check "another host's run file stays" test -e "mine.h5.runs/b-otherhost-$dead-1-0.h5"
-printf '{"name": "ck", "seed": 3, "q": 0.01, "samples": 5000000, "chunk_size": 100000,
-  "generator": {"kind": "normal"}, "utility": {"kind": "value"},
-  "checkpoint": {"path": "mine.h5.b.ckpt", "every_seconds": 0.05}}\n' > ck.json
-qz_mpi 1 run ck.json -o mine.h5 --no-progress > ck.out 2> ck.err
-check "a checkpointing run (status $?)" test -s mine.h5
+job ck '"seed": 3, "q": 0.0001, "samples": 2000000000, "generator": {"kind": "normal"},
+  "utility": {"kind": "value"}, "checkpoint": {"path": "mine.h5.b.ckpt"}'
+"$QZ_BIN" run ck.json -o mine.h5 --no-progress > ck.out 2> ck.err &
+ck=$!
+sleep 2
+kill -USR1 "$ck"
+wait "$ck"
+st=$?
+check "a run stopped with a checkpoint (status $st, 75 wanted)" test "$st" -eq 75 -a -s mine.h5.b.ckpt
 check "a dead process's checkpoint temporary is gone" test ! -e "mine.h5.b.ckpt.tmp.$dead@$host"
 check "a live process's checkpoint temporary stays" test -e "mine.h5.b.ckpt.tmp.$live@$host"
 check "another host's checkpoint temporary stays" test -e "mine.h5.b.ckpt.tmp.$dead@otherhost"
