@@ -12,33 +12,6 @@
 #include "runlist.h"
 #include "safefile.h"
 
-/* Move the runs of `all` under `run` to *dropped, keeping the others in all. */
-static enum qz_status split(struct qz_runlist *all, const char *run, struct qz_runlist *dropped,
-                            const char *path, struct qz_error *err)
-{
-    size_t kept = 0;
-
-    memset(dropped, 0, sizeof *dropped);
-    dropped->name = malloc((all->n + 1) * sizeof *dropped->name);
-    dropped->file = malloc((all->n + 1) * sizeof *dropped->file);
-    dropped->obj = malloc((all->n + 1) * sizeof *dropped->obj);
-    if (!dropped->name || !dropped->file || !dropped->obj)
-        return qz_error_set(err, QZ_ENOMEM, "%s: out of memory", path);
-    for (size_t i = 0; i < all->n; i++) {
-        if (qz_runlist_under(all->name[i], run)) {
-            dropped->name[dropped->n] = all->name[i];
-            dropped->file[dropped->n] = all->file[i];
-            dropped->obj[dropped->n++] = all->obj[i];
-        } else {
-            all->name[kept] = all->name[i];
-            all->file[kept] = all->file[i];
-            all->obj[kept++] = all->obj[i];
-        }
-    }
-    all->n = kept;
-    return QZ_OK;
-}
-
 enum qz_status qz_manage_rm(const char *path, const char *run, struct qz_error *err)
 {
     struct qz_h5_quiet quiet;
@@ -59,9 +32,12 @@ enum qz_status qz_manage_rm(const char *path, const char *run, struct qz_error *
         goto out;
     }
     if ((rc = qz_output_lock(path, &lock_fd, err)) ||
-        (rc = qz_output_list(path, &exists, &keep, err)) ||
-        (rc = split(&keep, run, &dropped, path, err)))
+        (rc = qz_output_list(path, &exists, &keep, err)))
         goto out;
+    if (qz_runlist_split(&keep, run, NULL, &dropped) < 0) {
+        rc = qz_error_set(err, QZ_ENOMEM, "%s: out of memory", path);
+        goto out;
+    }
     if (dropped.n == 0) {
         rc = qz_error_set(err, QZ_EARGS, "%s: no run \"%s\" in the file", path, run);
         goto out;
@@ -83,15 +59,8 @@ enum qz_status qz_manage_rm(const char *path, const char *run, struct qz_error *
     src = H5I_INVALID_HID;
     if (rc && legacy_full)
         unlink(legacy_full);
-    if (!rc) {
-        for (size_t i = 0; legacy && i < keep.n; i++)
-            if (!keep.file[i])
-                keep.file[i] = legacy;
-        qz_output_clean(path, &keep, &dropped);
-        for (size_t i = 0; legacy && i < keep.n; i++)
-            if (keep.file[i] == legacy)
-                keep.file[i] = NULL;
-    }
+    if (!rc)
+        qz_output_clean(path, &keep, legacy, NULL, &dropped);
 out:
     if (src >= 0)
         H5Fclose(src);

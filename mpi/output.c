@@ -627,19 +627,26 @@ static int own_run_file(const char *path, const char *file, const char **name)
     return 1;
 }
 
-static int referenced(const struct qz_runlist *keep, const char *file)
+/* Whether a run of keep (an inline one: through legacy) or the run just added links
+ * to `file`. */
+static int referenced(const struct qz_runlist *keep, const char *legacy, const char *added,
+                      const char *file)
 {
-    for (size_t i = 0; i < keep->n; i++)
-        if (keep->file[i] && strcmp(keep->file[i], file) == 0)
+    if (added && strcmp(added, file) == 0)
+        return 1;
+    for (size_t i = 0; i < keep->n; i++) {
+        const char *f = keep->file[i] ? keep->file[i] : legacy;
+        if (f && strcmp(f, file) == 0)
             return 1;
+    }
     return 0;
 }
 
 /* After a commit, under the lock: delete the run files of `dropped` that no run of
  * `keep` links to, and in REC.runs/ the files (and reserves) of dead processes of
  * this host that no run links to (a crash before a commit, or a killed run). */
-void qz_output_clean(const char *path, const struct qz_runlist *keep,
-                     const struct qz_runlist *dropped)
+void qz_output_clean(const char *path, const struct qz_runlist *keep, const char *legacy,
+                     const char *added, const struct qz_runlist *dropped)
 {
     char *dir = qz_side_path(path, NULL, QZ_SIDE_RUNS), host[48], owner[64];
     size_t dirlen;
@@ -654,7 +661,7 @@ void qz_output_clean(const char *path, const struct qz_runlist *keep,
     qz_safefile_host(host, sizeof host);
     for (size_t i = 0; dropped && i < dropped->n; i++)
         if (dropped->file[i] && own_run_file(path, dropped->file[i], &name) &&
-            !referenced(keep, dropped->file[i])) {
+            !referenced(keep, legacy, added, dropped->file[i])) {
             char *full = qz_h5_join_path(dir, name);
             if (full)
                 unlink(full);
@@ -670,7 +677,7 @@ void qz_output_clean(const char *path, const struct qz_runlist *keep,
             snprintf(stem, sizeof stem, "%.*s", (int)(reserve ? n - 8 : n), e->d_name);
             snprintf(link, sizeof link, "%s.runs/%s", base, stem);
             if (run_file_owner(stem, &pid, owner, sizeof owner) && strcmp(owner, host) == 0 &&
-                pid_dead(pid) && (reserve || !referenced(keep, link))) {
+                pid_dead(pid) && (reserve || !referenced(keep, legacy, added, link))) {
                 char *full = qz_h5_join_path(dir, e->d_name);
                 if (full)
                     unlink(full);
@@ -959,47 +966,23 @@ static enum qz_status link_run(struct qz_output_txn *txn, const struct qz_record
     const char *path = txn->path;
     struct qz_runlist keep, dropped;
     char *legacy = NULL, *legacy_full = NULL, *obj = qz_h5_join_path("/runs", txn->run);
-    int exists = 0, found = 0;
+    int exists = 0;
     enum qz_status rc;
 
     memset(&dropped, 0, sizeof dropped);
     if (!obj)
         return qz_error_set(err, QZ_ENOMEM, "%s: out of memory", path);
-    if ((rc = qz_output_list(path, &exists, &keep, err)))
-        goto done;
-    for (size_t i = 0; i < keep.n; i++)
-        found |=
-            qz_runlist_under(keep.name[i], txn->run) || qz_runlist_under(txn->run, keep.name[i]);
-    if (found && !how->overwrite) {
-        rc = run_exists_error(path, txn->run, err);
-        goto done;
-    }
     /* Split off what the new run replaces: itself, or with replace_run (a task's first
      * record) the whole job it belongs to. */
-    {
-        size_t kept = 0;
-        dropped.name = malloc((keep.n + 1) * sizeof *dropped.name);
-        dropped.file = malloc((keep.n + 1) * sizeof *dropped.file);
-        dropped.obj = malloc((keep.n + 1) * sizeof *dropped.obj);
-        if (!dropped.name || !dropped.file || !dropped.obj) {
-            rc = qz_error_set(err, QZ_ENOMEM, "%s: out of memory", path);
-            goto done;
-        }
-        for (size_t i = 0; i < keep.n; i++) {
-            int drop = qz_runlist_under(keep.name[i], txn->run) ||
-                       qz_runlist_under(txn->run, keep.name[i]) ||
-                       (how->replace_run && qz_runlist_under(keep.name[i], how->replace_run));
-            if (drop) {
-                dropped.name[dropped.n] = keep.name[i];
-                dropped.file[dropped.n] = keep.file[i];
-                dropped.obj[dropped.n++] = keep.obj[i];
-            } else {
-                keep.name[kept] = keep.name[i];
-                keep.file[kept] = keep.file[i];
-                keep.obj[kept++] = keep.obj[i];
-            }
-        }
-        keep.n = kept;
+    if ((rc = qz_output_list(path, &exists, &keep, err)))
+        goto done;
+    if (qz_runlist_split(&keep, txn->run, how->replace_run, &dropped) < 0) {
+        rc = qz_error_set(err, QZ_ENOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    if (dropped.n > 0 && !how->overwrite) {
+        rc = run_exists_error(path, txn->run, err);
+        goto done;
     }
     if ((rc = qz_output_legacy(path, &keep, &legacy, &legacy_full, err)))
         goto done;
@@ -1009,25 +992,8 @@ static enum qz_status link_run(struct qz_output_txn *txn, const struct qz_record
         qz_output_relink(path, H5I_INVALID_HID, &keep, legacy, 0, txn->run, txn->runlink, obj, err);
     if (rc && legacy_full)
         unlink(legacy_full);
-    if (!rc) {
-        /* the new run's file is referenced now: keep it out of the clean-up's reach */
-        struct qz_runlist all = keep;
-        char **f = realloc(keep.file, (keep.n + 1) * sizeof *f);
-        if (f) {
-            keep.file = f;
-            all.file = f;
-            f[keep.n] = txn->runlink;
-            all.n = keep.n + 1;
-            if (legacy)
-                for (size_t i = 0; i < keep.n; i++)
-                    if (!keep.file[i])
-                        keep.file[i] = legacy;
-            qz_output_clean(path, &all, &dropped);
-            for (size_t i = 0; i < keep.n; i++)
-                if (keep.file[i] == legacy)
-                    keep.file[i] = NULL;
-        }
-    }
+    if (!rc)
+        qz_output_clean(path, &keep, legacy, txn->runlink, &dropped);
 done:
     qz_runlist_free(&keep);
     qz_runlist_free(&dropped);

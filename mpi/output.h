@@ -134,9 +134,11 @@ enum qz_status qz_output_relink(const char *path, hid_t src, const struct qz_run
 enum qz_status qz_output_lock(const char *path, int *fd, struct qz_error *err);
 
 /* After a commit, holding the lock: delete the run files (REC.runs/NAME only) of
- * `dropped` that no run of `keep` links to, and in REC.runs/ the files and reserves of
- * dead processes of this host that no run of keep links to. Never fails. */
-void qz_output_clean(const char *path, const struct qz_runlist *keep,
-                     const struct qz_runlist *dropped);
+ * `dropped` that no run links to any more, and in REC.runs/ the files and reserves of
+ * dead processes of this host that no run links to. The runs are those of keep (its
+ * inline ones linked to legacy, when not NULL) and the link `added` (or NULL). Never
+ * fails. */
+void qz_output_clean(const char *path, const struct qz_runlist *keep, const char *legacy,
+                     const char *added, const struct qz_runlist *dropped);
 
 #endif

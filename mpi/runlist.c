@@ -239,6 +239,34 @@ int qz_runlist_under(const char *name, const char *run)
            (strncmp(name, run, len) == 0 && strncmp(name + len, "/tasks/", 7) == 0);
 }
 
+int qz_runlist_split(struct qz_runlist *all, const char *run, const char *also,
+                     struct qz_runlist *dropped)
+{
+    size_t kept = 0;
+
+    memset(dropped, 0, sizeof *dropped);
+    dropped->name = malloc((all->n + 1) * sizeof *dropped->name);
+    dropped->file = malloc((all->n + 1) * sizeof *dropped->file);
+    dropped->obj = malloc((all->n + 1) * sizeof *dropped->obj);
+    if (!dropped->name || !dropped->file || !dropped->obj)
+        return -1;
+    for (size_t i = 0; i < all->n; i++) {
+        const char *s = all->name[i];
+        if (qz_runlist_under(s, run) || qz_runlist_under(run, s) ||
+            (also && qz_runlist_under(s, also))) {
+            dropped->name[dropped->n] = all->name[i];
+            dropped->file[dropped->n] = all->file[i];
+            dropped->obj[dropped->n++] = all->obj[i];
+        } else {
+            all->name[kept] = all->name[i];
+            all->file[kept] = all->file[i];
+            all->obj[kept++] = all->obj[i];
+        }
+    }
+    all->n = kept;
+    return 0;
+}
+
 void qz_runlist_filter(struct qz_runlist *list, const char *run, int *found)
 {
     size_t kept = 0;

@@ -50,6 +50,12 @@ enum qz_status qz_runlist_check(hid_t file, const char *path, const struct qz_ru
  * any was. Local, no HDF5. */
 void qz_runlist_filter(struct qz_runlist *list, const char *run, int *found);
 
+/* Move from all to *dropped (which the caller frees with qz_runlist_free) the runs
+ * named `run` or below it, a run that `run` lies below, and with `also` the runs
+ * named `also` or below it; the others stay in all, in order. -1 when out of memory. */
+int qz_runlist_split(struct qz_runlist *all, const char *run, const char *also,
+                     struct qz_runlist *dropped);
+
 /* Whether the run `name` is `run` or lies below it (`run`/tasks/...). */
 int qz_runlist_under(const char *name, const char *run);
 
