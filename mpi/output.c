@@ -134,9 +134,6 @@ static enum qz_status open_record(const char *path, const char *shown, unsigned 
 enum qz_status qz_output_open(const char *path, hid_t *file, struct qz_error *err)
 {
     enum qz_status rc = check_path_name(path, err);
-
-    struct qz_runlist list;
-
     char *real = NULL;
 
     *file = H5I_INVALID_HID;
@@ -148,9 +145,7 @@ enum qz_status qz_output_open(const char *path, hid_t *file, struct qz_error *er
         free(real);
         return rc;
     }
-    if (!(rc = qz_runlist_read(*file, real, &list, err)))
-        rc = qz_runlist_check(*file, real, &list, err);
-    qz_runlist_free(&list);
+    rc = qz_runlist_verify(*file, real, err);
     free(real);
     if (rc) {
         H5Fclose(*file);

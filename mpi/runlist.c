@@ -21,6 +21,7 @@ struct walk_state {
     struct seen *seen;
     size_t nseen;
     const char *path; /* the record file, for warnings */
+    int warn;         /* say so when a cycle is cut */
     int nomem;
 };
 
@@ -125,11 +126,13 @@ static herr_t walk_cb(hid_t parent, const char *name, const H5L_info_t *info, vo
         cycle = seen_before(w->st, tasks);
         if (cycle < 0)
             rc = -1;
-        else if (cycle > 0 || inner.depth > QZ_RUNLIST_DEPTH || strlen(prefix) + 1 >= sizeof prefix)
-            qz_warn("%s: /runs/%s leads back to a group already listed (a link cycle) or "
-                    "lies too deep: not followed",
-                    w->st->path, prefix);
-        else
+        else if (cycle > 0 || inner.depth > QZ_RUNLIST_DEPTH ||
+                 strlen(prefix) + 1 >= sizeof prefix) {
+            if (w->st->warn)
+                qz_warn("%s: /runs/%s leads back to a group already listed (a link cycle) or "
+                        "lies too deep: not followed",
+                        w->st->path, prefix);
+        } else
             rc = H5Literate(tasks, H5_INDEX_NAME, H5_ITER_INC, NULL, walk_cb, &inner) < 0 ? -1 : 0;
         H5Gclose(tasks);
     }
@@ -137,10 +140,10 @@ static herr_t walk_cb(hid_t parent, const char *name, const H5L_info_t *info, vo
     return rc;
 }
 
-enum qz_status qz_runlist_read(hid_t file, const char *path, struct qz_runlist *list,
-                               struct qz_error *err)
+static enum qz_status read_list(hid_t file, const char *path, struct qz_runlist *list, int warn,
+                                struct qz_error *err)
 {
-    struct walk_state st = {list, NULL, 0, path, 0};
+    struct walk_state st = {list, NULL, 0, path, warn, 0};
     struct walk w = {&st, "", 0};
     htri_t has_runs = H5Lexists(file, "runs", H5P_DEFAULT);
     hid_t runs;
@@ -162,6 +165,12 @@ enum qz_status qz_runlist_read(hid_t file, const char *path, struct qz_runlist *
     if (rc < 0)
         return qz_error_set(err, QZ_EHDF5, "%s: cannot list the runs under /runs", path);
     return QZ_OK;
+}
+
+enum qz_status qz_runlist_read(hid_t file, const char *path, struct qz_runlist *list,
+                               struct qz_error *err)
+{
+    return read_list(file, path, list, 1, err);
 }
 
 /* Whether the linked file `file` (relative to the record `path`'s directory unless
@@ -228,6 +237,17 @@ enum qz_status qz_runlist_check(hid_t file, const char *path, const struct qz_ru
     }
     if (runs >= 0)
         H5Gclose(runs);
+    return rc;
+}
+
+enum qz_status qz_runlist_verify(hid_t file, const char *path, struct qz_error *err)
+{
+    struct qz_runlist list;
+    enum qz_status rc = read_list(file, path, &list, 0, err);
+
+    if (!rc)
+        rc = qz_runlist_check(file, path, &list, err);
+    qz_runlist_free(&list);
     return rc;
 }
 

@@ -46,6 +46,9 @@ enum qz_status qz_runlist_read(hid_t file, const char *path, struct qz_runlist *
 enum qz_status qz_runlist_check(hid_t file, const char *path, const struct qz_runlist *list,
                                 struct qz_error *err);
 
+/* qz_runlist_read (without its warnings) then qz_runlist_check: for qz_output_open. */
+enum qz_status qz_runlist_verify(hid_t file, const char *path, struct qz_error *err);
+
 /* Keep only the runs named `run` or below it (`run`/tasks/...): *found says whether
  * any was. Local, no HDF5. */
 void qz_runlist_filter(struct qz_runlist *list, const char *run, int *found);
