@@ -333,6 +333,21 @@ static void check_transactions(const char *dir, const char *path)
     CHECK(same_content(path, before, len));
     CHECK(extra_temp_files(dir, 0) == 0);
 
+    /* Another writer links the same run between this one's begin and commit: the
+     * commit (under the lock) says the run exists, and its run file goes. */
+    {
+        struct qz_record late = make_record("late", 0.25, 1);
+        char *runfile;
+        CHECK_RC(qz_output_begin(path, NULL, &late, 0, &txn, &err), QZ_OK);
+        runfile = strdup(txn.runfile);
+        CHECK_RC(qz_output_write(path, &late, 0, &err), QZ_OK);
+        CHECK_RC(qz_output_commit(&txn, 1.0, &err), QZ_EEXISTS);
+        CHECK(runfile && access(runfile, F_OK) != 0);
+        free(runfile);
+        free(before);
+        before = slurp(path, &len);
+    }
+
     /* ... and with it, on one rank. */
     CHECK_RC(qz_output_begin(path, NULL, &eps, 0, &txn, &err), QZ_OK);
     CHECK_RC(
@@ -460,7 +475,8 @@ static int run_tests(const char *dir)
     fputs(text, stdout);
     CHECK(strstr(text, "run alpha\n") != NULL);
     CHECK(strstr(text, "run beta\n") != NULL);
-    CHECK(strstr(text, "5 runs") != NULL);
+    CHECK(strstr(text, "run late\n") != NULL);
+    CHECK(strstr(text, "6 runs") != NULL);
     CHECK(strstr(text, "123456789012345") != NULL);
     CHECK(strstr(text, "selected cost:") != NULL);
     CHECK(strstr(text, "run delta\n") != NULL);
