@@ -706,10 +706,10 @@ static enum qz_status open_run_file(struct qz_output_txn *txn, const char *stagi
     const char *path = txn->path;
 
     if (staging) {
-        if (link(staging, txn->runfile) != 0)
+        /* runfile's name is new (pid, time, counter): the rename replaces nothing */
+        if (rename(staging, txn->runfile) != 0)
             return qz_error_set(err, QZ_EIO, "%s: cannot move the archive %s to %s: %s", path,
                                 staging, txn->runfile, strerror(errno));
-        unlink(staging);
         if ((*file = H5Fopen(txn->runfile, H5F_ACC_RDWR, H5P_DEFAULT)) < 0)
             return qz_h5_fail(err, QZ_EHDF5, "%s: cannot open the archive %s", path, txn->runfile);
         if (H5Aexists(*file, "format") > 0 && H5Adelete(*file, "format") < 0)
