@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "rng.h"
 
@@ -9,6 +10,7 @@
 #define QZ_FILTER_SAMPLE 8192                /* utilities sampled to estimate a filter bound */
 #define QZ_FILTER_MIN (8 * QZ_FILTER_SAMPLE) /* smaller buffers compact exactly */
 #define QZ_INSERTION_MAX 16
+#define QZ_RADIX_MIN 48 /* smaller buckets are sorted by insertion */
 
 /* a before b in the selection order; utilities first, tie keys only for equal utilities. */
 static inline int better(uint64_t seed, const struct qz_entry *a, const struct qz_entry *b)
@@ -113,21 +115,98 @@ static void select_best(struct qz_entry *e, size_t n, size_t k, uint64_t seed)
         insertion_sort(e, n, seed);
 }
 
-void qz_entries_sort(struct qz_entry *e, size_t n, uint64_t seed)
+/* Quicksort in the selection order, recursing into the smaller side so the stack
+ * stays O(log n). Used on runs of equal utilities, where only tie keys decide. */
+static void quick_sort(struct qz_entry *e, size_t n, uint64_t seed)
 {
-    /* Quicksort, recursing into the smaller side so the stack stays O(log n). */
     while (n > QZ_INSERTION_MAX) {
         size_t p = partition(e, n, seed);
         if (p < n - p - 1) {
-            qz_entries_sort(e, p, seed);
+            quick_sort(e, p, seed);
             e += p + 1;
             n -= p + 1;
         } else {
-            qz_entries_sort(e + p + 1, n - p - 1, seed);
+            quick_sort(e + p + 1, n - p - 1, seed);
             n = p;
         }
     }
     insertion_sort(e, n, seed);
+}
+
+/* The utility as an unsigned key, smaller = better: the bits of a double ordered as
+ * integers (all bits of negatives flipped, the sign bit of the rest), then inverted.
+ * -0.0 counts as 0.0, as utility comparison treats them. */
+static inline uint64_t radix_key(double u)
+{
+    uint64_t b;
+    if (u == 0)
+        u = 0.0;
+    memcpy(&b, &u, sizeof b);
+    return b >> 63 ? b : ~(b | (UINT64_C(1) << 63));
+}
+
+/* In-place most-significant-digit radix sort ("American flag sort") on radix_key,
+ * byte `shift` first, with no scratch beyond 6 KiB of counts on the stack per level
+ * (at most 8 levels). Small buckets go to insertion sort and runs of one utility to
+ * quicksort, both in the full selection order, so the result is exactly the order
+ * of qz_entry_better. */
+static void radix_sort(struct qz_entry *e, size_t n, int shift, uint64_t seed)
+{
+    size_t count[256], head[256], end[256];
+
+    while (n > QZ_RADIX_MIN) {
+        memset(count, 0, sizeof count);
+        for (size_t i = 0; i < n; i++)
+            count[(radix_key(e[i].utility) >> shift) & 255]++;
+        if (count[(radix_key(e[0].utility) >> shift) & 255] == n) { /* one bucket */
+            if (shift == 0)
+                break;
+            shift -= 8;
+            continue;
+        }
+        for (size_t b = 0, at = 0; b < 256; b++) {
+            head[b] = at;
+            at += count[b];
+            end[b] = at;
+        }
+        /* Move each entry to its bucket, following cycles. */
+        for (size_t b = 0; b < 256; b++) {
+            while (head[b] < end[b]) {
+                struct qz_entry x = e[head[b]];
+                size_t d = (radix_key(x.utility) >> shift) & 255;
+                while (d != b) {
+                    struct qz_entry y = e[head[d]];
+                    e[head[d]++] = x;
+                    x = y;
+                    d = (radix_key(x.utility) >> shift) & 255;
+                }
+                e[head[b]++] = x;
+            }
+        }
+        for (size_t b = 0, at = 0; b < 256; at += count[b], b++) {
+            if (count[b] <= 1)
+                continue;
+            if (shift == 0)
+                quick_sort(e + at, count[b], seed); /* equal utilities */
+            else
+                radix_sort(e + at, count[b], shift - 8, seed);
+        }
+        return;
+    }
+    if (n > QZ_RADIX_MIN)
+        quick_sort(e, n, seed); /* all of one utility */
+    else
+        insertion_sort(e, n, seed);
+}
+
+void qz_entries_sort(struct qz_entry *e, size_t n, uint64_t seed)
+{
+    size_t i = 1;
+    /* Sorted input (one rank's redistribution, a resumed set) costs one pass. */
+    while (i < n && better(seed, &e[i - 1], &e[i]))
+        i++;
+    if (i < n)
+        radix_sort(e, n, 56, seed);
 }
 
 /* Keep exactly the best k entries; thr becomes the lowest kept utility. */
