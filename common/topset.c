@@ -145,58 +145,94 @@ static inline uint64_t radix_key(double u)
     return b >> 63 ? b : ~(b | (UINT64_C(1) << 63));
 }
 
-/* In-place most-significant-digit radix sort ("American flag sort") on radix_key,
- * byte `shift` first, with no scratch beyond 6 KiB of counts on the stack per level
- * (at most 8 levels). Small buckets go to insertion sort and runs of one utility to
- * quicksort, both in the full selection order, so the result is exactly the order
- * of qz_entry_better. */
-static void radix_sort(struct qz_entry *e, size_t n, int shift, uint64_t seed)
+/* One level of an in-place most-significant-digit radix sort ("American flag
+ * sort") on radix_key: the digit is `bits` bits from bit `shift` up; count, head and
+ * end have room for 2^bits. Buckets are sorted further by sort_rest. */
+static void sort_rest(struct qz_entry *e, size_t n, int shift, uint64_t seed);
+
+static void radix_level(struct qz_entry *e, size_t n, int shift, int bits, size_t *count,
+                        size_t *head, size_t *end, uint64_t seed)
+{
+    size_t buckets = (size_t)1 << bits, mask = buckets - 1;
+
+    memset(count, 0, buckets * sizeof *count);
+    for (size_t i = 0; i < n; i++)
+        count[(radix_key(e[i].utility) >> shift) & mask]++;
+    for (size_t b = 0, at = 0; b < buckets; b++) {
+        head[b] = at;
+        at += count[b];
+        end[b] = at;
+    }
+    /* Move each entry to its bucket, following cycles. */
+    for (size_t b = 0; b < buckets; b++) {
+        while (head[b] < end[b]) {
+            struct qz_entry x = e[head[b]];
+            size_t d = (radix_key(x.utility) >> shift) & mask;
+            while (d != b) {
+                struct qz_entry y = e[head[d]];
+                e[head[d]++] = x;
+                x = y;
+                d = (radix_key(x.utility) >> shift) & mask;
+            }
+            e[head[b]++] = x;
+        }
+    }
+    for (size_t b = 0, at = 0; b < buckets; at += count[b], b++)
+        if (count[b] > 1)
+            sort_rest(e + at, count[b], shift, seed);
+}
+
+/* Sort entries whose keys agree above bit `shift`: 8 more bits at a time; small sets
+ * by insertion, and runs of one utility (shift 0) by quicksort on the tie rule. */
+static void sort_rest(struct qz_entry *e, size_t n, int shift, uint64_t seed)
 {
     size_t count[256], head[256], end[256];
+    int bits;
 
-    while (n > QZ_RADIX_MIN) {
-        memset(count, 0, sizeof count);
-        for (size_t i = 0; i < n; i++)
-            count[(radix_key(e[i].utility) >> shift) & 255]++;
-        if (count[(radix_key(e[0].utility) >> shift) & 255] == n) { /* one bucket */
-            if (shift == 0)
-                break;
-            shift -= 8;
-            continue;
-        }
-        for (size_t b = 0, at = 0; b < 256; b++) {
-            head[b] = at;
-            at += count[b];
-            end[b] = at;
-        }
-        /* Move each entry to its bucket, following cycles. */
-        for (size_t b = 0; b < 256; b++) {
-            while (head[b] < end[b]) {
-                struct qz_entry x = e[head[b]];
-                size_t d = (radix_key(x.utility) >> shift) & 255;
-                while (d != b) {
-                    struct qz_entry y = e[head[d]];
-                    e[head[d]++] = x;
-                    x = y;
-                    d = (radix_key(x.utility) >> shift) & 255;
-                }
-                e[head[b]++] = x;
-            }
-        }
-        for (size_t b = 0, at = 0; b < 256; at += count[b], b++) {
-            if (count[b] <= 1)
-                continue;
-            if (shift == 0)
-                quick_sort(e + at, count[b], seed); /* equal utilities */
-            else
-                radix_sort(e + at, count[b], shift - 8, seed);
-        }
+    if (n <= QZ_RADIX_MIN) {
+        insertion_sort(e, n, seed);
         return;
     }
-    if (n > QZ_RADIX_MIN)
-        quick_sort(e, n, seed); /* all of one utility */
-    else
+    if (shift == 0) {
+        quick_sort(e, n, seed); /* equal utilities */
+        return;
+    }
+    bits = shift < 8 ? shift : 8;
+    radix_level(e, n, shift - bits, bits, count, head, end, seed);
+}
+
+/* Radix sort on radix_key (smaller first), then the tie rule: exactly the order of
+ * qz_entry_better. The first digit starts at the highest bit where keys differ and is
+ * up to 16 bits wide for large sets (1.5 MiB of counts), so that random utilities
+ * take two passes; no other scratch. */
+static void radix_sort(struct qz_entry *e, size_t n, uint64_t seed)
+{
+    uint64_t lo = UINT64_MAX, hi = 0, k;
+    size_t *c = NULL;
+    int top, bits = 8;
+
+    if (n <= QZ_RADIX_MIN) {
         insertion_sort(e, n, seed);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        k = radix_key(e[i].utility);
+        lo = k < lo ? k : lo;
+        hi = k > hi ? k : hi;
+    }
+    if (lo == hi) {
+        quick_sort(e, n, seed); /* all of one utility */
+        return;
+    }
+    top = 64 - __builtin_clzll(lo ^ hi); /* keys agree from bit `top` up */
+    if (n >= ((size_t)1 << 18) && (c = malloc(3 * ((size_t)1 << 16) * sizeof *c)))
+        bits = 16;
+    bits = top < bits ? top : bits;
+    if (c) {
+        radix_level(e, n, top - bits, bits, c, c + ((size_t)1 << 16), c + ((size_t)2 << 16), seed);
+        free(c);
+    } else
+        sort_rest(e, n, top, seed);
 }
 
 void qz_entries_sort(struct qz_entry *e, size_t n, uint64_t seed)
@@ -206,7 +242,7 @@ void qz_entries_sort(struct qz_entry *e, size_t n, uint64_t seed)
     while (i < n && better(seed, &e[i - 1], &e[i]))
         i++;
     if (i < n)
-        radix_sort(e, n, 56, seed);
+        radix_sort(e, n, seed);
 }
 
 /* Keep exactly the best k entries; thr becomes the lowest kept utility. */
@@ -296,8 +332,20 @@ enum qz_status qz_topset_compact(struct qz_topset *ts, struct qz_error *err)
 void qz_topset_finish(struct qz_topset *ts)
 {
     if (ts->n > ts->k) {
-        compact_exact(ts);
-    } else if (ts->n > 0) {
+        /* Sorting everything is cheaper than a selection and then a sort; what the
+         * bound drops is what compact_exact would drop. */
+        double low;
+        uint64_t dropped = 0;
+        qz_entries_sort(ts->e, ts->n, ts->seed);
+        low = ts->e[ts->k - 1].utility;
+        for (size_t i = ts->k; i < ts->n && ts->e[i].utility == low; i++)
+            dropped++;
+        ts->ties_out = (ts->thr == low ? ts->ties_out : 0) + dropped;
+        ts->thr = low;
+        ts->n = ts->k;
+        return;
+    }
+    if (ts->n > 0) {
         /* Tie counts refer to the lowest held utility from here on (qz_topset_merge). */
         double low = ts->e[0].utility;
         for (size_t i = 1; i < ts->n; i++)
