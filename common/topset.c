@@ -10,7 +10,9 @@
 #define QZ_FILTER_SAMPLE 8192                /* utilities sampled to estimate a filter bound */
 #define QZ_FILTER_MIN (8 * QZ_FILTER_SAMPLE) /* smaller buffers compact exactly */
 #define QZ_INSERTION_MAX 16
-#define QZ_RADIX_MIN 48 /* smaller buckets are sorted by insertion */
+#ifndef QZ_RADIX_MIN
+#define QZ_RADIX_MIN 32 /* smaller buckets are sorted by insertion */
+#endif
 
 /* a before b in the selection order; utilities first, tie keys only for equal utilities. */
 static inline int better(uint64_t seed, const struct qz_entry *a, const struct qz_entry *b)
@@ -145,15 +147,24 @@ static inline uint64_t radix_key(double u)
     return b >> 63 ? b : ~(b | (UINT64_C(1) << 63));
 }
 
-/* One level of an in-place most-significant-digit radix sort ("American flag
- * sort") on radix_key: the digit is `bits` bits from bit `shift` up; count, head and
- * end have room for 2^bits. Buckets are sorted further by sort_rest. */
-static void sort_rest(struct qz_entry *e, size_t n, int shift, uint64_t seed);
+/* An in-place most-significant-digit radix sort ("American flag sort") on
+ * radix_key, QZ_RADIX_BITS bits a level, then the tie rule: exactly the order of
+ * qz_entry_better. Each level's counts live in `scratch` (4 x 2^QZ_RADIX_BITS words a
+ * level, for at most QZ_RADIX_LEVELS levels: 384 KiB), the only memory it needs. */
+#ifndef QZ_RADIX_BITS
+#define QZ_RADIX_BITS 11
+#endif
+#define QZ_RADIX_LEVELS ((64 + QZ_RADIX_BITS - 1) / QZ_RADIX_BITS)
 
-static void radix_level(struct qz_entry *e, size_t n, int shift, int bits, size_t *count,
-                        size_t *head, size_t *end, uint64_t seed)
+static void radix_rest(struct qz_entry *e, size_t n, int shift, size_t *scratch, uint64_t seed);
+
+/* One level: the digit is `bits` bits from bit `shift` up. */
+static void radix_level(struct qz_entry *e, size_t n, int shift, int bits, size_t *scratch,
+                        uint64_t seed)
 {
     size_t buckets = (size_t)1 << bits, mask = buckets - 1;
+    size_t *count = scratch, *head = count + buckets, *end = head + buckets, *open = end + buckets;
+    size_t nopen = 0;
 
     memset(count, 0, buckets * sizeof *count);
     for (size_t i = 0; i < n; i++)
@@ -163,53 +174,53 @@ static void radix_level(struct qz_entry *e, size_t n, int shift, int bits, size_
         at += count[b];
         end[b] = at;
     }
-    /* Move each entry to its bucket, following cycles. */
-    for (size_t b = 0; b < buckets; b++) {
-        while (head[b] < end[b]) {
-            struct qz_entry x = e[head[b]];
-            size_t d = (radix_key(x.utility) >> shift) & mask;
-            while (d != b) {
-                struct qz_entry y = e[head[d]];
-                e[head[d]++] = x;
-                x = y;
-                d = (radix_key(x.utility) >> shift) & mask;
+    /* Move the entries to their buckets in sweeps (as ska_sort does): each entry of a
+     * bucket's unfinished part is swapped to where its own bucket goes on. The swaps
+     * of one sweep do not wait on each other, so their cache misses overlap, unlike
+     * following one cycle. Buckets still unfinished stay in `open`. */
+    for (size_t b = 0; b < buckets; b++)
+        if (head[b] < end[b])
+            open[nopen++] = b;
+    while (nopen > 0) {
+        size_t still = 0;
+        for (size_t j = 0; j < nopen; j++) {
+            size_t b = open[j], to = end[b];
+            for (size_t i = head[b]; i < to; i++) {
+                size_t o = head[(radix_key(e[i].utility) >> shift) & mask]++;
+                struct qz_entry x = e[i];
+                e[i] = e[o];
+                e[o] = x;
             }
-            e[head[b]++] = x;
+            if (head[b] < end[b])
+                open[still++] = b;
         }
+        nopen = still;
     }
     for (size_t b = 0, at = 0; b < buckets; at += count[b], b++)
         if (count[b] > 1)
-            sort_rest(e + at, count[b], shift, seed);
+            radix_rest(e + at, count[b], shift, scratch + 4 * ((size_t)1 << QZ_RADIX_BITS), seed);
 }
 
-/* Sort entries whose keys agree above bit `shift`: 8 more bits at a time; small sets
- * by insertion, and runs of one utility (shift 0) by quicksort on the tie rule. */
-static void sort_rest(struct qz_entry *e, size_t n, int shift, uint64_t seed)
+/* Sort entries whose keys agree from bit `shift` up: small sets by insertion, runs
+ * of one utility (shift 0) by quicksort on the tie rule, others a level further. */
+static void radix_rest(struct qz_entry *e, size_t n, int shift, size_t *scratch, uint64_t seed)
 {
-    size_t count[256], head[256], end[256];
-    int bits;
+    int bits = shift < QZ_RADIX_BITS ? shift : QZ_RADIX_BITS;
 
-    if (n <= QZ_RADIX_MIN) {
+    if (n <= QZ_RADIX_MIN)
         insertion_sort(e, n, seed);
-        return;
-    }
-    if (shift == 0) {
+    else if (shift == 0)
         quick_sort(e, n, seed); /* equal utilities */
-        return;
-    }
-    bits = shift < 8 ? shift : 8;
-    radix_level(e, n, shift - bits, bits, count, head, end, seed);
+    else
+        radix_level(e, n, shift - bits, bits, scratch, seed);
 }
 
-/* Radix sort on radix_key (smaller first), then the tie rule: exactly the order of
- * qz_entry_better. The first digit starts at the highest bit where keys differ and is
- * up to 16 bits wide for large sets (1.5 MiB of counts), so that random utilities
- * take two passes; no other scratch. */
+/* The first level starts at the highest bit where the keys differ. Without room for
+ * the counts, quicksort. */
 static void radix_sort(struct qz_entry *e, size_t n, uint64_t seed)
 {
     uint64_t lo = UINT64_MAX, hi = 0, k;
-    size_t *c = NULL;
-    int top, bits = 8;
+    size_t *scratch;
 
     if (n <= QZ_RADIX_MIN) {
         insertion_sort(e, n, seed);
@@ -220,19 +231,16 @@ static void radix_sort(struct qz_entry *e, size_t n, uint64_t seed)
         lo = k < lo ? k : lo;
         hi = k > hi ? k : hi;
     }
-    if (lo == hi) {
-        quick_sort(e, n, seed); /* all of one utility */
+    scratch =
+        lo == hi
+            ? NULL
+            : malloc((size_t)QZ_RADIX_LEVELS * 4 * ((size_t)1 << QZ_RADIX_BITS) * sizeof *scratch);
+    if (!scratch) {
+        quick_sort(e, n, seed); /* all of one utility, or no memory */
         return;
     }
-    top = 64 - __builtin_clzll(lo ^ hi); /* keys agree from bit `top` up */
-    if (n >= ((size_t)1 << 18) && (c = malloc(3 * ((size_t)1 << 16) * sizeof *c)))
-        bits = 16;
-    bits = top < bits ? top : bits;
-    if (c) {
-        radix_level(e, n, top - bits, bits, c, c + ((size_t)1 << 16), c + ((size_t)2 << 16), seed);
-        free(c);
-    } else
-        sort_rest(e, n, top, seed);
+    radix_rest(e, n, 64 - __builtin_clzll(lo ^ hi), scratch, seed);
+    free(scratch);
 }
 
 void qz_entries_sort(struct qz_entry *e, size_t n, uint64_t seed)
