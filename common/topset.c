@@ -10,9 +10,7 @@
 #define QZ_FILTER_SAMPLE 8192                /* utilities sampled to estimate a filter bound */
 #define QZ_FILTER_MIN (8 * QZ_FILTER_SAMPLE) /* smaller buffers compact exactly */
 #define QZ_INSERTION_MAX 16
-#ifndef QZ_RADIX_MIN
 #define QZ_RADIX_MIN 32 /* smaller buckets are sorted by insertion */
-#endif
 
 /* a before b in the selection order; utilities first, tie keys only for equal utilities. */
 static inline int better(uint64_t seed, const struct qz_entry *a, const struct qz_entry *b)
@@ -151,9 +149,7 @@ static inline uint64_t radix_key(double u)
  * radix_key, QZ_RADIX_BITS bits a level, then the tie rule: exactly the order of
  * qz_entry_better. Each level's counts live in `scratch` (4 x 2^QZ_RADIX_BITS words a
  * level, for at most QZ_RADIX_LEVELS levels: 384 KiB), the only memory it needs. */
-#ifndef QZ_RADIX_BITS
 #define QZ_RADIX_BITS 11
-#endif
 #define QZ_RADIX_LEVELS ((64 + QZ_RADIX_BITS - 1) / QZ_RADIX_BITS)
 
 static void radix_rest(struct qz_entry *e, size_t n, int shift, size_t *scratch, uint64_t seed);
