@@ -127,22 +127,19 @@ done:
     return rc;
 }
 
-enum qz_status qz_dselect_redistribute(MPI_Comm comm, const struct qz_entry *e, size_t n,
-                                       uint64_t seed, uint64_t total, struct qz_entry **out,
-                                       size_t *nout, uint64_t *offset, struct qz_error *err)
+enum qz_status qz_dselect_redistribute(MPI_Comm comm, struct qz_entry **e, size_t *n, uint64_t seed,
+                                       uint64_t total, uint64_t *offset, struct qz_error *err)
 {
     int rank, size;
     uint64_t *pos = NULL;
-    struct qz_entry *bound = NULL, *in = NULL;
+    struct qz_entry *bound = NULL, *grown;
     int *scount = NULL, *sdispl = NULL, *rcount = NULL, *rdispl = NULL;
     MPI_Datatype entry_type;
-    size_t nin = 0, cut = 0;
+    size_t nin = 0, cut = 0, own, at;
     enum qz_status rc = QZ_OK;
 
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
-    *out = NULL;
-    *nout = 0;
     *offset = total * (uint64_t)rank / (uint64_t)size;
     pos = malloc((size_t)size * sizeof *pos);
     bound = malloc((size_t)size * sizeof *bound);
@@ -160,34 +157,43 @@ enum qz_status qz_dselect_redistribute(MPI_Comm comm, const struct qz_entry *e, 
     for (int r = 1; r < size; r++)
         pos[r - 1] = total * (uint64_t)r / (uint64_t)size;
     pos[size - 1] = total - 1;
-    if ((rc = qz_dselect(comm, e, n, seed, pos, (size_t)size, bound, err)))
+    if ((rc = qz_dselect(comm, *e, *n, seed, pos, (size_t)size, bound, err)))
         goto done;
     /* Slice boundaries in this rank's list: entries better than the first entry of
      * slice r + 1 go to ranks <= r; the last slice ends with position total - 1. */
     for (int r = 0; r < size; r++) {
         struct key k = key_of(&bound[r < size - 1 ? r : size - 1], seed);
-        size_t end = count_at_least(e, n, seed, &k, r < size - 1);
+        size_t end = count_at_least(*e, *n, seed, &k, r < size - 1);
         scount[r] = (int)(end - cut);
         sdispl[r] = (int)cut;
         cut = end;
     }
+    /* This rank's own part stays where it is; only the others' parts travel, into
+     * the room past the set's n entries: memory is n plus what arrives. */
+    own = (size_t)scount[rank];
+    scount[rank] = 0;
     MPI_Alltoall(scount, 1, MPI_INT, rcount, 1, MPI_INT, comm);
     for (int r = 0; r < size; r++) {
         rdispl[r] = (int)nin;
         nin += (size_t)rcount[r];
     }
-    in = malloc((nin ? nin : 1) * sizeof *in);
-    rc = in ? QZ_OK : qz_error_set(err, QZ_ENOMEM, "out of memory for a top-set slice");
+    grown = nin ? realloc(*e, (*n + nin) * sizeof **e) : *e;
+    rc = grown ? QZ_OK : qz_error_set(err, QZ_ENOMEM, "out of memory for a top-set slice");
+    if (grown)
+        *e = grown;
     if ((rc = qz_agree(comm, rc, err)))
         goto done;
     MPI_Type_contiguous((int)sizeof(struct qz_entry), MPI_BYTE, &entry_type);
     MPI_Type_commit(&entry_type);
-    MPI_Alltoallv(e, scount, sdispl, entry_type, in, rcount, rdispl, entry_type, comm);
+    MPI_Alltoallv(*e, scount, sdispl, entry_type, *e + *n, rcount, rdispl, entry_type, comm);
     MPI_Type_free(&entry_type);
-    qz_entries_sort(in, nin, seed);
-    *out = in;
-    *nout = nin;
-    in = NULL;
+    at = (size_t)sdispl[rank];
+    memmove(*e, *e + at, own * sizeof **e);
+    memmove(*e + own, *e + *n, nin * sizeof **e);
+    *n = own + nin;
+    if ((grown = realloc(*e, (*n ? *n : 1) * sizeof **e)))
+        *e = grown; /* a smaller block: keeping the larger one is harmless */
+    qz_entries_sort(*e, *n, seed);
 done:
     free(pos);
     free(bound);
@@ -195,6 +201,5 @@ done:
     free(sdispl);
     free(rcount);
     free(rdispl);
-    free(in);
     return rc;
 }

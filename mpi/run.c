@@ -256,7 +256,6 @@ void qz_run_free(struct qz_run *run)
     free(run->root.sweep);
     qz_texts_free(&run->root.top_texts);
     qz_texts_free(&run->root.selected_text);
-    free(run->slice.e);
     memset(&run->root, 0, sizeof run->root);
     memset(&run->slice, 0, sizeof run->slice);
 }

@@ -91,7 +91,8 @@ struct qz_run_root {
 };
 
 /* Runs above the gather limit whose job writes top/: this rank's even slice of the
- * top set, best first, global positions offset .. offset + n - 1 (owned). */
+ * top set, best first, global positions offset .. offset + n - 1: the array of the
+ * rank's top set (run_work.h), which the slice replaced, freed with it. */
 struct qz_top_slice {
     struct qz_entry *e;
     size_t n;

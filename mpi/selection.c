@@ -168,8 +168,16 @@ static enum qz_status select_distributed(MPI_Comm comm, const struct qz_job *job
         ts->e = smaller;
         ts->cap = kept ? kept : 1;
     }
-    return qz_dselect_redistribute(comm, ts->e, ts->n, job->seed, fig->top_count, &run->slice.e,
-                                   &run->slice.n, &run->slice.offset, err);
+    /* The set's array becomes this rank's slice (run->slice views it): no copy of
+     * the top set is made, for the sums below or for writing. */
+    if ((rc = qz_dselect_redistribute(comm, &ts->e, &ts->n, job->seed, fig->top_count,
+                                      &run->slice.offset, err)))
+        return rc;
+    ts->cap = ts->n ? ts->n : 1;
+    ts->ties_out = 0;
+    run->slice.e = ts->e;
+    run->slice.n = ts->n;
+    return QZ_OK;
 }
 
 enum qz_status qz_select_global(MPI_Comm comm, const struct qz_job *job, struct qz_run *run,
