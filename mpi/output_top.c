@@ -398,3 +398,36 @@ done:
     qz_h5_restore(&quiet);
     return rc;
 }
+
+enum qz_status qz_output_set_peak_rss(const char *tmp_path, const char *run, uint64_t max,
+                                      uint64_t root, struct qz_error *err)
+{
+    static const char *const names[2] = {"peak_rss_bytes_max", "peak_rss_bytes_root"};
+    const uint64_t values[2] = {max, root};
+    struct qz_h5_quiet quiet;
+    char *run_path = qz_h5_join_path("/runs", run ? run : "");
+    hid_t file = H5I_INVALID_HID, group = H5I_INVALID_HID;
+    enum qz_status rc = QZ_OK;
+
+    qz_h5_silence(&quiet);
+    if (!run_path)
+        rc = qz_error_set(err, QZ_ENOMEM, "%s: out of memory", tmp_path);
+    else if ((file = H5Fopen(tmp_path, H5F_ACC_RDWR, H5P_DEFAULT)) < 0 ||
+             (group = H5Gopen2(file, run_path, H5P_DEFAULT)) < 0)
+        rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot reopen %s", tmp_path, run_path);
+    for (int i = 0; i < 2 && !rc; i++) {
+        hid_t a = H5Aopen(group, names[i], H5P_DEFAULT);
+        if (a < 0 || H5Awrite(a, H5T_NATIVE_UINT64, &values[i]) < 0)
+            rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot set %s of %s", tmp_path, names[i], run_path);
+        if (a >= 0 && H5Aclose(a) < 0 && !rc)
+            rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot set %s of %s", tmp_path, names[i], run_path);
+    }
+    if (group >= 0 && H5Gclose(group) < 0 && !rc)
+        rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot close %s", tmp_path, run_path);
+    if (file >= 0 && H5Fclose(file) < 0 && !rc)
+        rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot close it after setting the peak memory",
+                        tmp_path);
+    free(run_path);
+    qz_h5_restore(&quiet);
+    return rc;
+}

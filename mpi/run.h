@@ -108,6 +108,10 @@ struct qz_run {
     struct qz_run_work *work;
 };
 
+/* Collective: the peak resident memory so far of the largest rank and of rank 0,
+ * bytes, on every rank. */
+void qz_run_peak_rss(MPI_Comm comm, uint64_t *max, uint64_t *root);
+
 /* Collective: the generator statistics (summed over the ranks and the sessions
  * before), the phases' times (max over the ranks) and the peak memory. */
 void qz_run_totals(MPI_Comm comm, const struct qz_job *job, double draw_seconds,
