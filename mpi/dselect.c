@@ -188,8 +188,10 @@ enum qz_status qz_dselect_redistribute(MPI_Comm comm, struct qz_entry **e, size_
     MPI_Alltoallv(*e, scount, sdispl, entry_type, *e + *n, rcount, rdispl, entry_type, comm);
     MPI_Type_free(&entry_type);
     at = (size_t)sdispl[rank];
-    memmove(*e, *e + at, own * sizeof **e);
-    memmove(*e + own, *e + *n, nin * sizeof **e);
+    if (at > 0)
+        memmove(*e, *e + at, own * sizeof **e);
+    if (nin > 0)
+        memmove(*e + own, *e + *n, nin * sizeof **e);
     *n = own + nin;
     if ((grown = realloc(*e, (*n ? *n : 1) * sizeof **e)))
         *e = grown; /* a smaller block: keeping the larger one is harmless */
