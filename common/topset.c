@@ -333,6 +333,21 @@ enum qz_status qz_topset_compact(struct qz_topset *ts, struct qz_error *err)
     return QZ_OK;
 }
 
+size_t qz_topset_keep_at_least(struct qz_topset *ts, double v)
+{
+    size_t keep = 0;
+
+    for (size_t i = 0; i < ts->n; i++)
+        if (ts->e[i].utility >= v)
+            ts->e[keep++] = ts->e[i];
+    if (keep < ts->n) { /* what was dropped before is <= thr < v, what now < v */
+        ts->ties_out = ts->thr == v ? ts->ties_out : 0;
+        ts->thr = v;
+    }
+    ts->n = keep;
+    return keep;
+}
+
 void qz_topset_finish(struct qz_topset *ts)
 {
     if (ts->n > ts->k) {
