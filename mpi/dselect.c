@@ -60,6 +60,33 @@ size_t qz_dselect_count_better(const struct qz_entry *e, size_t n, uint64_t seed
     return count_at_least(e, n, seed, &k, 1);
 }
 
+/* Collective, once the utility part of every wanted key lo[j] is fixed: where exactly
+ * one entry of all ranks has that utility, it is the wanted entry, so the holder
+ * hands over its tie key and index in one allreduce (buf: room for 3m words) and
+ * those parts need no bisection. With distinct utilities the ~192 allreduces of a
+ * selection become ~68, which matters most on a loaded machine, where every
+ * allreduce waits for the slowest rank to be scheduled. */
+static void settle_unique(MPI_Comm comm, const struct qz_entry *e, size_t n, uint64_t seed,
+                          size_t m, struct key *lo, struct key *hi, uint64_t *buf)
+{
+    for (size_t j = 0; j < m; j++) {
+        struct key a = {{lo[j].part[0], 0, 0}}, b = {{lo[j].part[0], UINT64_MAX, UINT64_MAX}};
+        size_t above = count_at_least(e, n, seed, &b, 1), upto = count_at_least(e, n, seed, &a, 0);
+        buf[3 * j] = upto - above; /* entries with exactly this utility */
+        buf[3 * j + 1] = buf[3 * j + 2] = 0;
+        if (upto - above == 1) {
+            struct key k = key_of(&e[above], seed);
+            buf[3 * j + 1] = k.part[1];
+            buf[3 * j + 2] = k.part[2];
+        }
+    }
+    MPI_Allreduce(MPI_IN_PLACE, buf, (int)(3 * m), MPI_UINT64_T, MPI_SUM, comm);
+    for (size_t j = 0; j < m; j++)
+        if (buf[3 * j] == 1)
+            for (int d = 1; d < 3; d++)
+                lo[j].part[d] = hi[j].part[d] = buf[3 * j + d];
+}
+
 enum qz_status qz_dselect(MPI_Comm comm, const struct qz_entry *e, size_t n, uint64_t seed,
                           const uint64_t *pos, size_t m, struct qz_entry *out, struct qz_error *err)
 {
@@ -105,6 +132,8 @@ enum qz_status qz_dselect(MPI_Comm comm, const struct qz_entry *e, size_t n, uin
         }
         for (size_t j = 0; j < m; j++)
             hi[j].part[d] = lo[j].part[d];
+        if (d == 0)
+            settle_unique(comm, e, n, seed, m, lo, hi, count);
     }
     /* Exactly one rank holds each found key; the others contribute zero bits, so a
      * sum of the raw words hands every rank the entry exactly. */
