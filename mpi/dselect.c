@@ -156,6 +156,28 @@ done:
     return rc;
 }
 
+/* e[0..a) and e[a..n) are sorted best first: merge them in place, through a copy of
+ * the first run (about K/4 entries on 2 ranks). Returns 0 (nothing
+ * changed) when that copy cannot be allocated; the caller sorts instead. */
+static int merge_two(struct qz_entry *e, size_t a, size_t n, uint64_t seed)
+{
+    struct qz_entry *first;
+    size_t i = 0, j = a, out = 0;
+
+    if (a == 0 || a == n)
+        return 1;
+    if (!(first = malloc(a * sizeof *first)))
+        return 0;
+    memcpy(first, e, a * sizeof *first);
+    /* out = i + (j - a) <= j: the output never overtakes the second run's reader. */
+    while (i < a && j < n)
+        e[out++] = qz_entry_better(seed, &e[j], &first[i]) ? e[j++] : first[i++];
+    while (i < a)
+        e[out++] = first[i++];
+    free(first);
+    return 1;
+}
+
 enum qz_status qz_dselect_redistribute(MPI_Comm comm, struct qz_entry **e, size_t *n, uint64_t seed,
                                        uint64_t total, uint64_t *offset, struct qz_error *err)
 {
@@ -224,7 +246,8 @@ enum qz_status qz_dselect_redistribute(MPI_Comm comm, struct qz_entry **e, size_
     *n = own + nin;
     if ((grown = realloc(*e, (*n ? *n : 1) * sizeof **e)))
         *e = grown; /* a smaller block: keeping the larger one is harmless */
-    qz_entries_sort(*e, *n, seed);
+    if (size != 2 || !merge_two(*e, own, *n, seed))
+        qz_entries_sort(*e, *n, seed);
 done:
     free(pos);
     free(bound);
