@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "rng.h"
 
@@ -9,6 +10,7 @@
 #define QZ_FILTER_SAMPLE 8192                /* utilities sampled to estimate a filter bound */
 #define QZ_FILTER_MIN (8 * QZ_FILTER_SAMPLE) /* smaller buffers compact exactly */
 #define QZ_INSERTION_MAX 16
+#define QZ_RADIX_MIN 32 /* smaller buckets are sorted by insertion */
 
 /* a before b in the selection order; utilities first, tie keys only for equal utilities. */
 static inline int better(uint64_t seed, const struct qz_entry *a, const struct qz_entry *b)
@@ -113,21 +115,138 @@ static void select_best(struct qz_entry *e, size_t n, size_t k, uint64_t seed)
         insertion_sort(e, n, seed);
 }
 
-void qz_entries_sort(struct qz_entry *e, size_t n, uint64_t seed)
+/* Quicksort in the selection order, recursing into the smaller side so the stack
+ * stays O(log n). Used on runs of equal utilities, where only tie keys decide. */
+static void quick_sort(struct qz_entry *e, size_t n, uint64_t seed)
 {
-    /* Quicksort, recursing into the smaller side so the stack stays O(log n). */
     while (n > QZ_INSERTION_MAX) {
         size_t p = partition(e, n, seed);
         if (p < n - p - 1) {
-            qz_entries_sort(e, p, seed);
+            quick_sort(e, p, seed);
             e += p + 1;
             n -= p + 1;
         } else {
-            qz_entries_sort(e + p + 1, n - p - 1, seed);
+            quick_sort(e + p + 1, n - p - 1, seed);
             n = p;
         }
     }
     insertion_sort(e, n, seed);
+}
+
+/* The utility as an unsigned key, smaller = better: the bits of a double ordered as
+ * integers (all bits of negatives flipped, the sign bit of the rest), then inverted.
+ * -0.0 counts as 0.0, as utility comparison treats them. */
+static inline uint64_t radix_key(double u)
+{
+    uint64_t b;
+    if (u == 0)
+        u = 0.0;
+    memcpy(&b, &u, sizeof b);
+    return b >> 63 ? b : ~(b | (UINT64_C(1) << 63));
+}
+
+/* An in-place most-significant-digit radix sort ("American flag sort") on
+ * radix_key, QZ_RADIX_BITS bits a level, then the tie rule: exactly the order of
+ * qz_entry_better. Each level's counts live in `scratch` (4 x 2^QZ_RADIX_BITS words a
+ * level, for at most QZ_RADIX_LEVELS levels: 384 KiB), the only memory it needs. */
+#define QZ_RADIX_BITS 11
+#define QZ_RADIX_LEVELS ((64 + QZ_RADIX_BITS - 1) / QZ_RADIX_BITS)
+
+static void radix_rest(struct qz_entry *e, size_t n, int shift, size_t *scratch, uint64_t seed);
+
+/* One level: the digit is `bits` bits from bit `shift` up. */
+static void radix_level(struct qz_entry *e, size_t n, int shift, int bits, size_t *scratch,
+                        uint64_t seed)
+{
+    size_t buckets = (size_t)1 << bits, mask = buckets - 1;
+    size_t *count = scratch, *head = count + buckets, *end = head + buckets, *open = end + buckets;
+    size_t nopen = 0;
+
+    memset(count, 0, buckets * sizeof *count);
+    for (size_t i = 0; i < n; i++)
+        count[(radix_key(e[i].utility) >> shift) & mask]++;
+    for (size_t b = 0, at = 0; b < buckets; b++) {
+        head[b] = at;
+        at += count[b];
+        end[b] = at;
+    }
+    /* Move the entries to their buckets in sweeps (as ska_sort does): each entry of a
+     * bucket's unfinished part is swapped to where its own bucket goes on. The swaps
+     * of one sweep do not wait on each other, so their cache misses overlap, unlike
+     * following one cycle. Buckets still unfinished stay in `open`. */
+    for (size_t b = 0; b < buckets; b++)
+        if (head[b] < end[b])
+            open[nopen++] = b;
+    while (nopen > 0) {
+        size_t still = 0;
+        for (size_t j = 0; j < nopen; j++) {
+            size_t b = open[j], to = end[b];
+            for (size_t i = head[b]; i < to; i++) {
+                size_t o = head[(radix_key(e[i].utility) >> shift) & mask]++;
+                struct qz_entry x = e[i];
+                e[i] = e[o];
+                e[o] = x;
+            }
+            if (head[b] < end[b])
+                open[still++] = b;
+        }
+        nopen = still;
+    }
+    for (size_t b = 0, at = 0; b < buckets; at += count[b], b++)
+        if (count[b] > 1)
+            radix_rest(e + at, count[b], shift, scratch + 4 * ((size_t)1 << QZ_RADIX_BITS), seed);
+}
+
+/* Sort entries whose keys agree from bit `shift` up: small sets by insertion, runs
+ * of one utility (shift 0) by quicksort on the tie rule, others a level further. */
+static void radix_rest(struct qz_entry *e, size_t n, int shift, size_t *scratch, uint64_t seed)
+{
+    int bits = shift < QZ_RADIX_BITS ? shift : QZ_RADIX_BITS;
+
+    if (n <= QZ_RADIX_MIN)
+        insertion_sort(e, n, seed);
+    else if (shift == 0)
+        quick_sort(e, n, seed); /* equal utilities */
+    else
+        radix_level(e, n, shift - bits, bits, scratch, seed);
+}
+
+/* The first level starts at the highest bit where the keys differ. Without room for
+ * the counts, quicksort. */
+static void radix_sort(struct qz_entry *e, size_t n, uint64_t seed)
+{
+    uint64_t lo = UINT64_MAX, hi = 0, k;
+    size_t *scratch;
+
+    if (n <= QZ_RADIX_MIN) {
+        insertion_sort(e, n, seed);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        k = radix_key(e[i].utility);
+        lo = k < lo ? k : lo;
+        hi = k > hi ? k : hi;
+    }
+    scratch =
+        lo == hi
+            ? NULL
+            : malloc((size_t)QZ_RADIX_LEVELS * 4 * ((size_t)1 << QZ_RADIX_BITS) * sizeof *scratch);
+    if (!scratch) {
+        quick_sort(e, n, seed); /* all of one utility, or no memory */
+        return;
+    }
+    radix_rest(e, n, 64 - __builtin_clzll(lo ^ hi), scratch, seed);
+    free(scratch);
+}
+
+void qz_entries_sort(struct qz_entry *e, size_t n, uint64_t seed)
+{
+    size_t i = 1;
+    /* Sorted input (one rank's redistribution, a resumed set) costs one pass. */
+    while (i < n && better(seed, &e[i - 1], &e[i]))
+        i++;
+    if (i < n)
+        radix_sort(e, n, seed);
 }
 
 /* Keep exactly the best k entries; thr becomes the lowest kept utility. */
@@ -214,11 +333,38 @@ enum qz_status qz_topset_compact(struct qz_topset *ts, struct qz_error *err)
     return QZ_OK;
 }
 
+size_t qz_topset_keep_at_least(struct qz_topset *ts, double v)
+{
+    size_t keep = 0;
+
+    for (size_t i = 0; i < ts->n; i++)
+        if (ts->e[i].utility >= v)
+            ts->e[keep++] = ts->e[i];
+    if (keep < ts->n) { /* what was dropped before is <= thr < v, what now < v */
+        ts->ties_out = ts->thr == v ? ts->ties_out : 0;
+        ts->thr = v;
+    }
+    ts->n = keep;
+    return keep;
+}
+
 void qz_topset_finish(struct qz_topset *ts)
 {
     if (ts->n > ts->k) {
-        compact_exact(ts);
-    } else if (ts->n > 0) {
+        /* Sorting everything is cheaper than a selection and then a sort; what the
+         * bound drops is what compact_exact would drop. */
+        double low;
+        uint64_t dropped = 0;
+        qz_entries_sort(ts->e, ts->n, ts->seed);
+        low = ts->e[ts->k - 1].utility;
+        for (size_t i = ts->k; i < ts->n && ts->e[i].utility == low; i++)
+            dropped++;
+        ts->ties_out = (ts->thr == low ? ts->ties_out : 0) + dropped;
+        ts->thr = low;
+        ts->n = ts->k;
+        return;
+    }
+    if (ts->n > 0) {
         /* Tie counts refer to the lowest held utility from here on (qz_topset_merge). */
         double low = ts->e[0].utility;
         for (size_t i = 1; i < ts->n; i++)

@@ -82,6 +82,11 @@ static inline enum qz_status qz_topset_offer(struct qz_topset *ts, double u, dou
     return qz_topset_push(ts, u, c, index, err);
 }
 
+/* Keep the held entries with utility >= v, in their order; every sample the set
+ * drops has utility < v, so thr rises to v (ties_out kept only when thr was v).
+ * Returns the number kept. Local. */
+size_t qz_topset_keep_at_least(struct qz_topset *ts, double v);
+
 /* End of stream: keep the best k and sort them best first. */
 void qz_topset_finish(struct qz_topset *ts);
 

@@ -26,11 +26,13 @@ size_t qz_dselect_count_better(const struct qz_entry *e, size_t n, uint64_t seed
                                const struct qz_entry *x);
 
 /* Collective: redistribute the best `total` entries of the ranks' sets so that rank
- * r ends up with global positions [total*r/P, total*(r+1)/P), best first. e[0..n)
- * is this rank's set, best first; *out (malloc'd, the caller frees) receives the
- * slice, *nout its length and *offset its first position. */
-enum qz_status qz_dselect_redistribute(MPI_Comm comm, const struct qz_entry *e, size_t n,
-                                       uint64_t seed, uint64_t total, struct qz_entry **out,
-                                       size_t *nout, uint64_t *offset, struct qz_error *err);
+ * r ends up with global positions [total*r/P, total*(r+1)/P), best first, in place:
+ * on entry (*e)[0..*n) is this rank's set, best first, in a malloc'd array; on
+ * return the array (reallocated) holds the slice, *n its length and *offset its first
+ * position. The rank's own part does not move between arrays, so memory peaks at the
+ * set plus the entries that arrive from other ranks. On failure the set is
+ * unchanged. */
+enum qz_status qz_dselect_redistribute(MPI_Comm comm, struct qz_entry **e, size_t *n, uint64_t seed,
+                                       uint64_t total, uint64_t *offset, struct qz_error *err);
 
 #endif

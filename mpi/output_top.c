@@ -23,43 +23,89 @@ static const struct top_field {
     {"cost", QZ_H5_F64, "costs of the top set, best first", "cost"},
 };
 
-/* The fields of n entries as separate arrays (malloc'd, freed by free_columns). */
-struct columns {
-    uint64_t *index;
-    double *utility;
-    double *cost;
-};
+/* The top set is written from its entries a slice at a time, through one buffer of
+ * TOP_SLICE values (8 MiB): no copy of the whole set is made for writing. */
+#define TOP_SLICE ((size_t)1 << 20)
 
-static int fill_columns(struct columns *c, const struct qz_entry *e, size_t n)
+/* Entries per write: TOP_SLICE, or fewer when the environment sets QZ_TOP_SLICE (a
+ * test hook, so that small top sets take several slices). */
+static size_t slice_entries(void)
 {
-    size_t bytes = n ? n * sizeof(double) : 1;
+    const char *s = getenv("QZ_TOP_SLICE");
+    char *end;
+    unsigned long long v;
 
-    c->index = n <= SIZE_MAX / sizeof(double) ? malloc(bytes) : NULL;
-    c->utility = c->index ? malloc(bytes) : NULL;
-    c->cost = c->utility ? malloc(bytes) : NULL;
-    if (!c->cost)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        c->index[i] = e[i].index;
-        c->utility[i] = e[i].utility;
-        c->cost[i] = e[i].cost;
+    if (!s || !*s)
+        return TOP_SLICE;
+    v = strtoull(s, &end, 10);
+    return *end == '\0' && v >= 1 && v <= TOP_SLICE ? (size_t)v : TOP_SLICE;
+}
+
+/* Field `field` of entries e[0..n) into buf (room for n 8-byte values). */
+static void fill_field(void *buf, int field, const struct qz_entry *e, size_t n)
+{
+    if (field == TOP_INDEX) {
+        uint64_t *b = buf;
+        for (size_t i = 0; i < n; i++)
+            b[i] = e[i].index;
+    } else {
+        double *b = buf;
+        for (size_t i = 0; i < n; i++)
+            b[i] = field == TOP_UTILITY ? e[i].utility : e[i].cost;
     }
-    return 0;
 }
 
-static void free_columns(struct columns *c)
+/* Write n values from buf into dset at offset, with transfer list dxpl; n = 0 selects
+ * nothing (a rank with nothing left still takes part in a collective write). */
+static herr_t write_part(hid_t dset, int field, const void *buf, hsize_t n, hsize_t offset,
+                         hid_t dxpl)
 {
-    free(c->index);
-    free(c->utility);
-    free(c->cost);
-    memset(c, 0, sizeof *c);
+    hid_t ftype, mtype, fspace = H5Dget_space(dset), mspace;
+    hsize_t one = 1;
+    herr_t st = -1;
+
+    qz_h5_kind_types(top_fields[field].kind, &ftype, &mtype);
+    mspace = H5Screate_simple(1, n ? &n : &one, NULL);
+    if (fspace >= 0 && mspace >= 0 &&
+        (n > 0 ? H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &offset, NULL, &n, NULL)
+               : (H5Sselect_none(fspace) < 0 ? -1 : H5Sselect_none(mspace))) >= 0)
+        st = H5Dwrite(dset, mtype, mspace, fspace, dxpl, buf);
+    if (mspace >= 0)
+        H5Sclose(mspace);
+    if (fspace >= 0)
+        H5Sclose(fspace);
+    return st;
 }
 
-static const void *column(const struct columns *c, int field)
+/* Serial: dataset `field` of k entries in group, written slice by slice through buf
+ * (room for `slice` values). The dataset is as qz_h5_write_dataset_1d makes it. */
+static enum qz_status write_field_serial(hid_t group, int field, const struct qz_entry *e, size_t k,
+                                         void *buf, size_t slice)
 {
-    return field == TOP_INDEX     ? (const void *)c->index
-           : field == TOP_UTILITY ? (const void *)c->utility
-                                  : c->cost;
+    hsize_t dim = k;
+    hid_t ftype, mtype, space = H5Screate_simple(1, &dim, NULL), dset = H5I_INVALID_HID;
+    enum qz_status rc = QZ_EHDF5;
+
+    qz_h5_kind_types(top_fields[field].kind, &ftype, &mtype);
+    if (space >= 0)
+        dset = H5Dcreate2(group, top_fields[field].name, ftype, space, H5P_DEFAULT, H5P_DEFAULT,
+                          H5P_DEFAULT);
+    if (dset >= 0) {
+        rc = QZ_OK;
+        for (size_t off = 0; off < k && !rc; off += slice) {
+            size_t part = k - off < slice ? k - off : slice;
+            fill_field(buf, field, e + off, part);
+            if (write_part(dset, field, buf, part, off, H5P_DEFAULT) < 0)
+                rc = QZ_EHDF5;
+        }
+        if (!rc)
+            rc = qz_h5_describe(dset, top_fields[field].description, top_fields[field].units);
+        if (H5Dclose(dset) < 0)
+            rc = QZ_EHDF5;
+    }
+    if (space >= 0 && H5Sclose(space) < 0)
+        rc = QZ_EHDF5;
+    return rc;
 }
 
 /* top/payload (UTF-8 texts) and, with log-probs, top/logprob_sum and top/tokens. */
@@ -100,24 +146,21 @@ static enum qz_status write_top_texts(hid_t group, const struct qz_texts *t, int
     return rc;
 }
 
-/* top/ written by the root from rec->top. */
+/* top/ written by the root from rec->top, a slice at a time. */
 enum qz_status qz_output_top_serial(hid_t run, const struct qz_record *rec,
                                     const struct qz_h5_where *w, struct qz_error *err)
 {
-    size_t k = (size_t)rec->top_count;
-    struct columns c = {NULL, NULL, NULL};
+    size_t k = (size_t)rec->top_count, slice = slice_entries();
+    void *buf = malloc((k < slice ? (k ? k : 1) : slice) * sizeof(uint64_t));
     hid_t group;
     enum qz_status rc, rc2;
 
-    if (fill_columns(&c, rec->top, k) != 0) {
-        free_columns(&c);
-        return qz_error_set(err, QZ_ENOMEM, "%s: out of memory for a top set of %zu", w->path, k);
-    }
+    if (!buf)
+        return qz_error_set(err, QZ_ENOMEM, "%s: out of memory writing a top set of %zu", w->path,
+                            k);
     if (!(rc = qz_h5_create_group(run, "top", &group, w, err))) {
         for (int f = 0; f < (rec->has_cost ? TOP_FIELDS : TOP_COST) && !rc; f++)
-            if ((rc = qz_h5_write_dataset_1d(group, top_fields[f].name, top_fields[f].kind, k,
-                                             column(&c, f), top_fields[f].description,
-                                             top_fields[f].units)))
+            if ((rc = write_field_serial(group, f, rec->top, k, buf, slice)))
                 rc = qz_h5_fail(err, rc, "%s: cannot write dataset %s/%s", w->path, w->group,
                                 top_fields[f].name);
         if (!rc && rec->top_texts)
@@ -125,7 +168,7 @@ enum qz_status qz_output_top_serial(hid_t run, const struct qz_record *rec,
         rc2 = qz_h5_close_group(group, w, err);
         rc = rc ? rc : rc2;
     }
-    free_columns(&c);
+    free(buf);
     return rc;
 }
 
@@ -232,28 +275,29 @@ static enum qz_status allocate_top(const char *tmp_path, const hid_t *dset, int 
     return rc;
 }
 
-/* Write this rank's n elements at offset with a collective transfer; a rank with
- * none still takes part, selecting nothing. */
-static enum qz_status write_slice(hid_t dset, int field, const void *data, hsize_t n,
-                                  hsize_t offset, hid_t dxpl, const struct qz_h5_where *w,
-                                  struct qz_error *err)
+/* Collective: write this rank's n entries e[0..n) at offset into dataset `field`,
+ * a slice at a time through buf (room for `slice` values). Collective transfers need
+ * the same number of H5Dwrite calls on every rank: all make as many as the rank with
+ * the most slices, selecting nothing once their entries are written. Each write is
+ * agreed on, so a failure stops every rank at the same call. */
+static enum qz_status write_field_parallel(MPI_Comm comm, hid_t dset, int field,
+                                           const struct qz_entry *e, size_t n, uint64_t offset,
+                                           void *buf, size_t slice, hid_t dxpl,
+                                           const struct qz_h5_where *w, struct qz_error *err)
 {
-    hid_t ftype, mtype, fspace = H5Dget_space(dset), mspace;
-    hsize_t one = 1;
+    unsigned long long calls = (n + slice - 1) / slice;
     enum qz_status rc = QZ_OK;
 
-    qz_h5_kind_types(top_fields[field].kind, &ftype, &mtype);
-    mspace = H5Screate_simple(1, n ? &n : &one, NULL);
-    if (fspace < 0 || mspace < 0 ||
-        (n > 0 && H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &offset, NULL, &n, NULL) < 0) ||
-        (n == 0 && (H5Sselect_none(fspace) < 0 || H5Sselect_none(mspace) < 0)) ||
-        H5Dwrite(dset, mtype, mspace, fspace, dxpl, data) < 0)
-        rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot write dataset %s/%s", w->path, w->group,
-                        top_fields[field].name);
-    if (mspace >= 0)
-        H5Sclose(mspace);
-    if (fspace >= 0)
-        H5Sclose(fspace);
+    MPI_Allreduce(MPI_IN_PLACE, &calls, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, comm);
+    for (unsigned long long c = 0; c < calls && !rc; c++) {
+        size_t off = (size_t)c * slice, part = off < n ? (n - off < slice ? n - off : slice) : 0;
+        if (part)
+            fill_field(buf, field, e + off, part);
+        if (write_part(dset, field, buf, part, offset + off, dxpl) < 0)
+            rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot write dataset %s/%s", w->path, w->group,
+                            top_fields[field].name);
+        rc = qz_agree(comm, rc, err);
+    }
     return rc;
 }
 
@@ -291,7 +335,8 @@ enum qz_status qz_output_write_top(MPI_Comm comm, const char *tmp_path, const ch
 {
     struct qz_h5_quiet quiet;
     struct qz_error close_err = {QZ_OK, ""};
-    struct columns c = {NULL, NULL, NULL};
+    size_t slice = slice_entries();
+    void *buf = NULL;
     hid_t fapl = H5I_INVALID_HID, dxpl = H5I_INVALID_HID, file = H5I_INVALID_HID;
     hid_t run_group = H5I_INVALID_HID, top = H5I_INVALID_HID;
     hid_t dset[TOP_FIELDS] = {H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID};
@@ -304,7 +349,7 @@ enum qz_status qz_output_write_top(MPI_Comm comm, const char *tmp_path, const ch
     MPI_Comm_rank(comm, &rank);
     qz_h5_silence(&quiet);
     rc = check_slices(comm, n, offset, total, tmp_path, err);
-    if (!rc && (!top_path || fill_columns(&c, e, n) != 0))
+    if (!rc && (!top_path || !(buf = malloc((n < slice ? (n ? n : 1) : slice) * sizeof(uint64_t)))))
         rc =
             qz_error_set(err, QZ_ENOMEM, "rank %d: out of memory for %zu top set entries", rank, n);
     if ((rc = qz_agree(comm, rc, err)))
@@ -335,7 +380,7 @@ enum qz_status qz_output_write_top(MPI_Comm comm, const char *tmp_path, const ch
         rc =
             qz_agree(comm, rank == 0 ? allocate_top(tmp_path, dset, nfields, &w, err) : QZ_OK, err);
     for (int f = 0; f < nfields && total > 0 && !rc; f++)
-        rc = qz_agree(comm, write_slice(dset[f], f, column(&c, f), n, offset, dxpl, &w, err), err);
+        rc = write_field_parallel(comm, dset[f], f, e, n, offset, buf, slice, dxpl, &w, err);
 
     /* After a failure, its message stands, not one about the close. */
     rc_close = close_parallel(file, run_group, top, dset, tmp_path, &w, rank, &close_err);
@@ -347,9 +392,42 @@ done:
         H5Pclose(dxpl);
     if (fapl >= 0)
         H5Pclose(fapl);
-    free_columns(&c);
+    free(buf);
     free(run_path);
     free(top_path);
+    qz_h5_restore(&quiet);
+    return rc;
+}
+
+enum qz_status qz_output_set_peak_rss(const char *tmp_path, const char *run, uint64_t max,
+                                      uint64_t root, struct qz_error *err)
+{
+    static const char *const names[2] = {"peak_rss_bytes_max", "peak_rss_bytes_root"};
+    const uint64_t values[2] = {max, root};
+    struct qz_h5_quiet quiet;
+    char *run_path = qz_h5_join_path("/runs", run ? run : "");
+    hid_t file = H5I_INVALID_HID, group = H5I_INVALID_HID;
+    enum qz_status rc = QZ_OK;
+
+    qz_h5_silence(&quiet);
+    if (!run_path)
+        rc = qz_error_set(err, QZ_ENOMEM, "%s: out of memory", tmp_path);
+    else if ((file = H5Fopen(tmp_path, H5F_ACC_RDWR, H5P_DEFAULT)) < 0 ||
+             (group = H5Gopen2(file, run_path, H5P_DEFAULT)) < 0)
+        rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot reopen %s", tmp_path, run_path);
+    for (int i = 0; i < 2 && !rc; i++) {
+        hid_t a = H5Aopen(group, names[i], H5P_DEFAULT);
+        if (a < 0 || H5Awrite(a, H5T_NATIVE_UINT64, &values[i]) < 0)
+            rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot set %s of %s", tmp_path, names[i], run_path);
+        if (a >= 0 && H5Aclose(a) < 0 && !rc)
+            rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot set %s of %s", tmp_path, names[i], run_path);
+    }
+    if (group >= 0 && H5Gclose(group) < 0 && !rc)
+        rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot close %s", tmp_path, run_path);
+    if (file >= 0 && H5Fclose(file) < 0 && !rc)
+        rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot close it after setting the peak memory",
+                        tmp_path);
+    free(run_path);
     qz_h5_restore(&quiet);
     return rc;
 }

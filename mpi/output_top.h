@@ -37,4 +37,11 @@ enum qz_status qz_output_write_top(MPI_Comm comm, const char *tmp_path, const ch
                                    const struct qz_entry *e, size_t n, uint64_t offset,
                                    uint64_t total, int has_cost, struct qz_error *err);
 
+/* Root, serial: set the run's peak_rss_bytes_max and peak_rss_bytes_root to max and
+ * root in the temporary file tmp_path of a transaction, after everything else of the
+ * run is written and before the commit, so that the recorded peak covers the write.
+ * QZ_EHDF5 (the root then aborts the transaction). */
+enum qz_status qz_output_set_peak_rss(const char *tmp_path, const char *run, uint64_t max,
+                                      uint64_t root, struct qz_error *err);
+
 #endif

@@ -224,7 +224,6 @@ void qz_run_totals(MPI_Comm comm, const struct qz_job *job, double draw_seconds,
                    double select_seconds, struct qz_run *run)
 {
     double times[2] = {draw_seconds, select_seconds};
-    uint64_t rss[2];
 
     if (job->gen.ops->stats) {
         qz_gen_stats_total(comm, job, &run->work->base.stats, &run->fig.stats);
@@ -237,12 +236,19 @@ void qz_run_totals(MPI_Comm comm, const struct qz_job *job, double draw_seconds,
     MPI_Allreduce(MPI_IN_PLACE, times, 2, MPI_DOUBLE, MPI_MAX, comm);
     run->fig.draw_seconds = times[0];
     run->fig.select_seconds = times[1];
+    qz_run_peak_rss(comm, &run->fig.peak_rss_max, &run->fig.peak_rss_root);
+}
+
+void qz_run_peak_rss(MPI_Comm comm, uint64_t *max, uint64_t *root)
+{
+    uint64_t rss[2];
+
     rss[0] = peak_rss();
     rss[1] = rss[0];
     MPI_Allreduce(MPI_IN_PLACE, &rss[0], 1, MPI_UINT64_T, MPI_MAX, comm);
     MPI_Bcast(&rss[1], 1, MPI_UINT64_T, 0, comm);
-    run->fig.peak_rss_max = rss[0];
-    run->fig.peak_rss_root = rss[1];
+    *max = rss[0];
+    *root = rss[1];
 }
 
 void qz_run_free(struct qz_run *run)
@@ -256,7 +262,6 @@ void qz_run_free(struct qz_run *run)
     free(run->root.sweep);
     qz_texts_free(&run->root.top_texts);
     qz_texts_free(&run->root.selected_text);
-    free(run->slice.e);
     memset(&run->root, 0, sizeof run->root);
     memset(&run->slice, 0, sizeof run->slice);
 }

@@ -91,7 +91,8 @@ struct qz_run_root {
 };
 
 /* Runs above the gather limit whose job writes top/: this rank's even slice of the
- * top set, best first, global positions offset .. offset + n - 1 (owned). */
+ * top set, best first, global positions offset .. offset + n - 1: the array of the
+ * rank's top set (run_work.h), which the slice replaced, freed with it. */
 struct qz_top_slice {
     struct qz_entry *e;
     size_t n;
@@ -106,6 +107,10 @@ struct qz_run {
     struct qz_top_slice slice;
     struct qz_run_work *work;
 };
+
+/* Collective: the peak resident memory so far of the largest rank and of rank 0,
+ * bytes, on every rank. */
+void qz_run_peak_rss(MPI_Comm comm, uint64_t *max, uint64_t *root);
 
 /* Collective: the generator statistics (summed over the ranks and the sessions
  * before), the phases' times (max over the ranks) and the peak memory. */

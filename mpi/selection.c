@@ -168,8 +168,80 @@ static enum qz_status select_distributed(MPI_Comm comm, const struct qz_job *job
         ts->e = smaller;
         ts->cap = kept ? kept : 1;
     }
-    return qz_dselect_redistribute(comm, ts->e, ts->n, job->seed, fig->top_count, &run->slice.e,
-                                   &run->slice.n, &run->slice.offset, err);
+    /* The set's array becomes this rank's slice (run->slice views it): no copy of
+     * the top set is made, for the sums below or for writing. */
+    if ((rc = qz_dselect_redistribute(comm, &ts->e, &ts->n, job->seed, fig->top_count,
+                                      &run->slice.offset, err)))
+        return rc;
+    ts->cap = ts->n ? ts->n : 1;
+    ts->ties_out = 0;
+    run->slice.e = ts->e;
+    run->slice.n = ts->n;
+    return QZ_OK;
+}
+
+#define QZ_PREFILTER_SAMPLE 8192 /* utilities each rank samples for the bound */
+
+static int by_utility_desc(const void *pa, const void *pb)
+{
+    double a = ((const double *)pa)[0], b = ((const double *)pb)[0];
+    return (a < b) - (a > b);
+}
+
+/* Collective, before the ranks sort their sets: drop from every rank's buffer the
+ * entries that cannot be among the best `want` of all ranks, so that each rank sorts
+ * about want / P entries instead of up to want plus slack. A bound v is estimated
+ * from utilities sampled on every rank (each standing for n_r / s_r entries) to keep
+ * about 2% more than want; the ranks then count their entries >= v, and filter only
+ * when at least want are kept in all: the best want are always kept, and every
+ * dropped sample lies below them, so the results do not change. An optimization: on
+ * any shortage of memory nothing is dropped. */
+static void prefilter(MPI_Comm comm, struct qz_topset *ts, uint64_t want)
+{
+    int size, ok;
+    uint64_t n = ts->n, total = 0, count = 0;
+    size_t s = ts->n < QZ_PREFILTER_SAMPLE ? ts->n : QZ_PREFILTER_SAMPLE, m = 0;
+    double *mine, *all = NULL, *pairs = NULL, v = -INFINITY, acc = 0;
+    uint64_t *ns = NULL;
+
+    MPI_Comm_size(comm, &size);
+    MPI_Allreduce(&n, &total, 1, MPI_UINT64_T, MPI_SUM, comm);
+    if (total <= want + want / 16)
+        return;
+    mine = malloc(QZ_PREFILTER_SAMPLE * sizeof *mine);
+    all = malloc((size_t)size * QZ_PREFILTER_SAMPLE * sizeof *all);
+    ns = malloc((size_t)size * sizeof *ns);
+    pairs = malloc(2 * (size_t)size * QZ_PREFILTER_SAMPLE * sizeof *pairs);
+    ok = mine && all && ns && pairs;
+    MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, comm);
+    if (ok) {
+        for (size_t j = 0; j < QZ_PREFILTER_SAMPLE; j++)
+            mine[j] = j < s ? ts->e[j * (ts->n / s)].utility : 0.0;
+        MPI_Allgather(mine, QZ_PREFILTER_SAMPLE, MPI_DOUBLE, all, QZ_PREFILTER_SAMPLE, MPI_DOUBLE,
+                      comm);
+        MPI_Allgather(&n, 1, MPI_UINT64_T, ns, 1, MPI_UINT64_T, comm);
+        for (int r = 0; r < size; r++) {
+            size_t sr = ns[r] < QZ_PREFILTER_SAMPLE ? (size_t)ns[r] : QZ_PREFILTER_SAMPLE;
+            for (size_t j = 0; j < sr; j++) {
+                pairs[2 * m] = all[(size_t)r * QZ_PREFILTER_SAMPLE + j];
+                pairs[2 * m++ + 1] = (double)ns[r] / (double)sr;
+            }
+        }
+        qsort(pairs, m, 2 * sizeof *pairs, by_utility_desc);
+        for (size_t j = 0; j < m && acc < (double)want * 1.02 + 64; j++) {
+            acc += pairs[2 * j + 1];
+            v = pairs[2 * j];
+        }
+        for (size_t i = 0; i < ts->n; i++)
+            count += ts->e[i].utility >= v;
+        MPI_Allreduce(MPI_IN_PLACE, &count, 1, MPI_UINT64_T, MPI_SUM, comm);
+        if (count >= want)
+            qz_topset_keep_at_least(ts, v);
+    }
+    free(mine);
+    free(all);
+    free(ns);
+    free(pairs);
 }
 
 enum qz_status qz_select_global(MPI_Comm comm, const struct qz_job *job, struct qz_run *run,
@@ -200,6 +272,7 @@ enum qz_status qz_select_global(MPI_Comm comm, const struct qz_job *job, struct 
         qz_sweep_base_cost(qz_exactsum_value(&s1), qz_exactsum_value(&s2), fig->valid,
                            &fig->cost_base_mean, &fig->cost_base_stderr);
     }
+    prefilter(comm, &w->set, fig->sweep_k);
     qz_topset_finish(&w->set);
     qz_topset_truncate(w->set.e, &w->set.n, &w->set.ties_out, fig->sweep_k);
     rc = qz_payload_retain(&w->payloads, w->set.e, w->set.n, err);

@@ -151,8 +151,8 @@ static void fill_record(struct qz_record *rec, const struct qz_job *job, const s
 }
 
 /* Collective: write the record (filled on the root only) to `out`. The root writes
- * all but a top set too large to gather, which every rank then writes collectively
- * before the root commits. */
+ * all but a top set too large to gather, which every rank then writes collectively;
+ * the peak memory is then taken again and set before the root commits. */
 static enum qz_status write_record(const struct qz_job *job, const char *name,
                                    const struct qz_record *rec, const struct qz_run *run,
                                    const char *out, const char *staging, int overwrite,
@@ -162,11 +162,9 @@ static enum qz_status write_record(const struct qz_job *job, const char *name,
     int root = is_root(), collective = job->output_top && !run->fig.gathered;
     int len = 0;
     char *tmp = NULL;
+    uint64_t rss_max, rss_root;
     enum qz_status rc = QZ_OK;
 
-    if (!collective && !staging)
-        return qz_agree(MPI_COMM_WORLD, root ? qz_output_write(out, rec, overwrite, err) : QZ_OK,
-                        err);
     memset(&txn, 0, sizeof txn);
     if (root) {
         rc = qz_output_begin(out, staging, rec, overwrite, &txn, err);
@@ -188,6 +186,11 @@ static enum qz_status write_record(const struct qz_job *job, const char *name,
     if (collective)
         rc = qz_output_write_top(MPI_COMM_WORLD, tmp, name, run->slice.e, run->slice.n,
                                  run->slice.offset, run->fig.top_count, job->cost.ops != NULL, err);
+    /* The recorded peak memory covers the whole run, the write of the top set
+     * included: taken now on every rank, before the commit. */
+    qz_run_peak_rss(MPI_COMM_WORLD, &rss_max, &rss_root);
+    if (rc == QZ_OK && root)
+        rc = qz_output_set_peak_rss(tmp, name, rss_max, rss_root, err);
     free(tmp);
     if (root) {
         if (rc == QZ_OK)

@@ -5,6 +5,9 @@
  *   - a small top set split unevenly, one rank (rank 1) holding no entries, with cost;
  *   - K = 1,000,003 split unevenly, without cost, added to the same file;
  *   - K = 0;
+ *   - with QZ_TOP_SLICE = 7 (values per H5Dwrite), top sets of several slices: the
+ *     collective writer with ranks holding different numbers of slices (rank 1 none),
+ *     and the root's serial writer (qz_output_write with the whole set);
  *   - failures in the collective part (a run group that was never created, slices
  *     that do not tile the top set, a file size limit that the top set would cross):
  *     every rank returns the same error, nobody hangs, and after the root's abort the
@@ -154,6 +157,9 @@ static int same_everywhere(enum qz_status rc)
     return lo == hi;
 }
 
+/* Set while checking a top set of the serial writer, which keeps HDF5's fill time. */
+static int serial_writer;
+
 /* Read /runs/<run>/top back (root, serial) and compare with entry_at. */
 static void check_top(const char *path, const char *run, uint64_t k, int has_cost)
 {
@@ -181,7 +187,7 @@ static void check_top(const char *path, const char *run, uint64_t k, int has_cos
         space = H5Dget_space(dset);
         CHECK(H5Sget_simple_extent_dims(space, dims, NULL) == 1 && dims[0] == k);
         dcpl = H5Dget_create_plist(dset);
-        CHECK(H5Pget_fill_time(dcpl, &fill) >= 0 && fill == H5D_FILL_TIME_NEVER);
+        CHECK(H5Pget_fill_time(dcpl, &fill) >= 0 && (serial_writer || fill == H5D_FILL_TIME_NEVER));
         CHECK(H5Pget_layout(dcpl) == H5D_CONTIGUOUS);
         CHECK(k == 0 || H5Dread(dset, f == 0 ? H5T_NATIVE_UINT64 : H5T_NATIVE_DOUBLE, H5S_ALL,
                                 H5S_ALL, H5P_DEFAULT,
@@ -302,11 +308,31 @@ static void check_bad_slices(const char *dir, const char *path)
     }
 }
 
+/* The root writes run `run` with its whole top set of k entries through the serial
+ * writer (qz_output_write). Returns the agreed outcome. */
+static enum qz_status add_run_serial(const char *path, const char *run, uint64_t k,
+                                     struct qz_error *err)
+{
+    struct qz_record rec = make_record(run, k, 1);
+    struct qz_entry *all = malloc((size_t)(k ? k : 1) * sizeof *all);
+    enum qz_status rc = QZ_OK;
+
+    if (!all)
+        abort();
+    for (uint64_t p = 0; p < k; p++)
+        all[p] = entry_at(p);
+    rec.top = all;
+    if (rank == 0)
+        rc = qz_output_write(path, &rec, 0, err);
+    free(all);
+    return qz_agree(MPI_COMM_WORLD, rc, err);
+}
+
 int main(int argc, char **argv)
 {
     char tmpl[] = "/tmp/qz_test_top_parallel.XXXXXX", dir[2048] = "", path[2300];
     struct qz_error err = {QZ_OK, ""};
-    struct qz_record small, big, none;
+    struct qz_record small, big, none, sliced;
     enum qz_status rc;
 
     MPI_Init(&argc, &argv);
@@ -346,6 +372,26 @@ int main(int argc, char **argv)
     CHECK(rc == QZ_OK);
     if (rank == 0 && rc == QZ_OK)
         check_top(path, "none", 0, 1);
+
+    /* Several slices per field: 7 values a write, K not a multiple of 7. */
+    setenv("QZ_TOP_SLICE", "7", 1);
+    sliced = make_record("sliced", 100 + 11 * (uint64_t)size, 1);
+    rc = add_run(path, &sliced, "sliced", 1, &err);
+    CHECK(rc == QZ_OK);
+    if (rc)
+        fprintf(stderr, "rank %d: %s\n", rank, err.msg);
+    if (rank == 0 && rc == QZ_OK)
+        check_top(path, "sliced", sliced.top_count, 1);
+    rc = add_run_serial(path, "sliced_serial", 53, &err);
+    CHECK(rc == QZ_OK);
+    if (rc)
+        fprintf(stderr, "rank %d: %s\n", rank, err.msg);
+    if (rank == 0 && rc == QZ_OK) {
+        serial_writer = 1;
+        check_top(path, "sliced_serial", 53, 1);
+        serial_writer = 0;
+    }
+    unsetenv("QZ_TOP_SLICE");
 
     check_failure(dir, path);
     check_file_limit(dir, path);
