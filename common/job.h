@@ -25,6 +25,7 @@
 #define QZ_TOP_GATHER_DEFAULT 1000000
 #define QZ_CKPT_EVERY_DEFAULT 600.0
 #define QZ_SWEEP_MAX 256 /* q values in one job */
+#define QZ_CONFIDENCE_DEFAULT 0.95
 
 enum qz_invalid_policy { QZ_INVALID_ERROR = 0, QZ_INVALID_EXCLUDE = 1 };
 
@@ -55,6 +56,7 @@ struct qz_job {
     struct qz_tasks tasks;        /* tasks.n == 0: one quantilization */
     double ckpt_every;            /* checkpoint.every_seconds (0: on signals only) */
     const char *ckpt_path;        /* checkpoint.path, or NULL (then "<output>.<name>.ckpt") */
+    double confidence;            /* 1 - δ of the record's intervals, in (0, 1) */
 };
 
 /* Load and validate `path` into job. On failure job holds nothing to free and err
