@@ -69,11 +69,11 @@ void qz_ci_sample_sums(double s1, double s2, double n, struct qz_ci_sample *s);
  * and mean the weighted mean already computed (qz_sweep_mean, from Σx). Σw = m
  * (1 when m < 1), Σw² = (k−1) + f².
  *
- * at_threshold is E[x | u = t], the value's mean at the threshold utility, when known
- * (the utility itself: the threshold), else NaN. With it the variance adds the
- * threshold's own sampling variation, (1 − q) (mean − at_threshold)² (the asymptotic
- * variance of a tail mean with an estimated quantile); without it that term is left
- * out (README says so). */
+ * at_threshold is E[x | u = t], the value's mean at the threshold utility, or an
+ * estimate of it (for the utility itself: the threshold), or NaN. With it the variance
+ * adds the threshold's own sampling variation, (1 − q) (mean − at_threshold)² (the
+ * asymptotic variance of a tail mean with an estimated quantile); with NaN that term
+ * is left out. */
 void qz_ci_sample_top(double s2, double boundary, double mean, double m, uint64_t k, double q,
                       double at_threshold, struct qz_ci_sample *s);
 

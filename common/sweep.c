@@ -80,8 +80,15 @@ void qz_sweep_base_cost(double s1, double s2, uint64_t valid, double *mean, doub
     *se = sqrt((var < 0 ? 0 : var) / (n - 1)); /* NaN stays NaN */
 }
 
+uint64_t qz_sweep_window(uint64_t k)
+{
+    uint64_t w = (uint64_t)ceil(sqrt((double)k));
+    return w < 1 ? 1 : w > k ? k : w;
+}
+
 void qz_sweep_row_ci(struct qz_sweep_row *r, double sum_u2, double sum_c2,
-                     const struct qz_entry *boundary, const struct qz_sweep_ci *ci)
+                     const struct qz_entry *boundary, double cost_at_threshold,
+                     const struct qz_sweep_ci *ci)
 {
     struct qz_ci_sample s;
     struct qz_ci out;
@@ -93,7 +100,8 @@ void qz_sweep_row_ci(struct qz_sweep_row *r, double sum_u2, double sum_c2,
     r->mean_utility_ci_low = out.low;
     r->mean_utility_ci_high = out.high;
     r->effective_size = s.n_eff;
-    qz_ci_sample_top(sum_c2, boundary->cost, r->mean_cost, r->mass, r->top_count, r->q, NAN, &s);
+    qz_ci_sample_top(sum_c2, boundary->cost, r->mean_cost, r->mass, r->top_count, r->q,
+                     cost_at_threshold, &s);
     qz_ci_interval(&s, &ci->cost_range, ci->confidence, &out);
     r->mean_cost_stderr = out.stderr_;
     r->mean_cost_ci_low = out.low;
@@ -106,15 +114,19 @@ void qz_sweep_intervals(const struct qz_entry *e, struct qz_sweep_row *rows, siz
 {
     for (size_t i = 0; i < nq; i++) {
         struct qz_sweep_row *r = &rows[i];
-        struct qz_exactsum u2, c2;
+        struct qz_exactsum u2, c2, window;
+        uint64_t k = r->top_count, w = qz_sweep_window(k);
         qz_exactsum_init(&u2);
         qz_exactsum_init(&c2);
-        for (uint64_t p = 0; p + 1 < r->top_count; p++) {
+        qz_exactsum_init(&window);
+        for (uint64_t p = 0; p + 1 < k; p++) {
             qz_exactsum_add(&u2, e[p].utility * e[p].utility);
             qz_exactsum_add(&c2, e[p].cost * e[p].cost);
         }
-        qz_sweep_row_ci(r, qz_exactsum_value(&u2), qz_exactsum_value(&c2), &e[r->top_count - 1],
-                        ci);
+        for (uint64_t p = k - w; p < k; p++)
+            qz_exactsum_add(&window, e[p].cost);
+        qz_sweep_row_ci(r, qz_exactsum_value(&u2), qz_exactsum_value(&c2), &e[k - 1],
+                        qz_exactsum_value(&window) / (double)w, ci);
     }
 }
 

@@ -91,11 +91,17 @@ enum qz_status qz_sweep(const struct qz_entry *e, size_t n, uint64_t valid, uint
                         struct qz_error *err);
 
 /* The intervals of row r (its means, mass, K and q already filled) from the exact
- * sums Σu² and Σc² over positions 0 .. K−2 and the entry at K−1 (qz_ci_sample_top:
- * E_Q[u] carries the threshold's own variation, its value at the threshold being the
- * threshold; E_Q[c] does not). */
+ * sums Σu² and Σc² over positions 0 .. K−2, the entry at K−1 and the cost's mean at
+ * the threshold (qz_ci_sample_top: both carry the threshold's own variation; E[u | u
+ * = t] is the threshold, E[c | u = t] is estimated by cost_at_threshold, the mean
+ * cost of the window of positions K − qz_sweep_window(K) .. K−1). */
 void qz_sweep_row_ci(struct qz_sweep_row *r, double sum_u2, double sum_c2,
-                     const struct qz_entry *boundary, const struct qz_sweep_ci *ci);
+                     const struct qz_entry *boundary, double cost_at_threshold,
+                     const struct qz_sweep_ci *ci);
+
+/* The window of the lowest positions of a top set of K that estimates E[c | u = t]:
+ * w = ceil(sqrt(K)) positions, K − w .. K−1 (all of them for K <= 2). */
+uint64_t qz_sweep_window(uint64_t k);
 
 /* Fill the intervals of rows[0 .. nq) (as filled by qz_sweep from the same e). */
 void qz_sweep_intervals(const struct qz_entry *e, struct qz_sweep_row *rows, size_t nq,

@@ -78,30 +78,60 @@ static void top_sums(MPI_Comm comm, const struct qz_entry *e, size_t n, uint64_t
         qz_sum_over_ranks(comm, &s[j], NULL, &t[j]);
 }
 
-/* Row r's means and intervals from the sums t over positions 0 .. K-2 and the entry at
- * K-1 (qz_sweep_mean: the same bits as qz_sweep on a gathered set). */
+/* Collective: the mean cost over positions K-w .. K-1 (w = qz_sweep_window(K)), from
+ * the entry at K-w (`from`) down to the threshold: each rank's entries in that range
+ * summed exactly over the ranks, then the threshold's (the same bits as
+ * qz_sweep_intervals on a gathered set). */
+static double window_cost(MPI_Comm comm, const struct qz_entry *e, size_t n, uint64_t seed,
+                          const struct qz_entry *from, const struct qz_entry *thr, uint64_t w)
+{
+    struct qz_exactsum s, t;
+
+    qz_exactsum_init(&s);
+    for (size_t i = 0; i < n; i++)
+        if (qz_entry_better(seed, &e[i], thr) && !qz_entry_better(seed, &e[i], from))
+            qz_exactsum_add(&s, e[i].cost);
+    qz_sum_over_ranks(comm, &s, NULL, &t);
+    qz_exactsum_add(&t, thr->cost);
+    return qz_exactsum_value(&t) / (double)w;
+}
+
+/* Row r's means and intervals from the sums t over positions 0 .. K-2, the entry at
+ * K-1 and the window's mean cost (qz_sweep_mean: the same bits as qz_sweep on a
+ * gathered set). */
 static void top_figures(struct qz_sweep_row *r, struct qz_exactsum t[4],
-                        const struct qz_entry *boundary, const struct qz_sweep_ci *ci)
+                        const struct qz_entry *boundary, double cost_at_threshold,
+                        const struct qz_sweep_ci *ci)
 {
     r->threshold = boundary->utility;
     r->mean_utility = qz_sweep_mean(&t[0], boundary->utility, r->mass, r->top_count);
     r->mean_cost = qz_sweep_mean(&t[1], boundary->cost, r->mass, r->top_count);
-    qz_sweep_row_ci(r, qz_exactsum_value(&t[2]), qz_exactsum_value(&t[3]), boundary, ci);
+    qz_sweep_row_ci(r, qz_exactsum_value(&t[2]), qz_exactsum_value(&t[3]), boundary,
+                    cost_at_threshold, ci);
 }
 
 /* Collective: E_Q[u] and E_Q[c] of the run's selection and their intervals, from the
  * entries better than the threshold (positions 0 .. K-2, wherever they are held) summed
- * exactly over the ranks, and the threshold's share. */
-static void quantilized_means(MPI_Comm comm, const struct qz_job *job, struct qz_run *run)
+ * exactly over the ranks, and the threshold's share; the window's first entry by a
+ * distributed selection (the root may hold them all). */
+static enum qz_status quantilized_means(MPI_Comm comm, const struct qz_job *job, struct qz_run *run,
+                                        struct qz_error *err)
 {
     const struct qz_topset *ts = &run->work->set;
     struct qz_run_figures *fig = &run->fig;
     struct qz_exactsum t[4];
     struct qz_sweep_row r;
+    struct qz_entry from;
+    uint64_t w = qz_sweep_window(fig->top_count), pos = fig->top_count - w;
+    enum qz_status rc;
 
+    if ((rc = qz_dselect(comm, ts->e, ts->n, job->seed, &pos, 1, &from, err)))
+        return rc;
     top_sums(comm, ts->e, ts->n, job->seed, &fig->threshold, t);
     qz_sweep_row(&r, job->q, fig->valid, job->seed, fig->cost_base_mean);
-    top_figures(&r, t, &fig->threshold, &fig->sweep_ci);
+    top_figures(&r, t, &fig->threshold,
+                window_cost(comm, ts->e, ts->n, job->seed, &from, &fig->threshold, w),
+                &fig->sweep_ci);
     fig->utility_q_mean = r.mean_utility;
     fig->utility_q_ci =
         (struct qz_ci){qz_ci_choose(&fig->sweep_ci.utility_range), r.mean_utility_stderr,
@@ -114,6 +144,7 @@ static void quantilized_means(MPI_Comm comm, const struct qz_job *job, struct qz
         fig->cost_q_ci.low = r.mean_cost_ci_low;
         fig->cost_q_ci.high = r.mean_cost_ci_high;
     }
+    return QZ_OK;
 }
 
 /* Collective: the sweep of a job whose largest K is above the gather limit, from the
@@ -125,8 +156,8 @@ static enum qz_status sweep_distributed(MPI_Comm comm, const struct qz_job *job,
                                         struct qz_error *err)
 {
     const struct qz_topset *ts = &run->work->set;
-    uint64_t *pos = malloc(2 * job->nq * sizeof *pos);
-    struct qz_entry *found = malloc(2 * job->nq * sizeof *found);
+    uint64_t *pos = malloc(3 * job->nq * sizeof *pos);
+    struct qz_entry *found = malloc(3 * job->nq * sizeof *found);
     struct qz_sweep_row *rows = malloc(job->nq * sizeof *rows);
     int rank;
     enum qz_status rc = QZ_OK;
@@ -139,17 +170,21 @@ static enum qz_status sweep_distributed(MPI_Comm comm, const struct qz_job *job,
         goto done;
     for (size_t i = 0; i < job->nq; i++) {
         qz_sweep_row(&rows[i], job->q_list[i], run->fig.valid, job->seed, run->fig.cost_base_mean);
-        pos[2 * i] = rows[i].top_count - 1;
-        pos[2 * i + 1] = rows[i].selected_position;
+        pos[3 * i] = rows[i].top_count - 1;
+        pos[3 * i + 1] = rows[i].selected_position;
+        pos[3 * i + 2] = rows[i].top_count - qz_sweep_window(rows[i].top_count);
     }
-    rc = qz_dselect(comm, ts->e, ts->n, job->seed, pos, 2 * job->nq, found, err);
+    rc = qz_dselect(comm, ts->e, ts->n, job->seed, pos, 3 * job->nq, found, err);
     for (size_t i = 0; rc == QZ_OK && i < job->nq; i++) {
         struct qz_sweep_row *r = &rows[i];
         struct qz_exactsum t[4];
-        size_t better = qz_dselect_count_better(ts->e, ts->n, job->seed, &found[2 * i]);
+        size_t better = qz_dselect_count_better(ts->e, ts->n, job->seed, &found[3 * i]);
         top_sums(comm, ts->e, better, job->seed, NULL, t);
-        top_figures(r, t, &found[2 * i], &run->fig.sweep_ci);
-        r->selected_index = found[2 * i + 1].index;
+        top_figures(r, t, &found[3 * i],
+                    window_cost(comm, ts->e, better, job->seed, &found[3 * i + 2], &found[3 * i],
+                                qz_sweep_window(r->top_count)),
+                    &run->fig.sweep_ci);
+        r->selected_index = found[3 * i + 1].index;
     }
 done:
     if (rank == 0)
@@ -268,6 +303,6 @@ enum qz_status qz_select_global(MPI_Comm comm, const struct qz_job *job, struct 
                        : select_distributed(comm, job, run, err);
     if ((rc = qz_agree(comm, rc, err)))
         return rc;
-    quantilized_means(comm, job, run);
-    return QZ_OK;
+    rc = quantilized_means(comm, job, run, err);
+    return qz_agree(comm, rc, err);
 }
