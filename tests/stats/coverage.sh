@@ -21,8 +21,9 @@
 # would be about 0.68 of it (sqrt(Var_Q / (Var_Q + (1 - q)(E_Q[u] - t)^2)) at
 # q = 0.05: sqrt(0.163 / (0.163 + 0.198)) on seed 1), and E_Q[c] covered 184 of 200
 # at both q.
-# QZ_COVERAGE_R=N runs N repetitions instead (a quick look; the test uses 200). The last part checks that the new figures are the same at 1 and 3 ranks,
-# with the sweep gathered and distributed.
+# The last part checks that the new figures are the same at 1 and 3 ranks, with the
+# sweep gathered and distributed. QZ_COVERAGE_R=N runs N repetitions instead (a quick
+# look, e.g. under the sanitizer; the test uses 200).
 source "$(dirname "$0")/../lib.sh"
 cd "$QZ_TMP" || exit 1
 
