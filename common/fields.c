@@ -101,7 +101,7 @@ const struct qz_field qz_record_fields[] = {
     {"utility_quantilized_ci_high", F64, NULL, "the upper end of E_Q[u]'s interval",
      "E_Q[u] CI high", RUN(SAFETY, ALWAYS), QZ_SHOW_EXACT, AT(utility_quantilized_ci_high)},
     {"utility_ci_method", STR, NULL, "how E_Q[u]'s interval was made", "E_Q[u] CI method",
-     RUN(SAFETY, ALWAYS), QZ_SHOW_TEXT, AT(utility_ci_method)},
+     RUN(SAFETY, SET), QZ_SHOW_TEXT, AT(utility_ci_method)},
     {"top_effective_size", F64, NULL, "n_eff = (sum w)^2 / sum w^2 of the top set's weights",
      "top n_eff", RUN(SAFETY, ALWAYS), QZ_SHOW_EXACT, AT(top_effective_size)},
     {"cost_quantilized_stderr", F64, NULL, "the standard error of E_Q[c]", "E_Q[c] s.e.",
@@ -115,7 +115,7 @@ const struct qz_field qz_record_fields[] = {
     {"cost_base_ci_high", F64, NULL, "the upper end of E_gamma[c]'s interval", "E_gamma[c] high",
      RUN(SAFETY, COST), QZ_SHOW_EXACT, AT(cost_base_ci_high)},
     {"cost_ci_method", STR, NULL, "how the cost intervals were made", "cost CI method",
-     RUN(SAFETY, COST), QZ_SHOW_TEXT, AT(cost_ci_method)},
+     RUN(SAFETY, SET), QZ_SHOW_TEXT, AT(cost_ci_method)},
     {"cost_bound_ucb", F64, NULL, "UCB(E_gamma[c]) / q, one-sided at the confidence",
      "cost bound UCB", RUN(SAFETY, COST), QZ_SHOW_EXACT, AT(cost_bound_ucb)},
 

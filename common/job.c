@@ -8,6 +8,7 @@
 
 #include "checkpoint.h"
 #include "select.h"
+#include "sweep.h"
 #include "utf8.h"
 
 #define QZ_JOB_FILE_MAX (16u << 20)
@@ -283,6 +284,7 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
                        err, "must be in (0, 1)");
         goto fail;
     }
+    qz_sweep_cost_range(job->json, &job->cost_range);
     job->invalid = (enum qz_invalid_policy)invalid;
     job->output_top = 1;
     job->top_gather_limit = QZ_TOP_GATHER_DEFAULT;

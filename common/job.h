@@ -11,6 +11,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "confint.h"
 #include "error.h"
 #include "generator.h"
 #include "runname.h"
@@ -46,17 +47,18 @@ struct qz_job {
     uint64_t samples;            /* N, resolved from samples or samples_per_quantile */
     uint64_t chunk_size;
     enum qz_invalid_policy invalid;
-    const char *output_path;      /* output.path, or NULL (then "<name>.h5") */
-    int output_top;               /* output.top: write the top/ datasets */
-    uint64_t top_gather_limit;    /* output.top_gather_limit: largest K gathered to rank 0 */
-    enum qz_archive_mode archive; /* output.archive */
-    struct qz_gen gen;            /* open generator */
-    struct qz_score utility;      /* open utility scorer */
-    struct qz_score cost;         /* open cost scorer; cost.ops == NULL when none */
-    struct qz_tasks tasks;        /* tasks.n == 0: one quantilization */
-    double ckpt_every;            /* checkpoint.every_seconds (0: on signals only) */
-    const char *ckpt_path;        /* checkpoint.path, or NULL (then "<output>.<name>.ckpt") */
-    double confidence;            /* 1 - δ of the record's intervals, in (0, 1) */
+    const char *output_path;       /* output.path, or NULL (then "<name>.h5") */
+    int output_top;                /* output.top: write the top/ datasets */
+    uint64_t top_gather_limit;     /* output.top_gather_limit: largest K gathered to rank 0 */
+    enum qz_archive_mode archive;  /* output.archive */
+    struct qz_gen gen;             /* open generator */
+    struct qz_score utility;       /* open utility scorer */
+    struct qz_score cost;          /* open cost scorer; cost.ops == NULL when none */
+    struct qz_tasks tasks;         /* tasks.n == 0: one quantilization */
+    double ckpt_every;             /* checkpoint.every_seconds (0: on signals only) */
+    const char *ckpt_path;         /* checkpoint.path, or NULL (then "<output>.<name>.ckpt") */
+    double confidence;             /* 1 - δ of the record's intervals, in (0, 1) */
+    struct qz_ci_range cost_range; /* what the job says of its costs (qz_sweep_cost_range) */
 };
 
 /* Load and validate `path` into job. On failure job holds nothing to free and err

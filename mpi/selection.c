@@ -238,7 +238,7 @@ static enum qz_status select_distributed(MPI_Comm comm, const struct qz_job *job
 
 /* The confidence, E_γ[c]'s interval and upper confidence value (from S1 = Σc and
  * S2 = Σc² over the valid samples; NaN without a cost) and what the E_Q intervals
- * need. A job built by `select` has no confidence field: the default. */
+ * need. A job built in memory without a confidence gets the default. */
 static void base_intervals(const struct qz_job *job, double s1, double s2,
                            struct qz_run_figures *fig)
 {
@@ -249,7 +249,7 @@ static void base_intervals(const struct qz_job *job, double s1, double s2,
         job->confidence > 0 && job->confidence < 1 ? job->confidence : QZ_CONFIDENCE_DEFAULT;
     ci->confidence = fig->confidence;
     memset(&ci->utility_range, 0, sizeof ci->utility_range);
-    qz_sweep_cost_range(job->json, &ci->cost_range);
+    ci->cost_range = job->cost_range;
     qz_ci_sample_sums(s1, s2, (double)fig->valid, &s);
     qz_ci_interval(&s, &ci->cost_range, fig->confidence, &fig->cost_base_ci);
     ci->base_cost_ucb = qz_ci_upper(&s, &ci->cost_range, fig->confidence);

@@ -152,7 +152,7 @@ static void fill_record(struct qz_record *rec, const struct qz_job *job, const s
     rec->cost_quantilized_ci_high = res->cost_q_ci.high;
     rec->cost_base_ci_low = res->cost_base_ci.low;
     rec->cost_base_ci_high = res->cost_base_ci.high;
-    rec->cost_ci_method = qz_ci_method_name(res->cost_base_ci.method);
+    rec->cost_ci_method = res->has_cost ? qz_ci_method_name(res->cost_base_ci.method) : NULL;
     rec->cost_bound_ucb = res->cost_bound_ucb;
     rec->sweep = job->sweep ? run->root.sweep : NULL;
     rec->nsweep = job->sweep ? job->nq : 0;
