@@ -65,37 +65,35 @@ double qz_normal_quantile(double p)
     return x - u / (1 + x * u / 2);
 }
 
+/* One step of the modified Lentz method with coefficient aa: updates c and d and
+ * returns the factor d·c by which the fraction's value changes. */
+static double lentz_step(double aa, double *c, double *d)
+{
+    const double tiny = 1e-300;
+
+    *d = 1 + aa * *d;
+    if (fabs(*d) < tiny)
+        *d = tiny;
+    *c = 1 + aa / *c;
+    if (fabs(*c) < tiny)
+        *c = tiny;
+    *d = 1 / *d;
+    return *d * *c;
+}
+
 /* The continued fraction of I_x(a, b) (modified Lentz), valid for x < (a+1)/(a+b+2). */
 static double beta_cf(double a, double b, double x)
 {
-    const double tiny = 1e-300;
     double qab = a + b, qap = a + 1, qam = a - 1;
-    double c = 1, d = 1 - qab * x / qap, h;
+    double c = 1, d = 1, h;
 
-    if (fabs(d) < tiny)
-        d = tiny;
-    d = 1 / d;
+    lentz_step(-qab * x / qap, &c, &d); /* d = 1 / (1 - qab x / qap) */
+    c = 1;
     h = d;
     for (int m = 1; m <= 10000; m++) {
         double m2 = 2.0 * m;
-        double aa = m * (b - m) * x / ((qam + m2) * (a + m2));
-        d = 1 + aa * d;
-        if (fabs(d) < tiny)
-            d = tiny;
-        c = 1 + aa / c;
-        if (fabs(c) < tiny)
-            c = tiny;
-        d = 1 / d;
-        h *= d * c;
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
-        d = 1 + aa * d;
-        if (fabs(d) < tiny)
-            d = tiny;
-        c = 1 + aa / c;
-        if (fabs(c) < tiny)
-            c = tiny;
-        d = 1 / d;
-        double del = d * c;
+        h *= lentz_step(m * (b - m) * x / ((qam + m2) * (a + m2)), &c, &d);
+        double del = lentz_step(-(a + m) * (qab + m) * x / ((a + m2) * (qap + m2)), &c, &d);
         h *= del;
         if (fabs(del - 1) < 1e-16)
             break;

@@ -566,6 +566,18 @@ static void put_band(FILE *f, const struct sweep *s, const double *low, const do
     free(by_q);
 }
 
+/* The curve min(1, value / q) over the x axis (q on a log scale). */
+static void put_bound_curve(FILE *f, const struct axis *x, const struct axis *y, double value,
+                            const char *cls, const char *id_kind, size_t id)
+{
+    fprintf(f, "<polyline class=\"%s\" id=\"%s-%zu\" points=\"", cls, id_kind, id);
+    for (int i = 0; i <= CURVE_POINTS; i++) {
+        double t = x->lo + (x->hi - x->lo) * i / CURVE_POINTS;
+        fprintf(f, "%.2f,%.2f ", map_x(x, t), map_y(y, fmin(1, value / pow(10, t))));
+    }
+    fputs("\"/>\n", f);
+}
+
 /* Widen [lo, hi] to the finite values of v (NULL: none). */
 static void widen(const struct sweep *s, const double *v, double *lo, double *hi)
 {
@@ -675,22 +687,10 @@ static void put_sweep(FILE *f, hid_t run, size_t id)
         nice_axis(&y, 0, fmax(fmax(hi, bhi), 1e-12), &step);
         svg_open(f, "sweep-cost", "sweep-cost", id, "Mean cost against q");
         put_axes(f, &x, 1, &y, step, "q (log scale)", "mean cost of the top set");
-        if (has_base) {
-            fprintf(f, "<polyline class=\"bound\" id=\"bound-%zu\" points=\"", id);
-            for (int i = 0; i <= CURVE_POINTS; i++) {
-                double t = x.lo + (x.hi - x.lo) * i / CURVE_POINTS;
-                fprintf(f, "%.2f,%.2f ", map_x(&x, t), map_y(&y, fmin(1, base / pow(10, t))));
-            }
-            fputs("\"/>\n", f);
-        }
-        if (has_ucb) {
-            fprintf(f, "<polyline class=\"bound-ucb\" id=\"ucb-%zu\" points=\"", id);
-            for (int i = 0; i <= CURVE_POINTS; i++) {
-                double t = x.lo + (x.hi - x.lo) * i / CURVE_POINTS;
-                fprintf(f, "%.2f,%.2f ", map_x(&x, t), map_y(&y, fmin(1, ucb / pow(10, t))));
-            }
-            fputs("\"/>\n", f);
-        }
+        if (has_base)
+            put_bound_curve(f, &x, &y, base, "bound", "bound", id);
+        if (has_ucb)
+            put_bound_curve(f, &x, &y, ucb, "bound-ucb", "ucb", id);
         snprintf(id_text, sizeof id_text, "band-cost-%zu", id);
         put_band(f, &s, s.cost_low, s.cost_high, &x, &y, "mean-cost-band", id_text);
         put_series(f, &s, s.mean_cost, &x, &y, "mean-cost");
