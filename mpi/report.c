@@ -601,19 +601,22 @@ static void put_legend(FILE *f, int row, const char *cls, const char *text)
 
 static void put_sweep_table(FILE *f, const struct sweep *s)
 {
-    const double *cols[] = {s->q,         s->top_count,     s->threshold, s->mean_utility,
-                            s->mean_cost, s->selected_index};
+    const double *cols[] = {s->q,           s->top_count,     s->threshold, s->mean_utility,
+                            s->utility_low, s->utility_high,  s->mean_cost, s->cost_low,
+                            s->cost_high,   s->selected_index};
     static const char *const heads[] = {
-        "q", "K", "threshold", "mean utility", "mean cost", "selected index"};
+        "q",       "K",         "threshold", "mean utility", "CI low",
+        "CI high", "mean cost", "CI low",    "CI high",      "selected index"};
+    enum { NCOLS = sizeof heads / sizeof heads[0] };
 
     fputs("<table class=\"sweep\">\n<thead><tr>", f);
-    for (size_t c = 0; c < 6; c++)
+    for (size_t c = 0; c < NCOLS; c++)
         if (cols[c])
             fprintf(f, "<th>%s</th>", heads[c]);
     fputs("</tr></thead>\n<tbody>\n", f);
     for (size_t i = 0; i < s->n; i++) {
         fputs("<tr>", f);
-        for (size_t c = 0; c < 6; c++) {
+        for (size_t c = 0; c < NCOLS; c++) {
             if (!cols[c])
                 continue;
             fputs("<td>", f);
