@@ -8,14 +8,15 @@
 
 #include "checkpoint.h"
 #include "select.h"
+#include "sweep.h"
 #include "utf8.h"
 
 #define QZ_JOB_FILE_MAX (16u << 20)
 
 static const char *const top_fields[] = {
-    "name",       "description", "seed",      "q",       "samples", "samples_per_quantile",
-    "chunk_size", "invalid",     "generator", "utility", "cost",    "output",
-    "tasks",      "checkpoint",  NULL,
+    "name",       "description", "seed",       "q",       "samples", "samples_per_quantile",
+    "chunk_size", "invalid",     "generator",  "utility", "cost",    "output",
+    "tasks",      "checkpoint",  "confidence", NULL,
 };
 static const char *const output_fields[] = {"path", "top", "top_gather_limit", "archive", NULL};
 static const char *const archive_choices[] = {"none", "utilities", "all", NULL};
@@ -273,8 +274,17 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
                          &job->chunk_size, err)) ||
         (rc = qz_jv_choice(&at, job->json, "invalid", 0, QZ_INVALID_ERROR, invalid_choices,
                            &invalid, err)) ||
-        (rc = qz_jv_object(&at, job->json, "output", 0, &output, err)))
+        (rc = qz_jv_object(&at, job->json, "output", 0, &output, err)) ||
+        (rc = qz_jv_number_in(&at, job->json, "confidence", QZ_CONFIDENCE_DEFAULT, 0, 1, 1,
+                              &job->confidence, err)))
         goto fail;
+    if (job->confidence == 1) {
+        rc =
+            qz_jv_fail(&at, "confidence", cJSON_GetObjectItemCaseSensitive(job->json, "confidence"),
+                       err, "must be in (0, 1)");
+        goto fail;
+    }
+    qz_sweep_cost_range(job->json, &job->cost_range);
     job->invalid = (enum qz_invalid_policy)invalid;
     job->output_top = 1;
     job->top_gather_limit = QZ_TOP_GATHER_DEFAULT;

@@ -11,6 +11,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "confint.h"
 #include "error.h"
 #include "generator.h"
 #include "runname.h"
@@ -25,6 +26,7 @@
 #define QZ_TOP_GATHER_DEFAULT 1000000
 #define QZ_CKPT_EVERY_DEFAULT 600.0
 #define QZ_SWEEP_MAX 256 /* q values in one job */
+#define QZ_CONFIDENCE_DEFAULT 0.95
 
 enum qz_invalid_policy { QZ_INVALID_ERROR = 0, QZ_INVALID_EXCLUDE = 1 };
 
@@ -45,16 +47,18 @@ struct qz_job {
     uint64_t samples;            /* N, resolved from samples or samples_per_quantile */
     uint64_t chunk_size;
     enum qz_invalid_policy invalid;
-    const char *output_path;      /* output.path, or NULL (then "<name>.h5") */
-    int output_top;               /* output.top: write the top/ datasets */
-    uint64_t top_gather_limit;    /* output.top_gather_limit: largest K gathered to rank 0 */
-    enum qz_archive_mode archive; /* output.archive */
-    struct qz_gen gen;            /* open generator */
-    struct qz_score utility;      /* open utility scorer */
-    struct qz_score cost;         /* open cost scorer; cost.ops == NULL when none */
-    struct qz_tasks tasks;        /* tasks.n == 0: one quantilization */
-    double ckpt_every;            /* checkpoint.every_seconds (0: on signals only) */
-    const char *ckpt_path;        /* checkpoint.path, or NULL (then "<output>.<name>.ckpt") */
+    const char *output_path;       /* output.path, or NULL (then "<name>.h5") */
+    int output_top;                /* output.top: write the top/ datasets */
+    uint64_t top_gather_limit;     /* output.top_gather_limit: largest K gathered to rank 0 */
+    enum qz_archive_mode archive;  /* output.archive */
+    struct qz_gen gen;             /* open generator */
+    struct qz_score utility;       /* open utility scorer */
+    struct qz_score cost;          /* open cost scorer; cost.ops == NULL when none */
+    struct qz_tasks tasks;         /* tasks.n == 0: one quantilization */
+    double ckpt_every;             /* checkpoint.every_seconds (0: on signals only) */
+    const char *ckpt_path;         /* checkpoint.path, or NULL (then "<output>.<name>.ckpt") */
+    double confidence;             /* 1 - δ of the record's intervals, in (0, 1) */
+    struct qz_ci_range cost_range; /* what the job says of its costs (qz_sweep_cost_range) */
 };
 
 /* Load and validate `path` into job. On failure job holds nothing to free and err

@@ -90,6 +90,17 @@ struct qz_record {
     double cost_base_stderr;
     double cost_bound;
     double kl_nats;
+    /* How sure (README "Confidence intervals"): the confidence 1 − δ; E_Q[u]'s standard
+     * error and two-sided interval, with its method; the top set's effective size;
+     * with a cost, E_Q[c]'s and E_γ[c]'s, their method, and UCB(E_γ[c]) / q. */
+    double confidence;
+    double utility_quantilized_stderr, utility_quantilized_ci_low, utility_quantilized_ci_high;
+    const char *utility_ci_method;
+    double top_effective_size;
+    double cost_quantilized_stderr, cost_quantilized_ci_low, cost_quantilized_ci_high;
+    double cost_base_ci_low, cost_base_ci_high;
+    const char *cost_ci_method;
+    double cost_bound_ucb;
 
     /* Jobs with a list of q: one row per q (sweep/), else NULL. */
     const struct qz_sweep_row *sweep;

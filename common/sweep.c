@@ -1,6 +1,7 @@
 #include "sweep.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "exactsum.h"
 #include "select.h"
@@ -77,4 +78,82 @@ void qz_sweep_base_cost(double s1, double s2, uint64_t valid, double *mean, doub
     }
     double var = s2 / n - *mean * *mean;
     *se = sqrt((var < 0 ? 0 : var) / (n - 1)); /* NaN stays NaN */
+}
+
+uint64_t qz_sweep_window(uint64_t k)
+{
+    uint64_t w = (uint64_t)ceil(sqrt((double)k));
+    return w < 1 ? 1 : w > k ? k : w;
+}
+
+void qz_sweep_row_ci(struct qz_sweep_row *r, double sum_u2, double sum_c2,
+                     const struct qz_entry *boundary, double cost_at_threshold,
+                     const struct qz_sweep_ci *ci)
+{
+    struct qz_ci_sample s;
+    struct qz_ci out;
+
+    qz_ci_sample_top(sum_u2, boundary->utility, r->mean_utility, r->mass, r->top_count, r->q,
+                     boundary->utility, &s);
+    qz_ci_interval(&s, &ci->utility_range, ci->confidence, &out);
+    r->mean_utility_stderr = out.stderr_;
+    r->mean_utility_ci_low = out.low;
+    r->mean_utility_ci_high = out.high;
+    r->effective_size = s.n_eff;
+    qz_ci_sample_top(sum_c2, boundary->cost, r->mean_cost, r->mass, r->top_count, r->q,
+                     cost_at_threshold, &s);
+    qz_ci_interval(&s, &ci->cost_range, ci->confidence, &out);
+    r->mean_cost_stderr = out.stderr_;
+    r->mean_cost_ci_low = out.low;
+    r->mean_cost_ci_high = out.high;
+    r->cost_bound_ucb = ci->base_cost_ucb / r->q;
+}
+
+void qz_sweep_intervals(const struct qz_entry *e, struct qz_sweep_row *rows, size_t nq,
+                        const struct qz_sweep_ci *ci)
+{
+    for (size_t i = 0; i < nq; i++) {
+        struct qz_sweep_row *r = &rows[i];
+        struct qz_exactsum u2, c2, window;
+        uint64_t k = r->top_count, w = qz_sweep_window(k);
+        qz_exactsum_init(&u2);
+        qz_exactsum_init(&c2);
+        qz_exactsum_init(&window);
+        for (uint64_t p = 0; p + 1 < k; p++) {
+            qz_exactsum_add(&u2, e[p].utility * e[p].utility);
+            qz_exactsum_add(&c2, e[p].cost * e[p].cost);
+        }
+        for (uint64_t p = k - w; p < k; p++)
+            qz_exactsum_add(&window, e[p].cost);
+        qz_sweep_row_ci(r, qz_exactsum_value(&u2), qz_exactsum_value(&c2), &e[k - 1],
+                        qz_exactsum_value(&window) / (double)w, ci);
+    }
+}
+
+void qz_sweep_cost_range(const cJSON *job, struct qz_ci_range *r)
+{
+    const cJSON *cost = cJSON_GetObjectItemCaseSensitive(job, "cost");
+    const cJSON *gen = cJSON_GetObjectItemCaseSensitive(job, "generator");
+    const cJSON *ckind = cJSON_GetObjectItemCaseSensitive(cost, "kind");
+    const cJSON *gkind = cJSON_GetObjectItemCaseSensitive(gen, "kind");
+    const cJSON *comp;
+
+    memset(r, 0, sizeof *r);
+    if (!cJSON_IsString(ckind) || strcmp(ckind->valuestring, "component") != 0 ||
+        !cJSON_IsString(gkind) || strcmp(gkind->valuestring, "mixture") != 0)
+        return;
+    r->known = 1;
+    r->binary = 1;
+    r->low = INFINITY;
+    r->high = -INFINITY;
+    cJSON_ArrayForEach(comp, cJSON_GetObjectItemCaseSensitive(gen, "components"))
+    {
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(comp, "cost");
+        double v = cJSON_IsNumber(c) ? c->valuedouble : 0.0; /* the default cost */
+        r->low = v < r->low ? v : r->low;
+        r->high = v > r->high ? v : r->high;
+        r->binary &= v == 0 || v == 1;
+    }
+    if (!(r->low <= r->high))
+        memset(r, 0, sizeof *r);
 }

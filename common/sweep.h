@@ -21,6 +21,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
+#include "confint.h"
 #include "error.h"
 #include "exactsum.h"
 #include "topset.h"
@@ -36,6 +39,22 @@ struct qz_sweep_row {
     uint64_t selected_index;    /* global index of the sample at selected_position */
     double cost_bound;          /* E_γ[c] / q; NaN when E_γ[c] is NaN */
     double kl;                  /* ln(1/q) */
+    /* How sure (README "Confidence intervals"; qz_sweep_intervals): the standard errors
+     * and two-sided intervals of E_Q[u] and E_Q[c], the top set's effective size
+     * n_eff = (Σw)² / Σw² and the one-sided upper confidence value UCB(E_γ[c]) / q. */
+    double mean_utility_stderr, mean_utility_ci_low, mean_utility_ci_high;
+    double mean_cost_stderr, mean_cost_ci_low, mean_cost_ci_high;
+    double effective_size;
+    double cost_bound_ucb;
+};
+
+/* What the intervals need besides the samples: the confidence 1 − δ, what is known of
+ * the utility's and the cost's values (confint.h), and UCB(E_γ[c]) (NaN without a
+ * cost). */
+struct qz_sweep_ci {
+    double confidence;
+    struct qz_ci_range utility_range, cost_range;
+    double base_cost_ucb;
 };
 
 /* Fill rows[0 .. nq) for q[0 .. nq), from the first n entries e[0 .. n) of the selection order
@@ -70,6 +89,28 @@ void qz_sweep_row(struct qz_sweep_row *r, double q, uint64_t valid, uint64_t see
 enum qz_status qz_sweep(const struct qz_entry *e, size_t n, uint64_t valid, uint64_t seed,
                         const double *q, size_t nq, double base_cost, struct qz_sweep_row *rows,
                         struct qz_error *err);
+
+/* The intervals of row r (its means, mass, K and q already filled) from the exact
+ * sums Σu² and Σc² over positions 0 .. K−2, the entry at K−1 and the cost's mean at
+ * the threshold (qz_ci_sample_top: both carry the threshold's own variation; E[u | u
+ * = t] is the threshold, E[c | u = t] is estimated by cost_at_threshold, the mean
+ * cost of the window of positions K − qz_sweep_window(K) .. K−1). */
+void qz_sweep_row_ci(struct qz_sweep_row *r, double sum_u2, double sum_c2,
+                     const struct qz_entry *boundary, double cost_at_threshold,
+                     const struct qz_sweep_ci *ci);
+
+/* The window of the lowest positions of a top set of K that estimates E[c | u = t]:
+ * w = ceil(sqrt(K)) positions, K − w .. K−1 (all of them for K <= 2). */
+uint64_t qz_sweep_window(uint64_t k);
+
+/* Fill the intervals of rows[0 .. nq) (as filled by qz_sweep from the same e). */
+void qz_sweep_intervals(const struct qz_entry *e, struct qz_sweep_row *rows, size_t nq,
+                        const struct qz_sweep_ci *ci);
+
+/* What the job says of its cost's values: a built-in mixture with the "component"
+ * cost takes only the components' costs, so they lie in [min, max] of them, and are
+ * 0/1 when every component's cost is 0 or 1. Unknown otherwise. */
+void qz_sweep_cost_range(const cJSON *job, struct qz_ci_range *r);
 
 /* E_γ[c] and its standard error from S1 = Σ c and S2 = Σ c² over the `valid` valid
  * samples (values of qz_exactsum accumulators):

@@ -12,6 +12,7 @@
 #include "job.h"
 #include "output.h"
 #include "runname.h"
+#include "sweep.h"
 
 #define QZ_READ_BLOCK ((size_t)1 << 20) /* samples read per H5Dread */
 
@@ -320,7 +321,7 @@ enum qz_status qz_gen_archive_job(const struct qz_archive_select *a, struct qz_j
                                   struct qz_error *err)
 {
     struct qz_archive_source src;
-    cJSON *j = NULL, *gen, *util, *sjob = NULL;
+    cJSON *j = NULL, *gen, *util, *sjob = NULL, *confidence;
     const cJSON *invalid, *output, *gather;
     struct qz_jv at = {.file = a->file, .path = "cost"};
     char name[QZ_NAME_MAX + 1], qtext[32];
@@ -387,6 +388,11 @@ enum qz_status qz_gen_archive_job(const struct qz_archive_select *a, struct qz_j
                                 ? (uint64_t)gather->valuedouble
                                 : QZ_TOP_GATHER_DEFAULT;
     job->ckpt_every = QZ_CKPT_EVERY_DEFAULT;
+    /* The intervals as the source run made them: its confidence, what its job says of
+     * its costs. */
+    confidence = cJSON_GetObjectItemCaseSensitive(sjob, "confidence");
+    job->confidence = cJSON_IsNumber(confidence) ? confidence->valuedouble : QZ_CONFIDENCE_DEFAULT;
+    qz_sweep_cost_range(sjob, &job->cost_range);
     job->utility.ops = &qz_score_archived_ops;
     if (src.has_cost) {
         cJSON *spec = cJSON_CreateObject();

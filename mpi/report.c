@@ -431,6 +431,8 @@ static void put_histogram(FILE *f, hid_t run, size_t id)
 
 struct sweep {
     double *q, *top_count, *threshold, *mean_utility, *mean_cost, *selected_index;
+    /* The intervals (README "Confidence intervals"); NULL in records made before them. */
+    double *utility_low, *utility_high, *cost_low, *cost_high;
     size_t n;
 };
 
@@ -442,16 +444,29 @@ static void sweep_free(struct sweep *s)
     free(s->mean_utility);
     free(s->mean_cost);
     free(s->selected_index);
+    free(s->utility_low);
+    free(s->utility_high);
+    free(s->cost_low);
+    free(s->cost_high);
 }
 
 /* Read sweep/'s columns; n is the shortest present. A column that is missing stays
  * NULL. 1 read (q at least), 0 not a sweep. */
 static int sweep_read(hid_t run, struct sweep *s)
 {
-    static const char *const names[] = {"q",         "top_count",     "threshold", "mean_utility",
-                                        "mean_cost", "selected_index"};
-    double **cols[] = {&s->q,         &s->top_count,     &s->threshold, &s->mean_utility,
-                       &s->mean_cost, &s->selected_index};
+    static const char *const names[] = {"q",
+                                        "top_count",
+                                        "threshold",
+                                        "mean_utility",
+                                        "mean_cost",
+                                        "selected_index",
+                                        "mean_utility_ci_low",
+                                        "mean_utility_ci_high",
+                                        "mean_cost_ci_low",
+                                        "mean_cost_ci_high"};
+    double **cols[] = {&s->q,         &s->top_count,      &s->threshold,   &s->mean_utility,
+                       &s->mean_cost, &s->selected_index, &s->utility_low, &s->utility_high,
+                       &s->cost_low,  &s->cost_high};
     hid_t g;
     int got_q = 0;
 
@@ -489,15 +504,36 @@ static int finite_range(const struct sweep *s, const double *v, double *lo, doub
     return any;
 }
 
-/* One series: a polyline through the finite points, and a dot per point. */
+/* The rows' indices in the order of q (a job lists them in any order), or NULL when
+ * out of memory. Freed by the caller. */
+static size_t *sweep_order(const struct sweep *s)
+{
+    size_t *by_q = malloc((s->n ? s->n : 1) * sizeof *by_q);
+
+    for (size_t i = 0; by_q && i < s->n; i++) {
+        size_t j = i;
+        for (; j > 0 && s->q[by_q[j - 1]] > s->q[i]; j--)
+            by_q[j] = by_q[j - 1];
+        by_q[j] = i;
+    }
+    return by_q;
+}
+
+/* One series: a polyline through the finite points in the order of q, and a dot per
+ * point. */
 static void put_series(FILE *f, const struct sweep *s, const double *v, const struct axis *x,
                        const struct axis *y, const char *cls)
 {
+    size_t *by_q = sweep_order(s);
+
     fprintf(f, "<polyline class=\"series %s\" points=\"", cls);
-    for (size_t i = 0; i < s->n; i++)
+    for (size_t k = 0; by_q && k < s->n; k++) {
+        size_t i = by_q[k];
         if (isfinite(v[i]) && s->q[i] > 0 && isfinite(s->q[i]))
             fprintf(f, "%.2f,%.2f ", map_x(x, log10(s->q[i])), map_y(y, v[i]));
+    }
     fputs("\"/>\n", f);
+    free(by_q);
     for (size_t i = 0; i < s->n; i++)
         if (isfinite(v[i]) && s->q[i] > 0 && isfinite(s->q[i])) {
             fprintf(f,
@@ -510,30 +546,77 @@ static void put_series(FILE *f, const struct sweep *s, const double *v, const st
         }
 }
 
+/* A confidence band: a polygon along high at the points where both ends are finite,
+ * then back along low; nothing when the sweep has no interval columns. */
+static void put_band(FILE *f, const struct sweep *s, const double *low, const double *high,
+                     const struct axis *x, const struct axis *y, const char *cls, const char *id)
+{
+    size_t *by_q = low && high ? sweep_order(s) : NULL;
+
+    if (!by_q)
+        return;
+    fprintf(f, "<polygon class=\"band %s\" id=\"%s\" points=\"", cls, id);
+    for (size_t k = 0; k < 2 * s->n; k++) {
+        size_t i = by_q[k < s->n ? k : 2 * s->n - 1 - k];
+        const double *v = k < s->n ? high : low;
+        if (isfinite(low[i]) && isfinite(high[i]) && s->q[i] > 0 && isfinite(s->q[i]))
+            fprintf(f, "%.2f,%.2f ", map_x(x, log10(s->q[i])), map_y(y, v[i]));
+    }
+    fputs("\"/>\n", f);
+    free(by_q);
+}
+
+/* The curve min(1, value / q) over the x axis (q on a log scale). */
+static void put_bound_curve(FILE *f, const struct axis *x, const struct axis *y, double value,
+                            const char *cls, const char *id_kind, size_t id)
+{
+    fprintf(f, "<polyline class=\"%s\" id=\"%s-%zu\" points=\"", cls, id_kind, id);
+    for (int i = 0; i <= CURVE_POINTS; i++) {
+        double t = x->lo + (x->hi - x->lo) * i / CURVE_POINTS;
+        fprintf(f, "%.2f,%.2f ", map_x(x, t), map_y(y, fmin(1, value / pow(10, t))));
+    }
+    fputs("\"/>\n", f);
+}
+
+/* Widen [lo, hi] to the finite values of v (NULL: none). */
+static void widen(const struct sweep *s, const double *v, double *lo, double *hi)
+{
+    double a, b;
+    if (finite_range(s, v, &a, &b)) {
+        *lo = fmin(*lo, a);
+        *hi = fmax(*hi, b);
+    }
+}
+
+/* Legend entry `row`: rows 0 and 1 in the top margin, 2 and 3 beside them. */
 static void put_legend(FILE *f, int row, const char *cls, const char *text)
 {
-    double y = MARGIN_T - 24 + 14 * row;
+    double y = MARGIN_T - 24 + 14 * (row % 2);
+    int x = MARGIN_L + 8 + 300 * (row / 2);
     fprintf(f,
             "<line class=\"legend-key %s\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\"/>"
             "<text class=\"legend\" x=\"%d\" y=\"%.1f\">%s</text>\n",
-            cls, MARGIN_L + 8, y - 4, MARGIN_L + 30, y - 4, MARGIN_L + 36, y, text);
+            cls, x, y - 4, x + 22, y - 4, x + 28, y, text);
 }
 
 static void put_sweep_table(FILE *f, const struct sweep *s)
 {
-    const double *cols[] = {s->q,         s->top_count,     s->threshold, s->mean_utility,
-                            s->mean_cost, s->selected_index};
+    const double *cols[] = {s->q,           s->top_count,     s->threshold, s->mean_utility,
+                            s->utility_low, s->utility_high,  s->mean_cost, s->cost_low,
+                            s->cost_high,   s->selected_index};
     static const char *const heads[] = {
-        "q", "K", "threshold", "mean utility", "mean cost", "selected index"};
+        "q",       "K",         "threshold", "mean utility", "CI low",
+        "CI high", "mean cost", "CI low",    "CI high",      "selected index"};
+    enum { NCOLS = sizeof heads / sizeof heads[0] };
 
     fputs("<table class=\"sweep\">\n<thead><tr>", f);
-    for (size_t c = 0; c < 6; c++)
+    for (size_t c = 0; c < NCOLS; c++)
         if (cols[c])
             fprintf(f, "<th>%s</th>", heads[c]);
     fputs("</tr></thead>\n<tbody>\n", f);
     for (size_t i = 0; i < s->n; i++) {
         fputs("<tr>", f);
-        for (size_t c = 0; c < 6; c++) {
+        for (size_t c = 0; c < NCOLS; c++) {
             if (!cols[c])
                 continue;
             fputs("<td>", f);
@@ -552,8 +635,9 @@ static void put_sweep(FILE *f, hid_t run, size_t id)
 {
     struct sweep s;
     struct axis x, y;
-    double qlo = 0, qhi = 0, lo = 0, hi = 0, step, base = NAN;
-    int has_base;
+    double qlo = 0, qhi = 0, lo = 0, hi = 0, step, base = NAN, ucb = NAN, q = NAN;
+    int has_base, has_ucb;
+    char id_text[64];
 
     if (!sweep_read(run, &s))
         return;
@@ -576,13 +660,24 @@ static void put_sweep(FILE *f, hid_t run, size_t id)
     has_base =
         qz_h5_read_num_attr(run, "cost_base_mean", H5T_NATIVE_DOUBLE, &base, NULL) == QZ_OK &&
         isfinite(base) && base >= 0;
+    /* UCB(E_γ[c]) from the run's cost_bound_ucb = UCB / q. */
+    has_ucb = qz_h5_read_num_attr(run, "cost_bound_ucb", H5T_NATIVE_DOUBLE, &ucb, NULL) == QZ_OK &&
+              qz_h5_read_num_attr(run, "q", H5T_NATIVE_DOUBLE, &q, NULL) == QZ_OK &&
+              isfinite(ucb * q) && ucb >= 0;
+    ucb *= q;
 
     if (finite_range(&s, s.mean_utility, &lo, &hi)) {
+        widen(&s, s.utility_low, &lo, &hi);
+        widen(&s, s.utility_high, &lo, &hi);
         nice_axis(&y, lo, hi, &step);
         svg_open(f, "sweep-utility", "sweep-utility", id, "Mean utility against q");
         put_axes(f, &x, 1, &y, step, "q (log scale)", "mean utility of the top set");
+        snprintf(id_text, sizeof id_text, "band-utility-%zu", id);
+        put_band(f, &s, s.utility_low, s.utility_high, &x, &y, "mean-utility-band", id_text);
         put_series(f, &s, s.mean_utility, &x, &y, "mean-utility");
         put_legend(f, 0, "mean-utility", "mean utility E_Q[U]");
+        if (s.utility_low && s.utility_high)
+            put_legend(f, 2, "band mean-utility-band", "confidence interval of E_Q[U]");
         fputs("</svg>\n", f);
     } else {
         fputs("<p class=\"caption no-data\">No mean utility recorded in the sweep.</p>\n", f);
@@ -590,26 +685,36 @@ static void put_sweep(FILE *f, hid_t run, size_t id)
 
     if (finite_range(&s, s.mean_cost, &lo, &hi)) {
         double bhi = has_base ? fmin(1, base / qlo) : 0;
+        widen(&s, s.cost_high, &lo, &hi);
+        bhi = has_ucb ? fmax(bhi, fmin(1, ucb / qlo)) : bhi;
         nice_axis(&y, 0, fmax(fmax(hi, bhi), 1e-12), &step);
         svg_open(f, "sweep-cost", "sweep-cost", id, "Mean cost against q");
         put_axes(f, &x, 1, &y, step, "q (log scale)", "mean cost of the top set");
-        if (has_base) {
-            fprintf(f, "<polyline class=\"bound\" id=\"bound-%zu\" points=\"", id);
-            for (int i = 0; i <= CURVE_POINTS; i++) {
-                double t = x.lo + (x.hi - x.lo) * i / CURVE_POINTS;
-                fprintf(f, "%.2f,%.2f ", map_x(&x, t), map_y(&y, fmin(1, base / pow(10, t))));
-            }
-            fputs("\"/>\n", f);
-        }
+        if (has_base)
+            put_bound_curve(f, &x, &y, base, "bound", "bound", id);
+        if (has_ucb)
+            put_bound_curve(f, &x, &y, ucb, "bound-ucb", "ucb", id);
+        snprintf(id_text, sizeof id_text, "band-cost-%zu", id);
+        put_band(f, &s, s.cost_low, s.cost_high, &x, &y, "mean-cost-band", id_text);
         put_series(f, &s, s.mean_cost, &x, &y, "mean-cost");
         put_legend(f, 0, "mean-cost", "mean cost E_Q[c]");
         if (has_base)
             put_legend(f, 1, "bound", "bound min(1, E_&#947;[c]/q)");
+        if (has_ucb)
+            put_legend(f, 2, "bound-ucb", "its upper confidence value min(1, UCB(E_&#947;[c])/q)");
+        if (s.cost_low && s.cost_high)
+            put_legend(f, 3, "band mean-cost-band", "confidence interval of E_Q[c]");
         fputs("</svg>\n<p class=\"caption\">", f);
         if (has_base) {
             fputs("The dashed curve is the bound min(1, E_&#947;[c]/q) with E_&#947;[c] = ", f);
             put_num(f, base);
             fputs(" (cost_base_mean).", f);
+            if (has_ucb) {
+                fputs(" The dotted curve is min(1, UCB(E_&#947;[c])/q) with UCB(E_&#947;[c]) = ",
+                      f);
+                put_num(f, ucb);
+                fputs(", the one-sided upper confidence value (cost_bound_ucb &times; q).", f);
+            }
         } else {
             fputs("No bound drawn: the run has no cost_base_mean.", f);
         }
@@ -775,6 +880,11 @@ static const char style[] =
     "svg .mean-utility{stroke:#4a7fb5}svg circle.mean-utility{fill:#4a7fb5}"
     "svg .mean-cost{stroke:#d35400}svg circle.mean-cost{fill:#d35400}"
     "svg .bound{fill:none;stroke:#7f8c8d;stroke-width:2;stroke-dasharray:6 4}"
+    "svg .bound-ucb{fill:none;stroke:#2c3e50;stroke-width:1.5;stroke-dasharray:2 3}"
+    "svg .band{stroke:none;opacity:.25}svg .mean-utility-band{fill:#4a7fb5}"
+    "svg .mean-cost-band{fill:#d35400}svg .legend-key.band{stroke-width:8;opacity:.35}"
+    "svg .legend-key.mean-utility-band{stroke:#4a7fb5}svg "
+    ".legend-key.mean-cost-band{stroke:#d35400}"
     "svg .legend-key{stroke-width:2}";
 
 static void put_page(FILE *f, const char *path, long long version, hid_t runs,

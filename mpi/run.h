@@ -64,8 +64,16 @@ struct qz_run_figures {
     int has_cost;          /* a cost scorer is configured */
     double cost_base_mean; /* E_γ[c] over the valid samples (NaN without a cost) */
     double cost_base_stderr;
-    double utility_q_mean;       /* E_Q[u] under the run's quantilized distribution */
-    double cost_q_mean;          /* E_Q[c] (NaN without a cost) */
+    double utility_q_mean; /* E_Q[u] under the run's quantilized distribution */
+    double cost_q_mean;    /* E_Q[c] (NaN without a cost) */
+    /* How sure (README "Confidence intervals"): the job's confidence, the two-sided
+     * intervals of E_Q[u], E_Q[c] and E_γ[c], the top set's effective size and
+     * UCB(E_γ[c]) / q; NaN where there is no cost or no interval. */
+    double confidence;
+    struct qz_ci utility_q_ci, cost_q_ci, cost_base_ci;
+    double top_effective_size;
+    double cost_bound_ucb;
+    struct qz_sweep_ci sweep_ci; /* what the sweep's intervals need */
     uint64_t checkpoints;        /* written by this run, earlier sessions included */
     double checkpoint_seconds;   /* time spent writing them (max over ranks, summed) */
     uint64_t resumes;            /* times this run was resumed from a checkpoint */

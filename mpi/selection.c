@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "agree.h"
 #include "dselect.h"
@@ -36,6 +37,8 @@ static enum qz_status select_gathered(MPI_Comm comm, const struct qz_job *job, i
                                               job->nq, fig->cost_base_mean, run->root.sweep, err)))
             ;
         else {
+            if (sweep_here)
+                qz_sweep_intervals(ts->e, run->root.sweep, job->nq, &fig->sweep_ci);
             /* The sweep needed the best sweep_k; the run's own top set is its K. */
             qz_topset_truncate(ts->e, &ts->n, &ts->ties_out, fig->top_count);
             run->root.top = ts->e;
@@ -55,27 +58,93 @@ static enum qz_status select_gathered(MPI_Comm comm, const struct qz_job *job, i
     return QZ_OK;
 }
 
-/* Collective: E_Q[u] and E_Q[c] of the run's selection, from the entries better than
- * the threshold (positions 0 .. K-2, wherever they are held) summed exactly over the
- * ranks, and the threshold's share (qz_sweep_mean: the same bits as a sweep's row). */
-static void quantilized_means(MPI_Comm comm, const struct qz_job *job, struct qz_run *run)
+/* The exact sums of u, c, u² and c² over one rank's entries e[0 .. n) that are better
+ * than `than` (all of them when than is NULL), summed over the ranks into t[0 .. 4). */
+static void top_sums(MPI_Comm comm, const struct qz_entry *e, size_t n, uint64_t seed,
+                     const struct qz_entry *than, struct qz_exactsum t[4])
+{
+    struct qz_exactsum s[4];
+
+    for (int j = 0; j < 4; j++)
+        qz_exactsum_init(&s[j]);
+    for (size_t i = 0; i < n; i++)
+        if (!than || qz_entry_better(seed, &e[i], than)) {
+            qz_exactsum_add(&s[0], e[i].utility);
+            qz_exactsum_add(&s[1], e[i].cost);
+            qz_exactsum_add(&s[2], e[i].utility * e[i].utility);
+            qz_exactsum_add(&s[3], e[i].cost * e[i].cost);
+        }
+    for (int j = 0; j < 4; j++)
+        qz_sum_over_ranks(comm, &s[j], NULL, &t[j]);
+}
+
+/* Collective: the mean cost over positions K-w .. K-1 (w = qz_sweep_window(K)), from
+ * the entry at K-w (`from`) down to the threshold: each rank's entries in that range
+ * summed exactly over the ranks, then the threshold's (the same bits as
+ * qz_sweep_intervals on a gathered set). */
+static double window_cost(MPI_Comm comm, const struct qz_entry *e, size_t n, uint64_t seed,
+                          const struct qz_entry *from, const struct qz_entry *thr, uint64_t w)
+{
+    struct qz_exactsum s, t;
+
+    qz_exactsum_init(&s);
+    for (size_t i = 0; i < n; i++)
+        if (qz_entry_better(seed, &e[i], thr) && !qz_entry_better(seed, &e[i], from))
+            qz_exactsum_add(&s, e[i].cost);
+    qz_sum_over_ranks(comm, &s, NULL, &t);
+    qz_exactsum_add(&t, thr->cost);
+    return qz_exactsum_value(&t) / (double)w;
+}
+
+/* Row r's means and intervals from the sums t over positions 0 .. K-2, the entry at
+ * K-1 and the window's mean cost (qz_sweep_mean: the same bits as qz_sweep on a
+ * gathered set). */
+static void top_figures(struct qz_sweep_row *r, struct qz_exactsum t[4],
+                        const struct qz_entry *boundary, double cost_at_threshold,
+                        const struct qz_sweep_ci *ci)
+{
+    r->threshold = boundary->utility;
+    r->mean_utility = qz_sweep_mean(&t[0], boundary->utility, r->mass, r->top_count);
+    r->mean_cost = qz_sweep_mean(&t[1], boundary->cost, r->mass, r->top_count);
+    qz_sweep_row_ci(r, qz_exactsum_value(&t[2]), qz_exactsum_value(&t[3]), boundary,
+                    cost_at_threshold, ci);
+}
+
+/* Collective: E_Q[u] and E_Q[c] of the run's selection and their intervals, from the
+ * entries better than the threshold (positions 0 .. K-2, wherever they are held) summed
+ * exactly over the ranks, and the threshold's share; the window's first entry by a
+ * distributed selection (the root may hold them all). */
+static enum qz_status quantilized_means(MPI_Comm comm, const struct qz_job *job, struct qz_run *run,
+                                        struct qz_error *err)
 {
     const struct qz_topset *ts = &run->work->set;
     struct qz_run_figures *fig = &run->fig;
-    struct qz_exactsum su, sc, tu, tc;
+    struct qz_exactsum t[4];
+    struct qz_sweep_row r;
+    struct qz_entry from;
+    uint64_t w = qz_sweep_window(fig->top_count), pos = fig->top_count - w;
+    enum qz_status rc;
 
-    qz_exactsum_init(&su);
-    qz_exactsum_init(&sc);
-    for (size_t i = 0; i < ts->n; i++)
-        if (qz_entry_better(job->seed, &ts->e[i], &fig->threshold)) {
-            qz_exactsum_add(&su, ts->e[i].utility);
-            qz_exactsum_add(&sc, ts->e[i].cost);
-        }
-    qz_sum_over_ranks(comm, &su, NULL, &tu);
-    qz_sum_over_ranks(comm, &sc, NULL, &tc);
-    fig->utility_q_mean = qz_sweep_mean(&tu, fig->threshold.utility, fig->mass, fig->top_count);
-    fig->cost_q_mean =
-        fig->has_cost ? qz_sweep_mean(&tc, fig->threshold.cost, fig->mass, fig->top_count) : NAN;
+    if ((rc = qz_dselect(comm, ts->e, ts->n, job->seed, &pos, 1, &from, err)))
+        return rc;
+    top_sums(comm, ts->e, ts->n, job->seed, &fig->threshold, t);
+    qz_sweep_row(&r, job->q, fig->valid, job->seed, fig->cost_base_mean);
+    top_figures(&r, t, &fig->threshold,
+                window_cost(comm, ts->e, ts->n, job->seed, &from, &fig->threshold, w),
+                &fig->sweep_ci);
+    fig->utility_q_mean = r.mean_utility;
+    fig->utility_q_ci =
+        (struct qz_ci){qz_ci_choose(&fig->sweep_ci.utility_range), r.mean_utility_stderr,
+                       r.mean_utility_ci_low, r.mean_utility_ci_high};
+    fig->top_effective_size = r.effective_size;
+    fig->cost_q_mean = fig->has_cost ? r.mean_cost : NAN;
+    fig->cost_q_ci = (struct qz_ci){qz_ci_choose(&fig->sweep_ci.cost_range), NAN, NAN, NAN};
+    if (fig->has_cost) {
+        fig->cost_q_ci.stderr_ = r.mean_cost_stderr;
+        fig->cost_q_ci.low = r.mean_cost_ci_low;
+        fig->cost_q_ci.high = r.mean_cost_ci_high;
+    }
+    return QZ_OK;
 }
 
 /* Collective: the sweep of a job whose largest K is above the gather limit, from the
@@ -87,8 +156,8 @@ static enum qz_status sweep_distributed(MPI_Comm comm, const struct qz_job *job,
                                         struct qz_error *err)
 {
     const struct qz_topset *ts = &run->work->set;
-    uint64_t *pos = malloc(2 * job->nq * sizeof *pos);
-    struct qz_entry *found = malloc(2 * job->nq * sizeof *found);
+    uint64_t *pos = malloc(3 * job->nq * sizeof *pos);
+    struct qz_entry *found = malloc(3 * job->nq * sizeof *found);
     struct qz_sweep_row *rows = malloc(job->nq * sizeof *rows);
     int rank;
     enum qz_status rc = QZ_OK;
@@ -101,26 +170,21 @@ static enum qz_status sweep_distributed(MPI_Comm comm, const struct qz_job *job,
         goto done;
     for (size_t i = 0; i < job->nq; i++) {
         qz_sweep_row(&rows[i], job->q_list[i], run->fig.valid, job->seed, run->fig.cost_base_mean);
-        pos[2 * i] = rows[i].top_count - 1;
-        pos[2 * i + 1] = rows[i].selected_position;
+        pos[3 * i] = rows[i].top_count - 1;
+        pos[3 * i + 1] = rows[i].selected_position;
+        pos[3 * i + 2] = rows[i].top_count - qz_sweep_window(rows[i].top_count);
     }
-    rc = qz_dselect(comm, ts->e, ts->n, job->seed, pos, 2 * job->nq, found, err);
+    rc = qz_dselect(comm, ts->e, ts->n, job->seed, pos, 3 * job->nq, found, err);
     for (size_t i = 0; rc == QZ_OK && i < job->nq; i++) {
         struct qz_sweep_row *r = &rows[i];
-        struct qz_exactsum su, sc, tu, tc;
-        size_t better = qz_dselect_count_better(ts->e, ts->n, job->seed, &found[2 * i]);
-        qz_exactsum_init(&su);
-        qz_exactsum_init(&sc);
-        for (size_t j = 0; j < better; j++) {
-            qz_exactsum_add(&su, ts->e[j].utility);
-            qz_exactsum_add(&sc, ts->e[j].cost);
-        }
-        qz_sum_over_ranks(comm, &su, NULL, &tu);
-        qz_sum_over_ranks(comm, &sc, NULL, &tc);
-        r->threshold = found[2 * i].utility;
-        r->mean_utility = qz_sweep_mean(&tu, found[2 * i].utility, r->mass, r->top_count);
-        r->mean_cost = qz_sweep_mean(&tc, found[2 * i].cost, r->mass, r->top_count);
-        r->selected_index = found[2 * i + 1].index;
+        struct qz_exactsum t[4];
+        size_t better = qz_dselect_count_better(ts->e, ts->n, job->seed, &found[3 * i]);
+        top_sums(comm, ts->e, better, job->seed, NULL, t);
+        top_figures(r, t, &found[3 * i],
+                    window_cost(comm, ts->e, better, job->seed, &found[3 * i + 2], &found[3 * i],
+                                qz_sweep_window(r->top_count)),
+                    &run->fig.sweep_ci);
+        r->selected_index = found[3 * i + 1].index;
     }
 done:
     if (rank == 0)
@@ -244,6 +308,26 @@ static void prefilter(MPI_Comm comm, struct qz_topset *ts, uint64_t want)
     free(pairs);
 }
 
+/* The confidence, E_γ[c]'s interval and upper confidence value (from S1 = Σc and
+ * S2 = Σc² over the valid samples; NaN without a cost) and what the E_Q intervals
+ * need. A job built in memory without a confidence gets the default. */
+static void base_intervals(const struct qz_job *job, double s1, double s2,
+                           struct qz_run_figures *fig)
+{
+    struct qz_sweep_ci *ci = &fig->sweep_ci;
+    struct qz_ci_sample s;
+
+    fig->confidence =
+        job->confidence > 0 && job->confidence < 1 ? job->confidence : QZ_CONFIDENCE_DEFAULT;
+    ci->confidence = fig->confidence;
+    memset(&ci->utility_range, 0, sizeof ci->utility_range);
+    ci->cost_range = job->cost_range;
+    qz_ci_sample_sums(s1, s2, (double)fig->valid, &s);
+    qz_ci_interval(&s, &ci->cost_range, fig->confidence, &fig->cost_base_ci);
+    ci->base_cost_ucb = qz_ci_upper(&s, &ci->cost_range, fig->confidence);
+    fig->cost_bound_ucb = ci->base_cost_ucb / job->q;
+}
+
 enum qz_status qz_select_global(MPI_Comm comm, const struct qz_job *job, struct qz_run *run,
                                 struct qz_error *err)
 {
@@ -271,7 +355,9 @@ enum qz_status qz_select_global(MPI_Comm comm, const struct qz_job *job, struct 
         qz_sum_over_ranks(comm, &w->cost_sq, &w->base.sum2, &s2);
         qz_sweep_base_cost(qz_exactsum_value(&s1), qz_exactsum_value(&s2), fig->valid,
                            &fig->cost_base_mean, &fig->cost_base_stderr);
-    }
+        base_intervals(job, qz_exactsum_value(&s1), qz_exactsum_value(&s2), fig);
+    } else
+        base_intervals(job, NAN, NAN, fig);
     prefilter(comm, &w->set, fig->sweep_k);
     qz_topset_finish(&w->set);
     qz_topset_truncate(w->set.e, &w->set.n, &w->set.ties_out, fig->sweep_k);
@@ -290,6 +376,6 @@ enum qz_status qz_select_global(MPI_Comm comm, const struct qz_job *job, struct 
                        : select_distributed(comm, job, run, err);
     if ((rc = qz_agree(comm, rc, err)))
         return rc;
-    quantilized_means(comm, job, run);
-    return QZ_OK;
+    rc = quantilized_means(comm, job, run, err);
+    return qz_agree(comm, rc, err);
 }

@@ -35,8 +35,13 @@ sw["threshold"] = np.array([-4.1, 1.3, 2.4, 3.26, 4.0])
 sw["mean_utility"] = np.array([0.0, 1.75, 2.67, 3.6, 4.3])
 sw["mean_cost"] = np.array([0.001, 0.009, 0.08, 0.55, np.nan])
 sw["selected_index"] = np.arange(5, dtype="u8")
+sw["mean_utility_ci_low"] = sw["mean_utility"][:] - np.array([0.01, 0.02, 0.05, 0.1, 0.3])
+sw["mean_utility_ci_high"] = sw["mean_utility"][:] + np.array([0.01, 0.02, 0.05, 0.1, 0.3])
+sw["mean_cost_ci_low"] = np.array([0.0008, 0.007, 0.05, 0.4, np.nan])
+sw["mean_cost_ci_high"] = np.array([0.0012, 0.012, 0.11, 0.7, np.nan])
 for k, v in dict(cost_base_mean=0.001, cost_base_stderr=7e-5, cost_quantilized_mean=0.55,
-                 cost_bound=1.0, kl_nats=6.907755278982137, utility_quantilized_mean=3.6).items():
+                 cost_bound=1.0, kl_nats=6.907755278982137, utility_quantilized_mean=3.6,
+                 cost_bound_ucb=1.2).items():
     mix.attrs[k] = v
 plain = f["runs/plain"]
 u = np.random.default_rng(1).random(2_500_000)
@@ -146,15 +151,19 @@ for i, s in enumerate(p.sections):
         if need not in s["rows"]:
             fail.append("%s: figures table lacks %s" % (r, need))
     safety = {"cost_base_mean", "cost_base_stderr", "cost_quantilized_mean", "cost_bound",
-              "kl_nats", "utility_quantilized_mean"}
+              "kl_nats", "utility_quantilized_mean", "cost_base_ci_low", "cost_base_ci_high",
+              "cost_quantilized_ci_low", "cost_quantilized_ci_high", "cost_ci_method",
+              "cost_bound_ucb"}
     archive = r == "plain"
     if archive == ("top-only" in s["classes"]):
         fail.append("%s: the top-only caption is %s" % (r, "there" if not archive else "missing"))
     if r.startswith("mix"):
-        for need in ("sweep-utility-%d" % i, "sweep-cost-%d" % i, "bound-%d" % i):
+        for need in ("sweep-utility-%d" % i, "sweep-cost-%d" % i, "bound-%d" % i, "ucb-%d" % i,
+                     "band-utility-%d" % i, "band-cost-%d" % i):
             if need not in s["ids"]:
                 fail.append("%s: no #%s" % (r, need))
-        for need in ("sweep", "mean-utility", "mean-cost", "bound"):
+        for need in ("sweep", "mean-utility", "mean-cost", "bound", "bound-ucb", "band",
+                     "mean-utility-band", "mean-cost-band"):
             if need not in s["classes"]:
                 fail.append("%s: no .%s" % (r, need))
         if not safety <= s["rows"]:
@@ -198,9 +207,9 @@ fi
 if command -v chromium > /dev/null; then
     timeout 120 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars \
         --user-data-dir="$QZ_TMP/chromium" --screenshot="$QZ_TMP/rich.png" \
-        --window-size=1200,2000 "file://$QZ_TMP/rich.html" > chromium.log 2>&1
+        --window-size=1200,3400 "file://$QZ_TMP/rich.html" > chromium.log 2>&1
     check "chromium wrote a screenshot" test -s rich.png
-    check "the screenshot is 1200x2000, not blank, and shows bars and both marks" \
+    check "the screenshot is 1200x3400, not blank, and shows bars, both marks and both bands" \
         "$QZ_PYTHON" - rich.png <<'PY'
 import struct, sys, zlib
 data = open(sys.argv[1], "rb").read()
@@ -214,7 +223,7 @@ while pos < len(data):
         w, h, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", body)
     elif kind == b"IDAT":
         idat += body
-assert (w, h) == (1200, 2000), "size %dx%d" % (w, h)
+assert (w, h) == (1200, 3400), "size %dx%d" % (w, h)
 assert depth == 8 and ctype in (2, 6) and interlace == 0, "PNG type %d/%d" % (depth, ctype)
 bpp = 3 if ctype == 2 else 4
 raw, stride = zlib.decompress(idat), w * bpp
@@ -244,10 +253,14 @@ nonwhite = sum(n for c, n in colours.items() if min(c) < 240)
 def near(rgb, tol=24):
     return sum(n for c, n in colours.items() if max(abs(a - b) for a, b in zip(c, rgb)) <= tol)
 bars, red, green = near((0x4a, 0x7f, 0xb5)), near((0xc0, 0x39, 0x2b)), near((0x27, 0xae, 0x60))
-print("colours %d, non-white %.1f%%, bar %d, threshold red %d, selected green %d px"
-      % (len(colours), 100.0 * nonwhite / (w * h), bars, red, green))
+# The confidence bands: their fill at opacity .25 over the plot's #fcfcfc.
+blend = lambda rgb: tuple(round(0.25 * c + 0.75 * 0xfc) for c in rgb)
+uband, cband = near(blend((0x4a, 0x7f, 0xb5)), 6), near(blend((0xd3, 0x54, 0x00)), 6)
+print("colours %d, non-white %.1f%%, bar %d, threshold red %d, selected green %d, "
+      "utility band %d, cost band %d px"
+      % (len(colours), 100.0 * nonwhite / (w * h), bars, red, green, uband, cband))
 sys.exit(0 if len(colours) > 50 and nonwhite > 0.03 * w * h and bars > 2000 and red > 50
-         and green > 50 else 1)
+         and green > 50 and uband > 500 and cband > 500 else 1)
 PY
 else
     bad "chromium is not installed and could not be installed (apt.log)"

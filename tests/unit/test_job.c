@@ -18,7 +18,11 @@ static const struct {
     {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"sampels\": 3, " GOOD_GEN "}",
      "job.json: sampels: unknown field (expected one of: name, description, seed, q, samples, "
      "samples_per_quantile, chunk_size, invalid, generator, utility, cost, output, tasks, "
-     "checkpoint)"},
+     "checkpoint, confidence)"},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"confidence\": 1, " GOOD_GEN "}",
+     "job.json: confidence: must be in (0, 1), got 1"},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"confidence\": 0, " GOOD_GEN "}",
+     "job.json: confidence: must be a number above 0, got 0"},
     {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN
      ", \"checkpoint\": {\"every_seconds\": -1}}",
      "job.json: checkpoint.every_seconds: must be a number of at least 0, got -1"},
