@@ -2,9 +2,11 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "checkpoint.h"
 #include "select.h"
@@ -21,6 +23,17 @@ static const char *const output_fields[] = {"path", "top", "top_gather_limit", "
 static const char *const archive_choices[] = {"none", "utilities", "all", NULL};
 static const char *const checkpoint_fields[] = {"every_seconds", "path", NULL};
 static const char *const invalid_choices[] = {"error", "exclude", NULL};
+
+/* A decoded string must still be valid UTF-8 (escapes can spell what the raw text could
+ * not hold). */
+static enum qz_status check_utf8(const struct qz_jv *at, const cJSON *obj, const char *field,
+                                 struct qz_error *err)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, field);
+    if (cJSON_IsString(item) && !qz_utf8_valid(item->valuestring, strlen(item->valuestring)))
+        return qz_jv_fail(at, field, NULL, err, "is not valid UTF-8 once its escapes are decoded");
+    return QZ_OK;
+}
 
 enum qz_status qz_job_check_name(const struct qz_jv *at, const cJSON *obj, const char *field,
                                  struct qz_error *err)
@@ -236,12 +249,36 @@ static enum qz_status parse_checkpoint(const struct qz_jv *at, struct qz_job *jo
     return QZ_OK;
 }
 
+/* The line (from 1) that holds byte `at` of text. */
+static size_t line_of(const char *text, size_t at)
+{
+    size_t line = 1;
+    for (size_t i = 0; i < at; i++)
+        line += text[i] == '\n';
+    return line;
+}
+
+/* The first \u0000 escape of a JSON text (cJSON ends the string there, so "ab\u0000cd"
+ * would be read as "ab"), or NULL. Only an escape counts: a backslash preceded by an
+ * even number of backslashes. */
+static const char *nul_escape(const char *text)
+{
+    for (const char *p = text; (p = strstr(p, "\\u")) != NULL; p += 2) {
+        size_t slashes = 0;
+        while (p - slashes > text && p[-(ptrdiff_t)slashes - 1] == '\\')
+            slashes++;
+        if (slashes % 2 == 0 && strncmp(p + 2, "0000", 4) == 0)
+            return p;
+    }
+    return NULL;
+}
+
 enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *job,
                             struct qz_error *err)
 {
     struct qz_jv at = {.file = file, .path = ""};
     const cJSON *output;
-    const char *name, *description;
+    const char *name, *description, *end = NULL, *nul;
     uint64_t seed;
     int invalid, archive = QZ_ARCHIVE_NONE;
     enum qz_status rc;
@@ -250,14 +287,31 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
     job->file = strdup(file);
     if (!job->file)
         return qz_error_set(err, QZ_ENOMEM, "out of memory");
-    job->json = cJSON_Parse(text);
+    job->json = cJSON_ParseWithOpts(text, &end, 0);
     if (!job->json) {
         const char *where = cJSON_GetErrorPtr();
-        size_t line = 1;
-        for (const char *p = text; where && p < where; p++)
-            line += *p == '\n';
-        rc = qz_error_set(err, QZ_EJOB, "%s: line %zu: not valid JSON near \"%.20s\"", file, line,
-                          where ? where : "");
+        char excerpt[4 * 20 + 8];
+        /* The excerpt escaped: a message is one line, whatever the text holds. */
+        if (!where)
+            where = "";
+        qz_utf8_escape(where, strlen(where), 20, excerpt, sizeof excerpt);
+        rc = qz_error_set(err, QZ_EJOB, "%s: line %zu: not valid JSON near \"%s\"", file,
+                          line_of(text, (size_t)(where[0] ? where - text : 0)), excerpt);
+        goto fail;
+    }
+    end += strspn(end, " \t\r\n");
+    if (*end) {
+        rc = qz_error_set(err, QZ_EJOB,
+                          "%s: line %zu: text after the job (offset %zu): only white space may "
+                          "follow it",
+                          file, line_of(text, (size_t)(end - text)), (size_t)(end - text));
+        goto fail;
+    }
+    if ((nul = nul_escape(text)) != NULL) {
+        rc = qz_error_set(err, QZ_EJOB,
+                          "%s: line %zu: a string holds \\u0000 (offset %zu): strings cannot "
+                          "hold NUL characters",
+                          file, line_of(text, (size_t)(nul - text)), (size_t)(nul - text));
         goto fail;
     }
     if ((rc = qz_jv_fields(&at, job->json, top_fields, err)) ||
@@ -298,6 +352,7 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
     }
     if ((rc = parse_checkpoint(&at, job, err)) ||
         (rc = qz_jv_string(&at, job->json, "description", 0, NULL, &description, err)) ||
+        (rc = check_utf8(&at, job->json, "description", err)) ||
         (rc = open_backends(&at, job, err)) || (rc = load_tasks(&at, job, err)))
         goto fail;
     if (!cJSON_GetObjectItemCaseSensitive(job->json, "chunk_size") && job->gen.ops->chunk_hint)
@@ -309,26 +364,22 @@ fail:
     return rc;
 }
 
-/* The line (from 1) that holds byte `at` of text. */
-static size_t line_of(const char *text, size_t at)
-{
-    size_t line = 1;
-    for (size_t i = 0; i < at; i++)
-        line += text[i] == '\n';
-    return line;
-}
-
 enum qz_status qz_job_load(const char *path, struct qz_job *job, struct qz_error *err)
 {
     FILE *f = fopen(path, "rb");
     char *text;
     size_t len, bad;
     long size;
+    struct stat st;
     enum qz_status rc;
 
     memset(job, 0, sizeof *job);
     if (!f)
         return qz_error_set(err, QZ_EJOB, "%s: cannot open job file: %s", path, strerror(errno));
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return qz_error_set(err, QZ_EJOB, "%s: is a directory", path);
+    }
     if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
         fclose(f);
         return qz_error_set(err, QZ_EJOB, "%s: cannot read job file", path);

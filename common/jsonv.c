@@ -184,6 +184,12 @@ enum qz_status qz_jv_uint(const struct qz_jv *at, const cJSON *obj, const char *
         return QZ_OK;
     }
     v = item->valuedouble;
+    /* cJSON reads numbers as doubles: from 2^53 on, neighbouring integers share a
+     * double (9007199254740993 reads as ...992), so no such value is known to be exact. */
+    if (cJSON_IsNumber(item) && v >= 9007199254740992.0)
+        return qz_jv_fail(at, name, item, err,
+                          "must be below 2^53 = 9007199254740992 (larger JSON integers are not "
+                          "read exactly)");
     if (!cJSON_IsNumber(item) || !isfinite(v) || v != floor(v) || v < (double)lo || v > (double)hi)
         return qz_jv_fail(at, name, item, err, "must be an integer from %llu to %llu",
                           (unsigned long long)lo, (unsigned long long)hi);
