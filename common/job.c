@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "checkpoint.h"
 #include "select.h"
@@ -364,6 +365,35 @@ fail:
     return rc;
 }
 
+/* checkpoint.path's directory must exist and be writable: found out only at the first
+ * checkpoint, the work drawn until then would be lost. */
+static enum qz_status check_ckpt_dir(const char *file, const struct qz_job *job,
+                                     struct qz_error *err)
+{
+    const char *path = job->ckpt_path, *slash;
+    char dir[4096];
+    struct stat st;
+
+    if (!path)
+        return QZ_OK;
+    slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    if (stat(dir, &st) != 0)
+        return qz_error_set(err, QZ_EJOB, "%s: checkpoint.path: directory %s: %s", file, dir,
+                            strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return qz_error_set(err, QZ_EJOB, "%s: checkpoint.path: %s is not a directory", file, dir);
+    if (access(dir, W_OK | X_OK) != 0)
+        return qz_error_set(err, QZ_EJOB, "%s: checkpoint.path: directory %s is not writable: %s",
+                            file, dir, strerror(errno));
+    return QZ_OK;
+}
+
 enum qz_status qz_job_load(const char *path, struct qz_job *job, struct qz_error *err)
 {
     FILE *f = fopen(path, "rb");
@@ -412,6 +442,8 @@ enum qz_status qz_job_load(const char *path, struct qz_job *job, struct qz_error
         return rc;
     }
     rc = qz_job_parse(text, path, job, err);
+    if (rc == QZ_OK && (rc = check_ckpt_dir(path, job, err)) != QZ_OK)
+        qz_job_free(job);
     if (rc == QZ_OK) {
         /* The digest of what was parsed: an edit during a long run does not show. */
         struct qz_sha256 digest;
