@@ -29,7 +29,7 @@
 #include "exactsum.h"
 
 #define QZ_CKPT_MAGIC "QZCKPT\r\n"
-#define QZ_CKPT_VERSION 5
+#define QZ_CKPT_VERSION 6
 #define QZ_CKPT_REPORT_WORDS 10
 
 struct qz_ckpt_header {

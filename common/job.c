@@ -498,10 +498,96 @@ static void drop_transport(cJSON *gen)
         cJSON_DeleteItemFromObjectCaseSensitive(gen, transport[i]);
 }
 
+/* Sort every object's members by key, at every depth (an insertion sort of the linked
+ * list: jobs are small), so that the order a job lists its fields in does not count. */
+static void sort_keys(cJSON *item)
+{
+    cJSON *sorted = NULL, *next;
+
+    for (cJSON *c = item ? item->child : NULL; c; c = c->next)
+        sort_keys(c);
+    if (!cJSON_IsObject(item))
+        return;
+    for (cJSON *c = item->child; c; c = next) {
+        cJSON **at = &sorted;
+        next = c->next;
+        while (*at && strcmp((*at)->string, c->string) <= 0)
+            at = &(*at)->next;
+        c->next = *at;
+        *at = c;
+    }
+    /* cJSON's lists are doubly linked, the head's prev pointing at the tail. */
+    item->child = sorted;
+    for (cJSON *c = sorted, *prev = NULL; c; prev = c, c = c->next) {
+        c->prev = prev;
+        if (!c->next)
+            sorted->prev = c;
+    }
+}
+
+/* Set obj.name to the number v when absent: a default written out is the same job. */
+static void number_default(cJSON *obj, const char *name, double v)
+{
+    if (cJSON_IsObject(obj) && !cJSON_GetObjectItemCaseSensitive(obj, name))
+        cJSON_AddNumberToObject(obj, name, v);
+}
+
+/* A built-in distribution with its defaults written out (gen_builtin.c). */
+static void dist_defaults(cJSON *spec)
+{
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(spec, "kind");
+    const char *k = cJSON_IsString(kind) ? kind->valuestring : "";
+    if (strcmp(k, "normal") == 0) {
+        number_default(spec, "mean", 0);
+        number_default(spec, "stddev", 1);
+    } else if (strcmp(k, "lognormal") == 0) {
+        number_default(spec, "mu", 0);
+        number_default(spec, "sigma", 1);
+    } else if (strcmp(k, "pareto") == 0) {
+        number_default(spec, "scale", 1);
+    } else if (strcmp(k, "mixture") == 0) {
+        const cJSON *list = cJSON_GetObjectItemCaseSensitive(spec, "components");
+        cJSON *c;
+        cJSON_ArrayForEach(c, list)
+        {
+            number_default(c, "cost", 0);
+            dist_defaults(cJSON_GetObjectItemCaseSensitive(c, "generator"));
+        }
+    }
+}
+
+/* The canonical form of a validated job, as the hash sees it: the fields that do not
+ * change results dropped, resolved values written out (samples, chunk_size, invalid,
+ * utility, the built-in distributions' defaults), keys sorted. */
+static cJSON *canonical_job(const struct qz_job *job)
+{
+    static const char *const neutral[] = {
+        "name",    "description", "output", "checkpoint", "samples_per_quantile",
+        "samples", "chunk_size",  "invalid"};
+    cJSON *copy = cJSON_Duplicate(job->json, 1);
+
+    if (!copy)
+        return NULL;
+    for (size_t i = 0; i < sizeof neutral / sizeof *neutral; i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(copy, neutral[i]);
+    drop_transport(cJSON_GetObjectItemCaseSensitive(copy, "generator"));
+    dist_defaults(cJSON_GetObjectItemCaseSensitive(copy, "generator"));
+    if (!cJSON_AddNumberToObject(copy, "samples", (double)job->samples) ||
+        !cJSON_AddNumberToObject(copy, "chunk_size", (double)job->chunk_size) ||
+        !cJSON_AddStringToObject(copy, "invalid",
+                                 job->invalid == QZ_INVALID_ERROR ? "error" : "exclude") ||
+        (!cJSON_GetObjectItemCaseSensitive(copy, "utility") &&
+         !cJSON_AddItemToObject(copy, "utility", cJSON_Parse("{\"kind\":\"value\"}")))) {
+        cJSON_Delete(copy);
+        return NULL;
+    }
+    sort_keys(copy);
+    return copy;
+}
+
 enum qz_status qz_job_hash(const struct qz_job *job, uint64_t *hash, struct qz_error *err)
 {
-    static const char *const neutral[] = {"name", "description", "output", "checkpoint"};
-    cJSON *copy = cJSON_Duplicate(job->json, 1);
+    cJSON *copy = canonical_job(job);
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(job->json, "generator");
     uint64_t h = QZ_CHECKSUM_SEED;
     char *text;
@@ -509,9 +595,6 @@ enum qz_status qz_job_hash(const struct qz_job *job, uint64_t *hash, struct qz_e
     *hash = 0;
     if (!copy)
         return qz_error_set(err, QZ_ENOMEM, "out of memory for the job's hash");
-    for (size_t i = 0; i < sizeof neutral / sizeof *neutral; i++)
-        cJSON_DeleteItemFromObjectCaseSensitive(copy, neutral[i]);
-    drop_transport(cJSON_GetObjectItemCaseSensitive(copy, "generator"));
     text = cJSON_PrintUnformatted(copy);
     cJSON_Delete(copy);
     if (!text)
@@ -521,8 +604,10 @@ enum qz_status qz_job_hash(const struct qz_job *job, uint64_t *hash, struct qz_e
     for (size_t t = 0; t < job->tasks.n; t++) {
         cJSON *g = qz_task_generator(&job->tasks, t, spec);
         const char *id = qz_task_id(&job->tasks, t);
-        if (g)
+        if (g) {
             drop_transport(g);
+            sort_keys(g);
+        }
         text = g ? cJSON_PrintUnformatted(g) : NULL;
         cJSON_Delete(g);
         if (!text)
