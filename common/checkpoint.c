@@ -117,3 +117,33 @@ enum qz_status qz_ckpt_check(const char *path, uint64_t file_size, const struct 
                             path, (unsigned long long)file_size, (unsigned long long)at);
     return QZ_OK;
 }
+
+enum qz_status qz_ckpt_section_check(const char *path, const struct qz_ckpt_header *h,
+                                     const struct qz_ckpt_section *s, const char *buf, size_t k,
+                                     struct qz_error *err)
+{
+    const struct qz_entry *e = (const void *)buf;
+    const struct qz_ckpt_payload *rec = (const void *)(buf + s->entries * sizeof *e);
+    uint64_t end = h->chunks_done * h->chunk_size; /* bounded by qz_ckpt_check */
+    uint64_t text = 0;
+    const char *bad = NULL;
+
+    end = end < h->samples ? end : h->samples;
+    /* A rank's top set holds at most K + max(K/8, 4096) entries (topset.h). */
+    if (s->entries > (uint64_t)k + (k / 8 > 4096 ? k / 8 : 4096))
+        bad = "section.entries";
+    for (uint64_t i = 0; i < s->entries && !bad; i++) {
+        struct qz_entry x;
+        memcpy(&x, e + i, sizeof x);
+        bad = x.index >= end ? "section.entry.index" : NULL;
+    }
+    for (uint64_t i = 0; i < s->payloads && !bad; i++) {
+        struct qz_ckpt_payload p;
+        memcpy(&p, rec + i, sizeof p);
+        text += p.len;
+        bad = p.index >= end         ? "section.payload.index"
+              : text > s->text_bytes ? "payload.len"
+                                     : NULL;
+    }
+    return bad ? out_of_range(path, bad, err) : QZ_OK;
+}

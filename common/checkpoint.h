@@ -105,4 +105,12 @@ uint64_t qz_ckpt_header_checksum(const struct qz_ckpt_header *h,
 enum qz_status qz_ckpt_check(const char *path, uint64_t file_size, const struct qz_ckpt_header *h,
                              const struct qz_ckpt_section *table, struct qz_error *err);
 
+/* Check section s of a checkpoint whose header h passed qz_ckpt_check, its bytes read
+ * into buf (qz_ckpt_section_bytes of them), for a job whose top set keeps k: at most
+ * K + max(K/8, 4096) entries (a rank's top set), every entry's and payload's sample
+ * index below the samples done, the payloads' texts within text_bytes. */
+enum qz_status qz_ckpt_section_check(const char *path, const struct qz_ckpt_header *h,
+                                     const struct qz_ckpt_section *s, const char *buf, size_t k,
+                                     struct qz_error *err);
+
 #endif

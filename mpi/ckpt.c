@@ -333,27 +333,6 @@ static enum qz_status read_section(int fd, const char *path, uint32_t j,
     return QZ_OK;
 }
 
-/* Every entry and payload of a section read into buf names a sample done. */
-static enum qz_status check_indices(const char *path, const struct qz_ckpt *ck,
-                                    const struct qz_ckpt_section *s, const char *buf,
-                                    struct qz_error *err)
-{
-    const struct qz_entry *e = (const struct qz_entry *)buf;
-    const struct qz_ckpt_payload *rec = (const struct qz_ckpt_payload *)(e + s->entries);
-    uint64_t end = ck->h.chunks_done * ck->h.chunk_size; /* bounded by qz_ckpt_check */
-    const char *bad = NULL;
-
-    for (uint64_t i = 0; i < s->entries && !bad; i++)
-        bad = e[i].index >= end || e[i].index >= ck->h.samples ? "section.entry.index" : NULL;
-    for (uint64_t i = 0; i < s->payloads && !bad; i++)
-        bad = rec[i].index >= end || rec[i].index >= ck->h.samples ? "section.payload.index" : NULL;
-    return bad ? qz_error_set(err, QZ_ECKPT,
-                              "checkpoint %s: field %s out of range: remove it to start the run "
-                              "afresh",
-                              path, bad)
-               : QZ_OK;
-}
-
 /* Merge the best-first set b (nb entries, ties cb) into *acc (*na, *ca), keeping k. */
 static enum qz_status merge_into(uint64_t seed, size_t k, struct qz_entry **acc, size_t *na,
                                  uint64_t *ca, const struct qz_entry *b, size_t nb, uint64_t cb,
@@ -392,16 +371,8 @@ enum qz_status qz_ckpt_load(MPI_Comm comm, const char *path, const struct qz_ckp
     for (uint32_t j = (uint32_t)rank; rc == QZ_OK && j < ck->h.ranks; j += (uint32_t)size) {
         const struct qz_ckpt_section *s = &ck->table[j];
         char *buf = NULL;
-        /* A rank's top set holds at most K + max(K/8, 4096) entries (topset.h). */
-        if (s->entries > (uint64_t)k + (k / 8 > 4096 ? k / 8 : 4096)) {
-            rc = qz_error_set(err, QZ_ECKPT,
-                              "checkpoint %s: field section.entries out of range: remove it to "
-                              "start the run afresh",
-                              path);
-            break;
-        }
         if ((rc = read_section(fd, path, j, s, &buf, err)) == QZ_OK)
-            rc = check_indices(path, ck, s, buf, err);
+            rc = qz_ckpt_section_check(path, &ck->h, s, buf, k, err);
         if (rc == QZ_OK) {
             struct qz_entry *se = (struct qz_entry *)buf;
             const struct qz_ckpt_payload *rec =
