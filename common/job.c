@@ -77,7 +77,7 @@ static enum qz_status resolve_samples(const struct qz_jv *at, struct qz_job *job
     if (!n && !m)
         return qz_jv_fail(at, "samples", NULL, err, "is required (or give samples_per_quantile)");
     if (n)
-        return qz_jv_uint(at, job->json, "samples", 1, 0, 1, (uint64_t)QZ_SAMPLES_MAX,
+        return qz_jv_uint(at, job->json, "samples", 1, 0, 1, (uint64_t)QZ_SAMPLES_MAX - 1,
                           &job->samples, err);
     if ((rc = qz_jv_number(at, job->json, "samples_per_quantile", 1, 0, &per, err)))
         return rc;
@@ -318,7 +318,8 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
     if ((rc = qz_jv_fields(&at, job->json, top_fields, err)) ||
         (rc = qz_jv_string(&at, job->json, "name", 1, NULL, &name, err)) ||
         (rc = qz_job_check_name(&at, job->json, "name", err)) ||
-        (rc = qz_jv_uint(&at, job->json, "seed", 1, 0, 0, (uint64_t)QZ_SAMPLES_MAX, &seed, err)) ||
+        (rc = qz_jv_uint(&at, job->json, "seed", 1, 0, 0, (uint64_t)QZ_SAMPLES_MAX - 1, &seed,
+                         err)) ||
         (rc = parse_q(&at, job, err)))
         goto fail;
     job->name = name;
@@ -340,7 +341,7 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
             (rc = qz_jv_string(&oat, output, "path", 0, NULL, &job->output_path, err)) ||
             (rc = qz_jv_bool(&oat, output, "top", 0, 1, &job->output_top, err)) ||
             (rc = qz_jv_uint(&oat, output, "top_gather_limit", 0, QZ_TOP_GATHER_DEFAULT, 1,
-                             (uint64_t)QZ_SAMPLES_MAX, &job->top_gather_limit, err)) ||
+                             (uint64_t)QZ_SAMPLES_MAX - 1, &job->top_gather_limit, err)) ||
             (rc = qz_jv_choice(&oat, output, "archive", 0, QZ_ARCHIVE_NONE, archive_choices,
                                &archive, err)))
             goto fail;
