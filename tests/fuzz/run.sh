@@ -9,9 +9,10 @@ set -uo pipefail
 seconds=${1:?usage: tests/fuzz/run.sh SECONDS}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=${QZ_FUZZ_BUILD:-$src/build-fuzz}
+mkdir -p "$build"
 if ! { cmake -S "$src" -B "$build" -DQZ_FUZZ=ON -DCMAKE_C_COMPILER=clang \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build "$build" -j"$(nproc)"; } > "$build.log" 2>&1; then
-    cat "$build.log" >&2
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build "$build" -j"$(nproc)"; } > "$build/fuzz-build.log" 2>&1; then
+    cat "$build/fuzz-build.log" >&2
     echo "fuzz: the build failed (log above)" >&2
     exit 1
 fi
