@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Input that used to be accepted silently and gave a wrong record (issue 14): a
 # one-component mixture's cost, weights whose sum overflows, an exec value that reads
-# as infinity. (Jobs refused at load are cases in tests/bad/cases.)
+# as infinity, a checkpoint refused for its job's spelling. (Jobs refused at load are cases in tests/bad/cases.)
 . "$(dirname "$0")/../lib.sh"
 cd "$QZ_TMP" || exit 1
 
@@ -44,4 +44,23 @@ job inf "\"seed\": 1, \"q\": 0.5, \"samples\": 10,
 expect -l inf 1 '/^quantilize: .*answer line .*"value" must be a finite number: {"index": 5, "value": 1e999}$' \
     "$QZ_BIN" run inf.json -o inf.h5 --no-progress
 check "the exec run wrote no record" test ! -e inf.h5
+
+# 4. A checkpoint belongs to the job, not to its spelling: the same job with its keys
+#    reordered and its defaults written out resumes it; another seed is another job.
+#    (Each run is stopped by SIGUSR1 once it draws: exit 75 with a checkpoint.)
+printf '{"name": "ck", "seed": 5, "q": 0.001, "samples": 4000000000, "chunk_size": 65536,
+  "generator": {"kind": "normal"}, "checkpoint": {"every_seconds": 0}}\n' > ck.json
+stop_midway 1 progress ck1.err run ck.json -o ck.h5 --progress-every 0.2
+check "the first run stops with a checkpoint (exit 75)" test "$STOP_STATUS" -eq 75
+check "its checkpoint exists" test -s ck.h5.ck.ckpt
+printf '{"checkpoint": {"every_seconds": 0}, "invalid": "error", "utility": {"kind": "value"},
+  "generator": {"stddev": 1, "mean": 0, "kind": "normal"}, "samples": 4000000000,
+  "q": 0.001, "seed": 5, "name": "ck"}\n' > ck.json
+stop_midway 1 resuming ck2.err run ck.json -o ck.h5 --progress-every 0.2
+check "the reordered job with its defaults written out resumes the checkpoint" \
+    grep -q '^resuming from checkpoint ck.h5.ck.ckpt: [0-9]* of 4000000000 samples done' ck2.err
+check "and stops again with a checkpoint (exit 75)" test "$STOP_STATUS" -eq 75
+sed -i 's/"seed": 5/"seed": 6/' ck.json
+expect -l ck3 2 '/^quantilize: checkpoint ck.h5.ck.ckpt was written by a different job' \
+    "$QZ_BIN" run ck.json -o ck.h5 --no-progress
 finish
