@@ -47,7 +47,8 @@ check "the exec run wrote no record" test ! -e inf.h5
 
 # 4. A checkpoint belongs to the job, not to its spelling: the same job with its keys
 #    reordered and its defaults written out resumes it; another seed is another job.
-#    (Each run is stopped by SIGUSR1 once it draws: exit 75 with a checkpoint.)
+#    (Each run is stopped by SIGUSR1 0.5 s after its first progress line: exit 75 with
+#    a checkpoint. 4e9 samples take over 10 s on one rank, 20 times that margin.)
 printf '{"name": "ck", "seed": 5, "q": 0.001, "samples": 4000000000, "chunk_size": 65536,
   "generator": {"kind": "normal"}, "checkpoint": {"every_seconds": 0}}\n' > ck.json
 stop_midway 1 progress ck1.err run ck.json -o ck.h5 --progress-every 0.2
