@@ -29,8 +29,13 @@
 #include "exactsum.h"
 
 #define QZ_CKPT_MAGIC "QZCKPT\r\n"
-#define QZ_CKPT_VERSION 5
+#define QZ_CKPT_VERSION 6
 #define QZ_CKPT_REPORT_WORDS 10
+/* Bounds of a checkpoint's counts (qz_ckpt_check): N and chunk_size as a job allows
+ * (job.h), and byte counts. */
+#define QZ_CKPT_SAMPLES_MAX (1ULL << 53)
+#define QZ_CKPT_CHUNK_MAX (1ULL << 24)
+#define QZ_CKPT_BYTES_MAX (1ULL << 62)
 
 struct qz_ckpt_header {
     char magic[8];
@@ -92,9 +97,20 @@ uint64_t qz_ckpt_header_checksum(const struct qz_ckpt_header *h,
                                  const struct qz_ckpt_section *table);
 
 /* Check a header read from `path` (file_size bytes) and its table: magic, version,
- * checksum, and that the sections lie inside the file and end where it ends.
+ * checksum, every count within bounds ("checkpoint X: field Y out of range": chunks_done
+ * at most the job's chunks, samples_done and invalid at most N, a section's entries and
+ * ties at most samples_done, its payloads at most its entries, its text within the
+ * file), and that the sections lie inside the file and end where it ends.
  * QZ_ECKPT names what is wrong. */
 enum qz_status qz_ckpt_check(const char *path, uint64_t file_size, const struct qz_ckpt_header *h,
                              const struct qz_ckpt_section *table, struct qz_error *err);
+
+/* Check section s of a checkpoint whose header h passed qz_ckpt_check, its bytes read
+ * into buf (qz_ckpt_section_bytes of them), for a job whose top set keeps k: at most
+ * K + max(K/8, 4096) entries (a rank's top set), every entry's and payload's sample
+ * index below the samples done, the payloads' texts within text_bytes. */
+enum qz_status qz_ckpt_section_check(const char *path, const struct qz_ckpt_header *h,
+                                     const struct qz_ckpt_section *s, const char *buf, size_t k,
+                                     struct qz_error *err);
 
 #endif

@@ -170,7 +170,11 @@ static enum qz_status builtin_draw(struct qz_generator *g, uint64_t first, size_
     (void)err;
     out->first = first;
     out->n = n;
-    out->component_cost_valid = g->n > 1;
+    /* A one-component mixture keeps its cost: every sample carries it. */
+    out->component_cost_valid = g->n > 1 || g->has_cost;
+    if (g->n == 1 && g->has_cost)
+        for (size_t j = 0; j < n; j++)
+            out->component_cost[j] = g->comp[0].cost;
     if (g->n == 1 && g->comp[0].d.kind == D_NORMAL) {
         /* one call: qz_normal_batch_scaled makes its own passes, longer than QZ_PASS */
         qz_normal_batch_scaled(g->seed, first, n, g->comp[0].d.a, g->comp[0].d.b, out->value);
@@ -194,6 +198,21 @@ static const char *const lognormal_fields[] = {"kind", "mu", "sigma", NULL};
 static const char *const pareto_fields[] = {"kind", "scale", "shape", NULL};
 static const char *const fail_fields[] = {"kind", NULL};
 
+/* Normal and lognormal: every draw must be finite. A draw is a + b z, and qz_normal's
+ * z is below 13 in size (the ziggurat's tail is R - log(U1) / R with R < 3.5, accepted
+ * only when x^2 <= -2 log(U2) <= 2 * 54 log 2, so |z| < 3.5 + 8.7), so a + 13b and
+ * a - 13b must be finite, and for a lognormal exp(a + 13b) too. */
+static enum qz_status finite_draws(const cJSON *spec, const struct qz_jv *at, const struct dist *d,
+                                   const char *scale, struct qz_error *err)
+{
+    const double z = 13.0, hi = d->a + z * d->b, lo = d->a - z * d->b;
+    if (!isfinite(hi) || !isfinite(lo) || (d->kind == D_LOGNORMAL && !isfinite(exp(hi))))
+        return qz_jv_fail(at, scale, cJSON_GetObjectItemCaseSensitive(spec, scale), err,
+                          "is too large for its %s (%.17g): draws would overflow to infinity",
+                          d->kind == D_NORMAL ? "mean" : "mu", d->a);
+    return QZ_OK;
+}
+
 /* Validate a non-mixture distribution spec into d. */
 static enum qz_status parse_dist(const cJSON *spec, const struct qz_jv *at, struct dist *d,
                                  struct qz_error *err)
@@ -213,6 +232,12 @@ static enum qz_status parse_dist(const cJSON *spec, const struct qz_jv *at, stru
         if (d->kind == D_UNIFORM && !(d->a < d->b))
             return qz_jv_fail(at, "high", cJSON_GetObjectItemCaseSensitive(spec, "high"), err,
                               "must be greater than low (%.17g)", d->a);
+        /* A draw is low + (high - low) u: refused when high - low overflows (it would
+         * draw +inf), rather than drawn another way, so that every range keeps one
+         * formula and its samples (the width must be below about 1.8e308). */
+        if (d->kind == D_UNIFORM && !isfinite(d->b - d->a))
+            return qz_jv_fail(at, "high", cJSON_GetObjectItemCaseSensitive(spec, "high"), err,
+                              "minus low (%.17g) overflows a double: the range is too wide", d->a);
         if (d->kind == D_DISCRETE) {
             const char *bad = d->a != floor(d->a) || fabs(d->a) > QZ_DISCRETE_MAX   ? "low"
                               : d->b != floor(d->b) || fabs(d->b) > QZ_DISCRETE_MAX ? "high"
@@ -237,7 +262,7 @@ static enum qz_status parse_dist(const cJSON *spec, const struct qz_jv *at, stru
         if (!(d->b > 0))
             return qz_jv_fail(at, scale, cJSON_GetObjectItemCaseSensitive(spec, scale), err,
                               "must be a positive number");
-        return QZ_OK;
+        return finite_draws(spec, at, d, scale, err);
     }
     case D_PARETO:
         if ((rc = qz_jv_fields(at, spec, pareto_fields, err)) ||
@@ -250,6 +275,12 @@ static enum qz_status parse_dist(const cJSON *spec, const struct qz_jv *at, stru
         if (!(d->b > 0))
             return qz_jv_fail(at, "shape", cJSON_GetObjectItemCaseSensitive(spec, "shape"), err,
                               "must be a positive number");
+        /* The largest draw is scale * 2^(53 / shape) (the smallest uniform is 2^-53). */
+        if (!isfinite(d->a * pow(2.0, 53.0 / d->b)))
+            return qz_jv_fail(at, "shape", cJSON_GetObjectItemCaseSensitive(spec, "shape"), err,
+                              "is too small for its scale (%.17g): draws would overflow to "
+                              "infinity",
+                              d->a);
         return QZ_OK;
     case D_FAIL:
         return qz_jv_fields(at, spec, fail_fields, err);
@@ -269,9 +300,9 @@ static enum qz_status parse_mixture(const cJSON *spec, const struct qz_jv *at,
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(spec, "components");
     const cJSON *item;
     struct qz_jv lat;
-    double upper = 0;
+    double upper = 0, wmax = 0;
     enum qz_status rc = qz_jv_fields(at, spec, mixture_fields, err);
-    int n, i = 0;
+    int n, i = 0, e;
 
     if (rc)
         return rc;
@@ -305,11 +336,29 @@ static enum qz_status parse_mixture(const cJSON *spec, const struct qz_jv *at,
         qz_jv_child(&cat, "generator", &gat);
         if ((rc = parse_dist(gspec, &gat, &c->d, err)))
             return rc;
-        upper += w;
-        c->upper = upper;
+        c->upper = w; /* the weight, until all are known */
+        wmax = w > wmax ? w : wmax;
         if (c->cost != 0)
             g->has_cost = 1;
         i++;
+    }
+    /* Cumulative weights of w / 2^e, 2^e the largest weight's power of two: the sum is
+     * below 128 and cannot overflow (1e308 + 1e308 would: every sample would come from
+     * the last component), and dividing by a power of two is exact, so the picks are
+     * those of the plain sums wherever these are finite. A weight that does not move the
+     * sum (below about 2^-53 of it) would never be drawn, and is refused. */
+    frexp(wmax, &e);
+    for (i = 0; i < n; i++) {
+        double w = ldexp(g->comp[i].upper, -e);
+        if (!(upper + w > upper)) {
+            struct qz_jv cat;
+            qz_jv_item(&lat, i, &cat);
+            return qz_jv_fail(&cat, "weight", NULL, err,
+                              "is too small beside the other weights to be ever drawn (below "
+                              "2^-53 of their sum)");
+        }
+        upper += w;
+        g->comp[i].upper = upper;
     }
     return QZ_OK;
 }

@@ -52,8 +52,8 @@ static enum qz_status bad_line(struct qz_generator *g, size_t k, const char *lin
     char quote[4 * EXEC_QUOTE_MAX + 8];
     /* the program's text, cut at a character and with its control characters escaped */
     qz_utf8_escape(line, strlen(line), EXEC_QUOTE_MAX, quote, sizeof quote);
-    return qz_error_set(err, QZ_EIO, "%s: answer line %zu to %s: %s: %s", qz_coproc_name(g->cp),
-                        k + 1, g->req, problem, quote);
+    return qz_error_set(err, QZ_EIO, "%s: answer line %zu to %s: %s: %s",
+                        g->cp ? qz_coproc_name(g->cp) : "exec", k + 1, g->req, problem, quote);
 }
 
 static enum qz_status on_line(void *ctx, size_t k, const char *line, size_t len,
@@ -98,6 +98,8 @@ static enum qz_status on_line(void *ctx, size_t k, const char *line, size_t len,
         item = cJSON_GetObjectItemCaseSensitive(root, "value");
         if (!cJSON_IsNumber(item))
             rc = bad_line(g, k, line, err, "expected \"value\" (a number) or \"error\"");
+        else if (!isfinite(item->valuedouble)) /* 1e999 reads as +inf */
+            rc = bad_line(g, k, line, err, "\"value\" must be a finite number");
         else
             out->value[k] = item->valuedouble;
         goto done;
@@ -109,8 +111,8 @@ static enum qz_status on_line(void *ctx, size_t k, const char *line, size_t len,
         rc = bad_line(g, k, line, err, "expected \"text\" (a string) or \"error\"");
         goto done;
     }
-    if (lp && !cJSON_IsNull(lp) && !cJSON_IsNumber(lp)) {
-        rc = bad_line(g, k, line, err, "\"logprob_sum\" must be a number");
+    if (lp && !cJSON_IsNull(lp) && !(cJSON_IsNumber(lp) && isfinite(lp->valuedouble))) {
+        rc = bad_line(g, k, line, err, "\"logprob_sum\" must be a finite number");
         goto done;
     }
     if (tokens &&

@@ -2,9 +2,12 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "checkpoint.h"
 #include "select.h"
@@ -22,6 +25,17 @@ static const char *const output_fields[] = {"path", "top", "top_gather_limit", "
 static const char *const archive_choices[] = {"none", "utilities", "all", NULL};
 static const char *const checkpoint_fields[] = {"every_seconds", "path", NULL};
 static const char *const invalid_choices[] = {"error", "exclude", NULL};
+
+/* A decoded string must still be valid UTF-8 (escapes can spell what the raw text could
+ * not hold). */
+static enum qz_status check_utf8(const struct qz_jv *at, const cJSON *obj, const char *field,
+                                 struct qz_error *err)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, field);
+    if (cJSON_IsString(item) && !qz_utf8_valid(item->valuestring, strlen(item->valuestring)))
+        return qz_jv_fail(at, field, NULL, err, "is not valid UTF-8 once its escapes are decoded");
+    return QZ_OK;
+}
 
 enum qz_status qz_job_check_name(const struct qz_jv *at, const cJSON *obj, const char *field,
                                  struct qz_error *err)
@@ -64,7 +78,7 @@ static enum qz_status resolve_samples(const struct qz_jv *at, struct qz_job *job
     if (!n && !m)
         return qz_jv_fail(at, "samples", NULL, err, "is required (or give samples_per_quantile)");
     if (n)
-        return qz_jv_uint(at, job->json, "samples", 1, 0, 1, (uint64_t)QZ_SAMPLES_MAX,
+        return qz_jv_uint(at, job->json, "samples", 1, 0, 1, (uint64_t)QZ_SAMPLES_MAX - 1,
                           &job->samples, err);
     if ((rc = qz_jv_number(at, job->json, "samples_per_quantile", 1, 0, &per, err)))
         return rc;
@@ -237,12 +251,36 @@ static enum qz_status parse_checkpoint(const struct qz_jv *at, struct qz_job *jo
     return QZ_OK;
 }
 
+/* The line (from 1) that holds byte `at` of text. */
+static size_t line_of(const char *text, size_t at)
+{
+    size_t line = 1;
+    for (size_t i = 0; i < at; i++)
+        line += text[i] == '\n';
+    return line;
+}
+
+/* The first \u0000 escape of a JSON text (cJSON ends the string there, so "ab\u0000cd"
+ * would be read as "ab"), or NULL. Only an escape counts: a backslash preceded by an
+ * even number of backslashes. */
+static const char *nul_escape(const char *text)
+{
+    for (const char *p = text; (p = strstr(p, "\\u")) != NULL; p += 2) {
+        size_t slashes = 0;
+        while (p - slashes > text && p[-(ptrdiff_t)slashes - 1] == '\\')
+            slashes++;
+        if (slashes % 2 == 0 && strncmp(p + 2, "0000", 4) == 0)
+            return p;
+    }
+    return NULL;
+}
+
 enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *job,
                             struct qz_error *err)
 {
     struct qz_jv at = {.file = file, .path = ""};
     const cJSON *output;
-    const char *name, *description;
+    const char *name, *description, *end = NULL, *nul;
     uint64_t seed;
     int invalid, archive = QZ_ARCHIVE_NONE;
     enum qz_status rc;
@@ -251,20 +289,38 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
     job->file = strdup(file);
     if (!job->file)
         return qz_error_set(err, QZ_ENOMEM, "out of memory");
-    job->json = cJSON_Parse(text);
+    job->json = cJSON_ParseWithOpts(text, &end, 0);
     if (!job->json) {
         const char *where = cJSON_GetErrorPtr();
-        size_t line = 1;
-        for (const char *p = text; where && p < where; p++)
-            line += *p == '\n';
-        rc = qz_error_set(err, QZ_EJOB, "%s: line %zu: not valid JSON near \"%.20s\"", file, line,
-                          where ? where : "");
+        char excerpt[4 * 20 + 8];
+        /* The excerpt escaped: a message is one line, whatever the text holds. */
+        if (!where)
+            where = "";
+        qz_utf8_escape(where, strlen(where), 20, excerpt, sizeof excerpt);
+        rc = qz_error_set(err, QZ_EJOB, "%s: line %zu: not valid JSON near \"%s\"", file,
+                          line_of(text, (size_t)(where[0] ? where - text : 0)), excerpt);
+        goto fail;
+    }
+    end += strspn(end, " \t\r\n");
+    if (*end) {
+        rc = qz_error_set(err, QZ_EJOB,
+                          "%s: line %zu: text after the job (offset %zu): only white space may "
+                          "follow it",
+                          file, line_of(text, (size_t)(end - text)), (size_t)(end - text));
+        goto fail;
+    }
+    if ((nul = nul_escape(text)) != NULL) {
+        rc = qz_error_set(err, QZ_EJOB,
+                          "%s: line %zu: a string holds \\u0000 (offset %zu): strings cannot "
+                          "hold NUL characters",
+                          file, line_of(text, (size_t)(nul - text)), (size_t)(nul - text));
         goto fail;
     }
     if ((rc = qz_jv_fields(&at, job->json, top_fields, err)) ||
         (rc = qz_jv_string(&at, job->json, "name", 1, NULL, &name, err)) ||
         (rc = qz_job_check_name(&at, job->json, "name", err)) ||
-        (rc = qz_jv_uint(&at, job->json, "seed", 1, 0, 0, (uint64_t)QZ_SAMPLES_MAX, &seed, err)) ||
+        (rc = qz_jv_uint(&at, job->json, "seed", 1, 0, 0, (uint64_t)QZ_SAMPLES_MAX - 1, &seed,
+                         err)) ||
         (rc = parse_q(&at, job, err)))
         goto fail;
     job->name = name;
@@ -295,7 +351,7 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
             (rc = qz_jv_string(&oat, output, "path", 0, NULL, &job->output_path, err)) ||
             (rc = qz_jv_bool(&oat, output, "top", 0, 1, &job->output_top, err)) ||
             (rc = qz_jv_uint(&oat, output, "top_gather_limit", 0, QZ_TOP_GATHER_DEFAULT, 1,
-                             (uint64_t)QZ_SAMPLES_MAX, &job->top_gather_limit, err)) ||
+                             (uint64_t)QZ_SAMPLES_MAX - 1, &job->top_gather_limit, err)) ||
             (rc = qz_jv_choice(&oat, output, "archive", 0, QZ_ARCHIVE_NONE, archive_choices,
                                &archive, err)))
             goto fail;
@@ -308,6 +364,7 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
     }
     if ((rc = parse_checkpoint(&at, job, err)) ||
         (rc = qz_jv_string(&at, job->json, "description", 0, NULL, &description, err)) ||
+        (rc = check_utf8(&at, job->json, "description", err)) ||
         (rc = open_backends(&at, job, err)) || (rc = load_tasks(&at, job, err)))
         goto fail;
     if (!cJSON_GetObjectItemCaseSensitive(job->json, "chunk_size") && job->gen.ops->chunk_hint)
@@ -319,13 +376,33 @@ fail:
     return rc;
 }
 
-/* The line (from 1) that holds byte `at` of text. */
-static size_t line_of(const char *text, size_t at)
+/* checkpoint.path's directory must exist and be writable: found out only at the first
+ * checkpoint, the work drawn until then would be lost. */
+static enum qz_status check_ckpt_dir(const char *file, const struct qz_job *job,
+                                     struct qz_error *err)
 {
-    size_t line = 1;
-    for (size_t i = 0; i < at; i++)
-        line += text[i] == '\n';
-    return line;
+    const char *path = job->ckpt_path, *slash;
+    char dir[4096];
+    struct stat st;
+
+    if (!path)
+        return QZ_OK;
+    slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    if (stat(dir, &st) != 0)
+        return qz_error_set(err, QZ_EJOB, "%s: checkpoint.path: directory %s: %s", file, dir,
+                            strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return qz_error_set(err, QZ_EJOB, "%s: checkpoint.path: %s is not a directory", file, dir);
+    if (access(dir, W_OK | X_OK) != 0)
+        return qz_error_set(err, QZ_EJOB, "%s: checkpoint.path: directory %s is not writable: %s",
+                            file, dir, strerror(errno));
+    return QZ_OK;
 }
 
 enum qz_status qz_job_load(const char *path, struct qz_job *job, struct qz_error *err)
@@ -334,11 +411,16 @@ enum qz_status qz_job_load(const char *path, struct qz_job *job, struct qz_error
     char *text;
     size_t len, bad;
     long size;
+    struct stat st;
     enum qz_status rc;
 
     memset(job, 0, sizeof *job);
     if (!f)
         return qz_error_set(err, QZ_EJOB, "%s: cannot open job file: %s", path, strerror(errno));
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return qz_error_set(err, QZ_EJOB, "%s: is a directory", path);
+    }
     if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
         fclose(f);
         return qz_error_set(err, QZ_EJOB, "%s: cannot read job file", path);
@@ -371,6 +453,8 @@ enum qz_status qz_job_load(const char *path, struct qz_job *job, struct qz_error
         return rc;
     }
     rc = qz_job_parse(text, path, job, err);
+    if (rc == QZ_OK && (rc = check_ckpt_dir(path, job, err)) != QZ_OK)
+        qz_job_free(job);
     if (rc == QZ_OK) {
         /* The digest of what was parsed: an edit during a long run does not show. */
         struct qz_sha256 digest;
@@ -425,10 +509,96 @@ static void drop_transport(cJSON *gen)
         cJSON_DeleteItemFromObjectCaseSensitive(gen, transport[i]);
 }
 
+/* Sort every object's members by key, at every depth (an insertion sort of the linked
+ * list: jobs are small), so that the order a job lists its fields in does not count. */
+static void sort_keys(cJSON *item)
+{
+    cJSON *sorted = NULL, *next;
+
+    for (cJSON *c = item ? item->child : NULL; c; c = c->next)
+        sort_keys(c);
+    if (!cJSON_IsObject(item))
+        return;
+    for (cJSON *c = item->child; c; c = next) {
+        cJSON **at = &sorted;
+        next = c->next;
+        while (*at && strcmp((*at)->string, c->string) <= 0)
+            at = &(*at)->next;
+        c->next = *at;
+        *at = c;
+    }
+    /* cJSON's lists are doubly linked, the head's prev pointing at the tail. */
+    item->child = sorted;
+    for (cJSON *c = sorted, *prev = NULL; c; prev = c, c = c->next) {
+        c->prev = prev;
+        if (!c->next)
+            sorted->prev = c;
+    }
+}
+
+/* Set obj.name to the number v when absent: a default written out is the same job. */
+static void number_default(cJSON *obj, const char *name, double v)
+{
+    if (cJSON_IsObject(obj) && !cJSON_GetObjectItemCaseSensitive(obj, name))
+        cJSON_AddNumberToObject(obj, name, v);
+}
+
+/* A built-in distribution with its defaults written out (gen_builtin.c). */
+static void dist_defaults(cJSON *spec)
+{
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(spec, "kind");
+    const char *k = cJSON_IsString(kind) ? kind->valuestring : "";
+    if (strcmp(k, "normal") == 0) {
+        number_default(spec, "mean", 0);
+        number_default(spec, "stddev", 1);
+    } else if (strcmp(k, "lognormal") == 0) {
+        number_default(spec, "mu", 0);
+        number_default(spec, "sigma", 1);
+    } else if (strcmp(k, "pareto") == 0) {
+        number_default(spec, "scale", 1);
+    } else if (strcmp(k, "mixture") == 0) {
+        const cJSON *list = cJSON_GetObjectItemCaseSensitive(spec, "components");
+        cJSON *c;
+        cJSON_ArrayForEach(c, list)
+        {
+            number_default(c, "cost", 0);
+            dist_defaults(cJSON_GetObjectItemCaseSensitive(c, "generator"));
+        }
+    }
+}
+
+/* The canonical form of a validated job, as the hash sees it: the fields that do not
+ * change results dropped, resolved values written out (samples, chunk_size, invalid,
+ * utility, the built-in distributions' defaults), keys sorted. */
+static cJSON *canonical_job(const struct qz_job *job)
+{
+    static const char *const neutral[] = {
+        "name",    "description", "output", "checkpoint", "samples_per_quantile",
+        "samples", "chunk_size",  "invalid"};
+    cJSON *copy = cJSON_Duplicate(job->json, 1);
+
+    if (!copy)
+        return NULL;
+    for (size_t i = 0; i < sizeof neutral / sizeof *neutral; i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(copy, neutral[i]);
+    drop_transport(cJSON_GetObjectItemCaseSensitive(copy, "generator"));
+    dist_defaults(cJSON_GetObjectItemCaseSensitive(copy, "generator"));
+    if (!cJSON_AddNumberToObject(copy, "samples", (double)job->samples) ||
+        !cJSON_AddNumberToObject(copy, "chunk_size", (double)job->chunk_size) ||
+        !cJSON_AddStringToObject(copy, "invalid",
+                                 job->invalid == QZ_INVALID_ERROR ? "error" : "exclude") ||
+        (!cJSON_GetObjectItemCaseSensitive(copy, "utility") &&
+         !cJSON_AddItemToObject(copy, "utility", cJSON_Parse("{\"kind\":\"value\"}")))) {
+        cJSON_Delete(copy);
+        return NULL;
+    }
+    sort_keys(copy);
+    return copy;
+}
+
 enum qz_status qz_job_hash(const struct qz_job *job, uint64_t *hash, struct qz_error *err)
 {
-    static const char *const neutral[] = {"name", "description", "output", "checkpoint"};
-    cJSON *copy = cJSON_Duplicate(job->json, 1);
+    cJSON *copy = canonical_job(job);
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(job->json, "generator");
     uint64_t h = QZ_CHECKSUM_SEED;
     char *text;
@@ -436,9 +606,6 @@ enum qz_status qz_job_hash(const struct qz_job *job, uint64_t *hash, struct qz_e
     *hash = 0;
     if (!copy)
         return qz_error_set(err, QZ_ENOMEM, "out of memory for the job's hash");
-    for (size_t i = 0; i < sizeof neutral / sizeof *neutral; i++)
-        cJSON_DeleteItemFromObjectCaseSensitive(copy, neutral[i]);
-    drop_transport(cJSON_GetObjectItemCaseSensitive(copy, "generator"));
     text = cJSON_PrintUnformatted(copy);
     cJSON_Delete(copy);
     if (!text)
@@ -448,8 +615,10 @@ enum qz_status qz_job_hash(const struct qz_job *job, uint64_t *hash, struct qz_e
     for (size_t t = 0; t < job->tasks.n; t++) {
         cJSON *g = qz_task_generator(&job->tasks, t, spec);
         const char *id = qz_task_id(&job->tasks, t);
-        if (g)
+        if (g) {
             drop_transport(g);
+            sort_keys(g);
+        }
         text = g ? cJSON_PrintUnformatted(g) : NULL;
         cJSON_Delete(g);
         if (!text)

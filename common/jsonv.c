@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 #define QZ_JV_GOT_MAX 80
 
 /* dst = a + b + c, cut to fit (a message then shows the cut path). */
@@ -52,7 +54,8 @@ enum qz_status qz_jv_fail(const struct qz_jv *at, const char *name, const cJSON 
                           struct qz_error *err, const char *fmt, ...)
 {
     struct qz_jv where;
-    char problem[900], got[QZ_JV_GOT_MAX + 8];
+    char problem[900], got[QZ_JV_GOT_MAX + 8], raw[2048];
+    char shown[4 * QZ_ERROR_MSG_MAX + 8];
     va_list ap;
 
     if (name)
@@ -62,12 +65,15 @@ enum qz_status qz_jv_fail(const struct qz_jv *at, const char *name, const cJSON 
     va_start(ap, fmt);
     vsnprintf(problem, sizeof problem, fmt, ap);
     va_end(ap);
-    if (!item)
-        return qz_error_set(err, QZ_EJOB, "%s: %s: %s", at->file,
-                            where.path[0] ? where.path : "(top level)", problem);
-    got_text(item, got, sizeof got);
-    return qz_error_set(err, QZ_EJOB, "%s: %s: %s, got %s", at->file,
-                        where.path[0] ? where.path : "(top level)", problem, got);
+    if (item)
+        got_text(item, got, sizeof got);
+    snprintf(raw, sizeof raw, "%s: %s: %s%s%s", at->file,
+             where.path[0] ? where.path : "(top level)", problem, item ? ", got " : "",
+             item ? got : "");
+    /* Keys and values come from the job: a message stays one line of valid UTF-8
+     * whatever they hold ("a\nb" as a key, say). */
+    qz_utf8_escape(raw, strlen(raw), QZ_ERROR_MSG_MAX, shown, sizeof shown);
+    return qz_error_set(err, QZ_EJOB, "%s", shown);
 }
 
 /* The name of element i of a table whose elements are `stride` bytes apart and begin
@@ -184,6 +190,12 @@ enum qz_status qz_jv_uint(const struct qz_jv *at, const cJSON *obj, const char *
         return QZ_OK;
     }
     v = item->valuedouble;
+    /* cJSON reads numbers as doubles: from 2^53 on, neighbouring integers share a
+     * double (9007199254740993 reads as ...992), so no such value is known to be exact. */
+    if (cJSON_IsNumber(item) && v >= 9007199254740992.0)
+        return qz_jv_fail(at, name, item, err,
+                          "must be below 2^53 = 9007199254740992 (larger JSON integers are not "
+                          "read exactly)");
     if (!cJSON_IsNumber(item) || !isfinite(v) || v != floor(v) || v < (double)lo || v > (double)hi)
         return qz_jv_fail(at, name, item, err, "must be an integer from %llu to %llu",
                           (unsigned long long)lo, (unsigned long long)hi);

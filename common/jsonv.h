@@ -45,7 +45,8 @@ enum qz_status qz_jv_number(const struct qz_jv *at, const cJSON *obj, const char
 enum qz_status qz_jv_number_in(const struct qz_jv *at, const cJSON *obj, const char *name,
                                double def, double lo, int lo_open, double hi, double *out,
                                struct qz_error *err);
-/* An integer in [lo, hi] (JSON numbers up to 2^53 are exact). */
+/* An integer in [lo, hi]; any value of 2^53 or more is refused (cJSON reads numbers as
+ * doubles, which from there on cannot tell neighbouring integers apart). */
 enum qz_status qz_jv_uint(const struct qz_jv *at, const cJSON *obj, const char *name, int required,
                           uint64_t def, uint64_t lo, uint64_t hi, uint64_t *out,
                           struct qz_error *err);

@@ -4,10 +4,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "utf8.h"
+
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
-enum problem { NAME_OK, NAME_LENGTH, NAME_DOTS, NAME_CHARS };
+enum problem { NAME_OK, NAME_LENGTH, NAME_DOTS, NAME_CHARS, NAME_UTF8 };
 
 /* What is wrong with the name name[0..len). */
 static enum problem problem_of(const char *name, size_t len)
@@ -20,8 +22,12 @@ static enum problem problem_of(const char *name, size_t len)
         unsigned char c = (unsigned char)name[i];
         if (c == '/' || c < 0x20 || c == 0x7f)
             return NAME_CHARS;
+        /* C1 controls U+0080 .. U+009F: 0xC2 0x80 .. 0xC2 0x9F in UTF-8. */
+        if (c == 0xc2 && i + 1 < len && (unsigned char)name[i + 1] >= 0x80 &&
+            (unsigned char)name[i + 1] <= 0x9f)
+            return NAME_CHARS;
     }
-    return NAME_OK;
+    return qz_utf8_valid(name, len) ? NAME_OK : NAME_UTF8;
 }
 
 const char *qz_name_problem(const char *name)
@@ -35,6 +41,8 @@ const char *qz_name_problem(const char *name)
         return "must not be \".\" or \"..\"";
     case NAME_CHARS:
         return "must not contain '/' or control characters";
+    case NAME_UTF8:
+        return "must be valid UTF-8";
     }
     return "is not a valid name";
 }
@@ -64,6 +72,8 @@ enum qz_status qz_run_path_check(const char *file, const char *run, int nested,
     if (p == NAME_CHARS)
         return qz_error_set(err, QZ_EARGS,
                             "%s: run name \"%s\" must not contain control characters", file, run);
+    if (p == NAME_UTF8)
+        return qz_error_set(err, QZ_EARGS, "%s: run name is not valid UTF-8", file);
     return QZ_OK;
 }
 

@@ -371,7 +371,9 @@ enum qz_status qz_ckpt_load(MPI_Comm comm, const char *path, const struct qz_ckp
     for (uint32_t j = (uint32_t)rank; rc == QZ_OK && j < ck->h.ranks; j += (uint32_t)size) {
         const struct qz_ckpt_section *s = &ck->table[j];
         char *buf = NULL;
-        if ((rc = read_section(fd, path, j, s, &buf, err)) == QZ_OK) {
+        if ((rc = read_section(fd, path, j, s, &buf, err)) == QZ_OK)
+            rc = qz_ckpt_section_check(path, &ck->h, s, buf, k, err);
+        if (rc == QZ_OK) {
             struct qz_entry *se = (struct qz_entry *)buf;
             const struct qz_ckpt_payload *rec =
                 (const struct qz_ckpt_payload *)(buf + s->entries * sizeof *se);

@@ -15,6 +15,22 @@ static const struct {
 } bad[] = {
     {"{", "job.json: line 1: not valid JSON near \"\""},
     {"[1]", "job.json: (top level): must be a JSON object, got [1]"},
+    /* issue 14: nothing after the job, no NUL in a string, one-line messages */
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN "}\n {}",
+     "job.json: line 2: text after the job (offset 84): only white space may follow it"},
+    {"{\"name\": \"a\\u0000b\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN "}",
+     "job.json: line 1: a string holds \\u0000 (offset 11): strings cannot hold NUL characters"},
+    {"{\"name\": \"a\\u0085b\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN "}",
+     "job.json: name: must not contain '/' or control characters, got \"a\\u0085b\""},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1,\n\n \"samples\": 10, " GOOD_GEN ", x\n}",
+     "job.json: line 3: not valid JSON near \"\\n}\""},
+    {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN ", \"a\\tb\": 1}",
+     "job.json: a\\tb: unknown field (expected one of: name, description, seed, q, samples, "
+     "samples_per_quantile, chunk_size, invalid, generator, utility, cost, output, tasks, "
+     "checkpoint)"},
+    {"{\"name\": \"a\", \"seed\": 9007199254740992, \"q\": 0.1, \"samples\": 10, " GOOD_GEN "}",
+     "job.json: seed: must be below 2^53 = 9007199254740992 (larger JSON integers are not read "
+     "exactly), got 9.00719925474099e+15"},
     {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"sampels\": 3, " GOOD_GEN "}",
      "job.json: sampels: unknown field (expected one of: name, description, seed, q, samples, "
      "samples_per_quantile, chunk_size, invalid, generator, utility, cost, output, tasks, "
@@ -38,9 +54,9 @@ static const struct {
     {"{\"name\": \"\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN "}",
      "job.json: name: must be 1 to 200 characters, got \"\""},
     {"{\"name\": \"a\", \"seed\": -1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN "}",
-     "job.json: seed: must be an integer from 0 to 9007199254740992, got -1"},
+     "job.json: seed: must be an integer from 0 to 9007199254740991, got -1"},
     {"{\"name\": \"a\", \"seed\": \"7\", \"q\": 0.1, \"samples\": 10, " GOOD_GEN "}",
-     "job.json: seed: must be an integer from 0 to 9007199254740992, got \"7\""},
+     "job.json: seed: must be an integer from 0 to 9007199254740991, got \"7\""},
     {"{\"name\": \"a\", \"seed\": 1, \"samples\": 10, " GOOD_GEN "}", "job.json: q: is required"},
     {"{\"name\": \"a\", \"seed\": 1, \"q\": 0, \"samples\": 10, " GOOD_GEN "}",
      "job.json: q: must be in (0, 1], got 0"},
@@ -61,9 +77,9 @@ static const struct {
      "job.json: samples_per_quantile: give either samples or samples_per_quantile, not both, "
      "got 5"},
     {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 2.5, " GOOD_GEN "}",
-     "job.json: samples: must be an integer from 1 to 9007199254740992, got 2.5"},
+     "job.json: samples: must be an integer from 1 to 9007199254740991, got 2.5"},
     {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 0, " GOOD_GEN "}",
-     "job.json: samples: must be an integer from 1 to 9007199254740992, got 0"},
+     "job.json: samples: must be an integer from 1 to 9007199254740991, got 0"},
     {"{\"name\": \"a\", \"seed\": 1, \"q\": 1e-20, \"samples_per_quantile\": 1000, " GOOD_GEN "}",
      "job.json: samples_per_quantile: gives N = 1000 / q = 1e+23 samples, more than 2^53, got "
      "1000"},
@@ -136,7 +152,7 @@ static const struct {
      "job.json: output.top: must be true or false, got \"yes\""},
     {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN
      ", \"output\": {\"top_gather_limit\": 0}}",
-     "job.json: output.top_gather_limit: must be an integer from 1 to 9007199254740992, got 0"},
+     "job.json: output.top_gather_limit: must be an integer from 1 to 9007199254740991, got 0"},
     {"{\"name\": \"a\", \"name\": \"b\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN "}",
      "job.json: name: field given more than once"},
 };
@@ -150,6 +166,18 @@ int main(void)
         CHECK(rc == QZ_EJOB, "bad job %zu: status %d", i, (int)rc);
         CHECK(strcmp(err.msg, bad[i].message) == 0, "bad job %zu:\n  got  %s\n  want %s", i,
               err.msg, bad[i].message);
+        if (rc == QZ_OK)
+            qz_job_free(&job);
+    }
+
+    /* An escaped backslash before "u0000" is no NUL: the name is a\u0000b, 8 characters. */
+    {
+        struct qz_job job;
+        struct qz_error err = {QZ_OK, ""};
+        enum qz_status rc = qz_job_parse("{\"name\": \"a\\\\u0000b\", \"seed\": 1, \"q\": 0.1, "
+                                         "\"samples\": 10, " GOOD_GEN "}",
+                                         "job.json", &job, &err);
+        CHECK(rc == QZ_OK && strcmp(job.name, "a\\u0000b") == 0, "escaped backslash: %s", err.msg);
         if (rc == QZ_OK)
             qz_job_free(&job);
     }

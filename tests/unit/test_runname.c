@@ -20,6 +20,17 @@ static void test_problem(void)
         {"a/b", "must not contain '/' or control characters"},
         {"a\tb", "must not contain '/' or control characters"},
         {"a\x7f", "must not contain '/' or control characters"},
+        {"a\xc2\x80"
+         "b",
+         "must not contain '/' or control characters"},              /* U+0080 (C1) */
+        {"a\xc2\x9f", "must not contain '/' or control characters"}, /* U+009F (C1) */
+        {"a\xc2\xa0"
+         "b",
+         NULL}, /* U+00A0: printable */
+        {"a\xed\xa0\x80"
+         "b",
+         "must be valid UTF-8"}, /* a lone surrogate */
+        {"a\xff", "must be valid UTF-8"},
     };
 
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
