@@ -31,6 +31,7 @@ struct qz_coproc {
     double timeout;
     unsigned restarts_max, restarts;
     pid_t pid;  /* -1 when no child runs */
+    pid_t pgid; /* the process group the child leads (its own descendants too); 0: none */
     int in_fd;  /* our end of the child's stdin; -1 when closed */
     int out_fd; /* our end of the child's stdout */
     char *buf;  /* bytes read from the child: buf[start..end) not yet consumed */
@@ -135,12 +136,34 @@ static int reap_within(struct qz_coproc *cp, double seconds, int *status)
     }
 }
 
+/* End what is left of the child's process group (programs it started and did not
+ * wait for): SIGTERM, then SIGKILL to those still there after the grace. The group id
+ * cannot be reused while any member lives, so this never reaches another group. */
+static void end_group(struct qz_coproc *cp)
+{
+    double deadline;
+    if (cp->pgid <= 0)
+        return;
+    if (kill(-cp->pgid, SIGTERM) == 0) {
+        deadline = now() + EXIT_GRACE_SECONDS;
+        while (kill(-cp->pgid, 0) == 0 && now() < deadline)
+            pause_ms(10);
+        /* members that are gone but not yet reaped by their parent take no signal */
+        kill(-cp->pgid, SIGKILL);
+    }
+    cp->pgid = 0;
+}
+
+/* Kill the child and its whole process group, and reap the child. */
 static void reap_now(struct qz_coproc *cp, int *status)
 {
+    if (cp->pgid > 0)
+        kill(-cp->pgid, SIGKILL);
     kill(cp->pid, SIGKILL);
     while (waitpid(cp->pid, status, 0) < 0 && errno == EINTR)
         ;
     cp->pid = -1;
+    cp->pgid = 0;
 }
 
 static void close_pipes(struct qz_coproc *cp)
@@ -169,6 +192,7 @@ static void bury(struct qz_coproc *cp, const char *fallback)
         snprintf(cp->why, sizeof cp->why, "%s", fallback);
         return;
     }
+    end_group(cp);
     if (status == -1)
         snprintf(cp->why, sizeof cp->why, "%s", fallback);
     else
@@ -202,8 +226,10 @@ static enum qz_status spawn(struct qz_coproc *cp, struct qz_error *err)
                 !(rc = posix_spawn_file_actions_adddup2(&fa, out[1], 1)) &&
                 !(rc = posix_spawnattr_setsigmask(&attr, &none)) &&
                 !(rc = posix_spawnattr_setsigdefault(&attr, &pipe_only)) &&
-                !(rc = posix_spawnattr_setflags(&attr,
-                                                POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)))
+                !(rc = posix_spawnattr_setpgroup(&attr, 0)) &&
+                !(rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
+                                                           POSIX_SPAWN_SETSIGDEF |
+                                                           POSIX_SPAWN_SETPGROUP)))
                 rc = posix_spawnp(&cp->pid, cp->argv[0], &fa, &attr, cp->argv, environ);
             posix_spawnattr_destroy(&attr);
         }
@@ -217,6 +243,7 @@ static enum qz_status spawn(struct qz_coproc *cp, struct qz_error *err)
         close(out[0]);
         return qz_error_set(err, QZ_EIO, "cannot run \"%s\": %s", cp->argv[0], strerror(rc));
     }
+    cp->pgid = cp->pid; /* the child leads a new group (POSIX_SPAWN_SETPGROUP, 0) */
     cp->in_fd = in[1];
     cp->out_fd = out[0];
     cp->start = cp->end = cp->scan = 0;
@@ -480,11 +507,14 @@ void qz_coproc_close(struct qz_coproc *cp)
     if (cp->pid >= 0) {
         int status;
         if (!reap_within(cp, EXIT_GRACE_SECONDS, &status)) {
+            if (cp->pgid > 0)
+                kill(-cp->pgid, SIGTERM);
             kill(cp->pid, SIGTERM);
             if (!reap_within(cp, EXIT_GRACE_SECONDS, &status))
                 reap_now(cp, &status);
         }
     }
+    end_group(cp);
     if (cp->argv)
         for (size_t i = 0; cp->argv[i]; i++)
             free(cp->argv[i]);
