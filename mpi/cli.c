@@ -12,6 +12,7 @@
 #include "gen_archive.h"
 #include "inspect.h"
 #include "job.h"
+#include "plan.h"
 #include "record.h"
 #include "report.h"
 #include "session.h"
@@ -26,6 +27,8 @@ static const char usage[] =
     "       quantilize inspect OUT.h5 [--json]\n"
     "       quantilize report OUT.h5 [--run RUN] [-o REPORT.html]\n"
     "       quantilize export FILE.h5 --run RUN [--what selected|top|all] [-o OUT.jsonl]\n"
+    "       quantilize plan JOB.json [--ranks P] [--calibrate SECONDS] [--price IN,OUT]\n"
+    "                              [--json]\n"
     "       quantilize --help | --version\n"
     "\n"
     "  run      draw the job's N samples on all MPI ranks (under mpirun or srun, or\n"
@@ -52,6 +55,13 @@ static const char usage[] =
     "           --what W           selected (default), top (the top set) or all (the\n"
     "                              archive: every sample)\n"
     "           -o OUT.jsonl       write here, atomically (default: stdout)\n"
+    "  plan     before a run: N, K, chunks, memory per rank, archive size, a model\n"
+    "           server's requests and tokens, time, a Slurm limit; writes nothing\n"
+    "           --ranks P          for P ranks (default 1)\n"
+    "           --calibrate S      measure the rate: draw for about S seconds\n"
+    "           --price IN,OUT     the cost at these prices per 1k prompt and\n"
+    "                              completion tokens\n"
+    "           --json             as one JSON object, for scripts\n"
     "\n"
     "  A run resumes from its checkpoint (OUT.h5.NAME.ckpt unless the job's\n"
     "  checkpoint.path says otherwise) by itself. On SIGUSR1 or SIGTERM it writes a\n"
@@ -343,6 +353,8 @@ int qz_cli_main(int argc, char **argv)
         return cmd_report(argc, argv);
     if (cmd && strcmp(cmd, "export") == 0)
         return cmd_export(argc, argv);
+    if (cmd && strcmp(cmd, "plan") == 0)
+        return qz_plan_main(argc, argv);
     if (!cmd && is_root())
         fputs(usage, stderr);
     if (cmd)
