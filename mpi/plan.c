@@ -451,6 +451,18 @@ int qz_plan_main(int argc, char **argv)
         rc = qz_error_set(&err, QZ_EARGS,
                           "plan: --calibrate is not available for a job with tasks yet");
     rc = qz_agree(MPI_COMM_WORLD, rc, &err);
+    if (rc == QZ_OK && !a.has_price) {
+        /* the job's own generator.price (validated at load) when --price is not given */
+        const cJSON *gen = cJSON_GetObjectItemCaseSensitive(job.json, "generator");
+        const cJSON *price = cJSON_GetObjectItemCaseSensitive(gen, "price");
+        const cJSON *in = cJSON_GetObjectItemCaseSensitive(price, "prompt");
+        const cJSON *out = cJSON_GetObjectItemCaseSensitive(price, "completion");
+        if (cJSON_IsNumber(in) && cJSON_IsNumber(out)) {
+            a.has_price = 1;
+            a.price_in = in->valuedouble;
+            a.price_out = out->valuedouble;
+        }
+    }
     if (rc == QZ_OK) {
         sizes(&job, a.ranks, &p);
         if (a.calibrate > 0)

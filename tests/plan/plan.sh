@@ -52,7 +52,8 @@ check "plan without --calibrate says the time is unknown" grep -qx '  time: unkn
 start_fake slow --rate 200
 job srv "\"seed\": 2, \"q\": 0.01, \"samples\": 1600,
   \"generator\": {\"kind\": \"openai\", \"base_url\": \"$FAKE_URL\", \"model\": \"m\",
-    \"prompt\": \"one two three four five six seven eight\", \"max_tokens\": 10, \"n\": 4},
+    \"prompt\": \"one two three four five six seven eight\", \"max_tokens\": 10, \"n\": 4,
+    \"price\": {\"prompt\": 0.25, \"completion\": 3}},
   \"utility\": {\"kind\": \"length\"}"
 expect -d "plan srv --calibrate 2 --price 0.5,2 --json: exit 0" -l plan3 0 "" \
     qz_mpi 1 plan srv.json --calibrate 2 --price 0.5,2 --json
@@ -70,9 +71,24 @@ if runn srv 1; then
     check "srv: the cost at most is 33.6 (hand computed), prompt tokens measured 3200" \
         "$QZ_PYTHON" -c "import json, sys; o = json.load(open('plan3.out'))
 sys.exit(0 if abs(o['cost_max'] - 33.6) < 1e-9 and o['prompt_tokens'] == 3200 and o['prompt_tokens_measured'] and o['completion_tokens_max'] == 16000 else 1)"
+    # the run's own cost at the job's price, from the tokens it recorded
+    check "srv: the record's token_cost is prompt/1000 x 0.25 + completion/1000 x 3" \
+        h5q assert srv-1.h5 runs/srv "a['prompt_tokens'] == 3200" "a['completion_tokens'] > 0" \
+        "a['price_prompt'] == 0.25 and a['price_completion'] == 3" \
+        "abs(a['token_cost'] - (a['prompt_tokens'] / 1000 * 0.25 + a['completion_tokens'] / 1000 * 3)) < 1e-12"
 else
     bad "the srv run failed: $(tail -3 srv-1.err)"
 fi
+# uncalibrated, prompt tokens at 4 bytes a token: 400 requests x ceil(39 / 4) = 4000;
+# at most 4000/1000 x 0.25 + 16000/1000 x 3 = 1 + 48 = 49
+expect -d "plan without --price uses the job's price" \
+    -l plan5 0 "" qz_mpi 1 plan srv.json --json
+check "plan's cost_max at the job's price is 49, from 4000 estimated prompt tokens" "$QZ_PYTHON" -c "import json, sys; o = json.load(open('plan5.out'))
+sys.exit(0 if abs(o['cost_max'] - 49) < 1e-9 and o['prompt_tokens'] == 4000 and not o['prompt_tokens_measured'] else 1)"
+job badprice "\"seed\": 2, \"q\": 0.01, \"samples\": 16,
+  \"generator\": {\"kind\": \"openai\", \"base_url\": \"$FAKE_URL\", \"model\": \"m\", \"prompt\": \"p\",
+    \"price\": {\"prompt\": -1, \"completion\": 3}}"
+expect -l badprice 2 "~quantilize: badprice.json: generator.price.prompt: " "$QZ_BIN" run badprice.json -o badprice.h5 --no-progress
 expect -l plan4 2 "quantilize: plan: --price: must be IN,OUT (prices per 1000 prompt and completion tokens, at least 0), got \"1\"" \
     "$QZ_BIN" plan srv.json --price 1
 finish
