@@ -136,6 +136,50 @@ static int reap_within(struct qz_coproc *cp, double seconds, int *status)
     }
 }
 
+/* The process groups of the running co-processes, for the handler below. */
+#define GROUPS_MAX 64
+static volatile sig_atomic_t groups[GROUPS_MAX];
+
+/* A signal that would end quantilize with its default action (Ctrl-C's SIGINT, which
+ * no longer reaches a co-process in its own group; SIGHUP, SIGQUIT; SIGTERM when no
+ * stop handler is installed) first sends SIGTERM to every co-process's group, then
+ * takes its default action (SA_RESETHAND). Async-signal-safe: kill and raise only. */
+static void end_groups_and_die(int sig)
+{
+    for (int i = 0; i < GROUPS_MAX; i++)
+        if (groups[i] > 0)
+            kill(-(pid_t)groups[i], SIGTERM);
+    raise(sig);
+}
+
+static void install_group_handlers(void)
+{
+    static const int sigs[] = {SIGINT, SIGHUP, SIGQUIT, SIGTERM};
+    static int installed;
+    struct sigaction sa, old;
+
+    if (installed)
+        return;
+    installed = 1;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = end_groups_and_die;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+        if (sigaction(sigs[i], NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) &&
+            old.sa_handler == SIG_DFL)
+            sigaction(sigs[i], &sa, NULL);
+}
+
+static void track_group(pid_t pgid, int on)
+{
+    for (int i = 0; i < GROUPS_MAX; i++)
+        if (on ? groups[i] == 0 : groups[i] == pgid) {
+            groups[i] = on ? pgid : 0;
+            return;
+        }
+}
+
 /* End what is left of the child's process group (programs it started and did not
  * wait for): SIGTERM, then SIGKILL to those still there after the grace. The group id
  * cannot be reused while any member lives, so this never reaches another group. */
@@ -151,6 +195,7 @@ static void end_group(struct qz_coproc *cp)
         /* members that are gone but not yet reaped by their parent take no signal */
         kill(-cp->pgid, SIGKILL);
     }
+    track_group(cp->pgid, 0);
     cp->pgid = 0;
 }
 
@@ -163,6 +208,8 @@ static void reap_now(struct qz_coproc *cp, int *status)
     while (waitpid(cp->pid, status, 0) < 0 && errno == EINTR)
         ;
     cp->pid = -1;
+    if (cp->pgid > 0)
+        track_group(cp->pgid, 0);
     cp->pgid = 0;
 }
 
@@ -244,6 +291,8 @@ static enum qz_status spawn(struct qz_coproc *cp, struct qz_error *err)
         return qz_error_set(err, QZ_EIO, "cannot run \"%s\": %s", cp->argv[0], strerror(rc));
     }
     cp->pgid = cp->pid; /* the child leads a new group (POSIX_SPAWN_SETPGROUP, 0) */
+    install_group_handlers();
+    track_group(cp->pgid, 1);
     cp->in_fd = in[1];
     cp->out_fd = out[0];
     cp->start = cp->end = cp->scan = 0;

@@ -74,6 +74,28 @@ job kidsstop "\"seed\": 5, \"q\": 0.1, \"samples\": 100000000, \"chunk_size\": 1
 QZ_STOP_DELAY=0.5 stop_midway 1 'ready' kidsstop.err run kidsstop.json -o kidsstop.h5 --no-progress
 check "kidsstop: SIGUSR1 stops the run with exit 75 (got $STOP_STATUS)" test "$STOP_STATUS" -eq 75
 gone kidsstop.pid "kidsstop (run stopped)"
+# Ctrl-C to a terminal's foreground group reaches quantilize (run alone, as one rank)
+# but not the program in its own group: quantilize ends the program's group, then dies
+# of the SIGINT. (A background job of a script starts with SIGINT ignored: python puts
+# the default action back before it execs quantilize, as a terminal's shell has it.)
+job kidsint "\"seed\": 5, \"q\": 0.1, \"samples\": 100000000, \"chunk_size\": 1000,
+  \"generator\": {\"kind\": \"exec\", \"command\": [$(spawner kidsint.pid ', "--numbers"')], \"text\": false}"
+"$QZ_PYTHON" -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
+    "$QZ_BIN" run kidsint.json -o kidsint.h5 --no-progress > kidsint.out 2> kidsint.err &
+qz_pid=$!
+wait_until 60 grep -q 'ready' kidsint.err
+sleep 0.5
+kill -INT "$qz_pid"
+if wait_until 30 bash -c "! kill -0 $qz_pid"; then
+    wait "$qz_pid"
+    status=$?
+    check "kidsint: SIGINT ends quantilize by the signal (status 130, got $status)" test "$status" -eq 130
+else
+    kill -KILL "$qz_pid"
+    wait "$qz_pid"
+    bad "kidsint: quantilize was still running 30 s after SIGINT"
+fi
+gone kidsint.pid "kidsint (SIGINT to quantilize only)"
 
 # 3. select from a run whose job attribute is not JSON: the message says so.
 job arch "\"seed\": 3, \"q\": 0.1, \"samples\": 200, \"generator\": {\"kind\": \"normal\"}, \"output\": {\"archive\": \"all\"}"
