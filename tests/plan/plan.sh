@@ -17,24 +17,29 @@ key() {
     "$QZ_PYTHON" -c "import sys, json; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"
 }
 
-# 1. A built-in job, several seconds on one rank.
-job big "\"seed\": 1, \"q\": [1e-6, 1e-5], \"samples\": 3000000000, \"generator\": {\"kind\": \"normal\"},
+# 1. A built-in job, several seconds on one rank (the sanitizer build, 30x slower, sets
+#    QZ_PLAN_SAMPLES lower).
+BIGN=${QZ_PLAN_SAMPLES:-3000000000}
+job big "\"seed\": 1, \"q\": [1e-6, 1e-5], \"samples\": $BIGN, \"generator\": {\"kind\": \"normal\"},
   \"checkpoint\": {\"every_seconds\": 0}"
 expect -d "plan big --calibrate 2 --json: exit 0" -l plan1 0 "" qz_mpi 1 plan big.json --calibrate 2 --json
 check "plan wrote no record and no checkpoint" bash -c '! ls big.h5* > /dev/null 2>&1'
-check "--json: one JSON object with every documented key" "$QZ_PYTHON" - plan1.out << 'PY'
-import sys, json
+check "--json: one JSON object with every documented key" "$QZ_PYTHON" - plan1.out "$BIGN" << 'PY'
+import math, sys, json
 lines = open(sys.argv[1]).read().splitlines()
+n = int(sys.argv[2])
 o = json.loads(lines[0])
 keys = {"name", "ranks", "samples", "tasks", "chunk_size", "chunks", "q", "k", "k_max",
         "topset_bytes_per_rank", "root_merge_bytes", "archive_bytes", "archive_plus_texts",
         "requests", "prompt_tokens", "prompt_tokens_measured", "completion_tokens_max",
         "completion_tokens", "rate", "calibration_ranks", "seconds", "slurm_time_seconds",
         "slurm_ranks", "cost_max", "cost"}
-# K = ceil(q N) (3000 and 30000 here); chunks of 65536; the buffer 24 B x (K + max(K/8, 4096))
-ok = (len(lines) == 1 and set(o) == keys and o["samples"] == 3000000000 and o["k"] == [3000, 30000]
-      and o["k_max"] == 30000 and o["chunks"] == -(-3000000000 // o["chunk_size"])
-      and o["topset_bytes_per_rank"] == 24 * (30000 + 4096) and o["requests"] is None
+# K = ceil(q N) (3000 and 30000 for the default N); the buffer 24 B x (K + max(K/8, 4096))
+k = [math.ceil(1e-6 * n - 1e-9), math.ceil(1e-5 * n - 1e-9)]
+ok = (len(lines) == 1 and set(o) == keys and o["samples"] == n and o["k"] == k
+      and o["k_max"] == k[1] and o["chunks"] == -(-n // o["chunk_size"])
+      and o["topset_bytes_per_rank"] == 24 * min(k[1] + max(k[1] // 8, 4096), n)
+      and o["requests"] is None
       and o["seconds"] > 0 and o["slurm_time_seconds"] >= 1.5 * o["seconds"] + 300)
 sys.exit(0 if ok else 1)
 PY
