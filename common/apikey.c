@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define QZ_APIKEY_ENV_SHOWN 40 /* the longest api_key_env a message quotes back */
 
@@ -17,6 +18,39 @@ static int env_name_valid(const char *s)
               *s == '_'))
             return 0;
     return 1;
+}
+
+/* Rank 0 of a launcher (Open MPI, PMIx, PMI) or no launcher at all: the rank that
+ * warns (every rank reads the job; this module knows no communicator). */
+static int first_rank(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v)
+            return strcmp(v, "0") == 0;
+    }
+    return 1;
+}
+
+/* A key file that others can read is a key others have: say so, once per file (the
+ * generator and a scorer may share one), naming the file and its mode, never the key. */
+static void warn_if_shared(const struct qz_jv *at, const char *path, int fd)
+{
+    static char warned[4][512];
+    struct stat st;
+    size_t i;
+
+    if (fstat(fd, &st) != 0 || !(st.st_mode & (S_IRGRP | S_IROTH)) || !first_rank())
+        return;
+    for (i = 0; i < sizeof warned / sizeof *warned && warned[i][0]; i++)
+        if (strcmp(warned[i], path) == 0)
+            return;
+    if (i < sizeof warned / sizeof *warned)
+        snprintf(warned[i], sizeof warned[i], "%s", path);
+    qz_warn("warning: %s%sapi_key_file: the key file %s has mode %04o: group or others can "
+            "read it (chmod 600 it)",
+            at->path, at->path[0] ? "." : "", path, (unsigned)(st.st_mode & 07777));
 }
 
 enum qz_status qz_apikey_read(const struct qz_jv *at, const cJSON *spec, char **key,
@@ -66,6 +100,7 @@ enum qz_status qz_apikey_read(const struct qz_jv *at, const cJSON *spec, char **
         if (!f)
             return qz_jv_fail(at, field, item, err, "cannot open the key file: %s",
                               strerror(errno));
+        warn_if_shared(at, path, fileno(f));
         errno = 0;
         got = getline(&line, &cap, f);
         if (got < 0 && errno) {

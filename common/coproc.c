@@ -31,6 +31,7 @@ struct qz_coproc {
     double timeout;
     unsigned restarts_max, restarts;
     pid_t pid;  /* -1 when no child runs */
+    pid_t pgid; /* the process group the child leads (its own descendants too); 0: none */
     int in_fd;  /* our end of the child's stdin; -1 when closed */
     int out_fd; /* our end of the child's stdout */
     char *buf;  /* bytes read from the child: buf[start..end) not yet consumed */
@@ -135,12 +136,81 @@ static int reap_within(struct qz_coproc *cp, double seconds, int *status)
     }
 }
 
+/* The process groups of the running co-processes, for the handler below. */
+#define GROUPS_MAX 64
+static volatile sig_atomic_t groups[GROUPS_MAX];
+
+/* A signal that would end quantilize with its default action (Ctrl-C's SIGINT, which
+ * no longer reaches a co-process in its own group; SIGHUP, SIGQUIT; SIGTERM when no
+ * stop handler is installed) first sends SIGTERM to every co-process's group, then
+ * takes its default action (SA_RESETHAND). Async-signal-safe: kill and raise only. */
+static void end_groups_and_die(int sig)
+{
+    for (int i = 0; i < GROUPS_MAX; i++)
+        if (groups[i] > 0)
+            kill(-(pid_t)groups[i], SIGTERM);
+    raise(sig);
+}
+
+static void install_group_handlers(void)
+{
+    static const int sigs[] = {SIGINT, SIGHUP, SIGQUIT, SIGTERM};
+    static int installed;
+    struct sigaction sa, old;
+
+    if (installed)
+        return;
+    installed = 1;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = end_groups_and_die;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+        if (sigaction(sigs[i], NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) &&
+            old.sa_handler == SIG_DFL)
+            sigaction(sigs[i], &sa, NULL);
+}
+
+static void track_group(pid_t pgid, int on)
+{
+    for (int i = 0; i < GROUPS_MAX; i++)
+        if (on ? groups[i] == 0 : groups[i] == pgid) {
+            groups[i] = on ? pgid : 0;
+            return;
+        }
+}
+
+/* End what is left of the child's process group (programs it started and did not
+ * wait for): SIGTERM, then SIGKILL to those still there after the grace. The group id
+ * cannot be reused while any member lives, so this never reaches another group. */
+static void end_group(struct qz_coproc *cp)
+{
+    double deadline;
+    if (cp->pgid <= 0)
+        return;
+    if (kill(-cp->pgid, SIGTERM) == 0) {
+        deadline = now() + EXIT_GRACE_SECONDS;
+        while (kill(-cp->pgid, 0) == 0 && now() < deadline)
+            pause_ms(10);
+        /* members that are gone but not yet reaped by their parent take no signal */
+        kill(-cp->pgid, SIGKILL);
+    }
+    track_group(cp->pgid, 0);
+    cp->pgid = 0;
+}
+
+/* Kill the child and its whole process group, and reap the child. */
 static void reap_now(struct qz_coproc *cp, int *status)
 {
+    if (cp->pgid > 0)
+        kill(-cp->pgid, SIGKILL);
     kill(cp->pid, SIGKILL);
     while (waitpid(cp->pid, status, 0) < 0 && errno == EINTR)
         ;
     cp->pid = -1;
+    if (cp->pgid > 0)
+        track_group(cp->pgid, 0);
+    cp->pgid = 0;
 }
 
 static void close_pipes(struct qz_coproc *cp)
@@ -169,6 +239,7 @@ static void bury(struct qz_coproc *cp, const char *fallback)
         snprintf(cp->why, sizeof cp->why, "%s", fallback);
         return;
     }
+    end_group(cp);
     if (status == -1)
         snprintf(cp->why, sizeof cp->why, "%s", fallback);
     else
@@ -202,8 +273,10 @@ static enum qz_status spawn(struct qz_coproc *cp, struct qz_error *err)
                 !(rc = posix_spawn_file_actions_adddup2(&fa, out[1], 1)) &&
                 !(rc = posix_spawnattr_setsigmask(&attr, &none)) &&
                 !(rc = posix_spawnattr_setsigdefault(&attr, &pipe_only)) &&
-                !(rc = posix_spawnattr_setflags(&attr,
-                                                POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)))
+                !(rc = posix_spawnattr_setpgroup(&attr, 0)) &&
+                !(rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
+                                                           POSIX_SPAWN_SETSIGDEF |
+                                                           POSIX_SPAWN_SETPGROUP)))
                 rc = posix_spawnp(&cp->pid, cp->argv[0], &fa, &attr, cp->argv, environ);
             posix_spawnattr_destroy(&attr);
         }
@@ -217,6 +290,9 @@ static enum qz_status spawn(struct qz_coproc *cp, struct qz_error *err)
         close(out[0]);
         return qz_error_set(err, QZ_EIO, "cannot run \"%s\": %s", cp->argv[0], strerror(rc));
     }
+    cp->pgid = cp->pid; /* the child leads a new group (POSIX_SPAWN_SETPGROUP, 0) */
+    install_group_handlers();
+    track_group(cp->pgid, 1);
     cp->in_fd = in[1];
     cp->out_fd = out[0];
     cp->start = cp->end = cp->scan = 0;
@@ -480,11 +556,14 @@ void qz_coproc_close(struct qz_coproc *cp)
     if (cp->pid >= 0) {
         int status;
         if (!reap_within(cp, EXIT_GRACE_SECONDS, &status)) {
+            if (cp->pgid > 0)
+                kill(-cp->pgid, SIGTERM);
             kill(cp->pid, SIGTERM);
             if (!reap_within(cp, EXIT_GRACE_SECONDS, &status))
                 reap_now(cp, &status);
         }
     }
+    end_group(cp);
     if (cp->argv)
         for (size_t i = 0; cp->argv[i]; i++)
             free(cp->argv[i]);

@@ -28,6 +28,14 @@ static void tokens(const struct qz_record *rec, void *out)
     *(uint64_t *)out = rec->selected_text->tokens[rec->selected_text_at];
 }
 
+/* What the run's tokens cost at the job's price: prompt and completion tokens the
+ * server reported (all sessions), per 1000 tokens. */
+static void token_cost(const struct qz_record *rec, void *out)
+{
+    *(double *)out = (double)rec->stats.prompt_tokens / 1000.0 * rec->report.price_prompt +
+                     (double)rec->stats.completion_tokens / 1000.0 * rec->report.price_completion;
+}
+
 #ifdef QZ_FIELD_TEST
 /* The extra row of quantilize_fieldtest (tests/record/): twice the samples. */
 static void test_extra_field(const struct qz_record *rec, void *out)
@@ -195,6 +203,13 @@ const struct qz_field qz_record_fields[] = {
      "model changed", RUN(GENERATOR, REPORT), QZ_SHOW_COUNT, AT(report.model_changed)},
     {"completion_tokens_counted", U64, NULL, "tokens counted from the answers' per-token log-probs",
      "tokens counted", RUN(GENERATOR, REPORT), QZ_SHOW_COUNT, AT(report.completion_tokens_counted)},
+    {"price_prompt", F64, "per 1000 tokens", "the job's generator.price.prompt", "price: prompt",
+     RUN(GENERATOR, PRICE), QZ_SHOW_EXACT, AT(report.price_prompt)},
+    {"price_completion", F64, "per 1000 tokens", "the job's generator.price.completion",
+     "price: completion", RUN(GENERATOR, PRICE), QZ_SHOW_EXACT, AT(report.price_completion)},
+    {"token_cost", F64, NULL,
+     "prompt_tokens / 1000 x price_prompt + completion_tokens / 1000 x price_completion",
+     "token cost", RUN(GENERATOR, PRICE), QZ_SHOW_EXACT, GET(token_cost)},
     {"failures_http_4xx", U64, NULL, "requests given up after a retried 4xx (408, 409, 429)",
      "failures: HTTP 4xx", RUN(GENERATOR, REPORT), QZ_SHOW_COUNT,
      AT(report.failures[QZ_GEN_FAIL_HTTP_4XX])},
@@ -344,6 +359,8 @@ int qz_field_present(const struct qz_field *f, const struct qz_record *rec)
         return rec->text && rec->has_logprobs;
     case QZ_WHEN_SET:
         return is_set(f, rec);
+    case QZ_WHEN_PRICE:
+        return rec->has_report && rec->has_stats && rec->report.has_price;
     case QZ_WHEN_COMMIT:
         break;
     }

@@ -45,6 +45,7 @@ enum qz_field_when {
     QZ_WHEN_REPORT,   /* the generator reports about its server (has_report) */
     QZ_WHEN_LOGPROBS, /* text samples with token log-probs (text && has_logprobs) */
     QZ_WHEN_SET,      /* the string is set: not NULL (an inline string: not empty) */
+    QZ_WHEN_PRICE,    /* the generator reports a price (has_report && report.has_price) */
     QZ_WHEN_COMMIT    /* written when the record is committed (write_seconds) */
 };
 

@@ -658,13 +658,41 @@ static void openai_close(struct qz_generator *g)
     free(g);
 }
 
+/* "price": {"prompt": X, "completion": Y}, per 1000 tokens (both required, finite, at
+ * least 0): the record then holds what the run's tokens cost (token_cost). */
+static enum qz_status parse_price(const struct qz_jv *at, const cJSON *spec, struct qz_generator *g,
+                                  struct qz_error *err)
+{
+    static const char *const price_fields[] = {"prompt", "completion", NULL};
+    const cJSON *price;
+    struct qz_jv pat;
+    enum qz_status rc;
+
+    if ((rc = qz_jv_object(at, spec, "price", 0, &price, err)) || !price)
+        return rc;
+    qz_jv_child(at, "price", &pat);
+    if ((rc = qz_jv_fields(&pat, price, price_fields, err)))
+        return rc;
+    if (!cJSON_GetObjectItemCaseSensitive(price, "prompt"))
+        return qz_jv_fail(&pat, "prompt", NULL, err, "is required (per 1000 prompt tokens)");
+    if (!cJSON_GetObjectItemCaseSensitive(price, "completion"))
+        return qz_jv_fail(&pat, "completion", NULL, err,
+                          "is required (per 1000 completion tokens)");
+    if ((rc = qz_jv_number_in(&pat, price, "prompt", 0, 0, 0, 1e9, &g->report.price_prompt, err)) ||
+        (rc = qz_jv_number_in(&pat, price, "completion", 0, 0, 0, 1e9, &g->report.price_completion,
+                              err)))
+        return rc;
+    g->report.has_price = 1;
+    return QZ_OK;
+}
+
 /* clang-format off */
 static const char *const openai_fields[] = {
     "kind", "base_url", "endpoint", "model", "prompt", "messages", "max_tokens", "temperature",
     "top_p", "top_k", "min_p", "presence_penalty", "frequency_penalty", "stop", "n", "concurrency",
     "logprobs", "api_key_env", "api_key_file", "timeout_seconds", "connect_timeout_seconds",
     "retries", "backoff_seconds", "backoff_max_seconds", "probe", "max_response_bytes",
-    "on_server_down", "server_down_wait_seconds", NULL,
+    "on_server_down", "server_down_wait_seconds", "price", NULL,
 };
 /* clang-format on */
 static const char *const endpoints[] = {"completions", "chat", NULL};
@@ -1001,6 +1029,8 @@ static enum qz_status openai_open(struct qz_generator **out, const cJSON *spec,
         (rc = qz_jv_number_in(at, spec, "server_down_wait_seconds", OPENAI_DOWN_WAIT_DEFAULT, 0, 1,
                               QZ_HTTP_TIMEOUT_MAX, &down_wait, err)) ||
         (rc = qz_http_settings_parse(at, spec, OPENAI_CONCURRENCY_DEFAULT, &hs, err)))
+        goto fail;
+    if ((rc = parse_price(at, spec, g, err)))
         goto fail;
     num[0] = (double)max_tokens;
     num[3] = top_k;

@@ -8,15 +8,119 @@
 #include "generator.h"
 
 #include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "plugin_host.h"
 #include "utf8.h"
 
 static const char *const plugin_fields[] = {"kind", "path", "config", NULL};
+
+#if defined(__x86_64__)
+#define QZ_ELF_MACHINE EM_X86_64
+#elif defined(__aarch64__)
+#define QZ_ELF_MACHINE EM_AARCH64
+#elif defined(__powerpc64__)
+#define QZ_ELF_MACHINE EM_PPC64
+#elif defined(__s390x__)
+#define QZ_ELF_MACHINE EM_S390
+#elif defined(__riscv) && __riscv_xlen == 64
+#define QZ_ELF_MACHINE EM_RISCV
+#endif
+
+/* a + b * c <= size, without overflow */
+static int covers(uint64_t size, uint64_t a, uint64_t b, uint64_t c)
+{
+    return a <= size && (c == 0 || b <= (size - a) / c);
+}
+
+/* Check that fd (of `size` bytes) holds a whole 64-bit ELF shared object for this
+ * machine: dlopen maps its segments, and touching a page past the end of a truncated
+ * file raises SIGBUS in the loader, which no error return can catch. 0 when it does;
+ * else 1 with why[] saying what is wrong. */
+static int elf_incomplete(int fd, uint64_t size, char *why, size_t whylen)
+{
+    Elf64_Ehdr eh;
+    if (size < sizeof eh || pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh) {
+        snprintf(why, whylen, "it is %llu bytes, too short for an ELF header",
+                 (unsigned long long)size);
+        return 1;
+    }
+    if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0) {
+        snprintf(why, whylen, "it is not an ELF file (no ELF magic number)");
+        return 1;
+    }
+    if (eh.e_ident[EI_CLASS] != ELFCLASS64) {
+        snprintf(why, whylen, "it is not a 64-bit ELF file (class %u)", eh.e_ident[EI_CLASS]);
+        return 1;
+    }
+#ifdef QZ_ELF_MACHINE
+    if (eh.e_machine != QZ_ELF_MACHINE) {
+        snprintf(why, whylen, "it is built for another machine (e_machine %u, this one is %u)",
+                 eh.e_machine, QZ_ELF_MACHINE);
+        return 1;
+    }
+#endif
+    if (eh.e_phnum == 0 || eh.e_phentsize != sizeof(Elf64_Phdr) ||
+        !covers(size, eh.e_phoff, eh.e_phnum, sizeof(Elf64_Phdr))) {
+        snprintf(why, whylen,
+                 "it is truncated or damaged: its %u program headers do not fit in its %llu "
+                 "bytes",
+                 eh.e_phnum, (unsigned long long)size);
+        return 1;
+    }
+    for (unsigned i = 0; i < eh.e_phnum; i++) {
+        Elf64_Phdr ph;
+        if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + (uint64_t)i * sizeof ph)) !=
+            (ssize_t)sizeof ph) {
+            snprintf(why, whylen, "cannot read its program header %u: %s", i,
+                     strerror(errno ? errno : EIO));
+            return 1;
+        }
+        if (ph.p_type == PT_LOAD && !covers(size, ph.p_offset, 1, ph.p_filesz)) {
+            snprintf(why, whylen,
+                     "it is truncated: its segment %u ends at byte %llu, the file has %llu", i,
+                     (unsigned long long)ph.p_offset + (unsigned long long)ph.p_filesz,
+                     (unsigned long long)size);
+            return 1;
+        }
+    }
+    if (eh.e_shoff != 0 && (eh.e_shentsize != sizeof(Elf64_Shdr) ||
+                            !covers(size, eh.e_shoff, eh.e_shnum, sizeof(Elf64_Shdr)))) {
+        snprintf(why, whylen, "it is truncated: its section headers end past its %llu bytes",
+                 (unsigned long long)size);
+        return 1;
+    }
+    return 0;
+}
+
+/* The checks before dlopen: a readable regular file that is a whole ELF object. */
+static enum qz_status check_library(const struct qz_jv *at, const char *path, struct qz_error *err)
+{
+    char why[200];
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), bad;
+
+    if (fd < 0) /* dlopen says why, as before */
+        return QZ_OK;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return qz_jv_fail(at, "path", NULL, err, "cannot load plugin %s: not a regular file", path);
+    }
+    errno = 0;
+    bad = elf_incomplete(fd, (uint64_t)st.st_size, why, sizeof why);
+    close(fd);
+    if (bad)
+        return qz_jv_fail(at, "path", NULL, err, "cannot load plugin %s: %s", path, why);
+    return QZ_OK;
+}
 
 void qz_plugin_unload(struct qz_plugin_lib *lib)
 {
@@ -53,6 +157,10 @@ enum qz_status qz_plugin_load(struct qz_plugin_lib *lib, const struct qz_jv *at,
     if (!lib->path || !lib->config) {
         qz_plugin_unload(lib);
         return qz_error_set(err, QZ_ENOMEM, "out of memory");
+    }
+    if ((rc = check_library(at, path, err))) {
+        qz_plugin_unload(lib);
+        return rc;
     }
     dlerror();
     if (!(lib->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL))) {

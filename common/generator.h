@@ -104,15 +104,17 @@ struct qz_gen_server {
  * (reduced over ranks in mpi/run.c). Strings are NUL-terminated, empty when
  * unknown. */
 struct qz_gen_report {
-    uint64_t n;                           /* the effective n (settled before drawing) */
-    uint64_t completion_tokens_counted;   /* tokens counted from per-token log-probs */
-    uint64_t failures[QZ_GEN_FAIL_KINDS]; /* requests given up, by reason */
-    uint64_t nul_texts;                   /* texts whose NUL characters became U+FFFD */
-    uint64_t last_failure_at;             /* 1 + the first sample index of the last failure,
-                                             0: none */
-    uint64_t model_changed;               /* 1: the model or fingerprint changed */
-    char model[QZ_GEN_MODEL_MAX];         /* the first the server named */
-    char fingerprint[QZ_GEN_MODEL_MAX];   /* its system_fingerprint */
+    uint64_t n;                            /* the effective n (settled before drawing) */
+    uint64_t completion_tokens_counted;    /* tokens counted from per-token log-probs */
+    uint64_t failures[QZ_GEN_FAIL_KINDS];  /* requests given up, by reason */
+    uint64_t nul_texts;                    /* texts whose NUL characters became U+FFFD */
+    uint64_t last_failure_at;              /* 1 + the first sample index of the last failure,
+                                              0: none */
+    uint64_t model_changed;                /* 1: the model or fingerprint changed */
+    int has_price;                         /* the job's generator gives "price" */
+    double price_prompt, price_completion; /* its prices per 1000 prompt, completion tokens */
+    char model[QZ_GEN_MODEL_MAX];          /* the first the server named */
+    char fingerprint[QZ_GEN_MODEL_MAX];    /* its system_fingerprint */
     char last_failure[QZ_GEN_FAILURE_MAX];
     uint64_t outages;      /* times every server was set aside at once */
     double outage_seconds; /* seconds waited for a server to come back (on_server_down "wait") */

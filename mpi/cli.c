@@ -13,6 +13,7 @@
 #include "inspect.h"
 #include "manage.h"
 #include "job.h"
+#include "plan.h"
 #include "record.h"
 #include "report.h"
 #include "session.h"
@@ -29,6 +30,8 @@ static const char usage[] =
     "       quantilize export FILE.h5 --run RUN [--what selected|top|all] [-o OUT.jsonl]\n"
     "       quantilize rm FILE.h5 --run RUN\n"
     "       quantilize pack FILE.h5 -o ONE.h5\n"
+    "       quantilize plan JOB.json [--ranks P] [--calibrate SECONDS] [--price IN,OUT]\n"
+    "                              [--json]\n"
     "       quantilize --help | --version\n"
     "\n"
     "  run      draw the job's N samples on all MPI ranks (under mpirun or srun, or\n"
@@ -58,6 +61,13 @@ static const char usage[] =
     "  rm       remove run RUN (NAME, a job with all its tasks, or NAME/tasks/ID)\n"
     "           from FILE.h5 and delete its run file\n"
     "  pack     write FILE.h5 with every run copied in as one self-contained file\n"
+    "  plan     before a run: N, K, chunks, memory per rank, archive size, a model\n"
+    "           server's requests and tokens, time, a Slurm limit; writes nothing\n"
+    "           --ranks P          for P ranks (default 1)\n"
+    "           --calibrate S      measure the rate: draw for about S seconds\n"
+    "           --price IN,OUT     the cost at these prices per 1k prompt and\n"
+    "                              completion tokens\n"
+    "           --json             as one JSON object, for scripts\n"
     "\n"
     "  A run resumes from its checkpoint (OUT.h5.NAME.ckpt unless the job's\n"
     "  checkpoint.path says otherwise) by itself. On SIGUSR1 or SIGTERM it writes a\n"
@@ -385,6 +395,8 @@ int qz_cli_main(int argc, char **argv)
         return cmd_export(argc, argv);
     if (cmd && (strcmp(cmd, "rm") == 0 || strcmp(cmd, "pack") == 0))
         return cmd_manage(argc, argv);
+    if (cmd && strcmp(cmd, "plan") == 0)
+        return qz_plan_main(argc, argv);
     if (!cmd && is_root())
         fputs(usage, stderr);
     if (cmd)

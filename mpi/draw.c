@@ -748,12 +748,23 @@ enum qz_status qz_draw_resume(MPI_Comm comm, const struct qz_job *job,
         run->fig.samples_redone = ck.h.samples_redone;
         run->fig.outage_checkpoints = ck.h.outage_checkpoints;
         apply_ledger(comm, opt, &ck.h, run);
-        if (rank == 0 && opt->progress)
-            fprintf(opt->progress,
-                    "resuming from checkpoint %s: %llu of %llu samples done (written by %u "
-                    "rank%s)\n",
-                    opt->ckpt_path, (unsigned long long)w->base.done,
-                    (unsigned long long)job->samples, ck.h.ranks, ck.h.ranks == 1 ? "" : "s");
+        if (rank == 0) {
+            /* said with --no-progress too: resuming is not progress. One write. */
+            char line[QZ_ERROR_MSG_MAX];
+            int len =
+                snprintf(line, sizeof line,
+                         "resuming from checkpoint %s: %llu of %llu samples done (written "
+                         "by %u rank%s)\n",
+                         opt->ckpt_path, (unsigned long long)w->base.done,
+                         (unsigned long long)job->samples, ck.h.ranks, ck.h.ranks == 1 ? "" : "s");
+            FILE *to = opt->progress ? opt->progress : stderr;
+            fwrite(line, 1,
+                   len < 0                     ? 0
+                   : (size_t)len < sizeof line ? (size_t)len
+                                               : sizeof line - 1,
+                   to);
+            fflush(to);
+        }
     }
     qz_ckpt_free(&ck);
     if (rc == QZ_OK && opt->archive_path)

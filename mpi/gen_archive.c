@@ -321,7 +321,7 @@ enum qz_status qz_gen_archive_job(const struct qz_archive_select *a, struct qz_j
                                   struct qz_error *err)
 {
     struct qz_archive_source src;
-    cJSON *j = NULL, *gen, *util, *sjob = NULL, *confidence;
+    cJSON *j = NULL, *gen = NULL, *util, *sjob = NULL, *confidence;
     const cJSON *invalid, *output, *gather;
     struct qz_jv at = {.file = a->file, .path = "cost"};
     char name[QZ_NAME_MAX + 1], qtext[32];
@@ -331,6 +331,22 @@ enum qz_status qz_gen_archive_job(const struct qz_archive_select *a, struct qz_j
     if ((rc = qz_gen_archive_open(a->file, a->run, &job->gen, &src, err)))
         return rc;
     sjob = cJSON_Parse(src.job_json);
+    if (!cJSON_IsObject(sjob)) {
+        const char *bad = cJSON_GetErrorPtr();
+        size_t at_byte = sjob || !bad || bad < src.job_json ? 0 : (size_t)(bad - src.job_json);
+        if (sjob)
+            rc = qz_error_set(err, QZ_EARGS,
+                              "%s: run \"%s\": attribute job is not valid JSON (not a JSON "
+                              "object)",
+                              a->file, a->run);
+        else
+            rc =
+                qz_error_set(err, QZ_EARGS,
+                             "%s: run \"%s\": attribute job is not valid JSON (a syntax error near "
+                             "byte %zu of %zu)",
+                             a->file, a->run, at_byte, strlen(src.job_json));
+        goto done;
+    }
     invalid = cJSON_GetObjectItemCaseSensitive(sjob, "invalid");
     output = cJSON_GetObjectItemCaseSensitive(sjob, "output");
     gather = cJSON_GetObjectItemCaseSensitive(output, "top_gather_limit");
