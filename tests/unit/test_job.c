@@ -27,7 +27,7 @@ static const struct {
     {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN ", \"a\\tb\": 1}",
      "job.json: a\\tb: unknown field (expected one of: name, description, seed, q, samples, "
      "samples_per_quantile, chunk_size, invalid, generator, utility, cost, output, tasks, "
-     "checkpoint)"},
+     "checkpoint, confidence)"},
     {"{\"name\": \"a\", \"seed\": 9007199254740992, \"q\": 0.1, \"samples\": 10, " GOOD_GEN "}",
      "job.json: seed: must be below 2^53 = 9007199254740992 (larger JSON integers are not read "
      "exactly), got 9.00719925474099e+15"},
