@@ -151,6 +151,21 @@ cJSON *qz_task_generator(const struct qz_tasks *t, size_t i, const cJSON *spec)
     return g;
 }
 
+cJSON *qz_task_scorer(const struct qz_tasks *t, size_t i, const cJSON *spec)
+{
+    cJSON *s = cJSON_Duplicate(spec, 1);
+    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(t->line[i], "reference");
+
+    if (!s || !ref)
+        return s;
+    cJSON_DeleteItemFromObjectCaseSensitive(s, "reference");
+    if (!cJSON_AddItemToObject(s, "reference", cJSON_Duplicate(ref, 1))) {
+        cJSON_Delete(s);
+        return NULL;
+    }
+    return s;
+}
+
 uint64_t qz_task_seed(uint64_t job_seed, size_t i)
 {
     return qz_rng_word(job_seed, QZ_STREAM_TASK, i) >> 11; /* 53 bits, like job seeds */

@@ -36,6 +36,11 @@ const char *qz_task_id(const struct qz_tasks *t, size_t i);
  * (and "probe": false unless i == 0: the server was probed once). Caller deletes. */
 cJSON *qz_task_generator(const struct qz_tasks *t, size_t i, const cJSON *spec);
 
+/* A copy of the scorer spec `spec` for task i: with the task line's "reference" (a
+ * reference answer, for the matching metrics) in place of the spec's, when the line has
+ * one. Caller deletes; NULL when out of memory. */
+cJSON *qz_task_scorer(const struct qz_tasks *t, size_t i, const cJSON *spec);
+
 /* Task i's seed, derived from the job's: tasks are independent quantilizations. */
 uint64_t qz_task_seed(uint64_t job_seed, size_t i);
 
