@@ -1,3 +1,5 @@
+#include <string.h>
+
 #include "scorer.h"
 
 #include <stddef.h>
@@ -26,6 +28,9 @@ enum qz_status qz_score_open(struct qz_score *sc, const cJSON *spec, const struc
     if ((rc = qz_jv_kind(at, spec, kinds, sizeof *kinds, &i, err)))
         return rc;
     sc->ops = registry[i];
+    memset(&sc->range, 0, sizeof sc->range);
+    if (sc->ops->binary)
+        sc->range = (struct qz_ci_range){1, 0.0, 1.0, 1};
     return sc->ops->open(&sc->state, spec, at, err);
 }
 

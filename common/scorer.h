@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "confint.h"
 #include "error.h"
 #include "generator.h"
 #include "jsonv.h"
@@ -27,11 +28,14 @@ struct qz_scorer_ops {
     int needs_text;     /* scores text samples (the generator must produce text) */
     int needs_numbers;  /* scores numeric samples */
     int needs_logprobs; /* reads token log-probs (the generator must be asked for them) */
+    int binary;         /* every score it gives is 0 or 1 (NaN aside) */
 };
 
 struct qz_score {
     const struct qz_scorer_ops *ops;
     struct qz_scorer *state;
+    struct qz_ci_range range; /* what is known of its scores: from ops->binary, or the
+                                 spec's "range" */
 };
 
 /* Look up spec.kind in the registry and open it. */
