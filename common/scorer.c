@@ -1,8 +1,7 @@
-#include <string.h>
-
 #include "scorer.h"
 
 #include <stddef.h>
+#include <string.h>
 
 /* The registry: every scorer serves one kind, its ops' name. Adding a backend is one
  * file and one line. */
