@@ -1,5 +1,6 @@
 #include "h5util.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -455,4 +456,122 @@ enum qz_status qz_h5_close_group(hid_t group, const struct qz_h5_where *w, struc
     if (H5Gclose(group) < 0)
         return qz_h5_fail(err, QZ_EHDF5, "%s: cannot close group %s", w->path, w->group);
     return QZ_OK;
+}
+
+struct metric_walk {
+    struct qz_h5_metrics *out;
+    hid_t order_from;
+    int nomem;
+};
+
+static herr_t metric_cb(hid_t g, const char *name, const H5L_info_t *info, void *data)
+{
+    struct metric_walk *w = data;
+    struct qz_h5_metric *grown, *m;
+    hid_t mg;
+
+    (void)info;
+    if (!(grown = realloc(w->out->m, (w->out->n + 1) * sizeof *grown))) {
+        w->nomem = 1;
+        return -1;
+    }
+    w->out->m = grown;
+    m = &grown[w->out->n];
+    memset(m, 0, sizeof *m);
+    m->q_mean = m->q_stderr = m->q_low = m->q_high = NAN;
+    m->b_mean = m->b_stderr = m->b_low = m->b_high = NAN;
+    m->order = INT32_MAX;
+    if (!(m->name = strdup(name))) {
+        w->nomem = 1;
+        return -1;
+    }
+    w->out->n++;
+    if (H5Oexists_by_name(g, name, H5P_DEFAULT) <= 0)
+        return 0;
+    if ((mg = H5Oopen(g, name, H5P_DEFAULT)) < 0)
+        return 0;
+    if (H5Iget_type(mg) == H5I_GROUP) {
+        const char *nums[] = {"quantilized_mean", "quantilized_stderr", "quantilized_ci_low",
+                              "quantilized_ci_high"};
+        const char *base[] = {"base_mean", "base_stderr", "base_ci_low", "base_ci_high"};
+        double *qv[] = {&m->q_mean, &m->q_stderr, &m->q_low, &m->q_high};
+        double *bv[] = {&m->b_mean, &m->b_stderr, &m->b_low, &m->b_high};
+        int found = 0;
+        qz_h5_read_string_attr(mg, "scope", &m->scope, NULL);
+        qz_h5_read_string_attr(mg, "kind", &m->kind, NULL);
+        qz_h5_read_string_attr(mg, "ci_method", &m->ci_method, NULL);
+        qz_h5_read_num_attr(mg, "order", H5T_NATIVE_INT, &m->order, NULL);
+        qz_h5_read_num_attr(mg, "evaluated", H5T_NATIVE_ULLONG, &m->evaluated, NULL);
+        qz_h5_read_num_attr(mg, "invalid", H5T_NATIVE_ULLONG, &m->invalid, NULL);
+        for (int i = 0; i < 4; i++) {
+            qz_h5_read_num_attr(mg, nums[i], H5T_NATIVE_DOUBLE, qv[i], NULL);
+            if (qz_h5_read_num_attr(mg, base[i], H5T_NATIVE_DOUBLE, bv[i], &found) == QZ_OK &&
+                found)
+                m->has_base = 1;
+        }
+    }
+    H5Oclose(mg);
+    if (m->order == INT32_MAX && w->order_from >= 0 &&
+        H5Lexists(w->order_from, "metrics", H5P_DEFAULT) > 0) {
+        hid_t all = H5Gopen2(w->order_from, "metrics", H5P_DEFAULT);
+        if (all >= 0 && H5Lexists(all, name, H5P_DEFAULT) > 0 &&
+            (mg = H5Gopen2(all, name, H5P_DEFAULT)) >= 0) {
+            qz_h5_read_num_attr(mg, "order", H5T_NATIVE_INT, &m->order, NULL);
+            H5Gclose(mg);
+        }
+        if (all >= 0)
+            H5Gclose(all);
+    }
+    return 0;
+}
+
+static int metric_cmp(const void *a, const void *b)
+{
+    const struct qz_h5_metric *x = a, *y = b;
+    if (x->order != y->order)
+        return x->order < y->order ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+enum qz_status qz_h5_read_metrics(hid_t loc, const char *path, hid_t order_from,
+                                  struct qz_h5_metrics *out)
+{
+    struct metric_walk w = {out, order_from, 0};
+    hsize_t at = 0;
+    htri_t there;
+    hid_t g;
+    herr_t rc;
+
+    out->m = NULL;
+    out->n = 0;
+    there = H5Lexists(loc, path, H5P_DEFAULT);
+    /* "task_means/metrics": its parent first, H5Lexists needs every step to be there */
+    if (there < 0 && strchr(path, '/'))
+        there = 0;
+    if (there <= 0)
+        return there == 0 ? QZ_OK : QZ_EHDF5;
+    if ((g = H5Gopen2(loc, path, H5P_DEFAULT)) < 0)
+        return QZ_EHDF5;
+    rc = H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &at, metric_cb, &w);
+    H5Gclose(g);
+    if (w.nomem)
+        return QZ_ENOMEM;
+    if (rc < 0)
+        return QZ_EHDF5;
+    if (out->n > 1)
+        qsort(out->m, out->n, sizeof *out->m, metric_cmp);
+    return QZ_OK;
+}
+
+void qz_h5_metrics_free(struct qz_h5_metrics *list)
+{
+    for (size_t i = 0; i < list->n; i++) {
+        free(list->m[i].name);
+        free(list->m[i].scope);
+        free(list->m[i].kind);
+        free(list->m[i].ci_method);
+    }
+    free(list->m);
+    list->m = NULL;
+    list->n = 0;
 }

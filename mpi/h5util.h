@@ -119,4 +119,33 @@ enum qz_status qz_h5_write_range(hid_t d, hid_t mtype, uint64_t start, size_t n,
  * to 1.10.8. */
 enum qz_status qz_h5_fapl_mpio(MPI_Comm comm, hid_t *fapl);
 
+/* A run's metrics (README "The record": metrics/NAME), as report, inspect and export
+ * read them. Attributes a record lacks stay NaN (numbers), 0 (counts), NULL (texts). */
+struct qz_h5_metric {
+    char *name;      /* the group's name (user text: escape it to show it) */
+    char *scope;     /* "all" | "top" */
+    char *kind;      /* the scorer kind */
+    char *ci_method; /* "clopper-pearson" | "empirical-bernstein" | "normal" */
+    int order;       /* position in the job */
+    unsigned long long evaluated, invalid;
+    double q_mean, q_stderr, q_low, q_high; /* E_Q at the run's q */
+    int has_base;                           /* scope "all": E_γ figures */
+    double b_mean, b_stderr, b_low, b_high;
+};
+
+struct qz_h5_metrics {
+    struct qz_h5_metric *m; /* by order (then name) */
+    size_t n;
+};
+
+/* The metrics of group loc/`path` (a run's "metrics", or "metrics" of a sweep/ or a
+ * task_means/ group), each subgroup or dataset of it by its name, ordered by their
+ * `order` attribute, or when they have none (sweep/metrics/NAME, datasets) by that of
+ * order_from/metrics/NAME (a run; H5I_INVALID_HID: by name): *out is empty when loc has
+ * none. QZ_EHDF5 when it is there but cannot be listed, QZ_ENOMEM. Free with
+ * qz_h5_metrics_free (also after a failure). */
+enum qz_status qz_h5_read_metrics(hid_t loc, const char *path, hid_t order_from,
+                                  struct qz_h5_metrics *out);
+void qz_h5_metrics_free(struct qz_h5_metrics *list);
+
 #endif

@@ -326,12 +326,73 @@ static void show_archive(FILE *out, hid_t run)
     H5Gclose(samples);
 }
 
-/* The sweep table, if the run lists several q. */
+/* A number for a table column: the fewest digits that read back exactly; "-" for NaN. */
+static void cell(char *buf, size_t n, double x)
+{
+    if (isnan(x))
+        snprintf(buf, n, "-");
+    else
+        qz_format_exact(buf, n, x);
+}
+
+/* The sweep's interval columns (README "Confidence intervals"), shown when present. */
+static const char *const sweep_extra[] = {"mean_utility_ci_low", "mean_utility_ci_high",
+                                          "mean_cost_ci_low",    "mean_cost_ci_high",
+                                          "cost_bound_ucb",      "effective_size"};
+static const char *const sweep_extra_head[] = {"E_Q[u] low",  "E_Q[u] high", "E_Q[c] low",
+                                               "E_Q[c] high", "bound UCB",   "n_eff"};
+enum { SWEEP_EXTRA = sizeof sweep_extra / sizeof sweep_extra[0] };
+
+/* Each metric's E_Q against q (sweep/metrics/NAME/{mean,ci_low,ci_high,stderr}), one
+ * small table per metric, in the job's order. */
+static void show_sweep_metrics(FILE *out, hid_t run, hid_t sweep, const double *q, size_t rows)
+{
+    static const char *const cols[] = {"mean", "ci_low", "ci_high", "stderr"};
+    struct qz_h5_metrics list;
+
+    if (qz_h5_read_metrics(sweep, "metrics", run, &list)) {
+        put_line(out, "sweep metrics", "(unreadable)");
+        qz_h5_metrics_free(&list);
+        return;
+    }
+    for (size_t m = 0; m < list.n; m++) {
+        double *v[4] = {NULL};
+        size_t n[4] = {0};
+        char *safe = shown(list.m[m].name, SIZE_MAX), path[256], num[4][QZ_FORMAT_MAX], qs[32];
+        int ok = 1;
+
+        for (int c = 0; c < 4; c++) {
+            snprintf(path, sizeof path, "metrics/%s/%s", list.m[m].name, cols[c]);
+            ok &= qz_h5_read_f64_1d(sweep, path, &v[c], &n[c], NULL) == QZ_OK && n[c] >= rows;
+        }
+        fprintf(out, "  sweep metric %s:\n", safe ? safe : "?");
+        if (!ok) {
+            fprintf(out, "    (unreadable)\n");
+        } else {
+            fprintf(out, "    %-12s  %-24s  %-24s  %-24s  %s\n", "q", "E_Q", "CI low", "CI high",
+                    "stderr");
+            for (size_t i = 0; i < rows; i++) {
+                for (int c = 0; c < 4; c++)
+                    cell(num[c], sizeof num[c], v[c][i]);
+                snprintf(qs, sizeof qs, "%.6g", q[i]);
+                fprintf(out, "    %-12s  %-24s  %-24s  %-24s  %s\n", qs, num[0], num[1], num[2],
+                        num[3]);
+            }
+        }
+        for (int c = 0; c < 4; c++)
+            free(v[c]);
+        free(safe);
+    }
+    qz_h5_metrics_free(&list);
+}
+
+/* The sweep table, if the run lists several q: the figures, the interval columns the
+ * record has, then each metric's E_Q against q. */
 static void show_sweep(FILE *out, hid_t run)
 {
     static const char *const cols[] = {"q", "threshold", "mean_utility", "mean_cost", "cost_bound"};
-    double *v[5] = {NULL};
-    size_t n[5] = {0}, rows;
+    double *v[5] = {NULL}, *x[SWEEP_EXTRA] = {NULL};
+    size_t n[5] = {0}, nx, rows;
     uint64_t k[QZ_SHOWN_SWEEP], idx[QZ_SHOWN_SWEEP];
     hsize_t nk = 0, ni = 0;
     hid_t sweep;
@@ -345,20 +406,85 @@ static void show_sweep(FILE *out, hid_t run)
     ok &= read_head(sweep, "top_count", H5T_NATIVE_UINT64, QZ_SHOWN_SWEEP, k, &nk, NULL) == QZ_OK &&
           read_head(sweep, "selected_index", H5T_NATIVE_UINT64, QZ_SHOWN_SWEEP, idx, &ni, NULL) ==
               QZ_OK;
+    for (int c = 0; ok && c < SWEEP_EXTRA; c++)
+        if (qz_h5_read_f64_1d(sweep, sweep_extra[c], &x[c], &nx, NULL) != QZ_OK || nx != n[0]) {
+            free(x[c]);
+            x[c] = NULL;
+        }
     if (!ok) {
         put_line(out, "sweep", "(unreadable)");
     } else {
         rows = n[0] < QZ_SHOWN_SWEEP ? n[0] : QZ_SHOWN_SWEEP;
-        fprintf(out, "  sweep (%zu q):\n    %-12s  %-10s  %-12s  %-12s  %-12s  %-12s  %s\n", n[0],
-                "q", "K", "threshold", "E_Q[u]", "E_Q[c]", "bound", "selected");
-        for (size_t i = 0; i < rows; i++)
-            fprintf(out, "    %-12.6g  %-10llu  %-12.6g  %-12.6g  %-12.6g  %-12.6g  %llu\n",
-                    v[0][i], (unsigned long long)k[i], v[1][i], v[2][i], v[3][i], v[4][i],
-                    (unsigned long long)idx[i]);
+        fprintf(out, "  sweep (%zu q):\n    %-12s  %-10s  %-12s  %-12s  %-12s  %-12s  ", n[0], "q",
+                "K", "threshold", "E_Q[u]", "E_Q[c]", "bound");
+        for (int c = 0; c < SWEEP_EXTRA; c++)
+            if (x[c])
+                fprintf(out, "%-12s  ", sweep_extra_head[c]);
+        fputs("selected\n", out);
+        for (size_t i = 0; i < rows; i++) {
+            fprintf(out, "    %-12.6g  %-10llu  %-12.6g  %-12.6g  %-12.6g  %-12.6g  ", v[0][i],
+                    (unsigned long long)k[i], v[1][i], v[2][i], v[3][i], v[4][i]);
+            for (int c = 0; c < SWEEP_EXTRA; c++)
+                if (x[c])
+                    fprintf(out, "%-12.6g  ", x[c][i]);
+            fprintf(out, "%llu\n", (unsigned long long)idx[i]);
+        }
+        show_sweep_metrics(out, run, sweep, v[0], rows);
     }
     for (int c = 0; c < 5; c++)
         free(v[c]);
+    for (int c = 0; c < SWEEP_EXTRA; c++)
+        free(x[c]);
     H5Gclose(sweep);
+}
+
+/* The run's metrics (metrics/NAME), one line each in the job's order: scope, kind,
+ * samples scored, E_Q with its interval, standard error and method, and E_γ for
+ * scope "all". */
+static void show_metrics(FILE *out, hid_t run)
+{
+    struct qz_h5_metrics list;
+
+    if (qz_h5_read_metrics(run, "metrics", H5I_INVALID_HID, &list)) {
+        put_line(out, "metrics", "(unreadable)");
+        qz_h5_metrics_free(&list);
+        return;
+    }
+    for (size_t i = 0; i < list.n; i++) {
+        const struct qz_h5_metric *m = &list.m[i];
+        char *safe = shown(m->name, SIZE_MAX), line[1024], e[4][QZ_FORMAT_MAX];
+        size_t used;
+
+        cell(e[0], sizeof e[0], m->q_mean);
+        cell(e[1], sizeof e[1], m->q_low);
+        cell(e[2], sizeof e[2], m->q_high);
+        cell(e[3], sizeof e[3], m->q_stderr);
+        used =
+            (size_t)snprintf(line, sizeof line,
+                             "scope %s, kind %s, %llu evaluated (%llu invalid), E_Q %s [%s, %s] "
+                             "stderr %s (%s)",
+                             m->scope ? m->scope : "?", m->kind ? m->kind : "?", m->evaluated,
+                             m->invalid, e[0], e[1], e[2], e[3], m->ci_method ? m->ci_method : "?");
+        if (m->has_base && used < sizeof line) {
+            cell(e[0], sizeof e[0], m->b_mean);
+            cell(e[1], sizeof e[1], m->b_low);
+            cell(e[2], sizeof e[2], m->b_high);
+            cell(e[3], sizeof e[3], m->b_stderr);
+            snprintf(line + used, sizeof line - used, ", E_gamma %s [%s, %s] stderr %s", e[0], e[1],
+                     e[2], e[3]);
+        }
+        {
+            char key[96];
+            snprintf(key, sizeof key, "metric %s", safe ? safe : "?");
+            /* put_line escapes the whole value; the key is escaped already */
+            fprintf(out, "  %-*s ", KEY_WIDTH - 1, key);
+            free(safe);
+            safe = shown(line, SIZE_MAX);
+            fprintf(out, "%s\n", safe ? safe : "(out of memory)");
+        }
+        free(safe);
+    }
+    qz_h5_metrics_free(&list);
 }
 
 /* The run's figures section by section (fields.h), the selected sample with its
@@ -371,6 +497,7 @@ static void show_run(FILE *out, hid_t run)
         else
             show_section(out, run, (enum qz_field_section)s);
     }
+    show_metrics(out, run);
     show_archive(out, run);
     show_sweep(out, run);
     show_top(out, run);
