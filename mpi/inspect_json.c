@@ -162,9 +162,12 @@ struct columns {
     int as_names;
 };
 
+static cJSON *group_columns(hid_t group);
+
 static herr_t column_cb(hid_t group, const char *name, const H5L_info_t *info, void *data)
 {
     struct columns *c = data;
+    H5O_info_t oi;
     double *d = NULL;
     size_t n = 0;
 
@@ -173,11 +176,31 @@ static herr_t column_cb(hid_t group, const char *name, const H5L_info_t *info, v
         cJSON_AddItemToArray(c->obj, utf8_string(name));
         return 0;
     }
+    /* a group of columns (sweep/metrics/NAME/...): an object of its columns */
+    if (H5Oget_info_by_name2(group, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) >= 0 &&
+        oi.type == H5O_TYPE_GROUP) {
+        hid_t g = H5Gopen2(group, name, H5P_DEFAULT);
+        cJSON_AddItemToObject(c->obj, name, g >= 0 ? group_columns(g) : cJSON_CreateNull());
+        if (g >= 0)
+            H5Gclose(g);
+        return 0;
+    }
     cJSON_AddItemToObject(
         c->obj, name,
         qz_h5_read_f64_1d(group, name, &d, &n, NULL) == QZ_OK ? numbers(d, n) : cJSON_CreateNull());
     free(d);
     return 0;
+}
+
+/* Every dataset of group as a column, every subgroup as an object of its own. */
+static cJSON *group_columns(hid_t group)
+{
+    struct columns c = {cJSON_CreateObject(), group, 0};
+    hsize_t at = 0;
+
+    if (c.obj)
+        H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &at, column_cb, &c);
+    return c.obj;
 }
 
 /* The datasets of group `name` in run: as columns (sweep) or as field names. */
@@ -192,6 +215,28 @@ static cJSON *columns(hid_t run, const char *name, int as_names, hid_t *group_ou
         H5Literate(c.group, H5_INDEX_NAME, H5_ITER_INC, &at, column_cb, &c);
     *group_out = c.group;
     return c.obj;
+}
+
+/* The run's metrics (metrics/NAME) in the job's order: NAME -> every attribute. */
+static cJSON *metrics_json(hid_t run)
+{
+    struct qz_h5_metrics list;
+    cJSON *o = cJSON_CreateObject();
+    hid_t all = H5I_INVALID_HID, g;
+
+    if (qz_h5_read_metrics(run, "metrics", H5I_INVALID_HID, &list) == QZ_OK && list.n)
+        all = H5Gopen2(run, "metrics", H5P_DEFAULT);
+    for (size_t i = 0; o && all >= 0 && i < list.n; i++) {
+        g = H5Gopen2(all, list.m[i].name, H5P_DEFAULT);
+        cJSON_AddItemToObject(o, list.m[i].name,
+                              g >= 0 ? attrs(g, QZ_GROUP_RUN) : cJSON_CreateNull());
+        if (g >= 0)
+            H5Gclose(g);
+    }
+    if (all >= 0)
+        H5Gclose(all);
+    qz_h5_metrics_free(&list);
+    return o;
 }
 
 /* The length of the first 1-D dataset among names[] in group (0 if none). */
@@ -229,6 +274,8 @@ static cJSON *run_json(hid_t runs, const char *name)
         return o;
     }
     cJSON_AddItemToObject(o, "attrs", attrs(run, QZ_GROUP_RUN));
+    if (H5Lexists(run, "metrics", H5P_DEFAULT) > 0)
+        cJSON_AddItemToObject(o, "metrics", metrics_json(run));
     if (H5Lexists(run, "selected", H5P_DEFAULT) > 0 &&
         (group = H5Gopen2(run, "selected", H5P_DEFAULT)) >= 0) {
         cJSON *sel = attrs(group, QZ_GROUP_SELECTED);
@@ -271,6 +318,29 @@ static cJSON *run_json(hid_t runs, const char *name)
     return o;
 }
 
+/* A job with tasks: its task_means/ (the mean over tasks of each task's E_Q[u] and
+ * E_Q[metric] at each q of the job) with its `tasks` count. */
+static herr_t task_means_cb(hid_t runs, const char *name, const H5L_info_t *info, void *data)
+{
+    cJSON *obj = data, *tm;
+    hid_t job, g;
+    uint64_t tasks = 0;
+
+    (void)info;
+    if (H5Lexists(runs, name, H5P_DEFAULT) <= 0 || (job = H5Gopen2(runs, name, H5P_DEFAULT)) < 0)
+        return 0;
+    if (H5Lexists(job, "task_means", H5P_DEFAULT) > 0 &&
+        (g = H5Gopen2(job, "task_means", H5P_DEFAULT)) >= 0) {
+        tm = group_columns(g);
+        if (tm && qz_h5_read_num_attr(g, "tasks", H5T_NATIVE_UINT64, &tasks, NULL) == QZ_OK)
+            cJSON_AddItemToObject(tm, "tasks", number((double)tasks));
+        cJSON_AddItemToObject(obj, name, tm ? tm : cJSON_CreateNull());
+        H5Gclose(g);
+    }
+    H5Gclose(job);
+    return 0;
+}
+
 enum qz_status qz_inspect_json(const char *path, FILE *out, struct qz_error *err)
 {
     struct qz_h5_quiet quiet;
@@ -299,6 +369,15 @@ enum qz_status qz_inspect_json(const char *path, FILE *out, struct qz_error *err
     array = cJSON_AddArrayToObject(doc, "runs");
     for (size_t i = 0; array && i < list.n; i++)
         cJSON_AddItemToArray(array, run_json(runs, list.name[i]));
+    if (runs >= 0) {
+        cJSON *tm = cJSON_CreateObject();
+        hsize_t at = 0;
+        H5Literate(runs, H5_INDEX_NAME, H5_ITER_INC, &at, task_means_cb, tm);
+        if (cJSON_GetArraySize(tm) > 0)
+            cJSON_AddItemToObject(doc, "task_means", tm);
+        else
+            cJSON_Delete(tm);
+    }
     if (!array || !(text = cJSON_Print(doc))) {
         rc = qz_error_set(err, QZ_ENOMEM, "%s: out of memory building the JSON", path);
         goto done;
