@@ -30,16 +30,20 @@ struct xrun {
     hid_t g;          /* the run's group */
     uint64_t seed, k; /* seed (for tie keys) and K = top_count */
     double q, mass;
-    int text;             /* text payloads */
-    int chat;             /* text from a chat endpoint: lines of messages */
-    int has_cost;         /* a cost scorer: costs exported */
-    int value_is_utility; /* numeric with utility "value": a top entry's value is its utility */
-    int top;              /* top/ with index and utility */
-    int top_texts;        /* top/payload */
-    int archive;          /* samples/ with utility */
-    int archive_values;   /* samples/value (numbers) or payload_* (texts) */
-    char *head;           /* text: `{"prompt":"..."` or `{"messages":[...,` (malloc'd) */
+    int text;                 /* text payloads */
+    int chat;                 /* text from a chat endpoint: lines of messages */
+    int has_cost;             /* a cost scorer: costs exported */
+    int value_is_utility;     /* numeric with utility "value": a top entry's value is its utility */
+    int top;                  /* top/ with index and utility */
+    int top_texts;            /* top/payload */
+    int archive;              /* samples/ with utility */
+    int archive_values;       /* samples/value (numbers) or payload_* (texts) */
+    char *head;               /* text: `{"prompt":"..."` or `{"messages":[...,` (malloc'd) */
+    struct qz_h5_metrics met; /* metrics/NAME in the job's order (none: no "metrics") */
 };
+
+/* Up to this many metrics per line (a job names at most 16). */
+#define METRICS_MAX 64
 
 enum qz_status qz_export_parse_what(const char *s, enum qz_export_what *what, struct qz_error *err)
 {
@@ -166,7 +170,8 @@ static double weight_at(const struct xrun *x, uint64_t pos)
 
 /* One line. text (n bytes) for text runs; value[nv] for numeric ones (nv 0: null). */
 static void put_line(FILE *f, const struct xrun *x, const char *text, size_t n, uint64_t index,
-                     const double *value, size_t nv, double utility, double cost, double weight)
+                     const double *value, size_t nv, double utility, double cost, double weight,
+                     const double *metric)
 {
     if (x->text) {
         fputs(x->head, f);
@@ -201,6 +206,17 @@ static void put_line(FILE *f, const struct xrun *x, const char *text, size_t n, 
     if (x->has_cost) {
         fputs(",\"cost\":", f);
         put_num(f, cost);
+    }
+    if (x->met.n) {
+        fputs(",\"metrics\":{", f);
+        for (size_t i = 0; i < x->met.n && i < METRICS_MAX; i++) {
+            if (i)
+                putc(',', f);
+            put_str(f, x->met.m[i].name, strlen(x->met.m[i].name));
+            putc(':', f);
+            put_num(f, metric ? metric[i] : NAN);
+        }
+        putc('}', f);
     }
     if (x->task) {
         fputs(",\"task\":", f);
@@ -392,6 +408,8 @@ static enum qz_status open_run(hid_t file, hid_t runs, const char *path, struct 
     x->has_cost = exists(x->g, "top/cost") || exists(x->g, "samples/cost") ||
                   H5Aexists_by_name(x->g, "selected", "cost", H5P_DEFAULT) > 0;
     x->value_is_utility = !x->text && utility_is_value(x->g);
+    if ((rc = qz_h5_read_metrics(x->g, "metrics", H5I_INVALID_HID, &x->met)))
+        return qz_h5_fail(err, rc, "%s: run \"%s\": cannot read its metrics", path, x->name);
     if (what == QZ_EXPORT_TOP && !x->top)
         return qz_error_set(err, QZ_EARGS,
                             "%s: run \"%s\" has no top/ (its job said \"top\": false): export "
@@ -423,6 +441,7 @@ static void close_run(struct xrun *x)
     if (x->g >= 0)
         H5Gclose(x->g);
     free(x->head);
+    qz_h5_metrics_free(&x->met);
 }
 
 /* The datasets of a run read in blocks. */
@@ -480,6 +499,47 @@ static enum qz_status archive_text(const struct dsets *a, uint64_t i, char **buf
     return qz_h5_read_range(a->bytes, H5T_NATIVE_UCHAR, off, (size_t)len, *buf);
 }
 
+/* The datasets `dir`/metrics/NAME of x's metrics into d[] (H5I_INVALID_HID where there is
+ * none: those values are null), and their closing. */
+static void metrics_open(const struct xrun *x, const char *dir, hid_t *d)
+{
+    for (size_t i = 0; i < x->met.n && i < METRICS_MAX; i++) {
+        size_t len = strlen(dir) + strlen(x->met.m[i].name) + 10;
+        char *path = malloc(len);
+        d[i] = H5I_INVALID_HID;
+        if (path) {
+            snprintf(path, len, "%s/metrics/%s", dir, x->met.m[i].name);
+            d[i] = open_if(x->g, path); /* H5Lexists fails (no) on a missing step */
+        }
+        free(path);
+    }
+}
+
+static void metrics_close(const struct xrun *x, hid_t *d)
+{
+    for (size_t i = 0; i < x->met.n && i < METRICS_MAX; i++)
+        if (d[i] >= 0)
+            H5Dclose(d[i]);
+}
+
+/* Entries [start, start + n) of each metric dataset into buf[i * stride ...]: NaN where a
+ * metric has no dataset or it is too short. */
+static enum qz_status metrics_read(const struct xrun *x, const hid_t *d, uint64_t start, size_t n,
+                                   double *buf, size_t stride)
+{
+    for (size_t i = 0; i < x->met.n && i < METRICS_MAX; i++) {
+        double *v = buf + i * stride;
+        enum qz_status rc;
+        for (size_t j = 0; j < n; j++)
+            v[j] = NAN;
+        if (d[i] < 0 || length(d[i]) < start + n)
+            continue;
+        if ((rc = qz_h5_read_range(d[i], H5T_NATIVE_DOUBLE, start, n, v)))
+            return rc;
+    }
+    return QZ_OK;
+}
+
 static enum qz_status export_selected(FILE *f, const struct xrun *x)
 {
     hid_t sel = H5Gopen2(x->g, "selected", H5P_DEFAULT);
@@ -511,9 +571,15 @@ static enum qz_status export_selected(FILE *f, const struct xrun *x)
     } else if (rc == QZ_OK) {
         rc = qz_h5_read_f64_1d(sel, "payload", &value, &nv, NULL);
     }
+    double metric[METRICS_MAX];
+    hid_t md[METRICS_MAX];
+    metrics_open(x, "top", md);
+    if (rc == QZ_OK)
+        rc = metrics_read(x, md, pos, 1, metric, 1);
+    metrics_close(x, md);
     if (rc == QZ_OK)
         put_line(f, x, text ? text : "", text ? strlen(text) : 0, index, value, nv, utility, cost,
-                 weight_at(x, pos));
+                 weight_at(x, pos), metric);
     if (text)
         H5free_memory(text);
     free(value);
@@ -531,11 +597,13 @@ static enum qz_status export_top(FILE *f, const struct xrun *x)
     uint64_t *index = malloc(BLOCK * sizeof *index);
     double *utility = malloc(BLOCK * sizeof *utility), *cost = malloc(BLOCK * sizeof *cost);
     char **texts = calloc(BLOCK, sizeof *texts), *buf = NULL;
-    size_t cap = 0;
-    hid_t mt = H5Tcopy(H5T_C_S1);
+    size_t cap = 0, nm = x->met.n < METRICS_MAX ? x->met.n : METRICS_MAX;
+    double *mbuf = malloc((nm ? nm : 1) * BLOCK * sizeof *mbuf), metric[METRICS_MAX];
+    hid_t mt = H5Tcopy(H5T_C_S1), md[METRICS_MAX];
     enum qz_status rc = QZ_OK;
 
-    if (!index || !utility || !cost || !texts || mt < 0)
+    metrics_open(x, "top", md);
+    if (!index || !utility || !cost || !texts || !mbuf || mt < 0)
         rc = QZ_ENOMEM;
     if (rc == QZ_OK && (H5Tset_size(mt, H5T_VARIABLE) < 0 || H5Tset_cset(mt, H5T_CSET_UTF8) < 0))
         rc = QZ_EHDF5;
@@ -564,6 +632,8 @@ static enum qz_status export_top(FILE *f, const struct xrun *x)
             rc = qz_h5_read_range(d.cost, H5T_NATIVE_DOUBLE, start, n, cost);
         if (rc == QZ_OK && d.payload >= 0)
             rc = qz_h5_read_range(d.payload, mt, start, n, texts);
+        if (rc == QZ_OK)
+            rc = metrics_read(x, md, start, n, mbuf, BLOCK);
         for (size_t j = 0; rc == QZ_OK && j < n; j++) {
             double value = utility[j];
             size_t nv = 1, len = 0;
@@ -579,9 +649,11 @@ static enum qz_status export_top(FILE *f, const struct xrun *x)
             } else if (!x->value_is_utility) {
                 nv = 0;
             }
+            for (size_t i = 0; i < nm; i++)
+                metric[i] = mbuf[i * BLOCK + j];
             if (rc == QZ_OK)
                 put_line(f, x, text, len, index[j], &value, nv, utility[j], cost[j],
-                         weight_at(x, start + j));
+                         weight_at(x, start + j), metric);
         }
         for (size_t j = 0; j < n; j++) {
             if (texts[j])
@@ -590,6 +662,8 @@ static enum qz_status export_top(FILE *f, const struct xrun *x)
         }
     }
     dsets_close(&d);
+    metrics_close(x, md);
+    free(mbuf);
     if (mt >= 0)
         H5Tclose(mt);
     free(index);
@@ -607,7 +681,10 @@ static enum qz_status export_all(FILE *f, const struct xrun *x)
     struct dsets d = {H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID,
                       H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID};
     double *utility = malloc(BLOCK * sizeof *utility), *cost = malloc(BLOCK * sizeof *cost);
-    double *value = malloc(BLOCK * sizeof *value);
+    double *value = malloc(BLOCK * sizeof *value), metric[METRICS_MAX];
+    size_t nm = x->met.n < METRICS_MAX ? x->met.n : METRICS_MAX;
+    double *mbuf = malloc((nm ? nm : 1) * BLOCK * sizeof *mbuf);
+    hid_t md[METRICS_MAX];
     uint64_t *off = malloc(BLOCK * sizeof *off), *len = malloc(BLOCK * sizeof *len), count;
     char *buf = NULL;
     size_t cap = 0;
@@ -616,7 +693,9 @@ static enum qz_status export_all(FILE *f, const struct xrun *x)
     hid_t top_index = open_if(x->g, "top/index"), top_utility = open_if(x->g, "top/utility");
     enum qz_status rc = QZ_OK;
 
-    if (!utility || !cost || !value || !off || !len)
+    /* scope "top" metrics have no archive column: null in these lines */
+    metrics_open(x, "samples", md);
+    if (!utility || !cost || !value || !off || !len || !mbuf)
         rc = QZ_ENOMEM;
     if (rc == QZ_OK &&
         (top_index < 0 || top_utility < 0 || length(top_index) < x->k ||
@@ -644,6 +723,8 @@ static enum qz_status export_all(FILE *f, const struct xrun *x)
             rc = qz_h5_read_range(d.cost, H5T_NATIVE_DOUBLE, start, n, cost);
         if (rc == QZ_OK && !x->text)
             rc = qz_h5_read_range(d.value, H5T_NATIVE_DOUBLE, start, n, value);
+        if (rc == QZ_OK)
+            rc = metrics_read(x, md, start, n, mbuf, BLOCK);
         if (rc == QZ_OK && x->text) {
             rc = qz_h5_read_range(d.off, H5T_NATIVE_UINT64, start, n, off);
             if (rc == QZ_OK)
@@ -671,6 +752,8 @@ static enum qz_status export_all(FILE *f, const struct xrun *x)
             double w = 0;
             const char *text = "";
             size_t tlen = 0;
+            for (size_t i = 0; i < nm; i++)
+                metric[i] = mbuf[i * BLOCK + j];
             if (e.index == boundary.index)
                 w = edge;
             else if (!isnan(e.utility) && qz_entry_better(x->seed, &e, &boundary))
@@ -683,14 +766,16 @@ static enum qz_status export_all(FILE *f, const struct xrun *x)
                 size_t one_cap = 0;
                 rc = archive_text(&d, e.index, &one, &one_cap, &tlen);
                 if (rc == QZ_OK)
-                    put_line(f, x, one, tlen, e.index, NULL, 0, e.utility, cost[j], w);
+                    put_line(f, x, one, tlen, e.index, NULL, 0, e.utility, cost[j], w, metric);
                 free(one);
                 continue;
             }
-            put_line(f, x, text, tlen, e.index, &value[j], 1, e.utility, cost[j], w);
+            put_line(f, x, text, tlen, e.index, &value[j], 1, e.utility, cost[j], w, metric);
         }
     }
     dsets_close(&d);
+    metrics_close(x, md);
+    free(mbuf);
     if (top_index >= 0)
         H5Dclose(top_index);
     if (top_utility >= 0)
