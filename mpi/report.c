@@ -29,6 +29,8 @@
 #define MARGIN_R 28
 #define MARGIN_T 40
 #define MARGIN_B 56
+#define METRIC_COLORS 16 /* colour classes metric-0 ... metric-15 */
+#define TASKS_DRAWN 200  /* task curves drawn on a tasks plot */
 
 /* Text for HTML content and attribute values. */
 static void esc(FILE *f, const char *s)
@@ -520,13 +522,21 @@ static size_t *sweep_order(const struct sweep *s)
 }
 
 /* One series: a polyline through the finite points in the order of q, and a dot per
- * point. */
-static void put_series(FILE *f, const struct sweep *s, const double *v, const struct axis *x,
-                       const struct axis *y, const char *cls)
+ * point whose title gives the real value (shown[i]; NULL: v[i]) and the metric's name
+ * (NULL: none). */
+static void put_series_as(FILE *f, const struct sweep *s, const double *v, const double *shown,
+                          const struct axis *x, const struct axis *y, const char *cls,
+                          const char *name)
 {
     size_t *by_q = sweep_order(s);
 
-    fprintf(f, "<polyline class=\"series %s\" points=\"", cls);
+    fprintf(f, "<polyline class=\"series %s\"", cls);
+    if (name) {
+        fputs(" data-metric=\"", f);
+        esc(f, name);
+        fputs("\"", f);
+    }
+    fputs(" points=\"", f);
     for (size_t k = 0; by_q && k < s->n; k++) {
         size_t i = by_q[k];
         if (isfinite(v[i]) && s->q[i] > 0 && isfinite(s->q[i]))
@@ -536,14 +546,24 @@ static void put_series(FILE *f, const struct sweep *s, const double *v, const st
     free(by_q);
     for (size_t i = 0; i < s->n; i++)
         if (isfinite(v[i]) && s->q[i] > 0 && isfinite(s->q[i])) {
-            fprintf(f,
-                    "<circle class=\"point %s\" cx=\"%.2f\" cy=\"%.2f\" r=\"3.5\"><title>q = ", cls,
-                    map_x(x, log10(s->q[i])), map_y(y, v[i]));
+            fprintf(f, "<circle class=\"point %s\" cx=\"%.2f\" cy=\"%.2f\" r=\"3.5\"><title>",
+                    cls, map_x(x, log10(s->q[i])), map_y(y, v[i]));
+            if (name) {
+                esc(f, name);
+                fputs(", ", f);
+            }
+            fputs("q = ", f);
             put_num(f, s->q[i]);
             fputs(": ", f);
-            put_num(f, v[i]);
+            put_num(f, shown ? shown[i] : v[i]);
             fputs("</title></circle>\n", f);
         }
+}
+
+static void put_series(FILE *f, const struct sweep *s, const double *v, const struct axis *x,
+                       const struct axis *y, const char *cls)
+{
+    put_series_as(f, s, v, NULL, x, y, cls, NULL);
 }
 
 /* A confidence band: a polygon along high at the points where both ends are finite,
@@ -599,7 +619,163 @@ static void put_legend(FILE *f, int row, const char *cls, const char *text)
             cls, x, y - 4, x + 22, y - 4, x + 28, y, text);
 }
 
-static void put_sweep_table(FILE *f, const struct sweep *s)
+/* A metric's E_Q against q (sweep/metrics/NAME/{mean,ci_low,ci_high}), with the range
+ * of its finite values and intervals. */
+struct mseries {
+    const char *name; /* owned by the metric list */
+    int color;        /* the metric's position in the job, for its colour class */
+    double *mean, *low, *high;
+    double lo, hi;
+};
+
+static void mseries_free(struct mseries *ms, size_t n)
+{
+    for (size_t i = 0; ms && i < n; i++) {
+        free(ms[i].mean);
+        free(ms[i].low);
+        free(ms[i].high);
+    }
+    free(ms);
+}
+
+/* The range of the finite values of mean, low and high (NULL: none): 0 if none. */
+static int series_range(const struct sweep *s, const double *mean, const double *low,
+                        const double *high, double *lo, double *hi)
+{
+    if (!finite_range(s, mean, lo, hi))
+        return 0;
+    widen(s, low, lo, hi);
+    widen(s, high, lo, hi);
+    return 1;
+}
+
+/* The metrics of the sweep in the job's order (list keeps their names): each read
+ * whole, at least s->n long, or left out. */
+static struct mseries *sweep_metrics(hid_t run, const struct sweep *s,
+                                     const struct qz_h5_metrics *list, size_t *n)
+{
+    static const char *const cols[] = {"mean", "ci_low", "ci_high"};
+    struct mseries *ms = calloc(list->n ? list->n : 1, sizeof *ms);
+    hid_t g;
+
+    *n = 0;
+    if (!ms || H5Lexists(run, "sweep", H5P_DEFAULT) <= 0 ||
+        (g = H5Gopen2(run, "sweep", H5P_DEFAULT)) < 0)
+        return ms;
+    for (size_t i = 0; i < list->n; i++) {
+        struct mseries *m = &ms[*n];
+        double **dst[] = {&m->mean, &m->low, &m->high};
+        char path[512];
+        int ok = 1;
+        for (int c = 0; c < 3; c++) {
+            size_t len = 0;
+            snprintf(path, sizeof path, "metrics/%s/%s", list->m[i].name, cols[c]);
+            if (qz_h5_read_f64_1d(g, path, dst[c], &len, NULL) != QZ_OK || len < s->n) {
+                free(*dst[c]);
+                *dst[c] = NULL;
+                ok &= c > 0; /* the interval may be missing, the mean may not */
+            }
+        }
+        if (!ok || !series_range(s, m->mean, m->low, m->high, &m->lo, &m->hi)) {
+            free(m->mean);
+            free(m->low);
+            free(m->high);
+            memset(m, 0, sizeof *m);
+            continue;
+        }
+        m->name = list->m[i].name;
+        m->color = (int)(i % METRIC_COLORS);
+        (*n)++;
+    }
+    H5Gclose(g);
+    return ms;
+}
+
+/* v scaled to [0, 1] over [lo, hi] (the middle when hi == lo); NULL for NULL. */
+static double *scaled(const struct sweep *s, const double *v, double lo, double hi)
+{
+    double *out;
+
+    if (!v || !(out = malloc((s->n ? s->n : 1) * sizeof *out)))
+        return NULL;
+    for (size_t i = 0; i < s->n; i++)
+        out[i] = hi > lo ? (v[i] - lo) / (hi - lo) : 0.5;
+    return out;
+}
+
+static void put_legend_item(FILE *f, const char *cls, const char *label, const char *name,
+                            double lo, double hi)
+{
+    fprintf(f, "<li><span class=\"swatch %s\"></span>", cls);
+    fputs(label, f);
+    if (name) {
+        fputs("<span class=\"metric-name\">", f);
+        esc(f, name);
+        fputs("</span>", f);
+    }
+    fputs(" &mdash; from ", f);
+    put_short(f, lo);
+    fputs(" (bottom) to ", f);
+    put_short(f, hi);
+    fputs(" (top)</li>\n", f);
+}
+
+/* The Goodhart picture: the proxy utility E_Q[u] and each metric's E_Q against q, each
+ * with its confidence band, on one plot; each series scaled to its own range (the
+ * legend gives it, the points' titles and the table the real values). */
+static void put_goodhart(FILE *f, const struct sweep *s, const struct axis *x,
+                         const struct mseries *ms, size_t nms, size_t id)
+{
+    struct axis y = {-0.05, 1.05, 0};
+    double ulo = 0, uhi = 0;
+    int has_u = series_range(s, s->mean_utility, s->utility_low, s->utility_high, &ulo, &uhi);
+    char id_text[64], cls[64];
+
+    svg_open(f, "sweep-utility goodhart", "sweep-utility", id,
+             "Proxy utility and metrics against q, each scaled to its own range");
+    put_axes(f, x, 1, &y, 0.25, "q (log scale)", "each series scaled to its range (0 = min, 1 = max)");
+    if (has_u) {
+        double *u = scaled(s, s->mean_utility, ulo, uhi), *lo = scaled(s, s->utility_low, ulo, uhi),
+               *hi = scaled(s, s->utility_high, ulo, uhi);
+        snprintf(id_text, sizeof id_text, "band-utility-%zu", id);
+        put_band(f, s, lo, hi, x, &y, "mean-utility-band", id_text);
+        if (u)
+            put_series_as(f, s, u, s->mean_utility, x, &y, "mean-utility", NULL);
+        free(u);
+        free(lo);
+        free(hi);
+    }
+    for (size_t j = 0; j < nms; j++) {
+        const struct mseries *m = &ms[j];
+        double *v = scaled(s, m->mean, m->lo, m->hi), *lo = scaled(s, m->low, m->lo, m->hi),
+               *hi = scaled(s, m->high, m->lo, m->hi);
+        snprintf(id_text, sizeof id_text, "band-metric-%zu-%zu", id, j);
+        snprintf(cls, sizeof cls, "metric-band metric-%d", m->color);
+        put_band(f, s, lo, hi, x, &y, cls, id_text);
+        snprintf(cls, sizeof cls, "metric metric-%d", m->color);
+        if (v)
+            put_series_as(f, s, v, m->mean, x, &y, cls, m->name);
+        free(v);
+        free(lo);
+        free(hi);
+    }
+    fputs("</svg>\n<ul class=\"legend\">\n", f);
+    if (has_u)
+        put_legend_item(f, "mean-utility", "proxy utility E_Q[u]", NULL, ulo, uhi);
+    for (size_t j = 0; j < nms; j++) {
+        snprintf(cls, sizeof cls, "metric-%d", ms[j].color);
+        put_legend_item(f, cls, "metric E_Q ", ms[j].name, ms[j].lo, ms[j].hi);
+    }
+    fputs("</ul>\n<p class=\"caption\">The proxy utility that did the selecting and every "
+          "metric, E_Q against q, with their confidence bands (shaded). They are measured on "
+          "different scales, so each series is drawn over its own range, bands included: the "
+          "legend gives each range, a point's title and the table below its real value. Read "
+          "where each curve rises, peaks and falls as q shrinks; heights of different series "
+          "are not comparable.</p>\n",
+          f);
+}
+
+static void put_sweep_table(FILE *f, const struct sweep *s, const struct mseries *ms, size_t nms)
 {
     const double *cols[] = {s->q,           s->top_count,     s->threshold, s->mean_utility,
                             s->utility_low, s->utility_high,  s->mean_cost, s->cost_low,
@@ -613,6 +789,13 @@ static void put_sweep_table(FILE *f, const struct sweep *s)
     for (size_t c = 0; c < NCOLS; c++)
         if (cols[c])
             fprintf(f, "<th>%s</th>", heads[c]);
+    for (size_t j = 0; j < nms; j++) {
+        fputs("<th class=\"metric\">E_Q ", f);
+        esc(f, ms[j].name);
+        fputs("</th>", f);
+        if (ms[j].low && ms[j].high)
+            fputs("<th>CI low</th><th>CI high</th>", f);
+    }
     fputs("</tr></thead>\n<tbody>\n", f);
     for (size_t i = 0; i < s->n; i++) {
         fputs("<tr>", f);
@@ -626,6 +809,19 @@ static void put_sweep_table(FILE *f, const struct sweep *s)
                 put_num(f, cols[c][i]);
             fputs("</td>", f);
         }
+        for (size_t j = 0; j < nms; j++) {
+            const double *v[] = {ms[j].mean, ms[j].low, ms[j].high};
+            for (int c = 0; c < 3; c++) {
+                if (!v[c] || (c && !(ms[j].low && ms[j].high)))
+                    continue;
+                fputs("<td>", f);
+                if (isnan(v[c][i]))
+                    fputs("&ndash;", f);
+                else
+                    put_num(f, v[c][i]);
+                fputs("</td>", f);
+            }
+        }
         fputs("</tr>\n", f);
     }
     fputs("</tbody>\n</table>\n", f);
@@ -638,9 +834,14 @@ static void put_sweep(FILE *f, hid_t run, size_t id)
     double qlo = 0, qhi = 0, lo = 0, hi = 0, step, base = NAN, ucb = NAN, q = NAN;
     int has_base, has_ucb;
     char id_text[64];
+    struct qz_h5_metrics list;
+    struct mseries *ms = NULL;
+    size_t nms = 0;
 
     if (!sweep_read(run, &s))
         return;
+    if (qz_h5_read_metrics(run, "metrics", H5I_INVALID_HID, &list) == QZ_OK)
+        ms = sweep_metrics(run, &s, &list, &nms);
     fputs("<h3>Sweep over q</h3>\n", f);
     {
         int any = 0;
@@ -653,6 +854,8 @@ static void put_sweep(FILE *f, hid_t run, size_t id)
         if (!any) {
             fputs("<p class=\"caption no-data\">The sweep holds no positive q.</p>\n", f);
             sweep_free(&s);
+            mseries_free(ms, nms);
+            qz_h5_metrics_free(&list);
             return;
         }
     }
@@ -666,7 +869,9 @@ static void put_sweep(FILE *f, hid_t run, size_t id)
               isfinite(ucb * q) && ucb >= 0;
     ucb *= q;
 
-    if (finite_range(&s, s.mean_utility, &lo, &hi)) {
+    if (nms > 0) {
+        put_goodhart(f, &s, &x, ms, nms, id);
+    } else if (finite_range(&s, s.mean_utility, &lo, &hi)) {
         widen(&s, s.utility_low, &lo, &hi);
         widen(&s, s.utility_high, &lo, &hi);
         nice_axis(&y, lo, hi, &step);
@@ -722,8 +927,10 @@ static void put_sweep(FILE *f, hid_t run, size_t id)
     } else {
         fputs("<p class=\"caption no-data\">No cost recorded in the sweep.</p>\n", f);
     }
-    put_sweep_table(f, &s);
+    put_sweep_table(f, &s, ms, nms);
     sweep_free(&s);
+    mseries_free(ms, nms);
+    qz_h5_metrics_free(&list);
 }
 
 /* The rows of the figures table for the fields of `section` that loc has (fields.h),
@@ -816,6 +1023,89 @@ static void put_figures(FILE *f, hid_t run)
     fputs("</table>\n", f);
 }
 
+/* A figure of the metrics table, to 6 significant digits; its title holds it exactly. */
+static void put_cell(FILE *f, double x)
+{
+    if (isnan(x)) {
+        fputs("<td>&ndash;</td>", f);
+        return;
+    }
+    fputs("<td title=\"", f);
+    put_num(f, x);
+    fprintf(f, "\">%.6g</td>", x);
+}
+
+/* An interval [lo, hi] to 6 significant digits, exactly in its title. */
+static void put_interval(FILE *f, double lo, double hi)
+{
+    fputs("<td title=\"", f);
+    put_num(f, lo);
+    fputs(", ", f);
+    put_num(f, hi);
+    fputs("\">[", f);
+    if (isnan(lo))
+        fputs("&ndash;", f);
+    else
+        fprintf(f, "%.6g", lo);
+    fputs(", ", f);
+    if (isnan(hi))
+        fputs("&ndash;", f);
+    else
+        fprintf(f, "%.6g", hi);
+    fputs("]</td>", f);
+}
+
+static void put_text_cell(FILE *f, const char *s)
+{
+    fputs("<td>", f);
+    esc(f, s ? s : "?");
+    fputs("</td>", f);
+}
+
+/* The run's metrics at its own q: E_Q with its interval, standard error and method,
+ * and E_gamma for scope "all", one row per metric in the job's order. */
+static void put_metrics(FILE *f, hid_t run)
+{
+    struct qz_h5_metrics list;
+
+    if (qz_h5_read_metrics(run, "metrics", H5I_INVALID_HID, &list) == QZ_OK && list.n) {
+        fputs("<h3>Metrics</h3>\n<table class=\"metrics\">\n<thead><tr><th>metric</th>"
+              "<th>scope</th><th>kind</th><th>evaluated</th><th>invalid</th><th>E_Q</th>"
+              "<th>interval</th><th>s.e.</th><th>method</th>"
+              "<th>E_&#947;</th><th>interval</th><th>s.e.</th></tr></thead>\n"
+              "<tbody>\n",
+              f);
+        for (size_t i = 0; i < list.n; i++) {
+            const struct qz_h5_metric *m = &list.m[i];
+            fputs("<tr data-metric=\"", f);
+            esc(f, m->name);
+            fputs("\"><th>", f);
+            esc(f, m->name);
+            fputs("</th>", f);
+            put_text_cell(f, m->scope);
+            put_text_cell(f, m->kind);
+            fprintf(f, "<td>%llu</td><td>%llu</td>", m->evaluated, m->invalid);
+            put_cell(f, m->q_mean);
+            put_interval(f, m->q_low, m->q_high);
+            put_cell(f, m->q_stderr);
+            put_text_cell(f, m->ci_method);
+            if (m->has_base) {
+                put_cell(f, m->b_mean);
+                put_interval(f, m->b_low, m->b_high);
+                put_cell(f, m->b_stderr);
+            } else {
+                fputs("<td colspan=\"3\" class=\"no-base\">(scope top)</td>", f);
+            }
+            fputs("</tr>\n", f);
+        }
+        fputs("</tbody>\n</table>\n<p class=\"caption\">E_Q: the metric under the run's "
+              "quantilized distribution at its q (exact weights); E_&#947;: over every valid "
+              "sample (scope all). Intervals at the run's confidence, by the method named.</p>\n",
+              f);
+    }
+    qz_h5_metrics_free(&list);
+}
+
 static void put_job(FILE *f, hid_t run)
 {
     char *s = NULL, *pretty = NULL;
@@ -849,6 +1139,7 @@ static void put_run(FILE *f, hid_t runs, const char *name, size_t id)
         return;
     }
     put_figures(f, run);
+    put_metrics(f, run);
     put_histogram(f, run, id);
     put_sweep(f, run, id);
     put_job(f, run);
@@ -885,7 +1176,20 @@ static const char style[] =
     "svg .mean-cost-band{fill:#d35400}svg .legend-key.band{stroke-width:8;opacity:.35}"
     "svg .legend-key.mean-utility-band{stroke:#4a7fb5}svg "
     ".legend-key.mean-cost-band{stroke:#d35400}"
-    "svg .legend-key{stroke-width:2}";
+    "svg .legend-key{stroke-width:2}"
+    "ul.legend{list-style:none;padding:0;margin:.2em 0;font-size:.9em}"
+    "ul.legend li{margin:.1em 0}.swatch{display:inline-block;width:22px;height:4px;"
+    "vertical-align:middle;margin-right:.5em}.swatch.mean-utility{background:#4a7fb5}"
+    ".metric-name{font-family:monospace;white-space:pre}"
+    "svg .task-line{fill:none;stroke:#95a5a6;stroke-width:1.2;opacity:.7}"
+    "svg circle.task-line{fill:#95a5a6;stroke:none}"
+    "svg .tasks-mean{fill:none;stroke:#c0392b;stroke-width:3}"
+    "svg circle.tasks-mean{fill:#c0392b}";
+
+/* The metrics' colours (class metric-J, J the metric's position in the job mod 16). */
+static const char *const metric_colors[METRIC_COLORS] = {
+    "#2ca02c", "#9467bd", "#d62728", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#ff7f0e",
+    "#1f3a93", "#7f8c8d", "#16a085", "#8e44ad", "#c0392b", "#f39c12", "#2c3e50", "#27ae60"};
 
 static void put_page(FILE *f, const char *path, long long version, hid_t runs,
                      const struct qz_runlist *list, const char *only)
@@ -894,7 +1198,13 @@ static void put_page(FILE *f, const char *path, long long version, hid_t runs,
           "<title>quantilize report: ",
           f);
     esc(f, path);
-    fprintf(f, "</title>\n<style>%s</style>\n</head>\n<body>\n<h1>quantilize report</h1>\n", style);
+    fprintf(f, "</title>\n<style>%s", style);
+    for (int j = 0; j < METRIC_COLORS; j++)
+        fprintf(f,
+                "svg .metric-%d{stroke:%s}svg circle.metric-%d,svg .metric-band.metric-%d{fill:%s}"
+                ".swatch.metric-%d{background:%s}",
+                j, metric_colors[j], j, j, metric_colors[j], j, metric_colors[j]);
+    fputs("</style>\n</head>\n<body>\n<h1>quantilize report</h1>\n", f);
     fputs("<p class=\"file\">Record file <code>", f);
     esc(f, path);
     fprintf(f, "</code>, format version %lld", version);
