@@ -532,7 +532,7 @@ static void put_series_as(FILE *f, const struct sweep *s, const double *v, const
 
     fprintf(f, "<polyline class=\"series %s\"", cls);
     if (name) {
-        fputs(" data-metric=\"", f);
+        fputs(" data-name=\"", f);
         esc(f, name);
         fputs("\"", f);
     }
@@ -546,8 +546,8 @@ static void put_series_as(FILE *f, const struct sweep *s, const double *v, const
     free(by_q);
     for (size_t i = 0; i < s->n; i++)
         if (isfinite(v[i]) && s->q[i] > 0 && isfinite(s->q[i])) {
-            fprintf(f, "<circle class=\"point %s\" cx=\"%.2f\" cy=\"%.2f\" r=\"3.5\"><title>",
-                    cls, map_x(x, log10(s->q[i])), map_y(y, v[i]));
+            fprintf(f, "<circle class=\"point %s\" cx=\"%.2f\" cy=\"%.2f\" r=\"3.5\"><title>", cls,
+                    map_x(x, log10(s->q[i])), map_y(y, v[i]));
             if (name) {
                 esc(f, name);
                 fputs(", ", f);
@@ -733,7 +733,8 @@ static void put_goodhart(FILE *f, const struct sweep *s, const struct axis *x,
 
     svg_open(f, "sweep-utility goodhart", "sweep-utility", id,
              "Proxy utility and metrics against q, each scaled to its own range");
-    put_axes(f, x, 1, &y, 0.25, "q (log scale)", "each series scaled to its range (0 = min, 1 = max)");
+    put_axes(f, x, 1, &y, 0.25, "q (log scale)",
+             "each series scaled to its range (0 = min, 1 = max)");
     if (has_u) {
         double *u = scaled(s, s->mean_utility, ulo, uhi), *lo = scaled(s, s->utility_low, ulo, uhi),
                *hi = scaled(s, s->utility_high, ulo, uhi);
@@ -1147,6 +1148,214 @@ static void put_run(FILE *f, hid_t runs, const char *name, size_t id)
     H5Gclose(run);
 }
 
+/* One task's (or the mean's) curve: values v against q, n points. */
+struct curve {
+    double *q, *v;
+    size_t n;
+};
+
+/* Task run g's curve of `what` (NULL: the proxy utility; else a metric's name): its
+ * sweep's column against sweep/q, else its one figure at its q. 0 if it has none. */
+static int task_curve(hid_t g, const char *what, struct curve *c)
+{
+    char path[512];
+    size_t nq = 0, nv = 0;
+    hid_t m;
+
+    memset(c, 0, sizeof *c);
+    if (what)
+        snprintf(path, sizeof path, "sweep/metrics/%s/mean", what);
+    if (H5Lexists(g, "sweep", H5P_DEFAULT) > 0 &&
+        qz_h5_read_f64_1d(g, "sweep/q", &c->q, &nq, NULL) == QZ_OK &&
+        qz_h5_read_f64_1d(g, what ? path : "sweep/mean_utility", &c->v, &nv, NULL) == QZ_OK &&
+        nv >= nq && nq > 0) {
+        c->n = nq;
+        return 1;
+    }
+    free(c->q);
+    free(c->v);
+    memset(c, 0, sizeof *c);
+    if (!(c->q = malloc(sizeof *c->q)) || !(c->v = malloc(sizeof *c->v)))
+        return 0;
+    if (qz_h5_read_num_attr(g, "q", H5T_NATIVE_DOUBLE, c->q, NULL) != QZ_OK)
+        return 0;
+    if (!what) {
+        c->n = qz_h5_read_num_attr(g, "utility_quantilized_mean", H5T_NATIVE_DOUBLE, c->v, NULL) ==
+               QZ_OK;
+        return (int)c->n;
+    }
+    if (H5Lexists(g, "metrics", H5P_DEFAULT) > 0 &&
+        (m = H5Gopen2(g, "metrics", H5P_DEFAULT)) >= 0) {
+        hid_t mg = H5Lexists(m, what, H5P_DEFAULT) > 0 ? H5Gopen2(m, what, H5P_DEFAULT) : -1;
+        if (mg >= 0) {
+            c->n =
+                qz_h5_read_num_attr(mg, "quantilized_mean", H5T_NATIVE_DOUBLE, c->v, NULL) == QZ_OK;
+            H5Gclose(mg);
+        }
+        H5Gclose(m);
+    }
+    return (int)c->n;
+}
+
+static void curve_free(struct curve *c)
+{
+    free(c->q);
+    free(c->v);
+    memset(c, 0, sizeof *c);
+}
+
+/* Widen the q range [*qlo, *qhi] and the value range [*lo, *hi] to c's points. */
+static void curve_range(const struct curve *c, double *qlo, double *qhi, double *lo, double *hi,
+                        int *any)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        if (!(c->q[i] > 0) || !isfinite(c->q[i]) || !isfinite(c->v[i]))
+            continue;
+        *qlo = *any ? fmin(*qlo, c->q[i]) : c->q[i];
+        *qhi = *any ? fmax(*qhi, c->q[i]) : c->q[i];
+        *lo = *any ? fmin(*lo, c->v[i]) : c->v[i];
+        *hi = *any ? fmax(*hi, c->v[i]) : c->v[i];
+        *any = 1;
+    }
+}
+
+/* One plot of a job with tasks: `what` (NULL: the proxy utility) against q for each
+ * task on the page (list[first], ... while under `job`), and the mean over all the
+ * job's tasks (mean, from task_means/). */
+static void put_tasks_plot(FILE *f, hid_t runs, const struct qz_runlist *list, size_t first,
+                           const char *job, const char *what, const struct curve *mean, size_t id,
+                           size_t k)
+{
+    struct curve *c = calloc(TASKS_DRAWN, sizeof *c);
+    size_t which[TASKS_DRAWN], nc = 0, shown = 0, jl = strlen(job);
+    double qlo = 0, qhi = 0, lo = 0, hi = 0, step;
+    struct axis x, y;
+    int any = 0;
+    char svg_id[64];
+
+    if (!c)
+        return;
+    for (size_t i = first; i < list->n && strncmp(list->name[i], job, jl) == 0 &&
+                           strncmp(list->name[i] + jl, "/tasks/", 7) == 0;
+         i++) {
+        hid_t g;
+        shown++;
+        if (nc == TASKS_DRAWN || (g = H5Gopen2(runs, list->name[i], H5P_DEFAULT)) < 0)
+            continue;
+        if (task_curve(g, what, &c[nc])) {
+            curve_range(&c[nc], &qlo, &qhi, &lo, &hi, &any);
+            which[nc++] = i;
+        } else {
+            curve_free(&c[nc]);
+        }
+        H5Gclose(g);
+    }
+    curve_range(mean, &qlo, &qhi, &lo, &hi, &any);
+    fputs("<h3>", f);
+    if (what) {
+        fputs("Metric <span class=\"metric-name\">", f);
+        esc(f, what);
+        fputs("</span>", f);
+    } else {
+        fputs("Proxy utility", f);
+    }
+    fputs(" against q, per task and over tasks</h3>\n", f);
+    if (!any) {
+        fputs("<p class=\"caption no-data\">Nothing to plot.</p>\n", f);
+        free(c);
+        return;
+    }
+    log_axis(&x, qlo, qhi);
+    nice_axis(&y, lo, hi, &step);
+    snprintf(svg_id, sizeof svg_id, "tasks-%zu", id);
+    svg_open(f, "tasks-plot", svg_id, k, what ? "A metric against q per task" : "E_Q[u] per task");
+    put_axes(f, &x, 1, &y, step, "q (log scale)", what ? "E_Q[metric]" : "E_Q[u]");
+    for (size_t i = 0; i < nc; i++) {
+        struct sweep s = {0};
+        const char *name = strstr(list->name[which[i]], "/tasks/");
+        s.q = c[i].q;
+        s.n = c[i].n;
+        put_series_as(f, &s, c[i].v, NULL, &x, &y, "task-line", name ? name + 7 : NULL);
+    }
+    if (mean->n) {
+        struct sweep s = {0};
+        s.q = mean->q;
+        s.n = mean->n;
+        put_series_as(f, &s, mean->v, NULL, &x, &y, "tasks-mean", "mean over tasks");
+    }
+    fprintf(f,
+            "</svg>\n<ul class=\"legend\">\n<li><span class=\"swatch task-line\"></span>each "
+            "task (%zu drawn of the %zu on this page)</li>\n",
+            nc, shown);
+    if (mean->n)
+        fputs("<li><span class=\"swatch tasks-mean\"></span>mean over the job's tasks "
+              "(task_means/)</li>\n",
+              f);
+    fputs("</ul>\n", f);
+    for (size_t i = 0; i < nc; i++)
+        curve_free(&c[i]);
+    free(c);
+}
+
+/* A job with tasks whose record has task_means/: a section before its first task with
+ * the proxy utility and each metric (the accuracy, for a reference-answer metric)
+ * against q, per task and averaged over tasks. Nothing for a job without task_means/. */
+static void put_tasks(FILE *f, hid_t runs, const struct qz_runlist *list, size_t first, size_t jl,
+                      size_t id)
+{
+    char *job = strndup(list->name[first], jl);
+    hid_t g = H5I_INVALID_HID, tm = H5I_INVALID_HID, task = H5I_INVALID_HID;
+    struct qz_h5_metrics ml = {0};
+    struct curve mean = {0};
+    uint64_t ntasks = 0;
+    size_t nq = 0;
+
+    if (!job || H5Lexists(runs, job, H5P_DEFAULT) <= 0 ||
+        (g = H5Gopen2(runs, job, H5P_DEFAULT)) < 0 ||
+        H5Lexists(g, "task_means", H5P_DEFAULT) <= 0 ||
+        (tm = H5Gopen2(g, "task_means", H5P_DEFAULT)) < 0 ||
+        qz_h5_read_f64_1d(tm, "q", &mean.q, &nq, NULL) != QZ_OK || nq == 0)
+        goto done;
+    task = H5Gopen2(runs, list->name[first], H5P_DEFAULT);
+    qz_h5_read_num_attr(tm, "tasks", H5T_NATIVE_UINT64, &ntasks, NULL);
+    qz_h5_read_metrics(tm, "metrics", task, &ml);
+    fprintf(f, "<section class=\"tasks\" id=\"tasks-%zu\" data-job=\"", id);
+    esc(f, job);
+    fputs("\">\n<h2>tasks of job <span class=\"run-name\">", f);
+    esc(f, job);
+    fprintf(f,
+            "</span></h2>\n<p class=\"caption\">Each task's E_Q against q (thin grey lines, "
+            "one per task shown on this page) and the mean over all %llu tasks of the job "
+            "(task_means/, bold red). For a metric that scores the reference answer this is "
+            "the quantilizer's accuracy.</p>\n",
+            (unsigned long long)ntasks);
+    for (size_t k = 0; k <= ml.n; k++) {
+        char path[512];
+        size_t nv = 0;
+        const char *what = k ? ml.m[k - 1].name : NULL;
+        if (what)
+            snprintf(path, sizeof path, "metrics/%s", what);
+        free(mean.v);
+        mean.v = NULL;
+        mean.n =
+            qz_h5_read_f64_1d(tm, what ? path : "utility", &mean.v, &nv, NULL) == QZ_OK && nv >= nq
+                ? nq
+                : 0;
+        put_tasks_plot(f, runs, list, first, job, what, &mean, id, k);
+    }
+    fputs("</section>\n", f);
+done:
+    qz_h5_metrics_free(&ml);
+    curve_free(&mean);
+    if (task >= 0)
+        H5Gclose(task);
+    if (tm >= 0)
+        H5Gclose(tm);
+    if (g >= 0)
+        H5Gclose(g);
+    free(job);
+}
+
 static const char style[] =
     "body{font-family:sans-serif;margin:2em auto;max-width:60em;color:#222;background:#fff}"
     "h1{font-size:1.6em}h2{border-top:2px solid #ccc;padding-top:.6em}"
@@ -1184,7 +1393,8 @@ static const char style[] =
     "svg .task-line{fill:none;stroke:#95a5a6;stroke-width:1.2;opacity:.7}"
     "svg circle.task-line{fill:#95a5a6;stroke:none}"
     "svg .tasks-mean{fill:none;stroke:#c0392b;stroke-width:3}"
-    "svg circle.tasks-mean{fill:#c0392b}";
+    "svg circle.tasks-mean{fill:#c0392b}.swatch.task-line{background:#95a5a6}"
+    ".swatch.tasks-mean{background:#c0392b}";
 
 /* The metrics' colours (class metric-J, J the metric's position in the job mod 16). */
 static const char *const metric_colors[METRIC_COLORS] = {
@@ -1223,8 +1433,13 @@ static void put_page(FILE *f, const char *path, long long version, hid_t runs,
         }
         fputs("</ul></nav>\n", f);
     }
-    for (size_t i = 0; i < list->n; i++)
+    for (size_t i = 0, jobs = 0; i < list->n; i++) {
+        const char *t = strstr(list->name[i], "/tasks/");
+        size_t jl = t ? (size_t)(t - list->name[i]) : 0;
+        if (t && (i == 0 || strncmp(list->name[i - 1], list->name[i], jl + 7) != 0))
+            put_tasks(f, runs, list, i, jl, jobs++);
         put_run(f, runs, list->name[i], i);
+    }
     fputs("</body>\n</html>\n", f);
 }
 
