@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 #include <hdf5.h>
 
+#include "format.h"
 #include "h5util.h"
 #include "output.h"
 #include "runlist.h"
@@ -33,10 +34,16 @@ static cJSON *utf8_string(const char *s)
     return v;
 }
 
-/* A number, or null for NaN and infinities (JSON has neither). */
+/* A number that reads back as exactly x (qz_format_exact: cJSON prints 15 digits
+ * and would round it), or null for NaN and infinities (JSON has neither). */
 static cJSON *number(double x)
 {
-    return isfinite(x) ? cJSON_CreateNumber(x) : cJSON_CreateNull();
+    char buf[QZ_FORMAT_MAX];
+
+    if (!isfinite(x))
+        return cJSON_CreateNull();
+    qz_format_exact(buf, sizeof buf, x == 0 ? 0.0 : x);
+    return cJSON_CreateRaw(buf);
 }
 
 /* An array of n numbers. */
