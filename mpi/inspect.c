@@ -474,7 +474,7 @@ static void show_metrics(FILE *out, hid_t run)
                      e[2], e[3]);
         }
         {
-            char key[96];
+            char key[320];
             snprintf(key, sizeof key, "metric %s", safe ? safe : "?");
             /* put_line escapes the whole value; the key is escaped already */
             fprintf(out, "  %-*s ", KEY_WIDTH - 1, key);
