@@ -58,6 +58,13 @@ static enum qz_status select_gathered(MPI_Comm comm, const struct qz_job *job, i
     return QZ_OK;
 }
 
+/* qz_entry_better(seed, a, b), with the comparison of utilities (which decides all
+ * but ties) inline. */
+static inline int better_than(uint64_t seed, const struct qz_entry *a, const struct qz_entry *b)
+{
+    return a->utility != b->utility ? a->utility > b->utility : qz_entry_better(seed, a, b);
+}
+
 /* The exact sums of u, c, u² and c² over one rank's entries e[0 .. n) that are better
  * than `than` (all of them when than is NULL), summed over the ranks into t[0 .. 4). */
 static void top_sums(MPI_Comm comm, const struct qz_entry *e, size_t n, uint64_t seed,
@@ -68,7 +75,7 @@ static void top_sums(MPI_Comm comm, const struct qz_entry *e, size_t n, uint64_t
     for (int j = 0; j < 4; j++)
         qz_exactsum_init(&s[j]);
     for (size_t i = 0; i < n; i++)
-        if (!than || qz_entry_better(seed, &e[i], than)) {
+        if (!than || better_than(seed, &e[i], than)) {
             qz_exactsum_add(&s[0], e[i].utility);
             qz_exactsum_add(&s[1], e[i].cost);
             qz_exactsum_add(&s[2], e[i].utility * e[i].utility);
@@ -89,7 +96,7 @@ static double window_cost(MPI_Comm comm, const struct qz_entry *e, size_t n, uin
 
     qz_exactsum_init(&s);
     for (size_t i = 0; i < n; i++)
-        if (qz_entry_better(seed, &e[i], thr) && !qz_entry_better(seed, &e[i], from))
+        if (better_than(seed, &e[i], thr) && !better_than(seed, &e[i], from))
             qz_exactsum_add(&s, e[i].cost);
     qz_sum_over_ranks(comm, &s, NULL, &t);
     qz_exactsum_add(&t, thr->cost);
