@@ -99,7 +99,7 @@ void qz_provenance_local(struct qz_provenance *p, const struct qz_job *job)
 #else
     p->glibc = NULL;
 #endif
-    p->draw_kernel = qz_rng_simd() ? "avx2" : "portable";
+    p->draw_kernel = qz_rng_kernel_name();
     /* The job and tasks files as they were read when the job was loaded. */
     snprintf(p->job_sha256, sizeof p->job_sha256, "%s", job->sha256);
     snprintf(p->tasks_sha256, sizeof p->tasks_sha256, "%s", job->tasks.n ? job->tasks.sha256 : "");

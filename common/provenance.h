@@ -25,7 +25,7 @@ struct qz_provenance {
     const char *curl;              /* the libcurl loaded */
     const char *cjson;             /* the cJSON loaded */
     const char *glibc;             /* the C library loaded; NULL when not glibc */
-    const char *draw_kernel;       /* "avx2" or "portable" */
+    const char *draw_kernel;       /* "avx512", "avx2" or "portable" */
     char job_sha256[QZ_SHA256_HEX];
     char tasks_sha256[QZ_SHA256_HEX];
     char generator_sha256[QZ_SHA256_HEX]; /* plugin library, or exec program */

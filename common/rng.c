@@ -12,11 +12,12 @@
  * the build's -ffp-contract=off. The tables and the wedge and tail tests use exp, log
  * and sqrt from libm, so bit-identical values also need the same libm.
  *
- * Speed: each batch function has two kernels, portable C and AVX2 (intrinsics in
- * functions compiled for AVX2 with target("avx2"), picked at run time by CPU
- * detection, so the default build runs AVX2 where the CPU has it and still runs
- * elsewhere). The AVX2 kernels run Philox on four blocks per vector with vpmuludq and
- * the normal's rectangle test on four samples per vector; the normal's AVX2 pass
+ * Speed: each batch function has three kernels, portable C, AVX2 and AVX-512
+ * (intrinsics in functions compiled with target("avx2") or target("avx512f,...")),
+ * picked at run time by CPU detection (or QZ_DRAW_KERNEL), so the default build runs
+ * the fastest the CPU has and still runs elsewhere. The AVX-512 kernels are the AVX2
+ * ones on 8 lanes (see words_avx512). The AVX2 kernels run Philox on four blocks per vector with
+ * vpmuludq and the normal's rectangle test on four samples per vector; the normal's AVX2 pass
  * interleaves the rectangle tests of one step of 32 samples with the Philox rounds of
  * the next (software pipelining: the rounds load the vector units, the tests the load
  * and scalar units, and the out-of-order window is too small to overlap them when
@@ -40,6 +41,8 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #if !defined(FLT_EVAL_METHOD) || FLT_EVAL_METHOD != 0
 #error "qz_normal needs FLT_EVAL_METHOD == 0 (no excess precision) to be reproducible"
@@ -115,7 +118,7 @@ struct wedge {
 static _Alignas(64) struct wedge qz_zig_wedge[QZ_ZIG_LAYERS];
 static int qz_zig_ready;
 
-/* -1 until decided; then 1 when the AVX2 kernels run, 0 for the portable ones. */
+/* The batch kernels in use: -1 until decided, then one of enum qz_kernel. */
 static int qz_simd = -1;
 
 static double qz_gauss_f(double t)
@@ -123,32 +126,57 @@ static double qz_gauss_f(double t)
     return exp(-0.5 * (t * t));
 }
 
-static int cpu_has_avx2(void)
+/* The fastest kernels this CPU runs. */
+static int cpu_best_kernel(void)
 {
 #if QZ_HAVE_AVX2
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") != 0;
+    if (!__builtin_cpu_supports("avx2"))
+        return QZ_KERNEL_PORTABLE;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vl"))
+        return QZ_KERNEL_AVX512;
+    return QZ_KERNEL_AVX2;
 #else
-    return 0;
+    return QZ_KERNEL_PORTABLE;
 #endif
 }
 
-int qz_rng_set_simd(int enable)
+static const char *const qz_kernel_names[] = {"portable", "avx2", "avx512"};
+
+/* The default: the CPU's best, or QZ_DRAW_KERNEL's choice when the CPU has it. */
+static int default_kernel(void)
 {
-    qz_simd = enable && cpu_has_avx2();
+    int best = cpu_best_kernel();
+    const char *want = getenv("QZ_DRAW_KERNEL");
+    for (int k = 0; want && k <= QZ_KERNEL_AVX512; k++)
+        if (strcmp(want, qz_kernel_names[k]) == 0)
+            return k < best ? k : best;
+    return best;
+}
+
+int qz_rng_set_kernel(int kernel)
+{
+    int best = cpu_best_kernel();
+    qz_simd = kernel < 0 ? default_kernel() : kernel < best ? kernel : best;
     return qz_simd;
 }
 
 static int simd_on(void)
 {
     if (qz_simd < 0)
-        qz_simd = cpu_has_avx2();
+        qz_simd = default_kernel();
     return qz_simd;
 }
 
-int qz_rng_simd(void)
+int qz_rng_kernel(void)
 {
     return simd_on();
+}
+
+const char *qz_rng_kernel_name(void)
+{
+    return qz_kernel_names[simd_on()];
 }
 
 /* The squeeze of layer i's wedge test (struct wedge, wedge_accepts). A wedge point of
@@ -777,12 +805,280 @@ static QZ_AVX2 size_t wedge0_avx2(const uint64_t *words, const uint32_t *idx, si
     return nrest;
 }
 
+/* The AVX-512 kernels: the AVX2 kernels' steps on 8 lanes per vector, 64 words per
+ * step (QZ_PG groups of 8 blocks), the same operations in the same order per sample.
+ * Philox's two exclusive ors per word become one vpternlogq; the rectangle test reads
+ * x[i] and r[i] by two gathers per 8 samples. The rejected samples' passes
+ * (normal_fixup) are the AVX2 ones: 2.8% of the samples. */
+#define QZ_AVX512_TARGET "avx2,avx512f,avx512dq,avx512vl"
+#define QZ_AVX512 __attribute__((target(QZ_AVX512_TARGET)))
+#define QZ_AVX512_INLINE static inline __attribute__((target(QZ_AVX512_TARGET), always_inline))
+#define QZ_STEP5 (16 * QZ_PG)
+
+/* struct main_key on 8 lanes. */
+struct main_key5 {
+    __m512i rk[20];
+    __m512i hc[3];
+    uint64_t seed;
+    uint32_t stream;
+    uint32_t hi;
+};
+
+static QZ_AVX512 void main_key5_hi(struct main_key5 *mk, uint32_t hi)
+{
+    uint32_t k0 = (uint32_t)mk->seed, k1 = (uint32_t)(mk->seed >> 32);
+    uint64_t p1 = (uint64_t)QZ_PHILOX_M1 * mk->stream;
+    uint32_t c0 = (uint32_t)(p1 >> 32) ^ hi ^ k0, c1 = (uint32_t)p1;
+    uint64_t p0 = (uint64_t)QZ_PHILOX_M0 * c0;
+    mk->hc[0] = _mm512_set1_epi64(c1 ^ (uint32_t)(k0 + QZ_PHILOX_W0));
+    mk->hc[1] = _mm512_set1_epi64((uint32_t)(p0 >> 32) ^ (uint32_t)(k1 + QZ_PHILOX_W1));
+    mk->hc[2] = _mm512_set1_epi64((uint32_t)p0 ^ (uint32_t)(k1 + 2 * QZ_PHILOX_W1));
+    mk->hi = hi;
+}
+
+static QZ_AVX512 void main_key5_init(struct main_key5 *mk, uint64_t seed, uint32_t stream)
+{
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int r = 0; r < 10; r++) {
+        mk->rk[2 * r] = _mm512_set1_epi64(k0);
+        mk->rk[2 * r + 1] = _mm512_set1_epi64(k1);
+        k0 += QZ_PHILOX_W0;
+        k1 += QZ_PHILOX_W1;
+    }
+    mk->seed = seed;
+    mk->stream = stream;
+    main_key5_hi(mk, 0);
+}
+
+/* a ^ b ^ c in one instruction */
+QZ_AVX512_INLINE __m512i xor3(__m512i a, __m512i b, __m512i c)
+{
+    return _mm512_ternarylogic_epi64(a, b, c, 0x96);
+}
+
+/* out[0] = w0 | w1 << 32 per lane: the low half of c0 under the low half of c1. */
+QZ_AVX512_INLINE __m512i pack_words(__m512i lo, __m512i hi)
+{
+    return _mm512_mask_blend_epi32(0xAAAA, lo, _mm512_slli_epi64(hi, 32));
+}
+
+/* All 10 rounds for main-stream blocks j (per lane) of mk's stream, any hi32(j). */
+QZ_AVX512_INLINE void philox5_full(const struct main_key5 *mk, __m512i j, __m512i *out0,
+                                   __m512i *out1)
+{
+    const __m512i m0 = _mm512_set1_epi64(QZ_PHILOX_M0), m1 = _mm512_set1_epi64(QZ_PHILOX_M1);
+    __m512i c0 = j, c1 = _mm512_srli_epi64(j, 32), c2 = _mm512_set1_epi64(mk->stream),
+            c3 = _mm512_setzero_si512();
+#pragma GCC unroll 10
+    for (int r = 0; r < 10; r++) {
+        __m512i p0 = _mm512_mul_epu32(c0, m0), p1 = _mm512_mul_epu32(c2, m1);
+        c0 = xor3(_mm512_srli_epi64(p1, 32), c1, mk->rk[2 * r]);
+        c1 = p1;
+        c2 = xor3(_mm512_srli_epi64(p0, 32), c3, mk->rk[2 * r + 1]);
+        c3 = p0;
+    }
+    *out0 = pack_words(c0, c1);
+    *out1 = pack_words(c2, c3);
+}
+
+/* zig4 on 8 lanes: u built exactly from the bits, x[i] and r[i] gathered. */
+QZ_AVX512_INLINE __m512d zig8(__m512i v, const uint64_t *w, __mmask8 *rejected)
+{
+    const __m512i one = _mm512_set1_epi64(0x3FF0000000000000);
+    __m512i m = _mm512_or_si512(_mm512_srli_epi64(v, 11), one);
+    __m512d sub =
+        _mm512_mask_blend_pd(_mm512_movepi64_mask(v), _mm512_set1_pd(2.0), _mm512_set1_pd(1.0));
+    __m512d u = _mm512_sub_pd(_mm512_castsi512_pd(m), sub);
+    const double *xr = qz_zig_xr;
+    __m128d q[8];
+#pragma GCC unroll 8
+    for (int l = 0; l < 8; l++)
+        q[l] = _mm_load_pd(xr + 2 * (w[l] & QZ_ZIG_MASK));
+    __m512d pe = _mm512_insertf64x2(
+        _mm512_insertf64x2(_mm512_insertf64x2(_mm512_castpd128_pd512(q[0]), q[2], 1), q[4], 2),
+        q[6], 3);
+    __m512d po = _mm512_insertf64x2(
+        _mm512_insertf64x2(_mm512_insertf64x2(_mm512_castpd128_pd512(q[1]), q[3], 1), q[5], 2),
+        q[7], 3);
+    __m512d x = _mm512_unpacklo_pd(pe, po), r = _mm512_unpackhi_pd(pe, po);
+    *rejected = _mm512_cmp_pd_mask(_mm512_abs_pd(u), r, _CMP_NLT_UQ);
+    return _mm512_mul_pd(u, x);
+}
+
+/* The rectangle test of words w[8v .. 8v+7] of a step, out to o, its rejections into
+ * *mask. */
+QZ_AVX512_INLINE void zig_part5(const uint64_t *w, int v, double *o, int on, __m512d a, __m512d b,
+                                uint64_t *mask)
+{
+    __mmask8 rj;
+    __m512d z = zig8(_mm512_loadu_si512((const void *)(w + 8 * v)), w + 8 * v, &rj);
+    if (on)
+        z = _mm512_add_pd(a, _mm512_mul_pd(b, z));
+    _mm512_storeu_pd(o + 8 * v, z);
+    *mask |= (uint64_t)rj << (8 * v);
+}
+
+/* philox_main_zig on 8 lanes. */
+QZ_AVX512_INLINE void philox5_main_zig(const struct main_key5 *mk, const __m512i j[QZ_PG],
+                                       __m512i out0[QZ_PG], __m512i out1[QZ_PG], const uint64_t *w,
+                                       double *o, int on, __m512d a, __m512d b, uint64_t *mask)
+{
+    const __m512i m0 = _mm512_set1_epi64(QZ_PHILOX_M0), m1 = _mm512_set1_epi64(QZ_PHILOX_M1);
+    const __m512i *rk = mk->rk;
+    __m512i c0[QZ_PG], c1[QZ_PG], c2[QZ_PG], c3[QZ_PG];
+#pragma GCC unroll 4
+    for (int g = 0; g < QZ_PG; g++) {
+        c3[g] = _mm512_mul_epu32(j[g], m0);
+        c2[g] = _mm512_xor_si512(_mm512_srli_epi64(c3[g], 32), rk[1]);
+        c1[g] = _mm512_mul_epu32(c2[g], m1);
+        c2[g] = _mm512_xor_si512(c3[g], mk->hc[1]);
+        c0[g] = _mm512_xor_si512(_mm512_srli_epi64(c1[g], 32), mk->hc[0]);
+        __m512i p0 = _mm512_mul_epu32(c0[g], m0), p1 = _mm512_mul_epu32(c2[g], m1);
+        c0[g] = xor3(_mm512_srli_epi64(p1, 32), c1[g], rk[4]);
+        c1[g] = p1;
+        c2[g] = _mm512_xor_si512(_mm512_srli_epi64(p0, 32), mk->hc[2]);
+        c3[g] = p0;
+    }
+    if (w)
+        zig_part5(w, 0, o, on, a, b, mask);
+#pragma GCC unroll 7
+    for (int r = 3; r < 10; r++) {
+#pragma GCC unroll 4
+        for (int g = 0; g < QZ_PG; g++) {
+            __m512i p0 = _mm512_mul_epu32(c0[g], m0), p1 = _mm512_mul_epu32(c2[g], m1);
+            c0[g] = xor3(_mm512_srli_epi64(p1, 32), c1[g], rk[2 * r]);
+            c1[g] = p1;
+            c2[g] = xor3(_mm512_srli_epi64(p0, 32), c3[g], rk[2 * r + 1]);
+            c3[g] = p0;
+        }
+        if (w)
+            zig_part5(w, r - 2, o, on, a, b, mask);
+    }
+#pragma GCC unroll 4
+    for (int g = 0; g < QZ_PG; g++) {
+        out0[g] = pack_words(c0[g], c1[g]);
+        out1[g] = pack_words(c2[g], c3[g]);
+    }
+}
+
+/* The counters of blocks j .. j + 8 * QZ_PG - 1: group g's lanes hold blocks
+ * j + 8g + (0, 4, 1, 5, 2, 6, 3, 7), so that unpacking each 128-bit quarter of out0
+ * with out1 gives eight consecutive words (blocks 8g .. 8g+3 from the low halves,
+ * 8g+4 .. 8g+7 from the high halves). */
+QZ_AVX512_INLINE void main_blocks5(uint64_t j, __m512i jv[QZ_PG])
+{
+    jv[0] =
+        _mm512_add_epi64(_mm512_set1_epi64((long long)j), _mm512_set_epi64(7, 3, 6, 2, 5, 1, 4, 0));
+#pragma GCC unroll 4
+    for (int g = 1; g < QZ_PG; g++)
+        jv[g] = _mm512_add_epi64(jv[g - 1], _mm512_set1_epi64(8));
+}
+
+QZ_AVX512_INLINE void unpack_words5(const __m512i o0[QZ_PG], const __m512i o1[QZ_PG],
+                                    __m512i w[2 * QZ_PG])
+{
+#pragma GCC unroll 4
+    for (int g = 0; g < QZ_PG; g++) {
+        w[2 * g] = _mm512_unpacklo_epi64(o0[g], o1[g]);
+        w[2 * g + 1] = _mm512_unpackhi_epi64(o0[g], o1[g]);
+    }
+}
+
+/* The 16 * QZ_PG words of main-stream blocks j .. j + 8 * QZ_PG - 1, in order, eight
+ * to a vector. */
+QZ_AVX512_INLINE void words_step_vec5(struct main_key5 *mk, uint64_t j, __m512i w[2 * QZ_PG])
+{
+    __m512i jv[QZ_PG], o0[QZ_PG], o1[QZ_PG];
+    main_blocks5(j, jv);
+    if ((uint32_t)(j >> 32) == (uint32_t)((j + 8 * QZ_PG - 1) >> 32)) {
+        if ((uint32_t)(j >> 32) != mk->hi)
+            main_key5_hi(mk, (uint32_t)(j >> 32));
+        philox5_main_zig(mk, jv, o0, o1, NULL, NULL, 0, _mm512_setzero_pd(), _mm512_setzero_pd(),
+                         NULL);
+    } else {
+        for (int g = 0; g < QZ_PG; g++)
+            philox5_full(mk, jv[g], &o0[g], &o1[g]);
+    }
+    unpack_words5(o0, o1, w);
+}
+
+QZ_AVX512_INLINE void words_step5(struct main_key5 *mk, uint64_t j, uint64_t *out)
+{
+    __m512i w[2 * QZ_PG];
+    words_step_vec5(mk, j, w);
+#pragma GCC unroll 8
+    for (int v = 0; v < 2 * QZ_PG; v++)
+        _mm512_storeu_si512((void *)(out + 8 * v), w[v]);
+}
+
+/* As words_avx2, 64 words a step. */
+static QZ_AVX512 void words_avx512(uint64_t seed, uint32_t stream, uint64_t first, size_t n,
+                                   uint64_t *out)
+{
+    uint64_t tmp[QZ_STEP5];
+    struct main_key5 mk;
+    size_t k = 0;
+
+    main_key5_init(&mk, seed, stream);
+    while (k < n) {
+        uint64_t pos = first + k, start = pos & ~(uint64_t)1;
+        size_t off = (size_t)(pos - start);
+        if (off == 0 && n - k >= QZ_STEP5) {
+            words_step5(&mk, start >> 1, out + k);
+            k += QZ_STEP5;
+        } else {
+            size_t m = n - k < QZ_STEP5 - off ? n - k : QZ_STEP5 - off;
+            words_step5(&mk, start >> 1, tmp);
+            for (size_t q = 0; q < m; q++)
+                out[k + q] = tmp[off + q];
+            k += m;
+        }
+    }
+}
+
+/* As normal_fast_avx2 with n a multiple of QZ_STEP5: a step's 64 rejection bits are
+ * one word of rej. */
+static QZ_AVX512 void normal_fast_avx512(struct main_key5 *mk, uint64_t first, size_t n,
+                                         const struct scale *sc, double *out, uint64_t *words,
+                                         uint64_t *rej)
+{
+    const int on = sc->on;
+    const __m512d a = _mm512_set1_pd(sc->a), b = _mm512_set1_pd(sc->b);
+    __m512i wv[2 * QZ_PG];
+    words_step_vec5(mk, first >> 1, wv);
+    for (size_t k = 0; k < n; k += QZ_STEP5) {
+        uint64_t mask = 0;
+        uint64_t jn = (first + k + QZ_STEP5) >> 1;
+#pragma GCC unroll 8
+        for (int v = 0; v < 2 * QZ_PG; v++)
+            _mm512_storeu_si512((void *)(words + k + 8 * v), wv[v]);
+        if (k + QZ_STEP5 < n && (uint32_t)(jn >> 32) == mk->hi &&
+            (uint32_t)((jn + 8 * QZ_PG - 1) >> 32) == mk->hi) {
+            __m512i jv[QZ_PG], o0[QZ_PG], o1[QZ_PG];
+            main_blocks5(jn, jv);
+            philox5_main_zig(mk, jv, o0, o1, words + k, out + k, on, a, b, &mask);
+            unpack_words5(o0, o1, wv);
+        } else {
+#pragma GCC unroll 8
+            for (int v = 0; v < 2 * QZ_PG; v++)
+                zig_part5(words + k, v, out + k, on, a, b, &mask);
+            if (k + QZ_STEP5 < n)
+                words_step_vec5(mk, jn, wv);
+        }
+        rej[k / 64] = mask;
+    }
+}
+
 #endif /* QZ_HAVE_AVX2 */
 
 void qz_rng_words(uint64_t seed, uint32_t stream, uint64_t first, size_t n, uint64_t *out)
 {
 #if QZ_HAVE_AVX2
-    if (simd_on()) {
+    switch (simd_on()) {
+    case QZ_KERNEL_AVX512:
+        words_avx512(seed, stream, first, n, out);
+        return;
+    case QZ_KERNEL_AVX2:
         words_avx2(seed, stream, first, n, out);
         return;
     }
@@ -929,13 +1225,50 @@ static QZ_AVX2 void normal_batch_avx2(uint64_t seed, uint64_t first, size_t n,
 }
 #endif
 
+#if QZ_HAVE_AVX2
+/* As normal_batch_avx2, 64 samples a step; the rejected samples take the AVX2 passes. */
+static QZ_AVX512 void normal_batch_avx512(uint64_t seed, uint64_t first, size_t n,
+                                          const struct scale *sc, double *out)
+{
+    uint64_t words[QZ_SUB], rej[QZ_SUB / 64];
+    double tmp[QZ_STEP5];
+    struct main_key5 mk5;
+    struct main_key mk;
+    size_t k = 0;
+
+    main_key5_init(&mk5, seed, QZ_STREAM_VALUE);
+    main_key_init(&mk, seed, QZ_STREAM_VALUE);
+    while (k < n) {
+        uint64_t pos = first + k, start = pos & ~(uint64_t)1;
+        size_t off = (size_t)(pos - start);
+        if (off == 0 && n - k >= QZ_STEP5) {
+            size_t m = n - k < QZ_SUB ? (n - k) / QZ_STEP5 * QZ_STEP5 : QZ_SUB;
+            normal_fast_avx512(&mk5, start, m, sc, out + k, words, rej);
+            normal_fixup(seed, start, m, sc, out + k, words, rej, &mk);
+            k += m;
+        } else {
+            size_t m = n - k < QZ_STEP5 - off ? n - k : QZ_STEP5 - off;
+            normal_fast_avx512(&mk5, start, QZ_STEP5, sc, tmp, words, rej);
+            normal_fixup(seed, start, QZ_STEP5, sc, tmp, words, rej, &mk);
+            for (size_t q = 0; q < m; q++)
+                out[k + q] = tmp[off + q];
+            k += m;
+        }
+    }
+}
+#endif
+
 static void normal_batch(uint64_t seed, uint64_t first, size_t n, const struct scale *sc,
                          double *out)
 {
     if (!qz_zig_ready)
         qz_rng_init();
 #if QZ_HAVE_AVX2
-    if (simd_on()) {
+    switch (simd_on()) {
+    case QZ_KERNEL_AVX512:
+        normal_batch_avx512(seed, first, n, sc, out);
+        return;
+    case QZ_KERNEL_AVX2:
         normal_batch_avx2(seed, first, n, sc, out);
         return;
     }

@@ -4,7 +4,7 @@
  * key) and a counter. Nothing depends on the rank, the chunk size, the batch size or
  * the order of calls, which is what makes records bit-identical at any rank count.
  * All functions are local and thread-safe (no state), except the one-time set-up
- * noted at qz_rng_init and qz_rng_set_simd.
+ * noted at qz_rng_init and qz_rng_set_kernel.
  *
  * The mapping (the contract; records depend on it):
  *
@@ -152,13 +152,21 @@ void qz_normal_batch_scaled(uint64_t seed, uint64_t first, size_t n, double mean
  * drawing from several threads (it is also called lazily, but not thread-safely). */
 void qz_rng_init(void);
 
-/* The batch functions run AVX2 kernels on CPUs that have AVX2 and portable C
- * otherwise; both give identical results. qz_rng_set_simd(0) forces the portable
- * kernels, qz_rng_set_simd(1) restores the default. Returns 1 if the AVX2 kernels are
- * now in use. For tests and benchmarks; not thread-safe (call before drawing). */
-int qz_rng_set_simd(int enable);
+/* The batch kernels: portable C, AVX2, and AVX-512 (AVX-512F, DQ and VL); all give
+ * identical results. By default the batch functions run the fastest the CPU has, or
+ * the one the environment variable QZ_DRAW_KERNEL names ("portable", "avx2" or
+ * "avx512") when the CPU has it (otherwise the fastest below it; other values are
+ * ignored). */
+enum qz_kernel { QZ_KERNEL_PORTABLE = 0, QZ_KERNEL_AVX2 = 1, QZ_KERNEL_AVX512 = 2 };
 
-/* 1 if the batch functions run the AVX2 kernels, 0 for the portable ones. */
-int qz_rng_simd(void);
+/* Use `kernel` (an enum qz_kernel), or the fastest below it that the CPU has; -1
+ * restores the default. Returns the kernel now in use. For tests and benchmarks; not
+ * thread-safe (call before drawing). */
+int qz_rng_set_kernel(int kernel);
+
+/* The kernel the batch functions run (an enum qz_kernel), and its name: "portable",
+ * "avx2" or "avx512" (the record's draw_kernel). */
+int qz_rng_kernel(void);
+const char *qz_rng_kernel_name(void);
 
 #endif

@@ -152,11 +152,12 @@ static inline uint64_t radix_key(double u)
 #define QZ_RADIX_BITS 11
 #define QZ_RADIX_LEVELS ((64 + QZ_RADIX_BITS - 1) / QZ_RADIX_BITS)
 
-static void radix_rest(struct qz_entry *e, size_t n, int shift, size_t *scratch, uint64_t seed);
+static void radix_rest(struct qz_entry *e, size_t n, int shift, uint64_t base, size_t *scratch,
+                       uint64_t seed);
 
-/* One level: the digit is `bits` bits from bit `shift` up. */
-static void radix_level(struct qz_entry *e, size_t n, int shift, int bits, size_t *scratch,
-                        uint64_t seed)
+/* One level: the digit is `bits` bits from bit `shift` up of radix_key - base. */
+static void radix_level(struct qz_entry *e, size_t n, int shift, int bits, uint64_t base,
+                        size_t *scratch, uint64_t seed)
 {
     size_t buckets = (size_t)1 << bits, mask = buckets - 1;
     size_t *count = scratch, *head = count + buckets, *end = head + buckets, *open = end + buckets;
@@ -164,7 +165,7 @@ static void radix_level(struct qz_entry *e, size_t n, int shift, int bits, size_
 
     memset(count, 0, buckets * sizeof *count);
     for (size_t i = 0; i < n; i++)
-        count[(radix_key(e[i].utility) >> shift) & mask]++;
+        count[((radix_key(e[i].utility) - base) >> shift) & mask]++;
     for (size_t b = 0, at = 0; b < buckets; b++) {
         head[b] = at;
         at += count[b];
@@ -182,7 +183,7 @@ static void radix_level(struct qz_entry *e, size_t n, int shift, int bits, size_
         for (size_t j = 0; j < nopen; j++) {
             size_t b = open[j], to = end[b];
             for (size_t i = head[b]; i < to; i++) {
-                size_t o = head[(radix_key(e[i].utility) >> shift) & mask]++;
+                size_t o = head[((radix_key(e[i].utility) - base) >> shift) & mask]++;
                 struct qz_entry x = e[i];
                 e[i] = e[o];
                 e[o] = x;
@@ -194,12 +195,14 @@ static void radix_level(struct qz_entry *e, size_t n, int shift, int bits, size_
     }
     for (size_t b = 0, at = 0; b < buckets; at += count[b], b++)
         if (count[b] > 1)
-            radix_rest(e + at, count[b], shift, scratch + 4 * ((size_t)1 << QZ_RADIX_BITS), seed);
+            radix_rest(e + at, count[b], shift, base, scratch + 4 * ((size_t)1 << QZ_RADIX_BITS),
+                       seed);
 }
 
 /* Sort entries whose keys agree from bit `shift` up: small sets by insertion, runs
  * of one utility (shift 0) by quicksort on the tie rule, others a level further. */
-static void radix_rest(struct qz_entry *e, size_t n, int shift, size_t *scratch, uint64_t seed)
+static void radix_rest(struct qz_entry *e, size_t n, int shift, uint64_t base, size_t *scratch,
+                       uint64_t seed)
 {
     int bits = shift < QZ_RADIX_BITS ? shift : QZ_RADIX_BITS;
 
@@ -208,11 +211,15 @@ static void radix_rest(struct qz_entry *e, size_t n, int shift, size_t *scratch,
     else if (shift == 0)
         quick_sort(e, n, seed); /* equal utilities */
     else
-        radix_level(e, n, shift - bits, bits, scratch, seed);
+        radix_level(e, n, shift - bits, bits, base, scratch, seed);
 }
 
-/* The first level starts at the highest bit where the keys differ. Without room for
- * the counts, quicksort. */
+/* The digits are those of radix_key - lo (the same order: every key lies in
+ * [lo, hi]), from the highest bit of hi - lo down, so that the first level spreads
+ * the set over nearly all its buckets even when the keys straddle a power of two
+ * (bit-aligned digits of the keys themselves would start at the exponent, and a
+ * normal's upper tail fills 3 of its buckets: one more pass over the whole set).
+ * Without room for the counts, quicksort. */
 static void radix_sort(struct qz_entry *e, size_t n, uint64_t seed)
 {
     uint64_t lo = UINT64_MAX, hi = 0, k;
@@ -235,7 +242,7 @@ static void radix_sort(struct qz_entry *e, size_t n, uint64_t seed)
         quick_sort(e, n, seed); /* all of one utility, or no memory */
         return;
     }
-    radix_rest(e, n, 64 - __builtin_clzll(lo ^ hi), scratch, seed);
+    radix_rest(e, n, 64 - __builtin_clzll(hi - lo), lo, scratch, seed);
     free(scratch);
 }
 

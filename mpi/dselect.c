@@ -169,9 +169,17 @@ static int merge_two(struct qz_entry *e, size_t a, size_t n, uint64_t seed)
     if (!(first = malloc(a * sizeof *first)))
         return 0;
     memcpy(first, e, a * sizeof *first);
-    /* out = i + (j - a) <= j: the output never overtakes the second run's reader. */
-    while (i < a && j < n)
-        e[out++] = qz_entry_better(seed, &e[j], &first[i]) ? e[j++] : first[i++];
+    /* out = i + (j - a) <= j: the output never overtakes the second run's reader. The
+     * runs interleave at random, so the choice is branch-free (utilities decide,
+     * qz_entry_better only breaks their ties). */
+    while (i < a && j < n) {
+        const struct qz_entry *x = &e[j], *y = &first[i];
+        int take = x->utility != y->utility ? x->utility > y->utility : qz_entry_better(seed, x, y);
+        struct qz_entry v = take ? *x : *y;
+        e[out++] = v;
+        j += (size_t)take;
+        i += (size_t)!take;
+    }
     while (i < a)
         e[out++] = first[i++];
     free(first);

@@ -58,39 +58,39 @@ static enum qz_status select_gathered(MPI_Comm comm, const struct qz_job *job, i
     return QZ_OK;
 }
 
-/* The exact sums of u, c, u² and c² over one rank's entries e[0 .. n) that are better
- * than `than` (all of them when than is NULL), summed over the ranks into t[0 .. 4). */
-static void top_sums(MPI_Comm comm, const struct qz_entry *e, size_t n, uint64_t seed,
-                     const struct qz_entry *than, struct qz_exactsum t[4])
+/* The exact sums of u, c, u² and c² over one rank's entries e[0 .. n), summed over
+ * the ranks into t[0 .. 4). */
+static void top_sums(MPI_Comm comm, const struct qz_entry *e, size_t n, struct qz_exactsum t[4])
 {
     struct qz_exactsum s[4];
 
     for (int j = 0; j < 4; j++)
         qz_exactsum_init(&s[j]);
-    for (size_t i = 0; i < n; i++)
-        if (!than || qz_entry_better(seed, &e[i], than)) {
-            qz_exactsum_add(&s[0], e[i].utility);
-            qz_exactsum_add(&s[1], e[i].cost);
-            qz_exactsum_add(&s[2], e[i].utility * e[i].utility);
-            qz_exactsum_add(&s[3], e[i].cost * e[i].cost);
-        }
+    for (size_t i = 0; i < n; i++) {
+        qz_exactsum_add(&s[0], e[i].utility);
+        qz_exactsum_add(&s[1], e[i].cost);
+        qz_exactsum_add(&s[2], e[i].utility * e[i].utility);
+        qz_exactsum_add(&s[3], e[i].cost * e[i].cost);
+    }
     for (int j = 0; j < 4; j++)
         qz_sum_over_ranks(comm, &s[j], NULL, &t[j]);
 }
 
 /* Collective: the mean cost over positions K-w .. K-1 (w = qz_sweep_window(K)), from
  * the entry at K-w (`from`) down to the threshold: each rank's entries in that range
- * summed exactly over the ranks, then the threshold's (the same bits as
- * qz_sweep_intervals on a gathered set). */
+ * (e[0 .. n) is best first: they are e[a .. b), found by binary search) summed
+ * exactly over the ranks, then the threshold's (the same bits as qz_sweep_intervals
+ * on a gathered set). */
 static double window_cost(MPI_Comm comm, const struct qz_entry *e, size_t n, uint64_t seed,
                           const struct qz_entry *from, const struct qz_entry *thr, uint64_t w)
 {
     struct qz_exactsum s, t;
+    size_t b = qz_dselect_count_better(e, n, seed, thr);
+    size_t a = qz_dselect_count_better(e, b, seed, from);
 
     qz_exactsum_init(&s);
-    for (size_t i = 0; i < n; i++)
-        if (qz_entry_better(seed, &e[i], thr) && !qz_entry_better(seed, &e[i], from))
-            qz_exactsum_add(&s, e[i].cost);
+    for (size_t i = a; i < b; i++)
+        qz_exactsum_add(&s, e[i].cost);
     qz_sum_over_ranks(comm, &s, NULL, &t);
     qz_exactsum_add(&t, thr->cost);
     return qz_exactsum_value(&t) / (double)w;
@@ -127,7 +127,9 @@ static enum qz_status quantilized_means(MPI_Comm comm, const struct qz_job *job,
 
     if ((rc = qz_dselect(comm, ts->e, ts->n, job->seed, &pos, 1, &from, err)))
         return rc;
-    top_sums(comm, ts->e, ts->n, job->seed, &fig->threshold, t);
+    /* Every rank's set is best first (a slice, a sorted set, or empty): the entries
+     * better than the threshold are a prefix. */
+    top_sums(comm, ts->e, qz_dselect_count_better(ts->e, ts->n, job->seed, &fig->threshold), t);
     qz_sweep_row(&r, job->q, fig->valid, job->seed, fig->cost_base_mean);
     top_figures(&r, t, &fig->threshold,
                 window_cost(comm, ts->e, ts->n, job->seed, &from, &fig->threshold, w),
@@ -179,7 +181,7 @@ static enum qz_status sweep_distributed(MPI_Comm comm, const struct qz_job *job,
         struct qz_sweep_row *r = &rows[i];
         struct qz_exactsum t[4];
         size_t better = qz_dselect_count_better(ts->e, ts->n, job->seed, &found[3 * i]);
-        top_sums(comm, ts->e, better, job->seed, NULL, t);
+        top_sums(comm, ts->e, better, t);
         top_figures(r, t, &found[3 * i],
                     window_cost(comm, ts->e, better, job->seed, &found[3 * i + 2], &found[3 * i],
                                 qz_sweep_window(r->top_count)),

@@ -7,8 +7,11 @@
 #   (c) 2 ranks vs 1 rank
 #   (d) peak memory per rank and on the root for N = 10^9, K = 10^7 on 2 ranks
 #   (e) reduction/selection time as a share of the run, for K = 1 and K = 10^7
+#   (f) the draw kernels: the bare loop under each kernel the CPU has (QZ_DRAW_KERNEL),
+#       against the AVX2 kernels
 #
-#   bash tests/bench/bench.sh [N]      (default N = 100000000 for a-c)
+#   bash tests/bench/bench.sh [N]             (default N = 100000000 for a-c and f)
+#   bash tests/bench/bench.sh --kernels [N]   (only f)
 #
 # This VM's speed drifts by 20% and more between seconds, so every rate in (a)-(c) is
 # the best of QZ_BENCH_REPEAT (default 3) measurements, taken in turns: quantilize
@@ -18,6 +21,11 @@ QZ_BUILD=${QZ_BUILD:-$(cd "$(dirname "$0")/../.." && pwd)/build-bench}
 QZ_CMAKE_ARGS="-DCMAKE_BUILD_TYPE=Release"
 . "$(dirname "${BASH_SOURCE[0]}")/../setup.sh"
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_fcoll=dynamic_gen2
+only_kernels=0
+if [ "${1:-}" = --kernels ]; then
+    only_kernels=1
+    shift
+fi
 N=${1:-100000000}
 NBIG=${QZ_BENCH_NBIG:-1000000000}
 KBIG=${QZ_BENCH_KBIG:-10000000}
@@ -45,7 +53,34 @@ best() { $PY -c "print(max($(echo "$@" | tr ' ' ',')))"; }
 REPEAT=${QZ_BENCH_REPEAT:-3}
 mps() { $PY -c "print(f'{$1 / 1e6:9.2f} M samples/s')"; }
 
-echo "quantilize benchmark: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%F)"
+echo "quantilize benchmark: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%F), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+
+kernels() { # (f)
+    local k kernels=(portable avx2) rates
+    grep -qw avx2 /proc/cpuinfo || kernels=(portable)
+    grep -qw avx512f /proc/cpuinfo && grep -qw avx512dq /proc/cpuinfo &&
+        grep -qw avx512vl /proc/cpuinfo && kernels+=(avx512)
+    job f "$N" 1e-6
+    echo "(f) draw kernels: the bare loop, normal(0,1), N = $N, one core (CPU time, best of $REPEAT each, in turns)"
+    declare -A rates
+    for i in $(seq "$REPEAT"); do
+        for k in "${kernels[@]}"; do
+            rates[$k]+=" $(QZ_DRAW_KERNEL=$k "$QZ_BUILD/tests/qz_bench_bare" "$work/f.json" |
+                sed 's/.*cpu [0-9.]* s: \([0-9.e+]*\) samples.*/\1/')"
+        done
+    done
+    for k in "${kernels[@]}"; do
+        # shellcheck disable=SC2086
+        local r=$(best ${rates[$k]})
+        echo "    $(printf '%-9s' "$k") $(mps "$r")$([ "$k" = avx2 ] || [ -z "${rates[avx2]:-}" ] ||
+            echo "   $k / avx2 $(ratio "$r" "$(best ${rates[avx2]})")")"
+    done
+    [ "${kernels[-1]}" = avx512 ] || echo "    (this CPU has no AVX-512: the avx512 kernel is not measured)"
+}
+if [ "$only_kernels" = 1 ]; then
+    kernels
+    exit 0
+fi
 K=$($PY -c "import math; print(math.ceil(1e-6 * $N))")
 job a1 "$N" 1e-6
 job a2 "$N" 1e-6
@@ -112,3 +147,4 @@ print(f'    K = {a[\"top_count\"]:>9d}: select {a[\"select_seconds\"]:.4f} s of 
       f'{a[\"wall_seconds\"]:.3f} s ({100 * a[\"select_seconds\"] / a[\"wall_seconds\"]:.2f}%), '
       f'draw {a[\"draw_seconds\"]:.3f} s, write {a[\"write_seconds\"]:.3f} s')"
 done
+kernels

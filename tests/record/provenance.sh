@@ -47,7 +47,7 @@ want("mpi_library %r" % a.get("mpi_library"), a.get("mpi_library") and "\n" not 
 want("hdf5_version %r" % a.get("hdf5_version"), a.get("hdf5_version") == h5py.version.hdf5_version)
 for k in ("curl_version", "cjson_version", "glibc_version"):
     want("%s %r" % (k, a.get(k)), bool(a.get(k)) and a[k][0].isdigit())
-want("draw_kernel %r" % a.get("draw_kernel"), a.get("draw_kernel") in ("avx2", "portable"))
+want("draw_kernel %r" % a.get("draw_kernel"), a.get("draw_kernel") in ("avx512", "avx2", "portable"))
 want("job_sha256", a.get("job_sha256") == sha("prov.json"))
 want("generator_sha256 (plugin)", a.get("generator_sha256") == sha(plugin))
 want("no tasks/utility/cost digests", not {"tasks_sha256", "utility_sha256", "cost_sha256"} & set(a))
@@ -65,7 +65,7 @@ PY
 
 "$QZ_BIN" inspect prov-1.h5 > inspect.txt
 check "inspect shows the provenance" bash -c "grep -q '^  job SHA-256:  *[0-9a-f]\{64\}\$' inspect.txt &&
-    grep -q '^  hosts:  *1\$' inspect.txt && grep -q '^  draw kernel:  *\(avx2\|portable\)\$' inspect.txt"
+    grep -q '^  hosts:  *1\$' inspect.txt && grep -q '^  draw kernel:  *\(avx512\|avx2\|portable\)\$' inspect.txt"
 "$QZ_BIN" inspect prov-1.h5 --json > inspect.json
 check "inspect --json has them" "$QZ_PYTHON" -c '
 import json, sys

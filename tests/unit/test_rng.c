@@ -1,7 +1,7 @@
 /* Unit test of common/rng: Philox4x32-10 known answers, the word mapping, the batch
- * words and batch normals against their scalar definitions (for both kernels, AVX2
- * and portable, and for many batch splits), an independent reimplementation of the
- * documented normal mapping, the uniform conversions, the ziggurat normal
+ * words and batch normals against their scalar definitions and against each other (for
+ * every kernel the CPU has: AVX-512, AVX2, portable; many batch splits), an independent
+ * reimplementation of the documented normal mapping, the uniform conversions, the ziggurat normal
  * (determinism, moments, tails, Kolmogorov-Smirnov) and the tie keys.
  * Every statistical check uses a fixed seed, so the test is deterministic; the
  * tolerances are 5 standard errors (two-sided false-alarm rate 5.7e-7 per check for
@@ -143,8 +143,9 @@ static void check_words(const char *kernel)
                                       ((uint64_t)1 << 33) - 36,
                                       ((uint64_t)1 << 53) - 501,
                                       ((uint64_t)1 << 63) + 5};
-    static const size_t ns[] = {0,  1,  2,  3,  4,  5,   7,   8,   15,  16,   17,   31,  32,
-                                33, 34, 63, 64, 65, 100, 511, 512, 513, 1000, 1023, 4099};
+    static const size_t ns[] = {0,   1,   2,   3,   4,   5,   7,    8,    15,  16,
+                                17,  31,  32,  33,  34,  63,  64,   65,   100, 127,
+                                128, 129, 191, 511, 512, 513, 1000, 1023, 4099};
     enum { CAP = 4099 + 4 };
     static uint64_t buf[CAP];
     const uint64_t guard = 0x5a5a5a5a5a5a5a5au;
@@ -274,7 +275,8 @@ static void check_normal_batch(const char *kernel, const double *want, double *g
                                uint64_t seed, uint64_t first)
 {
     static const size_t split_a[] = {16384};
-    static const size_t split_b[] = {1, 2, 3, 5, 31, 32, 33, 64, 511, 512, 513, 1000, 4097};
+    static const size_t split_b[] = {1,  2,   3,   5,   31,  32,  33,   64,  63,
+                                     65, 127, 129, 511, 512, 513, 1000, 4097};
     static const size_t split_c[] = {7, 100003, 29, 65, 1, 777};
     long bad = normal_splits(seed, first, n, want, got, split_a, 1);
     bad += normal_splits(seed, first, n, want, got, split_b, sizeof split_b / sizeof split_b[0]);
@@ -289,7 +291,7 @@ static void check_normal_batch(const char *kernel, const double *want, double *g
     long bad2 = 0;
     for (size_t k = 0; k < M; k++)
         w2[k] = qz_normal(seed, f2 + k);
-    static const size_t split_d[] = {M, 1, 40, 511, 1024};
+    static const size_t split_d[] = {M, 1, 40, 511, 1024, 63, 65, 130};
     bad2 += normal_splits(seed, f2, M, w2, g2, split_d, sizeof split_d / sizeof split_d[0]);
     CHECK(bad2 == 0, "%s: %ld batch normals differ near sample 2^33", kernel, bad2);
 
@@ -305,34 +307,85 @@ static void check_normal_batch(const char *kernel, const double *want, double *g
            bad + bad2 + bad3);
 }
 
-/* Both kernels give the same bits as the scalar definitions. */
-static void test_batches(void)
+static const char *const kernel_names[] = {"portable", "avx2", "avx512"};
+
+/* The kernels against each other, sample by sample: words and (scaled) normals of
+ * 2000 batches with pseudo-random starts (odd and even, some just below the block
+ * index 2^32) and lengths (0 .. 4200, so tails of every length modulo 8 and 64),
+ * drawn by `kernel` and by the portable kernels. */
+static void check_cross(int kernel)
+{
+    enum { CAP = 4200 + 64 };
+    static uint64_t wa[CAP], wb[CAP];
+    static double na[CAP], nb[CAP];
+    uint64_t x = 0x243f6a8885a308d3u;
+    long bad = 0, cases = 0;
+
+    for (int c = 0; c < 2000; c++) {
+        x = x * 6364136223846793005u + 1442695040888963407u;
+        uint64_t first = x >> 20;
+        if (c % 4 == 1)
+            first = ((uint64_t)1 << 33) - (x >> 56) * 8 - (c & 7);
+        size_t n = (size_t)((x >> 8) % 4201);
+        uint64_t seed = x ^ 0x9e3779b97f4a7c15u;
+        uint32_t stream = (uint32_t)(c % QZ_STREAM_EXTRA);
+        for (int pass = 0; pass < 2; pass++) {
+            qz_rng_set_kernel(pass ? QZ_KERNEL_PORTABLE : kernel);
+            uint64_t *w = pass ? wb : wa;
+            double *v = pass ? nb : na;
+            qz_rng_words(seed, stream, first, n, w);
+            if (c % 2)
+                qz_normal_batch_scaled(seed, first, n, 1.5, -0.25, v);
+            else
+                qz_normal_batch(seed, first, n, v);
+        }
+        for (size_t k = 0; k < n; k++)
+            bad += (wa[k] != wb[k]) + (bits_of(na[k]) != bits_of(nb[k]));
+        cases++;
+    }
+    qz_rng_set_kernel(kernel);
+    CHECK(bad == 0, "%s: %ld words or normals differ from the portable kernels'",
+          kernel_names[kernel], bad);
+    printf("  cross %-9s %ld batches against the portable kernels: %ld differences\n",
+           kernel_names[kernel], cases, bad);
+}
+
+/* Every kernel the CPU has gives the same bits as the scalar definitions and as the
+ * portable kernels. Returns the number of kernels not available (not checked). */
+static int test_batches(int only)
 {
     const size_t n = (1u << 21) + 4321;
     const uint64_t seed = 0xabcdef0123456789u, first = 123456;
     double *want = malloc(n * sizeof *want), *got = malloc((n + 1) * sizeof *got);
+    int missing = 0;
     if (!want || !got) {
         CHECK(want && got, "out of memory");
         free(want);
         free(got);
-        return;
+        return 0;
     }
     for (size_t k = 0; k < n; k++)
         want[k] = qz_normal(seed, first + k);
 
-    int simd = qz_rng_set_simd(1);
-    if (simd) {
-        check_words("avx2");
-        check_normal_batch("avx2", want, got, n, seed, first);
-    } else {
-        printf("  (AVX2 kernels not available here: only the portable kernels are checked)\n");
+    for (int kernel = QZ_KERNEL_AVX512; kernel >= QZ_KERNEL_PORTABLE; kernel--) {
+        if (only >= 0 && kernel != only)
+            continue;
+        if (qz_rng_set_kernel(kernel) != kernel) {
+            printf("  (%s kernels not available on this CPU: not checked)\n", kernel_names[kernel]);
+            missing++;
+            continue;
+        }
+        CHECK(strcmp(qz_rng_kernel_name(), kernel_names[kernel]) == 0, "kernel name %s for %s",
+              qz_rng_kernel_name(), kernel_names[kernel]);
+        check_words(kernel_names[kernel]);
+        check_normal_batch(kernel_names[kernel], want, got, n, seed, first);
+        if (kernel != QZ_KERNEL_PORTABLE)
+            check_cross(kernel);
     }
-    qz_rng_set_simd(0);
-    check_words("portable");
-    check_normal_batch("portable", want, got, n, seed, first);
-    qz_rng_set_simd(1);
+    qz_rng_set_kernel(-1);
     free(want);
     free(got);
+    return missing;
 }
 
 /* The documented value of sample i under a non-mixture spec (README, generators). */
@@ -670,18 +723,28 @@ static void test_tie_key(void)
     CHECK(distinct, "duplicate tie keys among %d indices", N);
 }
 
-int main(void)
+/* test_rng: every check, with the kernels the CPU has. test_rng avx512: only the
+ * AVX-512 kernels' comparisons; exit 77 (a skip) when the CPU lacks AVX-512. */
+int main(int argc, char **argv)
 {
-    test_philox_kat();
-    test_word_mapping();
-    test_uniforms();
-    test_normal_determinism();
-    test_normal_reference();
-    test_batches();
-    test_builtin_batches();
-    test_normal_moments();
-    test_normal_tail();
-    test_tie_key();
+    if (argc == 2 && strcmp(argv[1], "avx512") == 0) {
+        if (test_batches(QZ_KERNEL_AVX512)) {
+            printf("test_rng: this CPU has no AVX-512 (F, DQ, VL): the AVX-512 kernels were "
+                   "not checked\n");
+            return 77;
+        }
+    } else {
+        test_philox_kat();
+        test_word_mapping();
+        test_uniforms();
+        test_normal_determinism();
+        test_normal_reference();
+        test_batches(-1);
+        test_builtin_batches();
+        test_normal_moments();
+        test_normal_tail();
+        test_tie_key();
+    }
     if (failures) {
         fprintf(stderr, "test_rng: %d check(s) failed\n", failures);
         return 1;
