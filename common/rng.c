@@ -39,6 +39,8 @@
  * the plain test. */
 #include "rng.h"
 
+#include "error.h"
+
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -152,6 +154,9 @@ static int default_kernel(void)
     for (int k = 0; want && k <= QZ_KERNEL_AVX512; k++)
         if (strcmp(want, qz_kernel_names[k]) == 0)
             return k < best ? k : best;
+    if (want && *want)
+        qz_warn("warning: QZ_DRAW_KERNEL: \"%.40s\" is not portable, avx2 or avx512; using %s",
+                want, qz_kernel_names[best]);
     return best;
 }
 
