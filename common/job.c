@@ -19,7 +19,7 @@
 static const char *const top_fields[] = {
     "name",       "description", "seed",       "q",       "samples", "samples_per_quantile",
     "chunk_size", "invalid",     "generator",  "utility", "cost",    "output",
-    "tasks",      "checkpoint",  "confidence", NULL,
+    "tasks",      "checkpoint",  "confidence", "metrics", NULL,
 };
 static const char *const output_fields[] = {"path", "top", "top_gather_limit", "archive", NULL};
 static const char *const archive_choices[] = {"none", "utilities", "all", NULL};
@@ -155,6 +155,54 @@ static enum qz_status open_backends(const struct qz_jv *at, struct qz_job *job,
     if (cspec && ((rc = qz_score_open(&job->cost, cspec, &sub, err)) ||
                   (rc = check_scorer(at, "cost", &job->cost, job, gspec, err))))
         return rc;
+    return QZ_OK;
+}
+
+/* The job's metrics (common/metrics.h). Scope "top" metrics are scored on the root's
+ * gathered top set of the largest q: a job whose K at N samples exceeds
+ * output.top_gather_limit is refused (K only shrinks when samples are invalid). */
+static enum qz_status open_metrics(const struct qz_jv *at, struct qz_job *job, struct qz_error *err)
+{
+    const cJSON *mobj = cJSON_GetObjectItemCaseSensitive(job->json, "metrics");
+    const cJSON *gspec = cJSON_GetObjectItemCaseSensitive(job->json, "generator");
+    struct qz_jv sub;
+    double qmax = 0;
+    uint64_t k;
+    enum qz_status rc;
+
+    qz_jv_child(at, "metrics", &sub);
+    if ((rc = qz_metrics_open(&job->metrics, mobj, &sub, qz_job_text_samples(job),
+                              cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(gspec, "logprobs")),
+                              NULL, NULL, err)))
+        return rc;
+    if (job->metrics.n == 0)
+        return QZ_OK;
+    /* A "component" metric of a mixture takes only the components' costs: the range
+     * the cost would have (qz_sweep_cost_range). */
+    for (size_t j = 0; j < job->metrics.n; j++) {
+        struct qz_metric *m = &job->metrics.m[j];
+        cJSON *tmp = cJSON_CreateObject();
+        if (m->sc.range.known || m->sc.ops != &qz_score_component_ops)
+            ;
+        else if (!tmp || !cJSON_AddItemReferenceToObject(tmp, "cost", m->spec) ||
+                 !cJSON_AddItemReferenceToObject(tmp, "generator", (cJSON *)gspec))
+            rc = qz_error_set(err, QZ_ENOMEM, "out of memory");
+        else
+            qz_sweep_cost_range(tmp, &m->sc.range);
+        cJSON_Delete(tmp);
+        if (rc)
+            return rc;
+    }
+    for (size_t i = 0; i < job->nq; i++)
+        qmax = job->q_list[i] > qmax ? job->q_list[i] : qmax;
+    k = qz_top_count(qz_mass(qmax, job->samples));
+    if (k > job->top_gather_limit)
+        return qz_jv_fail(at, "metrics", NULL, err,
+                          "metrics are scored on the top set gathered on rank 0, but its K = "
+                          "%llu (q = %g of %llu samples) is above output.top_gather_limit = %llu: "
+                          "raise the limit or lower q or samples",
+                          (unsigned long long)k, qmax, (unsigned long long)job->samples,
+                          (unsigned long long)job->top_gather_limit);
     return QZ_OK;
 }
 
@@ -365,7 +413,8 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
     if ((rc = parse_checkpoint(&at, job, err)) ||
         (rc = qz_jv_string(&at, job->json, "description", 0, NULL, &description, err)) ||
         (rc = check_utf8(&at, job->json, "description", err)) ||
-        (rc = open_backends(&at, job, err)) || (rc = load_tasks(&at, job, err)))
+        (rc = open_backends(&at, job, err)) || (rc = load_tasks(&at, job, err)) ||
+        (rc = open_metrics(&at, job, err)))
         goto fail;
     if (!cJSON_GetObjectItemCaseSensitive(job->json, "chunk_size") && job->gen.ops->chunk_hint)
         job->chunk_size = qz_chunk_from_hint(job->gen.ops->chunk_hint(job->gen.state));
@@ -471,6 +520,7 @@ enum qz_status qz_job_load(const char *path, struct qz_job *job, struct qz_error
 void qz_job_free(struct qz_job *job)
 {
     qz_tasks_free(&job->tasks);
+    qz_metrics_close(&job->metrics);
     qz_score_close(&job->cost);
     qz_score_close(&job->utility);
     qz_gen_close(&job->gen);

@@ -14,6 +14,8 @@
 #include "confint.h"
 #include "error.h"
 #include "generator.h"
+#include "jsonv.h"
+#include "metrics.h"
 #include "runname.h"
 #include "scorer.h"
 #include "sha256.h"
@@ -59,6 +61,7 @@ struct qz_job {
     const char *ckpt_path;         /* checkpoint.path, or NULL (then "<output>.<name>.ckpt") */
     double confidence;             /* 1 - δ of the record's intervals, in (0, 1) */
     struct qz_ci_range cost_range; /* what the job says of its costs (qz_sweep_cost_range) */
+    struct qz_metrics metrics;     /* open metric scorers (README "Metrics"); n == 0: none */
 };
 
 /* Load and validate `path` into job. On failure job holds nothing to free and err

@@ -23,6 +23,7 @@
 
 #include "generator.h"
 #include "job.h"
+#include "metrics.h"
 #include "payload.h"
 #include "sweep.h"
 #include "topset.h"
@@ -96,6 +97,11 @@ struct qz_run_root {
     struct qz_texts selected_text; /* other text jobs: the selected sample's payload */
     double selected_value;         /* numeric jobs: the selected sample's value */
     struct qz_sweep_row *sweep;    /* jobs with a list of q: one row per q (owned) */
+    /* Jobs with metrics: the top set of the job's largest q, best first (owned), and
+     * one result per metric (owned; qz_metric_results_free). */
+    struct qz_entry *metric_top;
+    size_t metric_top_n;
+    struct qz_metric_result *metrics;
 };
 
 /* Runs above the gather limit whose job writes top/: this rank's even slice of the

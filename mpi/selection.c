@@ -36,9 +36,16 @@ static enum qz_status select_gathered(MPI_Comm comm, const struct qz_job *job, i
         else if (sweep_here && (rc = qz_sweep(ts->e, ts->n, fig->valid, job->seed, job->q_list,
                                               job->nq, fig->cost_base_mean, run->root.sweep, err)))
             ;
+        else if (job->metrics.n && !(run->root.metric_top = malloc(ts->n * sizeof *ts->e)))
+            rc = qz_error_set(err, QZ_ENOMEM, "out of memory for the metrics' top set");
         else {
             if (sweep_here)
                 qz_sweep_intervals(ts->e, run->root.sweep, job->nq, &fig->sweep_ci);
+            /* Metrics are scored on the top set of the largest q (mpi/gather.h). */
+            if (job->metrics.n) {
+                memcpy(run->root.metric_top, ts->e, ts->n * sizeof *ts->e);
+                run->root.metric_top_n = ts->n;
+            }
             /* The sweep needed the best sweep_k; the run's own top set is its K. */
             qz_topset_truncate(ts->e, &ts->n, &ts->ties_out, fig->top_count);
             run->root.top = ts->e;
