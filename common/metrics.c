@@ -42,9 +42,6 @@ static enum qz_status open_one(struct qz_metric *m, const cJSON *item, const str
         return qz_jv_fail(at, item->string, item, err, "must be a scorer spec (an object)");
     if ((rc = qz_jv_choice(&sub, item, "scope", 0, QZ_METRIC_TOP, scope_choices, &scope, err)))
         return rc;
-    if (scope == QZ_METRIC_ALL) /* not built yet: the draw loop does not score metrics */
-        return qz_jv_fail(&sub, "scope", cJSON_GetObjectItemCaseSensitive(item, "scope"), err,
-                          "\"all\" is not supported yet: use \"top\"");
     snprintf(m->name, sizeof m->name, "%s", item->string);
     m->scope = (enum qz_metric_scope)scope;
     m->spec = task ? task(item, arg) : cJSON_Duplicate(item, 1);

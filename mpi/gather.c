@@ -243,6 +243,12 @@ static enum qz_status score_metrics(const struct qz_job *job, struct qz_run *run
         res[j].evaluated = n;
         for (size_t i = 0; i < n; i++)
             res[j].invalid += isnan(res[j].top[i]) != 0;
+        if (job->metrics.m[j].scope == QZ_METRIC_ALL) {
+            res[j].evaluated = run->fig.metric_count[j];
+            res[j].invalid = run->fig.metric_invalid[j];
+            res[j].has_base = 1;
+            res[j].base = run->fig.metric_base[j];
+        }
         qz_metric_quantilized(res[j].top, run->fig.top_count, run->fig.mass, job->q, range,
                               run->fig.confidence, &res[j].quantilized);
         for (size_t r = 0; job->sweep && r < job->nq; r++) {

@@ -75,6 +75,10 @@ struct qz_run_figures {
     double top_effective_size;
     double cost_bound_ucb;
     struct qz_sweep_ci sweep_ci; /* what the sweep's intervals need */
+    /* Metrics of scope "all" (in the job's order; zero for the others): valid samples
+     * scored, how many gave no score, and E_γ[metric] with its interval. */
+    uint64_t metric_count[QZ_METRICS_MAX], metric_invalid[QZ_METRICS_MAX];
+    struct qz_metric_fig metric_base[QZ_METRICS_MAX];
     uint64_t checkpoints;        /* written by this run, earlier sessions included */
     double checkpoint_seconds;   /* time spent writing them (max over ranks, summed) */
     uint64_t resumes;            /* times this run was resumed from a checkpoint */
