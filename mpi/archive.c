@@ -54,6 +54,8 @@ void qz_archive_init(struct qz_archive *a)
     a->file = H5I_INVALID_HID;
     for (int f = 0; f < QZ_AR_FIELDS; f++)
         a->dset[f] = H5I_INVALID_HID;
+    for (int k = 0; k < QZ_METRICS_MAX; k++)
+        a->mdset[k] = H5I_INVALID_HID;
     a->text_file = MPI_FILE_NULL;
 }
 
@@ -75,6 +77,11 @@ static void close_all(struct qz_archive *a)
         if (a->dset[f] >= 0)
             H5Dclose(a->dset[f]);
         free(a->col[f]);
+    }
+    for (int k = 0; k < QZ_METRICS_MAX; k++) {
+        if (a->mdset[k] >= 0)
+            H5Dclose(a->mdset[k]);
+        free(a->mcol[k]);
     }
     if (a->file >= 0)
         H5Fclose(a->file);
@@ -161,6 +168,53 @@ static int open_layout(hid_t file, const char *run, const struct qz_job *job,
     return ok;
 }
 
+/* Collective: samples/metrics/NAME of every metric of scope "all", created, or opened
+ * (resume) and checked to hold N entries. */
+static int metric_layout(hid_t file, const char *run, const struct qz_job *job, int resume,
+                         hid_t mdset[QZ_METRICS_MAX])
+{
+    hsize_t n = job->samples, chunk = n < QZ_AR_CHUNK ? n : QZ_AR_CHUNK;
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), space = H5Screate_simple(1, &n, NULL);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    size_t len = strlen(run) + QZ_METRIC_NAME_MAX + 32;
+    char *path = malloc(len);
+    int ok = path && dcpl >= 0 && space >= 0 && lcpl >= 0 && H5Pset_chunk(dcpl, 1, &chunk) >= 0 &&
+             H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) >= 0 &&
+             H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) >= 0 &&
+             H5Pset_create_intermediate_group(lcpl, 1) >= 0;
+
+    for (size_t k = 0; ok && k < job->metrics.n; k++) {
+        const struct qz_metric *m = &job->metrics.m[k];
+        if (m->scope != QZ_METRIC_ALL)
+            continue;
+        snprintf(path, len, "/runs/%s/samples/metrics/%s", run, m->name);
+        if (resume) {
+            hid_t sp;
+            hsize_t got = 0;
+            mdset[k] = H5Dopen2(file, path, H5P_DEFAULT);
+            sp = mdset[k] >= 0 ? H5Dget_space(mdset[k]) : -1;
+            ok = sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1 &&
+                 H5Sget_simple_extent_dims(sp, &got, NULL) == 1 && got == job->samples;
+            if (sp >= 0)
+                H5Sclose(sp);
+        } else {
+            mdset[k] = H5Dcreate2(file, path, H5T_IEEE_F64LE, space, lcpl, dcpl, H5P_DEFAULT);
+            ok = mdset[k] >= 0 && qz_h5_describe(mdset[k],
+                                                 "the metric of every sample "
+                                                 "(NaN: no score, or invalid)",
+                                                 NULL) == QZ_OK;
+        }
+    }
+    if (space >= 0)
+        H5Sclose(space);
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    if (lcpl >= 0)
+        H5Pclose(lcpl);
+    free(path);
+    return ok;
+}
+
 /* Collective: the side file for the texts, and what the texts need to know. */
 static int open_text(MPI_Comm comm, const char *path, const char *run, const struct qz_job *job,
                      int resume, uint64_t chunks, uint64_t text_bytes, struct qz_archive *a)
@@ -200,6 +254,10 @@ enum qz_status qz_archive_open(MPI_Comm comm, const char *path, const char *run,
     for (int f = QZ_AR_UTILITY; f <= QZ_AR_VALUE; f++) /* the buffered float64 fields */
         if (want[f] && !(a->col[f] = malloc(a->cap * sizeof(double))))
             ok = 0;
+    for (size_t k = 0; k < job->metrics.n; k++)
+        if (job->metrics.m[k].scope == QZ_METRIC_ALL &&
+            !(a->mcol[k] = malloc(a->cap * sizeof(double))))
+            ok = 0;
     MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm);
     if (!all) {
         close_all(a);
@@ -220,6 +278,7 @@ enum qz_status qz_archive_open(MPI_Comm comm, const char *path, const char *run,
     H5Pclose(fapl);
     ok = a->file >= 0 && (resume ? open_layout(a->file, run, job, want, a->dset)
                                  : create_layout(a->file, run, job, want, a->dset));
+    ok = ok && metric_layout(a->file, run, job, resume, a->mdset);
     /* The metadata is final: put it on disk before any sample is drawn. */
     ok = ok && H5Fflush(a->file, H5F_SCOPE_GLOBAL) >= 0;
     MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm);
@@ -310,6 +369,13 @@ enum qz_status qz_archive_put(struct qz_archive *a, uint64_t first, size_t n, co
     return a->text_file != MPI_FILE_NULL && texts ? keep_texts(a, first, n, texts, err) : QZ_OK;
 }
 
+void qz_archive_put_metric(struct qz_archive *a, size_t k, uint64_t first, size_t n,
+                           const double *scores)
+{
+    if (a->mcol[k])
+        memcpy(a->mcol[k] + (first - a->first), scores, n * sizeof *scores);
+}
+
 enum qz_status qz_archive_sync(MPI_Comm comm, struct qz_archive *a, uint64_t chunks,
                                struct qz_error *err)
 {
@@ -391,6 +457,10 @@ enum qz_status qz_archive_end_chunk(struct qz_archive *a, struct qz_error *err)
         qz_h5_kind_types(fields[f].kind, &ftype, &mtype);
         ok = qz_h5_write_range(a->dset[f], mtype, a->first, a->n, data) == QZ_OK;
     }
+    for (int k = 0; ok && k < QZ_METRICS_MAX; k++)
+        if (a->mdset[k] >= 0)
+            ok = qz_h5_write_range(a->mdset[k], H5T_NATIVE_DOUBLE, a->first, a->n, a->mcol[k]) ==
+                 QZ_OK;
     if (!ok)
         rc = qz_h5_fail(err, QZ_EIO,
                         "writing samples %llu to %llu to the archive failed (disk full?)",
@@ -472,6 +542,11 @@ enum qz_status qz_archive_close(MPI_Comm comm, struct qz_archive *a, int complet
         if (a->dset[f] >= 0) {
             ok &= H5Dclose(a->dset[f]) >= 0;
             a->dset[f] = H5I_INVALID_HID;
+        }
+    for (int k = 0; k < QZ_METRICS_MAX; k++)
+        if (a->mdset[k] >= 0) {
+            ok &= H5Dclose(a->mdset[k]) >= 0;
+            a->mdset[k] = H5I_INVALID_HID;
         }
     if (a->file >= 0)
         ok &= H5Fclose(a->file) >= 0;

@@ -188,6 +188,8 @@ static enum qz_status score_metrics_all(struct ranker *rk, const struct qz_batch
             qz_exactsum_add(&s->sum1, x);
             qz_exactsum_add(&s->sum2, x * x);
         }
+        if (rk->ar)
+            qz_archive_put_metric(rk->ar, k, b->first, b->n, rk->mbuf);
     }
     return QZ_OK;
 }
