@@ -88,10 +88,44 @@ for i, q in enumerate(s["q"][...]):
         assert s["metrics/v/stderr"][i] == r["metrics/v"].attrs["quantilized_stderr"]
 PY
 
+# Scope "all": every valid sample scored, E_γ from exact sums, the archive's column;
+# the top set's values are those of scope "top", bit for bit.
+mixjob all "[0.01, 0.002]" 300000 ', "output": {"archive": "all"},
+  "metrics": {"v": {"kind": "value", "scope": "all"}, "vt": {"kind": "value", "scope": "top"},
+    "harm": {"kind": "component", "scope": "all"}}'
+same_at all 1 3
+check "scope all: E_γ from every sample, the archive, scope top restricted" "$QZ_PYTHON" - <<'PY'
+import h5py, math
+r = h5py.File("all-3.h5", "r")["runs/all"]
+N = int(r.attrs["samples"])
+for n, col in (("v", "value"), ("harm", "cost")):
+    a = r["metrics"][n].attrs
+    x = r["samples/metrics/" + n][...]
+    assert len(x) == N and (x == r["samples/" + col][...]).all(), n
+    assert a["scope"] == "all" and a["evaluated"] == N and a["invalid"] == 0
+    mean = math.fsum(x) / N
+    se = math.sqrt(max(0.0, math.fsum(x * x) / N - mean * mean) / (N - 1))
+    assert a["base_mean"] == mean, (n, a["base_mean"], mean)
+    assert abs(a["base_stderr"] - se) <= 1e-12 * se, (n, a["base_stderr"], se)
+    assert a["base_ci_low"] < mean < a["base_ci_high"]
+# the component metric's E_γ is the cost's, with the same (Clopper-Pearson) interval
+assert r["metrics/harm"].attrs["base_mean"] == r.attrs["cost_base_mean"]
+assert r["metrics/harm"].attrs["base_ci_low"] == r.attrs["cost_base_ci_low"]
+assert r["metrics/harm"].attrs["base_ci_high"] == r.attrs["cost_base_ci_high"]
+# scope top gives exactly the figures of scope all restricted to the top set
+assert (r["top/metrics/v"][...].view("u8") == r["top/metrics/vt"][...].view("u8")).all()
+for k in ("quantilized_mean", "quantilized_stderr", "quantilized_ci_low", "quantilized_ci_high"):
+    assert r["metrics/v"].attrs[k] == r["metrics/vt"].attrs[k], k
+for f in ("mean", "stderr", "ci_low", "ci_high"):
+    assert (r["sweep/metrics/v/" + f][...] == r["sweep/metrics/vt/" + f][...]).all(), f
+assert "base_mean" not in r["metrics/vt"].attrs and r["metrics/vt"].attrs["evaluated"] < N
+assert list(r["samples/metrics"]) == ["harm", "v"]
+PY
+
 # A stop and a resume give the record of an uninterrupted run.
 N=${QZ_METRICS_SAMPLES:-150000000}
 mixjob big 1e-5 "$N" ', "chunk_size": 16384, "checkpoint": {"every_seconds": 0.3},
-  "metrics": {"v": {"kind": "value"}, "harm": {"kind": "component"}}'
+  "metrics": {"v": {"kind": "value"}, "harm": {"kind": "component", "scope": "all"}}'
 qz_mpi 2 run big.json -o bigref.h5 --no-progress > bigref.out 2>&1 || bad "reference: $(cat bigref.out)"
 "$QZ_MPIEXEC" -n 3 "$QZ_BIN" run big.json -o bigusr.h5 > bigusr1.out 2> bigusr1.err &
 mpirun_pid=$!
@@ -105,7 +139,7 @@ expect -d "resumed on 2 ranks: success" -l bigusr2 0 '/^resuming from checkpoint
 check "stop and resume: the record (metrics included) equals the uninterrupted one" \
     h5same bigref.h5 big bigusr.h5 big
 check "the resumed record has its metrics" h5q assert bigusr.h5 runs/big/metrics/harm \
-    "a['evaluated'] >= 1" "a['scope'] == 'top'"
+    "a['evaluated'] == $N" "a['scope'] == 'all'" "a['base_mean'] > 0"
 
 # Text metrics against the test server.
 start_fake text
