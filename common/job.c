@@ -158,25 +158,30 @@ static enum qz_status open_backends(const struct qz_jv *at, struct qz_job *job,
     return QZ_OK;
 }
 
-/* The job's metrics (common/metrics.h). Scope "top" metrics are scored on the root's
- * gathered top set of the largest q: a job whose K at N samples exceeds
- * output.top_gather_limit is refused (K only shrinks when samples are invalid). */
-static enum qz_status open_metrics(const struct qz_jv *at, struct qz_job *job, struct qz_error *err)
+struct task_ref {
+    const struct qz_tasks *tasks;
+    size_t t;
+};
+
+static cJSON *task_spec(const cJSON *spec, void *arg)
+{
+    const struct task_ref *r = arg;
+    return qz_task_scorer(r->tasks, r->t, spec);
+}
+
+enum qz_status qz_job_open_metrics(struct qz_job *job, size_t t, struct qz_error *err)
 {
     const cJSON *mobj = cJSON_GetObjectItemCaseSensitive(job->json, "metrics");
     const cJSON *gspec = cJSON_GetObjectItemCaseSensitive(job->json, "generator");
-    struct qz_jv sub;
-    double qmax = 0;
-    uint64_t k;
-    enum qz_status rc;
+    struct qz_jv at = {.file = job->file ? job->file : "job", .path = "metrics"};
+    struct task_ref ref = {&job->tasks, t};
+    enum qz_status rc = QZ_OK;
 
-    qz_jv_child(at, "metrics", &sub);
-    if ((rc = qz_metrics_open(&job->metrics, mobj, &sub, qz_job_text_samples(job),
+    qz_metrics_close(&job->metrics);
+    if ((rc = qz_metrics_open(&job->metrics, mobj, &at, qz_job_text_samples(job),
                               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(gspec, "logprobs")),
-                              NULL, NULL, err)))
+                              job->tasks.n ? task_spec : NULL, &ref, err)))
         return rc;
-    if (job->metrics.n == 0)
-        return QZ_OK;
     /* A "component" metric of a mixture takes only the components' costs: the range
      * the cost would have (qz_sweep_cost_range). */
     for (size_t j = 0; j < job->metrics.n; j++) {
@@ -193,6 +198,21 @@ static enum qz_status open_metrics(const struct qz_jv *at, struct qz_job *job, s
         if (rc)
             return rc;
     }
+    return QZ_OK;
+}
+
+/* The job's metrics (common/metrics.h); a tasks job's are checked with the first
+ * task's reference answers (each task opens its own, mpi/session.c). Metrics are
+ * scored on the root's gathered top set: a job whose K at N samples exceeds
+ * output.top_gather_limit is refused (K only shrinks when samples are invalid). */
+static enum qz_status open_metrics(const struct qz_jv *at, struct qz_job *job, struct qz_error *err)
+{
+    double qmax = 0;
+    uint64_t k;
+    enum qz_status rc;
+
+    if ((rc = qz_job_open_metrics(job, 0, err)) || job->metrics.n == 0)
+        return rc;
     for (size_t i = 0; i < job->nq; i++)
         qmax = job->q_list[i] > qmax ? job->q_list[i] : qmax;
     k = qz_top_count(qz_mass(qmax, job->samples));

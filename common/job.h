@@ -85,6 +85,10 @@ enum qz_status qz_job_check_name(const struct qz_jv *at, const cJSON *obj, const
  * *hash is 0 only when it fails (QZ_ENOMEM). */
 enum qz_status qz_job_hash(const struct qz_job *job, uint64_t *hash, struct qz_error *err);
 
+/* (Re)open the job's metrics for task t (its reference answers put in with
+ * qz_task_scorer), or for the job itself when it has no tasks. */
+enum qz_status qz_job_open_metrics(struct qz_job *job, size_t t, struct qz_error *err);
+
 /* 1 if the job's generator draws text samples (else numbers). */
 int qz_job_text_samples(const struct qz_job *job);
 

@@ -44,7 +44,7 @@ static enum qz_status open_one(struct qz_metric *m, const cJSON *item, const str
         return rc;
     snprintf(m->name, sizeof m->name, "%s", item->string);
     m->scope = (enum qz_metric_scope)scope;
-    m->spec = task ? task(item, arg) : cJSON_Duplicate(item, 1);
+    m->spec = task && qz_metric_takes_reference(item) ? task(item, arg) : cJSON_Duplicate(item, 1);
     if (!m->spec)
         return qz_error_set(err, QZ_ENOMEM, "out of memory opening %s", sub.path);
     cJSON_DeleteItemFromObjectCaseSensitive(m->spec, "scope");
@@ -88,6 +88,19 @@ enum qz_status qz_metrics_open(struct qz_metrics *ms, const cJSON *obj, const st
     if (rc)
         qz_metrics_close(ms);
     return rc;
+}
+
+int qz_metric_takes_reference(const cJSON *spec)
+{
+    static const char *const matching[] = {"exact_match", "contains", "regex_match", NULL};
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(spec, "kind");
+
+    if (cJSON_GetObjectItemCaseSensitive(spec, "reference"))
+        return 1;
+    for (size_t i = 0; cJSON_IsString(kind) && matching[i]; i++)
+        if (strcmp(kind->valuestring, matching[i]) == 0)
+            return 1;
+    return 0;
 }
 
 void qz_metrics_close(struct qz_metrics *ms)

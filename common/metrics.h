@@ -46,6 +46,11 @@ enum qz_status qz_metrics_open(struct qz_metrics *ms, const cJSON *obj, const st
                                void *arg, struct qz_error *err);
 void qz_metrics_close(struct qz_metrics *ms);
 
+/* 1 if metric spec `spec` takes a task's reference answer (qz_task_scorer): its kind is
+ * a matching one (exact_match, contains, regex_match) or the job's spec names a
+ * "reference" itself. Other scorers are opened with the job's spec as it is. */
+int qz_metric_takes_reference(const cJSON *spec);
+
 /* Score the batch's b->n samples with metric m into out[0 .. n) (NaN: no score). */
 enum qz_status qz_metric_score(const struct qz_metric *m, const struct qz_batch *b, double *out,
                                struct qz_error *err);

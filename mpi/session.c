@@ -420,6 +420,9 @@ static enum qz_status run_tasks(struct qz_job *job, const struct session *cx, si
             job->seed = qz_task_seed(job_seed, t);
             qz_gen_close(&job->gen);
             rc = qz_gen_open(&job->gen, spec, &at, job->seed, err);
+            /* the task's metrics, with its reference answers */
+            if (rc == QZ_OK && job->metrics.n)
+                rc = qz_job_open_metrics(job, t, err);
         }
         if ((rc = qz_agree(MPI_COMM_WORLD, rc, err)) == QZ_OK) {
             if (is_root())

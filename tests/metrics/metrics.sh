@@ -170,4 +170,33 @@ assert r["metrics/len"].attrs["quantilized_mean"] == want
 assert len(r["sweep/metrics/has_e/mean"]) == 2
 PY
 
+# A tasks job: each task's run holds its own metrics.
+printf '%s\n' '{"id": "rivers", "prompt": "Write about rivers:"}' \
+    '{"id": "stones", "prompt": "Write about stones:"}' > prompts.jsonl
+printf '{"name": "tk", "seed": 5, "q": [0.1, 0.05], "samples": 120, "chunk_size": 20,
+  "tasks": "prompts.jsonl",
+  "generator": {"kind": "openai", "base_url": "%s", "model": "fake-model", "max_tokens": 12,
+    "prompt": "unused", "n": 4, "timeout_seconds": 20},
+  "utility": {"kind": "length"},
+  "metrics": {"len": {"kind": "length", "scope": "all"}, "e": {"kind": "regex", "pattern": "e"}}}\n' \
+    "$FAKE_URL" > tk.json
+runn tk 1 || bad "tasks on 1 rank: $(cat tk-1.err)"
+runn tk 3 || bad "tasks on 3 ranks: $(cat tk-3.err)"
+for id in rivers stones; do
+    check "tasks: task $id identical at 1 and 3 ranks" h5same tk-1.h5 "tk/tasks/$id" tk-3.h5 "tk/tasks/$id"
+done
+check "tasks: each task's metrics are its own top set's" "$QZ_PYTHON" - <<'PY'
+import h5py, re
+f = h5py.File("tk-3.h5", "r")
+means = []
+for t in ("rivers", "stones"):
+    r = f["runs/tk/tasks/" + t]
+    texts = [x.decode() if isinstance(x, bytes) else x for x in r["top/payload"][...]]
+    assert list(r["top/metrics/e"][...]) == [len(re.findall("e", x)) for x in texts], t
+    assert r["metrics/len"].attrs["evaluated"] == r.attrs["valid_samples"], t
+    assert len(r["sweep/metrics/e/mean"]) == 2
+    means.append(r["metrics/e"].attrs["quantilized_mean"])
+assert means[0] != means[1], means
+PY
+
 finish
