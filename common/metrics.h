@@ -28,7 +28,9 @@ struct qz_metric {
     char name[QZ_METRIC_NAME_MAX + 1];
     enum qz_metric_scope scope;
     struct qz_score sc; /* the open scorer */
-    cJSON *spec;        /* the spec it was opened with, without scope (owned) */
+    cJSON *spec;        /* the spec it was opened with, without scope (owned; NULL for a
+                           metric carried from an archive by select) */
+    char kind[32];      /* the recorded kind when it is not sc.ops->name ("" else) */
 };
 
 struct qz_metrics {

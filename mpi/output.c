@@ -412,7 +412,8 @@ static enum qz_status write_metrics(hid_t run, const struct qz_record *rec,
         if (!(rc = qz_h5_create_group(run, path, &group, w, err))) {
             if (qz_h5_write_attr(group, "scope", QZ_H5_STR,
                                  m->scope == QZ_METRIC_ALL ? "all" : "top") ||
-                qz_h5_write_attr(group, "kind", QZ_H5_STR, m->sc.ops->name) ||
+                qz_h5_write_attr(group, "kind", QZ_H5_STR,
+                                 m->kind[0] ? m->kind : m->sc.ops->name) ||
                 qz_h5_write_attr(group, "order", QZ_H5_I32, &order) ||
                 qz_h5_write_attr(group, "evaluated", QZ_H5_U64, &r->evaluated) ||
                 qz_h5_write_attr(group, "invalid", QZ_H5_U64, &r->invalid) ||

@@ -122,6 +122,24 @@ assert "base_mean" not in r["metrics/vt"].attrs and r["metrics/vt"].attrs["evalu
 assert list(r["samples/metrics"]) == ["harm", "v"]
 PY
 
+# select carries the metrics of scope "all" from the archive: no scorer is called, the
+# re-selected run at the source's q has the source's figures.
+qz_mpi 2 select all-3.h5 --run all --q 0.01 --name sel -o sel.h5 --no-progress > sel.out 2>&1 ||
+    bad "select: $(cat sel.out)"
+check "select: the metrics of scope all carried from the archive" "$QZ_PYTHON" - <<'PY'
+import h5py
+s = h5py.File("sel.h5", "r")["runs/sel"]
+r = h5py.File("all-3.h5", "r")["runs/all"]
+assert sorted(s["metrics"]) == ["harm", "v"], list(s["metrics"])  # vt (scope top) is not
+assert s["metrics/v"].attrs["order"] == 0 and s["metrics/harm"].attrs["order"] == 1
+for n in ("v", "harm"):
+    a, b = s["metrics"][n].attrs, r["metrics"][n].attrs
+    for k in b:
+        if k != "order":
+            assert a[k] == b[k], (n, k, a[k], b[k])
+    assert (s["top/metrics/" + n][...] == r["top/metrics/" + n][...]).all(), n
+PY
+
 # A stop and a resume give the record of an uninterrupted run.
 N=${QZ_METRICS_SAMPLES:-150000000}
 mixjob big 1e-5 "$N" ', "chunk_size": 16384, "checkpoint": {"every_seconds": 0.3},
