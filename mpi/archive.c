@@ -92,7 +92,8 @@ static void close_all(struct qz_archive *a)
 
 /* Collective: the staging file's groups and datasets. */
 static int create_layout(hid_t file, const char *run, const struct qz_job *job,
-                         const int want[QZ_AR_FIELDS], hid_t dset[QZ_AR_FIELDS])
+                         const int want[QZ_AR_FIELDS], hid_t dset[QZ_AR_FIELDS],
+                         hid_t mdset[QZ_METRICS_MAX])
 {
     const int version = QZ_FORMAT_VERSION;
     const char *mode = job->archive == QZ_ARCHIVE_ALL ? "all" : "utilities";
@@ -126,6 +127,17 @@ static int create_layout(hid_t file, const char *run, const struct qz_job *job,
         if (dset[f] < 0 || qz_h5_describe(dset[f], fields[f].description, fields[f].units))
             goto done;
     }
+    /* samples/metrics/NAME: every metric of scope "all" */
+    for (size_t k = 0; k < job->metrics.n; k++) {
+        char name[QZ_METRIC_NAME_MAX + 16];
+        if (job->metrics.m[k].scope != QZ_METRIC_ALL)
+            continue;
+        snprintf(name, sizeof name, "metrics/%s", job->metrics.m[k].name);
+        mdset[k] = H5Dcreate2(samples, name, H5T_IEEE_F64LE, space, lcpl, dcpl, H5P_DEFAULT);
+        if (mdset[k] < 0 ||
+            qz_h5_describe(mdset[k], "the metric of every sample (NaN: no score)", NULL))
+            goto done;
+    }
     ok = 1;
 done:
     if (space >= 0)
@@ -143,74 +155,43 @@ done:
     return ok;
 }
 
+/* Open the 1-D dataset at path into *dset: 1 when it holds n entries. */
+static int open_samples(hid_t file, const char *path, uint64_t n, hid_t *dset)
+{
+    hid_t space;
+    hsize_t got = 0;
+    int ok;
+
+    *dset = H5Dopen2(file, path, H5P_DEFAULT);
+    space = *dset >= 0 ? H5Dget_space(*dset) : -1;
+    ok = space >= 0 && H5Sget_simple_extent_ndims(space) == 1 &&
+         H5Sget_simple_extent_dims(space, &got, NULL) == 1 && got == n;
+    if (space >= 0)
+        H5Sclose(space);
+    return ok;
+}
+
 /* Collective: open the datasets of a staging file written before; they must fit. */
 static int open_layout(hid_t file, const char *run, const struct qz_job *job,
-                       const int want[QZ_AR_FIELDS], hid_t dset[QZ_AR_FIELDS])
+                       const int want[QZ_AR_FIELDS], hid_t dset[QZ_AR_FIELDS],
+                       hid_t mdset[QZ_METRICS_MAX])
 {
-    size_t len = strlen(run) + 32;
+    size_t len = strlen(run) + QZ_METRIC_NAME_MAX + 32;
     char *path = malloc(len);
     int ok = path != NULL;
 
     for (int f = 0; ok && f < QZ_AR_FIELDS; f++) {
-        hid_t space;
-        hsize_t n = 0;
         if (!want[f])
             continue;
         snprintf(path, len, "/runs/%s/samples/%s", run, fields[f].name);
-        dset[f] = H5Dopen2(file, path, H5P_DEFAULT);
-        space = dset[f] >= 0 ? H5Dget_space(dset[f]) : -1;
-        ok = space >= 0 && H5Sget_simple_extent_ndims(space) == 1 &&
-             H5Sget_simple_extent_dims(space, &n, NULL) == 1 && n == job->samples;
-        if (space >= 0)
-            H5Sclose(space);
+        ok = open_samples(file, path, job->samples, &dset[f]);
     }
-    free(path);
-    return ok;
-}
-
-/* Collective: samples/metrics/NAME of every metric of scope "all", created, or opened
- * (resume) and checked to hold N entries. */
-static int metric_layout(hid_t file, const char *run, const struct qz_job *job, int resume,
-                         hid_t mdset[QZ_METRICS_MAX])
-{
-    hsize_t n = job->samples, chunk = n < QZ_AR_CHUNK ? n : QZ_AR_CHUNK;
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), space = H5Screate_simple(1, &n, NULL);
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    size_t len = strlen(run) + QZ_METRIC_NAME_MAX + 32;
-    char *path = malloc(len);
-    int ok = path && dcpl >= 0 && space >= 0 && lcpl >= 0 && H5Pset_chunk(dcpl, 1, &chunk) >= 0 &&
-             H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) >= 0 &&
-             H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) >= 0 &&
-             H5Pset_create_intermediate_group(lcpl, 1) >= 0;
-
     for (size_t k = 0; ok && k < job->metrics.n; k++) {
-        const struct qz_metric *m = &job->metrics.m[k];
-        if (m->scope != QZ_METRIC_ALL)
+        if (job->metrics.m[k].scope != QZ_METRIC_ALL)
             continue;
-        snprintf(path, len, "/runs/%s/samples/metrics/%s", run, m->name);
-        if (resume) {
-            hid_t sp;
-            hsize_t got = 0;
-            mdset[k] = H5Dopen2(file, path, H5P_DEFAULT);
-            sp = mdset[k] >= 0 ? H5Dget_space(mdset[k]) : -1;
-            ok = sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1 &&
-                 H5Sget_simple_extent_dims(sp, &got, NULL) == 1 && got == job->samples;
-            if (sp >= 0)
-                H5Sclose(sp);
-        } else {
-            mdset[k] = H5Dcreate2(file, path, H5T_IEEE_F64LE, space, lcpl, dcpl, H5P_DEFAULT);
-            ok = mdset[k] >= 0 && qz_h5_describe(mdset[k],
-                                                 "the metric of every sample "
-                                                 "(NaN: no score, or invalid)",
-                                                 NULL) == QZ_OK;
-        }
+        snprintf(path, len, "/runs/%s/samples/metrics/%s", run, job->metrics.m[k].name);
+        ok = open_samples(file, path, job->samples, &mdset[k]);
     }
-    if (space >= 0)
-        H5Sclose(space);
-    if (dcpl >= 0)
-        H5Pclose(dcpl);
-    if (lcpl >= 0)
-        H5Pclose(lcpl);
     free(path);
     return ok;
 }
@@ -276,9 +257,8 @@ enum qz_status qz_archive_open(MPI_Comm comm, const char *path, const char *run,
     a->file = resume ? H5Fopen(path, H5F_ACC_RDWR, fapl)
                      : H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     H5Pclose(fapl);
-    ok = a->file >= 0 && (resume ? open_layout(a->file, run, job, want, a->dset)
-                                 : create_layout(a->file, run, job, want, a->dset));
-    ok = ok && metric_layout(a->file, run, job, resume, a->mdset);
+    ok = a->file >= 0 && (resume ? open_layout(a->file, run, job, want, a->dset, a->mdset)
+                                 : create_layout(a->file, run, job, want, a->dset, a->mdset));
     /* The metadata is final: put it on disk before any sample is drawn. */
     ok = ok && H5Fflush(a->file, H5F_SCOPE_GLOBAL) >= 0;
     MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm);
