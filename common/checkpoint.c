@@ -71,6 +71,9 @@ static enum qz_status check_bounds(const char *path, uint64_t file_size,
         return out_of_range(path, "invalid", err);
     if (h->text > 1)
         return out_of_range(path, "text", err);
+    for (int k = 0; k < QZ_CKPT_METRICS; k++)
+        if (h->metrics[k].count > h->samples_done || h->metrics[k].invalid > h->metrics[k].count)
+            return out_of_range(path, "metrics", err);
     if (h->archive_text_bytes > QZ_CKPT_BYTES_MAX)
         return out_of_range(path, "archive_text_bytes", err);
     for (uint32_t r = 0; r < h->ranks; r++) {

@@ -29,13 +29,21 @@
 #include "exactsum.h"
 
 #define QZ_CKPT_MAGIC "QZCKPT\r\n"
-#define QZ_CKPT_VERSION 6
+#define QZ_CKPT_VERSION 7 /* 7: the metrics' sums */
 #define QZ_CKPT_REPORT_WORDS 10
 /* Bounds of a checkpoint's counts (qz_ckpt_check): N and chunk_size as a job allows
  * (job.h), and byte counts. */
 #define QZ_CKPT_SAMPLES_MAX (1ULL << 53)
 #define QZ_CKPT_CHUNK_MAX (1ULL << 24)
 #define QZ_CKPT_BYTES_MAX (1ULL << 62)
+
+/* The sums of a metric of scope "all" over the valid samples done (README "Metrics"):
+ * Σx and Σx² over those with a score, how many were scored, how many gave none. */
+#define QZ_CKPT_METRICS 16
+struct qz_ckpt_metric {
+    struct qz_exactsum sum1, sum2;
+    uint64_t count, invalid;
+};
 
 struct qz_ckpt_header {
     char magic[8];
@@ -64,6 +72,8 @@ struct qz_ckpt_header {
     uint64_t outage_checkpoints; /* checkpoints written because the model servers were down */
     uint64_t reserved[4];        /* zero */
     uint64_t utf8_repaired;      /* generator statistics: texts repaired (was reserved: 0) */
+    struct qz_ckpt_metric metrics[QZ_CKPT_METRICS]; /* the job's metrics in its order (the
+                                                       ones of scope "all"; zero else) */
     uint64_t checksum;
 };
 

@@ -19,7 +19,7 @@
 static const char *const top_fields[] = {
     "name",       "description", "seed",       "q",       "samples", "samples_per_quantile",
     "chunk_size", "invalid",     "generator",  "utility", "cost",    "output",
-    "tasks",      "checkpoint",  "confidence", NULL,
+    "tasks",      "checkpoint",  "confidence", "metrics", NULL,
 };
 static const char *const output_fields[] = {"path", "top", "top_gather_limit", "archive", NULL};
 static const char *const archive_choices[] = {"none", "utilities", "all", NULL};
@@ -155,6 +155,74 @@ static enum qz_status open_backends(const struct qz_jv *at, struct qz_job *job,
     if (cspec && ((rc = qz_score_open(&job->cost, cspec, &sub, err)) ||
                   (rc = check_scorer(at, "cost", &job->cost, job, gspec, err))))
         return rc;
+    return QZ_OK;
+}
+
+struct task_ref {
+    const struct qz_tasks *tasks;
+    size_t t;
+};
+
+static cJSON *task_spec(const cJSON *spec, void *arg)
+{
+    const struct task_ref *r = arg;
+    return qz_task_scorer(r->tasks, r->t, spec);
+}
+
+enum qz_status qz_job_open_metrics(struct qz_job *job, size_t t, struct qz_error *err)
+{
+    const cJSON *mobj = cJSON_GetObjectItemCaseSensitive(job->json, "metrics");
+    const cJSON *gspec = cJSON_GetObjectItemCaseSensitive(job->json, "generator");
+    struct qz_jv at = {.file = job->file ? job->file : "job", .path = "metrics"};
+    struct task_ref ref = {&job->tasks, t};
+    enum qz_status rc = QZ_OK;
+
+    qz_metrics_close(&job->metrics);
+    if ((rc = qz_metrics_open(&job->metrics, mobj, &at, qz_job_text_samples(job),
+                              cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(gspec, "logprobs")),
+                              job->tasks.n ? task_spec : NULL, &ref, err)))
+        return rc;
+    /* A "component" metric of a mixture takes only the components' costs: the range
+     * the cost would have (qz_sweep_cost_range). */
+    for (size_t j = 0; j < job->metrics.n; j++) {
+        struct qz_metric *m = &job->metrics.m[j];
+        cJSON *tmp = cJSON_CreateObject();
+        if (m->sc.range.known || m->sc.ops != &qz_score_component_ops)
+            ;
+        else if (!tmp || !cJSON_AddItemReferenceToObject(tmp, "cost", m->spec) ||
+                 !cJSON_AddItemReferenceToObject(tmp, "generator", (cJSON *)gspec))
+            rc = qz_error_set(err, QZ_ENOMEM, "out of memory");
+        else
+            qz_sweep_cost_range(tmp, &m->sc.range);
+        cJSON_Delete(tmp);
+        if (rc)
+            return rc;
+    }
+    return QZ_OK;
+}
+
+/* The job's metrics (common/metrics.h); a tasks job's are checked with the first
+ * task's reference answers (each task opens its own, mpi/session.c). Metrics are
+ * scored on the root's gathered top set: a job whose K at N samples exceeds
+ * output.top_gather_limit is refused (K only shrinks when samples are invalid). */
+static enum qz_status open_metrics(const struct qz_jv *at, struct qz_job *job, struct qz_error *err)
+{
+    double qmax = 0;
+    uint64_t k;
+    enum qz_status rc;
+
+    if ((rc = qz_job_open_metrics(job, 0, err)) || job->metrics.n == 0)
+        return rc;
+    for (size_t i = 0; i < job->nq; i++)
+        qmax = job->q_list[i] > qmax ? job->q_list[i] : qmax;
+    k = qz_top_count(qz_mass(qmax, job->samples));
+    if (k > job->top_gather_limit)
+        return qz_jv_fail(at, "metrics", NULL, err,
+                          "metrics are scored on the top set gathered on rank 0, but its K = "
+                          "%llu (q = %g of %llu samples) is above output.top_gather_limit = %llu: "
+                          "raise the limit or lower q or samples",
+                          (unsigned long long)k, qmax, (unsigned long long)job->samples,
+                          (unsigned long long)job->top_gather_limit);
     return QZ_OK;
 }
 
@@ -365,7 +433,8 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
     if ((rc = parse_checkpoint(&at, job, err)) ||
         (rc = qz_jv_string(&at, job->json, "description", 0, NULL, &description, err)) ||
         (rc = check_utf8(&at, job->json, "description", err)) ||
-        (rc = open_backends(&at, job, err)) || (rc = load_tasks(&at, job, err)))
+        (rc = open_backends(&at, job, err)) || (rc = load_tasks(&at, job, err)) ||
+        (rc = open_metrics(&at, job, err)))
         goto fail;
     if (!cJSON_GetObjectItemCaseSensitive(job->json, "chunk_size") && job->gen.ops->chunk_hint)
         job->chunk_size = qz_chunk_from_hint(job->gen.ops->chunk_hint(job->gen.state));
@@ -471,6 +540,7 @@ enum qz_status qz_job_load(const char *path, struct qz_job *job, struct qz_error
 void qz_job_free(struct qz_job *job)
 {
     qz_tasks_free(&job->tasks);
+    qz_metrics_close(&job->metrics);
     qz_score_close(&job->cost);
     qz_score_close(&job->utility);
     qz_gen_close(&job->gen);

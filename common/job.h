@@ -14,6 +14,8 @@
 #include "confint.h"
 #include "error.h"
 #include "generator.h"
+#include "jsonv.h"
+#include "metrics.h"
 #include "runname.h"
 #include "scorer.h"
 #include "sha256.h"
@@ -59,6 +61,7 @@ struct qz_job {
     const char *ckpt_path;         /* checkpoint.path, or NULL (then "<output>.<name>.ckpt") */
     double confidence;             /* 1 - δ of the record's intervals, in (0, 1) */
     struct qz_ci_range cost_range; /* what the job says of its costs (qz_sweep_cost_range) */
+    struct qz_metrics metrics;     /* open metric scorers (README "Metrics"); n == 0: none */
 };
 
 /* Load and validate `path` into job. On failure job holds nothing to free and err
@@ -81,6 +84,10 @@ enum qz_status qz_job_check_name(const struct qz_jv *at, const cJSON *obj, const
  * way; a checkpoint holds it (checkpoint.h), so it must never change for a job. Never 0:
  * *hash is 0 only when it fails (QZ_ENOMEM). */
 enum qz_status qz_job_hash(const struct qz_job *job, uint64_t *hash, struct qz_error *err);
+
+/* (Re)open the job's metrics for task t (its reference answers put in with
+ * qz_task_scorer), or for the job itself when it has no tasks. */
+enum qz_status qz_job_open_metrics(struct qz_job *job, size_t t, struct qz_error *err);
 
 /* 1 if the job's generator draws text samples (else numbers). */
 int qz_job_text_samples(const struct qz_job *job);

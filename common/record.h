@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "generator.h"
+#include "metrics.h"
 #include "payload.h"
 #include "provenance.h"
 #include "sweep.h"
@@ -101,6 +102,11 @@ struct qz_record {
     double cost_base_ci_low, cost_base_ci_high;
     const char *cost_ci_method;
     double cost_bound_ucb;
+
+    /* Jobs with metrics (README "Metrics"): the job's metrics and one result each
+     * (metrics/NAME, top/metrics/NAME, sweep/metrics/NAME); NULL when none. */
+    const struct qz_metrics *metrics;
+    const struct qz_metric_result *metric_results;
 
     /* Jobs with a list of q: one row per q (sweep/), else NULL. */
     const struct qz_sweep_row *sweep;

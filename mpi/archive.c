@@ -54,6 +54,8 @@ void qz_archive_init(struct qz_archive *a)
     a->file = H5I_INVALID_HID;
     for (int f = 0; f < QZ_AR_FIELDS; f++)
         a->dset[f] = H5I_INVALID_HID;
+    for (int k = 0; k < QZ_METRICS_MAX; k++)
+        a->mdset[k] = H5I_INVALID_HID;
     a->text_file = MPI_FILE_NULL;
 }
 
@@ -76,6 +78,11 @@ static void close_all(struct qz_archive *a)
             H5Dclose(a->dset[f]);
         free(a->col[f]);
     }
+    for (int k = 0; k < QZ_METRICS_MAX; k++) {
+        if (a->mdset[k] >= 0)
+            H5Dclose(a->mdset[k]);
+        free(a->mcol[k]);
+    }
     if (a->file >= 0)
         H5Fclose(a->file);
     free(a->index);
@@ -85,7 +92,8 @@ static void close_all(struct qz_archive *a)
 
 /* Collective: the staging file's groups and datasets. */
 static int create_layout(hid_t file, const char *run, const struct qz_job *job,
-                         const int want[QZ_AR_FIELDS], hid_t dset[QZ_AR_FIELDS])
+                         const int want[QZ_AR_FIELDS], hid_t dset[QZ_AR_FIELDS],
+                         hid_t mdset[QZ_METRICS_MAX])
 {
     const int version = QZ_FORMAT_VERSION;
     const char *mode = job->archive == QZ_ARCHIVE_ALL ? "all" : "utilities";
@@ -119,6 +127,17 @@ static int create_layout(hid_t file, const char *run, const struct qz_job *job,
         if (dset[f] < 0 || qz_h5_describe(dset[f], fields[f].description, fields[f].units))
             goto done;
     }
+    /* samples/metrics/NAME: every metric of scope "all" */
+    for (size_t k = 0; k < job->metrics.n; k++) {
+        char name[QZ_METRIC_NAME_MAX + 16];
+        if (job->metrics.m[k].scope != QZ_METRIC_ALL)
+            continue;
+        snprintf(name, sizeof name, "metrics/%s", job->metrics.m[k].name);
+        mdset[k] = H5Dcreate2(samples, name, H5T_IEEE_F64LE, space, lcpl, dcpl, H5P_DEFAULT);
+        if (mdset[k] < 0 ||
+            qz_h5_describe(mdset[k], "the metric of every sample (NaN: no score)", NULL))
+            goto done;
+    }
     ok = 1;
 done:
     if (space >= 0)
@@ -136,26 +155,42 @@ done:
     return ok;
 }
 
+/* Open the 1-D dataset at path into *dset: 1 when it holds n entries. */
+static int open_samples(hid_t file, const char *path, uint64_t n, hid_t *dset)
+{
+    hid_t space;
+    hsize_t got = 0;
+    int ok;
+
+    *dset = H5Dopen2(file, path, H5P_DEFAULT);
+    space = *dset >= 0 ? H5Dget_space(*dset) : -1;
+    ok = space >= 0 && H5Sget_simple_extent_ndims(space) == 1 &&
+         H5Sget_simple_extent_dims(space, &got, NULL) == 1 && got == n;
+    if (space >= 0)
+        H5Sclose(space);
+    return ok;
+}
+
 /* Collective: open the datasets of a staging file written before; they must fit. */
 static int open_layout(hid_t file, const char *run, const struct qz_job *job,
-                       const int want[QZ_AR_FIELDS], hid_t dset[QZ_AR_FIELDS])
+                       const int want[QZ_AR_FIELDS], hid_t dset[QZ_AR_FIELDS],
+                       hid_t mdset[QZ_METRICS_MAX])
 {
-    size_t len = strlen(run) + 32;
+    size_t len = strlen(run) + QZ_METRIC_NAME_MAX + 32;
     char *path = malloc(len);
     int ok = path != NULL;
 
     for (int f = 0; ok && f < QZ_AR_FIELDS; f++) {
-        hid_t space;
-        hsize_t n = 0;
         if (!want[f])
             continue;
         snprintf(path, len, "/runs/%s/samples/%s", run, fields[f].name);
-        dset[f] = H5Dopen2(file, path, H5P_DEFAULT);
-        space = dset[f] >= 0 ? H5Dget_space(dset[f]) : -1;
-        ok = space >= 0 && H5Sget_simple_extent_ndims(space) == 1 &&
-             H5Sget_simple_extent_dims(space, &n, NULL) == 1 && n == job->samples;
-        if (space >= 0)
-            H5Sclose(space);
+        ok = open_samples(file, path, job->samples, &dset[f]);
+    }
+    for (size_t k = 0; ok && k < job->metrics.n; k++) {
+        if (job->metrics.m[k].scope != QZ_METRIC_ALL)
+            continue;
+        snprintf(path, len, "/runs/%s/samples/metrics/%s", run, job->metrics.m[k].name);
+        ok = open_samples(file, path, job->samples, &mdset[k]);
     }
     free(path);
     return ok;
@@ -200,6 +235,10 @@ enum qz_status qz_archive_open(MPI_Comm comm, const char *path, const char *run,
     for (int f = QZ_AR_UTILITY; f <= QZ_AR_VALUE; f++) /* the buffered float64 fields */
         if (want[f] && !(a->col[f] = malloc(a->cap * sizeof(double))))
             ok = 0;
+    for (size_t k = 0; k < job->metrics.n; k++)
+        if (job->metrics.m[k].scope == QZ_METRIC_ALL &&
+            !(a->mcol[k] = malloc(a->cap * sizeof(double))))
+            ok = 0;
     MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm);
     if (!all) {
         close_all(a);
@@ -218,8 +257,8 @@ enum qz_status qz_archive_open(MPI_Comm comm, const char *path, const char *run,
     a->file = resume ? H5Fopen(path, H5F_ACC_RDWR, fapl)
                      : H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     H5Pclose(fapl);
-    ok = a->file >= 0 && (resume ? open_layout(a->file, run, job, want, a->dset)
-                                 : create_layout(a->file, run, job, want, a->dset));
+    ok = a->file >= 0 && (resume ? open_layout(a->file, run, job, want, a->dset, a->mdset)
+                                 : create_layout(a->file, run, job, want, a->dset, a->mdset));
     /* The metadata is final: put it on disk before any sample is drawn. */
     ok = ok && H5Fflush(a->file, H5F_SCOPE_GLOBAL) >= 0;
     MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm);
@@ -310,6 +349,13 @@ enum qz_status qz_archive_put(struct qz_archive *a, uint64_t first, size_t n, co
     return a->text_file != MPI_FILE_NULL && texts ? keep_texts(a, first, n, texts, err) : QZ_OK;
 }
 
+void qz_archive_put_metric(struct qz_archive *a, size_t k, uint64_t first, size_t n,
+                           const double *scores)
+{
+    if (a->mcol[k])
+        memcpy(a->mcol[k] + (first - a->first), scores, n * sizeof *scores);
+}
+
 enum qz_status qz_archive_sync(MPI_Comm comm, struct qz_archive *a, uint64_t chunks,
                                struct qz_error *err)
 {
@@ -391,6 +437,10 @@ enum qz_status qz_archive_end_chunk(struct qz_archive *a, struct qz_error *err)
         qz_h5_kind_types(fields[f].kind, &ftype, &mtype);
         ok = qz_h5_write_range(a->dset[f], mtype, a->first, a->n, data) == QZ_OK;
     }
+    for (int k = 0; ok && k < QZ_METRICS_MAX; k++)
+        if (a->mdset[k] >= 0)
+            ok = qz_h5_write_range(a->mdset[k], H5T_NATIVE_DOUBLE, a->first, a->n, a->mcol[k]) ==
+                 QZ_OK;
     if (!ok)
         rc = qz_h5_fail(err, QZ_EIO,
                         "writing samples %llu to %llu to the archive failed (disk full?)",
@@ -472,6 +522,11 @@ enum qz_status qz_archive_close(MPI_Comm comm, struct qz_archive *a, int complet
         if (a->dset[f] >= 0) {
             ok &= H5Dclose(a->dset[f]) >= 0;
             a->dset[f] = H5I_INVALID_HID;
+        }
+    for (int k = 0; k < QZ_METRICS_MAX; k++)
+        if (a->mdset[k] >= 0) {
+            ok &= H5Dclose(a->mdset[k]) >= 0;
+            a->mdset[k] = H5I_INVALID_HID;
         }
     if (a->file >= 0)
         ok &= H5Fclose(a->file) >= 0;

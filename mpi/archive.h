@@ -15,6 +15,7 @@
  *   samples/utility  float64[N]  as scored (NaN: failed or not a number)
  *   samples/cost     float64[N]  with a cost scorer (NaN: failed)
  *   samples/value    float64[N]  archive "all" of numeric samples: the sample itself
+ *   samples/metrics/NAME float64[N]  every metric of scope "all" (NaN: no score)
  *
  * Text ("all" of text samples) goes as bytes plus offsets (parallel HDF5 cannot write
  * variable-length strings):
@@ -75,6 +76,10 @@ struct qz_archive {
         uint64_t chunk, first, n, bytes;
     } * pend_chunk;
     size_t pend_chunks, pend_chunk_cap;
+    /* Metrics of scope "all", by their position in the job (H5I_INVALID_HID and NULL
+     * for the others): samples/metrics/NAME and its buffered chunk. */
+    hid_t mdset[QZ_METRICS_MAX];
+    double *mcol[QZ_METRICS_MAX];
 };
 
 /* A closed archive (qz_archive_close does nothing to it). */
@@ -98,6 +103,11 @@ enum qz_status qz_archive_open(MPI_Comm comm, const char *path, const char *run,
 enum qz_status qz_archive_put(struct qz_archive *a, uint64_t first, size_t n, const double *utility,
                               const double *cost, const double *value, const struct qz_batch *texts,
                               struct qz_error *err);
+
+/* Local, after qz_archive_put of the same samples: their scores by metric k (of scope
+ * "all"), buffered with them. */
+void qz_archive_put_metric(struct qz_archive *a, size_t k, uint64_t first, size_t n,
+                           const double *scores);
 
 /* Local. Write the buffered chunk (independent MPI-IO). */
 enum qz_status qz_archive_end_chunk(struct qz_archive *a, struct qz_error *err);

@@ -33,6 +33,10 @@ struct ranker {
      * any rank), added exactly to sum1/sum2 when the chunk ends. */
     double lane1[4], lane2[4];
     struct qz_exactsum *sum1, *sum2;
+    /* Metrics of scope "all": this rank's sums (run_work.h), and room for a batch's
+     * scores (NULL when the job has none). */
+    struct qz_ckpt_metric *msum;
+    double *mbuf;
     uint64_t done;    /* samples drawn by this rank */
     uint64_t invalid; /* invalid samples excluded by this rank */
     /* Generators whose draws take long and can be abandoned (chunk_hint): the payload
@@ -53,6 +57,7 @@ struct snapshot {
     uint64_t ties_out;
     uint64_t done, invalid;
     struct qz_exactsum sum1, sum2; /* with a cost scorer */
+    struct qz_ckpt_metric *msum;   /* the metrics' sums (jobs with metrics of scope "all") */
     /* the generator's counts that describe samples (not work): failed, repaired */
     uint64_t gen_samples[3];
 };
@@ -153,6 +158,55 @@ static enum qz_status rank_range(struct ranker *rk, const struct qz_batch *b, co
     return QZ_OK;
 }
 
+/* Metrics of scope "all": score the batch and add each valid sample's score (u not
+ * NaN) to the exact sums, which depend only on the set of samples, never on the rank
+ * or the order. */
+static enum qz_status score_metrics_all(struct ranker *rk, const struct qz_batch *b,
+                                        const double *u, struct qz_error *err)
+{
+    const struct qz_metrics *ms = &rk->job->metrics;
+    enum qz_status rc;
+
+    for (size_t k = 0; k < ms->n; k++) {
+        struct qz_ckpt_metric *s = &rk->msum[k];
+        if (ms->m[k].scope != QZ_METRIC_ALL)
+            continue;
+        if ((rc = qz_metric_score(&ms->m[k], b, rk->mbuf, err))) {
+            char msg[sizeof err->msg];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            return qz_error_set(err, rc, "metrics.%s: %s", ms->m[k].name, msg);
+        }
+        for (size_t i = 0; i < b->n; i++) {
+            double x = rk->mbuf[i];
+            if (isnan(u[i]))
+                continue;
+            s->count++;
+            if (isnan(x)) {
+                s->invalid++;
+                continue;
+            }
+            qz_exactsum_add(&s->sum1, x);
+            qz_exactsum_add(&s->sum2, x * x);
+        }
+        if (rk->ar)
+            qz_archive_put_metric(rk->ar, k, b->first, b->n, rk->mbuf);
+    }
+    return QZ_OK;
+}
+
+void qz_metric_sums_over_ranks(MPI_Comm comm, size_t n, const struct qz_ckpt_metric *mine,
+                               const struct qz_ckpt_metric *base, struct qz_ckpt_metric *out)
+{
+    for (size_t k = 0; k < n; k++) {
+        uint64_t c[2] = {mine[k].count, mine[k].invalid};
+        qz_sum_over_ranks(comm, &mine[k].sum1, base ? &base[k].sum1 : NULL, &out[k].sum1);
+        qz_sum_over_ranks(comm, &mine[k].sum2, base ? &base[k].sum2 : NULL, &out[k].sum2);
+        MPI_Allreduce(MPI_IN_PLACE, c, 2, MPI_UINT64_T, MPI_SUM, comm);
+        out[k].count = c[0] + (base ? base[k].count : 0);
+        out[k].invalid = c[1] + (base ? base[k].invalid : 0);
+    }
+}
+
 /* Draw, score and rank the samples of one batch. */
 static enum qz_status run_batch(struct ranker *rk, struct qz_batch *b, uint64_t first, size_t n,
                                 struct qz_error *err)
@@ -183,6 +237,8 @@ static enum qz_status run_batch(struct ranker *rk, struct qz_batch *b, uint64_t 
             u = b->utility;
         }
     }
+    if (rk->mbuf && (rc = score_metrics_all(rk, b, u, err)))
+        return rc;
     for (; j + QZ_SCAN_BLOCK <= n; j += QZ_SCAN_BLOCK)
         if (block_has_candidate(u + j, rk->ts->thr) &&
             (rc = rank_range(rk, b, u, c, j, j + QZ_SCAN_BLOCK, err)))
@@ -260,6 +316,12 @@ static enum qz_status take_snapshot(struct snapshot *s, const struct ranker *rk,
         s->sum1 = *rk->sum1;
         s->sum2 = *rk->sum2;
     }
+    if (rk->mbuf) {
+        size_t bytes = rk->job->metrics.n * sizeof *s->msum;
+        if (!s->msum && !(s->msum = malloc(bytes)))
+            return qz_error_set(err, QZ_ENOMEM, "out of memory keeping the metrics' snapshot");
+        memcpy(s->msum, rk->msum, bytes);
+    }
     gen_sample_counts(rk->job, s->gen_samples);
     return QZ_OK;
 }
@@ -281,6 +343,8 @@ static enum qz_status roll_back(struct ranker *rk, const struct snapshot *s, str
         *rk->sum1 = s->sum1;
         *rk->sum2 = s->sum2;
     }
+    if (rk->mbuf && s->msum)
+        memcpy(rk->msum, s->msum, rk->job->metrics.n * sizeof *s->msum);
     memset(rk->lane1, 0, sizeof rk->lane1);
     memset(rk->lane2, 0, sizeof rk->lane2);
     if (rk->ar)
@@ -338,6 +402,7 @@ static enum qz_status checkpoint(MPI_Comm comm, const struct qz_job *job,
     h.archive_text_bytes = opt->archive_path ? w->archive.text_total : 0;
     qz_sum_over_ranks(comm, &w->cost_sum, &base->sum1, &h.cost_sum);
     qz_sum_over_ranks(comm, &w->cost_sq, &base->sum2, &h.cost_sq);
+    qz_metric_sums_over_ranks(comm, job->metrics.n, w->metric_sums, base->metrics, h.metrics);
     rc = qz_ckpt_write(comm, opt->ckpt_path, &h, &w->set, &w->payloads, err);
     took = MPI_Wtime() - t0;
     MPI_Allreduce(MPI_IN_PLACE, &took, 1, MPI_DOUBLE, MPI_MAX, comm);
@@ -502,6 +567,7 @@ static enum qz_status draw_all(MPI_Comm comm, const struct qz_job *job,
     double last_ckpt = MPI_Wtime(), last_ledger = last_ckpt, *rates = NULL;
     uint64_t done_at_ckpt = 0; /* this session's samples at its last checkpoint */
     int agreed = 0;            /* rc is the same on every rank already */
+    int need_mbuf = 0;         /* the job has metrics of scope "all" */
     enum qz_status rc;
 
     MPI_Comm_rank(comm, &rank);
@@ -514,12 +580,20 @@ static enum qz_status draw_all(MPI_Comm comm, const struct qz_job *job,
     rk.ar = opt->archive_path ? &w->archive : NULL;
     rk.sum1 = &w->cost_sum;
     rk.sum2 = &w->cost_sq;
+    rk.msum = w->metric_sums;
     rk.interruptible = job->gen.ops->chunk_hint != NULL || slow_scorer(&job->utility) ||
                        (job->cost.ops && slow_scorer(&job->cost));
+    for (size_t k = 0; k < job->metrics.n; k++)
+        if (job->metrics.m[k].scope == QZ_METRIC_ALL) {
+            rk.interruptible |= slow_scorer(&job->metrics.m[k].sc);
+            need_mbuf = 1;
+        }
     rk.stop_checks = rk.interruptible && opt->ckpt_path;
     memset(&snap, 0, sizeof snap);
     memset(&sched, 0, sizeof sched);
     rc = qz_batch_init(&b, job->chunk_size < QZ_BATCH_MAX ? job->chunk_size : QZ_BATCH_MAX, err);
+    if (rc == QZ_OK && need_mbuf && !(rk.mbuf = malloc(QZ_BATCH_MAX * sizeof *rk.mbuf)))
+        rc = qz_error_set(err, QZ_ENOMEM, "rank %d: out of memory for the metrics", rank);
     if (rc == QZ_OK)
         rc = qz_schedule_init(&sched, (size_t)size, err);
     all = malloc((size_t)size * sizeof *all);
@@ -644,6 +718,8 @@ done:
     qz_batch_free(&b);
     qz_schedule_free(&sched);
     free(snap.e);
+    free(snap.msum);
+    free(rk.mbuf);
     free(all);
     free(rates);
     free(start);
@@ -705,6 +781,12 @@ enum qz_status qz_draw_resume(MPI_Comm comm, const struct qz_job *job,
     qz_exactsum_init(&w->cost_sq);
     qz_exactsum_init(&w->base.sum1);
     qz_exactsum_init(&w->base.sum2);
+    for (size_t k = 0; k < QZ_CKPT_METRICS; k++) {
+        qz_exactsum_init(&w->metric_sums[k].sum1);
+        qz_exactsum_init(&w->metric_sums[k].sum2);
+        qz_exactsum_init(&w->base.metrics[k].sum1);
+        qz_exactsum_init(&w->base.metrics[k].sum2);
+    }
     qz_payload_init(&w->payloads);
     run->fig.samples = job->samples;
     run->fig.has_cost = job->cost.ops != NULL;
@@ -740,6 +822,7 @@ enum qz_status qz_draw_resume(MPI_Comm comm, const struct qz_job *job,
         qz_ckpt_report(&ck.h, &w->base.report);
         w->base.sum1 = ck.h.cost_sum;
         w->base.sum2 = ck.h.cost_sq;
+        memcpy(w->base.metrics, ck.h.metrics, sizeof w->base.metrics);
         ck_text_bytes = ck.h.archive_text_bytes;
         run->fig.checkpoints = ck.h.checkpoints;
         run->fig.checkpoint_seconds = ck.h.checkpoint_seconds;

@@ -1,6 +1,7 @@
 #include "gather.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -167,5 +168,113 @@ enum qz_status qz_gather_payloads(MPI_Comm comm, const struct qz_job *job, struc
         rc = qz_error_set(err, QZ_EINTERNAL, "the value of selected sample %llu has %u bytes",
                           (unsigned long long)run->fig.selected.index, (unsigned)value.len[0]);
     qz_texts_free(&value);
+    return qz_agree(comm, rc, err);
+}
+
+/* Root: sample i of the metrics' top set (entry e, payload i of pay) as a batch of one:
+ * a text sample from its gathered text; a numeric one drawn again by index (the
+ * generator contract: a sample depends only on (seed, index)), its value checked
+ * against the one kept while drawing. */
+static enum qz_status top_sample(const struct qz_job *job, const struct qz_entry *e,
+                                 const struct qz_texts *pay, size_t i, int text, struct qz_batch *b,
+                                 struct qz_error *err)
+{
+    enum qz_status rc;
+    double kept = e->utility;
+
+    qz_batch_begin(b, e->index, 1, text);
+    if (text) {
+        if ((rc = qz_batch_put_text(b, 0, pay->bytes + pay->off[i], pay->len[i], err)))
+            return rc;
+        b->value[0] = 0;
+        b->logprob_sum[0] = pay->logprob_sum[i];
+        b->tokens[0] = pay->tokens[i];
+    } else {
+        if ((rc = job->gen.ops->draw(job->gen.state, e->index, 1, b, err)))
+            return rc;
+        if (pay->len[i] == sizeof kept)
+            memcpy(&kept, pay->bytes + pay->off[i], sizeof kept);
+        if (memcmp(&kept, &b->value[0], sizeof kept) != 0)
+            return qz_error_set(err, QZ_EINTERNAL,
+                                "metrics: sample %llu drawn again is %.17g, not %.17g: the "
+                                "generator does not reproduce a sample by its index",
+                                (unsigned long long)e->index, b->value[0], kept);
+    }
+    b->utility[0] = e->utility;
+    b->cost[0] = e->cost;
+    return QZ_OK;
+}
+
+/* Root: score every metric on the n entries of the top set and compute the figures. */
+static enum qz_status score_metrics(const struct qz_job *job, struct qz_run *run,
+                                    const struct qz_texts *pay, struct qz_error *err)
+{
+    const struct qz_entry *top = run->root.metric_top;
+    size_t n = run->root.metric_top_n, nm = job->metrics.n;
+    struct qz_metric_result *res = calloc(nm, sizeof *res);
+    struct qz_batch b;
+    enum qz_status rc = QZ_OK;
+
+    memset(&b, 0, sizeof b);
+    if (!res)
+        return qz_error_set(err, QZ_ENOMEM, "out of memory for the metrics");
+    run->root.metrics = res;
+    for (size_t j = 0; j < nm; j++) {
+        res[j].top = malloc((n ? n : 1) * sizeof *res[j].top);
+        res[j].sweep = job->sweep ? malloc(job->nq * sizeof *res[j].sweep) : NULL;
+        if (!res[j].top || (job->sweep && !res[j].sweep))
+            return qz_error_set(err, QZ_ENOMEM, "out of memory for the metrics");
+    }
+    if ((rc = qz_batch_init(&b, 1, err)))
+        return rc;
+    for (size_t i = 0; i < n && !rc; i++) {
+        rc = top_sample(job, &top[i], pay, i, run->fig.text, &b, err);
+        for (size_t j = 0; j < nm && !rc; j++)
+            if ((rc = qz_metric_score(&job->metrics.m[j], &b, &res[j].top[i], err))) {
+                char msg[sizeof err->msg];
+                snprintf(msg, sizeof msg, "%s", err->msg);
+                qz_error_set(err, rc, "metrics.%s: sample %llu: %s", job->metrics.m[j].name,
+                             (unsigned long long)top[i].index, msg);
+            }
+    }
+    qz_batch_free(&b);
+    for (size_t j = 0; j < nm && !rc; j++) {
+        const struct qz_ci_range *range = &job->metrics.m[j].sc.range;
+        res[j].evaluated = n;
+        for (size_t i = 0; i < n; i++)
+            res[j].invalid += isnan(res[j].top[i]) != 0;
+        if (job->metrics.m[j].scope == QZ_METRIC_ALL) {
+            res[j].evaluated = run->fig.metric_count[j];
+            res[j].invalid = run->fig.metric_invalid[j];
+            res[j].has_base = 1;
+            res[j].base = run->fig.metric_base[j];
+        }
+        qz_metric_quantilized(res[j].top, run->fig.top_count, run->fig.mass, job->q, range,
+                              run->fig.confidence, &res[j].quantilized);
+        for (size_t r = 0; job->sweep && r < job->nq; r++) {
+            const struct qz_sweep_row *row = &run->root.sweep[r];
+            qz_metric_quantilized(res[j].top, row->top_count, row->mass, row->q, range,
+                                  run->fig.confidence, &res[j].sweep[r]);
+        }
+    }
+    return rc;
+}
+
+enum qz_status qz_gather_metrics(MPI_Comm comm, const struct qz_job *job, struct qz_run *run,
+                                 struct qz_error *err)
+{
+    struct qz_texts pay;
+    int rank;
+    enum qz_status rc;
+
+    if (job->metrics.n == 0)
+        return QZ_OK;
+    MPI_Comm_rank(comm, &rank);
+    if ((rc = collect(comm, &run->work->payloads, run->root.metric_top,
+                      rank == 0 ? run->root.metric_top_n : 0, &pay, err)))
+        return rc;
+    if (rank == 0)
+        rc = score_metrics(job, run, &pay, err);
+    qz_texts_free(&pay);
     return qz_agree(comm, rc, err);
 }

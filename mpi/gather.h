@@ -16,4 +16,12 @@
 enum qz_status qz_gather_payloads(MPI_Comm comm, const struct qz_job *job, struct qz_run *run,
                                   struct qz_error *err);
 
+/* Collective, after qz_gather_payloads, for jobs with metrics: every metric scored on
+ * the root on the top set of the job's largest q (run->root.metric_top): text
+ * samples from their texts gathered here, numeric samples drawn again by index (their
+ * values checked against the ones kept while drawing); then each metric's E_Q at the
+ * run's q and every sweep row (run->root.metrics). */
+enum qz_status qz_gather_metrics(MPI_Comm comm, const struct qz_job *job, struct qz_run *run,
+                                 struct qz_error *err);
+
 #endif

@@ -12,6 +12,7 @@
 #include "job.h"
 #include "output.h"
 #include "runname.h"
+#include "select.h"
 #include "sweep.h"
 
 #define QZ_READ_BLOCK ((size_t)1 << 20) /* samples read per H5Dread */
@@ -317,6 +318,152 @@ const struct qz_scorer_ops qz_score_archived_ops = {
     .needs_numbers = 1,
 };
 
+/* Metrics carried from an archive: the scores of samples/metrics/NAME, read by index
+ * (no scorer is called). */
+struct qz_scorer {
+    hid_t dset;
+};
+
+static enum qz_status archived_metric_score(struct qz_scorer *s, const struct qz_batch *b,
+                                            double *out, struct qz_error *err)
+{
+    struct qz_h5_quiet quiet;
+    enum qz_status rc;
+
+    qz_h5_silence(&quiet);
+    rc = qz_h5_read_range(s->dset, H5T_NATIVE_DOUBLE, b->first, b->n, out);
+    if (rc)
+        rc = qz_h5_fail(err, rc, "cannot read the archived metric of samples %llu to %llu",
+                        (unsigned long long)b->first, (unsigned long long)(b->first + b->n - 1));
+    qz_h5_restore(&quiet);
+    return rc;
+}
+
+static void archived_metric_close(struct qz_scorer *s)
+{
+    if (s && s->dset >= 0)
+        H5Dclose(s->dset);
+    free(s);
+}
+
+static const struct qz_scorer_ops archived_metric_ops = {
+    .name = "archived",
+    .open = NULL,
+    .score = archived_metric_score,
+    .close = archived_metric_close,
+};
+
+/* One source metric, as found in the source run. */
+struct found_metric {
+    char name[QZ_METRIC_NAME_MAX + 1];
+    int order;
+};
+
+static herr_t list_metric(hid_t g, const char *name, const H5L_info_t *info, void *arg)
+{
+    struct found_metric *f = arg;
+    size_t n = 0;
+    (void)g;
+    (void)info;
+    while (n < QZ_METRICS_MAX && f[n].name[0])
+        n++;
+    if (n < QZ_METRICS_MAX && strlen(name) <= QZ_METRIC_NAME_MAX)
+        snprintf(f[n].name, sizeof f[n].name, "%s", name);
+    return 0;
+}
+
+static int by_order(const void *a, const void *b)
+{
+    const struct found_metric *x = a, *y = b;
+    return (x->order > y->order) - (x->order < y->order);
+}
+
+/* The source run's metrics of scope "all" (its samples/metrics/NAME), carried into the
+ * re-selected job in their order: the same figures from the archived scores. */
+static enum qz_status carry_metrics(const struct qz_archive_select *a, struct qz_job *job,
+                                    struct qz_error *err)
+{
+    struct qz_generator *g = job->gen.state;
+    struct found_metric f[QZ_METRICS_MAX];
+    cJSON *mobj = NULL;
+    size_t len = strlen(a->run) + QZ_METRIC_NAME_MAX + 64, n = 0;
+    char *where = malloc(len);
+    struct qz_h5_quiet quiet;
+    enum qz_status rc = QZ_OK;
+
+    if (!where)
+        return qz_error_set(err, QZ_ENOMEM, "out of memory");
+    memset(f, 0, sizeof f);
+    qz_h5_silence(&quiet);
+    snprintf(where, len, "/runs/%s/samples/metrics", a->run);
+    if (H5Lexists(g->file, where, H5P_DEFAULT) > 0) {
+        hid_t grp = H5Gopen2(g->file, where, H5P_DEFAULT);
+        if (grp < 0 || H5Literate(grp, H5_INDEX_NAME, H5_ITER_INC, NULL, list_metric, f) < 0)
+            rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot list %s", a->file, where);
+        if (grp >= 0)
+            H5Gclose(grp);
+    }
+    while (n < QZ_METRICS_MAX && f[n].name[0]) {
+        hid_t mg;
+        snprintf(where, len, "/runs/%s/metrics/%s", a->run, f[n].name);
+        mg = H5Gopen2(g->file, where, H5P_DEFAULT);
+        if (mg < 0 || qz_h5_read_num_attr(mg, "order", H5T_NATIVE_INT, &f[n].order, NULL))
+            rc = qz_error_set(err, QZ_EARGS, "%s: run \"%s\" has samples/metrics/%s but no %s",
+                              a->file, a->run, f[n].name, where);
+        if (mg >= 0)
+            H5Gclose(mg);
+        n++;
+    }
+    qsort(f, n, sizeof f[0], by_order);
+    if (!rc && n && qz_top_count(qz_mass(a->q, job->samples)) > job->top_gather_limit)
+        rc = qz_error_set(err, QZ_EARGS,
+                          "%s: run \"%s\" has metrics, scored on the top set gathered on rank "
+                          "0, but K at q = %g is above its top_gather_limit = %llu",
+                          a->file, a->run, a->q, (unsigned long long)job->top_gather_limit);
+    if (!rc && n && !(mobj = cJSON_AddObjectToObject(job->json, "metrics")))
+        rc = qz_error_set(err, QZ_ENOMEM, "out of memory");
+    for (size_t k = 0; k < n && !rc; k++) {
+        struct qz_metric *m = &job->metrics.m[k];
+        struct qz_scorer *s = malloc(sizeof *s);
+        char *kind = NULL, *method = NULL;
+        hid_t mg;
+        cJSON *spec = cJSON_AddObjectToObject(mobj, f[k].name);
+        if (!s || !spec) {
+            free(s);
+            rc = qz_error_set(err, QZ_ENOMEM, "out of memory");
+            break;
+        }
+        job->metrics.n = k + 1;
+        snprintf(m->name, sizeof m->name, "%s", f[k].name);
+        m->scope = QZ_METRIC_ALL;
+        m->sc.ops = &archived_metric_ops;
+        m->sc.state = s;
+        snprintf(where, len, "/runs/%s/samples/metrics/%s", a->run, f[k].name);
+        s->dset = H5Dopen2(g->file, where, H5P_DEFAULT);
+        snprintf(where, len, "/runs/%s/metrics/%s", a->run, f[k].name);
+        mg = H5Gopen2(g->file, where, H5P_DEFAULT);
+        if (s->dset < 0 || mg < 0 || qz_h5_read_string_attr(mg, "kind", &kind, NULL) ||
+            qz_h5_read_string_attr(mg, "ci_method", &method, NULL))
+            rc = qz_error_set(err, QZ_EARGS, "%s: run \"%s\": metric %s is incomplete", a->file,
+                              a->run, f[k].name);
+        else {
+            /* what the source knew of the values: 0/1 when its interval was exact */
+            snprintf(m->kind, sizeof m->kind, "%s", kind);
+            if (strcmp(method, "clopper-pearson") == 0)
+                m->sc.range = (struct qz_ci_range){1, 0.0, 1.0, 1};
+            cJSON_AddStringToObject(spec, "kind", "archived");
+            cJSON_AddStringToObject(spec, "scope", "all");
+        }
+        if (mg >= 0)
+            H5Gclose(mg);
+        free(kind);
+        free(method);
+    }
+    qz_h5_restore(&quiet);
+    free(where);
+    return rc;
+}
+
 enum qz_status qz_gen_archive_job(const struct qz_archive_select *a, struct qz_job *job,
                                   struct qz_error *err)
 {
@@ -418,6 +565,8 @@ enum qz_status qz_gen_archive_job(const struct qz_archive_select *a, struct qz_j
         if (spec)
             cJSON_AddItemToObject(job->json, "cost", spec);
     }
+    if (!rc)
+        rc = carry_metrics(a, job, err);
 done:
     cJSON_Delete(j);
     cJSON_Delete(gen);

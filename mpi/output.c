@@ -347,6 +347,117 @@ static enum qz_status write_sweep(hid_t run, const struct qz_record *rec,
     return rc;
 }
 
+/* Under `parent` of the run: group NAME with the datasets of one metric's figures
+ * (f[0 .. n)) as mean, stderr, ci_low, ci_high. */
+static enum qz_status write_metric_sweep(hid_t run, const char *name, const struct qz_metric_fig *f,
+                                         size_t n, const struct qz_h5_where *w,
+                                         struct qz_error *err)
+{
+    static const struct {
+        const char *name;
+        size_t offset;
+        const char *description;
+    } cols[] = {
+        {"mean", offsetof(struct qz_metric_fig, mean), "E_Q[metric] at each q of the sweep"},
+        {"stderr", offsetof(struct qz_metric_fig, stderr_), "the standard error of E_Q[metric]"},
+        {"ci_low", offsetof(struct qz_metric_fig, low), "the lower end of E_Q[metric]'s interval"},
+        {"ci_high", offsetof(struct qz_metric_fig, high),
+         "the upper end of E_Q[metric]'s interval"},
+    };
+    char *path = qz_h5_join_path("sweep/metrics", name);
+    double *col = malloc((n ? n : 1) * sizeof *col);
+    hid_t group = H5I_INVALID_HID;
+    enum qz_status rc, rc2;
+
+    if (!path || !col) {
+        free(path);
+        free(col);
+        return qz_error_set(err, QZ_ENOMEM, "%s: out of memory", w->path);
+    }
+    rc = qz_h5_create_group(run, path, &group, w, err);
+    for (size_t c = 0; c < sizeof cols / sizeof cols[0] && !rc; c++) {
+        for (size_t i = 0; i < n; i++)
+            memcpy(&col[i], (const char *)&f[i] + cols[c].offset, sizeof col[i]);
+        if ((rc = qz_h5_write_dataset_1d(group, cols[c].name, QZ_H5_F64, n, col,
+                                         cols[c].description, NULL)))
+            rc = qz_h5_fail(err, rc, "%s: cannot write %s/%s/%s", w->path, w->group, path,
+                            cols[c].name);
+    }
+    if (group >= 0) {
+        rc2 = qz_h5_close_group(group, w, err);
+        rc = rc ? rc : rc2;
+    }
+    free(path);
+    free(col);
+    return rc;
+}
+
+/* metrics/NAME (attributes), top/metrics/NAME when top/ is written by the root, and
+ * sweep/metrics/NAME for a sweep (README "Metrics"). */
+static enum qz_status write_metrics(hid_t run, const struct qz_record *rec,
+                                    const struct qz_h5_where *w, struct qz_error *err)
+{
+    enum qz_status rc = QZ_OK, rc2;
+
+    for (size_t j = 0; j < rec->metrics->n && !rc; j++) {
+        const struct qz_metric *m = &rec->metrics->m[j];
+        const struct qz_metric_result *r = &rec->metric_results[j];
+        const struct qz_metric_fig *qf = &r->quantilized, *bf = &r->base;
+        char *path = qz_h5_join_path("metrics", m->name);
+        hid_t group = H5I_INVALID_HID;
+        int order = (int)j;
+
+        if (!path)
+            return qz_error_set(err, QZ_ENOMEM, "%s: out of memory", w->path);
+        if (!(rc = qz_h5_create_group(run, path, &group, w, err))) {
+            if (qz_h5_write_attr(group, "scope", QZ_H5_STR,
+                                 m->scope == QZ_METRIC_ALL ? "all" : "top") ||
+                qz_h5_write_attr(group, "kind", QZ_H5_STR,
+                                 m->kind[0] ? m->kind : m->sc.ops->name) ||
+                qz_h5_write_attr(group, "order", QZ_H5_I32, &order) ||
+                qz_h5_write_attr(group, "evaluated", QZ_H5_U64, &r->evaluated) ||
+                qz_h5_write_attr(group, "invalid", QZ_H5_U64, &r->invalid) ||
+                qz_h5_write_attr(group, "quantilized_mean", QZ_H5_F64, &qf->mean) ||
+                qz_h5_write_attr(group, "quantilized_stderr", QZ_H5_F64, &qf->stderr_) ||
+                qz_h5_write_attr(group, "quantilized_ci_low", QZ_H5_F64, &qf->low) ||
+                qz_h5_write_attr(group, "quantilized_ci_high", QZ_H5_F64, &qf->high) ||
+                qz_h5_write_attr(group, "ci_method", QZ_H5_STR, qz_ci_method_name(qf->method)) ||
+                (r->has_base && (qz_h5_write_attr(group, "base_mean", QZ_H5_F64, &bf->mean) ||
+                                 qz_h5_write_attr(group, "base_stderr", QZ_H5_F64, &bf->stderr_) ||
+                                 qz_h5_write_attr(group, "base_ci_low", QZ_H5_F64, &bf->low) ||
+                                 qz_h5_write_attr(group, "base_ci_high", QZ_H5_F64, &bf->high))))
+                rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot write the attributes of %s/%s", w->path,
+                                w->group, path);
+            rc2 = qz_h5_close_group(group, w, err);
+            rc = rc ? rc : rc2;
+        }
+        free(path);
+        if (!rc && rec->top_stored && rec->top) {
+            char *tpath = qz_h5_join_path("top/metrics", m->name);
+            hid_t tg = H5I_INVALID_HID;
+            if (!tpath)
+                return qz_error_set(err, QZ_ENOMEM, "%s: out of memory", w->path);
+            /* the dataset top/metrics/NAME: its group is top/metrics */
+            tpath[strlen("top/metrics")] = '\0';
+            if (j > 0 && (tg = H5Gopen2(run, tpath, H5P_DEFAULT)) < 0)
+                rc = qz_h5_fail(err, QZ_EHDF5, "%s: cannot open %s/%s", w->path, w->group, tpath);
+            if (!rc && (j > 0 || !(rc = qz_h5_create_group(run, tpath, &tg, w, err)))) {
+                if ((rc = qz_h5_write_dataset_1d(tg, m->name, QZ_H5_F64, rec->top_count, r->top,
+                                                 "the metric of each top-set entry, best first",
+                                                 NULL)))
+                    rc = qz_h5_fail(err, rc, "%s: cannot write %s/top/metrics/%s", w->path,
+                                    w->group, m->name);
+                rc2 = qz_h5_close_group(tg, w, err);
+                rc = rc ? rc : rc2;
+            }
+            free(tpath);
+        }
+        if (!rc && rec->sweep && r->sweep)
+            rc = write_metric_sweep(run, m->name, r->sweep, rec->nsweep, w, err);
+    }
+    return rc;
+}
+
 /* Open /runs, creating it in a new file. */
 static enum qz_status open_runs(hid_t file, hid_t *runs, const char *path, struct qz_error *err)
 {
@@ -403,8 +514,10 @@ fill:
         goto done;
     if (!(rc = put_fields(run, QZ_GROUP_RUN, rec, 0, &w_run, err)) &&
         !(rc = rec->sweep ? write_sweep(run, rec, &w_run, err) : QZ_OK) &&
-        !(rc = write_selected(run, rec, &w_sel, err)) && rec->top_stored && rec->top)
-        rc = qz_output_top_serial(run, rec, &w_top, err);
+        !(rc = write_selected(run, rec, &w_sel, err)) &&
+        !(rc = rec->top_stored && rec->top ? qz_output_top_serial(run, rec, &w_top, err) : QZ_OK) &&
+        rec->metrics)
+        rc = write_metrics(run, rec, &w_run, err);
     enum qz_status rc2 = qz_h5_close_group(run, &w_run, err);
     rc = rc ? rc : rc2;
 done:

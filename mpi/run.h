@@ -23,6 +23,7 @@
 
 #include "generator.h"
 #include "job.h"
+#include "metrics.h"
 #include "payload.h"
 #include "sweep.h"
 #include "topset.h"
@@ -74,6 +75,10 @@ struct qz_run_figures {
     double top_effective_size;
     double cost_bound_ucb;
     struct qz_sweep_ci sweep_ci; /* what the sweep's intervals need */
+    /* Metrics of scope "all" (in the job's order; zero for the others): valid samples
+     * scored, how many gave no score, and E_γ[metric] with its interval. */
+    uint64_t metric_count[QZ_METRICS_MAX], metric_invalid[QZ_METRICS_MAX];
+    struct qz_metric_fig metric_base[QZ_METRICS_MAX];
     uint64_t checkpoints;        /* written by this run, earlier sessions included */
     double checkpoint_seconds;   /* time spent writing them (max over ranks, summed) */
     uint64_t resumes;            /* times this run was resumed from a checkpoint */
@@ -96,6 +101,11 @@ struct qz_run_root {
     struct qz_texts selected_text; /* other text jobs: the selected sample's payload */
     double selected_value;         /* numeric jobs: the selected sample's value */
     struct qz_sweep_row *sweep;    /* jobs with a list of q: one row per q (owned) */
+    /* Jobs with metrics: the top set of the job's largest q, best first (owned), and
+     * one result per metric (owned; qz_metric_results_free). */
+    struct qz_entry *metric_top;
+    size_t metric_top_n;
+    struct qz_metric_result *metrics;
 };
 
 /* Runs above the gather limit whose job writes top/: this rank's even slice of the

@@ -6,6 +6,7 @@
 #include <mpi.h>
 
 #include "archive.h"
+#include "checkpoint.h"
 #include "exactsum.h"
 #include "payload.h"
 #include "run.h"
@@ -19,6 +20,7 @@ struct qz_run_base {
     struct qz_gen_stats stats;     /* generator statistics so far */
     struct qz_gen_report report;   /* the counts of the generator's report so far */
     struct qz_exactsum sum1, sum2; /* Σc and Σc² over their valid samples */
+    struct qz_ckpt_metric metrics[QZ_CKPT_METRICS]; /* the metrics' sums (scope "all") */
 };
 
 struct qz_run_work {
@@ -32,6 +34,8 @@ struct qz_run_work {
     struct qz_archive archive;   /* open while drawing, when the job archives */
     struct qz_exactsum cost_sum; /* this rank's Σc over valid samples (with a cost scorer) */
     struct qz_exactsum cost_sq;  /* and Σc² */
+    /* This rank's sums of each metric of scope "all" over its valid samples. */
+    struct qz_ckpt_metric metric_sums[QZ_CKPT_METRICS];
 };
 
 /* Local: keep a numeric sample's value as its payload (only one whose bits differ
@@ -42,6 +46,11 @@ enum qz_status qz_run_put_value(struct qz_payloads *pl, uint64_t index, double v
 /* Collective: the exact sums of all ranks (and of base, counted once), on every rank. */
 void qz_sum_over_ranks(MPI_Comm comm, const struct qz_exactsum *mine,
                        const struct qz_exactsum *base, struct qz_exactsum *out);
+
+/* Collective: the metrics' sums of all ranks (and of base, counted once), on every
+ * rank, for the job's n metrics. */
+void qz_metric_sums_over_ranks(MPI_Comm comm, size_t n, const struct qz_ckpt_metric *mine,
+                               const struct qz_ckpt_metric *base, struct qz_ckpt_metric *out);
 
 /* Collective: the generator's statistics summed over the ranks, plus base's. */
 /* Collective: the generator's reports of all ranks as one, plus the counts in base

@@ -36,9 +36,16 @@ static enum qz_status select_gathered(MPI_Comm comm, const struct qz_job *job, i
         else if (sweep_here && (rc = qz_sweep(ts->e, ts->n, fig->valid, job->seed, job->q_list,
                                               job->nq, fig->cost_base_mean, run->root.sweep, err)))
             ;
+        else if (job->metrics.n && !(run->root.metric_top = malloc(ts->n * sizeof *ts->e)))
+            rc = qz_error_set(err, QZ_ENOMEM, "out of memory for the metrics' top set");
         else {
             if (sweep_here)
                 qz_sweep_intervals(ts->e, run->root.sweep, job->nq, &fig->sweep_ci);
+            /* Metrics are scored on the top set of the largest q (mpi/gather.h). */
+            if (job->metrics.n) {
+                memcpy(run->root.metric_top, ts->e, ts->n * sizeof *ts->e);
+                run->root.metric_top_n = ts->n;
+            }
             /* The sweep needed the best sweep_k; the run's own top set is its K. */
             qz_topset_truncate(ts->e, &ts->n, &ts->ties_out, fig->top_count);
             run->root.top = ts->e;
@@ -330,6 +337,38 @@ static void base_intervals(const struct qz_job *job, double s1, double s2,
     fig->cost_bound_ucb = ci->base_cost_ucb / job->q;
 }
 
+/* Collective: E_γ of every metric of scope "all" from the exact sums of all ranks and
+ * of the sessions before (fig->confidence set). */
+static enum qz_status metric_base(MPI_Comm comm, const struct qz_job *job, struct qz_run *run,
+                                  struct qz_error *err)
+{
+    const struct qz_metrics *ms = &job->metrics;
+    struct qz_ckpt_metric *t;
+    int any = 0;
+    enum qz_status rc = QZ_OK;
+
+    for (size_t k = 0; k < ms->n; k++)
+        any |= ms->m[k].scope == QZ_METRIC_ALL;
+    if (!any)
+        return QZ_OK;
+    if (!(t = malloc(ms->n * sizeof *t)))
+        rc = qz_error_set(err, QZ_ENOMEM, "out of memory for the metrics' sums");
+    if ((rc = qz_agree(comm, rc, err)))
+        return rc;
+    qz_metric_sums_over_ranks(comm, ms->n, run->work->metric_sums, run->work->base.metrics, t);
+    for (size_t k = 0; k < ms->n; k++) {
+        if (ms->m[k].scope != QZ_METRIC_ALL)
+            continue;
+        run->fig.metric_count[k] = t[k].count;
+        run->fig.metric_invalid[k] = t[k].invalid;
+        qz_metric_base(qz_exactsum_value(&t[k].sum1), qz_exactsum_value(&t[k].sum2),
+                       t[k].count - t[k].invalid, &ms->m[k].sc.range, run->fig.confidence,
+                       &run->fig.metric_base[k]);
+    }
+    free(t);
+    return QZ_OK;
+}
+
 enum qz_status qz_select_global(MPI_Comm comm, const struct qz_job *job, struct qz_run *run,
                                 struct qz_error *err)
 {
@@ -360,6 +399,8 @@ enum qz_status qz_select_global(MPI_Comm comm, const struct qz_job *job, struct 
         base_intervals(job, qz_exactsum_value(&s1), qz_exactsum_value(&s2), fig);
     } else
         base_intervals(job, NAN, NAN, fig);
+    if ((rc = metric_base(comm, job, run, err)))
+        return rc;
     prefilter(comm, &w->set, fig->sweep_k);
     qz_topset_finish(&w->set);
     qz_topset_truncate(w->set.e, &w->set.n, &w->set.ties_out, fig->sweep_k);

@@ -156,6 +156,8 @@ static void fill_record(struct qz_record *rec, const struct qz_job *job, const s
     rec->cost_bound_ucb = res->cost_bound_ucb;
     rec->sweep = job->sweep ? run->root.sweep : NULL;
     rec->nsweep = job->sweep ? job->nq : 0;
+    rec->metrics = job->metrics.n ? &job->metrics : NULL;
+    rec->metric_results = run->root.metrics;
     rec->checkpoints = res->checkpoints;
     rec->checkpoint_seconds = res->checkpoint_seconds;
     rec->resumes = res->resumes;
@@ -343,6 +345,8 @@ static enum qz_status run_one(struct qz_job *job, const char *name, const char *
         rc = qz_select_global(MPI_COMM_WORLD, job, &run, err);
     if (rc == QZ_OK)
         rc = qz_gather_payloads(MPI_COMM_WORLD, job, &run, err);
+    if (rc == QZ_OK)
+        rc = qz_gather_metrics(MPI_COMM_WORLD, job, &run, err);
     agreed = rc == QZ_OK; /* every phase above ends agreed */
     if (rc == QZ_OK)
         qz_run_totals(MPI_COMM_WORLD, job, t_select - t_draw, MPI_Wtime() - t_select, &run);
@@ -383,6 +387,10 @@ static enum qz_status run_one(struct qz_job *job, const char *name, const char *
         qz_ckpt_remove(cx->ckpt_path);
     if (rc == QZ_OK && root && cx->staging)
         remove_staging(cx->staging);
+    qz_metric_results_free(run.root.metrics, job->metrics.n);
+    free(run.root.metric_top);
+    run.root.metrics = NULL;
+    run.root.metric_top = NULL;
     qz_run_free(&run);
     cJSON_free(job_text);
     free(generator_request);
@@ -412,6 +420,9 @@ static enum qz_status run_tasks(struct qz_job *job, const struct session *cx, si
             job->seed = qz_task_seed(job_seed, t);
             qz_gen_close(&job->gen);
             rc = qz_gen_open(&job->gen, spec, &at, job->seed, err);
+            /* the task's metrics, with its reference answers */
+            if (rc == QZ_OK && job->metrics.n)
+                rc = qz_job_open_metrics(job, t, err);
         }
         if ((rc = qz_agree(MPI_COMM_WORLD, rc, err)) == QZ_OK) {
             if (is_root())

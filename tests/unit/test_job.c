@@ -27,14 +27,14 @@ static const struct {
     {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN ", \"a\\tb\": 1}",
      "job.json: a\\tb: unknown field (expected one of: name, description, seed, q, samples, "
      "samples_per_quantile, chunk_size, invalid, generator, utility, cost, output, tasks, "
-     "checkpoint, confidence)"},
+     "checkpoint, confidence, metrics)"},
     {"{\"name\": \"a\", \"seed\": 9007199254740992, \"q\": 0.1, \"samples\": 10, " GOOD_GEN "}",
      "job.json: seed: must be below 2^53 = 9007199254740992 (larger JSON integers are not read "
      "exactly), got 9.00719925474099e+15"},
     {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"sampels\": 3, " GOOD_GEN "}",
      "job.json: sampels: unknown field (expected one of: name, description, seed, q, samples, "
      "samples_per_quantile, chunk_size, invalid, generator, utility, cost, output, tasks, "
-     "checkpoint, confidence)"},
+     "checkpoint, confidence, metrics)"},
     {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"confidence\": 1, " GOOD_GEN "}",
      "job.json: confidence: must be in (0, 1), got 1"},
     {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, \"confidence\": 0, " GOOD_GEN "}",
