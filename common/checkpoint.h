@@ -29,7 +29,7 @@
 #include "exactsum.h"
 
 #define QZ_CKPT_MAGIC "QZCKPT\r\n"
-#define QZ_CKPT_VERSION 6
+#define QZ_CKPT_VERSION 7
 #define QZ_CKPT_REPORT_WORDS 10
 /* Bounds of a checkpoint's counts (qz_ckpt_check): N and chunk_size as a job allows
  * (job.h), and byte counts. */

@@ -33,6 +33,14 @@ enum qz_status qz_score_open(struct qz_score *sc, const cJSON *spec, const struc
     return sc->ops->open(&sc->state, spec, at, err);
 }
 
+const struct qz_scorer_ops *qz_score_ops_of(const char *kind)
+{
+    for (size_t i = 0; kind && registry[i]; i++)
+        if (strcmp(registry[i]->name, kind) == 0)
+            return registry[i];
+    return NULL;
+}
+
 void qz_score_close(struct qz_score *sc)
 {
     if (sc->ops && sc->ops->close)

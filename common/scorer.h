@@ -29,6 +29,8 @@ struct qz_scorer_ops {
     int needs_numbers;  /* scores numeric samples */
     int needs_logprobs; /* reads token log-probs (the generator must be asked for them) */
     int binary;         /* every score it gives is 0 or 1 (NaN aside) */
+    /* Optional: the spec's fields as the job hash sees them (generator.h). */
+    const struct qz_spec_field *canonical;
 };
 
 struct qz_score {
@@ -42,6 +44,8 @@ struct qz_score {
 enum qz_status qz_score_open(struct qz_score *sc, const cJSON *spec, const struct qz_jv *at,
                              struct qz_error *err);
 void qz_score_close(struct qz_score *sc);
+/* The backend serving `kind`, NULL if none. */
+const struct qz_scorer_ops *qz_score_ops_of(const char *kind);
 
 /* Built-ins for numeric samples (common/score_builtin.c):
  * "value" (the sample itself) and "component" (the cost its mixture component carries). */
