@@ -340,7 +340,7 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
                        err, "must be in (0, 1)");
         goto fail;
     }
-    qz_sweep_cost_range(job->json, &job->cost_range);
+    qz_job_ranges(job->json, &job->utility_range, &job->cost_range);
     job->invalid = (enum qz_invalid_policy)invalid;
     job->output_top = 1;
     job->top_gather_limit = QZ_TOP_GATHER_DEFAULT;
@@ -629,6 +629,16 @@ static cJSON *canonical_job(const struct qz_job *job)
     }
     sort_keys(copy);
     return copy;
+}
+
+void qz_job_ranges(const cJSON *json, struct qz_ci_range *utility, struct qz_ci_range *cost)
+{
+    const cJSON *cspec = cJSON_GetObjectItemCaseSensitive(json, "cost");
+
+    qz_score_range_of(cJSON_GetObjectItemCaseSensitive(json, "utility"), utility);
+    qz_score_range_of(cspec, cost);
+    if (!cost->known)
+        qz_sweep_cost_range(json, cost);
 }
 
 enum qz_status qz_job_hash(const struct qz_job *job, uint64_t *hash, struct qz_error *err)

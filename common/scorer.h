@@ -36,9 +36,23 @@ struct qz_scorer_ops {
 struct qz_score {
     const struct qz_scorer_ops *ops;
     struct qz_scorer *state;
-    struct qz_ci_range range; /* what is known of its scores: from ops->binary, or the
-                                 spec's "range" */
+    struct qz_ci_range range;  /* what is known of its scores: from ops->binary, or the
+                                  spec's "range" */
+    int declared;              /* range is the spec's "range": qz_score_check checks it */
+    char path[QZ_JV_PATH_MAX]; /* its job field ("utility", "cost", ...), for messages */
+    cJSON *spec;               /* owned: the spec without "range", when it had one */
 };
+
+/* The "range" of a scorer spec ([a, b], finite, a < b), which any scorer may declare:
+ * its scores lie in [a, b], so its means get empirical-Bernstein intervals. On a
+ * validated job's spec (a record's job attribute too): *r is the declared range, else
+ * [0, 1] binary for a binary scorer's kind, else unknown (all 0). */
+void qz_score_range_of(const cJSON *spec, struct qz_ci_range *r);
+
+/* With a declared range: QZ_EINVALID, naming the scorer, the value and the sample, if
+ * one of the n scores of the batch b (NaN aside) lies outside it. */
+enum qz_status qz_score_check(const struct qz_score *sc, const struct qz_batch *b,
+                              const double *scores, struct qz_error *err);
 
 /* Look up spec.kind in the registry and open it. */
 enum qz_status qz_score_open(struct qz_score *sc, const cJSON *spec, const struct qz_jv *at,
