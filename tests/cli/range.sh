@@ -14,7 +14,7 @@ job r '"seed": 11, "q": 0.3, "samples": 4000,
     {"weight": 1, "cost": 0.2, "generator": {"kind": "uniform", "low": 0, "high": 1}},
     {"weight": 1, "cost": 0.7, "generator": {"kind": "uniform", "low": 0.5, "high": 1.5}}]},
   "utility": {"kind": "value", "range": [0, 1.5]},
-  "cost": {"kind": "component", "range": [0, 1]}'
+  "cost": {"kind": "component", "range": [0, 1]}, "output": {"archive": "utilities"}'
 check "a job whose scorers declare ranges runs on 2 ranks" runn r 2
 check "both methods are empirical-bernstein" h5q assert r-2.h5 runs/r \
     "a['utility_ci_method'] == 'empirical-bernstein'" "a['cost_ci_method'] == 'empirical-bernstein'"
@@ -74,6 +74,13 @@ sys.exit(bad)
 PY
 check "the recorded intervals are the Maurer-Pontil bounds computed from top/" \
     "$QZ_PYTHON" eb.py r-2.h5
+
+# select from the archive makes its intervals as a fresh run would: from the source
+# job's declared ranges.
+check "select from the run's archive at q = 0.1" \
+    qz_mpi 2 select r-2.h5 --run r --q 0.1 --name s --no-progress
+check "the selected run's methods are empirical-bernstein too" h5q assert r-2.h5 runs/s \
+    "a['utility_ci_method'] == 'empirical-bernstein'" "a['cost_ci_method'] == 'empirical-bernstein'"
 
 # A score outside the declared range: exit 1, no record. Normal utilities in [-1, 1]
 # fail at the first sample beyond (on either rank: the index is not fixed).
