@@ -29,7 +29,7 @@
 #include "exactsum.h"
 
 #define QZ_CKPT_MAGIC "QZCKPT\r\n"
-#define QZ_CKPT_VERSION 7 /* 7: the metrics' sums */
+#define QZ_CKPT_VERSION 7 /* 7: the metrics' sums, and the job hash of every backend's defaults */
 #define QZ_CKPT_REPORT_WORDS 10
 /* Bounds of a checkpoint's counts (qz_ckpt_check): N and chunk_size as a job allows
  * (job.h), and byte counts. */

@@ -32,6 +32,7 @@
 
 #define EXEC_QUOTE_MAX 200 /* bytes of an offending line quoted in a message */
 #define QZ_EXEC_LINE_MAX_DEFAULT ((uint64_t)16 << 20) /* max_response_bytes: 16 MiB */
+#define QZ_EXEC_TEXT_DEFAULT 1                        /* text */
 
 struct qz_generator {
     struct qz_coproc *cp;
@@ -179,7 +180,7 @@ static enum qz_status exec_open(struct qz_generator **out, const cJSON *spec,
         return qz_error_set(err, QZ_ENOMEM, "out of memory");
     g->seed = seed;
     if ((rc = qz_jv_fields(at, spec, exec_fields, err)) ||
-        (rc = qz_jv_bool(at, spec, "text", 0, 1, &g->text, err)) ||
+        (rc = qz_jv_bool(at, spec, "text", 0, QZ_EXEC_TEXT_DEFAULT, &g->text, err)) ||
         (rc = qz_jv_uint(at, spec, "max_response_bytes", 0, QZ_EXEC_LINE_MAX_DEFAULT, 1,
                          QZ_COPROC_LINE_MAX, &line_max, err)) ||
         (rc = qz_coproc_from_job(&g->cp, at, spec, 1, err))) {
@@ -190,6 +191,15 @@ static enum qz_status exec_open(struct qz_generator **out, const cJSON *spec,
     *out = g;
     return QZ_OK;
 }
+
+/* The job hash's view of an exec generator: the command and text count; how long to
+ * wait and how long a line may be do not change what is drawn. */
+static const struct qz_spec_field exec_canonical[] = {
+    {"text", QZ_SPEC_BOOL, QZ_EXEC_TEXT_DEFAULT, NULL, NULL},
+    {"timeout_seconds", QZ_SPEC_NEUTRAL, 0, NULL, NULL},
+    {"max_response_bytes", QZ_SPEC_NEUTRAL, 0, NULL, NULL},
+    {NULL, QZ_SPEC_NEUTRAL, 0, NULL, NULL},
+};
 
 static int exec_produces_text(const struct qz_generator *g)
 {
@@ -220,4 +230,5 @@ const struct qz_generator_ops qz_gen_exec_ops = {
     .stats = exec_stats,
     .chunk_hint = exec_chunk_hint,
     .close = exec_close,
+    .canonical = exec_canonical,
 };

@@ -41,6 +41,16 @@
 #define OPENAI_MAX_TOKENS_MAX 1000000
 #define OPENAI_CONCURRENCY_DEFAULT 8
 #define OPENAI_DOWN_WAIT_DEFAULT 900.0 /* server_down_wait_seconds */
+/* The defaults of the fields that change what is drawn (openai_canonical lists them). */
+#define OPENAI_ENDPOINT_DEFAULT "completions"
+#define OPENAI_MAX_TOKENS_DEFAULT 64
+#define OPENAI_TEMPERATURE_DEFAULT 1.0
+#define OPENAI_TOP_P_DEFAULT 1.0
+#define OPENAI_TOP_K_DEFAULT (-1)
+#define OPENAI_MIN_P_DEFAULT 0.0
+#define OPENAI_PENALTY_DEFAULT 0.0 /* presence_penalty, frequency_penalty */
+#define OPENAI_N_DEFAULT 8
+#define OPENAI_LOGPROBS_DEFAULT 0
 
 /* What a request covers; the tag the HTTP layer hands back. `kind` is why on_answer
  * last refused an answer to it (enum qz_gen_failure). */
@@ -695,7 +705,7 @@ static const char *const openai_fields[] = {
     "on_server_down", "server_down_wait_seconds", "price", NULL,
 };
 /* clang-format on */
-static const char *const endpoints[] = {"completions", "chat", NULL};
+static const char *const endpoints[] = {OPENAI_ENDPOINT_DEFAULT, "chat", NULL};
 static const char *const down_modes[] = {"wait", "checkpoint", "fail", NULL};
 static const char *const message_fields[] = {"role", "content", NULL};
 
@@ -1006,23 +1016,26 @@ static enum qz_status openai_open(struct qz_generator **out, const cJSON *spec,
     }
     if (messages_item && (rc = parse_messages(at, messages_item, &messages, err)))
         goto fail;
-    if ((rc = qz_jv_uint(at, spec, "max_tokens", 0, 64, 1, OPENAI_MAX_TOKENS_MAX, &max_tokens,
-                         err)) ||
-        (rc = qz_jv_number_in(at, spec, "temperature", 1.0, 0, 0, 100, &num[1], err)) ||
-        (rc = qz_jv_number_in(at, spec, "top_p", 1.0, 0, 1, 1, &num[2], err)) ||
-        (rc = qz_jv_number(at, spec, "top_k", 0, -1, &top_k, err)))
+    if ((rc = qz_jv_uint(at, spec, "max_tokens", 0, OPENAI_MAX_TOKENS_DEFAULT, 1,
+                         OPENAI_MAX_TOKENS_MAX, &max_tokens, err)) ||
+        (rc = qz_jv_number_in(at, spec, "temperature", OPENAI_TEMPERATURE_DEFAULT, 0, 0, 100,
+                              &num[1], err)) ||
+        (rc = qz_jv_number_in(at, spec, "top_p", OPENAI_TOP_P_DEFAULT, 0, 1, 1, &num[2], err)) ||
+        (rc = qz_jv_number(at, spec, "top_k", 0, OPENAI_TOP_K_DEFAULT, &top_k, err)))
         goto fail;
     if (top_k != floor(top_k) || top_k < -1 || top_k > OPENAI_MAX_TOKENS_MAX) {
         rc = qz_jv_fail(at, "top_k", cJSON_GetObjectItemCaseSensitive(spec, "top_k"), err,
                         "must be an integer from -1 to %d", OPENAI_MAX_TOKENS_MAX);
         goto fail;
     }
-    if ((rc = qz_jv_number_in(at, spec, "min_p", 0.0, 0, 0, 1, &num[4], err)) ||
-        (rc = qz_jv_number_in(at, spec, "presence_penalty", 0.0, -2, 0, 2, &num[5], err)) ||
-        (rc = qz_jv_number_in(at, spec, "frequency_penalty", 0.0, -2, 0, 2, &num[6], err)) ||
+    if ((rc = qz_jv_number_in(at, spec, "min_p", OPENAI_MIN_P_DEFAULT, 0, 0, 1, &num[4], err)) ||
+        (rc = qz_jv_number_in(at, spec, "presence_penalty", OPENAI_PENALTY_DEFAULT, -2, 0, 2,
+                              &num[5], err)) ||
+        (rc = qz_jv_number_in(at, spec, "frequency_penalty", OPENAI_PENALTY_DEFAULT, -2, 0, 2,
+                              &num[6], err)) ||
         (rc = parse_stop(at, spec, &stop, err)) ||
-        (rc = qz_jv_uint(at, spec, "n", 0, 8, 1, OPENAI_N_MAX, &n, err)) ||
-        (rc = qz_jv_bool(at, spec, "logprobs", 0, 0, &g->logprobs, err)) ||
+        (rc = qz_jv_uint(at, spec, "n", 0, OPENAI_N_DEFAULT, 1, OPENAI_N_MAX, &n, err)) ||
+        (rc = qz_jv_bool(at, spec, "logprobs", 0, OPENAI_LOGPROBS_DEFAULT, &g->logprobs, err)) ||
         (rc = qz_jv_bool(at, spec, "probe", 0, 1, &probe, err)) ||
         (rc = qz_jv_choice(at, spec, "on_server_down", 0, getenv("SLURM_JOB_ID") ? 1 : 2,
                            down_modes, &on_down, err)) ||
@@ -1074,6 +1087,30 @@ static uint64_t openai_chunk_hint(const struct qz_generator *g)
     return (uint64_t)g->n_requested * (g->concurrency ? g->concurrency : 1);
 }
 
+/* The job hash's view of an openai spec: every sampling default written out (n too:
+ * the request seeds depend on how samples are grouped into requests); how the servers
+ * are reached, waited for and paid is left out (the request seeds do not depend on
+ * it). */
+static const struct qz_spec_field openai_canonical[] = {
+    {"endpoint", QZ_SPEC_STRING, 0, OPENAI_ENDPOINT_DEFAULT, NULL},
+    {"max_tokens", QZ_SPEC_NUMBER, OPENAI_MAX_TOKENS_DEFAULT, NULL, NULL},
+    {"temperature", QZ_SPEC_NUMBER, OPENAI_TEMPERATURE_DEFAULT, NULL, NULL},
+    {"top_p", QZ_SPEC_NUMBER, OPENAI_TOP_P_DEFAULT, NULL, NULL},
+    {"top_k", QZ_SPEC_NUMBER, OPENAI_TOP_K_DEFAULT, NULL, NULL},
+    {"min_p", QZ_SPEC_NUMBER, OPENAI_MIN_P_DEFAULT, NULL, NULL},
+    {"presence_penalty", QZ_SPEC_NUMBER, OPENAI_PENALTY_DEFAULT, NULL, NULL},
+    {"frequency_penalty", QZ_SPEC_NUMBER, OPENAI_PENALTY_DEFAULT, NULL, NULL},
+    {"n", QZ_SPEC_NUMBER, OPENAI_N_DEFAULT, NULL, NULL},
+    {"logprobs", QZ_SPEC_BOOL, OPENAI_LOGPROBS_DEFAULT, NULL, NULL},
+    {"base_url", QZ_SPEC_NEUTRAL, 0, NULL, NULL},
+    {"probe", QZ_SPEC_NEUTRAL, 0, NULL, NULL},
+    {"on_server_down", QZ_SPEC_NEUTRAL, 0, NULL, NULL},
+    {"server_down_wait_seconds", QZ_SPEC_NEUTRAL, 0, NULL, NULL},
+    {"price", QZ_SPEC_NEUTRAL, 0, NULL, NULL},
+    {"", QZ_SPEC_INCLUDE, 0, NULL, qz_http_settings_canonical},
+    {NULL, QZ_SPEC_NEUTRAL, 0, NULL, NULL},
+};
+
 const struct qz_generator_ops qz_gen_openai_ops = {
     .name = "openai",
     .open = openai_open,
@@ -1087,4 +1124,5 @@ const struct qz_generator_ops qz_gen_openai_ops = {
     .last_failure = openai_last_failure,
     .chunk_hint = openai_chunk_hint,
     .close = openai_close,
+    .canonical = openai_canonical,
 };

@@ -127,6 +127,14 @@ uint64_t qz_batch_repaired(const struct qz_batch *b)
     return count;
 }
 
+const struct qz_generator_ops *qz_gen_ops_of(const char *kind)
+{
+    for (size_t i = 0; kind && registry[i].kind; i++)
+        if (strcmp(registry[i].kind, kind) == 0)
+            return registry[i].ops;
+    return NULL;
+}
+
 enum qz_status qz_gen_open(struct qz_gen *gen, const cJSON *spec, const struct qz_jv *at,
                            uint64_t seed, struct qz_error *err)
 {

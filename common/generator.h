@@ -129,6 +129,27 @@ struct qz_gen_report {
 
 struct qz_generator; /* a backend's opaque state */
 
+/* How a field of a backend's spec counts for the job's identity (the job hash that
+ * ties a checkpoint to its job, common/job.c): a default that is written out when the
+ * field is absent (so that writing it out is the same job), or a field left out
+ * because it does not change results (how servers and programs are reached, how long
+ * to wait, how the work is divided). The backend's open reads the same defaults (its
+ * macros), so each default is written in one place. */
+enum qz_spec_role {
+    QZ_SPEC_NUMBER,  /* default: number */
+    QZ_SPEC_BOOL,    /* default: number != 0 */
+    QZ_SPEC_STRING,  /* default: string */
+    QZ_SPEC_NEUTRAL, /* left out */
+    QZ_SPEC_INCLUDE  /* the fields of the table `include` (field unused) */
+};
+struct qz_spec_field {
+    const char *field; /* NULL ends a table */
+    enum qz_spec_role role;
+    double number;
+    const char *string;
+    const struct qz_spec_field *include;
+};
+
 struct qz_generator_ops {
     const char *name;
     /* Validate `spec` (the job's generator object, named by `at`) and open an
@@ -169,6 +190,9 @@ struct qz_generator_ops {
      * stop (QZ_ESTOPPED): the draw loop keeps a snapshot to roll back to. */
     uint64_t (*chunk_hint)(const struct qz_generator *g);
     void (*close)(struct qz_generator *g);
+    /* Optional (NULL: every field counts, none has a default). The spec's fields as
+     * the job hash sees them (struct qz_spec_field). */
+    const struct qz_spec_field *canonical;
 };
 
 /* An open generator: the backend and its state. */
@@ -181,6 +205,8 @@ struct qz_gen {
 enum qz_status qz_gen_open(struct qz_gen *gen, const cJSON *spec, const struct qz_jv *at,
                            uint64_t seed, struct qz_error *err);
 void qz_gen_close(struct qz_gen *gen);
+/* The backend serving `kind`, NULL if none. */
+const struct qz_generator_ops *qz_gen_ops_of(const char *kind);
 
 /* 1 if the open generator's samples may carry a component cost. */
 int qz_gen_has_component_cost(const struct qz_gen *gen);

@@ -55,6 +55,19 @@ enum qz_status qz_http_url_parse(const struct qz_jv *at, const cJSON *spec, cons
     return QZ_OK;
 }
 
+const struct qz_spec_field qz_http_settings_canonical[] = {
+    {"concurrency", QZ_SPEC_NEUTRAL, 0, NULL, NULL},
+    {"timeout_seconds", QZ_SPEC_NEUTRAL, 0, NULL, NULL},
+    {"connect_timeout_seconds", QZ_SPEC_NEUTRAL, 0, NULL, NULL},
+    {"retries", QZ_SPEC_NEUTRAL, 0, NULL, NULL},
+    {"backoff_seconds", QZ_SPEC_NEUTRAL, 0, NULL, NULL},
+    {"backoff_max_seconds", QZ_SPEC_NEUTRAL, 0, NULL, NULL},
+    {"max_response_bytes", QZ_SPEC_NEUTRAL, 0, NULL, NULL},
+    {"api_key_env", QZ_SPEC_NEUTRAL, 0, NULL, NULL},
+    {"api_key_file", QZ_SPEC_NEUTRAL, 0, NULL, NULL},
+    {NULL, QZ_SPEC_NEUTRAL, 0, NULL, NULL},
+};
+
 enum qz_status qz_http_settings_parse(const struct qz_jv *at, const cJSON *spec,
                                       uint64_t concurrency_default, struct qz_http_settings *s,
                                       struct qz_error *err)

@@ -23,12 +23,18 @@
 #include <cjson/cJSON.h>
 
 #include "error.h"
+#include "generator.h"
 #include "http.h"
 #include "jsonv.h"
 
 #define QZ_HTTP_TIMEOUT_MAX 86400.0 /* seconds: any timeout or backoff */
 #define QZ_HTTP_RETRIES_MAX 100
 #define QZ_HTTP_RESPONSE_MAX ((uint64_t)1 << 40) /* max_response_bytes: 1 TiB */
+
+/* These fields (and the backend's base_url or url) say how a server is reached, not
+ * what it answers: none counts for the job hash (a backend's canonical table includes
+ * this one). */
+extern const struct qz_spec_field qz_http_settings_canonical[];
 
 struct qz_http_settings {
     uint64_t concurrency;

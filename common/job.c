@@ -408,7 +408,7 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
                        err, "must be in (0, 1)");
         goto fail;
     }
-    qz_sweep_cost_range(job->json, &job->cost_range);
+    qz_job_ranges(job->json, &job->utility_range, &job->cost_range);
     job->invalid = (enum qz_invalid_policy)invalid;
     job->output_top = 1;
     job->top_gather_limit = QZ_TOP_GATHER_DEFAULT;
@@ -554,29 +554,59 @@ char *qz_job_text(const struct qz_job *job)
     return cJSON_PrintUnformatted(job->json);
 }
 
-/* Remove from a generator object the fields that say how to reach a model server, not
- * what it draws: a run may resume against other servers, with other timeouts or keys
- * (seeds are per request, so the samples are the same). */
-static void drop_transport(cJSON *gen)
+/* A backend's spec as the job hash sees it (struct qz_spec_field, generator.h): each
+ * absent field with a default written out, each field that does not change results
+ * removed. The backend's table is the one place that knows both. */
+static void spec_canonical(cJSON *spec, const struct qz_spec_field *t)
 {
-    static const char *const transport[] = {"base_url",
-                                            "api_key_env",
-                                            "api_key_file",
-                                            "timeout_seconds",
-                                            "connect_timeout_seconds",
-                                            "retries",
-                                            "backoff_seconds",
-                                            "backoff_max_seconds",
-                                            "probe",
-                                            "max_response_bytes",
-                                            "on_server_down",
-                                            "server_down_wait_seconds"};
-    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(gen, "kind");
+    for (; t && t->field; t++) {
+        if (t->role == QZ_SPEC_INCLUDE) {
+            spec_canonical(spec, t->include);
+            continue;
+        }
+        if (t->role == QZ_SPEC_NEUTRAL) {
+            cJSON_DeleteItemFromObjectCaseSensitive(spec, t->field);
+            continue;
+        }
+        if (cJSON_GetObjectItemCaseSensitive(spec, t->field))
+            continue;
+        if (t->role == QZ_SPEC_NUMBER)
+            cJSON_AddNumberToObject(spec, t->field, t->number);
+        else if (t->role == QZ_SPEC_BOOL)
+            cJSON_AddBoolToObject(spec, t->field, t->number != 0);
+        else
+            cJSON_AddStringToObject(spec, t->field, t->string);
+    }
+}
 
-    if (!cJSON_IsString(kind) || strcmp(kind->valuestring, "openai") != 0)
+static const char *spec_kind(const cJSON *spec)
+{
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(spec, "kind");
+    return cJSON_IsString(kind) ? kind->valuestring : NULL;
+}
+
+static void dist_defaults(cJSON *spec);
+
+/* A generator spec in canonical form: the built-in distributions' defaults, or the
+ * backend's table. */
+static void gen_canonical(cJSON *spec)
+{
+    const struct qz_generator_ops *ops = qz_gen_ops_of(spec_kind(spec));
+
+    if (!cJSON_IsObject(spec))
         return;
-    for (size_t i = 0; i < sizeof transport / sizeof *transport; i++)
-        cJSON_DeleteItemFromObjectCaseSensitive(gen, transport[i]);
+    dist_defaults(spec);
+    if (ops)
+        spec_canonical(spec, ops->canonical);
+}
+
+/* A scorer spec in canonical form (utility, cost, each metric). */
+static void scorer_canonical(cJSON *spec)
+{
+    const struct qz_scorer_ops *ops = qz_score_ops_of(spec_kind(spec));
+
+    if (cJSON_IsObject(spec) && ops)
+        spec_canonical(spec, ops->canonical);
 }
 
 /* Sort every object's members by key, at every depth (an insertion sort of the linked
@@ -632,27 +662,32 @@ static void dist_defaults(cJSON *spec)
         cJSON_ArrayForEach(c, list)
         {
             number_default(c, "cost", 0);
-            dist_defaults(cJSON_GetObjectItemCaseSensitive(c, "generator"));
+            gen_canonical(cJSON_GetObjectItemCaseSensitive(c, "generator"));
         }
     }
 }
 
 /* The canonical form of a validated job, as the hash sees it: the fields that do not
  * change results dropped, resolved values written out (samples, chunk_size, invalid,
- * utility, the built-in distributions' defaults), keys sorted. */
+ * utility, every backend's defaults: gen_canonical, scorer_canonical), keys sorted. */
 static cJSON *canonical_job(const struct qz_job *job)
 {
     static const char *const neutral[] = {
         "name",    "description", "output", "checkpoint", "samples_per_quantile",
         "samples", "chunk_size",  "invalid"};
-    cJSON *copy = cJSON_Duplicate(job->json, 1);
+    cJSON *copy = cJSON_Duplicate(job->json, 1), *metric;
 
     if (!copy)
         return NULL;
     for (size_t i = 0; i < sizeof neutral / sizeof *neutral; i++)
         cJSON_DeleteItemFromObjectCaseSensitive(copy, neutral[i]);
-    drop_transport(cJSON_GetObjectItemCaseSensitive(copy, "generator"));
-    dist_defaults(cJSON_GetObjectItemCaseSensitive(copy, "generator"));
+    gen_canonical(cJSON_GetObjectItemCaseSensitive(copy, "generator"));
+    scorer_canonical(cJSON_GetObjectItemCaseSensitive(copy, "utility"));
+    scorer_canonical(cJSON_GetObjectItemCaseSensitive(copy, "cost"));
+    cJSON_ArrayForEach(metric, cJSON_GetObjectItemCaseSensitive(copy, "metrics"))
+    {
+        scorer_canonical(metric);
+    }
     if (!cJSON_AddNumberToObject(copy, "samples", (double)job->samples) ||
         !cJSON_AddNumberToObject(copy, "chunk_size", (double)job->chunk_size) ||
         !cJSON_AddStringToObject(copy, "invalid",
@@ -664,6 +699,16 @@ static cJSON *canonical_job(const struct qz_job *job)
     }
     sort_keys(copy);
     return copy;
+}
+
+void qz_job_ranges(const cJSON *json, struct qz_ci_range *utility, struct qz_ci_range *cost)
+{
+    const cJSON *cspec = cJSON_GetObjectItemCaseSensitive(json, "cost");
+
+    qz_score_range_of(cJSON_GetObjectItemCaseSensitive(json, "utility"), utility);
+    qz_score_range_of(cspec, cost);
+    if (!cost->known)
+        qz_sweep_cost_range(json, cost);
 }
 
 enum qz_status qz_job_hash(const struct qz_job *job, uint64_t *hash, struct qz_error *err)
@@ -686,7 +731,7 @@ enum qz_status qz_job_hash(const struct qz_job *job, uint64_t *hash, struct qz_e
         cJSON *g = qz_task_generator(&job->tasks, t, spec);
         const char *id = qz_task_id(&job->tasks, t);
         if (g) {
-            drop_transport(g);
+            gen_canonical(g);
             sort_keys(g);
         }
         text = g ? cJSON_PrintUnformatted(g) : NULL;

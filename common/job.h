@@ -49,20 +49,27 @@ struct qz_job {
     uint64_t samples;            /* N, resolved from samples or samples_per_quantile */
     uint64_t chunk_size;
     enum qz_invalid_policy invalid;
-    const char *output_path;       /* output.path, or NULL (then "<name>.h5") */
-    int output_top;                /* output.top: write the top/ datasets */
-    uint64_t top_gather_limit;     /* output.top_gather_limit: largest K gathered to rank 0 */
-    enum qz_archive_mode archive;  /* output.archive */
-    struct qz_gen gen;             /* open generator */
-    struct qz_score utility;       /* open utility scorer */
-    struct qz_score cost;          /* open cost scorer; cost.ops == NULL when none */
-    struct qz_tasks tasks;         /* tasks.n == 0: one quantilization */
-    double ckpt_every;             /* checkpoint.every_seconds (0: on signals only) */
-    const char *ckpt_path;         /* checkpoint.path, or NULL (then "<output>.<name>.ckpt") */
-    double confidence;             /* 1 - δ of the record's intervals, in (0, 1) */
-    struct qz_ci_range cost_range; /* what the job says of its costs (qz_sweep_cost_range) */
-    struct qz_metrics metrics;     /* open metric scorers (README "Metrics"); n == 0: none */
+    const char *output_path;          /* output.path, or NULL (then "<name>.h5") */
+    int output_top;                   /* output.top: write the top/ datasets */
+    uint64_t top_gather_limit;        /* output.top_gather_limit: largest K gathered to rank 0 */
+    enum qz_archive_mode archive;     /* output.archive */
+    struct qz_gen gen;                /* open generator */
+    struct qz_score utility;          /* open utility scorer */
+    struct qz_score cost;             /* open cost scorer; cost.ops == NULL when none */
+    struct qz_tasks tasks;            /* tasks.n == 0: one quantilization */
+    double ckpt_every;                /* checkpoint.every_seconds (0: on signals only) */
+    const char *ckpt_path;            /* checkpoint.path, or NULL (then "<output>.<name>.ckpt") */
+    double confidence;                /* 1 - δ of the record's intervals, in (0, 1) */
+    struct qz_ci_range cost_range;    /* what the job says of its costs (qz_job_ranges) */
+    struct qz_ci_range utility_range; /* ... and of its utilities */
+    struct qz_metrics metrics;        /* open metric scorers (README "Metrics"); n == 0: none */
 };
+
+/* What a validated job's JSON (a record's job attribute too) says of its utilities and
+ * costs, for their intervals: a scorer's declared "range", else [0, 1] for a binary
+ * scorer, else (costs) the built-in mixture's component costs (qz_sweep_cost_range),
+ * else unknown. */
+void qz_job_ranges(const cJSON *json, struct qz_ci_range *utility, struct qz_ci_range *cost);
 
 /* Load and validate `path` into job. On failure job holds nothing to free and err
  * says what and where (QZ_EJOB, or QZ_EIO for an unreadable file). */

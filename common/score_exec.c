@@ -29,6 +29,7 @@
 #include "utf8.h"
 
 #define EXEC_BATCH_DEFAULT 64
+#define EXEC_FIELD_DEFAULT "scores"
 #define EXEC_BATCH_MAX 65536
 #define EXEC_QUOTE_MAX 200
 
@@ -169,6 +170,15 @@ static void exec_close(struct qz_scorer *s)
 static const char *const exec_fields[] = {"kind",  "command", "batch", "timeout_seconds",
                                           "field", NULL};
 
+/* The job hash's view of an exec scorer: the command and the answer's field count; a
+ * sample's score does not depend on the batch it is sent in or on how long to wait. */
+static const struct qz_spec_field exec_canonical[] = {
+    {"field", QZ_SPEC_STRING, 0, EXEC_FIELD_DEFAULT, NULL},
+    {"batch", QZ_SPEC_NEUTRAL, 0, NULL, NULL},
+    {"timeout_seconds", QZ_SPEC_NEUTRAL, 0, NULL, NULL},
+    {NULL, QZ_SPEC_NEUTRAL, 0, NULL, NULL},
+};
+
 static enum qz_status exec_open(struct qz_scorer **out, const cJSON *spec, const struct qz_jv *at,
                                 struct qz_error *err)
 {
@@ -181,7 +191,7 @@ static enum qz_status exec_open(struct qz_scorer **out, const cJSON *spec, const
     if ((rc = qz_jv_fields(at, spec, exec_fields, err)) ||
         (rc = qz_jv_uint(at, spec, "batch", 0, EXEC_BATCH_DEFAULT, 1, EXEC_BATCH_MAX, &batch,
                          err)) ||
-        (rc = qz_jv_string(at, spec, "field", 0, "scores", &field, err)))
+        (rc = qz_jv_string(at, spec, "field", 0, EXEC_FIELD_DEFAULT, &field, err)))
         return rc;
     if (!field[0])
         return qz_jv_fail(at, "field", cJSON_GetObjectItemCaseSensitive(spec, "field"), err,
@@ -210,4 +220,5 @@ const struct qz_scorer_ops qz_score_exec_ops = {
     .close = exec_close,
     .needs_text = 0,
     .needs_numbers = 0,
+    .canonical = exec_canonical,
 };

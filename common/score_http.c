@@ -54,6 +54,7 @@
 #define HTTP_BATCH_MAX 65536
 #define HTTP_CONCURRENCY_DEFAULT 4
 #define HTTP_CLASS_MAX 65535
+#define HTTP_CLASS_DEFAULT 1 /* class (vllm-classify) */
 #define HTTP_PATH_SEGMENTS_MAX 32
 #define HTTP_PATH_INDEX_MAX 1000000
 #define HTTP_WARNINGS_MAX 5 /* give-up warnings printed per scorer */
@@ -518,7 +519,8 @@ static enum qz_status parse_preset(struct qz_scorer *s, const struct qz_jv *at, 
         break;
     case VLLM_CLASSIFY:
         if ((rc = qz_jv_string(at, spec, "model", 1, NULL, &model, err)) ||
-            (rc = qz_jv_uint(at, spec, "class", 0, 1, 0, HTTP_CLASS_MAX, &cls, err)))
+            (rc = qz_jv_uint(at, spec, "class", 0, HTTP_CLASS_DEFAULT, 0, HTTP_CLASS_MAX, &cls,
+                             err)))
             return rc;
         body = cJSON_CreateObject();
         ok = body && cJSON_AddStringToObject(body, "model", model) &&
@@ -601,10 +603,23 @@ fail:
     return rc;
 }
 
+/* The job hash's view of an http scorer: the preset, the model and what is asked count
+ * (class written out: only vllm-classify takes it, so for the other presets it is the
+ * same constant in every job); where the server is and how the texts are batched and
+ * sent do not change a sample's score. */
+static const struct qz_spec_field http_canonical[] = {
+    {"class", QZ_SPEC_NUMBER, HTTP_CLASS_DEFAULT, NULL, NULL},
+    {"url", QZ_SPEC_NEUTRAL, 0, NULL, NULL},
+    {"batch", QZ_SPEC_NEUTRAL, 0, NULL, NULL},
+    {"", QZ_SPEC_INCLUDE, 0, NULL, qz_http_settings_canonical},
+    {NULL, QZ_SPEC_NEUTRAL, 0, NULL, NULL},
+};
+
 const struct qz_scorer_ops qz_score_http_ops = {
     .name = "http",
     .open = http_open,
     .score = http_score,
     .close = http_close,
     .needs_text = 1,
+    .canonical = http_canonical,
 };

@@ -11,6 +11,13 @@
 
 static const char *const kind_only[] = {"kind", NULL};
 static const char *const regex_fields[] = {"kind", "pattern", "ignore_case", NULL};
+#define REGEX_IGNORE_CASE_DEFAULT 0
+
+/* The job hash's view of a regex scorer. */
+static const struct qz_spec_field regex_canonical[] = {
+    {"ignore_case", QZ_SPEC_BOOL, REGEX_IGNORE_CASE_DEFAULT, NULL, NULL},
+    {NULL, QZ_SPEC_NEUTRAL, 0, NULL, NULL},
+};
 
 struct qz_scorer {
     regex_t re;
@@ -93,7 +100,7 @@ static enum qz_status regex_open(struct qz_scorer **out, const cJSON *spec, cons
     *out = NULL;
     if ((rc = qz_jv_fields(at, spec, regex_fields, err)) ||
         (rc = qz_jv_string(at, spec, "pattern", 1, NULL, &pattern, err)) ||
-        (rc = qz_jv_bool(at, spec, "ignore_case", 0, 0, &icase, err)))
+        (rc = qz_jv_bool(at, spec, "ignore_case", 0, REGEX_IGNORE_CASE_DEFAULT, &icase, err)))
         return rc;
     if (!(s = calloc(1, sizeof *s)))
         return qz_error_set(err, QZ_ENOMEM, "out of memory");
@@ -160,6 +167,7 @@ const struct qz_scorer_ops qz_score_regex_ops = {
     .score = score_regex,
     .close = regex_close,
     .needs_text = 1,
+    .canonical = regex_canonical,
 };
 
 const struct qz_scorer_ops qz_score_logprob_mean_ops = {

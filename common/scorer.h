@@ -29,19 +29,37 @@ struct qz_scorer_ops {
     int needs_numbers;  /* scores numeric samples */
     int needs_logprobs; /* reads token log-probs (the generator must be asked for them) */
     int binary;         /* every score it gives is 0 or 1 (NaN aside) */
+    /* Optional: the spec's fields as the job hash sees them (generator.h). */
+    const struct qz_spec_field *canonical;
 };
 
 struct qz_score {
     const struct qz_scorer_ops *ops;
     struct qz_scorer *state;
-    struct qz_ci_range range; /* what is known of its scores: from ops->binary, or the
-                                 spec's "range" */
+    struct qz_ci_range range;  /* what is known of its scores: from ops->binary, or the
+                                  spec's "range" */
+    int declared;              /* range is the spec's "range": qz_score_check checks it */
+    char path[QZ_JV_PATH_MAX]; /* its job field ("utility", "cost", ...), for messages */
+    cJSON *spec;               /* owned: the spec without "range", when it had one */
 };
+
+/* The "range" of a scorer spec ([a, b], finite, a < b), which any scorer may declare:
+ * its scores lie in [a, b], so its means get empirical-Bernstein intervals. On a
+ * validated job's spec (a record's job attribute too): *r is the declared range, else
+ * [0, 1] binary for a binary scorer's kind, else unknown (all 0). */
+void qz_score_range_of(const cJSON *spec, struct qz_ci_range *r);
+
+/* With a declared range: QZ_EINVALID, naming the scorer, the value and the sample, if
+ * one of the n scores of the batch b (NaN aside) lies outside it. */
+enum qz_status qz_score_check(const struct qz_score *sc, const struct qz_batch *b,
+                              const double *scores, struct qz_error *err);
 
 /* Look up spec.kind in the registry and open it. */
 enum qz_status qz_score_open(struct qz_score *sc, const cJSON *spec, const struct qz_jv *at,
                              struct qz_error *err);
 void qz_score_close(struct qz_score *sc);
+/* The backend serving `kind`, NULL if none. */
+const struct qz_scorer_ops *qz_score_ops_of(const char *kind);
 
 /* Built-ins for numeric samples (common/score_builtin.c):
  * "value" (the sample itself) and "component" (the cost its mixture component carries). */

@@ -90,10 +90,14 @@ static void gen_sample_counts(const struct qz_job *job, uint64_t out[3])
 static enum qz_status scores(const struct qz_score *sc, struct qz_batch *b, double *into,
                              const double **out, struct qz_error *err)
 {
+    enum qz_status rc;
+
     if (sc->ops->view && (*out = sc->ops->view(b)))
-        return QZ_OK;
+        return qz_score_check(sc, b, *out, err);
     *out = into;
-    return sc->ops->score(sc->state, b, into, err);
+    if ((rc = sc->ops->score(sc->state, b, into, err)))
+        return rc;
+    return qz_score_check(sc, b, into, err);
 }
 
 /* 1 if some u[j] (j < QZ_SCAN_BLOCK) is at or above thr, or NaN: most blocks of

@@ -555,7 +555,7 @@ enum qz_status qz_gen_archive_job(const struct qz_archive_select *a, struct qz_j
      * its costs. */
     confidence = cJSON_GetObjectItemCaseSensitive(sjob, "confidence");
     job->confidence = cJSON_IsNumber(confidence) ? confidence->valuedouble : QZ_CONFIDENCE_DEFAULT;
-    qz_sweep_cost_range(sjob, &job->cost_range);
+    qz_job_ranges(sjob, &job->utility_range, &job->cost_range);
     job->utility.ops = &qz_score_archived_ops;
     if (src.has_cost) {
         cJSON *spec = cJSON_CreateObject();

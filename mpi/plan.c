@@ -167,6 +167,38 @@ static uint64_t json_uint(const cJSON *obj, const char *name, uint64_t dflt)
     return cJSON_IsNumber(v) && v->valuedouble >= 1 ? (uint64_t)v->valuedouble : dflt;
 }
 
+/* Task t's prompt tokens a request, estimated at QZ_PLAN_BYTES_PER_TOKEN bytes a token
+ * (the job's generator without tasks). */
+static double task_prompt_tokens(const struct qz_job *job, uint64_t t)
+{
+    const cJSON *gen = cJSON_GetObjectItemCaseSensitive(job->json, "generator");
+    cJSON *spec = job->tasks.n ? qz_task_generator(&job->tasks, (size_t)t, gen) : NULL;
+    double bytes = (double)prompt_bytes(spec ? spec : gen);
+
+    cJSON_Delete(spec);
+    return ceil(bytes / QZ_PLAN_BYTES_PER_TOKEN);
+}
+
+/* Collective, for a job with tasks: draw task t as a run does, with its own generator
+ * (its prompt) and seed in place of the job's; *spec (the task's generator spec) must
+ * live while the generator is open, and job->seed is restored by the caller. */
+static enum qz_status use_task(struct qz_job *job, size_t t, cJSON **spec, struct qz_error *err)
+{
+    const cJSON *gspec = cJSON_GetObjectItemCaseSensitive(job->json, "generator");
+    struct qz_jv at = {.file = job->file, .path = "generator"};
+    enum qz_status rc;
+
+    *spec = qz_task_generator(&job->tasks, t, gspec);
+    if (!*spec) {
+        rc = qz_error_set(err, QZ_ENOMEM, "out of memory");
+    } else {
+        job->seed = qz_task_seed(job->seed, t);
+        qz_gen_close(&job->gen);
+        rc = qz_gen_open(&job->gen, *spec, &at, job->seed, err);
+    }
+    return qz_agree(MPI_COMM_WORLD, rc, err);
+}
+
 /* The figures that need no drawing. */
 static void sizes(const struct qz_job *job, uint64_t ranks, struct plan *p)
 {
@@ -197,11 +229,15 @@ static void sizes(const struct qz_job *job, uint64_t ranks, struct plan *p)
     p->server = cJSON_IsString(kind) && strcmp(kind->valuestring, "openai") == 0;
     p->completion_expected = p->cost = p->cost_max = p->seconds = p->slurm_seconds = NAN;
     if (p->server) {
-        double bytes = (double)prompt_bytes(gen);
+        uint64_t per_task;
         p->n_per_request = json_uint(gen, "n", 8);
         p->max_tokens = json_uint(gen, "max_tokens", 64);
-        p->requests = openai_requests(job->samples, job->chunk_size, p->n_per_request) * p->tasks;
-        p->prompt_tokens = (double)p->requests * ceil(bytes / QZ_PLAN_BYTES_PER_TOKEN);
+        per_task = openai_requests(job->samples, job->chunk_size, p->n_per_request);
+        p->requests = per_task * p->tasks;
+        /* each task's own prompt (the job's, without tasks) */
+        p->prompt_tokens = 0;
+        for (uint64_t t = 0; t < p->tasks; t++)
+            p->prompt_tokens += (double)per_task * task_prompt_tokens(job, t);
         p->completion_max = (double)p->max_tokens * (double)job->samples * (double)p->tasks;
     }
 }
@@ -280,7 +316,12 @@ static enum qz_status calibrate(struct qz_job *job, double seconds, struct plan 
     if (p->server && s2.requests > 0) {
         per_sample = (double)s2.completion_tokens / (double)m2;
         p->completion_expected = per_sample * (double)p->samples * (double)p->tasks;
-        p->prompt_tokens = (double)s2.prompt_tokens / (double)s2.requests * (double)p->requests;
+        /* measured on the first task; the others' prompts in proportion to their
+         * estimates (the same n, so the same requests per task) */
+        double first = task_prompt_tokens(job, 0), measured;
+        measured = (double)s2.prompt_tokens / (double)s2.requests;
+        p->prompt_tokens = job->tasks.n > 1 && first > 0 ? p->prompt_tokens * measured / first
+                                                         : measured * (double)p->requests;
         p->prompt_measured = 1;
     }
     return QZ_OK;
@@ -447,9 +488,6 @@ int qz_plan_main(int argc, char **argv)
     rc = parse(argc, argv, &a, &err);
     if (rc == QZ_OK)
         rc = qz_job_load(a.job, &job, &err);
-    if (rc == QZ_OK && a.calibrate > 0 && job.tasks.n)
-        rc = qz_error_set(&err, QZ_EARGS,
-                          "plan: --calibrate is not available for a job with tasks yet");
     rc = qz_agree(MPI_COMM_WORLD, rc, &err);
     if (rc == QZ_OK && !a.has_price) {
         /* the job's own generator.price (validated at load) when --price is not given */
@@ -465,8 +503,20 @@ int qz_plan_main(int argc, char **argv)
     }
     if (rc == QZ_OK) {
         sizes(&job, a.ranks, &p);
-        if (a.calibrate > 0)
-            rc = calibrate(&job, a.calibrate, &p, &err);
+        if (a.calibrate > 0) {
+            /* A job with tasks is calibrated on its first task: every task draws the
+             * same N with the same generator settings, only the prompt differs. */
+            uint64_t seed = job.seed;
+            cJSON *spec = NULL;
+            if (job.tasks.n)
+                rc = use_task(&job, 0, &spec, &err);
+            if (rc == QZ_OK)
+                rc = calibrate(&job, a.calibrate, &p, &err);
+            if (spec) /* the generator may point into its spec */
+                qz_gen_close(&job.gen);
+            cJSON_Delete(spec);
+            job.seed = seed;
+        }
     }
     if (rc == QZ_OK) {
         estimate(&a, &p);

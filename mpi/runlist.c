@@ -7,8 +7,18 @@
 #include <sys/stat.h>
 
 #include "h5util.h"
+#include "utf8.h"
 
 #define RUN_PATH_MAX 4096
+#define NAME_SHOWN 256 /* characters of a run name in a message */
+
+/* A run name as a message shows it: control characters escaped (utf8.h), cut to
+ * NAME_SHOWN characters. Names come from the file: anyone may have written them. */
+static const char *shown_name(const char *name, char out[4 * NAME_SHOWN + 8])
+{
+    qz_utf8_escape(name, strlen(name), NAME_SHOWN, out, 4 * NAME_SHOWN + 8);
+    return out;
+}
 
 /* A group already entered: its file and address. */
 struct seen {
@@ -128,10 +138,11 @@ static herr_t walk_cb(hid_t parent, const char *name, const H5L_info_t *info, vo
             rc = -1;
         else if (cycle > 0 || inner.depth > QZ_RUNLIST_DEPTH ||
                  strlen(prefix) + 1 >= sizeof prefix) {
+            char safe[4 * NAME_SHOWN + 8];
             if (w->st->warn)
                 qz_warn("%s: /runs/%s leads back to a group already listed (a link cycle) or "
                         "lies too deep: not followed",
-                        w->st->path, prefix);
+                        w->st->path, shown_name(prefix, safe));
         } else
             rc = H5Literate(tasks, H5_INDEX_NAME, H5_ITER_INC, NULL, walk_cb, &inner) < 0 ? -1 : 0;
         H5Gclose(tasks);
@@ -217,6 +228,7 @@ enum qz_status qz_runlist_check(hid_t file, const char *path, const struct qz_ru
 
     base = base ? base + 1 : path;
     for (size_t i = 0; i < list->n && !rc; i++) {
+        char safe[4 * NAME_SHOWN + 8];
         if (!list->file[i])
             continue;
         if (runs < 0 && (runs = H5Gopen2(file, "runs", H5P_DEFAULT)) < 0)
@@ -226,12 +238,12 @@ enum qz_status qz_runlist_check(hid_t file, const char *path, const struct qz_ru
             rc = qz_error_set(err, QZ_EARGS,
                               "%s: run \"%s\": linked file %s is missing (moved without "
                               "%s.runs/?)",
-                              path, list->name[i], list->file[i], base);
+                              path, shown_name(list->name[i], safe), list->file[i], base);
         else if (obj < 0 || H5Iget_type(obj) != H5I_GROUP || !is_run_file(obj))
             rc = qz_error_set(err, QZ_EARGS,
                               "%s: run \"%s\": linked file %s is not a quantilize run file (or "
                               "has no %s)",
-                              path, list->name[i], list->file[i], list->obj[i]);
+                              path, shown_name(list->name[i], safe), list->file[i], list->obj[i]);
         if (obj >= 0)
             H5Oclose(obj);
     }

@@ -329,7 +329,7 @@ static void base_intervals(const struct qz_job *job, double s1, double s2,
     fig->confidence =
         job->confidence > 0 && job->confidence < 1 ? job->confidence : QZ_CONFIDENCE_DEFAULT;
     ci->confidence = fig->confidence;
-    memset(&ci->utility_range, 0, sizeof ci->utility_range);
+    ci->utility_range = job->utility_range;
     ci->cost_range = job->cost_range;
     qz_ci_sample_sums(s1, s2, (double)fig->valid, &s);
     qz_ci_interval(&s, &ci->cost_range, fig->confidence, &fig->cost_base_ci);

@@ -64,4 +64,34 @@ check "and stops again with a checkpoint (exit 75)" test "$STOP_STATUS" -eq 75
 sed -i 's/"seed": 5/"seed": 6/' ck.json
 expect -l ck3 2 '/^quantilize: checkpoint ck.h5.ck.ckpt was written by a different job' \
     "$QZ_BIN" run ck.json -o ck.h5 --no-progress
+# 5. checkpoint.path in a directory this user cannot write is refused at load (exit 2,
+#    nothing drawn or written) -- found out only at the first checkpoint before, when
+#    the work since the start is lost (with every_seconds 0 and no signal there is no
+#    checkpoint at all, and the run went through: exit 0). Tests run as root, who may
+#    write anywhere, so the runs are made as nobody: the job and the build are readable
+#    by nobody; ro/ is root's (0755), out/ is writable by all.
+if [ "$(id -u)" -eq 0 ] && command -v setpriv > /dev/null && id nobody > /dev/null 2>&1; then
+    chmod 0755 "$QZ_TMP"
+    mkdir -m 0755 ro
+    mkdir -m 0777 out home
+    as_nobody() {
+        env HOME="$QZ_TMP/home" setpriv --reuid=nobody --regid=nogroup --clear-groups \
+            timeout 120 "$QZ_BIN" "$@"
+    }
+    job nw "\"seed\": 2, \"q\": 0.1, \"samples\": 100000, \"generator\": {\"kind\": \"normal\"},
+  \"checkpoint\": {\"path\": \"$QZ_TMP/ro/nw.ckpt\", \"every_seconds\": 0}"
+    chmod 0644 nw.json
+    expect -l nw 2 "quantilize: nw.json: checkpoint.path: directory $QZ_TMP/ro is not writable: Permission denied" \
+        as_nobody run nw.json -o "$QZ_TMP/out/nw.h5"
+    check "nothing was drawn or written (no progress line, no record, no checkpoint)" \
+        bash -c '! grep -q "^progress" nw.err && [ -z "$(ls -A out)$(ls -A ro)" ]'
+    # The same job with its checkpoint in out/ runs as nobody: the refusal is the
+    # directory's permission, not the user.
+    sed -i "s|$QZ_TMP/ro/nw.ckpt|$QZ_TMP/out/nw.ckpt|" nw.json
+    check "with a writable checkpoint directory the same user's run succeeds" \
+        as_nobody run nw.json -o "$QZ_TMP/out/nw.h5" --no-progress
+    check "and writes its record" test -s out/nw.h5
+else
+    bad "the not-writable checkpoint directory case needs root, setpriv and the user nobody"
+fi
 finish

@@ -84,6 +84,43 @@ sys.exit(0 if abs(o['cost_max'] - 33.6) < 1e-9 and o['prompt_tokens'] == 3200 an
 else
     bad "the srv run failed: $(tail -3 srv-1.err)"
 fi
+# 3. A job with tasks: --calibrate draws on the first task (its own prompt and seed),
+#    the estimates cover every task. Three tasks of 320 samples at 200 choices a
+#    second: about 5 s of drawing. Prompts of 2, 8 and 14 words (the test server counts
+#    words): the measured prompt tokens of the first task are scaled to the others by
+#    their sizes, so the total must come within 30% of what the run records.
+printf '%s\n' '{"id": "a", "prompt": "rivers run"}' \
+    '{"id": "b", "prompt": "one two three four five six seven eight"}' \
+    '{"id": "c", "prompt": "one two three four five six seven eight nine ten eleven twelve thirteen fourteen"}' \
+    > tq.jsonl
+job tq "\"seed\": 3, \"q\": 0.05, \"samples\": 320, \"tasks\": \"tq.jsonl\",
+  \"generator\": {\"kind\": \"openai\", \"base_url\": \"$FAKE_URL\", \"model\": \"m\",
+    \"prompt\": \"unused\", \"max_tokens\": 10, \"n\": 4},
+  \"utility\": {\"kind\": \"length\"}"
+expect -d "plan tq --calibrate 1 --json (a job with tasks): exit 0" -l plan6 0 "" \
+    qz_mpi 1 plan tq.json --calibrate 1 --json
+check "plan of the tasks job wrote no record" test ! -e tq.h5
+check "plan counts 3 tasks, 240 requests (3 x 320 / 4), a measured rate" "$QZ_PYTHON" -c "import json, sys
+o = json.load(open('plan6.out'))
+print(o['tasks'], o['requests'], o['rate'], o['prompt_tokens'], o['prompt_tokens_measured'])
+sys.exit(0 if o['tasks'] == 3 and o['requests'] == 240 and o['rate'] > 0 and o['prompt_tokens_measured'] else 1)"
+if runn tq 1; then
+    # the run's drawing time and prompt tokens: the sums over its task runs
+    sums=$("$QZ_PYTHON" -c "import h5py
+f = h5py.File('tq-1.h5', 'r')
+t = f['runs/tq/tasks']
+print(sum(t[i].attrs['draw_seconds'] for i in t), sum(int(t[i].attrs['prompt_tokens']) for i in t), sum(int(t[i].attrs['requests']) for i in t))")
+    read -r got_s got_p got_r <<< "$sums"
+    est=$(key plan6.out seconds)
+    check "tq: plan's time $est s within 30% of the tasks' $got_s s" within "$est" "$got_s"
+    est=$(key plan6.out prompt_tokens)
+    check "tq: plan's $est prompt tokens within 30% of the tasks' $got_p (80 x 2 + 80 x 8 + 80 x 14 = 1920)" \
+        within "$est" "$got_p"
+    est=$(key plan6.out requests)
+    check "tq: plan's $est requests within 30% of the tasks' $got_r" within "$est" "$got_r"
+else
+    bad "the tq run failed: $(tail -3 tq-1.err)"
+fi
 # uncalibrated, prompt tokens at 4 bytes a token: 400 requests x ceil(39 / 4) = 4000;
 # at most 4000/1000 x 0.25 + 16000/1000 x 3 = 1 + 48 = 49
 expect -d "plan without --price uses the job's price" \

@@ -1,7 +1,8 @@
 /* qz_job_hash: checkpoints on disk hold it, so its value for a job changes only with
- * the checkpoint format. The constants were computed by format 6's implementation,
- * which hashes a canonical form of the validated job (keys sorted, defaults and
- * resolved values written out) and leaves out how model servers are reached. */
+ * the checkpoint format. The constants were computed by format 7's implementation,
+ * which hashes a canonical form of the validated job (keys sorted, every backend's
+ * defaults and the resolved values written out) and leaves out the fields that do not
+ * change results (how servers and programs are reached, waited for, batched). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,106 @@ static uint64_t hash_of(const char *text, const char *file)
     CHECK(qz_job_hash(&job, &h, &err) == QZ_OK, "%s", err.msg);
     qz_job_free(&job);
     return h;
+}
+
+/* Two jobs (a JSON object's members after {"seed": 7, "q": 0.1, "samples": 100, ...})
+ * have the same hash, or (same == 0) different ones. */
+static void compare(const char *a, const char *b, int same, const char *what)
+{
+    char ja[2048], jb[2048];
+    uint64_t ha, hb;
+
+    snprintf(ja, sizeof ja, "{\"name\": \"a\", \"seed\": 7, \"q\": 0.1, \"samples\": 100, %s}", a);
+    snprintf(jb, sizeof jb, "{\"samples\": 100, %s, \"q\": 0.1, \"seed\": 7, \"name\": \"b\"}", b);
+    ha = hash_of(ja, "job.json");
+    hb = hash_of(jb, "job.json");
+    CHECK(ha && hb && (ha == hb) == same, "%s: 0x%016" PRIx64 " vs 0x%016" PRIx64 " (want %s)",
+          what, ha, hb, same ? "equal" : "different");
+}
+
+#define OPENAI "\"kind\": \"openai\", \"model\": \"m\", \"prompt\": \"x\", \"probe\": false"
+#define URL "\"base_url\": \"http://127.0.0.1:9/v1\""
+#define LEN ", \"utility\": {\"kind\": \"length\"}"
+#define EXEC_CMD "\"command\": [\"cat\"]"
+
+/* Every backend: its defaults omitted, written out, its keys reordered, its fields that
+ * do not change results changed: the same job; a field that changes results changed:
+ * another job. */
+static void backends(void)
+{
+    /* openai */
+    compare("\"generator\": {" OPENAI ", " URL "}" LEN,
+            "\"generator\": {\"logprobs\": false, \"n\": 8, \"frequency_penalty\": 0, "
+            "\"presence_penalty\": 0, \"min_p\": 0, \"top_k\": -1, \"top_p\": 1, "
+            "\"temperature\": 1, \"max_tokens\": 64, \"endpoint\": \"completions\", " URL
+            ", " OPENAI "}" LEN,
+            1, "openai defaults written out");
+    /* concurrency sets the default chunk_size (n x concurrency), which counts: with
+     * chunk_size given, it does not. */
+    compare("\"generator\": {" OPENAI ", " URL "}" LEN ", \"chunk_size\": 16",
+            "\"chunk_size\": 16, \"generator\": {" OPENAI
+            ", \"base_url\": [\"http://127.0.0.1:10/v1\"], "
+            "\"concurrency\": 3, \"timeout_seconds\": 5, \"connect_timeout_seconds\": 2, "
+            "\"retries\": 1, \"backoff_seconds\": 0.1, \"backoff_max_seconds\": 1, "
+            "\"max_response_bytes\": 1000, \"on_server_down\": \"fail\", "
+            "\"server_down_wait_seconds\": 10, \"price\": {\"prompt\": 1, "
+            "\"completion\": 2}}" LEN,
+            1, "openai transport fields");
+    compare("\"generator\": {" OPENAI ", " URL "}" LEN,
+            "\"generator\": {" OPENAI ", " URL ", \"concurrency\": 3}" LEN, 0,
+            "openai concurrency without chunk_size");
+    compare("\"generator\": {" OPENAI ", " URL "}" LEN,
+            "\"generator\": {" OPENAI ", " URL ", \"temperature\": 0.7}" LEN, 0,
+            "openai temperature");
+    compare("\"generator\": {" OPENAI ", " URL "}" LEN,
+            "\"generator\": {" OPENAI ", " URL ", \"n\": 4}" LEN, 0, "openai n");
+    compare("\"generator\": {" OPENAI ", " URL "}" LEN,
+            "\"generator\": {" OPENAI ", " URL ", \"max_tokens\": 65}" LEN, 0, "openai max_tokens");
+    /* exec generator */
+    compare("\"generator\": {\"kind\": \"exec\", " EXEC_CMD
+            "}, \"utility\": {\"kind\": \"length\"}",
+            "\"utility\": {\"kind\": \"length\"}, \"generator\": {\"timeout_seconds\": 3, "
+            "\"max_response_bytes\": 4096, \"text\": true, " EXEC_CMD ", \"kind\": \"exec\"}",
+            1, "exec generator defaults, transport");
+    compare("\"generator\": {\"kind\": \"exec\", " EXEC_CMD "}, \"utility\": {\"kind\": "
+            "\"exec\", " EXEC_CMD "}",
+            "\"generator\": {\"kind\": \"exec\", \"text\": false, " EXEC_CMD "}, "
+            "\"utility\": {\"kind\": \"exec\", " EXEC_CMD "}",
+            0, "exec generator text");
+    /* scorers: regex, exec, http */
+    compare("\"generator\": {" OPENAI ", " URL "}, \"utility\": {\"kind\": \"regex\", "
+            "\"pattern\": \"a\"}",
+            "\"generator\": {" OPENAI ", " URL "}, \"utility\": {\"ignore_case\": false, "
+            "\"pattern\": \"a\", \"kind\": \"regex\"}",
+            1, "regex defaults");
+    compare("\"generator\": {" OPENAI ", " URL "}, \"utility\": {\"kind\": \"regex\", "
+            "\"pattern\": \"a\"}",
+            "\"generator\": {" OPENAI ", " URL "}, \"utility\": {\"ignore_case\": true, "
+            "\"pattern\": \"a\", \"kind\": \"regex\"}",
+            0, "regex ignore_case");
+    compare("\"generator\": {\"kind\": \"normal\"}, \"cost\": {\"kind\": \"exec\", " EXEC_CMD "}",
+            "\"generator\": {\"kind\": \"normal\"}, \"cost\": {\"field\": \"scores\", "
+            "\"batch\": 7, \"timeout_seconds\": 9, " EXEC_CMD ", \"kind\": \"exec\"}",
+            1, "exec scorer defaults, transport");
+    compare("\"generator\": {\"kind\": \"normal\"}, \"cost\": {\"kind\": \"exec\", " EXEC_CMD "}",
+            "\"generator\": {\"kind\": \"normal\"}, \"cost\": {\"kind\": \"exec\", "
+            "\"field\": \"s\", " EXEC_CMD "}",
+            0, "exec scorer field");
+    compare("\"generator\": {" OPENAI ", " URL "}, \"utility\": {\"kind\": \"http\", "
+            "\"preset\": \"vllm_classify\", \"model\": \"r\", \"url\": "
+            "\"http://127.0.0.1:9/classify\"}",
+            "\"generator\": {" OPENAI ", " URL "}, \"utility\": {\"class\": 1, \"batch\": 3, "
+            "\"concurrency\": 2, \"retries\": 0, \"timeout_seconds\": 1, \"url\": "
+            "\"http://127.0.0.1:10/classify\", \"model\": \"r\", \"preset\": "
+            "\"vllm_classify\", \"kind\": \"http\"}",
+            1, "http scorer defaults, transport");
+    compare("\"generator\": {" OPENAI ", " URL "}, \"utility\": {\"kind\": \"http\", "
+            "\"preset\": \"vllm_classify\", \"model\": \"r\", \"url\": "
+            "\"http://127.0.0.1:9/classify\"}",
+            "\"generator\": {" OPENAI ", " URL "}, \"utility\": {\"kind\": \"http\", "
+            "\"preset\": \"vllm_classify\", \"model\": \"r\", \"class\": 0, \"url\": "
+            "\"http://127.0.0.1:9/classify\"}",
+            0, "http scorer class");
 }
 
 int main(void)
@@ -76,6 +177,8 @@ int main(void)
                 "job.json");
     CHECK(h != 0x48c8f8c49fa278deULL, "another chunk_size: hash 0x%016" PRIx64, h);
 
+    backends();
+
     /* A job with tasks: every task's id and generator count. */
     if (!mkdtemp(dir)) {
         CHECK(0, "mkdtemp");
@@ -92,7 +195,7 @@ int main(void)
                 "\"http://127.0.0.1:9/v1\", \"model\": \"m\", \"probe\": false, \"prompt\": "
                 "\"x\"}, \"utility\": {\"kind\": \"length\"}}",
                 job_file);
-    CHECK(h == 0x1d2288fe1d917f8cULL, "tasks: hash 0x%016" PRIx64, h);
+    CHECK(h == 0x401b0812c5d65e05ULL, "tasks: hash 0x%016" PRIx64, h);
     /* How the servers are reached is not the job's identity (checkpoint format 5 on):
      * other servers, timeouts, retries; another model is another job. */
     h = hash_of("{\"name\": \"t\", \"seed\": 3, \"q\": 0.1, \"samples\": 100, \"tasks\": "
@@ -101,13 +204,13 @@ int main(void)
                 "\"probe\": false, \"timeout_seconds\": 5, \"retries\": 9, \"prompt\": \"x\"}, "
                 "\"utility\": {\"kind\": \"length\"}}",
                 job_file);
-    CHECK(h == 0x1d2288fe1d917f8cULL, "tasks, other servers: hash 0x%016" PRIx64, h);
+    CHECK(h == 0x401b0812c5d65e05ULL, "tasks, other servers: hash 0x%016" PRIx64, h);
     h = hash_of("{\"name\": \"t\", \"seed\": 3, \"q\": 0.1, \"samples\": 100, \"tasks\": "
                 "\"tasks.jsonl\", \"generator\": {\"kind\": \"openai\", \"base_url\": "
                 "\"http://127.0.0.1:9/v1\", \"model\": \"m2\", \"probe\": false, \"prompt\": "
                 "\"x\"}, \"utility\": {\"kind\": \"length\"}}",
                 job_file);
-    CHECK(h != 0x1d2288fe1d917f8cULL, "tasks, another model: hash 0x%016" PRIx64, h);
+    CHECK(h != 0x401b0812c5d65e05ULL, "tasks, another model: hash 0x%016" PRIx64, h);
     unlink(tasks);
     rmdir(dir);
     return check_done("test_job_hash");
