@@ -116,11 +116,13 @@ enum qz_status qz_metric_score(const struct qz_metric *m, const struct qz_batch 
                                struct qz_error *err)
 {
     const double *v = m->sc.ops->view ? m->sc.ops->view(b) : NULL;
-    if (v) {
+    enum qz_status rc;
+
+    if (v)
         memcpy(out, v, b->n * sizeof *out);
-        return QZ_OK;
-    }
-    return m->sc.ops->score(m->sc.state, b, out, err);
+    else if ((rc = m->sc.ops->score(m->sc.state, b, out, err)))
+        return rc;
+    return qz_score_check(&m->sc, b, out, err); /* a declared "range" holds */
 }
 
 static void fig_nan(struct qz_metric_fig *out)

@@ -176,9 +176,12 @@ static enum qz_status score_metrics_all(struct ranker *rk, const struct qz_batch
         if (ms->m[k].scope != QZ_METRIC_ALL)
             continue;
         if ((rc = qz_metric_score(&ms->m[k], b, rk->mbuf, err))) {
-            char msg[sizeof err->msg];
+            char msg[sizeof err->msg], at[96];
             snprintf(msg, sizeof msg, "%s", err->msg);
-            return qz_error_set(err, rc, "metrics.%s: %s", ms->m[k].name, msg);
+            snprintf(at, sizeof at, "metrics.%s: ", ms->m[k].name);
+            if (strncmp(msg, at, strlen(at)) == 0) /* the message names the metric already */
+                return rc;
+            return qz_error_set(err, rc, "%s%s", at, msg);
         }
         for (size_t i = 0; i < b->n; i++) {
             double x = rk->mbuf[i];

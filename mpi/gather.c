@@ -231,10 +231,12 @@ static enum qz_status score_metrics(const struct qz_job *job, struct qz_run *run
         rc = top_sample(job, &top[i], pay, i, run->fig.text, &b, err);
         for (size_t j = 0; j < nm && !rc; j++)
             if ((rc = qz_metric_score(&job->metrics.m[j], &b, &res[j].top[i], err))) {
-                char msg[sizeof err->msg];
+                char msg[sizeof err->msg], at[96];
                 snprintf(msg, sizeof msg, "%s", err->msg);
-                qz_error_set(err, rc, "metrics.%s: sample %llu: %s", job->metrics.m[j].name,
-                             (unsigned long long)top[i].index, msg);
+                snprintf(at, sizeof at, "metrics.%s: ", job->metrics.m[j].name);
+                if (strncmp(msg, at, strlen(at)) != 0) /* else it names the metric and sample */
+                    qz_error_set(err, rc, "%ssample %llu: %s", at,
+                                 (unsigned long long)top[i].index, msg);
             }
     }
     qz_batch_free(&b);
