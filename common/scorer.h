@@ -64,4 +64,10 @@ extern const struct qz_scorer_ops qz_score_plugin_ops;
  * for OpenRLHF's /get_reward, vLLM's /score and /classify, and a custom body template. */
 extern const struct qz_scorer_ops qz_score_http_ops;
 
+/* Reference answers, for text (common/score_match.c): "exact_match", "contains" and
+ * "regex_match", each 1 or 0 against the spec's "reference" (binary). */
+extern const struct qz_scorer_ops qz_score_exact_match_ops;
+extern const struct qz_scorer_ops qz_score_contains_ops;
+extern const struct qz_scorer_ops qz_score_regex_match_ops;
+
 #endif
