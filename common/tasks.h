@@ -15,10 +15,14 @@
 #include "jsonv.h"
 
 #define QZ_TASKS_MAX 100000
+#define QZ_TASK_REFS_MAX 1000   /* reference answers on one line */
+#define QZ_TASK_REF_BYTES 65536 /* bytes of one reference answer */
 
 struct qz_tasks {
     size_t n;
-    cJSON **line; /* the parsed lines (owned); line[t] has "id" and the prompt fields */
+    cJSON **line;   /* the parsed lines (owned); line[t] has "id" and the prompt fields */
+    size_t *lineno; /* the line of the file task t was read from (from 1) */
+    char *path;     /* the file as opened (owned) */
     char sha256[QZ_SHA256_HEX]; /* SHA-256 of the file's bytes as read (hex) */
 };
 
