@@ -139,7 +139,10 @@ static enum qz_status open_backends(const struct qz_jv *at, struct qz_job *job,
     if ((rc = qz_gen_open(&job->gen, gspec, &sub, job->seed, err)))
         return rc;
     qz_jv_child(at, "utility", &sub);
-    if (uspec) {
+    if (uspec && job->tasks.n) { /* a tasks line may give the reference answer */
+        if ((rc = qz_tasks_check_scorer(&job->tasks, uspec, &sub, err)) == QZ_OK)
+            rc = qz_task_score_open(&job->utility, &job->tasks, 0, uspec, &sub, err);
+    } else if (uspec) {
         rc = qz_score_open(&job->utility, uspec, &sub, err);
     } else {
         cJSON *def = cJSON_Parse("{\"kind\":\"value\"}");
@@ -152,8 +155,14 @@ static enum qz_status open_backends(const struct qz_jv *at, struct qz_job *job,
     if ((rc = check_scorer(at, "utility", &job->utility, job, gspec, err)))
         return rc;
     qz_jv_child(at, "cost", &sub);
-    if (cspec && ((rc = qz_score_open(&job->cost, cspec, &sub, err)) ||
-                  (rc = check_scorer(at, "cost", &job->cost, job, gspec, err))))
+    if (cspec && job->tasks.n &&
+        ((rc = qz_tasks_check_scorer(&job->tasks, cspec, &sub, err)) ||
+         (rc = qz_task_score_open(&job->cost, &job->tasks, 0, cspec, &sub, err)) ||
+         (rc = check_scorer(at, "cost", &job->cost, job, gspec, err))))
+        return rc;
+    if (cspec && !job->tasks.n &&
+        ((rc = qz_score_open(&job->cost, cspec, &sub, err)) ||
+         (rc = check_scorer(at, "cost", &job->cost, job, gspec, err))))
         return rc;
     return QZ_OK;
 }
@@ -364,8 +373,8 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
     }
     if ((rc = parse_checkpoint(&at, job, err)) ||
         (rc = qz_jv_string(&at, job->json, "description", 0, NULL, &description, err)) ||
-        (rc = check_utf8(&at, job->json, "description", err)) ||
-        (rc = open_backends(&at, job, err)) || (rc = load_tasks(&at, job, err)))
+        (rc = check_utf8(&at, job->json, "description", err)) || (rc = load_tasks(&at, job, err)) ||
+        (rc = open_backends(&at, job, err)))
         goto fail;
     if (!cJSON_GetObjectItemCaseSensitive(job->json, "chunk_size") && job->gen.ops->chunk_hint)
         job->chunk_size = qz_chunk_from_hint(job->gen.ops->chunk_hint(job->gen.state));

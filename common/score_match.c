@@ -326,6 +326,7 @@ const struct qz_scorer_ops qz_score_exact_match_ops = {
     .close = match_close,
     .needs_text = 1,
     .binary = 1,
+    .needs_reference = 1,
 };
 
 const struct qz_scorer_ops qz_score_contains_ops = {
@@ -335,6 +336,7 @@ const struct qz_scorer_ops qz_score_contains_ops = {
     .close = match_close,
     .needs_text = 1,
     .binary = 1,
+    .needs_reference = 1,
 };
 
 const struct qz_scorer_ops qz_score_regex_match_ops = {
@@ -344,4 +346,5 @@ const struct qz_scorer_ops qz_score_regex_match_ops = {
     .close = match_close,
     .needs_text = 1,
     .binary = 1,
+    .needs_reference = 1,
 };

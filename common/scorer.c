@@ -48,3 +48,13 @@ void qz_score_close(struct qz_score *sc)
     sc->ops = NULL;
     sc->state = NULL;
 }
+
+const struct qz_scorer_ops *qz_score_ops_of(const cJSON *spec)
+{
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(spec, "kind");
+
+    for (size_t k = 0; cJSON_IsString(kind) && registry[k]; k++)
+        if (strcmp(registry[k]->name, kind->valuestring) == 0)
+            return registry[k];
+    return NULL;
+}

@@ -25,10 +25,11 @@ struct qz_scorer_ops {
      * to fall back to score), so callers read it without a copy. */
     const double *(*view)(const struct qz_batch *b);
     void (*close)(struct qz_scorer *s);
-    int needs_text;     /* scores text samples (the generator must produce text) */
-    int needs_numbers;  /* scores numeric samples */
-    int needs_logprobs; /* reads token log-probs (the generator must be asked for them) */
-    int binary;         /* every score it gives is 0 or 1 (NaN aside) */
+    int needs_text;      /* scores text samples (the generator must produce text) */
+    int needs_numbers;   /* scores numeric samples */
+    int needs_logprobs;  /* reads token log-probs (the generator must be asked for them) */
+    int binary;          /* every score it gives is 0 or 1 (NaN aside) */
+    int needs_reference; /* scores against a "reference" answer (a tasks line may give it) */
 };
 
 struct qz_score {
@@ -42,6 +43,8 @@ struct qz_score {
 enum qz_status qz_score_open(struct qz_score *sc, const cJSON *spec, const struct qz_jv *at,
                              struct qz_error *err);
 void qz_score_close(struct qz_score *sc);
+/* The backend serving spec.kind, or NULL (an unknown kind; nothing is opened). */
+const struct qz_scorer_ops *qz_score_ops_of(const cJSON *spec);
 
 /* Built-ins for numeric samples (common/score_builtin.c):
  * "value" (the sample itself) and "component" (the cost its mixture component carries). */

@@ -8,7 +8,6 @@
 
 #include "job.h"
 #include "rng.h"
-#include "scorer.h"
 #include "utf8.h"
 
 #define QZ_STREAM_TASK 6u /* Philox stream of the task seeds */
@@ -232,6 +231,73 @@ cJSON *qz_task_scorer(const struct qz_tasks *t, size_t i, const cJSON *spec)
         return NULL;
     }
     return s;
+}
+
+enum qz_status qz_task_score_open(struct qz_score *sc, const struct qz_tasks *t, size_t i,
+                                  const cJSON *spec, const struct qz_jv *at, struct qz_error *err)
+{
+    cJSON *s = qz_task_scorer(t, i, spec);
+    enum qz_status rc;
+
+    if (!s) {
+        sc->ops = NULL;
+        sc->state = NULL;
+        return qz_error_set(err, QZ_ENOMEM, "out of memory");
+    }
+    rc = qz_score_open(sc, s, at, err);
+    cJSON_Delete(s);
+    return rc;
+}
+
+/* Open the spec s named by at once, to check it, and close it again. */
+static enum qz_status try_open(cJSON *s, const struct qz_jv *at, struct qz_error *err)
+{
+    struct qz_score sc;
+    enum qz_status rc;
+
+    if (!s)
+        return qz_error_set(err, QZ_ENOMEM, "out of memory");
+    if ((rc = qz_score_open(&sc, s, at, err)) == QZ_OK)
+        qz_score_close(&sc);
+    return rc;
+}
+
+enum qz_status qz_tasks_check_scorer(const struct qz_tasks *t, const cJSON *spec,
+                                     const struct qz_jv *at, struct qz_error *err)
+{
+    const struct qz_scorer_ops *ops = qz_score_ops_of(spec);
+    int own = cJSON_GetObjectItemCaseSensitive(spec, "reference") != NULL;
+    enum qz_status rc = QZ_OK;
+    cJSON *s;
+
+    if (!ops || !ops->needs_reference)
+        return QZ_OK;
+    /* the spec's own fields, with a stand-in reference when it has none */
+    if (!own && (s = cJSON_Duplicate(spec, 1)) != NULL &&
+        !cJSON_AddItemToObject(s, "reference", cJSON_CreateString("x"))) {
+        cJSON_Delete(s);
+        s = NULL;
+    } else if (own)
+        s = cJSON_Duplicate(spec, 1);
+    rc = try_open(s, at, err);
+    cJSON_Delete(s);
+    for (size_t i = 0; i < t->n && rc == QZ_OK; i++) {
+        const cJSON *ref = cJSON_GetObjectItemCaseSensitive(t->line[i], "reference");
+        char where[512];
+        struct qz_jv lat = {.file = where, .path = ""};
+
+        snprintf(where, sizeof where, "%s:%zu", t->path, t->lineno[i]);
+        if (!ref && !own)
+            rc = qz_jv_fail(&lat, "reference", NULL, err,
+                            "is required by %s (kind \"%s\"), which has none of its own", at->path,
+                            ops->name);
+        else if (ref) { /* only the reference can fail now */
+            s = qz_task_scorer(t, i, spec);
+            rc = try_open(s, &lat, err);
+            cJSON_Delete(s);
+        }
+    }
+    return rc;
 }
 
 uint64_t qz_task_seed(uint64_t job_seed, size_t i)
