@@ -73,7 +73,10 @@ check "exact_match with extract: 1 exactly when the last word is \"the\"; regex_
     "[r.exact(t, ['The'], fold=True, extract=r' ([a-z]+)') for t in texts] == list(v('top/utility'))" \
     "[r.regex(t, ['^(the|a) ', 'stone\$']) for t in texts] == list(v('top/cost'))" \
     "0 < sum(v('top/utility'))" "0 < sum(v('top/cost')) < len(texts)" \
-    "set(v('top/cost')) <= {0.0, 1.0}"
+    "set(v('top/cost')) <= {0.0, 1.0}" \
+    "a['cost_ci_method'] == 'clopper-pearson'" \
+    "0 <= a['cost_quantilized_ci_low'] <= a['cost_quantilized_mean'] <= a['cost_quantilized_ci_high'] <= 1" \
+    "a['cost_base_ci_low'] <= a['cost_base_mean'] <= a['cost_bound_ucb'] * a['q']"
 
 # 3. A tasks job: each line's reference replaces the spec's; a line without one uses it.
 cat > qs.jsonl << 'EOF'
