@@ -13,6 +13,7 @@
  * NUL bytes are characters like any other. A failed sample scores NaN. */
 #include <math.h>
 #include <regex.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,7 +40,7 @@ struct qz_scorer {
     size_t *ref_len;
     regex_t *re; /* compiled references (regex_match); nre of them are live */
     size_t nre;
-    char *buf; /* the normalised answer */
+    char *buf; /* the text and the normalised answer, each NUL-terminated */
     size_t buf_size;
 };
 
@@ -253,39 +254,44 @@ static int contains(const char *hay, size_t n, const char *needle, size_t m)
     return 0;
 }
 
-/* 1 when the text t[0..len) matches a reference, else 0; NaN (and *rc) when out of memory. */
+/* 1 when the text t[0..len) matches a reference, else 0; NaN (and *rc) when out of memory.
+ * The regex library reads NUL-terminated strings (even with REG_STARTEND, a sanitizer
+ * checks up to the NUL): the text and the answer are copied into s->buf, each ended by
+ * a NUL, and searched within their lengths. */
 static double match_one(struct qz_scorer *s, const char *t, size_t len, struct qz_error *err,
                         int *rc)
 {
     const char *a;
+    char *raw, *norm;
     size_t alen, n;
     int found;
     regmatch_t m[1];
 
-    answer_of(s, t, len, &a, &alen, &found);
-    if (!found)
-        return 0;
-    if (alen + 1 > s->buf_size) {
-        char *grown = realloc(s->buf, alen + 1);
+    if (len > (SIZE_MAX - 2) / 2 || 2 * len + 2 > s->buf_size) {
+        char *grown = len > (SIZE_MAX - 2) / 2 ? NULL : realloc(s->buf, 2 * len + 2);
         if (!grown) {
             *rc = qz_error_set(err, QZ_ENOMEM, "out of memory scoring a text of %zu bytes", len);
             return NAN;
         }
         s->buf = grown;
-        s->buf_size = alen + 1;
+        s->buf_size = 2 * len + 2;
     }
-    /* regex_match: only white space is normalised; the regex itself folds case */
-    if (s->mode == MATCH_REGEX) {
-        n = normalise(0, s->collapse, a, alen, s->buf);
-        for (size_t i = 0; i < s->nre; i++)
-            if (search(&s->re[i], s->buf, 0, n, 1, m))
-                return 1;
+    raw = s->buf;
+    norm = s->buf + len + 1;
+    memcpy(raw, t, len);
+    raw[len] = '\0';
+    answer_of(s, raw, len, &a, &alen, &found);
+    if (!found)
         return 0;
-    }
-    n = normalise(s->icase, s->collapse, a, alen, s->buf);
+    /* regex_match: only white space is normalised; the regex itself folds case */
+    n = normalise(s->mode == MATCH_REGEX ? 0 : s->icase, s->collapse, a, alen, norm);
+    norm[n] = '\0';
+    for (size_t i = 0; i < s->nre; i++)
+        if (search(&s->re[i], norm, 0, n, 1, m))
+            return 1;
     for (size_t i = 0; i < s->nref; i++)
-        if (s->mode == MATCH_EXACT ? n == s->ref_len[i] && !memcmp(s->buf, s->ref[i], n)
-                                   : contains(s->buf, n, s->ref[i], s->ref_len[i]))
+        if (s->mode == MATCH_EXACT ? n == s->ref_len[i] && !memcmp(norm, s->ref[i], n)
+                                   : contains(norm, n, s->ref[i], s->ref_len[i]))
             return 1;
     return 0;
 }
