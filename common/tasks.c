@@ -273,12 +273,11 @@ enum qz_status qz_tasks_check_scorer(const struct qz_tasks *t, const cJSON *spec
     if (!ops || !ops->needs_reference)
         return QZ_OK;
     /* the spec's own fields, with a stand-in reference when it has none */
-    if (!own && (s = cJSON_Duplicate(spec, 1)) != NULL &&
-        !cJSON_AddItemToObject(s, "reference", cJSON_CreateString("x"))) {
+    s = cJSON_Duplicate(spec, 1);
+    if (s && !own && !cJSON_AddItemToObject(s, "reference", cJSON_CreateString("x"))) {
         cJSON_Delete(s);
         s = NULL;
-    } else if (own)
-        s = cJSON_Duplicate(spec, 1);
+    }
     rc = try_open(s, at, err);
     cJSON_Delete(s);
     for (size_t i = 0; i < t->n && rc == QZ_OK; i++) {
