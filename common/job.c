@@ -272,7 +272,7 @@ static size_t line_of(const char *text, size_t at)
 /* The first \u0000 escape of a JSON text (cJSON ends the string there, so "ab\u0000cd"
  * would be read as "ab"), or NULL. Only an escape counts: a backslash preceded by an
  * even number of backslashes. */
-static const char *nul_escape(const char *text)
+const char *qz_job_nul_escape(const char *text)
 {
     for (const char *p = text; (p = strstr(p, "\\u")) != NULL; p += 2) {
         size_t slashes = 0;
@@ -318,7 +318,7 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
                           file, line_of(text, (size_t)(end - text)), (size_t)(end - text));
         goto fail;
     }
-    if ((nul = nul_escape(text)) != NULL) {
+    if ((nul = qz_job_nul_escape(text)) != NULL) {
         rc = qz_error_set(err, QZ_EJOB,
                           "%s: line %zu: a string holds \\u0000 (offset %zu): strings cannot "
                           "hold NUL characters",

@@ -126,6 +126,13 @@ enum qz_status qz_tasks_load(struct qz_tasks *t, const char *path, const char *j
             rc = qz_error_set(err, QZ_EJOB, "%s: not valid UTF-8", where);
             break;
         }
+        if (qz_job_nul_escape(text)) {
+            rc = qz_error_set(err, QZ_EJOB,
+                              "%s: a string holds \\u0000 (column %zu): strings cannot hold NUL "
+                              "characters",
+                              where, (size_t)(qz_job_nul_escape(text) - text) + 1);
+            break;
+        }
         if (!(line = cJSON_ParseWithOpts(text, &end, 0))) {
             rc = qz_error_set(err, QZ_EJOB, "%s: not valid JSON", where);
             break;
