@@ -608,7 +608,7 @@ static cJSON *canonical_job(const struct qz_job *job)
 enum qz_status qz_job_hash(const struct qz_job *job, uint64_t *hash, struct qz_error *err)
 {
     cJSON *copy = canonical_job(job);
-    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(job->json, "generator");
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(job->json, "generator"), *ref;
     uint64_t h = QZ_CHECKSUM_SEED;
     char *text;
 
@@ -633,6 +633,14 @@ enum qz_status qz_job_hash(const struct qz_job *job, uint64_t *hash, struct qz_e
         if (!text)
             return qz_error_set(err, QZ_ENOMEM, "out of memory for the job's hash");
         h = qz_checksum(id, strlen(id) + 1, h);
+        h = qz_checksum(text, strlen(text) + 1, h);
+        cJSON_free(text);
+        /* a task's reference answer scores its samples (the hash of a line without one
+         * is unchanged) */
+        if (!(ref = cJSON_GetObjectItemCaseSensitive(job->tasks.line[t], "reference")))
+            continue;
+        if (!(text = cJSON_PrintUnformatted(ref)))
+            return qz_error_set(err, QZ_ENOMEM, "out of memory for the job's hash");
         h = qz_checksum(text, strlen(text) + 1, h);
         cJSON_free(text);
     }
