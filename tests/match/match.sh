@@ -101,7 +101,27 @@ for t in one:cat two:dog,tree three:the; do
         "0 < sum(v('top/utility'))"
 done
 
-# 4. Refused at load, before anything is drawn (more cases in tests/bad/cases).
+# 4. The tasks job stopped by SIGUSR1 in its second task and resumed on 2 ranks gives
+#    the uninterrupted records: the resumed task scores against its own reference.
+job tr "\"seed\": 7, \"q\": 0.5, \"samples\": 240, \"chunk_size\": 20, \"tasks\": \"qs.jsonl\",
+  \"checkpoint\": {\"every_seconds\": 0},
+  \"generator\": $(gen 2 ''),
+  \"utility\": {\"kind\": \"contains\", \"reference\": \"the\"}"
+runn tr 1 || bad "tr: $(cat tr-1.err)"
+arm slow -1 0.5
+QZ_STOP_DELAY=1.2 stop_midway 3 'task 2 of 3' tr-stop.err run tr.json -o tr.h5
+check "tasks: SIGUSR1 in task 2 gives exit 75 (got $STOP_STATUS)" test "$STOP_STATUS" -eq 75
+check "tasks: task one is recorded, task two not yet" test "$(h5q keys tr.h5 runs/tr/tasks)" = one
+expect -d "tasks: resumed on 2 ranks in task two" -l tr-resume 0 \
+    '/^resuming from checkpoint tr.h5.tr.ckpt: [1-9][0-9]* of 240 samples done' \
+    qz_mpi 2 run tr.json -o tr.h5
+curl -s -o /dev/null -X POST "$FAKE_CONTROL/reset"
+for id in one two three; do
+    check "tasks: resumed task $id equals the uninterrupted run's" h5same_resumed tr-1.h5 "tr/tasks/$id" \
+        tr.h5 "tr/tasks/$id"
+done
+
+# 5. Refused at load, before anything is drawn (more cases in tests/bad/cases).
 job nr "\"seed\": 1, \"q\": 0.5, \"samples\": 8, \"generator\": $(gen 1 ''),
   \"utility\": {\"kind\": \"contains\"}"
 expect 2 "quantilize: nr.json: utility.reference: is required (a string or a list of strings), here or on every line of the job's tasks file" \
