@@ -5,11 +5,13 @@
  * The answer of a sample is its text, or with "extract" the first capture group of the
  * LAST match of that POSIX extended regex in the text (no match: the sample scores 0, a
  * wrong answer, not an invalid one). The answer and the references of exact_match and
- * contains are then normalised: "case": "insensitive" folds ASCII A-Z to a-z (other
- * characters are compared as they are); "whitespace": "collapse" (the default) trims
+ * contains are then normalised: "case": "insensitive" turns the capitals of ASCII,
+ * Latin-1, Greek and Cyrillic into their small letters (fold2; other characters are
+ * compared as they are); "whitespace": "collapse" (the default) trims
  * ASCII white space at both ends and turns every run of it into one space. regex_match
  * reads each reference as a POSIX extended regex searched anywhere in the normalised
- * answer ("case": "insensitive" compiles it with REG_ICASE). Texts are read by length:
+ * answer ("case": "insensitive" compiles it with REG_ICASE, which in the C locale
+ * folds ASCII only). Texts are read by length:
  * NUL bytes are characters like any other. A failed sample scores NaN. */
 #include <math.h>
 #include <regex.h>
@@ -66,6 +68,28 @@ static int is_space(unsigned char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
 }
 
+/* The two-byte UTF-8 capital a b in place as its small letter: Latin-1 (U+00C0-U+00DE
+ * but U+00D7), Greek (U+0391-U+03A9) and Cyrillic (U+0400-U+042F), the same length in
+ * UTF-8. 0 when a b is no such capital. */
+static int fold2(unsigned char *a, unsigned char *b)
+{
+    if (*a == 0xC3 && *b >= 0x80 && *b <= 0x9E && *b != 0x97)
+        *b += 0x20;
+    else if (*a == 0xCE && *b >= 0x91 && *b <= 0x9F)
+        *b += 0x20;
+    else if (*a == 0xCE && *b >= 0xA0 && *b <= 0xA9 && *b != 0xA2)
+        *a = 0xCF, *b -= 0x20;
+    else if (*a == 0xD0 && *b >= 0x90 && *b <= 0x9F)
+        *b += 0x20;
+    else if (*a == 0xD0 && *b >= 0xA0 && *b <= 0xAF)
+        *a = 0xD1, *b -= 0x20;
+    else if (*a == 0xD0 && *b >= 0x80 && *b <= 0x8F)
+        *a = 0xD1, *b += 0x10;
+    else
+        return 0;
+    return 1;
+}
+
 /* Normalise t[0..len) into out (room for len bytes); returns the length written. */
 static size_t normalise(int icase, int collapse, const char *t, size_t len, char *out)
 {
@@ -73,7 +97,7 @@ static size_t normalise(int icase, int collapse, const char *t, size_t len, char
     int pending = 0; /* a run of white space was seen after some text */
 
     for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)t[i];
+        unsigned char c = (unsigned char)t[i], c2;
         if (collapse && is_space(c)) {
             pending = n > 0;
             continue;
@@ -81,6 +105,13 @@ static size_t normalise(int icase, int collapse, const char *t, size_t len, char
         if (pending)
             out[n++] = ' ';
         pending = 0;
+        if (icase && i + 1 < len && ((c2 = (unsigned char)t[i + 1]) & 0xC0) == 0x80 &&
+            fold2(&c, &c2)) {
+            out[n++] = (char)c;
+            out[n++] = (char)c2;
+            i++;
+            continue;
+        }
         out[n++] = (char)(icase && c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
     }
     return n;

@@ -90,12 +90,28 @@ int main(void)
     /* lists: any one reference */
     SCORE("{\"kind\":\"exact_match\",\"reference\":[\"cat\",\"dog\"]}", "dog", 1);
     SCORE("{\"kind\":\"exact_match\",\"reference\":[\"cat\",\"dog\"]}", "cow", 0);
-    /* UTF-8: bytes compared; case folding is ASCII only (É stays É) */
+    /* UTF-8: bytes compared; case folding turns the capitals of ASCII, Latin-1, Greek
+     * and Cyrillic into small letters, nothing else */
     SCORE("{\"kind\":\"exact_match\",\"reference\":\"caf\\u00e9\"}", "caf\xc3\xa9", 1);
+    SCORE("{\"kind\":\"exact_match\",\"reference\":\"CAF\\u00c9\"}", "caf\xc3\xa9", 0);
     SCORE("{\"kind\":\"exact_match\",\"reference\":\"CAF\\u00c9\",\"case\":\"insensitive\"}",
-          "caf\xc3\x89", 1);
-    SCORE("{\"kind\":\"exact_match\",\"reference\":\"CAF\\u00c9\",\"case\":\"insensitive\"}",
-          "caf\xc3\xa9", 0);
+          "caf\xc3\xa9", 1);
+    SCORE("{\"kind\":\"exact_match\",\"reference\":\"\\u00de\\u00c0\",\"case\":\"insensitive\"}",
+          "\xc3\xbe\xc3\xa0", 1); /* Þ À: the ends of the Latin-1 range */
+    SCORE("{\"kind\":\"exact_match\",\"reference\":\"\\u00d7\",\"case\":\"insensitive\"}",
+          "\xc3\xb7", 0); /* × is no letter: not ÷ */
+    /* ΑΘΗΝΑ ΣΩ (U+0391 ... U+03A3 U+03A9) and αθηνα σω */
+    SCORE("{\"kind\":\"exact_match\",\"reference\":\"\\u0391\\u0398\\u0397\\u039d\\u0391 "
+          "\\u03a3\\u03a9\",\"case\":\"insensitive\"}",
+          "\xce\xb1\xce\xb8\xce\xb7\xce\xbd\xce\xb1 \xcf\x83\xcf\x89", 1);
+    /* ЁЖ МЯ (U+0401 U+0416 U+041C U+042F) and ёж мя */
+    SCORE("{\"kind\":\"contains\",\"reference\":\"\\u0401\\u0416 \\u041c\\u042f\","
+          "\"case\":\"insensitive\"}",
+          "x \xd1\x91\xd0\xb6 \xd0\xbc\xd1\x8f y", 1);
+    /* small letters stay: the text's capitals fold to the reference's small letters */
+    SCORE("{\"kind\":\"contains\",\"reference\":\"\\u0436\",\"case\":\"insensitive\"}", "\xd0\x96",
+          1);
+    SCORE("{\"kind\":\"contains\",\"reference\":\"\\u0436\"}", "\xd0\x96", 0);
     /* U+00A0 (no-break space) is not ASCII white space: kept */
     SCORE("{\"kind\":\"exact_match\",\"reference\":\"a b\"}",
           "a\xc2\xa0"
