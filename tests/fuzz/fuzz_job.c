@@ -65,8 +65,8 @@ static void tasks_file(const uint8_t *data, size_t size)
 static void match_text(const uint8_t *data, size_t size)
 {
     static const char *const specs[] = {
-        "{\"kind\": \"exact_match\", \"reference\": [\"42\", \"a b\"], \"extract\": "
-        "\"answer:? *([^.]*)\", \"case\": \"insensitive\"}",
+        ("{\"kind\": \"exact_match\", \"reference\": [\"42\", \"a b\"], \"extract\": "
+         "\"answer:? *([^.]*)\", \"case\": \"insensitive\"}"),
         "{\"kind\": \"contains\", \"reference\": \"aab\", \"whitespace\": \"exact\"}",
         "{\"kind\": \"regex_match\", \"reference\": [\"^(a|b)*$\", \"x.?y\"]}",
     };
