@@ -139,7 +139,10 @@ static enum qz_status open_backends(const struct qz_jv *at, struct qz_job *job,
     if ((rc = qz_gen_open(&job->gen, gspec, &sub, job->seed, err)))
         return rc;
     qz_jv_child(at, "utility", &sub);
-    if (uspec) {
+    if (uspec && job->tasks.n) { /* a tasks line may give the reference answer */
+        if ((rc = qz_tasks_check_scorer(&job->tasks, uspec, &sub, err)) == QZ_OK)
+            rc = qz_task_score_open(&job->utility, &job->tasks, 0, uspec, &sub, err);
+    } else if (uspec) {
         rc = qz_score_open(&job->utility, uspec, &sub, err);
     } else {
         cJSON *def = cJSON_Parse("{\"kind\":\"value\"}");
@@ -152,8 +155,14 @@ static enum qz_status open_backends(const struct qz_jv *at, struct qz_job *job,
     if ((rc = check_scorer(at, "utility", &job->utility, job, gspec, err)))
         return rc;
     qz_jv_child(at, "cost", &sub);
-    if (cspec && ((rc = qz_score_open(&job->cost, cspec, &sub, err)) ||
-                  (rc = check_scorer(at, "cost", &job->cost, job, gspec, err))))
+    if (cspec && job->tasks.n &&
+        ((rc = qz_tasks_check_scorer(&job->tasks, cspec, &sub, err)) ||
+         (rc = qz_task_score_open(&job->cost, &job->tasks, 0, cspec, &sub, err)) ||
+         (rc = check_scorer(at, "cost", &job->cost, job, gspec, err))))
+        return rc;
+    if (cspec && !job->tasks.n &&
+        ((rc = qz_score_open(&job->cost, cspec, &sub, err)) ||
+         (rc = check_scorer(at, "cost", &job->cost, job, gspec, err))))
         return rc;
     return QZ_OK;
 }
@@ -331,7 +340,7 @@ static size_t line_of(const char *text, size_t at)
 /* The first \u0000 escape of a JSON text (cJSON ends the string there, so "ab\u0000cd"
  * would be read as "ab"), or NULL. Only an escape counts: a backslash preceded by an
  * even number of backslashes. */
-static const char *nul_escape(const char *text)
+const char *qz_job_nul_escape(const char *text)
 {
     for (const char *p = text; (p = strstr(p, "\\u")) != NULL; p += 2) {
         size_t slashes = 0;
@@ -377,7 +386,7 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
                           file, line_of(text, (size_t)(end - text)), (size_t)(end - text));
         goto fail;
     }
-    if ((nul = nul_escape(text)) != NULL) {
+    if ((nul = qz_job_nul_escape(text)) != NULL) {
         rc = qz_error_set(err, QZ_EJOB,
                           "%s: line %zu: a string holds \\u0000 (offset %zu): strings cannot "
                           "hold NUL characters",
@@ -432,9 +441,8 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
     }
     if ((rc = parse_checkpoint(&at, job, err)) ||
         (rc = qz_jv_string(&at, job->json, "description", 0, NULL, &description, err)) ||
-        (rc = check_utf8(&at, job->json, "description", err)) ||
-        (rc = open_backends(&at, job, err)) || (rc = load_tasks(&at, job, err)) ||
-        (rc = open_metrics(&at, job, err)))
+        (rc = check_utf8(&at, job->json, "description", err)) || (rc = load_tasks(&at, job, err)) ||
+        (rc = open_backends(&at, job, err)) || (rc = open_metrics(&at, job, err)))
         goto fail;
     if (!cJSON_GetObjectItemCaseSensitive(job->json, "chunk_size") && job->gen.ops->chunk_hint)
         job->chunk_size = qz_chunk_from_hint(job->gen.ops->chunk_hint(job->gen.state));
@@ -714,7 +722,7 @@ void qz_job_ranges(const cJSON *json, struct qz_ci_range *utility, struct qz_ci_
 enum qz_status qz_job_hash(const struct qz_job *job, uint64_t *hash, struct qz_error *err)
 {
     cJSON *copy = canonical_job(job);
-    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(job->json, "generator");
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(job->json, "generator"), *ref;
     uint64_t h = QZ_CHECKSUM_SEED;
     char *text;
 
@@ -739,6 +747,14 @@ enum qz_status qz_job_hash(const struct qz_job *job, uint64_t *hash, struct qz_e
         if (!text)
             return qz_error_set(err, QZ_ENOMEM, "out of memory for the job's hash");
         h = qz_checksum(id, strlen(id) + 1, h);
+        h = qz_checksum(text, strlen(text) + 1, h);
+        cJSON_free(text);
+        /* a task's reference answer scores its samples (the hash of a line without one
+         * is unchanged) */
+        if (!(ref = cJSON_GetObjectItemCaseSensitive(job->tasks.line[t], "reference")))
+            continue;
+        if (!(text = cJSON_PrintUnformatted(ref)))
+            return qz_error_set(err, QZ_ENOMEM, "out of memory for the job's hash");
         h = qz_checksum(text, strlen(text) + 1, h);
         cJSON_free(text);
     }

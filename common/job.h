@@ -81,6 +81,9 @@ enum qz_status qz_job_parse(const char *text, const char *file, struct qz_job *j
 
 void qz_job_free(struct qz_job *job);
 
+/* The first \u0000 escape of a JSON text (cJSON would end the string there), or NULL. */
+const char *qz_job_nul_escape(const char *text);
+
 /* The string field `field` of obj must be a run or task name (qz_name_problem). */
 enum qz_status qz_job_check_name(const struct qz_jv *at, const cJSON *obj, const char *field,
                                  struct qz_error *err);

@@ -9,11 +9,19 @@
 /* The registry: every scorer serves one kind, its ops' name. Adding a backend is one
  * file and one line. */
 static const struct qz_scorer_ops *const registry[] = {
-    &qz_score_value_ops,        &qz_score_component_ops,
-    &qz_score_length_ops,       &qz_score_regex_ops,
-    &qz_score_logprob_mean_ops, &qz_score_logprob_sum_ops,
-    &qz_score_exec_ops,         &qz_score_plugin_ops,
-    &qz_score_http_ops,         NULL,
+    &qz_score_value_ops,
+    &qz_score_component_ops,
+    &qz_score_length_ops,
+    &qz_score_regex_ops,
+    &qz_score_logprob_mean_ops,
+    &qz_score_logprob_sum_ops,
+    &qz_score_exec_ops,
+    &qz_score_plugin_ops,
+    &qz_score_http_ops,
+    &qz_score_exact_match_ops,
+    &qz_score_contains_ops,
+    &qz_score_regex_match_ops,
+    NULL,
 };
 
 /* The spec's "range", validated: [a, b] finite with a < b (1), absent (0). */

@@ -25,10 +25,11 @@ struct qz_scorer_ops {
      * to fall back to score), so callers read it without a copy. */
     const double *(*view)(const struct qz_batch *b);
     void (*close)(struct qz_scorer *s);
-    int needs_text;     /* scores text samples (the generator must produce text) */
-    int needs_numbers;  /* scores numeric samples */
-    int needs_logprobs; /* reads token log-probs (the generator must be asked for them) */
-    int binary;         /* every score it gives is 0 or 1 (NaN aside) */
+    int needs_text;      /* scores text samples (the generator must produce text) */
+    int needs_numbers;   /* scores numeric samples */
+    int needs_logprobs;  /* reads token log-probs (the generator must be asked for them) */
+    int binary;          /* every score it gives is 0 or 1 (NaN aside) */
+    int needs_reference; /* scores against a "reference" answer (a tasks line may give it) */
     /* Optional: the spec's fields as the job hash sees them (generator.h). */
     const struct qz_spec_field *canonical;
 };
@@ -81,5 +82,11 @@ extern const struct qz_scorer_ops qz_score_plugin_ops;
 /* Reward-model servers over HTTP, for text (common/score_http.c): "http", with presets
  * for OpenRLHF's /get_reward, vLLM's /score and /classify, and a custom body template. */
 extern const struct qz_scorer_ops qz_score_http_ops;
+
+/* Reference answers, for text (common/score_match.c): "exact_match", "contains" and
+ * "regex_match", each 1 or 0 against the spec's "reference" (binary). */
+extern const struct qz_scorer_ops qz_score_exact_match_ops;
+extern const struct qz_scorer_ops qz_score_contains_ops;
+extern const struct qz_scorer_ops qz_score_regex_match_ops;
 
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "exactsum.h"
+#include "scorer.h"
 #include "select.h"
 
 double qz_sweep_mean(struct qz_exactsum *first, double boundary, double m, uint64_t k)
@@ -139,6 +140,11 @@ void qz_sweep_cost_range(const cJSON *job, struct qz_ci_range *r)
     const cJSON *comp;
 
     memset(r, 0, sizeof *r);
+    if (qz_score_ops_of(cJSON_GetStringValue(ckind)) &&
+        qz_score_ops_of(cJSON_GetStringValue(ckind))->binary) { /* every cost is 0 or 1 */
+        *r = (struct qz_ci_range){1, 0.0, 1.0, 1};
+        return;
+    }
     if (!cJSON_IsString(ckind) || strcmp(ckind->valuestring, "component") != 0 ||
         !cJSON_IsString(gkind) || strcmp(gkind->valuestring, "mixture") != 0)
         return;

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,7 +12,39 @@
 
 #define QZ_STREAM_TASK 6u /* Philox stream of the task seeds */
 
-static const char *const line_fields[] = {"id", "prompt", "messages", NULL};
+static const char *const line_fields[] = {"id", "prompt", "messages", "reference", NULL};
+
+/* A line's reference answer: a string or a list of 1 to QZ_TASK_REFS_MAX strings, each
+ * valid UTF-8 of at most QZ_TASK_REF_BYTES bytes. */
+static enum qz_status check_reference(const struct qz_jv *at, const cJSON *ref,
+                                      struct qz_error *err)
+{
+    const cJSON *item;
+    int n = 0, list = cJSON_IsArray(ref);
+
+    if (!list && !cJSON_IsString(ref))
+        return qz_jv_fail(at, "reference", ref, err, "must be a string or a list of strings");
+    if (list && (cJSON_GetArraySize(ref) < 1 || cJSON_GetArraySize(ref) > QZ_TASK_REFS_MAX))
+        return qz_jv_fail(at, "reference", NULL, err,
+                          "a list of references must hold 1 to %d strings, got %d",
+                          QZ_TASK_REFS_MAX, cJSON_GetArraySize(ref));
+    for (item = list ? ref->child : ref; item; item = list ? item->next : NULL, n++) {
+        struct qz_jv rat;
+        size_t len;
+        qz_jv_child(at, "reference", &rat);
+        if (list)
+            qz_jv_item(&rat, n, &rat);
+        if (!cJSON_IsString(item))
+            return qz_jv_fail(&rat, NULL, item, err, "must be a string");
+        len = strlen(item->valuestring);
+        if (len > QZ_TASK_REF_BYTES)
+            return qz_jv_fail(&rat, NULL, NULL, err, "is longer than %d bytes", QZ_TASK_REF_BYTES);
+        if (!qz_utf8_valid(item->valuestring, len))
+            return qz_jv_fail(&rat, NULL, NULL, err,
+                              "is not valid UTF-8 once its escapes are decoded");
+    }
+    return QZ_OK;
+}
 
 /* path, or the job file's directory joined with it when path is relative. */
 static char *resolve(const char *path, const char *job_file)
@@ -47,6 +80,8 @@ static enum qz_status check_line(const cJSON *line, const char *where, struct qz
         return qz_jv_fail(&at, "prompt", prompt, err, "must be a string");
     if (messages && !cJSON_IsArray(messages))
         return qz_jv_fail(&at, "messages", messages, err, "must be an array of messages");
+    if (cJSON_GetObjectItemCaseSensitive(line, "reference"))
+        return check_reference(&at, cJSON_GetObjectItemCaseSensitive(line, "reference"), err);
     return QZ_OK;
 }
 
@@ -56,6 +91,7 @@ enum qz_status qz_tasks_load(struct qz_tasks *t, const char *path, const char *j
     char *full = resolve(path, job_file), *text = NULL;
     size_t size = 0, lineno = 0;
     FILE *f;
+    struct stat st;
     ssize_t got;
     struct qz_sha256 digest;
     unsigned char sum[QZ_SHA256_BYTES];
@@ -70,9 +106,17 @@ enum qz_status qz_tasks_load(struct qz_tasks *t, const char *path, const char *j
         free(full);
         return rc;
     }
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        rc = qz_jv_fail(at, NULL, NULL, err, "%s is a directory, not a tasks file", full);
+        fclose(f);
+        free(full);
+        return rc;
+    }
     while (rc == QZ_OK && (got = getline(&text, &size, f)) >= 0) {
         char where[512];
+        const char *end = NULL;
         cJSON *line, **grown;
+        size_t *lines;
         lineno++;
         qz_sha256_update(&digest, text, (size_t)got);
         snprintf(where, sizeof where, "%s:%zu", full, lineno);
@@ -82,8 +126,24 @@ enum qz_status qz_tasks_load(struct qz_tasks *t, const char *path, const char *j
             rc = qz_error_set(err, QZ_EJOB, "%s: not valid UTF-8", where);
             break;
         }
-        if (!(line = cJSON_Parse(text))) {
+        if (qz_job_nul_escape(text)) {
+            rc = qz_error_set(err, QZ_EJOB,
+                              "%s: a string holds \\u0000 (column %zu): strings cannot hold NUL "
+                              "characters",
+                              where, (size_t)(qz_job_nul_escape(text) - text) + 1);
+            break;
+        }
+        if (!(line = cJSON_ParseWithOpts(text, &end, 0))) {
             rc = qz_error_set(err, QZ_EJOB, "%s: not valid JSON", where);
+            break;
+        }
+        end += strspn(end, " \t\r\n");
+        if (*end) {
+            rc = qz_error_set(err, QZ_EJOB,
+                              "%s: text after the JSON object (column %zu): a line holds one "
+                              "object",
+                              where, (size_t)(end - text) + 1);
+            cJSON_Delete(line);
             break;
         }
         if (t->n == QZ_TASKS_MAX)
@@ -95,17 +155,29 @@ enum qz_status qz_tasks_load(struct qz_tasks *t, const char *path, const char *j
                     rc = qz_error_set(err, QZ_EJOB, "%s: id: \"%s\" is already the id of task %zu",
                                       where, qz_task_id(t, i), i);
         }
-        if (rc == QZ_OK && !(grown = realloc(t->line, (t->n + 1) * sizeof *grown)))
-            rc = qz_error_set(err, QZ_ENOMEM, "out of memory reading %s", full);
+        if (rc == QZ_OK) {
+            if ((grown = realloc(t->line, (t->n + 1) * sizeof *grown)) != NULL)
+                t->line = grown;
+            if ((lines = realloc(t->lineno, (t->n + 1) * sizeof *lines)) != NULL)
+                t->lineno = lines;
+            if (!grown || !lines)
+                rc = qz_error_set(err, QZ_ENOMEM, "out of memory reading %s", full);
+        }
         if (rc) {
             cJSON_Delete(line);
             break;
         }
-        t->line = grown;
+        t->lineno[t->n] = lineno;
         t->line[t->n++] = line;
     }
+    if (rc == QZ_OK && ferror(f))
+        rc = qz_error_set(err, QZ_EJOB, "%s: cannot read: %s", full, strerror(errno));
     if (rc == QZ_OK && t->n == 0)
         rc = qz_error_set(err, QZ_EJOB, "%s: no tasks in the file", full);
+    if (rc == QZ_OK) {
+        t->path = full;
+        full = NULL;
+    }
     qz_sha256_final(&digest, sum);
     qz_sha256_hex(sum, t->sha256);
     fclose(f);
@@ -121,6 +193,8 @@ void qz_tasks_free(struct qz_tasks *t)
     for (size_t i = 0; i < t->n; i++)
         cJSON_Delete(t->line[i]);
     free(t->line);
+    free(t->lineno);
+    free(t->path);
     memset(t, 0, sizeof *t);
 }
 
@@ -164,6 +238,73 @@ cJSON *qz_task_scorer(const struct qz_tasks *t, size_t i, const cJSON *spec)
         return NULL;
     }
     return s;
+}
+
+enum qz_status qz_task_score_open(struct qz_score *sc, const struct qz_tasks *t, size_t i,
+                                  const cJSON *spec, const struct qz_jv *at, struct qz_error *err)
+{
+    cJSON *s = qz_task_scorer(t, i, spec);
+    enum qz_status rc;
+
+    if (!s) {
+        sc->ops = NULL;
+        sc->state = NULL;
+        return qz_error_set(err, QZ_ENOMEM, "out of memory");
+    }
+    rc = qz_score_open(sc, s, at, err);
+    cJSON_Delete(s);
+    return rc;
+}
+
+/* Open the spec s named by at once, to check it, and close it again. */
+static enum qz_status try_open(cJSON *s, const struct qz_jv *at, struct qz_error *err)
+{
+    struct qz_score sc;
+    enum qz_status rc;
+
+    if (!s)
+        return qz_error_set(err, QZ_ENOMEM, "out of memory");
+    if ((rc = qz_score_open(&sc, s, at, err)) == QZ_OK)
+        qz_score_close(&sc);
+    return rc;
+}
+
+enum qz_status qz_tasks_check_scorer(const struct qz_tasks *t, const cJSON *spec,
+                                     const struct qz_jv *at, struct qz_error *err)
+{
+    const struct qz_scorer_ops *ops =
+        qz_score_ops_of(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(spec, "kind")));
+    int own = cJSON_GetObjectItemCaseSensitive(spec, "reference") != NULL;
+    enum qz_status rc = QZ_OK;
+    cJSON *s;
+
+    if (!ops || !ops->needs_reference)
+        return QZ_OK;
+    /* the spec's own fields, with a stand-in reference when it has none */
+    s = cJSON_Duplicate(spec, 1);
+    if (s && !own && !cJSON_AddItemToObject(s, "reference", cJSON_CreateString("x"))) {
+        cJSON_Delete(s);
+        s = NULL;
+    }
+    rc = try_open(s, at, err);
+    cJSON_Delete(s);
+    for (size_t i = 0; i < t->n && rc == QZ_OK; i++) {
+        const cJSON *ref = cJSON_GetObjectItemCaseSensitive(t->line[i], "reference");
+        char where[512];
+        struct qz_jv lat = {.file = where, .path = ""};
+
+        snprintf(where, sizeof where, "%s:%zu", t->path, t->lineno[i]);
+        if (!ref && !own)
+            rc = qz_jv_fail(&lat, "reference", NULL, err,
+                            "is required by %s (kind \"%s\"), which has none of its own", at->path,
+                            ops->name);
+        else if (ref) { /* only the reference can fail now */
+            s = qz_task_scorer(t, i, spec);
+            rc = try_open(s, &lat, err);
+            cJSON_Delete(s);
+        }
+    }
+    return rc;
 }
 
 uint64_t qz_task_seed(uint64_t job_seed, size_t i)

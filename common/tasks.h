@@ -13,12 +13,17 @@
 
 #include "error.h"
 #include "jsonv.h"
+#include "scorer.h"
 
 #define QZ_TASKS_MAX 100000
+#define QZ_TASK_REFS_MAX 1000   /* reference answers on one line */
+#define QZ_TASK_REF_BYTES 65536 /* bytes of one reference answer */
 
 struct qz_tasks {
     size_t n;
-    cJSON **line; /* the parsed lines (owned); line[t] has "id" and the prompt fields */
+    cJSON **line;   /* the parsed lines (owned); line[t] has "id" and the prompt fields */
+    size_t *lineno; /* the line of the file task t was read from (from 1) */
+    char *path;     /* the file as opened (owned) */
     char sha256[QZ_SHA256_HEX]; /* SHA-256 of the file's bytes as read (hex) */
 };
 
@@ -40,6 +45,19 @@ cJSON *qz_task_generator(const struct qz_tasks *t, size_t i, const cJSON *spec);
  * reference answer, for the matching metrics) in place of the spec's, when the line has
  * one. Caller deletes; NULL when out of memory. */
 cJSON *qz_task_scorer(const struct qz_tasks *t, size_t i, const cJSON *spec);
+
+/* Open sc for task i: the spec of qz_task_scorer, named by `at` (e.g. "utility"). */
+enum qz_status qz_task_score_open(struct qz_score *sc, const struct qz_tasks *t, size_t i,
+                                  const cJSON *spec, const struct qz_jv *at, struct qz_error *err);
+
+/* Check, before it is opened for any task, the scorer spec `spec` named by `at` (e.g.
+ * "utility" of the job file) in a job with tasks t. A kind that scores against a
+ * reference answer (needs_reference) must find one on every tasks line or in spec: else
+ * the error names the first line without. Each line's reference is checked by opening
+ * that task's scorer (errors name the line: `prompts.jsonl:3: reference: ...`), the
+ * spec's other fields once (errors name `at`). Other kinds are left to the caller. */
+enum qz_status qz_tasks_check_scorer(const struct qz_tasks *t, const cJSON *spec,
+                                     const struct qz_jv *at, struct qz_error *err);
 
 /* Task i's seed, derived from the job's: tasks are independent quantilizations. */
 uint64_t qz_task_seed(uint64_t job_seed, size_t i);

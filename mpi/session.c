@@ -397,6 +397,25 @@ static enum qz_status run_one(struct qz_job *job, const char *name, const char *
     return rc;
 }
 
+/* Task t's utility and cost, for kinds that score against the task line's reference. */
+static enum qz_status task_scorers(struct qz_job *job, size_t t, struct qz_error *err)
+{
+    const char *fields[] = {"utility", "cost"};
+    struct qz_score *sc[] = {&job->utility, &job->cost};
+    enum qz_status rc = QZ_OK;
+
+    for (int f = 0; f < 2 && rc == QZ_OK; f++) {
+        const cJSON *spec = cJSON_GetObjectItemCaseSensitive(job->json, fields[f]);
+        struct qz_jv top = {.file = job->file, .path = ""}, at;
+        if (!sc[f]->ops || !sc[f]->ops->needs_reference || !spec)
+            continue;
+        qz_jv_child(&top, fields[f], &at);
+        qz_score_close(sc[f]);
+        rc = qz_task_score_open(sc[f], &job->tasks, t, spec, &at, err);
+    }
+    return rc;
+}
+
 /* Collective: the job's tasks one after another, each on all ranks, each with its own
  * seed and record /runs/<name>/tasks/<id>. The first replaces an old run (--overwrite). */
 static enum qz_status run_tasks(struct qz_job *job, const struct session *cx, size_t first,
@@ -424,6 +443,8 @@ static enum qz_status run_tasks(struct qz_job *job, const struct session *cx, si
             if (rc == QZ_OK && job->metrics.n)
                 rc = qz_job_open_metrics(job, t, err);
         }
+        if (rc == QZ_OK)
+            rc = task_scorers(job, t, err);
         if ((rc = qz_agree(MPI_COMM_WORLD, rc, err)) == QZ_OK) {
             if (is_root())
                 fprintf(stderr, "task %zu of %zu: \"%s\"\n", t + 1, job->tasks.n, id);

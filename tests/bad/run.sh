@@ -6,7 +6,8 @@
 # The runner checks the status, that stderr is exactly one line matching REGEX, and
 # that nothing was written (no record, no temporary file). In REGEX, @ stands for the
 # case's file name (as given to quantilize, NAME.json). NAME.json may be a directory.
-# Adding a case is adding the two files.
+# A case may have a third file NAME.jsonl, copied beside the job (a tasks file).
+# Adding a case is adding the two (or three) files.
 . "$(dirname "$0")/../lib.sh"
 cases=$QZ_SOURCE/tests/bad/cases
 n=0
@@ -23,12 +24,13 @@ for src in "$cases"/*.json; do
     dir=$QZ_TMP/$name
     mkdir -p "$dir"
     cp -r "$src" "$dir/$name.json"
+    if [ -e "$cases/$name.jsonl" ]; then cp "$cases/$name.jsonl" "$dir/$name.jsonl"; fi
     regex=${regex//@/$name\\.json}
     (cd "$dir" && timeout 120 "$QZ_BIN" run "$name.json" -o out.h5 --no-progress > out.txt 2> err.txt)
     got=$?
     lines=$(wc -l < "$dir/err.txt")
     if [ "$got" = "$status" ] && [ "$lines" -eq 1 ] && grep -qxE -- "$regex" "$dir/err.txt" &&
-        ! ls "$dir" | grep -qv -e "^$name\.json\$" -e '^out\.txt$' -e '^err\.txt$'; then
+        ! ls "$dir" | grep -qv -e "^$name\.json\$" -e "^$name\.jsonl\$" -e '^out\.txt$' -e '^err\.txt$'; then
         ok "$name: exit $status, one line matching the wanted message, nothing written"
     else
         bad "$name"

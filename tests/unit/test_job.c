@@ -135,7 +135,8 @@ static const struct {
     {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN
      ", \"utility\": {\"kind\": \"score\"}}",
      "job.json: utility.kind: must be one of \"value\", \"component\", \"length\", \"regex\", "
-     "\"logprob_mean\", \"logprob_sum\", \"exec\", \"plugin\", \"http\", got \"score\""},
+     "\"logprob_mean\", \"logprob_sum\", \"exec\", \"plugin\", \"http\", \"exact_match\", "
+     "\"contains\", \"regex_match\", got \"score\""},
     {"{\"name\": \"a\", \"seed\": 1, \"q\": 0.1, \"samples\": 10, " GOOD_GEN
      ", \"utility\": {\"kind\": \"regex\", \"pattern\": \"(\"}}",
      "job.json: utility.pattern: is not a valid POSIX extended regular expression (Unmatched ( or "

@@ -104,6 +104,16 @@ static void backends(void)
             "\"generator\": {" OPENAI ", " URL "}, \"utility\": {\"ignore_case\": true, "
             "\"pattern\": \"a\", \"kind\": \"regex\"}",
             0, "regex ignore_case");
+    compare("\"generator\": {" OPENAI ", " URL "}, \"utility\": {\"kind\": \"exact_match\", "
+            "\"reference\": \"4\"}",
+            "\"generator\": {" OPENAI ", " URL "}, \"utility\": {\"whitespace\": \"collapse\", "
+            "\"reference\": \"4\", \"case\": \"sensitive\", \"kind\": \"exact_match\"}",
+            1, "exact_match defaults");
+    compare("\"generator\": {" OPENAI ", " URL "}, \"utility\": {\"kind\": \"contains\", "
+            "\"reference\": \"4\"}",
+            "\"generator\": {" OPENAI ", " URL "}, \"utility\": {\"kind\": \"contains\", "
+            "\"reference\": \"4\", \"case\": \"insensitive\"}",
+            0, "contains case");
     compare("\"generator\": {\"kind\": \"normal\"}, \"cost\": {\"kind\": \"exec\", " EXEC_CMD "}",
             "\"generator\": {\"kind\": \"normal\"}, \"cost\": {\"field\": \"scores\", "
             "\"batch\": 7, \"timeout_seconds\": 9, " EXEC_CMD ", \"kind\": \"exec\"}",
@@ -211,6 +221,26 @@ int main(void)
                 "\"x\"}, \"utility\": {\"kind\": \"length\"}}",
                 job_file);
     CHECK(h != 0x401b0812c5d65e05ULL, "tasks, another model: hash 0x%016" PRIx64, h);
+    /* A task's reference answer is part of the job: another reference, another job. */
+    for (int r = 0; r < 3; r++) {
+        static const char *const refs[] = {"\"4\"", "\"5\"", "[\"4\"]"};
+        static uint64_t seen[3];
+        if ((f = fopen(tasks, "w"))) {
+            fprintf(f, "{\"id\": \"t1\", \"prompt\": \"Hello\", \"reference\": %s}\n", refs[r]);
+            fputs("{\"id\": \"t2\", \"prompt\": \"Hi\"}\n", f);
+            fclose(f);
+        }
+        seen[r] = hash_of("{\"name\": \"t\", \"seed\": 3, \"q\": 0.1, \"samples\": 100, "
+                          "\"tasks\": \"tasks.jsonl\", \"generator\": {\"kind\": \"openai\", "
+                          "\"base_url\": \"http://127.0.0.1:9/v1\", \"model\": \"m\", \"probe\": "
+                          "false, \"prompt\": \"x\"}, \"utility\": {\"kind\": \"exact_match\", "
+                          "\"reference\": \"x\"}}",
+                          job_file);
+        CHECK(seen[r] != 0 && seen[r] != 0x401b0812c5d65e05ULL, "reference %s: hash 0x%016" PRIx64,
+              refs[r], seen[r]);
+        for (int q = 0; q < r; q++)
+            CHECK(seen[q] != seen[r], "references %s and %s: the same hash", refs[q], refs[r]);
+    }
     unlink(tasks);
     rmdir(dir);
     return check_done("test_job_hash");
