@@ -222,6 +222,20 @@ static enum qz_status open_metrics(const struct qz_jv *at, struct qz_job *job, s
 
     if ((rc = qz_job_open_metrics(job, 0, err)) || job->metrics.n == 0)
         return rc;
+    for (size_t j = 0; j < job->metrics.n && job->tasks.n; j++) { /* every task's reference */
+        const cJSON *mobj = cJSON_GetObjectItemCaseSensitive(job->json, "metrics");
+        cJSON *spec =
+            cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(mobj, job->metrics.m[j].name), 1);
+        struct qz_jv mat, nat;
+        qz_jv_child(at, "metrics", &mat);
+        qz_jv_child(&mat, job->metrics.m[j].name, &nat);
+        cJSON_DeleteItemFromObjectCaseSensitive(spec, "scope");
+        rc = spec ? qz_tasks_check_scorer(&job->tasks, spec, &nat, err)
+                  : qz_error_set(err, QZ_ENOMEM, "out of memory");
+        cJSON_Delete(spec);
+        if (rc)
+            return rc;
+    }
     for (size_t i = 0; i < job->nq; i++)
         qmax = job->q_list[i] > qmax ? job->q_list[i] : qmax;
     k = qz_top_count(qz_mass(qmax, job->samples));

@@ -229,8 +229,10 @@ cJSON *qz_task_scorer(const struct qz_tasks *t, size_t i, const cJSON *spec)
 {
     cJSON *s = cJSON_Duplicate(spec, 1);
     const cJSON *ref = cJSON_GetObjectItemCaseSensitive(t->line[i], "reference");
+    const struct qz_scorer_ops *ops =
+        qz_score_ops_of(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(spec, "kind")));
 
-    if (!s || !ref)
+    if (!s || !ref || !ops || !ops->needs_reference) /* only a matching scorer takes it */
         return s;
     cJSON_DeleteItemFromObjectCaseSensitive(s, "reference");
     if (!cJSON_AddItemToObject(s, "reference", cJSON_Duplicate(ref, 1))) {

@@ -41,9 +41,10 @@ const char *qz_task_id(const struct qz_tasks *t, size_t i);
  * (and "probe": false unless i == 0: the server was probed once). Caller deletes. */
 cJSON *qz_task_generator(const struct qz_tasks *t, size_t i, const cJSON *spec);
 
-/* A copy of the scorer spec `spec` for task i: with the task line's "reference" (a
- * reference answer, for the matching metrics) in place of the spec's, when the line has
- * one. Caller deletes; NULL when out of memory. */
+/* A copy of the scorer spec `spec` for task i: for a scorer that scores against a
+ * reference answer (ops->needs_reference), with the task line's "reference" in place of
+ * the spec's when the line has one; other scorers' specs are copied as they are. Caller deletes;
+ * NULL when out of memory. */
 cJSON *qz_task_scorer(const struct qz_tasks *t, size_t i, const cJSON *spec);
 
 /* Open sc for task i: the spec of qz_task_scorer, named by `at` (e.g. "utility"). */
