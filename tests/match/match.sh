@@ -101,6 +101,22 @@ for t in one:cat two:dog,tree three:the; do
         "0 < sum(v('top/utility'))"
 done
 
+# 3b. The same tasks as a metric beside a utility that takes no reference ("length"):
+# the lines' references go to the metric only.
+job tm "\"seed\": 7, \"q\": 0.5, \"samples\": 80, \"tasks\": \"qs.jsonl\",
+  \"generator\": $(gen 2 ''), \"utility\": {\"kind\": \"length\"},
+  \"metrics\": {\"hit\": {\"kind\": \"contains\", \"reference\": \"the\"}}"
+runn tm 2 || bad "tm: $(cat tm-2.err)"
+for t in one:cat two:dog,tree three:the; do
+    id=${t%%:*} refs="['${t#*:}']"
+    refs=${refs//,/\', \'}
+    check "tasks, metric: task $id's metric against its own references $refs, utility its length" \
+        h5q assert tm-2.h5 "runs/tm/tasks/$id" \
+        "r := __import__('rules')" "texts := v('top/payload')" "len(texts) > 0" \
+        "[float(r.contains(t, $refs)) for t in texts] == list(v('top/metrics/hit'))" \
+        "[float(len(t)) for t in texts] == list(v('top/utility'))"
+done
+
 # 4. The tasks job stopped by SIGUSR1 in its second task and resumed on 2 ranks gives
 #    the uninterrupted records: the resumed task scores against its own reference.
 job tr "\"seed\": 7, \"q\": 0.5, \"samples\": 240, \"chunk_size\": 20, \"tasks\": \"qs.jsonl\",
