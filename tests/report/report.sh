@@ -75,14 +75,17 @@ class P(html.parser.HTMLParser):
     def __init__(self):
         super().__init__()
         self.stack, self.sections, self.bars, self.errors = [], [], {}, []
-        self.in_bar_title = None
+        self.in_bar_title, self.cur = None, None
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         cls = (a.get("class") or "").split()
         if tag == "section" and "run" in cls:
             self.sections.append({"run": a.get("data-run"), "id": a.get("id"), "svgs": [],
                                   "ids": set(), "classes": set(), "rows": set(), "text": ""})
-        s = self.sections[-1] if self.sections else None
+            self.cur = self.sections[-1]
+        elif tag == "section":  # a job's tasks section belongs to no run
+            self.cur = None
+        s = self.cur
         if s is not None:
             if tag == "svg":
                 s["svgs"].append(" ".join(cls))
@@ -110,8 +113,8 @@ class P(html.parser.HTMLParser):
         if tag == "title":
             self.in_bar_title = None
     def handle_data(self, data):
-        if self.sections:
-            self.sections[-1]["text"] += data
+        if self.cur is not None:
+            self.cur["text"] += data
         if self.in_bar_title is not None:
             m = re.search(r": (\d+)$", data)
             if m:
