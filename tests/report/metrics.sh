@@ -260,7 +260,7 @@ check "inspect: the metrics and the sweep's metric tables equal the file's value
     "$QZ_PYTHON" - << 'PY'
 import math, re, sys
 import h5py
-from means import TNAMES
+from means import TNAMES, mean_over_tasks
 f = h5py.File("m.h5", "r")
 NAMES = ["gold", "correct", "<b>x<i>&\"'"]
 out = open("inspect.txt", encoding="utf-8").read()
@@ -305,6 +305,16 @@ for run, body in zip(runs[1::2], runs[2::2]):
     if not re.search(r"^    q +K +threshold +E_Q\[u\] +E_Q\[c\] +bound +E_Q\[u\] low +E_Q\[u\] high"
                      r" +E_Q\[c\] low +E_Q\[c\] high +bound UCB +n_eff +selected$", body, re.M):
         fail.append("%s: the sweep table lacks the interval columns" % run)
+# the mean over tasks, after the job's last task: one row per q, E_Q[u] then each metric
+tm = re.findall(r"^tasks of job tk: mean over 3 tasks\n    q +E_Q\[u\] +len +hit\n((?:    \S.*\S\n)+)",
+                out, re.M)
+rows = [r.split() for r in tm[0].splitlines()] if len(tm) == 1 else []
+qs, u = mean_over_tasks(f, None)
+want = [[q, u[i]] + [mean_over_tasks(f, n)[1][i] for n in TNAMES] for i, q in enumerate(qs)]
+if [[num(c) for c in r] for r in rows] != want:
+    fail.append("inspect: the mean over tasks %s, want %s" % (rows, want))
+if not out.rstrip("\n").endswith(tm[0].rstrip("\n") if tm else "?"):
+    fail.append("inspect: the mean over tasks is not after the job's last task")
 for m in fail:
     print(m)
 sys.exit(1 if fail else 0)
