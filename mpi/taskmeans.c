@@ -3,7 +3,10 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+
+#include "exactsum.h"
 
 /* The q list of task run g: sweep/q, else its attribute q. 0 if it has neither. */
 static int task_q(hid_t g, double **q, size_t *n)
@@ -118,19 +121,18 @@ static int name_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Add task g's curve of `what` to the sums acc[nq] (NaN where it has no value at the
- * job's q list). */
-static void add_curve(hid_t g, const char *what, const double *q, size_t nq, double *acc)
+/* Task g's curve of `what` into v[0], v[nt], ... v[(nq - 1) * nt] (NaN where it has no
+ * value at the job's q list). */
+static void get_curve(hid_t g, const char *what, const double *q, size_t nq, double *v, size_t nt)
 {
-    struct qz_task_curve c;
+    struct qz_task_curve c = {0};
     int same = g >= 0 && qz_task_curve_read(g, what, &c) && c.n == nq;
 
     for (size_t i = 0; same && i < nq; i++)
         same = c.q[i] == q[i];
     for (size_t i = 0; i < nq; i++)
-        acc[i] += same ? c.v[i] : NAN;
-    if (g >= 0)
-        qz_task_curve_free(&c);
+        v[i * nt] = same ? c.v[i] : NAN;
+    qz_task_curve_free(&c);
 }
 
 enum qz_status qz_task_means_read(hid_t job, struct qz_task_means *out)
@@ -139,7 +141,9 @@ enum qz_status qz_task_means_read(hid_t job, struct qz_task_means *out)
     enum qz_status rc = QZ_OK;
     hid_t tasks = H5I_INVALID_HID, g;
     hsize_t at = 0;
-    double *acc;
+    struct qz_exactsum *sum = NULL;
+    double *acc, *v = NULL;
+    size_t points;
 
     memset(out, 0, sizeof *out);
     if (H5Lexists(job, "tasks", H5P_DEFAULT) <= 0)
@@ -152,7 +156,7 @@ enum qz_status qz_task_means_read(hid_t job, struct qz_task_means *out)
         rc = QZ_ENOMEM;
     if (rc || l.n == 0)
         goto done;
-    /* the order of the sum: names by their bytes, whatever order HDF5 lists them in */
+    /* the first task is the first by its name's bytes, whatever order HDF5 lists them in */
     qsort(l.name, l.n, sizeof *l.name, name_cmp);
     out->tasks = l.n;
     if ((g = H5Gopen2(tasks, l.name[0], H5P_DEFAULT)) < 0)
@@ -162,22 +166,37 @@ enum qz_status qz_task_means_read(hid_t job, struct qz_task_means *out)
     H5Gclose(g);
     if (rc || out->nq == 0)
         goto done;
-    if (!(acc = calloc((out->metrics.n + 1) * out->nq, sizeof *acc))) {
+    /* every task's value at every point (figure k at q i: point k * nq + i), then one
+     * exact sum per point: the mean depends on the values only, not on their order */
+    points = (out->metrics.n + 1) * out->nq;
+    if (!(acc = calloc(points, sizeof *acc))) {
         rc = QZ_ENOMEM;
         goto done;
     }
     out->utility = acc;
     out->metric = acc + out->nq;
+    if (points > SIZE_MAX / sizeof *v / l.n || !(v = malloc(points * l.n * sizeof *v)) ||
+        !(sum = malloc(sizeof *sum))) {
+        rc = QZ_ENOMEM;
+        goto done;
+    }
     for (size_t t = 0; t < l.n; t++) {
         g = H5Gopen2(tasks, l.name[t], H5P_DEFAULT);
         for (size_t k = 0; k <= out->metrics.n; k++)
-            add_curve(g, k ? out->metrics.m[k - 1].name : NULL, out->q, out->nq, acc + k * out->nq);
+            get_curve(g, k ? out->metrics.m[k - 1].name : NULL, out->q, out->nq,
+                      v + k * out->nq * l.n + t, l.n);
         if (g >= 0)
             H5Gclose(g);
     }
-    for (size_t i = 0; i < (out->metrics.n + 1) * out->nq; i++)
-        acc[i] /= (double)l.n;
+    for (size_t p = 0; p < points; p++) {
+        qz_exactsum_init(sum);
+        for (size_t t = 0; t < l.n; t++)
+            qz_exactsum_add(sum, v[p * l.n + t]);
+        acc[p] = qz_exactsum_value(sum) / (double)l.n;
+    }
 done:
+    free(sum);
+    free(v);
     for (size_t i = 0; i < l.n; i++)
         free(l.name[i]);
     free(l.name);

@@ -37,9 +37,10 @@ struct qz_task_means {
 };
 
 /* The means of job group `job` (/runs/NAME, its tasks under tasks/ID, possibly
- * external links): tasks summed in name order (deterministic), each mean divided by
- * the number of tasks; NaN at a q where a task's value is NaN or missing, or whose q
- * list differs from the first task's. out->tasks is 0 when the job has no tasks.
+ * external links): an exact sum of the tasks' values (common/exactsum.h: the same
+ * whatever the tasks' order), rounded once and divided by the number of tasks; NaN at
+ * a q where a task's value is NaN or missing, or whose q list differs from the first
+ * task's (by name). out->tasks is 0 when the job has no tasks.
  * QZ_ENOMEM, or QZ_EHDF5 when tasks/ is there but cannot be listed. Free with
  * qz_task_means_free (also after a failure). */
 enum qz_status qz_task_means_read(hid_t job, struct qz_task_means *out);

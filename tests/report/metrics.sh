@@ -58,16 +58,13 @@ def task_col(g, name):
     """A task's E_Q per q: the utility (name None) or a metric, from its own sweep/."""
     return list(g["sweep/mean_utility"][:] if name is None else g["sweep/metrics"][name]["mean"][:])
 def mean_over_tasks(f, name):
-    """(q list, mean per q over the tasks in name order; NaN if any task's is)."""
+    """(q list, mean per q over the tasks; NaN if any task's is)."""
     tasks = [f["runs/tk/tasks/" + t] for t in IDS]
     cols = [task_col(g, name) for g in tasks]
     out = []
     for i in range(len(cols[0])):
         vals = [float(c[i]) for c in cols]
-        total = 0.0
-        for v in vals:
-            total += v
-        out.append(math.nan if any(math.isnan(v) for v in vals) else total / len(vals))
+        out.append(math.fsum(vals) / len(vals))  # the exact sum, rounded once
     return [float(q) for q in tasks[0]["sweep/q"][:]], out
 PY
 check "the report shows every metric with the file's values" "$QZ_PYTHON" - << 'PY'
