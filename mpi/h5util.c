@@ -545,7 +545,7 @@ enum qz_status qz_h5_read_metrics(hid_t loc, const char *path, hid_t order_from,
     out->m = NULL;
     out->n = 0;
     there = H5Lexists(loc, path, H5P_DEFAULT);
-    /* "task_means/metrics": its parent first, H5Lexists needs every step to be there */
+    /* "sweep/metrics": its parent first, H5Lexists needs every step to be there */
     if (there < 0 && strchr(path, '/'))
         there = 0;
     if (there <= 0)

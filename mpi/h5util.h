@@ -138,12 +138,11 @@ struct qz_h5_metrics {
     size_t n;
 };
 
-/* The metrics of group loc/`path` (a run's "metrics", or "metrics" of a sweep/ or a
- * task_means/ group), each subgroup or dataset of it by its name, ordered by their
- * `order` attribute, or when they have none (sweep/metrics/NAME, datasets) by that of
- * order_from/metrics/NAME (a run; H5I_INVALID_HID: by name): *out is empty when loc has
- * none. QZ_EHDF5 when it is there but cannot be listed, QZ_ENOMEM. Free with
- * qz_h5_metrics_free (also after a failure). */
+/* The metrics of group loc/`path` (a run's "metrics", or a sweep's "metrics"), each subgroup or
+ * dataset of it by its name, ordered by their `order` attribute, or when they have none
+ * (sweep/metrics/NAME, datasets) by that of order_from/metrics/NAME (a run; H5I_INVALID_HID: by
+ * name): *out is empty when loc has none. QZ_EHDF5 when it is there but cannot be listed,
+ * QZ_ENOMEM. Free with qz_h5_metrics_free (also after a failure). */
 enum qz_status qz_h5_read_metrics(hid_t loc, const char *path, hid_t order_from,
                                   struct qz_h5_metrics *out);
 void qz_h5_metrics_free(struct qz_h5_metrics *list);

@@ -11,6 +11,7 @@
 #include "h5util.h"
 #include "output.h"
 #include "runlist.h"
+#include "taskmeans.h"
 #include "utf8.h"
 
 #define KEY_WIDTH 19       /* "selected position:" and a space */
@@ -519,6 +520,47 @@ static void show_named_run(FILE *out, hid_t runs, const char *name)
     H5Gclose(run);
 }
 
+/* After the last task of job `job` (a path under /runs): the mean over all its tasks
+ * of E_Q[u] and of each metric's E_Q at each q (qz_task_means_read), one row per q. */
+static void show_task_means(FILE *out, hid_t runs, const char *job)
+{
+    struct qz_task_means tm = {0};
+    char *safe = shown(job, SIZE_MAX), num[QZ_FORMAT_MAX], qs[32];
+    hid_t g = H5I_INVALID_HID;
+    enum qz_status rc = QZ_EHDF5;
+
+    if (H5Lexists(runs, job, H5P_DEFAULT) > 0 && (g = H5Gopen2(runs, job, H5P_DEFAULT)) >= 0)
+        rc = qz_task_means_read(g, &tm);
+    fprintf(out, "\ntasks of job %s: mean over %zu task%s\n", safe ? safe : "?", tm.tasks,
+            tm.tasks == 1 ? "" : "s");
+    if (rc != QZ_OK || tm.nq == 0) {
+        fprintf(out, "    (unreadable)\n");
+    } else {
+        /* columns 24 wide, the last one unpadded */
+        fprintf(out, "    %-12s  %-*s", "q", tm.metrics.n ? 24 : 0, "E_Q[u]");
+        for (size_t j = 0; j < tm.metrics.n; j++) {
+            char *name = shown(tm.metrics.m[j].name, SIZE_MAX);
+            fprintf(out, "  %-*s", j + 1 < tm.metrics.n ? 24 : 0, name ? name : "?");
+            free(name);
+        }
+        fputc('\n', out);
+        for (size_t i = 0; i < tm.nq; i++) {
+            snprintf(qs, sizeof qs, "%.6g", tm.q[i]);
+            cell(num, sizeof num, tm.utility[i]);
+            fprintf(out, "    %-12s  %-*s", qs, tm.metrics.n ? 24 : 0, num);
+            for (size_t j = 0; j < tm.metrics.n; j++) {
+                cell(num, sizeof num, tm.metric[j * tm.nq + i]);
+                fprintf(out, "  %-*s", j + 1 < tm.metrics.n ? 24 : 0, num);
+            }
+            fputc('\n', out);
+        }
+    }
+    qz_task_means_free(&tm);
+    if (g >= 0)
+        H5Gclose(g);
+    free(safe);
+}
+
 enum qz_status qz_inspect(const char *path, FILE *out, struct qz_error *err)
 {
     struct qz_h5_quiet quiet;
@@ -548,8 +590,17 @@ enum qz_status qz_inspect(const char *path, FILE *out, struct qz_error *err)
                 (unsigned long long)info.nlinks, info.nlinks == 1 ? "" : "s");
     if ((rc = qz_runlist_read(file, path, &list, err)))
         goto done;
-    for (size_t i = 0; i < list.n; i++)
+    for (size_t i = 0; i < list.n; i++) {
+        const char *t = strstr(list.name[i], "/tasks/");
+        size_t jl = t ? (size_t)(t - list.name[i]) : 0;
         show_named_run(out, runs, list.name[i]);
+        if (t && (i + 1 == list.n || strncmp(list.name[i + 1], list.name[i], jl + 7) != 0)) {
+            char *job = strndup(list.name[i], jl);
+            if (job)
+                show_task_means(out, runs, job);
+            free(job);
+        }
+    }
     if (fflush(out) != 0 || ferror(out))
         rc = qz_error_set(err, QZ_EIO, "%s: cannot write the summary", path);
 done:

@@ -12,6 +12,7 @@
 #include "h5util.h"
 #include "output.h"
 #include "runlist.h"
+#include "taskmeans.h"
 #include "utf8.h"
 
 /* A JSON string of s, repaired (U+FFFD) if it is not valid UTF-8: a record written
@@ -325,25 +326,28 @@ static cJSON *run_json(hid_t runs, const char *name)
     return o;
 }
 
-/* A job with tasks: its task_means/ (the mean over tasks of each task's E_Q[u] and
- * E_Q[metric] at each q of the job) with its `tasks` count. */
+/* A job with tasks: the mean over its tasks of each task's E_Q[u] and E_Q[metric] at
+ * each q of the job (qz_task_means_read), with the number of tasks averaged. */
 static herr_t task_means_cb(hid_t runs, const char *name, const H5L_info_t *info, void *data)
 {
-    cJSON *obj = data, *tm;
-    hid_t job, g;
-    uint64_t tasks = 0;
+    struct qz_task_means tm;
+    cJSON *obj = data, *o, *m;
+    hid_t job;
 
     (void)info;
     if (H5Lexists(runs, name, H5P_DEFAULT) <= 0 || (job = H5Gopen2(runs, name, H5P_DEFAULT)) < 0)
         return 0;
-    if (H5Lexists(job, "task_means", H5P_DEFAULT) > 0 &&
-        (g = H5Gopen2(job, "task_means", H5P_DEFAULT)) >= 0) {
-        tm = group_columns(g);
-        if (tm && qz_h5_read_num_attr(g, "tasks", H5T_NATIVE_UINT64, &tasks, NULL) == QZ_OK)
-            cJSON_AddItemToObject(tm, "tasks", number((double)tasks));
-        cJSON_AddItemToObject(obj, name, tm ? tm : cJSON_CreateNull());
-        H5Gclose(g);
+    if (qz_task_means_read(job, &tm) == QZ_OK && tm.tasks > 0 && (o = cJSON_CreateObject())) {
+        cJSON_AddItemToObject(o, "q", numbers(tm.q, tm.nq));
+        cJSON_AddItemToObject(o, "utility", numbers(tm.utility, tm.nq));
+        if (tm.metrics.n && (m = cJSON_AddObjectToObject(o, "metrics")))
+            for (size_t j = 0; j < tm.metrics.n; j++)
+                cJSON_AddItemToObject(m, tm.metrics.m[j].name,
+                                      numbers(tm.metric + j * tm.nq, tm.nq));
+        cJSON_AddItemToObject(o, "tasks", number((double)tm.tasks));
+        cJSON_AddItemToObject(obj, name, o);
     }
+    qz_task_means_free(&tm);
     H5Gclose(job);
     return 0;
 }

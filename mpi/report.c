@@ -17,6 +17,7 @@
 #include "output.h"
 #include "runlist.h"
 #include "safefile.h"
+#include "taskmeans.h"
 
 #define NBINS 60                 /* histogram bins */
 #define BLOCK ((hsize_t)1 << 20) /* archive values read at a time */
@@ -1148,65 +1149,9 @@ static void put_run(FILE *f, hid_t runs, const char *name, size_t id)
     H5Gclose(run);
 }
 
-/* One task's (or the mean's) curve: values v against q, n points. */
-struct curve {
-    double *q, *v;
-    size_t n;
-};
-
-/* Task run g's curve of `what` (NULL: the proxy utility; else a metric's name): its
- * sweep's column against sweep/q, else its one figure at its q. 0 if it has none. */
-static int task_curve(hid_t g, const char *what, struct curve *c)
-{
-    char path[512];
-    size_t nq = 0, nv = 0;
-    hid_t m;
-
-    memset(c, 0, sizeof *c);
-    if (what)
-        snprintf(path, sizeof path, "sweep/metrics/%s/mean", what);
-    if (H5Lexists(g, "sweep", H5P_DEFAULT) > 0 &&
-        qz_h5_read_f64_1d(g, "sweep/q", &c->q, &nq, NULL) == QZ_OK &&
-        qz_h5_read_f64_1d(g, what ? path : "sweep/mean_utility", &c->v, &nv, NULL) == QZ_OK &&
-        nv >= nq && nq > 0) {
-        c->n = nq;
-        return 1;
-    }
-    free(c->q);
-    free(c->v);
-    memset(c, 0, sizeof *c);
-    if (!(c->q = malloc(sizeof *c->q)) || !(c->v = malloc(sizeof *c->v)))
-        return 0;
-    if (qz_h5_read_num_attr(g, "q", H5T_NATIVE_DOUBLE, c->q, NULL) != QZ_OK)
-        return 0;
-    if (!what) {
-        c->n = qz_h5_read_num_attr(g, "utility_quantilized_mean", H5T_NATIVE_DOUBLE, c->v, NULL) ==
-               QZ_OK;
-        return (int)c->n;
-    }
-    if (H5Lexists(g, "metrics", H5P_DEFAULT) > 0 &&
-        (m = H5Gopen2(g, "metrics", H5P_DEFAULT)) >= 0) {
-        hid_t mg = H5Lexists(m, what, H5P_DEFAULT) > 0 ? H5Gopen2(m, what, H5P_DEFAULT) : -1;
-        if (mg >= 0) {
-            c->n =
-                qz_h5_read_num_attr(mg, "quantilized_mean", H5T_NATIVE_DOUBLE, c->v, NULL) == QZ_OK;
-            H5Gclose(mg);
-        }
-        H5Gclose(m);
-    }
-    return (int)c->n;
-}
-
-static void curve_free(struct curve *c)
-{
-    free(c->q);
-    free(c->v);
-    memset(c, 0, sizeof *c);
-}
-
 /* Widen the q range [*qlo, *qhi] and the value range [*lo, *hi] to c's points. */
-static void curve_range(const struct curve *c, double *qlo, double *qhi, double *lo, double *hi,
-                        int *any)
+static void curve_range(const struct qz_task_curve *c, double *qlo, double *qhi, double *lo,
+                        double *hi, int *any)
 {
     for (size_t i = 0; i < c->n; i++) {
         if (!(c->q[i] > 0) || !isfinite(c->q[i]) || !isfinite(c->v[i]))
@@ -1221,12 +1166,12 @@ static void curve_range(const struct curve *c, double *qlo, double *qhi, double 
 
 /* One plot of a job with tasks: `what` (NULL: the proxy utility) against q for each
  * task on the page (list[first], ... while under `job`), and the mean over all the
- * job's tasks (mean, from task_means/). */
+ * job's tasks (mean, computed by qz_task_means_read). */
 static void put_tasks_plot(FILE *f, hid_t runs, const struct qz_runlist *list, size_t first,
-                           const char *job, const char *what, const struct curve *mean, size_t id,
-                           size_t k)
+                           const char *job, const char *what, const struct qz_task_curve *mean,
+                           size_t id, size_t k)
 {
-    struct curve *c = calloc(TASKS_DRAWN, sizeof *c);
+    struct qz_task_curve *c = calloc(TASKS_DRAWN, sizeof *c);
     size_t which[TASKS_DRAWN], nc = 0, shown = 0, jl = strlen(job);
     double qlo = 0, qhi = 0, lo = 0, hi = 0, step;
     struct axis x, y;
@@ -1242,11 +1187,9 @@ static void put_tasks_plot(FILE *f, hid_t runs, const struct qz_runlist *list, s
         shown++;
         if (nc == TASKS_DRAWN || (g = H5Gopen2(runs, list->name[i], H5P_DEFAULT)) < 0)
             continue;
-        if (task_curve(g, what, &c[nc])) {
+        if (qz_task_curve_read(g, what, &c[nc])) {
             curve_range(&c[nc], &qlo, &qhi, &lo, &hi, &any);
             which[nc++] = i;
-        } else {
-            curve_free(&c[nc]);
         }
         H5Gclose(g);
     }
@@ -1289,68 +1232,46 @@ static void put_tasks_plot(FILE *f, hid_t runs, const struct qz_runlist *list, s
             nc, shown);
     if (mean->n)
         fputs("<li><span class=\"swatch tasks-mean\"></span>mean over the job's tasks "
-              "(task_means/)</li>\n",
+              "</li>\n",
               f);
     fputs("</ul>\n", f);
     for (size_t i = 0; i < nc; i++)
-        curve_free(&c[i]);
+        qz_task_curve_free(&c[i]);
     free(c);
 }
 
-/* A job with tasks whose record has task_means/: a section before its first task with
- * the proxy utility and each metric (the accuracy, for a reference-answer metric)
- * against q, per task and averaged over tasks. Nothing for a job without task_means/. */
+/* A job with tasks: a section before its first task with the proxy utility and each
+ * metric (the accuracy, for a reference-answer metric) against q, per task and
+ * averaged over all the job's tasks (qz_task_means_read). */
 static void put_tasks(FILE *f, hid_t runs, const struct qz_runlist *list, size_t first, size_t jl,
                       size_t id)
 {
     char *job = strndup(list->name[first], jl);
-    hid_t g = H5I_INVALID_HID, tm = H5I_INVALID_HID, task = H5I_INVALID_HID;
-    struct qz_h5_metrics ml = {0};
-    struct curve mean = {0};
-    uint64_t ntasks = 0;
-    size_t nq = 0;
+    hid_t g = H5I_INVALID_HID;
+    struct qz_task_means tm = {0};
 
     if (!job || H5Lexists(runs, job, H5P_DEFAULT) <= 0 ||
-        (g = H5Gopen2(runs, job, H5P_DEFAULT)) < 0 ||
-        H5Lexists(g, "task_means", H5P_DEFAULT) <= 0 ||
-        (tm = H5Gopen2(g, "task_means", H5P_DEFAULT)) < 0 ||
-        qz_h5_read_f64_1d(tm, "q", &mean.q, &nq, NULL) != QZ_OK || nq == 0)
+        (g = H5Gopen2(runs, job, H5P_DEFAULT)) < 0 || qz_task_means_read(g, &tm) != QZ_OK ||
+        tm.tasks == 0)
         goto done;
-    task = H5Gopen2(runs, list->name[first], H5P_DEFAULT);
-    qz_h5_read_num_attr(tm, "tasks", H5T_NATIVE_UINT64, &ntasks, NULL);
-    qz_h5_read_metrics(tm, "metrics", task, &ml);
     fprintf(f, "<section class=\"tasks\" id=\"tasks-%zu\" data-job=\"", id);
     esc(f, job);
     fputs("\">\n<h2>tasks of job <span class=\"run-name\">", f);
     esc(f, job);
     fprintf(f,
             "</span></h2>\n<p class=\"caption\">Each task's E_Q against q (thin grey lines, "
-            "one per task shown on this page) and the mean over all %llu tasks of the job "
-            "(task_means/, bold red). For a metric that scores the reference answer this is "
-            "the quantilizer's accuracy.</p>\n",
-            (unsigned long long)ntasks);
-    for (size_t k = 0; k <= ml.n; k++) {
-        char path[512];
-        size_t nv = 0;
-        const char *what = k ? ml.m[k - 1].name : NULL;
-        if (what)
-            snprintf(path, sizeof path, "metrics/%s", what);
-        free(mean.v);
-        mean.v = NULL;
-        mean.n =
-            qz_h5_read_f64_1d(tm, what ? path : "utility", &mean.v, &nv, NULL) == QZ_OK && nv >= nq
-                ? nq
-                : 0;
-        put_tasks_plot(f, runs, list, first, job, what, &mean, id, k);
+            "one per task shown on this page) and the mean over all %zu tasks of the job "
+            "(bold red; NaN where a task has no value). For a metric that scores the "
+            "reference answer this is the quantilizer's accuracy.</p>\n",
+            tm.tasks);
+    for (size_t k = 0; k <= tm.metrics.n; k++) {
+        struct qz_task_curve mean = {tm.q, k ? tm.metric + (k - 1) * tm.nq : tm.utility, tm.nq};
+        put_tasks_plot(f, runs, list, first, job, k ? tm.metrics.m[k - 1].name : NULL, &mean, id,
+                       k);
     }
     fputs("</section>\n", f);
 done:
-    qz_h5_metrics_free(&ml);
-    curve_free(&mean);
-    if (task >= 0)
-        H5Gclose(task);
-    if (tm >= 0)
-        H5Gclose(tm);
+    qz_task_means_free(&tm);
     if (g >= 0)
         H5Gclose(g);
     free(job);

@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """add_metrics.py FILE.h5 [--control]: add the metric groups and datasets of the
 metrics schema (README "The record": metrics/, top/metrics/, sweep/metrics/,
-samples/metrics/, task_means/) to every run of a record made by `quantilize run`,
-with values chosen here, so that the readers (report, inspect, export) can be tested
-before `run` writes them. Runs in linked files are written through the record file
+samples/metrics/) to every run (not tasks jobs) of a record made by `quantilize run`,
+with values chosen here, so that the readers (report, inspect, export) are tested on
+what `run` cannot write: metric names that need escaping, a NaN in a sweep. Runs in
+linked files are written through the record file
 (h5py follows the external links, opened read-write like the record).
 
 The metrics, in job order:
@@ -30,9 +31,9 @@ def gold(q):
     return 1.0 + 1.5 * x - 0.5 * x * x
 
 
-def correct(q, shift=0.0):
+def correct(q):
     x = math.log10(1 / q)
-    return min(1.0, max(0.0, 0.3 + 0.2 * x - 0.04 * x * x + shift))
+    return min(1.0, max(0.0, 0.3 + 0.2 * x - 0.04 * x * x))
 
 
 def weird(q):
@@ -48,12 +49,12 @@ def specs(control):
     return m
 
 
-def add_run(g, control, shift):
+def add_run(g, control):
     q = float(g.attrs["q"])
     k = int(g.attrs["top_count"])
     n = int(g.attrs["valid_samples"]) if "valid_samples" in g.attrs else int(g.attrs["samples"])
     for order, (name, scope, kind, method, f, half) in enumerate(specs(control)):
-        fn = (lambda qq, f=f: correct(qq, shift)) if f is correct else f
+        fn = f
         mg = g.require_group("metrics").create_group(name)
         mean = fn(q)
         mg.attrs["scope"] = scope
@@ -92,32 +93,14 @@ def add_run(g, control, shift):
             sm["ci_high"] = means + half * (1 + np.arange(qs.size)) / qs.size
 
 
-def add_task_means(parent, tasks, control):
-    qs = tasks[0]["sweep/q"][:] if "sweep" in tasks[0] else np.array([tasks[0].attrs["q"]])
-    tm = parent.create_group("task_means")
-    tm.attrs["tasks"] = np.uint64(len(tasks))
-    tm["q"] = qs
-    tm["utility"] = np.mean([t["sweep/mean_utility"][:] if "sweep" in t else
-                             [t.attrs["utility_quantilized_mean"]] for t in tasks], axis=0)
-    for name, *_ in specs(control):
-        rows = [t["sweep/metrics"][name]["mean"][:] if "sweep" in t else
-                [t["metrics"][name].attrs["quantilized_mean"]] for t in tasks]
-        tm.require_group("metrics")[name] = np.mean(rows, axis=0)
-
-
 def main():
     path = sys.argv[1]
     control = "--control" in sys.argv[2:]
     with h5py.File(path, "a") as f:
         for name in sorted(f["runs"]):
             g = f["runs"][name]
-            if "tasks" in g and "samples" not in g.attrs:
-                ids = sorted(g["tasks"])
-                for i, t in enumerate(ids):
-                    add_run(g["tasks"][t], control, 0.1 * i)
-                add_task_means(g, [g["tasks"][t] for t in ids], control)
-            else:
-                add_run(g, control, 0.0)
+            if "tasks" not in g:  # a tasks job's metrics come from `run` itself
+                add_run(g, control)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The readers of a record's metrics (README "The record": metrics/, sweep/metrics/,
-# top/metrics/, samples/metrics/, task_means/): the report's Goodhart plot (the proxy
-# utility and every metric against q with their bands), its metrics table and a
-# job's tasks plots, rendered by headless Chromium; inspect, inspect --json and export
-# give back exactly the values in the file. The records come from real runs (a sweep
-# with a cost and an archive; a tasks job against the fake model server) to which
-# tests/report/add_metrics.py adds the metric groups; a record without metrics shows
-# none of it.
+# top/metrics/, samples/metrics/): the report's Goodhart plot (the proxy utility and
+# every metric against q with their bands), its metrics table and a job's tasks plots
+# with the mean over tasks, rendered by headless Chromium; inspect, inspect --json and
+# export give back exactly the values in the file, and the means over tasks (report,
+# inspect, inspect --json) equal a mean of the tasks' own figures computed here. The
+# sweep is a real run to which tests/report/add_metrics.py adds metric groups (names
+# that need escaping, a NaN); the tasks job is a real run with real metrics against the
+# fake model server. A record without metrics shows none of it.
 . "$(dirname "$0")/../lib.sh"
 cd "$QZ_TMP" || exit 1
 
@@ -18,18 +19,27 @@ cat > sw.json << 'JOB'
    {"weight": 0.01, "cost": 1, "generator": {"kind": "normal", "mean": 3}}]},
  "cost": {"kind": "component"}, "output": {"archive": "all"}}
 JOB
+# three tasks (listed out of name order), three q, two real metrics in a job order
+# that is not their name order: "len" (scope top) before "hit" (scope all)
 printf '%s\n' '{"id": "rivers", "prompt": "Write about rivers:"}' \
-    '{"id": "stones", "prompt": "Write about stones:"}' > prompts.jsonl
-cat > tk.json << JOB
-{"name": "tk", "seed": 15, "q": [0.5, 0.1], "samples": 40, "tasks": "prompts.jsonl",
+    '{"id": "stones", "prompt": "Write about stones:"}' \
+    '{"id": "clouds", "prompt": "Write about clouds:"}' > prompts.jsonl
+tasks_job() { # NAME METRICS
+    cat << JOB
+{"name": "tk", "seed": 15, "q": [0.5, 0.2, 0.1], "samples": 40, "tasks": "prompts.jsonl",
  "generator": {"kind": "openai", "base_url": "$FAKE_URL", "model": "fake-model",
    "max_tokens": 12, "n": 4, "timeout_seconds": 5, "prompt": "unused"},
- "utility": {"kind": "regex", "pattern": "good|river|stone"}}
+ "utility": {"kind": "regex", "pattern": "good|river|stone"}$2}
 JOB
+}
+tasks_job tk ', "metrics": {"len": {"kind": "length", "scope": "top"},
+  "hit": {"kind": "regex", "pattern": "cat|dog|sky", "scope": "all"}}' > tk.json
+tasks_job tk "" > tk0.json
 for rec in m nm c; do
     check "$rec: sweep run" "$QZ_BIN" run sw.json -o $rec.h5 --no-progress
-    check "$rec: tasks run" "$QZ_BIN" run tk.json -o $rec.h5 --no-progress
 done
+check "m: tasks run with metrics" "$QZ_BIN" run tk.json -o m.h5 --no-progress
+check "nm: tasks run without metrics" "$QZ_BIN" run tk0.json -o nm.h5 --no-progress
 check "add the metrics to m.h5" "$QZ_PYTHON" "$QZ_SOURCE/tests/report/add_metrics.py" m.h5
 check "add the metrics (one with control characters) to c.h5" \
     "$QZ_PYTHON" "$QZ_SOURCE/tests/report/add_metrics.py" c.h5 --control
@@ -39,10 +49,28 @@ check "report of the record without metrics" "$QZ_BIN" report nm.h5 -o nm.html
 
 # The page against the file: one series and one band per metric on the sweep plot,
 # their points' titles holding the file's values, the metrics table, the tasks plots
-# with each task and the mean of task_means/, and the metric names as text.
+# with each task and the mean over tasks, and the metric names as text.
+cat > means.py << 'PY'
+import math
+IDS = ["clouds", "rivers", "stones"]
+TNAMES = ["len", "hit"]  # the tasks job's order
+def task_col(g, name):
+    """A task's E_Q per q: the utility (name None) or a metric, from its own sweep/."""
+    return list(g["sweep/mean_utility"][:] if name is None else g["sweep/metrics"][name]["mean"][:])
+def mean_over_tasks(f, name):
+    """(q list, mean per q over the tasks; NaN if any task's is)."""
+    tasks = [f["runs/tk/tasks/" + t] for t in IDS]
+    cols = [task_col(g, name) for g in tasks]
+    out = []
+    for i in range(len(cols[0])):
+        vals = [float(c[i]) for c in cols]
+        out.append(math.fsum(vals) / len(vals))  # the exact sum, rounded once
+    return [float(q) for q in tasks[0]["sweep/q"][:]], out
+PY
 check "the report shows every metric with the file's values" "$QZ_PYTHON" - << 'PY'
 import html.parser, math, re, sys
 import h5py
+from means import IDS, TNAMES, mean_over_tasks, task_col
 f = h5py.File("m.h5", "r")
 WEIRD = "<b>x<i>&\"'"
 NAMES = ["gold", "correct", WEIRD]  # the job's order (their `order` attributes)
@@ -121,31 +149,37 @@ if {(q, v) for n, q, v in points("sw", svg, "mean-utility")} != u:
     fail.append("utility points differ")
 # the metrics table of each run, in the job's order
 rows = [(w, a.get("data-metric")) for w, s, t, c, a in p.items if t == "tr" and "data-metric" in a]
-for run in ("sw", "tk/tasks/rivers", "tk/tasks/stones"):
-    if [n for w, n in rows if w == run] != NAMES:
+for run in ["sw"] + ["tk/tasks/" + t for t in IDS]:
+    want = NAMES if run == "sw" else TNAMES
+    if [n for w, n in rows if w == run] != want:
         fail.append("%s: metrics table rows %s" % (run, [n for w, n in rows if w == run]))
-# the tasks section: per plot both tasks and the mean of task_means/
-tm = f["runs/tk/task_means"]
+# the tasks section: per plot every task and the mean over the tasks, computed here
 tsvgs = [a["id"] for w, s, t, c, a in p.items if w == "tasks:tk" and t == "svg"]
-if tsvgs != ["tasks-0-%d" % k for k in range(4)]:
+if tsvgs != ["tasks-0-%d" % k for k in range(3)]:
     fail.append("tasks plots %s" % tsvgs)
-for k, name in enumerate([None] + NAMES):
+if "mean over all 3 tasks of the job" not in text:
+    fail.append("the tasks caption does not count 3 tasks")
+differ = 0
+for k, name in enumerate([None] + TNAMES):
     tl = [a.get("data-name") for w, s, t, c, a in p.items
           if s == "tasks-0-%d" % k and t == "polyline" and "task-line" in c]
-    if tl != ["rivers", "stones"]:
+    if sorted(tl) != IDS:
         fail.append("tasks plot %d: task lines %s" % (k, tl))
-    col = tm["utility"][:] if name is None else tm["metrics"][name][:]
-    want = {(float(q), float(v)) for q, v in zip(tm["q"][:], col) if not math.isnan(v)}
+    qs, col = mean_over_tasks(f, name)
+    want = {(q, v) for q, v in zip(qs, col) if not math.isnan(v)}
     got = {(q, v) for n, q, v in points("tasks:tk", "tasks-0-%d" % k, "tasks-mean")}
-    if got != want:
+    if got != want or len(want) != 3:
         fail.append("tasks plot %d: mean %s, want %s" % (k, sorted(got), sorted(want)))
-    for task in ("rivers", "stones"):
+    for task in IDS:
         g = f["runs/tk/tasks/" + task]
-        col = g["sweep/mean_utility"][:] if name is None else g["sweep/metrics"][name]["mean"][:]
+        col = task_col(g, name)
+        differ += col != mean_over_tasks(f, name)[1]
         want = {(float(q), float(v)) for q, v in zip(g["sweep/q"][:], col) if not math.isnan(v)}
         got = {(q, v) for n, q, v in points("tasks:tk", "tasks-0-%d" % k, "task-line") if n == task}
         if got != want:
             fail.append("tasks plot %d, %s: %s, want %s" % (k, task, sorted(got), sorted(want)))
+if differ < 6:  # the mean must not be any one task's curve
+    fail.append("only %d task curves differ from the mean: a weak fixture" % differ)
 # the name is text, never markup
 if "i" in p.tags or "b" in p.tags or WEIRD in text:
     fail.append("the metric name %r reached the page unescaped" % WEIRD)
@@ -158,8 +192,8 @@ for m in fail:
 print("checked %d elements" % len(p.items))
 sys.exit(1 if fail else 0)
 PY
-check "the record without metrics: no goodhart plot, metrics table or tasks section" bash -c \
-    "! grep -q -e goodhart -e 'table class=\"metrics\"' -e 'section class=\"tasks\"' -e data-metric nm.html && grep -q 'svg class=\"plot sweep-utility\"' nm.html"
+check "the record without metrics: no goodhart plot or metrics table; the tasks' utility only" bash -c \
+    "! grep -q -e goodhart -e 'table class=\"metrics\"' -e data-metric -e 'id=\"tasks-0-1\"' nm.html && grep -q 'svg class=\"plot sweep-utility\"' nm.html && grep -q 'id=\"tasks-0-0\"' nm.html"
 
 # Chromium draws it: each metric's colour (metric-0..2) and their bands on the sweep plot.
 check "report --run sw" "$QZ_BIN" report m.h5 --run sw -o sw.html
@@ -223,6 +257,7 @@ check "inspect: the metrics and the sweep's metric tables equal the file's value
     "$QZ_PYTHON" - << 'PY'
 import math, re, sys
 import h5py
+from means import TNAMES, mean_over_tasks
 f = h5py.File("m.h5", "r")
 NAMES = ["gold", "correct", "<b>x<i>&\"'"]
 out = open("inspect.txt", encoding="utf-8").read()
@@ -232,6 +267,7 @@ same = lambda a, b: (math.isnan(a) and math.isnan(b)) or a == b
 runs = re.split(r"^run (.*)$", out, flags=re.M)
 for run, body in zip(runs[1::2], runs[2::2]):
     g = f["runs/" + run]
+    NAMES = TNAMES if run.startswith("tk/") else ["gold", "correct", "<b>x<i>&\"'"]
     got = re.findall(r"^  metric (.*?) +scope (\S+), kind (\S+), (\d+) evaluated \((\d+) invalid\), "
                      r"E_Q (\S+) \[(\S+), (\S+)\] stderr (\S+) \((\S+)\)"
                      r"(?:, E_gamma (\S+) \[(\S+), (\S+)\] stderr (\S+))?$", body, re.M)
@@ -266,6 +302,16 @@ for run, body in zip(runs[1::2], runs[2::2]):
     if not re.search(r"^    q +K +threshold +E_Q\[u\] +E_Q\[c\] +bound +E_Q\[u\] low +E_Q\[u\] high"
                      r" +E_Q\[c\] low +E_Q\[c\] high +bound UCB +n_eff +selected$", body, re.M):
         fail.append("%s: the sweep table lacks the interval columns" % run)
+# the mean over tasks, after the job's last task: one row per q, E_Q[u] then each metric
+tm = re.findall(r"^tasks of job tk: mean over 3 tasks\n    q +E_Q\[u\] +len +hit\n((?:    \S.*\S\n)+)",
+                out, re.M)
+rows = [r.split() for r in tm[0].splitlines()] if len(tm) == 1 else []
+qs, u = mean_over_tasks(f, None)
+want = [[q, u[i]] + [mean_over_tasks(f, n)[1][i] for n in TNAMES] for i, q in enumerate(qs)]
+if [[num(c) for c in r] for r in rows] != want:
+    fail.append("inspect: the mean over tasks %s, want %s" % (rows, want))
+if not out.rstrip("\n").endswith(tm[0].rstrip("\n") if tm else "?"):
+    fail.append("inspect: the mean over tasks is not after the job's last task")
 for m in fail:
     print(m)
 sys.exit(1 if fail else 0)
@@ -275,15 +321,16 @@ check "inspect of the record without metrics: no metric lines" bash -c \
 check "inspect: control characters in a metric name are escaped" bash -c \
     "'$QZ_BIN' inspect c.h5 > c.txt && ! grep -q \$'\\x1b' c.txt && grep -q '^  metric ctl\\\\x1b\\[31m\\\\tname ' c.txt"
 
-# inspect --json: the metrics object per run, sweep/metrics and the jobs' task_means.
+# inspect --json: the metrics object per run, sweep/metrics and the jobs' task_means
+# (computed by quantilize from the tasks; here again from the tasks' sweep/).
 check "inspect --json" bash -c "'$QZ_BIN' inspect m.h5 --json > m.json"
-check "inspect --json: metrics, sweep metrics and task_means equal the file's values" \
+check "inspect --json: metrics, sweep metrics and the file's values; task_means the tasks' mean" \
     "$QZ_PYTHON" - << 'PY'
 import json, math, sys
 import h5py
+from means import TNAMES, mean_over_tasks
 f = h5py.File("m.h5", "r")
 d = json.load(open("m.json"))
-NAMES = ["gold", "correct", "<b>x<i>&\"'"]
 fail = []
 def val(x):
     x = x.item() if hasattr(x, "item") else x
@@ -293,6 +340,7 @@ def val(x):
 col = lambda ds: [val(v) for v in ds[:]]
 for r in d["runs"]:
     g = f["runs/" + r["run"]]
+    NAMES = TNAMES if r["run"].startswith("tk/") else ["gold", "correct", "<b>x<i>&\"'"]
     if list(r.get("metrics", {})) != NAMES:
         fail.append("%s: metrics %s" % (r["run"], list(r.get("metrics", {}))))
         continue
@@ -308,10 +356,12 @@ for r in d["runs"]:
     for c in ("mean_utility_ci_low", "mean_cost_ci_high", "effective_size", "cost_bound_ucb"):
         if r["sweep"].get(c) != col(g["sweep"][c]):
             fail.append("%s sweep %s" % (r["run"], c))
-tm = f["runs/tk/task_means"]
-want = {"q": col(tm["q"]), "utility": col(tm["utility"]), "tasks": 2,
-        "metrics": {n: col(tm["metrics"][n]) for n in tm["metrics"]}}
-if d.get("task_means") != {"tk": want}:
+nn = lambda v: [None if math.isnan(x) else x for x in v]
+qs, u = mean_over_tasks(f, None)
+want = {"q": qs, "utility": nn(u), "tasks": 3,
+        "metrics": {n: nn(mean_over_tasks(f, n)[1]) for n in TNAMES}}
+tm = d.get("task_means", {}).get("tk", {})
+if d.get("task_means") != {"tk": want} or list(tm.get("metrics", {})) != TNAMES:
     fail.append("task_means %s, want %s" % (d.get("task_means"), want))
 for m in fail:
     print(m)
@@ -358,7 +408,7 @@ for what in ("selected", "top", "all"):
 for l in lines("tk-top.jsonl"):
     g = f["runs/tk/tasks/" + l["task"]]
     k = list(g["top/index"][:]).index(l["index"])
-    want = {n: v(g["top/metrics"][n][k]) for n in NAMES}
+    want = {n: v(g["top/metrics"][n][k]) for n in ["len", "hit"]}
     if l["metrics"] != want:
         fail.append("tk %s: %s, want %s" % (l["task"], l["metrics"], want))
 for m in fail:

@@ -53,6 +53,7 @@ tasks = f.create_group("runs/multi/tasks")
 for t in ("t1", "t2"):
     f.copy(plain, tasks, name=t)
     del tasks[t]["samples"]
+tasks["t2"].attrs["utility_quantilized_mean"] = 0.25  # the mean over tasks is not t1's
 PY
 runs_all='mix<b>&"x"|multi/tasks/t1|multi/tasks/t2|plain'
 sums=$(sha256sum runs.h5 rich.h5)
@@ -75,14 +76,17 @@ class P(html.parser.HTMLParser):
     def __init__(self):
         super().__init__()
         self.stack, self.sections, self.bars, self.errors = [], [], {}, []
-        self.in_bar_title = None
+        self.in_bar_title, self.cur = None, None
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         cls = (a.get("class") or "").split()
         if tag == "section" and "run" in cls:
             self.sections.append({"run": a.get("data-run"), "id": a.get("id"), "svgs": [],
                                   "ids": set(), "classes": set(), "rows": set(), "text": ""})
-        s = self.sections[-1] if self.sections else None
+            self.cur = self.sections[-1]
+        elif tag == "section":  # a job's tasks section belongs to no run
+            self.cur = None
+        s = self.cur
         if s is not None:
             if tag == "svg":
                 s["svgs"].append(" ".join(cls))
@@ -110,8 +114,8 @@ class P(html.parser.HTMLParser):
         if tag == "title":
             self.in_bar_title = None
     def handle_data(self, data):
-        if self.sections:
-            self.sections[-1]["text"] += data
+        if self.cur is not None:
+            self.cur["text"] += data
         if self.in_bar_title is not None:
             m = re.search(r": (\d+)$", data)
             if m:
@@ -294,6 +298,12 @@ sw = mix.get("sweep", {})
 if sw.get("q") != [1, 0.1, 0.01, 0.001, 1e-4] or sw.get("mean_cost", [0])[-1] is not None \
         or sw.get("top_count") != [200000, 20000, 2000, 200, 20]:
     fail.append("sweep: %s" % sw)
+# the mean over the job's tasks, one q each: from their utility_quantilized_mean
+t1 = runs["multi/tasks/t1"]["attrs"]
+want = {"multi": {"q": [t1["q"]], "utility": [(t1["utility_quantilized_mean"] + 0.25) / 2],
+                  "tasks": 2}}
+if d.get("task_means") != want or t1["utility_quantilized_mean"] == 0.25:
+    fail.append("task_means %s, want %s" % (d.get("task_means"), want))
 if "samples" in mix or "sweep" in plain:
     fail.append("samples/sweep where there are none")
 if plain.get("samples") != {"count": 2500000, "fields": ["index", "utility"]}:
@@ -304,6 +314,17 @@ for f in fail:
     print(f)
 sys.exit(1 if fail else 0)
 PY
+# a task's figure NaN: the mean over tasks at that q is NaN (null, "-")
+"$QZ_PYTHON" - <<'PY' || bad "making nan.h5 with h5py"
+import h5py, shutil
+shutil.copy("rich.h5", "nan.h5")
+with h5py.File("nan.h5", "a") as f:
+    f["runs/multi/tasks/t1"].attrs["utility_quantilized_mean"] = float("nan")
+PY
+check "inspect --json: a NaN task figure gives a NaN mean" bash -c \
+    "'$QZ_BIN' inspect nan.h5 --json | '$QZ_PYTHON' -c 'import json,sys; d=json.load(sys.stdin); sys.exit(d[\"task_means\"][\"multi\"][\"utility\"] != [None])'"
+check "inspect: a NaN task figure gives a NaN mean" bash -c \
+    "'$QZ_BIN' inspect nan.h5 | grep -A2 -x 'tasks of job multi: mean over 2 tasks' | grep -Eqx '    0.01 +-'"
 check "inspect --json of a file without runs' extras (plain record)" bash -c \
     "'$QZ_BIN' inspect runs.h5 --json | '$QZ_PYTHON' -c 'import json,sys; d=json.load(sys.stdin); sys.exit(len(d[\"runs\"]) != 2)'"
 
