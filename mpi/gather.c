@@ -235,8 +235,8 @@ static enum qz_status score_metrics(const struct qz_job *job, struct qz_run *run
                 snprintf(msg, sizeof msg, "%s", err->msg);
                 snprintf(at, sizeof at, "metrics.%s: ", job->metrics.m[j].name);
                 if (strncmp(msg, at, strlen(at)) != 0) /* else it names the metric and sample */
-                    qz_error_set(err, rc, "%ssample %llu: %s", at,
-                                 (unsigned long long)top[i].index, msg);
+                    qz_error_set(err, rc, "%ssample %llu: %s", at, (unsigned long long)top[i].index,
+                                 msg);
             }
     }
     qz_batch_free(&b);
