@@ -70,6 +70,51 @@ void qz_exactsum_add(struct qz_exactsum *s, double x)
     s->load += ADD_LOAD;
 }
 
+/* Normalise bins lo .. hi and carry on upwards while carries arrive: when every bin
+ * outside lo .. hi is already in [0, 2^32), afterwards all carrying bins are. Once 32
+ * bins in a row above hi carried nothing, the bins above them received nothing. */
+static void normalize_range(struct qz_exactsum *s, int lo, int hi)
+{
+    for (int b = lo, quiet = 0; b < CARRY_BINS && (b <= hi || quiet < 32); b++) {
+        int64_t carry = high32(s->bin[b]);
+        s->bin[b] -= carry * TWO32;
+        s->bin[b + 32] += carry;
+        quiet = carry ? 0 : quiet + 1;
+    }
+    s->load = 1;
+}
+
+void qz_exactsum_add_many(struct qz_exactsum *s, const double *x, size_t n)
+{
+    int lo = QZ_EXACTSUM_BINS, hi = -1;
+
+    if (s->load > 1)
+        qz_exactsum_normalize(s); /* from here on only the bins lo .. hi grow */
+    for (size_t i = 0; i < n; i++) {
+        uint64_t bits;
+        memcpy(&bits, &x[i], sizeof bits);
+        int e = (int)((bits >> 52) & 0x7ff), b = e > 0 ? e - 1 : 0;
+        int64_t m = (int64_t)(bits & ((UINT64_C(1) << 52) - 1));
+
+        if (e == 0x7ff) {
+            qz_exactsum_add(s, x[i]); /* counted apart; touches no bin */
+            continue;
+        }
+        if (s->load > QZ_EXACTSUM_LOAD_MAX - ADD_LOAD) {
+            normalize_range(s, lo, hi);
+            lo = QZ_EXACTSUM_BINS;
+            hi = -1;
+        }
+        if (e > 0)
+            m |= INT64_C(1) << 52;
+        s->bin[b] += bits >> 63 ? -m : m;
+        s->load += ADD_LOAD;
+        s->count++;
+        lo = b < lo ? b : lo;
+        hi = b > hi ? b : hi;
+    }
+}
+
 void qz_exactsum_merge(struct qz_exactsum *dst, const struct qz_exactsum *src)
 {
     if (dst->load + src->load > QZ_EXACTSUM_LOAD_MAX) {
