@@ -227,6 +227,12 @@ enum qz_status qz_dselect_redistribute(MPI_Comm comm, struct qz_entry **e, size_
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
     *offset = total * (uint64_t)rank / (uint64_t)size;
+    if (size == 1) { /* the slice is the set's best `total` entries, a prefix */
+        *n = total < *n ? (size_t)total : *n;
+        if ((grown = realloc(*e, (*n ? *n : 1) * sizeof **e)))
+            *e = grown;
+        return QZ_OK;
+    }
     pos = malloc((size_t)size * sizeof *pos);
     bound = malloc((size_t)size * sizeof *bound);
     scount = calloc((size_t)size, sizeof *scount);
