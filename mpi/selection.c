@@ -88,8 +88,10 @@ static void top_sums(MPI_Comm comm, const struct qz_entry *e, size_t n, int cost
         size_t run = n - i < QZ_SUM_RUN ? n - i : QZ_SUM_RUN;
         for (size_t j = 0; j < run; j++) {
             x[0][j] = e[i + j].utility;
-            x[1][j] = e[i + j].cost;
             x[2][j] = e[i + j].utility * e[i + j].utility;
+        }
+        for (size_t j = 0; cost && j < run; j++) {
+            x[1][j] = e[i + j].cost;
             x[3][j] = e[i + j].cost * e[i + j].cost;
         }
         for (int j = 0; j < 4; j++)
