@@ -70,6 +70,93 @@ void qz_exactsum_add(struct qz_exactsum *s, double x)
     s->load += ADD_LOAD;
 }
 
+/* Normalise bins lo .. hi and carry on upwards while carries arrive: when every bin
+ * outside lo .. hi is already in [0, 2^32), afterwards all carrying bins are. Once 32
+ * bins in a row above hi carried nothing, the bins above them received nothing. */
+static void normalize_range(struct qz_exactsum *s, int lo, int hi)
+{
+    for (int b = lo, quiet = 0; b < CARRY_BINS && (b <= hi || quiet < 32); b++) {
+        int64_t carry = high32(s->bin[b]);
+        s->bin[b] -= carry * TWO32;
+        s->bin[b + 32] += carry;
+        quiet = carry ? 0 : quiet + 1;
+    }
+    s->load = 1;
+}
+
+/* qz_exactsum_add_many adds most values into a window of WINDOW bins around the first
+ * value's, in LANES interleaved copies so that successive adds to one bin do not wait
+ * for each other; each copy's bin takes fewer adds than the load allows between
+ * normalisations, and the window is added to the accumulator before a normalisation. */
+#define LANES 4
+#define WINDOW 64
+
+void qz_exactsum_add_many(struct qz_exactsum *s, const double *x, size_t n)
+{
+    int64_t win[LANES][WINDOW];
+    int lo = QZ_EXACTSUM_BINS, hi = -1; /* bins touched since the last normalisation */
+    size_t i = 0;
+
+    if (s->load > 1)
+        qz_exactsum_normalize(s); /* from here on only the bins lo .. hi grow */
+    memset(win, 0, sizeof win);
+    while (i < n) {
+        int64_t room = (QZ_EXACTSUM_LOAD_MAX - s->load) / ADD_LOAD, added = 0;
+        size_t end;
+        uint64_t bits;
+        int base, wlo = WINDOW, whi = -1;
+
+        if (room <= 0) {
+            normalize_range(s, lo, hi);
+            lo = QZ_EXACTSUM_BINS;
+            hi = -1;
+            continue;
+        }
+        end = n - i < (size_t)room ? n : i + (size_t)room;
+        memcpy(&bits, &x[i], sizeof bits);
+        base = (int)((bits >> 52) & 0x7ff) - WINDOW / 2;
+        base = base < 0 ? 0 : base;
+        for (; i < end; i++) {
+            int e, b;
+            unsigned off;
+            int64_t m;
+            memcpy(&bits, &x[i], sizeof bits);
+            e = (int)((bits >> 52) & 0x7ff);
+            if (e == 0x7ff) {
+                qz_exactsum_add(s, x[i]); /* counted apart; touches no bin */
+                continue;
+            }
+            b = e > 0 ? e - 1 : 0;
+            m = (int64_t)(bits & ((UINT64_C(1) << 52) - 1)) | (e > 0 ? INT64_C(1) << 52 : 0);
+            m = bits >> 63 ? -m : m;
+            added++;
+            off = (unsigned)(b - base);
+            if (off < WINDOW) {
+                win[i % LANES][off] += m;
+                wlo = (int)off < wlo ? (int)off : wlo;
+                whi = (int)off > whi ? (int)off : whi;
+            } else {
+                s->bin[b] += m;
+                lo = b < lo ? b : lo;
+                hi = b > hi ? b : hi;
+            }
+        }
+        for (int o = wlo; o <= whi; o++)
+            for (int k = 0; k < LANES; k++) {
+                s->bin[base + o] += win[k][o];
+                win[k][o] = 0;
+            }
+        if (whi >= 0) {
+            lo = base + wlo < lo ? base + wlo : lo;
+            hi = base + whi > hi ? base + whi : hi;
+        }
+        s->load += added * ADD_LOAD;
+        s->count += added;
+    }
+    if (hi >= 0)
+        normalize_range(s, lo, hi); /* leave it normalised: the next run starts at once */
+}
+
 void qz_exactsum_merge(struct qz_exactsum *dst, const struct qz_exactsum *src)
 {
     if (dst->load + src->load > QZ_EXACTSUM_LOAD_MAX) {

@@ -117,6 +117,8 @@ enum qz_status qz_payload_retain(struct qz_payloads *p, const struct qz_entry *e
     struct qz_payloads kept;
     enum qz_status rc = QZ_OK;
 
+    if (p->count == 0)
+        return QZ_OK; /* nothing to look up (a numeric job whose values are utilities) */
     qz_payload_init(&kept);
     for (size_t i = 0; i < n && rc == QZ_OK; i++) {
         struct qz_payload pl;

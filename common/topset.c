@@ -344,9 +344,13 @@ size_t qz_topset_keep_at_least(struct qz_topset *ts, double v)
 {
     size_t keep = 0;
 
-    for (size_t i = 0; i < ts->n; i++)
-        if (ts->e[i].utility >= v)
-            ts->e[keep++] = ts->e[i];
+    /* Branch-free: kept and dropped entries interleave at random. Every entry is
+     * stored at `keep`, which advances only past the kept ones (keep <= i). */
+    for (size_t i = 0; i < ts->n; i++) {
+        struct qz_entry x = ts->e[i];
+        ts->e[keep] = x;
+        keep += x.utility >= v;
+    }
     if (keep < ts->n) { /* what was dropped before is <= thr < v, what now < v */
         ts->ties_out = ts->thr == v ? ts->ties_out : 0;
         ts->thr = v;

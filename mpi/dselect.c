@@ -156,16 +156,43 @@ done:
     return rc;
 }
 
+/* e[0..a) and e[a..n) trade places, through a copy of the shorter one. Returns 0
+ * (nothing changed) when that copy cannot be allocated. */
+static int rotate(struct qz_entry *e, size_t a, size_t n)
+{
+    size_t b = n - a, m = a < b ? a : b;
+    struct qz_entry *copy;
+
+    if (m == 0)
+        return 1;
+    if (!(copy = malloc(m * sizeof *copy)))
+        return 0;
+    if (a <= b) {
+        memcpy(copy, e, a * sizeof *e);
+        memmove(e, e + a, b * sizeof *e);
+        memcpy(e + b, copy, a * sizeof *e);
+    } else {
+        memcpy(copy, e + a, b * sizeof *e);
+        memmove(e + b, e, a * sizeof *e);
+        memcpy(e, copy, b * sizeof *e);
+    }
+    free(copy);
+    return 1;
+}
+
 /* e[0..a) and e[a..n) are sorted best first: merge them in place, through a copy of
- * the first run (about K/4 entries on 2 ranks). Returns 0 (nothing
- * changed) when that copy cannot be allocated; the caller sorts instead. */
+ * the first run (about K/4 entries on 2 ranks). Runs that do not interleave (sets
+ * spread beforehand, mpi/spread.h) are only put in order. Returns 0 (nothing
+ * changed) when the copy cannot be allocated; the caller sorts instead. */
 static int merge_two(struct qz_entry *e, size_t a, size_t n, uint64_t seed)
 {
     struct qz_entry *first;
     size_t i = 0, j = a, out = 0;
 
-    if (a == 0 || a == n)
+    if (a == 0 || a == n || qz_entry_better(seed, &e[a - 1], &e[a]))
         return 1;
+    if (qz_entry_better(seed, &e[n - 1], &e[0]))
+        return rotate(e, a, n);
     if (!(first = malloc(a * sizeof *first)))
         return 0;
     memcpy(first, e, a * sizeof *first);
@@ -194,12 +221,18 @@ enum qz_status qz_dselect_redistribute(MPI_Comm comm, struct qz_entry **e, size_
     struct qz_entry *bound = NULL, *grown;
     int *scount = NULL, *sdispl = NULL, *rcount = NULL, *rdispl = NULL;
     MPI_Datatype entry_type;
-    size_t nin = 0, cut = 0, own, at;
+    size_t nin = 0, cut = 0, own, at, lower = 0;
     enum qz_status rc = QZ_OK;
 
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
     *offset = total * (uint64_t)rank / (uint64_t)size;
+    if (size == 1) { /* the slice is the set's best `total` entries, a prefix */
+        *n = total < *n ? (size_t)total : *n;
+        if ((grown = realloc(*e, (*n ? *n : 1) * sizeof **e)))
+            *e = grown;
+        return QZ_OK;
+    }
     pos = malloc((size_t)size * sizeof *pos);
     bound = malloc((size_t)size * sizeof *bound);
     scount = calloc((size_t)size, sizeof *scount);
@@ -254,8 +287,17 @@ enum qz_status qz_dselect_redistribute(MPI_Comm comm, struct qz_entry **e, size_
     *n = own + nin;
     if ((grown = realloc(*e, (*n ? *n : 1) * sizeof **e)))
         *e = grown; /* a smaller block: keeping the larger one is harmless */
-    if (size != 2 || !merge_two(*e, own, *n, seed))
-        qz_entries_sort(*e, *n, seed);
+    /* Received parts come in rank order; those of lower ranks go before this rank's
+     * own (when the sets were spread, the array is then in order already). */
+    for (int r = 0; r < rank; r++)
+        lower += (size_t)rcount[r];
+    if (size == 2) {
+        if (!merge_two(*e, own, *n, seed))
+            qz_entries_sort(*e, *n, seed);
+    } else {
+        (void)rotate(*e, own, own + lower); /* without memory, the sort does it all */
+        qz_entries_sort(*e, *n, seed);      /* one pass when in order */
+    }
 done:
     free(pos);
     free(bound);

@@ -9,6 +9,7 @@
 #include "reduce.h"
 #include "run_work.h"
 #include "select.h"
+#include "spread.h"
 
 /* K <= the gather limit: a tree reduction to the root, which selects, and sweeps
  * unless the sweep was done distributed (swept). */
@@ -66,18 +67,36 @@ static enum qz_status select_gathered(MPI_Comm comm, const struct qz_job *job, i
 }
 
 /* The exact sums of u, c, u² and c² over one rank's entries e[0 .. n), summed over
- * the ranks into t[0 .. 4). */
-static void top_sums(MPI_Comm comm, const struct qz_entry *e, size_t n, struct qz_exactsum t[4])
+ * the ranks into t[0 .. 4). Without a cost (every c is NaN) those two sums are NaN
+ * at once. */
+#define QZ_SUM_RUN 1024 /* values summed at a time */
+
+static void top_sums(MPI_Comm comm, const struct qz_entry *e, size_t n, int cost,
+                     struct qz_exactsum t[4])
 {
     struct qz_exactsum s[4];
+    const double nan = NAN;
 
     for (int j = 0; j < 4; j++)
         qz_exactsum_init(&s[j]);
-    for (size_t i = 0; i < n; i++) {
-        qz_exactsum_add(&s[0], e[i].utility);
-        qz_exactsum_add(&s[1], e[i].cost);
-        qz_exactsum_add(&s[2], e[i].utility * e[i].utility);
-        qz_exactsum_add(&s[3], e[i].cost * e[i].cost);
+    if (!cost) { /* every cost is NaN: so are their sums */
+        qz_exactsum_add(&s[1], nan);
+        qz_exactsum_add(&s[3], nan);
+    }
+    for (size_t i = 0; i < n; i += QZ_SUM_RUN) {
+        double x[4][QZ_SUM_RUN];
+        size_t run = n - i < QZ_SUM_RUN ? n - i : QZ_SUM_RUN;
+        for (size_t j = 0; j < run; j++) {
+            x[0][j] = e[i + j].utility;
+            x[2][j] = e[i + j].utility * e[i + j].utility;
+        }
+        for (size_t j = 0; cost && j < run; j++) {
+            x[1][j] = e[i + j].cost;
+            x[3][j] = e[i + j].cost * e[i + j].cost;
+        }
+        for (int j = 0; j < 4; j++)
+            if (cost || j % 2 == 0)
+                qz_exactsum_add_many(&s[j], x[j], run);
     }
     for (int j = 0; j < 4; j++)
         qz_sum_over_ranks(comm, &s[j], NULL, &t[j]);
@@ -136,7 +155,8 @@ static enum qz_status quantilized_means(MPI_Comm comm, const struct qz_job *job,
         return rc;
     /* Every rank's set is best first (a slice, a sorted set, or empty): the entries
      * better than the threshold are a prefix. */
-    top_sums(comm, ts->e, qz_dselect_count_better(ts->e, ts->n, job->seed, &fig->threshold), t);
+    top_sums(comm, ts->e, qz_dselect_count_better(ts->e, ts->n, job->seed, &fig->threshold),
+             fig->has_cost, t);
     qz_sweep_row(&r, job->q, fig->valid, job->seed, fig->cost_base_mean);
     top_figures(&r, t, &fig->threshold,
                 window_cost(comm, ts->e, ts->n, job->seed, &from, &fig->threshold, w),
@@ -188,7 +208,7 @@ static enum qz_status sweep_distributed(MPI_Comm comm, const struct qz_job *job,
         struct qz_sweep_row *r = &rows[i];
         struct qz_exactsum t[4];
         size_t better = qz_dselect_count_better(ts->e, ts->n, job->seed, &found[3 * i]);
-        top_sums(comm, ts->e, better, t);
+        top_sums(comm, ts->e, better, run->fig.has_cost, t);
         top_figures(r, t, &found[3 * i],
                     window_cost(comm, ts->e, better, job->seed, &found[3 * i + 2], &found[3 * i],
                                 qz_sweep_window(r->top_count)),
@@ -208,13 +228,15 @@ done:
 /* K above the gather limit: distributed selection, and a redistribution into even
  * slices when the job writes top/. */
 static enum qz_status select_distributed(MPI_Comm comm, const struct qz_job *job,
-                                         struct qz_run *run, struct qz_error *err)
+                                         struct qz_run *run, const struct qz_spread_tail *tail,
+                                         struct qz_error *err)
 {
     struct qz_run_figures *fig = &run->fig;
     struct qz_topset *ts = &run->work->set;
     uint64_t pos[2] = {fig->top_count - 1, fig->selected_position}, ties = 0;
     struct qz_entry found[2], *smaller;
     size_t kept;
+    int rank;
     enum qz_status rc;
 
     if ((rc = qz_dselect(comm, ts->e, ts->n, job->seed, pos, 2, found, err)))
@@ -222,10 +244,14 @@ static enum qz_status select_distributed(MPI_Comm comm, const struct qz_job *job
     fig->threshold = found[0];
     fig->selected = found[1];
     /* Samples tied with the threshold: held ones, and those a rank dropped when its
-     * lowest held utility is the threshold's. */
+     * lowest held utility is the threshold's (after a spread: those no rank holds, when
+     * their bound is the threshold's utility; counted once). */
+    MPI_Comm_rank(comm, &rank);
     for (size_t i = 0; i < ts->n; i++)
         ties += ts->e[i].utility == fig->threshold.utility;
-    if (ts->n && ts->e[ts->n - 1].utility == fig->threshold.utility)
+    if (tail->spread)
+        ties += rank == 0 && tail->thr == fig->threshold.utility ? tail->ties : 0;
+    else if (ts->n && ts->e[ts->n - 1].utility == fig->threshold.utility)
         ties += ts->ties_out;
     MPI_Allreduce(MPI_IN_PLACE, &ties, 1, MPI_UINT64_T, MPI_SUM, comm);
     fig->boundary_ties = ties - 1;
@@ -251,70 +277,6 @@ static enum qz_status select_distributed(MPI_Comm comm, const struct qz_job *job
     run->slice.e = ts->e;
     run->slice.n = ts->n;
     return QZ_OK;
-}
-
-#define QZ_PREFILTER_SAMPLE 8192 /* utilities each rank samples for the bound */
-
-static int by_utility_desc(const void *pa, const void *pb)
-{
-    double a = ((const double *)pa)[0], b = ((const double *)pb)[0];
-    return (a < b) - (a > b);
-}
-
-/* Collective, before the ranks sort their sets: drop from every rank's buffer the
- * entries that cannot be among the best `want` of all ranks, so that each rank sorts
- * about want / P entries instead of up to want plus slack. A bound v is estimated
- * from utilities sampled on every rank (each standing for n_r / s_r entries) to keep
- * about 2% more than want; the ranks then count their entries >= v, and filter only
- * when at least want are kept in all: the best want are always kept, and every
- * dropped sample lies below them, so the results do not change. An optimization: on
- * any shortage of memory nothing is dropped. */
-static void prefilter(MPI_Comm comm, struct qz_topset *ts, uint64_t want)
-{
-    int size, ok;
-    uint64_t n = ts->n, total = 0, count = 0;
-    size_t s = ts->n < QZ_PREFILTER_SAMPLE ? ts->n : QZ_PREFILTER_SAMPLE, m = 0;
-    double *mine, *all = NULL, *pairs = NULL, v = -INFINITY, acc = 0;
-    uint64_t *ns = NULL;
-
-    MPI_Comm_size(comm, &size);
-    MPI_Allreduce(&n, &total, 1, MPI_UINT64_T, MPI_SUM, comm);
-    if (total <= want + want / 16)
-        return;
-    mine = malloc(QZ_PREFILTER_SAMPLE * sizeof *mine);
-    all = malloc((size_t)size * QZ_PREFILTER_SAMPLE * sizeof *all);
-    ns = malloc((size_t)size * sizeof *ns);
-    pairs = malloc(2 * (size_t)size * QZ_PREFILTER_SAMPLE * sizeof *pairs);
-    ok = mine && all && ns && pairs;
-    MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, comm);
-    if (ok) {
-        for (size_t j = 0; j < QZ_PREFILTER_SAMPLE; j++)
-            mine[j] = j < s ? ts->e[j * (ts->n / s)].utility : 0.0;
-        MPI_Allgather(mine, QZ_PREFILTER_SAMPLE, MPI_DOUBLE, all, QZ_PREFILTER_SAMPLE, MPI_DOUBLE,
-                      comm);
-        MPI_Allgather(&n, 1, MPI_UINT64_T, ns, 1, MPI_UINT64_T, comm);
-        for (int r = 0; r < size; r++) {
-            size_t sr = ns[r] < QZ_PREFILTER_SAMPLE ? (size_t)ns[r] : QZ_PREFILTER_SAMPLE;
-            for (size_t j = 0; j < sr; j++) {
-                pairs[2 * m] = all[(size_t)r * QZ_PREFILTER_SAMPLE + j];
-                pairs[2 * m++ + 1] = (double)ns[r] / (double)sr;
-            }
-        }
-        qsort(pairs, m, 2 * sizeof *pairs, by_utility_desc);
-        for (size_t j = 0; j < m && acc < (double)want * 1.02 + 64; j++) {
-            acc += pairs[2 * j + 1];
-            v = pairs[2 * j];
-        }
-        for (size_t i = 0; i < ts->n; i++)
-            count += ts->e[i].utility >= v;
-        MPI_Allreduce(MPI_IN_PLACE, &count, 1, MPI_UINT64_T, MPI_SUM, comm);
-        if (count >= want)
-            qz_topset_keep_at_least(ts, v);
-    }
-    free(mine);
-    free(all);
-    free(ns);
-    free(pairs);
 }
 
 /* The confidence, E_γ[c]'s interval and upper confidence value (from S1 = Σc and
@@ -374,8 +336,9 @@ enum qz_status qz_select_global(MPI_Comm comm, const struct qz_job *job, struct 
 {
     struct qz_run_figures *fig = &run->fig;
     struct qz_run_work *w = run->work;
-    int swept;
-    enum qz_status rc;
+    struct qz_spread_tail tail = {0, 0, 0};
+    int swept, size;
+    enum qz_status rc = QZ_OK;
 
     fig->valid = fig->samples - fig->invalid;
     if (fig->valid == 0)
@@ -401,10 +364,17 @@ enum qz_status qz_select_global(MPI_Comm comm, const struct qz_job *job, struct 
         base_intervals(job, NAN, NAN, fig);
     if ((rc = metric_base(comm, job, run, err)))
         return rc;
-    prefilter(comm, &w->set, fig->sweep_k);
+    /* A top set that will be redistributed is spread first (mpi/spread.h). */
+    MPI_Comm_size(comm, &size);
+    if (!fig->gathered && job->output_top && size > 1) {
+        if ((rc = qz_spread(comm, &w->set, fig->sweep_k, &w->payloads, &tail, err)))
+            return rc;
+    } else
+        qz_prefilter(comm, &w->set, fig->sweep_k);
     qz_topset_finish(&w->set);
     qz_topset_truncate(w->set.e, &w->set.n, &w->set.ties_out, fig->sweep_k);
-    rc = qz_payload_retain(&w->payloads, w->set.e, w->set.n, err);
+    if (!tail.spread) /* a spread retained them before the entries moved */
+        rc = qz_payload_retain(&w->payloads, w->set.e, w->set.n, err);
     if ((rc = qz_agree(comm, rc, err)))
         return rc;
     /* A sweep whose largest K is above the gather limit is swept where the entries are;
@@ -416,7 +386,7 @@ enum qz_status qz_select_global(MPI_Comm comm, const struct qz_job *job, struct 
         qz_topset_truncate(w->set.e, &w->set.n, &w->set.ties_out, fig->top_count);
     }
     rc = fig->gathered ? select_gathered(comm, job, swept, run, err)
-                       : select_distributed(comm, job, run, err);
+                       : select_distributed(comm, job, run, &tail, err);
     if ((rc = qz_agree(comm, rc, err)))
         return rc;
     rc = quantilized_means(comm, job, run, err);

@@ -153,6 +153,33 @@ static double wordwise(const double *x, size_t n, size_t ranks)
     return v;
 }
 
+/* Sum x in runs of random length through qz_exactsum_add_many, with single adds and
+ * a normalisation now and then in between; the count must be n. */
+static double batched(const double *x, size_t n)
+{
+    struct qz_exactsum s;
+    size_t i = 0;
+
+    qz_exactsum_init(&s);
+    while (i < n) {
+        size_t run = 1 + below(next64() & 1 ? 8 : 2000);
+        run = run < n - i ? run : n - i;
+        switch (below(3)) {
+        case 0:
+            qz_exactsum_add(&s, x[i++]);
+            break;
+        case 1:
+            qz_exactsum_normalize(&s);
+            /* fall through */
+        default:
+            qz_exactsum_add_many(&s, x + i, run);
+            i += run;
+        }
+    }
+    CHECK(s.count == (int64_t)n, "add_many counted %lld of %zu values", (long long)s.count, n);
+    return qz_exactsum_value(&s);
+}
+
 /* Check that sum(x) == want in every order and grouping tried. */
 static void check_all_ways(const char *what, double *x, size_t n, double want)
 {
@@ -163,6 +190,8 @@ static void check_all_ways(const char *what, double *x, size_t n, double want)
         got = exact(x, n);
         CHECK(same(got, want), "%s, shuffled: %.17g, want %.17g", what, got, want);
         size_t parts = 1 + below(n < 64 ? n : 64);
+        got = batched(x, n);
+        CHECK(same(got, want), "%s, in runs: %.17g, want %.17g", what, got, want);
         got = merge_tree(x, n, parts);
         CHECK(same(got, want), "%s, %zu-leaf merge tree: %.17g, want %.17g", what, parts, got,
               want);
@@ -244,6 +273,7 @@ static void many_adds(void)
     double want = ldexp((double)((i128)0x1999999999999aLL * 100000), -56);
     CHECK(same(exact(x, 100000), want), "100000 * 0.1 = %.17g, want %.17g", exact(x, 100000), want);
     CHECK(same(wordwise(x, 100000, 1000), want), "100000 * 0.1 over 1000 ranks");
+    CHECK(same(batched(x, 100000), want), "100000 * 0.1 in runs");
 
     /* Doubling by self-merge 50 times: 2^50 terms, loads far beyond one normalisation. */
     struct qz_exactsum s, copy;
