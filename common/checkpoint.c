@@ -76,6 +76,14 @@ static enum qz_status check_bounds(const char *path, uint64_t file_size,
             return out_of_range(path, "metrics", err);
     if (h->archive_text_bytes > QZ_CKPT_BYTES_MAX)
         return out_of_range(path, "archive_text_bytes", err);
+    if (!(h->outage_seconds >= 0 && h->outage_seconds <= 1e15)) /* NaN too */
+        return out_of_range(path, "outage_seconds", err);
+    if (h->nservers > QZ_CKPT_SERVERS)
+        return out_of_range(path, "nservers", err);
+    for (uint64_t i = 0; i < h->nservers; i++)
+        if (!memchr(h->servers[i].url, '\0', sizeof h->servers[i].url) ||
+            h->servers[i].failures > h->servers[i].requests)
+            return out_of_range(path, "servers", err);
     for (uint32_t r = 0; r < h->ranks; r++) {
         const struct qz_ckpt_section *s = &table[r];
         /* each entry is a sample done; each payload an entry's; the text is in the file */

@@ -29,7 +29,7 @@
 #include "exactsum.h"
 
 #define QZ_CKPT_MAGIC "QZCKPT\r\n"
-#define QZ_CKPT_VERSION 7 /* 7: the metrics' sums, and the job hash of every backend's defaults */
+#define QZ_CKPT_VERSION 8 /* 8: the model servers' counts and outages */
 #define QZ_CKPT_REPORT_WORDS 10
 /* Bounds of a checkpoint's counts (qz_ckpt_check): N and chunk_size as a job allows
  * (job.h), and byte counts. */
@@ -43,6 +43,14 @@
 struct qz_ckpt_metric {
     struct qz_exactsum sum1, sum2;
     uint64_t count, invalid;
+};
+
+/* A model server's counts so far (the generator's report, common/generator.h). */
+#define QZ_CKPT_SERVERS 64
+#define QZ_CKPT_URL_MAX 256
+struct qz_ckpt_server {
+    char url[QZ_CKPT_URL_MAX]; /* NUL-terminated */
+    uint64_t requests, failures;
 };
 
 struct qz_ckpt_header {
@@ -74,6 +82,10 @@ struct qz_ckpt_header {
     uint64_t utf8_repaired;      /* generator statistics: texts repaired (was reserved: 0) */
     struct qz_ckpt_metric metrics[QZ_CKPT_METRICS]; /* the job's metrics in its order (the
                                                        ones of scope "all"; zero else) */
+    uint64_t outages;                               /* model servers: outages so far */
+    double outage_seconds;                          /* and the seconds waited in them */
+    uint64_t nservers;                              /* servers[0 .. nservers) */
+    struct qz_ckpt_server servers[QZ_CKPT_SERVERS]; /* each server's counts so far */
     uint64_t checksum;
 };
 

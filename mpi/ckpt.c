@@ -99,6 +99,8 @@ void qz_ckpt_set_stats(struct qz_ckpt_header *h, const struct qz_gen_stats *st)
 }
 
 _Static_assert(QZ_GEN_FAIL_KINDS + 4 <= QZ_CKPT_REPORT_WORDS, "the report fits the header");
+_Static_assert(QZ_GEN_SERVERS_MAX == QZ_CKPT_SERVERS && QZ_GEN_URL_MAX == QZ_CKPT_URL_MAX,
+               "a checkpoint holds a report's servers");
 
 void qz_ckpt_set_report(struct qz_ckpt_header *h, const struct qz_gen_report *r)
 {
@@ -107,6 +109,15 @@ void qz_ckpt_set_report(struct qz_ckpt_header *h, const struct qz_gen_report *r)
     h->report[QZ_GEN_FAIL_KINDS + 1] = r->nul_texts;
     h->report[QZ_GEN_FAIL_KINDS + 2] = r->model_changed;
     h->report[QZ_GEN_FAIL_KINDS + 3] = r->last_failure_at;
+    h->outages = r->outages;
+    h->outage_seconds = r->outage_seconds;
+    h->nservers = r->nservers <= QZ_CKPT_SERVERS ? r->nservers : QZ_CKPT_SERVERS;
+    for (uint64_t i = 0; i < h->nservers; i++) {
+        memcpy(h->servers[i].url, r->servers[i].url, sizeof h->servers[i].url);
+        h->servers[i].url[sizeof h->servers[i].url - 1] = '\0';
+        h->servers[i].requests = r->servers[i].requests;
+        h->servers[i].failures = r->servers[i].failures;
+    }
 }
 
 void qz_ckpt_report(const struct qz_ckpt_header *h, struct qz_gen_report *r)
@@ -117,6 +128,14 @@ void qz_ckpt_report(const struct qz_ckpt_header *h, struct qz_gen_report *r)
     r->nul_texts = h->report[QZ_GEN_FAIL_KINDS + 1];
     r->model_changed = h->report[QZ_GEN_FAIL_KINDS + 2];
     r->last_failure_at = h->report[QZ_GEN_FAIL_KINDS + 3];
+    r->outages = h->outages;
+    r->outage_seconds = h->outage_seconds;
+    r->nservers = h->nservers; /* at most QZ_CKPT_SERVERS (qz_ckpt_check) */
+    for (uint64_t i = 0; i < r->nservers; i++) {
+        memcpy(r->servers[i].url, h->servers[i].url, sizeof r->servers[i].url);
+        r->servers[i].requests = h->servers[i].requests;
+        r->servers[i].failures = h->servers[i].failures;
+    }
 }
 
 struct qz_gen_stats qz_ckpt_stats(const struct qz_ckpt_header *h)

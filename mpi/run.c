@@ -140,14 +140,16 @@ static void servers_text(const struct server_table *t, struct qz_gen_report *r)
     memcpy(r->server_failures_text + c, "]", 2);
 }
 
-/* Collective: the servers of every rank's report, merged by URL (rank order), into
- * out->servers and the record's texts. */
-static void servers_total(MPI_Comm comm, const struct qz_gen_report *mine,
-                          struct qz_gen_report *out)
+/* Collective: the servers of the sessions before (base) and of every rank's report,
+ * merged by URL (base first, then rank order), into out->servers and the record's
+ * texts. */
+static void servers_total(MPI_Comm comm, const struct qz_gen_report *base,
+                          const struct qz_gen_report *mine, struct qz_gen_report *out)
 {
-    static struct server_table t; /* large: not on the stack */
+    static struct server_table t, before; /* large: not on the stack */
     MPI_Datatype type;
     MPI_Op op;
+    int one = 1;
 
     memset(&t, 0, sizeof t);
     t.n = mine->nservers <= QZ_GEN_SERVERS_MAX ? mine->nservers : QZ_GEN_SERVERS_MAX;
@@ -158,6 +160,10 @@ static void servers_total(MPI_Comm comm, const struct qz_gen_report *mine,
     MPI_Allreduce(MPI_IN_PLACE, &t, 1, type, op, comm);
     MPI_Op_free(&op);
     MPI_Type_free(&type);
+    memset(&before, 0, sizeof before);
+    before.n = base->nservers <= QZ_GEN_SERVERS_MAX ? base->nservers : QZ_GEN_SERVERS_MAX;
+    memcpy(before.s, base->servers, (size_t)before.n * sizeof before.s[0]);
+    merge_servers(&before, &t, &one, NULL);
     out->nservers = t.n;
     memcpy(out->servers, t.s, sizeof t.s);
     servers_text(&t, out);
@@ -166,9 +172,8 @@ static void servers_total(MPI_Comm comm, const struct qz_gen_report *mine,
 /* Collective: the generator's reports of all ranks as one: counts summed; the model
  * and fingerprint of the lowest rank that saw an answer, changed when any rank saw a
  * change or another one; the failure with the highest sample index (the lowest rank
- * on a tie); the counts of sessions before (base) added; the servers merged by URL
- * and the outages summed (this session's: a checkpoint does not keep them). No
- * allocation: it cannot fail. */
+ * on a tie); the counts of sessions before (base) added, the servers' and outages'
+ * too (the servers merged by URL). No allocation: it cannot fail. */
 void qz_gen_report_total(MPI_Comm comm, const struct qz_job *job, const struct qz_gen_report *base,
                          struct qz_gen_report *out)
 {
@@ -203,7 +208,9 @@ void qz_gen_report_total(MPI_Comm comm, const struct qz_job *job, const struct q
 
     MPI_Allreduce(&mine.outages, &out->outages, 1, MPI_UINT64_T, MPI_SUM, comm);
     MPI_Allreduce(&mine.outage_seconds, &out->outage_seconds, 1, MPI_DOUBLE, MPI_SUM, comm);
-    servers_total(comm, &mine, out);
+    out->outages += base->outages;
+    out->outage_seconds += base->outage_seconds;
+    servers_total(comm, base, &mine, out);
 
     MPI_Allreduce(&mine.last_failure_at, &out->last_failure_at, 1, MPI_UINT64_T, MPI_MAX, comm);
     from = lowest_rank(comm, out->last_failure_at && mine.last_failure_at == out->last_failure_at);

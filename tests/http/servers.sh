@@ -153,10 +153,20 @@ status=$?
 check "checkpoint: exit 75, naming the server" bash -c \
     "[ $status -eq 75 ] && grep -q 'generator: every server is down (http://127.0.0.1:$port_k/v1); the last failure: ' ckpt-2.err"
 check "checkpoint: a checkpoint was written, no record" bash -c "test -e ckpt-2.h5.ckpt.ckpt && test ! -e ckpt-2.h5"
-start_fake k2 --port "$port_k"
+url_k=$FAKE_URL
+start_fake k2 --port "$port_k" --log "$QZ_TMP/k2.log"
 if SLURM_JOB_ID=1 runn ckpt 2; then
     check "checkpoint: resumed with the server back, the record equals the reference's" \
         h5same_resumed ref-1.h5 ref ckpt-2.h5 ckpt "${IGNORE[@]}"
+    # Both sessions' counts (the checkpoint carries the first's): the server's two
+    # logs, plus what was in flight when it was killed (2 ranks x 4), and the outage.
+    check "checkpoint: per-server counts and outages cover both sessions" \
+        h5q assert ckpt-2.h5 runs/ckpt \
+        "json.loads(a['generator_servers']) == ['$url_k']" \
+        "json.loads(a['generator_server_requests']) == [a['requests']]" \
+        "$(($(posts k.log) + $(posts k2.log))) <= a['requests'] <= $(($(posts k.log) + $(posts k2.log) + 8))" \
+        "json.loads(a['generator_server_failures'])[0] >= 1" "a['server_outages'] >= 1" \
+        "a['resumes'] == 1"
 else
     bad "checkpoint: the run again failed: $(tail -5 ckpt-2.err)"
 fi

@@ -62,6 +62,11 @@ int main(void)
         {"invalid", 0, offsetof(struct qz_ckpt_header, invalid), 301},
         {"text", 0, offsetof(struct qz_ckpt_header, text), 2},
         {"archive_text_bytes", 0, offsetof(struct qz_ckpt_header, archive_text_bytes), ~0ULL},
+        {"outage_seconds", 0, offsetof(struct qz_ckpt_header, outage_seconds),
+         0x7ff8000000000000ULL}, /* NaN */
+        {"outage_seconds", 0, offsetof(struct qz_ckpt_header, outage_seconds),
+         0xbff0000000000000ULL}, /* -1 */
+        {"nservers", 0, offsetof(struct qz_ckpt_header, nservers), QZ_CKPT_SERVERS + 1},
         {"section.entries", 1, offsetof(struct qz_ckpt_section, entries), 301},
         /* entries x 24 would wrap around */
         {"section.entries", 1, offsetof(struct qz_ckpt_section, entries), 1ULL << 62},
@@ -86,6 +91,22 @@ int main(void)
         CHECK(qz_ckpt_check("c.ckpt", size, &h, &s, &err) == QZ_ECKPT && strcmp(err.msg, want) == 0,
               "case %zu (%s = %llu): got \"%s\"", i, cases[i].field,
               (unsigned long long)cases[i].value, err.msg);
+    }
+    /* The servers' table: a URL without its NUL, more failures than requests. */
+    for (int c = 0; c < 3; c++) {
+        valid(&h, &s);
+        h.nservers = 2;
+        strcpy(h.servers[0].url, "http://a:8000/v1");
+        strcpy(h.servers[1].url, "http://b:8000/v1");
+        h.servers[1].requests = 7;
+        h.servers[1].failures = c == 1 ? 8 : 7;
+        if (c == 2)
+            memset(h.servers[1].url, 'x', sizeof h.servers[1].url);
+        seal(&h, &s);
+        err.msg[0] = '\0';
+        CHECK((qz_ckpt_check("c.ckpt", size, &h, &s, &err) == QZ_OK) == (c == 0) &&
+                  (c == 0 || strstr(err.msg, "field servers out of range")),
+              "servers case %d: \"%s\"", c, err.msg);
     }
     return check_done("test_checkpoint");
 }
