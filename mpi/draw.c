@@ -431,6 +431,7 @@ struct report {
     int64_t interrupted; /* its block is incomplete: a stop, or the servers are down */
     int64_t outage;      /* the generator's servers are down (QZ_EOUTAGE) */
     int64_t redone;      /* samples it drew in the interval (discarded on a rollback) */
+    int64_t retain;      /* its payload store holds many dropped payloads: compact it */
     int64_t requests, retries, prompt_tokens, completion_tokens; /* its generator's, this
                                                                     session (the ledger) */
     double rate; /* chunks per second it drew in the interval (0: drew none) */
@@ -454,6 +455,7 @@ static struct report sum_reports(const struct report *all, int size)
         t.interrupted += all[r].interrupted;
         t.outage += all[r].outage;
         t.redone += all[r].redone;
+        t.retain += all[r].retain;
     }
     return t;
 }
@@ -642,6 +644,7 @@ static enum qz_status draw_all(MPI_Comm comm, const struct qz_job *job,
         mine.interrupted = abandoned;
         mine.outage = abandoned && rc == QZ_EOUTAGE;
         mine.redone = rk.interruptible ? (int64_t)(rk.done - snap.done) : 0;
+        mine.retain = rk.interruptible && rk.pl->count > 2 * rk.ts->cap;
         mine.done = (int64_t)rk.done;
         mine.invalid = (int64_t)rk.invalid;
         mine.stop = opt->ckpt_path && qz_interrupt_pending();
@@ -672,8 +675,12 @@ static enum qz_status draw_all(MPI_Comm comm, const struct qz_job *job,
         rc = QZ_OK;
         qz_progress_update(&prog, base->done + (uint64_t)t.done, now);
         run->fig.invalid = base->invalid + (uint64_t)t.invalid;
-        if (rk.interruptible) { /* the payloads dropped in the interval: collected now */
-            if (rk.pl->count > 2 * rk.ts->cap)
+        /* The payloads dropped in the interval are collected only now that it will not
+         * be rolled back, and with a meeting of their own only when some rank's store
+         * has grown: one meeting an interval keeps a shared model server busy (the
+         * last rank to arrive goes on drawing without waiting for one still asleep). */
+        if (t.retain) {
+            if (mine.retain)
                 rc = qz_payload_retain(rk.pl, rk.ts->e, rk.ts->n, err);
             if ((rc = qz_agree(comm, rc, err))) {
                 agreed = 1;
