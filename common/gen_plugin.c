@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "interrupt.h"
 #include "plugin_host.h"
 #include "utf8.h"
 
@@ -100,6 +101,13 @@ static int elf_incomplete(int fd, uint64_t size, char *why, size_t whylen)
     }
     return 0;
 }
+
+/* What quantilize offers every plugin that asks (plugin.h, qz_plugin_host). */
+static int host_stop_requested(void)
+{
+    return qz_interrupt_pending() != 0;
+}
+static const struct qz_plugin_host host = {host_stop_requested};
 
 /* The checks before dlopen: a readable regular file that is a whole ELF object. */
 static enum qz_status check_library(const struct qz_jv *at, const char *path, struct qz_error *err)
@@ -193,6 +201,9 @@ enum qz_status qz_plugin_load(struct qz_plugin_lib *lib, const struct qz_jv *at,
         qz_plugin_unload(lib);
         return rc;
     }
+    dlerror();
+    if ((sym = dlsym(lib->handle, QZ_PLUGIN_HOST_SYMBOL))) /* optional (plugin.h) */
+        *(const struct qz_plugin_host **)sym = &host;
     snprintf(lib->label, sizeof lib->label, "%s plugin \"%.60s\"", at->path,
              lib->p->name ? lib->p->name : path);
     return QZ_OK;
@@ -270,6 +281,8 @@ static enum qz_status plugin_draw(struct qz_generator *g, uint64_t first, size_t
     g->err = NULL;
     if (g->sink_rc)
         return g->sink_rc;
+    if (failed && qz_interrupt_pending()) /* it returned early, as plugin.h allows */
+        return qz_error_set(err, QZ_ESTOPPED, "stopped");
     if (failed)
         return qz_error_set(err, QZ_EIO, "%s: drawing samples %llu to %llu: %s", g->lib.label,
                             (unsigned long long)first, (unsigned long long)(first + n - 1),

@@ -32,8 +32,14 @@
  * - Do not print to stdout (it is quantilize's); stderr is fine.
  * - Build with -fPIC -shared and export qz_plugin_entry (QZ_PLUGIN_EXPORT does).
  *
- * The ABI only grows by a new version number: a plugin built for version 1 is refused
- * by a quantilize that needs another, with a message naming both. */
+ * - A long draw or score call should look at the host's stop_requested (below) now
+ *   and then, and return early once it is nonzero, so that a stop request (Slurm's
+ *   warning before the time limit) is honoured within seconds.
+ *
+ * A change that would break a plugin already built takes a new version number: a
+ * plugin built for version 1 is refused by a quantilize that needs another, with a
+ * message naming both. Additions a built plugin cannot notice (the optional host
+ * symbol below) keep the number. */
 #ifndef QZ_PLUGIN_H
 #define QZ_PLUGIN_H
 
@@ -103,6 +109,23 @@ struct qz_plugin {
 
 /* The one symbol a plugin exports. Must return the same pointer every time. */
 QZ_PLUGIN_EXPORT const struct qz_plugin *qz_plugin_entry(void);
+
+/* What quantilize offers a plugin: optional. A plugin that wants it defines (once, in
+ * one of its files)
+ *
+ *     QZ_PLUGIN_EXPORT const struct qz_plugin_host *qz_plugin_host;
+ *
+ * and quantilize sets it when it loads the library, before any open. It stays NULL
+ * under a quantilize that does not offer it (before 2026-12), so check it. */
+struct qz_plugin_host {
+    /* Nonzero once the run has been asked to stop (SIGUSR1 or SIGTERM). A draw or
+     * score call may then return nonzero at once (any message): its samples are not
+     * kept, and the run checkpoints what its ranks finished before the call, exits
+     * with status 75 and draws them again when it resumes. Cheap: call it between
+     * samples. Safe from any thread. */
+    int (*stop_requested)(void);
+};
+#define QZ_PLUGIN_HOST_SYMBOL "qz_plugin_host"
 
 #ifdef __cplusplus
 }

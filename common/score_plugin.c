@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "interrupt.h"
 #include "plugin_host.h"
 #include "utf8.h"
 
@@ -112,6 +113,8 @@ static enum qz_status plugin_score(struct qz_scorer *s, const struct qz_batch *b
     if (s->ops->score(s->state, m, text ? s->texts : NULL, text ? s->lens : NULL, s->values,
                       s->scores, errbuf, sizeof errbuf)) {
         char why[4 * sizeof errbuf + 8];
+        if (qz_interrupt_pending()) /* it returned early, as plugin.h allows */
+            return qz_error_set(err, QZ_ESTOPPED, "stopped");
         errbuf[sizeof errbuf - 1] = '\0';
         qz_utf8_escape(errbuf, strlen(errbuf), sizeof errbuf, why, sizeof why);
         return qz_error_set(err, QZ_EIO, "%s: scoring samples %llu to %llu: %s", s->lib.label,

@@ -220,6 +220,57 @@ fixed = sum("caf\ufffd" in t for t in texts)
 sys.exit(0 if fixed > 0 and g.attrs["utf8_repaired_samples"] == fixed else 1)
 PY
 
+# 12c. A stop during a plugin's long call: the example plugin's "slow_ms" makes each
+#      sample take that long and returns early once quantilize's host (plugin.h) says
+#      a stop was requested. With 3 s a sample, a call of 256 samples (the default
+#      chunk) would last 13 minutes; SIGUSR1 to mpirun 2 s in must end the run with a
+#      checkpoint of 0 samples and exit 75 at once (the 60 s bound below is what
+#      "at once" is allowed under load), for a slow generator and for a slow scorer.
+for part in generator utility; do
+    if [ "$part" = generator ]; then
+        parts="\"generator\": {\"kind\": \"plugin\", \"path\": \"$PLUGIN\", \"config\": {\"slow_ms\": 3000}}"
+    else
+        parts="\"generator\": {\"kind\": \"plugin\", \"path\": \"$PLUGIN\"},
+  \"utility\": {\"kind\": \"plugin\", \"path\": \"$PLUGIN\", \"config\": {\"slow_ms\": 3000}}"
+    fi
+    job "pstop$part" "\"seed\": 12, \"q\": 0.1, \"samples\": 600, $parts"
+    "$QZ_MPIEXEC" -n 2 "$QZ_BIN" run "pstop$part.json" -o "pstop$part.h5" --no-progress \
+        > "pstop$part.out" 2> "pstop$part.err" &
+    pid=$!
+    sleep 2
+    kill -USR1 "$pid"
+    wait_until 60 bash -c "! kill -0 $pid" || kill -KILL "$pid"
+    wait "$pid"
+    status=$?
+    check "pstop$part: a slow plugin $part's call returns early on SIGUSR1: exit 75 (got $status)" \
+        test "$status" -eq 75
+    check "pstop$part: ... with a checkpoint of the 0 samples finished" grep -q \
+        "^quantilize: stopped by SIGUSR1 after checkpointing 0 of 600 samples to pstop$part.h5.pstop$part.ckpt: " \
+        "pstop$part.err"
+done
+# The same with 5 ms a sample (a call of 256 samples takes 1.3 s), stopped midway and
+# resumed: the record of an uninterrupted run.
+job presume "\"seed\": 13, \"q\": 0.05, \"samples\": 2000,
+  \"generator\": {\"kind\": \"plugin\", \"path\": \"$PLUGIN\", \"config\": {\"slow_ms\": 5}}"
+if qz_mpi 2 run presume.json -o presumeref.h5 --no-progress > presumeref.out 2> presumeref.err; then
+    "$QZ_MPIEXEC" -n 2 "$QZ_BIN" run presume.json -o presume-2.h5 --no-progress \
+        > presume-2.out 2> presume-2.err &
+    pid=$!
+    sleep 2.5
+    kill -USR1 "$pid"
+    wait "$pid"
+    status=$?
+    check "presume: stopped midway (exit 75, got $status)" test "$status" -eq 75
+    if runn presume 2; then
+        check "presume: resumed, the record of the uninterrupted run" \
+            h5same_resumed presumeref.h5 presume presume-2.h5 presume
+    else
+        bad "presume: the resumed run failed: $(tail -5 presume-2.err)"
+    fi
+else
+    bad "presume (uninterrupted) failed: $(tail -5 presumeref.err)"
+fi
+
 # 13. Numbers round-trip exactly through an exec scorer: utility = 1 - value, bit for bit.
 job pvals "\"seed\": 10, \"q\": 0.01, \"samples\": 3000,
   \"generator\": {\"kind\": \"plugin\", \"path\": \"$PLUGIN\"},

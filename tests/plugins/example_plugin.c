@@ -7,22 +7,32 @@
  * test the repair of texts. Scorer: numbers score 1 - v, texts their length in bytes; config
  * {"reject": true} makes open fail (to test the message).
  *
+ * Both take {"slow_ms": M}: each sample then takes M milliseconds (a slow model), and a
+ * call returns early once quantilize's host says a stop was requested (plugin.h), as
+ * a plugin with long calls should.
+ *
  * Build: cc -std=c11 -fPIC -shared -I common example_plugin.c -o libexample.so
  *
  * The config arrives as compact JSON text. A real plugin would parse it with a JSON
  * library; this one only looks for the few members it knows, and rejects any other. */
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "plugin.h"
+
+/* Set by quantilize when it loads the library (plugin.h). */
+QZ_PLUGIN_EXPORT const struct qz_plugin_host *qz_plugin_host;
 
 struct gen {
     uint64_t seed;
     int text;
     int latin1; /* "caf\xe9" instead of "caf\xc3\xa9" */
     unsigned long fail_every;
+    unsigned long slow_ms;
 };
 
 static uint64_t splitmix64(uint64_t x)
@@ -42,6 +52,37 @@ static const char *member(const char *json, const char *name)
         if (strncmp(p + 1, name, n) == 0 && p[n + 1] == '"' && p[n + 2] == ':')
             return p + n + 3;
     return NULL;
+}
+
+/* Config "slow_ms": into *ms (0 when absent); -1 with a message when not a number. */
+static int slow_option(const char *json, unsigned long *ms, char *errbuf, size_t errlen)
+{
+    const char *v = member(json, "slow_ms");
+    char *end;
+    *ms = 0;
+    if (!v)
+        return 0;
+    *ms = strtoul(v, &end, 10);
+    if (end == v || *ms > 60000) {
+        snprintf(errbuf, errlen, "slow_ms must be an integer from 0 to 60000");
+        return -1;
+    }
+    return 0;
+}
+
+/* One sample's M milliseconds of work, or -1 (with a message) as soon as quantilize
+ * asks to stop: looked at every 10 ms. */
+static int slow_sample(unsigned long ms, char *errbuf, size_t errlen)
+{
+    for (unsigned long t = 0; t < ms; t += 10) {
+        struct timespec d = {0, (long)(ms - t < 10 ? ms - t : 10) * 1000000L};
+        if (qz_plugin_host && qz_plugin_host->stop_requested()) {
+            snprintf(errbuf, errlen, "stopped on request");
+            return -1;
+        }
+        nanosleep(&d, NULL);
+    }
+    return 0;
 }
 
 /* Every key of the flat object json is in `known`; else names the first other one. */
@@ -69,7 +110,7 @@ static int only_known(const char *json, const char *const *known, char *errbuf, 
 
 static int gen_open(const char *config, uint64_t seed, void **state, char *errbuf, size_t errlen)
 {
-    static const char *const known[] = {"text", "fail_every", "latin1", NULL};
+    static const char *const known[] = {"text", "fail_every", "latin1", "slow_ms", NULL};
     const char *v;
     struct gen *g;
 
@@ -77,6 +118,10 @@ static int gen_open(const char *config, uint64_t seed, void **state, char *errbu
         return -1;
     if (!(g = calloc(1, sizeof *g))) {
         snprintf(errbuf, errlen, "out of memory");
+        return -1;
+    }
+    if (slow_option(config, &g->slow_ms, errbuf, errlen)) {
+        free(g);
         return -1;
     }
     g->seed = seed;
@@ -107,6 +152,8 @@ static int gen_draw(void *state, uint64_t first, size_t count, double *values,
         char text[128];
         size_t len = 0;
 
+        if (slow_sample(g->slow_ms, errbuf, errlen))
+            return -1;
         if (g->fail_every && i % g->fail_every == g->fail_every - 1)
             continue; /* stays NaN: a failed sample */
         if (!g->text) {
@@ -141,8 +188,9 @@ static int gen_produces_text(void *state)
 
 static int score_open(const char *config, void **state, char *errbuf, size_t errlen)
 {
-    static const char *const known[] = {"reject", NULL};
+    static const char *const known[] = {"reject", "slow_ms", NULL};
     const char *v;
+    unsigned long *ms;
 
     if (only_known(config, known, errbuf, errlen))
         return -1;
@@ -150,25 +198,39 @@ static int score_open(const char *config, void **state, char *errbuf, size_t err
         snprintf(errbuf, errlen, "rejected on purpose");
         return -1;
     }
-    *state = NULL;
+    if (!(ms = malloc(sizeof *ms))) {
+        snprintf(errbuf, errlen, "out of memory");
+        return -1;
+    }
+    if (slow_option(config, ms, errbuf, errlen)) {
+        free(ms);
+        return -1;
+    }
+    *state = ms;
     return 0;
 }
 
 static int score(void *state, size_t count, const char *const *texts, const size_t *lens,
                  const double *values, double *out, char *errbuf, size_t errlen)
 {
-    (void)state;
-    (void)errbuf;
-    (void)errlen;
-    for (size_t j = 0; j < count; j++)
+    const unsigned long *ms = state;
+    for (size_t j = 0; j < count; j++) {
+        if (slow_sample(*ms, errbuf, errlen))
+            return -1;
         out[j] =
             texts ? (double)lens[j] + (strlen(texts[j]) == lens[j] ? 0 : NAN) : 1.0 - values[j];
+    }
     return 0;
+}
+
+static void score_close(void *state)
+{
+    free(state);
 }
 
 static const struct qz_plugin_generator generator = {gen_open, gen_draw, gen_close,
                                                      gen_produces_text};
-static const struct qz_plugin_scorer scorer = {score_open, score, NULL};
+static const struct qz_plugin_scorer scorer = {score_open, score, score_close};
 static const struct qz_plugin plugin = {QZ_PLUGIN_ABI_VERSION, "example", &generator, &scorer};
 
 const struct qz_plugin *qz_plugin_entry(void)
