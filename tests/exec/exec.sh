@@ -223,9 +223,10 @@ PY
 # 12c. A stop during a plugin's long call: the example plugin's "slow_ms" makes each
 #      sample take that long and returns early once quantilize's host (plugin.h) says
 #      a stop was requested. With 3 s a sample, a call of 256 samples (the default
-#      chunk) would last 13 minutes; SIGUSR1 to mpirun 2 s in must end the run with a
-#      checkpoint of 0 samples and exit 75 at once (the 60 s bound below is what
-#      "at once" is allowed under load), for a slow generator and for a slow scorer.
+#      chunk) would last 13 minutes; SIGUSR1 to mpirun once both ranks' calls have
+#      begun (the plugin's line on stderr) must end the run with a checkpoint of 0
+#      samples and exit 75 at once (the 60 s bound below is what "at once" is allowed
+#      under load), for a slow generator and for a slow scorer.
 for part in generator utility; do
     if [ "$part" = generator ]; then
         parts="\"generator\": {\"kind\": \"plugin\", \"path\": \"$PLUGIN\", \"config\": {\"slow_ms\": 3000}}"
@@ -237,7 +238,8 @@ for part in generator utility; do
     "$QZ_MPIEXEC" -n 2 "$QZ_BIN" run "pstop$part.json" -o "pstop$part.h5" --no-progress \
         > "pstop$part.out" 2> "pstop$part.err" &
     pid=$!
-    sleep 2
+    wait_until 60 bash -c "[ \$(grep -c '^example plugin: [a-z]* [0-9]* samples, 3000 ms each$' pstop$part.err) -ge 2 ]" ||
+        bad "pstop$part: the plugin's calls never began: $(tail -3 "pstop$part.err")"
     kill -USR1 "$pid"
     wait_until 60 bash -c "! kill -0 $pid" || kill -KILL "$pid"
     wait "$pid"
@@ -248,19 +250,24 @@ for part in generator utility; do
         "^quantilize: stopped by SIGUSR1 after checkpointing 0 of 600 samples to pstop$part.h5.pstop$part.ckpt: " \
         "pstop$part.err"
 done
-# The same with 5 ms a sample (a call of 256 samples takes 1.3 s), stopped midway and
-# resumed: the record of an uninterrupted run.
+# The same with 5 ms a sample (a call of 256 samples takes 1.3 s), stopped in a call of
+# the second interval (the third call begun) and resumed: the record of an
+# uninterrupted run.
 job presume "\"seed\": 13, \"q\": 0.05, \"samples\": 2000,
   \"generator\": {\"kind\": \"plugin\", \"path\": \"$PLUGIN\", \"config\": {\"slow_ms\": 5}}"
 if qz_mpi 2 run presume.json -o presumeref.h5 --no-progress > presumeref.out 2> presumeref.err; then
     "$QZ_MPIEXEC" -n 2 "$QZ_BIN" run presume.json -o presume-2.h5 --no-progress \
         > presume-2.out 2> presume-2.err &
     pid=$!
-    sleep 2.5
+    wait_until 60 bash -c "[ \$(grep -c '^example plugin: drawing' presume-2.err) -ge 3 ]" ||
+        bad "presume: the plugin's third call never began: $(tail -3 presume-2.err)"
+    sleep 0.3
     kill -USR1 "$pid"
     wait "$pid"
     status=$?
     check "presume: stopped midway (exit 75, got $status)" test "$status" -eq 75
+    check "presume: ... keeping the first interval's work" grep -q \
+        "^quantilize: stopped by SIGUSR1 after checkpointing [1-9][0-9]* of 2000 samples" presume-2.err
     if runn presume 2; then
         check "presume: resumed, the record of the uninterrupted run" \
             h5same_resumed presumeref.h5 presume presume-2.h5 presume

@@ -70,6 +70,17 @@ static int slow_option(const char *json, unsigned long *ms, char *errbuf, size_t
     return 0;
 }
 
+/* A slow call's first line on stderr (one write), for tests to know a call is under
+ * way: "example plugin: WHAT COUNT samples, M ms each". */
+static void say_slow(const char *what, size_t count, unsigned long ms)
+{
+    char line[128];
+    int n = snprintf(line, sizeof line, "example plugin: %s %zu samples, %lu ms each\n", what,
+                     count, ms);
+    if (n > 0 && (size_t)n < sizeof line)
+        fwrite(line, 1, (size_t)n, stderr);
+}
+
 /* One sample's M milliseconds of work, or -1 (with a message) as soon as quantilize
  * asks to stop: looked at every 10 ms. */
 static int slow_sample(unsigned long ms, char *errbuf, size_t errlen)
@@ -147,6 +158,8 @@ static int gen_draw(void *state, uint64_t first, size_t count, double *values,
                                         "good",  "fine", "caf\xc3\xa9"};
     const struct gen *g = state;
 
+    if (g->slow_ms)
+        say_slow("drawing", count, g->slow_ms);
     for (size_t j = 0; j < count; j++) {
         uint64_t i = first + j, h = splitmix64(g->seed ^ splitmix64(i));
         char text[128];
@@ -214,6 +227,8 @@ static int score(void *state, size_t count, const char *const *texts, const size
                  const double *values, double *out, char *errbuf, size_t errlen)
 {
     const unsigned long *ms = state;
+    if (*ms)
+        say_slow("scoring", count, *ms);
     for (size_t j = 0; j < count; j++) {
         if (slow_sample(*ms, errbuf, errlen))
             return -1;
