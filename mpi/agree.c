@@ -7,7 +7,6 @@
 /* The longest sleep is short: while the ranks meet, a model server has no request. */
 #define QZ_WAIT_FIRST_NS 50000L     /* the first sleep: 50 us */
 #define QZ_WAIT_LONGEST_NS 2000000L /* the longest: 2 ms */
-#define QZ_WAIT_SPIN_SECONDS 1e-3   /* polled before the first sleep */
 #define QZ_WAIT_TESTS 16            /* MPI_Test calls per wake-up */
 
 /* Test req up to QZ_WAIT_TESTS times: Open MPI progresses non-blocking collectives
@@ -21,10 +20,10 @@ static int test_some(MPI_Request *req)
     return done;
 }
 
-void qz_wait(MPI_Request *req)
+void qz_wait(MPI_Request *req, double spin_seconds)
 {
     long ns = QZ_WAIT_FIRST_NS;
-    double spin_until = MPI_Wtime() + QZ_WAIT_SPIN_SECONDS;
+    double spin_until = MPI_Wtime() + spin_seconds;
 
     /* others usually arrive within moments: poll briefly, then sleep */
     while (MPI_Wtime() < spin_until)
@@ -37,18 +36,18 @@ void qz_wait(MPI_Request *req)
     }
 }
 
-void qz_allgather(const void *send, void *recv, int bytes, MPI_Comm comm)
+void qz_allgather(const void *send, void *recv, int bytes, double spin_seconds, MPI_Comm comm)
 {
     MPI_Request req;
     MPI_Iallgather(send, bytes, MPI_BYTE, recv, bytes, MPI_BYTE, comm, &req);
-    qz_wait(&req);
+    qz_wait(&req, spin_seconds);
 }
 
 void qz_bcast(void *buf, int count, MPI_Datatype type, int root, MPI_Comm comm)
 {
     MPI_Request req;
     MPI_Ibcast(buf, count, type, root, comm, &req);
-    qz_wait(&req);
+    qz_wait(&req, QZ_WAIT_SPIN);
 }
 
 enum qz_status qz_agree(MPI_Comm comm, enum qz_status rc, struct qz_error *err)
@@ -65,7 +64,7 @@ enum qz_status qz_agree(MPI_Comm comm, enum qz_status rc, struct qz_error *err)
     {
         MPI_Request req; /* a rank may wait long here (for one that asks a server) */
         MPI_Iallreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm, &req);
-        qz_wait(&req);
+        qz_wait(&req, QZ_WAIT_SPIN);
     }
     if (first == size)
         return QZ_OK;

@@ -12,14 +12,18 @@
 
 enum qz_status qz_agree(MPI_Comm comm, enum qz_status rc, struct qz_error *err);
 
-/* Complete a non-blocking request without busy waiting: MPI_Test, then sleep, with
- * the sleep growing from 50 us to 10 ms, so a rank that waits long for the others
- * (a meeting while another rank draws from a slow model server) uses well under 5%
- * of a core, and one that waits briefly loses at most a few tens of microseconds. */
-void qz_wait(MPI_Request *req);
+/* Complete a non-blocking request without busy waiting: MPI_Test for spin_seconds,
+ * then sleep, the sleep growing from 50 us to 2 ms, so a rank that waits long for the
+ * others (a meeting while another rank draws from a slow model server) uses well under
+ * 5% of a core, and one that waits briefly loses at most about as long as it waited.
+ * QZ_WAIT_SPIN suits steps where the others usually arrive within moments (ranks
+ * drawing a built-in distribution, the steps of a selection); 0 suits ranks that wait
+ * for a model server, whose core a polling rank would take. */
+#define QZ_WAIT_SPIN 1e-3
+void qz_wait(MPI_Request *req, double spin_seconds);
 
 /* MPI_Allgather and MPI_Bcast completed with qz_wait (MPI_Iallgather, MPI_Ibcast). */
-void qz_allgather(const void *send, void *recv, int bytes, MPI_Comm comm);
+void qz_allgather(const void *send, void *recv, int bytes, double spin_seconds, MPI_Comm comm);
 void qz_bcast(void *buf, int count, MPI_Datatype type, int root, MPI_Comm comm);
 
 /* Abort the whole job on a broken invariant, naming rank, host and place. */

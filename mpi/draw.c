@@ -660,7 +660,9 @@ static enum qz_status draw_all(MPI_Comm comm, const struct qz_job *job,
             mine.prompt_tokens = (int64_t)st.prompt_tokens;
             mine.completion_tokens = (int64_t)st.completion_tokens;
         }
-        qz_allgather(&mine, all, (int)sizeof mine, comm);
+        /* A slow generator's ranks arrive far apart, and polling would take the core of
+         * a model server on the node: they sleep at once. */
+        qz_allgather(&mine, all, (int)sizeof mine, rk.interruptible ? 0 : QZ_WAIT_SPIN, comm);
         t = sum_reports(all, size);
         if (t.failed) {
             if (abandoned)

@@ -89,8 +89,9 @@ Pace (the cost of producing text; both off by default, and they never change a t
 --cpu-per-sample SECONDS   each choice costs that much CPU time (a busy loop timed with
            the thread's CPU clock) under one global lock, so the server is a CPU-bound
            stand-in for a model server that can use one core: requests take their
-           turns, and on a loaded machine a choice takes longer than SECONDS of wall
-           time. With --rate too, a request first waits for its slots, then computes.
+           turns (a request computes all its choices in one turn, so the lock changes
+           hands once a request, however many are open), and on a loaded machine a
+           choice takes longer than SECONDS of wall time. With --rate too, a request first waits for its slots, then computes.
 --change-after N: after N answered work requests, system_fingerprint gains "-changed"
 (a server upgraded mid-run). A prompt containing "EMIT_NUL" gives choice k = 1 a text
 with a NUL character in its middle (JSON \u0000).
@@ -341,11 +342,10 @@ def pace(choices):
                 break
             time.sleep(left)
     if PACE["cpu"]:
-        for _ in range(choices):
-            with PACE["cpu_lock"]:
-                until = time.thread_time() + PACE["cpu"]
-                while time.thread_time() < until:
-                    pass
+        with PACE["cpu_lock"]:
+            until = time.thread_time() + choices * PACE["cpu"]
+            while time.thread_time() < until:
+                pass
 
 
 def dialect_n(n, ignore_n):
