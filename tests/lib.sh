@@ -230,16 +230,23 @@ same_at() {
 
 # stop_midway RANKS PATTERN LOG ARGS...: start quantilize ARGS on RANKS ranks (stderr
 # to LOG), send SIGUSR1 to mpirun (which forwards it to the ranks) QZ_STOP_DELAY
-# seconds (default 0.5) after PATTERN appears in LOG, and wait; STOP_STATUS is the exit
-# status.
+# seconds (default 0.5) after QZ_STOP_LINES (default 1) lines of LOG match PATTERN (60 s
+# at most), and wait: at most QZ_STOP_BOUND seconds when that is set, then SIGKILL.
+# STOP_STATUS is the exit status; STOP_SEEN is 1 when the lines were there before the
+# signal, 0 when the 60 s ran out.
 stop_midway() {
     local n=$1 pattern=$2 log=$3 pid
     shift 3
     "$QZ_MPIEXEC" -n "$n" "$QZ_BIN" "$@" > "$log.out" 2> "$log" &
     pid=$!
-    wait_until 60 grep -q "$pattern" "$log"
+    STOP_SEEN=0
+    wait_until 60 bash -c '[ "$(grep -c -- "$1" "$2")" -ge "$3" ]' _ "$pattern" "$log" \
+        "${QZ_STOP_LINES:-1}" && STOP_SEEN=1
     sleep "${QZ_STOP_DELAY:-0.5}"
     kill -USR1 "$pid"
+    if [ -n "${QZ_STOP_BOUND:-}" ]; then
+        wait_until "$QZ_STOP_BOUND" bash -c '! kill -0 "$1"' _ "$pid" || kill -KILL "$pid"
+    fi
     wait "$pid"
     STOP_STATUS=$?
 }

@@ -235,15 +235,11 @@ for part in generator utility; do
   \"utility\": {\"kind\": \"plugin\", \"path\": \"$PLUGIN\", \"config\": {\"slow_ms\": 3000}}"
     fi
     job "pstop$part" "\"seed\": 12, \"q\": 0.1, \"samples\": 600, $parts"
-    "$QZ_MPIEXEC" -n 2 "$QZ_BIN" run "pstop$part.json" -o "pstop$part.h5" --no-progress \
-        > "pstop$part.out" 2> "pstop$part.err" &
-    pid=$!
-    wait_until 60 bash -c "[ \$(grep -c '^example plugin: [a-z]* [0-9]* samples, 3000 ms each$' pstop$part.err) -ge 2 ]" ||
-        bad "pstop$part: the plugin's calls never began: $(tail -3 "pstop$part.err")"
-    kill -USR1 "$pid"
-    wait_until 60 bash -c "! kill -0 $pid" || kill -KILL "$pid"
-    wait "$pid"
-    status=$?
+    QZ_STOP_LINES=2 QZ_STOP_DELAY=0 QZ_STOP_BOUND=60 stop_midway 2 \
+        '^example plugin: [a-z]* [0-9]* samples, 3000 ms each$' "pstop$part.err" \
+        run "pstop$part.json" -o "pstop$part.h5" --no-progress
+    status=$STOP_STATUS
+    [ "$STOP_SEEN" = 1 ] || bad "pstop$part: the plugin's calls never began: $(tail -3 "pstop$part.err")"
     check "pstop$part: a slow plugin $part's call returns early on SIGUSR1: exit 75 (got $status)" \
         test "$status" -eq 75
     check "pstop$part: ... with a checkpoint of the 0 samples finished" grep -q \
@@ -256,15 +252,10 @@ done
 job presume "\"seed\": 13, \"q\": 0.05, \"samples\": 2000,
   \"generator\": {\"kind\": \"plugin\", \"path\": \"$PLUGIN\", \"config\": {\"slow_ms\": 5}}"
 if qz_mpi 2 run presume.json -o presumeref.h5 --no-progress > presumeref.out 2> presumeref.err; then
-    "$QZ_MPIEXEC" -n 2 "$QZ_BIN" run presume.json -o presume-2.h5 --no-progress \
-        > presume-2.out 2> presume-2.err &
-    pid=$!
-    wait_until 60 bash -c "[ \$(grep -c '^example plugin: drawing' presume-2.err) -ge 3 ]" ||
-        bad "presume: the plugin's third call never began: $(tail -3 presume-2.err)"
-    sleep 0.3
-    kill -USR1 "$pid"
-    wait "$pid"
-    status=$?
+    QZ_STOP_LINES=3 QZ_STOP_DELAY=0.3 stop_midway 2 '^example plugin: drawing' presume-2.err \
+        run presume.json -o presume-2.h5 --no-progress
+    status=$STOP_STATUS
+    [ "$STOP_SEEN" = 1 ] || bad "presume: the plugin's third call never began: $(tail -3 presume-2.err)"
     check "presume: stopped midway (exit 75, got $status)" test "$status" -eq 75
     check "presume: ... keeping the first interval's work" grep -q \
         "^quantilize: stopped by SIGUSR1 after checkpointing [1-9][0-9]* of 2000 samples" presume-2.err
