@@ -3,7 +3,7 @@
 
     fake_openai.py --port-file PATH [--port 0] [--ignore-n] [--seconds-limit 3600]
                    [--log PATH] [--verbose] [--cpu-per-sample SECONDS]
-                   [--rate SAMPLES_PER_SECOND]
+                   [--rate SAMPLES_PER_SECOND] [--seconds-per-token SECONDS]
 
 Binds 127.0.0.1 only (never any other address) on --port (0: a free port chosen by
 the OS), then writes the port number to PATH (via PATH.tmp + rename, so a reader
@@ -92,6 +92,12 @@ Pace (the cost of producing text; both off by default, and they never change a t
            turns (a request computes all its choices in one turn, so the lock changes
            hands once a request, however many are open), and on a loaded machine a
            choice takes longer than SECONDS of wall time. With --rate too, a request first waits for its slots, then computes.
+--seconds-per-token SECONDS  a request is answered SECONDS x (the token count of its
+           longest choice) after its text is made, sleeping, with no lock: requests
+           are decoded side by side, as by a batching model server (vLLM, llama.cpp
+           with parallel slots), and a request lasts as long as its longest output.
+           With a stop string the outputs vary in length. Applies after --rate and
+           --cpu-per-sample.
 --change-after N: after N answered work requests, system_fingerprint gains "-changed"
 (a server upgraded mid-run). A prompt containing "EMIT_NUL" gives choice k = 1 a text
 with a NUL character in its middle (JSON \u0000).
@@ -324,8 +330,8 @@ def common_params(body):
 
 DIALECT = {"name": "default", "slots": 4, "change_after": None, "answered": 0}
 DIALECTS = ("default", "openai", "llama", "vllm", "ollama", "tgi")
-PACE = {"rate": None, "cpu": None, "next": 0.0, "rate_lock": threading.Lock(),
-        "cpu_lock": threading.Lock()}
+PACE = {"rate": None, "cpu": None, "per_token": None, "next": 0.0,
+        "rate_lock": threading.Lock(), "cpu_lock": threading.Lock()}
 
 
 def pace(choices):
@@ -346,6 +352,12 @@ def pace(choices):
             until = time.thread_time() + choices * PACE["cpu"]
             while time.thread_time() < until:
                 pass
+
+
+def decode_time(per_choice):
+    """--seconds-per-token: a request lasts as long as its longest output."""
+    if PACE["per_token"] and per_choice:
+        time.sleep(PACE["per_token"] * max(per_choice))
 
 
 def dialect_n(n, ignore_n):
@@ -443,6 +455,7 @@ def do_completions(body, ignore_n):
             choices.append({"index": i * n + k, "text": text, "logprobs": lp,
                             "finish_reason": fin})
     ptoks = sum(len(p.split()) for p in prompts)
+    decode_time(per_choice)
     with STATE.lock:
         STATE.choices_served += len(choices)
     return finish_answer({"id": new_id("cmpl"), "object": "text_completion",
@@ -521,6 +534,7 @@ def do_chat(body, ignore_n):
             del choice["logprobs"]
         choices.append(choice)
     ptoks = len(prompt.split())
+    decode_time(per_choice)
     with STATE.lock:
         STATE.choices_served += len(choices)
     return finish_answer({"id": new_id("chatcmpl"), "object": "chat.completion",
@@ -959,12 +973,15 @@ def main(argv=None):
     ap.add_argument("--verbose", action="store_true")
     ap.add_argument("--cpu-per-sample", type=float, metavar="SECONDS")
     ap.add_argument("--rate", type=float, metavar="SAMPLES_PER_SECOND")
+    ap.add_argument("--seconds-per-token", type=float, metavar="SECONDS")
     args = ap.parse_args(argv)
+    if args.seconds_per_token is not None and not 0 < args.seconds_per_token <= 10:
+        ap.error("--seconds-per-token must be > 0 and <= 10 seconds")
     if args.cpu_per_sample is not None and not 0 < args.cpu_per_sample <= 60:
         ap.error("--cpu-per-sample must be > 0 and <= 60 seconds")
     if args.rate is not None and not 0 < args.rate <= 1e6:
         ap.error("--rate must be > 0 and <= 1e6 samples per second")
-    PACE.update(rate=args.rate, cpu=args.cpu_per_sample)
+    PACE.update(rate=args.rate, cpu=args.cpu_per_sample, per_token=args.seconds_per_token)
     LOG["verbose"] = args.verbose
     DIALECT.update(name=args.dialect, slots=args.slots, change_after=args.change_after)
     if args.log:

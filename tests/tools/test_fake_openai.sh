@@ -370,7 +370,35 @@ if start_server rate --rate 10; then
 else
     bad "--rate instance did not start"
 fi
-for bad_opt in "--rate 0" "--rate -1" "--cpu-per-sample 0" "--cpu-per-sample nan"; do
+# --seconds-per-token: a request lasts as long as its longest output; requests overlap.
+# With a stop string (" dog" and " cat", 1 in 25 tokens) the 3 choices of 40 tokens at most differ in length.
+if start_server tok --seconds-per-token 0.05; then
+    TOKREQ='{"model":"m","prompt":"Once upon a time","n":3,"max_tokens":40,"seed":7,"stop":[" dog"," cat"]}'
+    TOKREQ2=${TOKREQ/\"seed\":7/\"seed\":8}
+    t0=$(now)
+    timed_post "$SPORT" "$TOKREQ" tokA
+    pa=$!
+    timed_post "$SPORT" "$TOKREQ2" tokB
+    pb=$!
+    wait "$pa" "$pb"
+    lens() { jget 'sorted(len(c["text"].split()) for c in d["choices"])' < "$1"; }
+    tA=$(cat "$TMP/tokA.t")
+    tB=$(cat "$TMP/tokB.t")
+    LA=$(jget 'max(len(c["text"].split()) for c in d["choices"])' < "$TMP/tokA.json")
+    LB=$(jget 'max(len(c["text"].split()) for c in d["choices"])' < "$TMP/tokB.json")
+    check "--seconds-per-token: outputs of different lengths ($(lens "$TMP/tokA.json") words)" \
+        holds "len(set($(lens "$TMP/tokA.json"))) > 1"
+    check "--seconds-per-token 0.05: each answer after >= 0.05 x its longest output (A: $LA, B: $LB tokens)" \
+        holds "$tA - $t0 >= 0.05 * $LA and $tB - $t0 >= 0.05 * $LB"
+    check "--seconds-per-token: two requests at once overlap (both within their longest + 0.4 s)" \
+        holds "max($tA, $tB) - $t0 <= 0.05 * max($LA, $LB) + 0.4"
+    kill -TERM "$SPID"
+    wait "$SPID"
+else
+    bad "--seconds-per-token instance did not start"
+fi
+for bad_opt in "--rate 0" "--rate -1" "--cpu-per-sample 0" "--cpu-per-sample nan" \
+    "--seconds-per-token 0" "--seconds-per-token 11"; do
     # shellcheck disable=SC2086
     "$PY" "$SERVER" --port-file "$TMP/badopt.port" $bad_opt 2> "$TMP/badopt.err"
     rc=$?
