@@ -306,6 +306,18 @@ holds() { echo "$1"; "$PY" -c "import sys; sys.exit(0 if ($1) else 1)"; }
 timed_post() {
     (post "$1" /v1/completions "$2" --max-time 30 > "$TMP/$3.json"; now > "$TMP/$3.t") &
 }
+# post_pair PORT BODY_A BODY_B NAME: timed_post both at once (NAMEA, NAMEB), wait for
+# both; tA and tB are the times their answers came
+post_pair() {
+    local pa pb
+    timed_post "$1" "$2" "$4A"
+    pa=$!
+    timed_post "$1" "$3" "$4B"
+    pb=$!
+    wait "$pa" "$pb"
+    tA=$(cat "$TMP/$4A.t")
+    tB=$(cat "$TMP/$4B.t")
+}
 texts() { jget '[c["text"] for c in d["choices"]]' < "$1"; }
 REQ2=${REQ/\"seed\":42/\"seed\":43}  # R3's request
 if start_server cpu --cpu-per-sample 0.1; then
@@ -321,14 +333,8 @@ if start_server cpu --cpu-per-sample 0.1; then
         holds "$t1 - $t0 >= 0.3 and ($c1 - $c0) / $TCK >= 0.3 - 2 / $TCK"
     c0=$(cpu_of "$CPID")
     t0=$(now)
-    timed_post "$SPORT" "$REQ" cpuA
-    pa=$!
-    timed_post "$SPORT" "$REQ2" cpuB
-    pb=$!
-    wait "$pa" "$pb"
+    post_pair "$SPORT" "$REQ" "$REQ2" cpu
     c1=$(cpu_of "$CPID")
-    tA=$(cat "$TMP/cpuA.t")
-    tB=$(cat "$TMP/cpuB.t")
     check "--cpu-per-sample: two requests at once, the same texts as without it" \
         test "$(texts "$TMP/cpuA.json")|$(texts "$TMP/cpuB.json")" = "$T1|$T3"
     check "--cpu-per-sample: two requests of 3 choices at once take >= 0.6 s (one core, turns)" \
@@ -376,14 +382,8 @@ if start_server tok --seconds-per-token 0.05; then
     TOKREQ='{"model":"m","prompt":"Once upon a time","n":3,"max_tokens":40,"seed":7,"stop":[" dog"," cat"]}'
     TOKREQ2=${TOKREQ/\"seed\":7/\"seed\":8}
     t0=$(now)
-    timed_post "$SPORT" "$TOKREQ" tokA
-    pa=$!
-    timed_post "$SPORT" "$TOKREQ2" tokB
-    pb=$!
-    wait "$pa" "$pb"
+    post_pair "$SPORT" "$TOKREQ" "$TOKREQ2" tok
     lens() { jget 'sorted(len(c["text"].split()) for c in d["choices"])' < "$1"; }
-    tA=$(cat "$TMP/tokA.t")
-    tB=$(cat "$TMP/tokB.t")
     LA=$(jget 'max(len(c["text"].split()) for c in d["choices"])' < "$TMP/tokA.json")
     LB=$(jget 'max(len(c["text"].split()) for c in d["choices"])' < "$TMP/tokB.json")
     check "--seconds-per-token: outputs of different lengths ($(lens "$TMP/tokA.json") words)" \
