@@ -152,28 +152,32 @@ A_RATIO=$(py "print(f'{$QRATE / $WRATE:.3f}')")
 A_VALUE="$A_RATIO ($(printf '%.0f' "$QRATE") / $(printf '%.0f' "$WRATE") req/s)"
 
 # ---- (b), (b') 2 ranks vs 1 with a CPU-bound server on the same machine ---------------
+# busy_run SERVER_PID RANKS NAME: run NAME on RANKS ranks; WALL is its wall_seconds and
+# BUSY the server's CPU time (utime + stime) meanwhile as a share of WALL.
+busy_run() {
+    local c0 c1
+    c0=$(awk '{print $14 + $15}' "/proc/$1/stat")
+    run "$2" "$3"
+    c1=$(awk '{print $14 + $15}' "/proc/$1/stat")
+    WALL=$(attr "$3" wall_seconds)
+    BUSY=$(py "print(($c1 - $c0) / $(getconf CLK_TCK) / $WALL)")
+}
 # one_vs_two NAME SAMPLES: starts a --cpu-per-sample server, runs NAME1 on 1 rank and
 # NAME2 on 2 ranks REPEAT times in turns; prints the times and the server's CPU time as
 # a share of each run, sets RATIO and VALUE (the best 1-rank wall_seconds / the best
 # 2-rank wall_seconds) and NOISE, the spread of the 1-rank runs among themselves
 # ((slowest - fastest) / fastest: what identical runs differ by here and now).
 one_vs_two() {
-    local name=$1 samples=$2 i t1s=() t2s=() b1s=() b2s=() t1 t2 c0 c1 srv
+    local name=$1 samples=$2 i t1s=() t2s=() b1s=() b2s=() t1 t2 srv
     start_server "$name" --cpu-per-sample "$CPU_PER_SAMPLE"
     srv=${SERVER_PIDS[-1]}
     job "${name}1" "$samples" "$PORT" 8
     job "${name}2" "$samples" "$PORT" 8
     for ((i = 1; i <= REPEAT; i++)); do
-        c0=$(cpu_ticks "$srv")
-        run 1 "${name}1"
-        c1=$(cpu_ticks "$srv")
-        t1s+=("$(attr "${name}1" wall_seconds)")
-        b1s+=("$(py "print(($c1 - $c0) / $(getconf CLK_TCK) / ${t1s[-1]})")")
-        c0=$c1
-        run 2 "${name}2"
-        c1=$(cpu_ticks "$srv")
-        t2s+=("$(attr "${name}2" wall_seconds)")
-        b2s+=("$(py "print(($c1 - $c0) / $(getconf CLK_TCK) / ${t2s[-1]})")")
+        busy_run "$srv" 1 "${name}1"
+        t1s+=("$WALL") b1s+=("$BUSY")
+        busy_run "$srv" 2 "${name}2"
+        t2s+=("$WALL") b2s+=("$BUSY")
         rm -f "$work/${name}1.h5" "$work/${name}2.h5"
     done
     t1=$(py "print(min([$(list "${t1s[@]}")]))")
@@ -185,7 +189,6 @@ one_vs_two() {
     VALUE="$RATIO ($(printf '%.2f' "$t1") s / $(printf '%.2f' "$t2") s)"
     echo "    1 rank / 2 ranks (best of each): $RATIO; the 1-rank runs differ by $(py "print(f'{100 * $NOISE:.1f}%')") among themselves"
 }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime of PID, in ticks
 N_PER_REQUEST=8
 NB=$(py "print(round($SECONDS_PER_RUN / $CPU_PER_SAMPLE))")
 echo "(b) $NB samples (n = 8, concurrency 8, default chunk_size) against a server spending $CPU_PER_SAMPLE s of CPU per sample on one core; 1 and 2 ranks, best of $REPEAT each, in turns"

@@ -78,7 +78,7 @@ the answers differs):
   tgi      text-generation-inference's Messages API: n ignored (one choice), chat
            log-probs as content[], completions without log-probs, "model":
            "fake/tgi-model", "system_fingerprint": "3.0.0-native"
-Pace (the cost of producing text; both off by default, and they never change a text):
+Pace (the cost of producing text; all off by default, and they never change a text):
 --rate SAMPLES_PER_SECOND  the server produces at most that many choices per second in
            all (completions and chat; reward endpoints are not paced). A request for
            c choices reserves the next c slots of 1/RATE seconds each, in the order
@@ -91,7 +91,8 @@ Pace (the cost of producing text; both off by default, and they never change a t
            stand-in for a model server that can use one core: requests take their
            turns (a request computes all its choices in one turn, so the lock changes
            hands once a request, however many are open), and on a loaded machine a
-           choice takes longer than SECONDS of wall time. With --rate too, a request first waits for its slots, then computes.
+           choice takes longer than SECONDS of wall time. With --rate too, a request
+           first waits for its slots, then computes.
 --seconds-per-token SECONDS  a request is answered SECONDS x (the token count of its
            longest choice) after its text is made, sleeping, with no lock: requests
            are decoded side by side, as by a batching model server (vLLM, llama.cpp
